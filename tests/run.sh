@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test: the cmocka unit binaries of each build tree given as arguments, then the
+# integration scripts (tests/integration/*.sh and *.py, against the first tree's inspectd).
+# Prints each binary's output, then one summary line `N passed, N failed`; exits 1 on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { echo "usage: tests/run.sh BUILD_DIR [BUILD_DIR…]" >&2; exit 2; }
+
+passed=0
+failed=0
+failed_names=()
+export CMOCKA_MESSAGE_OUTPUT=stdout
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+count_cmocka() { # $1 = output file, $2 = exit code, $3 = name
+    local p f
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$1" | tail -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # crashed or sanitizer abort
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$f" -eq 0 ] || failed_names+=("$3")
+}
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for build in "$@"; do
+    for t in "$build"/tests/test_*; do
+        [ -x "$t" ] || continue
+        echo "=== $t"
+        "$t" >"$out" 2>&1
+        rc=$?
+        cat "$out"
+        count_cmocka "$out" "$rc" "$t"
+    done
+done
+
+export INSPECTD_BIN="$PWD/$1/inspectd"
+for s in tests/integration/*.sh tests/integration/*.py; do
+    [ -f "$s" ] || continue
+    echo "=== $s"
+    case "$s" in
+        *.py) /usr/bin/python3 "$s" >"$out" 2>&1 ;;
+        *) bash "$s" >"$out" 2>&1 ;;
+    esac
+    rc=$?
+    cat "$out"
+    if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else
+        failed=$((failed + 1))
+        failed_names+=("$s")
+    fi
+done
+
+for n in "${failed_names[@]}"; do echo "FAILED: $n"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
