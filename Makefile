@@ -25,7 +25,7 @@ BENCH_DEBS := python3-torch python3-numpy
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench
+.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -147,6 +147,17 @@ test: all
 format:
 	clang-format -i $(CORE_SRC) $(DRV_SRC) $(DAEMON_SRC) daemon/main.c $(UNIT_SRC) $(BENCH_SRC) \
 	    $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
+
+# --- benchmarks (long; print their figures) ------------------------------------------------------
+bench: bench-train bench-embed
+
+bench-train: bench-deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock tests/bench/compare.sh train 3
+
+bench-embed: bench-deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock tests/bench/compare.sh embed 3
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

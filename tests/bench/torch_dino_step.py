@@ -1,0 +1,86 @@
+"""torch_dino_step.py — the PyTorch peer of bench_train / bench_embed: the same DINO step (or the
+same backbone inference) with torch, 2 threads. Run with /usr/bin/python3 (Debian python3-torch).
+
+    torch_dino_step.py train [--steps N] [--batch B]   → torch_images_per_s: X
+    torch_dino_step.py embed [--iters N]               → torch_embed_b1_images_per_s, _b32_"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torchvit import Model, clip_gradients, dino_loss, param_groups  # noqa: E402
+
+BENCH = dict(dim=192, depth=12, heads=3, mlp_ratio=4, patch=8, img_size=64, in_chans=3,
+             head_hidden=2048, head_bottleneck=256, head_out=4096)
+
+
+def train(args):
+    torch.manual_seed(0)
+    b, ng, nl = args.batch, 2, 6
+    student = Model(BENCH)
+    teacher = Model(BENCH)
+    teacher.load_state_dict(student.state_dict())
+    for p in teacher.parameters():
+        p.requires_grad = False
+    opt = torch.optim.AdamW(param_groups(student), lr=1e-4, weight_decay=0.04)
+    center = torch.zeros(1, BENCH["head_out"])
+    glob = torch.randn(ng * b, 3, 64, 64)
+    loc = torch.randn(nl * b, 3, 32, 32)
+    times = []
+    for step in range(-1, args.steps):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            _, (t_logits,) = teacher([glob])
+        _, (s_g, s_l) = student([glob, loc])
+        loss = dino_loss(torch.cat([s_g, s_l]), t_logits, center, ng, ng + nl, 0.1, 0.04)
+        opt.zero_grad()
+        loss.backward()
+        clip_gradients(student, 3.0)
+        opt.step()
+        with torch.no_grad():
+            center = center * 0.9 + t_logits.mean(dim=0, keepdim=True) * 0.1
+            for pt, ps in zip(teacher.parameters(), student.parameters()):
+                pt.data.mul_(0.996).add_((1 - 0.996) * ps.detach().data)
+        dt = time.perf_counter() - t0
+        if step >= 0:
+            times.append(dt)
+        print(f"step {step}: {dt:.3f} s, loss {loss.item():.4f}", flush=True)
+    med = statistics.median(times)
+    print(f"torch_step_seconds: {med:.4f}")
+    print(f"torch_images_per_s: {b / med:.3f}")
+
+
+def embed(args):
+    torch.manual_seed(0)
+    model = Model(BENCH).backbone.eval()
+    for b in (1, 32):
+        x = torch.randn(b, 3, 64, 64)
+        times = []
+        with torch.inference_mode():
+            for i in range(-2, args.iters if b == 1 else max(3, args.iters // 8)):
+                t0 = time.perf_counter()
+                model(x)
+                if i >= 0:
+                    times.append(time.perf_counter() - t0)
+        print(f"torch_embed_b{b}_images_per_s: {b / statistics.median(times):.2f}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["train", "embed"])
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    train(args) if args.mode == "train" else embed(args)
+
+
+if __name__ == "__main__":
+    main()
