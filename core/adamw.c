@@ -1,6 +1,8 @@
 /* adamw.c — gradient clipping, AdamW and the EMA teacher. */
 #include "adamw.h"
 
+#include "pool.h"
+
 #include <assert.h>
 #include <math.h>
 #include <string.h>
@@ -30,10 +32,10 @@ void adamw_freeze_last_layer(struct vit_model *m)
     if (t) memset(m->grads + t->offset, 0, sizeof(float) * t->numel);
 }
 
-void adamw_step(struct vit_model *m, const struct adamw_params *p)
+void adamw_update_part(struct vit_model *m, const struct adamw_params *p, long step, int part,
+                       int nparts)
 {
-    assert(m->grads && m->adam_m && m->adam_v);
-    long step = ++m->adam_step;
+    assert(m->grads && m->adam_m && m->adam_v && step >= 1);
     float bc1 = 1.0f - powf(p->beta1, (float)step);
     float bc2 = 1.0f - powf(p->beta2, (float)step);
     float step_size = p->lr / bc1;
@@ -41,10 +43,12 @@ void adamw_step(struct vit_model *m, const struct adamw_params *p)
     for (int i = 0; i < m->ntensors; i++) {
         const struct vit_tensor *t = &m->tensors[i];
         if (!(t->flags & VIT_TRAINABLE)) continue;
+        long begin, end;
+        pool_share((long)t->numel, part, nparts, &begin, &end);
         float *w = m->params + t->offset, *g = m->grads + t->offset;
         float *mm = m->adam_m + t->offset, *vv = m->adam_v + t->offset;
         float decay = (t->flags & VIT_DECAY) ? 1.0f - p->lr * p->weight_decay : 1.0f;
-        for (size_t j = 0; j < t->numel; j++) {
+        for (long j = begin; j < end; j++) {
             w[j] *= decay;
             mm[j] = p->beta1 * mm[j] + (1.0f - p->beta1) * g[j];
             vv[j] = p->beta2 * vv[j] + (1.0f - p->beta2) * g[j] * g[j];
@@ -54,11 +58,24 @@ void adamw_step(struct vit_model *m, const struct adamw_params *p)
     }
 }
 
-void ema_update(struct vit_model *teacher, const struct vit_model *student, float momentum)
+void adamw_step(struct vit_model *m, const struct adamw_params *p)
+{
+    adamw_update_part(m, p, ++m->adam_step, 0, 1);
+}
+
+void ema_update_part(struct vit_model *teacher, const struct vit_model *student, float momentum,
+                     int part, int nparts)
 {
     assert(teacher->nparams == student->nparams);
+    long begin, end;
+    pool_share((long)student->nparams, part, nparts, &begin, &end);
     float rest = 1.0f - momentum;
     float *t = teacher->params;
     const float *s = student->params;
-    for (size_t i = 0; i < student->nparams; i++) t[i] = t[i] * momentum + rest * s[i];
+    for (long i = begin; i < end; i++) t[i] = t[i] * momentum + rest * s[i];
+}
+
+void ema_update(struct vit_model *teacher, const struct vit_model *student, float momentum)
+{
+    ema_update_part(teacher, student, momentum, 0, 1);
 }

@@ -24,7 +24,14 @@ void adamw_freeze_last_layer(struct vit_model *m);
  * increments m->adam_step. */
 void adamw_step(struct vit_model *m, const struct adamw_params *p);
 
+/* The part `part` of `nparts` of AdamW step number `step` (1-based): each tensor's elements are
+ * split evenly, so workers can update disjoint slices at once. The caller sets m->adam_step. */
+void adamw_update_part(struct vit_model *m, const struct adamw_params *p, long step, int part,
+                       int nparts);
+
 /* teacher = momentum · teacher + (1 − momentum) · student, over every tensor. Same config. */
 void ema_update(struct vit_model *teacher, const struct vit_model *student, float momentum);
+void ema_update_part(struct vit_model *teacher, const struct vit_model *student, float momentum,
+                     int part, int nparts);
 
 #endif

@@ -1,9 +1,9 @@
 /* image.h — 8-bit images in memory: decode (JPEG via TurboJPEG, PNG via libspng), encode JPEG,
  * resize, colour conversion.
  *
- * Invariants: an image owns `data` (malloc'ed, `stride * height` bytes, stride >= width * channels);
- * channels is 1 (grey) or 3 (RGB, interleaved). A zeroed struct image is empty and safe to free.
- * Decoders check the header's pixel count against a limit before allocating anything, so a
+ * Invariants: an image owns `data` (malloc'ed, `stride * height` bytes, stride >= width *
+ * channels); channels is 1 (grey) or 3 (RGB, interleaved). A zeroed struct image is empty and safe
+ * to free. Decoders check the header's pixel count against a limit before allocating anything, so a
  * decompression bomb costs nothing; corrupt or truncated input is an error, never a crash. */
 #ifndef INSPECTD_IMAGE_H
 #define INSPECTD_IMAGE_H
@@ -26,9 +26,9 @@ enum image_filter { IMAGE_FILTER_AREA = 0, IMAGE_FILTER_BILINEAR };
 
 struct image {
     int width, height;
-    int channels;   /* 1 or 3 */
-    size_t stride;  /* bytes per row */
-    uint8_t *data;  /* stride * height bytes */
+    int channels;  /* 1 or 3 */
+    size_t stride; /* bytes per row */
+    uint8_t *data; /* stride * height bytes */
 };
 
 struct image_decode_opts {
@@ -59,8 +59,8 @@ int image_decode(const void *buf, size_t len, const struct image_decode_opts *op
 
 /* Encodes as baseline JPEG (4:2:0 for RGB, grey stays grey). *out is malloc'ed; the caller frees
  * it. Returns IMAGE_OK or a negative status. */
-int image_encode_jpeg(const struct image *im, int quality, uint8_t **out, size_t *outlen,
-                      char *err, size_t errsz);
+int image_encode_jpeg(const struct image *im, int quality, uint8_t **out, size_t *outlen, char *err,
+                      size_t errsz);
 
 /* Encodes as 8-bit PNG. Same contract as image_encode_jpeg. */
 int image_encode_png(const struct image *im, uint8_t **out, size_t *outlen, char *err,

@@ -2,6 +2,8 @@
  * plain loops written so that gcc vectorises them. */
 #include "layers.h"
 
+#include "fastmath.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -87,15 +89,15 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
 
 void gelu_forward(float *out, const float *in, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + erff(in[i] * INV_SQRT2));
+    for (size_t i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + fm_erff(in[i] * INV_SQRT2));
 }
 
 void gelu_backward(float *din, const float *in, const float *dout, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
-        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        float cdf = 0.5f * (1.0f + fm_erff(x * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * fm_expf(-0.5f * x * x);
         din[i] += dout[i] * (cdf + x * pdf);
     }
 }
@@ -108,7 +110,7 @@ static void softmax_rows(float *s, int rows, int cols)
         for (int j = 1; j < cols; j++) mx = row[j] > mx ? row[j] : mx;
         float sum = 0.0f;
         for (int j = 0; j < cols; j++) {
-            row[j] = expf(row[j] - mx);
+            row[j] = fm_expf(row[j] - mx);
             sum += row[j];
         }
         float inv = 1.0f / sum;

@@ -198,12 +198,44 @@ nomem:
     return -2;
 }
 
+int vit_replica_create(struct vit_model *r, const struct vit_model *m, bool with_grads, char *err,
+                       size_t errsz)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = m->cfg;
+    r->shares_params = true;
+    r->params = m->params;
+    r->nparams = m->nparams;
+    r->ntensors = m->ntensors;
+    r->tensors = calloc((size_t)m->ntensors, sizeof *r->tensors);
+    r->w.blocks = calloc((size_t)m->cfg.depth, sizeof *r->w.blocks);
+    r->g.blocks = calloc((size_t)m->cfg.depth, sizeof *r->g.blocks);
+    if (!r->tensors || !r->w.blocks || !r->g.blocks) goto nomem;
+    memcpy(r->tensors, m->tensors, sizeof *r->tensors * (size_t)m->ntensors);
+    bind_weights(&r->w, r, r->params);
+    if (m->cfg.head_out > 0) {
+        r->last_w = alloc_floats((size_t)m->cfg.head_out * m->cfg.head_bottleneck);
+        r->last_vnorm = alloc_floats((size_t)m->cfg.head_out);
+        if (!r->last_w || !r->last_vnorm) goto nomem;
+    }
+    if (with_grads) {
+        r->grads = alloc_floats(r->nparams);
+        if (!r->grads) goto nomem;
+        bind_weights(&r->g, r, r->grads);
+    }
+    return 0;
+nomem:
+    vit_destroy(r);
+    if (errsz) snprintf(err, errsz, "out of memory allocating a model replica");
+    return -2;
+}
+
 void vit_destroy(struct vit_model *m)
 {
     free(m->tensors);
     free(m->w.blocks);
     free(m->g.blocks);
-    free(m->params);
+    if (!m->shares_params) free(m->params);
     free(m->grads);
     free(m->adam_m);
     free(m->adam_v);

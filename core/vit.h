@@ -74,8 +74,9 @@ struct vit_model {
     float *adam_m, *adam_v; /* NULL unless trainable */
     long adam_step;
     struct vit_weights w, g;
-    float *last_w;     /* (K, bott) weight-normalised last layer, refreshed by each forward */
-    float *last_vnorm; /* (K) */
+    float *last_w;      /* (K, bott) weight-normalised last layer, refreshed by each forward */
+    float *last_vnorm;  /* (K) */
+    bool shares_params; /* a replica: params belong to another model */
 };
 
 struct vit_acts {
@@ -107,6 +108,12 @@ int vit_config_check(const struct vit_config *cfg, char *err, size_t errsz);
 int vit_create(struct vit_model *m, const struct vit_config *cfg, bool trainable, char *err,
                size_t errsz);
 void vit_destroy(struct vit_model *m);
+
+/* A replica for data parallelism: shares m's parameters (read-only while replicas run) but has
+ * its own forward scratch and, when with_grads, its own zeroed gradients. Destroy replicas before
+ * their model. Returns 0 or -2 when out of memory. */
+int vit_replica_create(struct vit_model *r, const struct vit_model *m, bool with_grads, char *err,
+                       size_t errsz);
 
 /* DINO's initialisation: trunc-normal(0.02) linear weights and tokens, zero biases, unit
  * LayerNorms, PyTorch's default for the patch conv and the last layer's v, weight_g = 1. */

@@ -1,0 +1,215 @@
+/* dino_step.c — the data-parallel DINO training step. */
+#include "dino_step.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+struct dino_step_worker {
+    struct vit_model student, teacher; /* replicas */
+    struct vit_acts s_glob, s_loc, t_glob;
+    long g0, g1; /* this worker's rows of the global stack */
+    long l0, l1; /* this worker's rows of the local stack */
+};
+
+struct run_ctx {
+    struct dino_step *s;
+    const float *globals, *locals;
+    const struct dino_step_params *p;
+    long step;
+};
+
+static size_t image_floats(const struct dino_step *s, int size)
+{
+    return (size_t)s->model.in_chans * size * size;
+}
+
+static void forward_part(void *arg, int w, int n)
+{
+    struct run_ctx *c = arg;
+    struct dino_step *s = c->s;
+    struct dino_step_worker *k = &s->workers[w];
+    size_t gi = image_floats(s, s->cfg.global_size), li = image_floats(s, s->cfg.local_size);
+    vit_forward(&k->teacher, &k->t_glob, c->globals + (size_t)k->g0 * gi);
+    vit_forward(&k->student, &k->s_glob, c->globals + (size_t)k->g0 * gi);
+    if (k->l1 > k->l0) vit_forward(&k->student, &k->s_loc, c->locals + (size_t)k->l0 * li);
+}
+
+static void backward_part(void *arg, int w, int n)
+{
+    struct run_ctx *c = arg;
+    struct dino_step *s = c->s;
+    struct dino_step_worker *k = &s->workers[w];
+    size_t K = (size_t)s->model.head_out, nglob = (size_t)s->cfg.n_global * s->cfg.batch;
+    vit_zero_grad(&k->student);
+    vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, NULL);
+    if (k->l1 > k->l0)
+        vit_backward(&k->student, &k->s_loc, s->dlogits_s + (nglob + (size_t)k->l0) * K, NULL);
+}
+
+static void reduce_part(void *arg, int w, int n)
+{
+    struct run_ctx *c = arg;
+    struct dino_step *s = c->s;
+    long begin, end;
+    pool_share((long)s->student.nparams, w, n, &begin, &end);
+    float *g = s->student.grads;
+    memcpy(g + begin, s->workers[0].student.grads + begin, sizeof(float) * (size_t)(end - begin));
+    for (int k = 1; k < s->nworkers; k++) {
+        const float *src = s->workers[k].student.grads;
+        for (long i = begin; i < end; i++) g[i] += src[i];
+    }
+}
+
+static void update_part(void *arg, int w, int n)
+{
+    struct run_ctx *c = arg;
+    struct dino_step *s = c->s;
+    struct adamw_params opt = {.lr = c->p->lr,
+                               .weight_decay = c->p->weight_decay,
+                               .beta1 = s->cfg.beta1,
+                               .beta2 = s->cfg.beta2,
+                               .eps = s->cfg.eps};
+    adamw_update_part(&s->student, &opt, c->step, w, n);
+    ema_update_part(&s->teacher, &s->student, c->p->teacher_momentum, w, n);
+}
+
+/* Copies each worker's logits rows into the full stacks. */
+static void gather_logits(struct dino_step *s)
+{
+    size_t K = (size_t)s->model.head_out, nglob = (size_t)s->cfg.n_global * s->cfg.batch;
+    for (int w = 0; w < s->nworkers; w++) {
+        struct dino_step_worker *k = &s->workers[w];
+        size_t ng = (size_t)(k->g1 - k->g0), nl = (size_t)(k->l1 - k->l0);
+        memcpy(s->logits_t + (size_t)k->g0 * K, k->t_glob.logits, sizeof(float) * ng * K);
+        memcpy(s->logits_s + (size_t)k->g0 * K, k->s_glob.logits, sizeof(float) * ng * K);
+        if (nl)
+            memcpy(s->logits_s + (nglob + (size_t)k->l0) * K, k->s_loc.logits,
+                   sizeof(float) * nl * K);
+    }
+}
+
+int dino_step_run(struct dino_step *s, const float *globals, const float *locals,
+                  const struct dino_step_params *p, struct dino_stats *stats)
+{
+    const struct dino_step_config *c = &s->cfg;
+    int K = s->model.head_out, B = c->batch;
+    struct run_ctx ctx = {.s = s, .globals = globals, .locals = locals, .p = p};
+    pool_run(s->pool, forward_part, &ctx);
+    gather_logits(s);
+    struct dino_stats st;
+    if (dino_loss(s->logits_t, s->logits_s, s->center, s->dlogits_s, B, c->n_global,
+                  c->n_global + c->n_local, K, p->teacher_temp, c->student_temp, &st))
+        return -2;
+    dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
+    pool_run(s->pool, backward_part, &ctx);
+    pool_run(s->pool, reduce_part, &ctx);
+    if (c->clip > 0.0f) adamw_clip_grads(&s->student, c->clip);
+    if (p->freeze_last_layer) adamw_freeze_last_layer(&s->student);
+    ctx.step = ++s->student.adam_step;
+    pool_run(s->pool, update_part, &ctx);
+    if (stats) *stats = st;
+    return 0;
+}
+
+static int check_config(const struct vit_config *m, const struct dino_step_config *c, char *err,
+                        size_t errsz)
+{
+    const char *why = NULL;
+    if (m->head_out <= 0)
+        why = "the model needs a DINO head (head_out > 0)";
+    else if (c->batch < 1 || c->n_global < 1 || c->n_local < 0)
+        why = "batch and n_global must be at least 1, n_local at least 0";
+    else if (c->global_size % m->patch || c->global_size <= 0 ||
+             (c->n_local > 0 && (c->local_size % m->patch || c->local_size <= 0)))
+        why = "crop sizes must be positive multiples of the patch size";
+    else if (c->threads < 1 || c->threads > 64 || c->n_global * c->batch < c->threads)
+        why = "threads must be in [1, 64] and at most n_global x batch";
+    else if (c->student_temp <= 0.0f)
+        why = "student_temp must be positive";
+    if (why) {
+        if (errsz) snprintf(err, errsz, "invalid training config: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int create_worker(struct dino_step *s, int w, char *err, size_t errsz)
+{
+    struct dino_step_worker *k = &s->workers[w];
+    const struct dino_step_config *c = &s->cfg;
+    pool_share((long)c->n_global * c->batch, w, s->nworkers, &k->g0, &k->g1);
+    pool_share((long)c->n_local * c->batch, w, s->nworkers, &k->l0, &k->l1);
+    int G = c->global_size, L = c->local_size;
+    int rc = vit_replica_create(&k->student, &s->student, true, err, errsz);
+    if (!rc) rc = vit_replica_create(&k->teacher, &s->teacher, false, err, errsz);
+    if (!rc)
+        rc = vit_acts_create(&k->t_glob, &k->teacher, (int)(k->g1 - k->g0), G, G, true, false, err,
+                             errsz);
+    if (!rc)
+        rc = vit_acts_create(&k->s_glob, &k->student, (int)(k->g1 - k->g0), G, G, true, true, err,
+                             errsz);
+    if (!rc && k->l1 > k->l0)
+        rc = vit_acts_create(&k->s_loc, &k->student, (int)(k->l1 - k->l0), L, L, true, true, err,
+                             errsz);
+    return rc;
+}
+
+int dino_step_create(struct dino_step *s, const struct vit_config *model,
+                     const struct dino_step_config *cfg, uint64_t seed, char *err, size_t errsz)
+{
+    memset(s, 0, sizeof *s);
+    if (check_config(model, cfg, err, errsz)) return -1;
+    s->model = *model;
+    s->cfg = *cfg;
+    int rc = vit_create(&s->student, model, true, err, errsz);
+    if (rc) return rc;
+    rc = vit_create(&s->teacher, model, false, err, errsz);
+    if (rc) goto fail;
+    vit_init_weights(&s->student, seed);
+    vit_copy_params(&s->teacher, &s->student);
+    size_t K = (size_t)model->head_out, B = (size_t)cfg->batch;
+    s->center = calloc(K, sizeof(float));
+    s->logits_s = malloc(sizeof(float) * (size_t)(cfg->n_global + cfg->n_local) * B * K);
+    s->dlogits_s = malloc(sizeof(float) * (size_t)(cfg->n_global + cfg->n_local) * B * K);
+    s->logits_t = malloc(sizeof(float) * (size_t)cfg->n_global * B * K);
+    s->nworkers = cfg->threads;
+    s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+    s->pool = pool_create(s->nworkers);
+    rc = -2;
+    if (!s->center || !s->logits_s || !s->dlogits_s || !s->logits_t || !s->workers || !s->pool) {
+        if (errsz) snprintf(err, errsz, "out of memory (or threads) for the training step");
+        goto fail;
+    }
+    for (int w = 0; w < s->nworkers; w++)
+        if ((rc = create_worker(s, w, err, errsz))) goto fail;
+    /* each worker runs its own GEMMs: BLAS must not spawn threads of its own on top */
+    if (s->nworkers > 1) vit_set_threads(1);
+    return 0;
+fail:
+    dino_step_destroy(s);
+    return rc;
+}
+
+void dino_step_destroy(struct dino_step *s)
+{
+    pool_destroy(s->pool);
+    for (int w = 0; s->workers && w < s->nworkers; w++) {
+        struct dino_step_worker *k = &s->workers[w];
+        vit_acts_destroy(&k->s_glob);
+        vit_acts_destroy(&k->s_loc);
+        vit_acts_destroy(&k->t_glob);
+        vit_destroy(&k->student);
+        vit_destroy(&k->teacher);
+    }
+    free(s->workers);
+    free(s->center);
+    free(s->logits_s);
+    free(s->dlogits_s);
+    free(s->logits_t);
+    vit_destroy(&s->teacher);
+    vit_destroy(&s->student);
+    memset(s, 0, sizeof *s);
+}

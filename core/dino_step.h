@@ -1,0 +1,65 @@
+/* dino_step.h — one DINO training step on a student/teacher pair, data-parallel over a few
+ * threads: each worker runs a contiguous slice of the stacked crops through its own model replica
+ * (shared weights, private gradients) with single-threaded BLAS, so the memory-bound layers use
+ * every core too; the loss is computed once on the gathered logits, gradients are summed, then the
+ * workers share the AdamW and EMA updates.
+ *
+ * Inputs are crop-major stacks: globals (n_global·B, C, G, G) with crop 0's batch first, locals
+ * (n_local·B, C, L, L). The teacher sees the globals only. Weights: student and teacher start
+ * equal (dino_step_create initialises them from a seed, or the caller loads both). */
+#ifndef INSPECTD_DINO_STEP_H
+#define INSPECTD_DINO_STEP_H
+
+#include <stdint.h>
+
+#include "adamw.h"
+#include "dino.h"
+#include "vit.h"
+
+struct dino_step_config {
+    int batch;             /* B images per step */
+    int n_global;          /* global crops per image (2) */
+    int n_local;           /* local crops per image (0 or more) */
+    int global_size;       /* pixels; a multiple of the patch size */
+    int local_size;        /* pixels; a multiple of the patch size */
+    float student_temp;    /* 0.1 */
+    float center_momentum; /* 0.9 */
+    float clip;            /* per-tensor gradient norm clip, 0 = none (DINO: 3.0) */
+    float beta1, beta2, eps;
+    int threads; /* workers (cores); BLAS runs single-threaded inside each */
+};
+
+/* What may change from step to step (the schedules). */
+struct dino_step_params {
+    float lr, weight_decay;
+    float teacher_temp;
+    float teacher_momentum;
+    int freeze_last_layer; /* zero the last layer's gradient this step */
+};
+
+struct dino_step_worker;
+struct pool;
+
+struct dino_step {
+    struct vit_config model;
+    struct dino_step_config cfg;
+    struct vit_model student, teacher;
+    float *center;               /* (K) */
+    float *logits_s, *dlogits_s; /* ((n_global+n_local)·B, K) */
+    float *logits_t;             /* (n_global·B, K) */
+    struct pool *pool;
+    int nworkers;
+    struct dino_step_worker *workers;
+};
+
+/* Allocates everything and initialises student = teacher from seed. Returns 0, -1 for a bad
+ * config (reason in err), -2 when out of memory or threads cannot start. */
+int dino_step_create(struct dino_step *s, const struct vit_config *model,
+                     const struct dino_step_config *cfg, uint64_t seed, char *err, size_t errsz);
+void dino_step_destroy(struct dino_step *s);
+
+/* One training step. Returns 0 (stats filled when non-NULL) or -2 when out of memory. */
+int dino_step_run(struct dino_step *s, const float *globals, const float *locals,
+                  const struct dino_step_params *p, struct dino_stats *stats);
+
+#endif
