@@ -1,0 +1,22 @@
+/* checkpoint.h — a model's tensors to and from .safetensors, under DINO/timm names.
+ * Loading is all-or-nothing: every tensor of the model must be in the file under the prefix with
+ * its exact shape, and the file may hold no other tensor under that prefix; on any error the
+ * model's weights are left untouched. */
+#ifndef INSPECTD_CHECKPOINT_H
+#define INSPECTD_CHECKPOINT_H
+
+#include "safetensors.h"
+#include "vit.h"
+
+/* Loads m's parameters from a parsed file, names prefixed by `prefix` ("" for a plain export,
+ * "teacher." for a training checkpoint). Returns 0, or -1 with the reason in err. */
+int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const char *prefix,
+                          char *err, size_t errsz);
+
+/* Writes one or more models into one file atomically; model i's tensors are named prefixes[i] +
+ * name. Metadata: nmeta key/value pairs. Returns 0, or -1 with the reason in err. */
+int checkpoint_save_models(const char *path, const struct vit_model *const *models,
+                           const char *const *prefixes, int nmodels, const char *const *keys,
+                           const char *const *values, int nmeta, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,260 @@
+/* test_vit_reference.c — the whole engine against PyTorch: one DINO step of a small model, with
+ * inputs, weights and every intermediate written by tests/reference/make_reference.py into
+ * tests/reference/vit_step.safetensors. Checks the forward outputs (embeddings, patch tokens,
+ * logits, interpolated position embeddings on 12 px crops), the loss and its gradient, every
+ * parameter gradient, the clipped AdamW update, the EMA teacher and the centre. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "dino_step.h"
+
+#define REF_PATH "tests/reference/vit_step.safetensors"
+
+struct ref {
+    struct st_file f;
+    struct vit_config model;
+    struct dino_step_config step;
+    struct dino_step_params params;
+};
+
+static int cfg_int(json_t *c, const char *k)
+{
+    json_t *v = json_object_get(c, k);
+    assert_true(json_is_integer(v));
+    return (int)json_integer_value(v);
+}
+
+static float cfg_float(json_t *c, const char *k)
+{
+    json_t *v = json_object_get(c, k);
+    assert_true(json_is_number(v));
+    return (float)json_number_value(v);
+}
+
+static void load_ref(struct ref *r)
+{
+    char err[512];
+    int rc = st_load(REF_PATH, &r->f, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(st_meta(&r->f, "format"), "inspectd-reference");
+    assert_string_equal(st_meta(&r->f, "version"), "1");
+    json_t *c = json_loads(st_meta(&r->f, "config"), 0, NULL);
+    assert_non_null(c);
+    r->model = (struct vit_config){.dim = cfg_int(c, "dim"),
+                                   .depth = cfg_int(c, "depth"),
+                                   .heads = cfg_int(c, "heads"),
+                                   .mlp_ratio = cfg_int(c, "mlp_ratio"),
+                                   .patch = cfg_int(c, "patch"),
+                                   .img_size = cfg_int(c, "img_size"),
+                                   .in_chans = cfg_int(c, "in_chans"),
+                                   .head_hidden = cfg_int(c, "head_hidden"),
+                                   .head_bottleneck = cfg_int(c, "head_bottleneck"),
+                                   .head_out = cfg_int(c, "head_out")};
+    r->step = (struct dino_step_config){.batch = cfg_int(c, "batch"),
+                                        .n_global = cfg_int(c, "n_global"),
+                                        .n_local = cfg_int(c, "n_local"),
+                                        .global_size = cfg_int(c, "img_size"),
+                                        .local_size = cfg_int(c, "local_size"),
+                                        .student_temp = cfg_float(c, "tau_s"),
+                                        .center_momentum = cfg_float(c, "center_momentum"),
+                                        .clip = cfg_float(c, "clip"),
+                                        .beta1 = cfg_float(c, "beta1"),
+                                        .beta2 = cfg_float(c, "beta2"),
+                                        .eps = cfg_float(c, "eps"),
+                                        .threads = 2};
+    r->params = (struct dino_step_params){.lr = cfg_float(c, "lr"),
+                                          .weight_decay = cfg_float(c, "weight_decay"),
+                                          .teacher_temp = cfg_float(c, "tau_t"),
+                                          .teacher_momentum = cfg_float(c, "ema_momentum")};
+    json_decref(c);
+}
+
+/* max|a − b| / max|b|, printed; the tensor must exist with n floats. */
+static double compare(const struct ref *r, const char *name, const float *got, size_t n)
+{
+    const struct st_tensor *t = st_find(&r->f, name);
+    if (!t) fprintf(stderr, "reference lacks %s\n", name);
+    assert_non_null(t);
+    assert_int_equal(t->numel, n);
+    float *want = malloc(n * sizeof(float));
+    assert_non_null(want);
+    st_read_f32(t, want);
+    double diff = 0, scale = 1e-12;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)got[i] - want[i]));
+        scale = fmax(scale, fabs(want[i]));
+    }
+    free(want);
+    double rel = diff / scale;
+    printf("  %-42s rel err %.2e\n", name, rel);
+    return rel;
+}
+
+/* Updated parameters: AdamW's first step moves each weight by about ±lr whatever the size of its
+ * gradient, so where the true gradient is zero (the key bias: softmax ignores a constant added to
+ * every key) or at rounding-noise level, both sides move by ±lr along unrelated noise. Those
+ * entries (|g| < 1e-5 · max|g| of the tensor) are held only to the bound of one Adam step
+ * (|Δ| ≤ 2·lr); every other entry must match. */
+static double compare_update(const struct ref *r, const char *name, const char *grad_name,
+                             const float *got, size_t n, float lr, int *noisy)
+{
+    const struct st_tensor *tg = st_find(&r->f, grad_name);
+    if (!tg) return compare(r, name, got, n);
+    const struct st_tensor *tw = st_find(&r->f, name);
+    assert_non_null(tw);
+    assert_int_equal(tw->numel, n);
+    float *g = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+    assert_non_null(g);
+    assert_non_null(want);
+    st_read_f32(tg, g);
+    st_read_f32(tw, want);
+    double gmax = 0, scale = 1e-12, diff = 0;
+    for (size_t i = 0; i < n; i++)
+        gmax = fmax(gmax, fabs(g[i])), scale = fmax(scale, fabs(want[i]));
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (fabs(g[i]) < 1e-5 * gmax) {
+            (*noisy)++;
+            assert_true(d <= 2.0 * lr + 1e-6);
+        } else {
+            diff = fmax(diff, d);
+        }
+    }
+    free(g), free(want);
+    printf("  %-42s rel err %.2e\n", name, diff / scale);
+    return diff / scale;
+}
+
+static float *read_tensor(const struct ref *r, const char *name, size_t n)
+{
+    const struct st_tensor *t = st_find(&r->f, name);
+    assert_non_null(t);
+    assert_int_equal(t->numel, n);
+    float *p = malloc(n * sizeof(float));
+    assert_non_null(p);
+    st_read_f32(t, p);
+    return p;
+}
+
+static void load_both(struct ref *r, struct vit_model *m)
+{
+    char err[512];
+    int rc = checkpoint_load_model(m, &r->f, "param.", err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+/* Forward and backward of the student alone, from the stored loss gradient. */
+static void forward_backward_match_pytorch(void **state)
+{
+    struct ref r;
+    load_ref(&r);
+    char err[256];
+    struct vit_model m;
+    assert_int_equal(vit_create(&m, &r.model, true, err, sizeof err), 0);
+    load_both(&r, &m);
+    int B = r.step.batch, NG = r.step.n_global, NL = r.step.n_local, G = r.model.img_size;
+    int L = r.step.local_size, C = r.model.in_chans, D = r.model.dim, K = r.model.head_out;
+    struct vit_acts ag, al;
+    assert_int_equal(vit_acts_create(&ag, &m, NG * B, G, G, true, true, err, sizeof err), 0);
+    assert_int_equal(vit_acts_create(&al, &m, NL * B, L, L, true, true, err, sizeof err), 0);
+    float *glob = read_tensor(&r, "input.global", (size_t)NG * B * C * G * G);
+    float *loc = read_tensor(&r, "input.local", (size_t)NL * B * C * L * L);
+    float *dlog = read_tensor(&r, "dlogits.student", (size_t)(NG + NL) * B * K);
+    vit_forward(&m, &ag, glob);
+    vit_forward(&m, &al, loc);
+    assert_true(compare(&r, "student.embed.global", ag.embed, (size_t)NG * B * D) < 1e-5);
+    assert_true(compare(&r, "student.embed.local", al.embed, (size_t)NL * B * D) < 1e-5);
+    int T = ag.T;
+    float *patch = malloc(sizeof(float) * (size_t)NG * B * (T - 1) * D);
+    for (int b = 0; b < NG * B; b++)
+        memcpy(patch + (size_t)b * (T - 1) * D, ag.tokens + ((size_t)b * T + 1) * D,
+               sizeof(float) * (size_t)(T - 1) * D);
+    assert_true(compare(&r, "student.patch.global", patch, (size_t)NG * B * (T - 1) * D) < 1e-5);
+    float *logits = malloc(sizeof(float) * (size_t)(NG + NL) * B * K);
+    memcpy(logits, ag.logits, sizeof(float) * (size_t)NG * B * K);
+    memcpy(logits + (size_t)NG * B * K, al.logits, sizeof(float) * (size_t)NL * B * K);
+    assert_true(compare(&r, "student.logits", logits, (size_t)(NG + NL) * B * K) < 1e-5);
+    vit_zero_grad(&m);
+    vit_backward(&m, &ag, dlog, NULL);
+    vit_backward(&m, &al, dlog + (size_t)NG * B * K, NULL);
+    double worst = 0;
+    char name[256];
+    for (int i = 0; i < m.ntensors; i++) {
+        const struct vit_tensor *t = &m.tensors[i];
+        if (!(t->flags & VIT_TRAINABLE)) continue;
+        snprintf(name, sizeof name, "grad.%s", t->name);
+        worst = fmax(worst, compare(&r, name, m.grads + t->offset, t->numel));
+    }
+    printf("  worst gradient error %.2e\n", worst);
+    assert_true(worst < 1e-4);
+    free(glob), free(loc), free(dlog), free(patch), free(logits);
+    vit_acts_destroy(&ag);
+    vit_acts_destroy(&al);
+    vit_destroy(&m);
+    st_free(&r.f);
+}
+
+/* The whole production step (two workers): loss, its gradient, AdamW, EMA, centre. */
+static void training_step_matches_pytorch(void **state)
+{
+    struct ref r;
+    load_ref(&r);
+    char err[256];
+    struct dino_step s;
+    assert_int_equal(dino_step_create(&s, &r.model, &r.step, 1, err, sizeof err), 0);
+    load_both(&r, &s.student);
+    load_both(&r, &s.teacher);
+    int B = r.step.batch, NG = r.step.n_global, NL = r.step.n_local, G = r.model.img_size;
+    int L = r.step.local_size, C = r.model.in_chans, K = r.model.head_out;
+    float *glob = read_tensor(&r, "input.global", (size_t)NG * B * C * G * G);
+    float *loc = read_tensor(&r, "input.local", (size_t)NL * B * C * L * L);
+    float *center = read_tensor(&r, "center", (size_t)K);
+    memcpy(s.center, center, sizeof(float) * (size_t)K);
+    struct dino_stats st;
+    assert_int_equal(dino_step_run(&s, glob, loc, &r.params, &st), 0);
+    float loss = (float)st.loss;
+    assert_true(compare(&r, "teacher.logits", s.logits_t, (size_t)NG * B * K) < 1e-5);
+    assert_true(compare(&r, "loss", &loss, 1) < 1e-5);
+    assert_true(compare(&r, "dlogits.student", s.dlogits_s, (size_t)(NG + NL) * B * K) < 1e-4);
+    assert_true(compare(&r, "center.updated", s.center, (size_t)K) < 1e-5);
+    double worst = 0, worst_t = 0;
+    int noisy = 0;
+    char name[256], gname[256];
+    for (int i = 0; i < s.student.ntensors; i++) {
+        const struct vit_tensor *t = &s.student.tensors[i];
+        snprintf(gname, sizeof gname, "grad.%s", t->name);
+        snprintf(name, sizeof name, "updated.%s", t->name);
+        worst = fmax(worst, compare_update(&r, name, gname, s.student.params + t->offset, t->numel,
+                                           r.params.lr, &noisy));
+        snprintf(name, sizeof name, "teacher.updated.%s", t->name);
+        worst_t = fmax(worst_t, compare_update(&r, name, gname, s.teacher.params + t->offset,
+                                               t->numel, r.params.lr, &noisy));
+    }
+    printf("  worst updated-parameter error %.2e, teacher %.2e (%d zero-gradient entries)\n", worst,
+           worst_t, noisy);
+    assert_true(worst < 1e-4);
+    assert_true(worst_t < 1e-4);
+    free(glob), free(loc), free(center);
+    dino_step_destroy(&s);
+    st_free(&r.f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(forward_backward_match_pytorch),
+        cmocka_unit_test(training_step_matches_pytorch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
