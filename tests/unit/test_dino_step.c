@@ -79,8 +79,11 @@ static void two_workers_match_one(void **state)
     }
     printf("  max |gradient difference| %.2e of max |gradient| %.2e\n", worst, gmax);
     assert_true(worst < 1e-5 * gmax);
+    /* entries with a zero true gradient (the key bias) take an Adam step of ±lr along rounding
+     * noise on both sides, so the teacher may differ there by up to (1 − m) · 2 · lr */
+    float bound = (1.0f - params.teacher_momentum) * 2.0f * params.lr + 1e-6f;
     for (size_t i = 0; i < a.teacher.nparams; i++)
-        assert_true(fabs(a.teacher.params[i] - b.teacher.params[i]) < 1e-5);
+        assert_true(fabs(a.teacher.params[i] - b.teacher.params[i]) <= bound);
     free(g), free(l);
     dino_step_destroy(&a);
     dino_step_destroy(&b);
