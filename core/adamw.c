@@ -67,12 +67,17 @@ void ema_update_part(struct vit_model *teacher, const struct vit_model *student,
                      int part, int nparts)
 {
     assert(teacher->nparams == student->nparams);
-    long begin, end;
-    pool_share((long)student->nparams, part, nparts, &begin, &end);
     float rest = 1.0f - momentum;
-    float *t = teacher->params;
-    const float *s = student->params;
-    for (long i = begin; i < end; i++) t[i] = t[i] * momentum + rest * s[i];
+    /* split each tensor as adamw_update_part does, so a worker averages exactly the elements it
+     * has just updated and needs no barrier in between */
+    for (int i = 0; i < student->ntensors; i++) {
+        const struct vit_tensor *t = &student->tensors[i];
+        long begin, end;
+        pool_share((long)t->numel, part, nparts, &begin, &end);
+        float *tp = teacher->params + t->offset;
+        const float *sp = student->params + t->offset;
+        for (long j = begin; j < end; j++) tp[j] = tp[j] * momentum + rest * sp[j];
+    }
 }
 
 void ema_update(struct vit_model *teacher, const struct vit_model *student, float momentum)

@@ -31,6 +31,8 @@ void adamw_update_part(struct vit_model *m, const struct adamw_params *p, long s
 
 /* teacher = momentum · teacher + (1 − momentum) · student, over every tensor. Same config. */
 void ema_update(struct vit_model *teacher, const struct vit_model *student, float momentum);
+/* The part `part` of `nparts`, split per tensor exactly like adamw_update_part, so one worker
+ * may run its AdamW part and then its EMA part without waiting for the others. */
 void ema_update_part(struct vit_model *teacher, const struct vit_model *student, float momentum,
                      int part, int nparts);
 
