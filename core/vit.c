@@ -410,6 +410,7 @@ int vit_acts_create(struct vit_acts *a, const struct vit_model *m, int B, int H,
         return -1;
     }
     a->B = B;
+    a->B_max = B;
     a->H = H;
     a->W = W;
     a->gh = H / c->patch;
@@ -434,6 +435,12 @@ nomem:
     vit_acts_destroy(a);
     if (errsz) snprintf(err, errsz, "out of memory allocating activations for batch %d", B);
     return -2;
+}
+
+void vit_acts_set_batch(struct vit_acts *a, int B)
+{
+    assert(B >= 1 && B <= a->B_max);
+    a->B = B;
 }
 
 void vit_acts_destroy(struct vit_acts *a)

@@ -81,6 +81,7 @@ struct vit_model {
 
 struct vit_acts {
     int B, H, W; /* batch and image size of this pass */
+    int B_max;   /* batch the buffers were sized for */
     int gh, gw;  /* patch grid */
     int T;       /* tokens: 1 + gh*gw */
     bool head;   /* runs the DINO head */
@@ -133,6 +134,9 @@ const struct vit_tensor *vit_find_tensor(const struct vit_model *m, const char *
 int vit_acts_create(struct vit_acts *a, const struct vit_model *m, int B, int H, int W, bool head,
                     bool train, char *err, size_t errsz);
 void vit_acts_destroy(struct vit_acts *a);
+
+/* Runs later passes on the first B images only (1 <= B <= a->B_max), e.g. a last partial batch. */
+void vit_acts_set_batch(struct vit_acts *a, int B);
 
 /* Forward pass on images (B, C, H, W), already normalised. Fills a->embed, a->tokens and, when
  * the acts have a head, a->logits. */

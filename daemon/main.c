@@ -2,12 +2,26 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "version.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"eval", cmd_eval, "one-class anomaly benchmark (Fashion-MNIST): pixels, untrained, DINO"},
+};
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: inspectd COMMAND [OPTIONS]\n"
-                 "       inspectd --version | --help\n");
+                 "       inspectd --version | --help\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n`inspectd COMMAND --help` describes a command's options.\n");
 }
 
 int main(int argc, char **argv)
@@ -20,6 +34,8 @@ int main(int argc, char **argv)
         printf("inspectd %s\n", INSPECTD_VERSION);
         return 0;
     }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "inspectd: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 64;

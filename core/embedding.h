@@ -1,0 +1,27 @@
+/* embedding.h — batched, multi-threaded backbone inference: images to embedding vectors. */
+#ifndef INSPECTD_EMBEDDING_H
+#define INSPECTD_EMBEDDING_H
+
+#include <stddef.h>
+
+#include "vit.h"
+
+enum embedding_kind {
+    EMBEDDING_CLS = 0,    /* the normed class token (D) */
+    EMBEDDING_PATCH_MEAN, /* mean of the normed patch tokens (D) */
+    EMBEDDING_CLS_PATCH   /* both, concatenated (2D) */
+};
+
+/* Floats per embedding of this kind. */
+int embedding_dim(const struct vit_config *c, enum embedding_kind kind);
+
+/* Parses "cls", "patch-mean" or "cls+patch". Returns 0 or -1. */
+int embedding_kind_parse(const char *s, enum embedding_kind *out);
+
+/* Embeds N images (N, C, H, W), already normalised, into out (N, embed_dim) using `threads`
+ * workers, each with its own replica of m and single-threaded BLAS. Returns 0, or -1/-2 with the
+ * reason in err (bad size / out of memory). */
+int embedding_extract(const struct vit_model *m, const float *images, int N, int H, int W,
+                      enum embedding_kind kind, int threads, float *out, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,171 @@
+/* train.c — the DINO training loop and its schedules. */
+#include "train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void train_defaults(struct train_options *o, int img_size, int in_chans)
+{
+    memset(o, 0, sizeof *o);
+    o->model = (struct vit_config){.dim = 192,
+                                   .depth = 4,
+                                   .heads = 3,
+                                   .mlp_ratio = 4,
+                                   .patch = 4,
+                                   .img_size = img_size,
+                                   .in_chans = in_chans,
+                                   .head_hidden = 1024,
+                                   .head_bottleneck = 256,
+                                   .head_out = 4096};
+    int local = img_size * 3 / 7 / 4 * 4;
+    augment_defaults(&o->aug, img_size, local < 4 ? 4 : local);
+    o->batch = 64;
+    o->n_local = 6;
+    o->threads = 2;
+    o->lr = 5e-4f;
+    o->min_lr = 1e-6f;
+    o->weight_decay = 0.04f;
+    o->weight_decay_end = 0.4f;
+    o->momentum_teacher = 0.996f;
+    o->teacher_temp = 0.04f;
+    o->warmup_teacher_temp = 0.04f;
+    o->clip = 3.0f;
+    o->warmup_frac = 0.1f;
+    o->teacher_temp_warmup_frac = 0.3f;
+    o->freeze_last_layer_frac = 0.01f;
+    o->epochs = 100;
+    o->seed = 0;
+}
+
+int train_make_step(struct dino_step *s, const struct train_options *o, char *err, size_t errsz)
+{
+    if (augment_check(&o->aug, err, errsz)) return -1;
+    struct dino_step_config c = {.batch = o->batch,
+                                 .n_global = 2,
+                                 .n_local = o->n_local,
+                                 .global_size = o->aug.global_size,
+                                 .local_size = o->aug.local_size,
+                                 .student_temp = 0.1f,
+                                 .center_momentum = 0.9f,
+                                 .clip = o->clip,
+                                 .beta1 = 0.9f,
+                                 .beta2 = 0.999f,
+                                 .eps = 1e-8f,
+                                 .threads = o->threads};
+    return dino_step_create(s, &o->model, &c, o->seed, err, errsz);
+}
+
+/* DINO's cosine schedule with a linear warm-up from 0. */
+static double cosine(double base, double final, long it, long total, long warmup)
+{
+    if (it < warmup) return base * (double)it / (double)warmup;
+    double span = (double)(total - warmup);
+    double t = span > 0 ? (double)(it - warmup) / span : 1.0;
+    if (t > 1) t = 1;
+    return final + 0.5 * (base - final) * (1.0 + cos(M_PI * t));
+}
+
+static void step_params(const struct train_options *o, long it, long total,
+                        struct dino_step_params *p)
+{
+    double base_lr = o->lr * o->batch / 256.0;
+    long warm = (long)(o->warmup_frac * total);
+    p->lr = (float)cosine(base_lr, o->min_lr, it, total, warm);
+    p->weight_decay = (float)cosine(o->weight_decay, o->weight_decay_end, it, total, 0);
+    p->teacher_momentum = (float)cosine(o->momentum_teacher, 1.0, it, total, 0);
+    long tw = (long)(o->teacher_temp_warmup_frac * total);
+    p->teacher_temp = it < tw
+                          ? (float)(o->warmup_teacher_temp +
+                                    (o->teacher_temp - o->warmup_teacher_temp) * (double)it / tw)
+                          : o->teacher_temp;
+    p->freeze_last_layer = it < (long)(o->freeze_last_layer_frac * total);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Fills the crop stacks for the batch of images idx[0..B). */
+static void make_crops(const struct train_options *o, const float *images, int C, int H, int W,
+                       const int *idx, uint64_t stream, float *glob, float *loc, float *scratch)
+{
+    int B = o->batch, G = o->aug.global_size, L = o->aug.local_size;
+    size_t gsz = (size_t)C * G * G, lsz = (size_t)C * L * L, img = (size_t)C * H * W;
+    for (int b = 0; b < B; b++) {
+        struct rng r = rng_seed(o->seed, stream * (uint64_t)B + (uint64_t)b);
+        const float *src = images + (size_t)idx[b] * img;
+        augment_crop(&o->aug, AUG_GLOBAL1, src, C, H, W, &r, scratch, glob + (size_t)b * gsz);
+        augment_crop(&o->aug, AUG_GLOBAL2, src, C, H, W, &r, scratch, glob + ((size_t)B + b) * gsz);
+        for (int l = 0; l < o->n_local; l++)
+            augment_crop(&o->aug, AUG_LOCAL, src, C, H, W, &r, scratch,
+                         loc + ((size_t)l * B + b) * lsz);
+    }
+}
+
+static void shuffle(int *perm, int n, struct rng *r)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_uniform(r) * (i + 1));
+        int t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+}
+
+int train_run(struct dino_step *s, const struct train_options *o, const float *images, int N, int H,
+              int W, train_progress_fn cb, void *ctx, char *err, size_t errsz)
+{
+    int B = o->batch, C = o->model.in_chans, G = o->aug.global_size, L = o->aug.local_size;
+    long per_epoch = N / B > 0 ? N / B : 1;
+    long total = o->epochs > 0 ? per_epoch * o->epochs : 1L << 40;
+    float *glob = malloc(sizeof(float) * (size_t)2 * B * C * G * G);
+    float *loc = malloc(sizeof(float) * ((size_t)o->n_local * B * C * L * L + 1));
+    int Smax = G > L ? G : L;
+    float *scratch = malloc(sizeof(float) * (size_t)3 * Smax * Smax + 64);
+    int *perm = malloc(sizeof(int) * (size_t)(N > B ? N : B));
+    if (!glob || !loc || !scratch || !perm) {
+        free(glob), free(loc), free(scratch), free(perm);
+        if (errsz) snprintf(err, errsz, "out of memory for the training batch");
+        return -2;
+    }
+    struct rng order = rng_seed(o->seed, 0xD1A0);
+    for (int i = 0; i < (N > B ? N : B); i++) perm[i] = i % N;
+    double t0 = now_s();
+    int rc = 0, pos = N; /* position in the current epoch's permutation */
+    int epoch = -1;
+    for (long it = 0; it < total; it++) {
+        if (pos + B > (N > B ? N : B)) {
+            shuffle(perm, N > B ? N : B, &order);
+            pos = 0;
+            epoch++;
+        }
+        make_crops(o, images, C, H, W, perm + pos, (uint64_t)it, glob, loc, scratch);
+        pos += B;
+        struct dino_step_params p;
+        step_params(o, it, total == 1L << 40 ? 1000 : total, &p);
+        struct train_progress pr = {.step = it, .epoch = epoch, .lr = p.lr};
+        if (dino_step_run(s, glob, loc, &p, &pr.stats)) {
+            rc = -2;
+            if (errsz) snprintf(err, errsz, "out of memory in a training step");
+            break;
+        }
+        pr.seconds = now_s() - t0;
+        if (o->minutes > 0 && it == 4) { /* plan the schedules from the speed of 5 steps */
+            long fit = (long)(o->minutes * 60.0 / (pr.seconds / 5.0));
+            if (fit < total) total = fit > 5 ? fit : 5;
+        }
+        pr.total_steps = total == 1L << 40 ? 0 : total;
+        pr.images_per_s = (double)(it + 1) * B / pr.seconds;
+        if (cb && cb(&pr, ctx)) {
+            rc = 1;
+            break;
+        }
+    }
+    free(glob), free(loc), free(scratch), free(perm);
+    return rc;
+}

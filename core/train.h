@@ -1,0 +1,55 @@
+/* train.h — DINO pretraining on an in-memory image set: multi-crop augmentation, the schedules of
+ * DINO's main_dino.py (learning-rate warm-up then cosine, weight decay cosine, teacher temperature
+ * warm-up, teacher momentum cosine to 1, last layer frozen at first), time or epoch budget.
+ * Schedules are laid out over the planned number of steps; with a time budget that number is
+ * estimated from the first steps' speed. */
+#ifndef INSPECTD_TRAIN_H
+#define INSPECTD_TRAIN_H
+
+#include <stdint.h>
+
+#include "augment.h"
+#include "dino_step.h"
+
+struct train_options {
+    struct vit_config model;
+    struct augment_config aug;
+    int batch, n_local, threads;
+    float lr; /* base learning rate per 256 images (scaled by batch / 256) */
+    float min_lr;
+    float weight_decay, weight_decay_end;
+    float momentum_teacher; /* start of the cosine schedule to 1 */
+    float teacher_temp, warmup_teacher_temp;
+    float clip;
+    float warmup_frac; /* share of the steps for the learning-rate warm-up */
+    float teacher_temp_warmup_frac;
+    float freeze_last_layer_frac;
+    int epochs;     /* upper bound; 0 = time budget only */
+    double minutes; /* time budget; 0 = epochs only */
+    uint64_t seed;
+};
+
+struct train_progress {
+    long step, total_steps;
+    int epoch;
+    double seconds, images_per_s;
+    struct dino_stats stats;
+    float lr;
+};
+
+/* Called after each step; a nonzero return stops training (e.g. on Ctrl-C). */
+typedef int (*train_progress_fn)(const struct train_progress *p, void *ctx);
+
+/* Defaults for small grey images (Fashion-MNIST-like), the ones `inspectd eval` uses. */
+void train_defaults(struct train_options *o, int img_size, int in_chans);
+
+/* Trains s (created from o by the caller with train_make_step) on N images (N, C, H, W) in [0, 1]
+ * (not normalised: augmentation normalises). Returns 0, 1 when stopped by the callback, or -2
+ * when out of memory (reason in err). */
+int train_run(struct dino_step *s, const struct train_options *o, const float *images, int N, int H,
+              int W, train_progress_fn cb, void *ctx, char *err, size_t errsz);
+
+/* Creates the student/teacher step for these options. Returns as dino_step_create. */
+int train_make_step(struct dino_step *s, const struct train_options *o, char *err, size_t errsz);
+
+#endif

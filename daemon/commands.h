@@ -1,0 +1,7 @@
+/* commands.h — the inspectd subcommands; each returns the process exit code. */
+#ifndef INSPECTD_COMMANDS_H
+#define INSPECTD_COMMANDS_H
+
+int cmd_eval(int argc, char **argv);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# test_eval.sh — `inspectd eval` on a small two-class subset of the real Fashion-MNIST: finishes in
+# seconds, prints the per-class table beside the pixel and untrained baselines, beats chance;
+# bad arguments exit 64 with a message.
+set -euo pipefail
+bin=${INSPECTD_BIN:?INSPECTD_BIN must point at inspectd}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+"$bin" eval --dataset fashion-mnist --classes 0,1 --minutes 0.05 --epochs 2 --train-limit 256 \
+    --test-limit 400 --dim 32 --depth 1 --heads 2 --batch 32 --locals 2 >"$out" 2>/dev/null
+cat "$out"
+grep -q 'pixels  *untrained  *trained' "$out"
+[ "$(grep -cE '^[01] ' "$out")" -eq 2 ]
+auroc=$(sed -n 's/^mean_auroc: //p' "$out")
+pixels=$(sed -n 's/^mean_auroc_pixels: //p' "$out")
+echo "mean_auroc=$auroc pixels=$pixels"
+awk -v a="$auroc" -v p="$pixels" 'BEGIN { exit !(a > 55 && p > 55 && a <= 100) }'
+
+if "$bin" eval --dataset mnist >/dev/null 2>&1; then echo "bad dataset accepted"; exit 1; fi
+set +e
+"$bin" eval --dataset fashion-mnist --classes 12 >/dev/null 2>"$out"
+rc=$?
+set -e
+[ "$rc" -eq 64 ] && grep -q "bad value '12' for --classes" "$out"
+echo ok
