@@ -25,7 +25,7 @@ BENCH_DEBS := python3-torch python3-numpy
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed
+.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -158,6 +158,11 @@ bench-train: bench-deps
 bench-embed: bench-deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock tests/bench/compare.sh embed 3
+
+# The full one-class protocol: 10 classes x 10 minutes of training each (about 2 hours).
+eval-fmnist: deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock ./$(BUILD)/inspectd eval --dataset fashion-mnist --minutes 10
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

@@ -22,7 +22,15 @@ struct embedding_job {
 
 int embedding_dim(const struct vit_config *c, enum embedding_kind kind)
 {
+    int grid = c->img_size / c->patch;
+    if (kind == EMBEDDING_TOKENS) return (1 + grid * grid) * c->dim;
     return kind == EMBEDDING_CLS_PATCH ? 2 * c->dim : c->dim;
+}
+
+const char *embedding_kind_name(enum embedding_kind kind)
+{
+    static const char *const names[] = {"cls", "patch-mean", "cls+patch", "tokens"};
+    return names[kind];
 }
 
 int embedding_kind_parse(const char *s, enum embedding_kind *out)
@@ -33,6 +41,8 @@ int embedding_kind_parse(const char *s, enum embedding_kind *out)
         *out = EMBEDDING_PATCH_MEAN;
     else if (strcmp(s, "cls+patch") == 0)
         *out = EMBEDDING_CLS_PATCH;
+    else if (strcmp(s, "tokens") == 0)
+        *out = EMBEDDING_TOKENS;
     else
         return -1;
     return 0;
@@ -45,6 +55,10 @@ static void write_features(const struct embedding_job *j, const struct vit_acts 
     for (int b = 0; b < n; b++) {
         float *o = out + (size_t)b * j->dim;
         const float *tok = a->tokens + (size_t)b * T * D;
+        if (j->kind == EMBEDDING_TOKENS) {
+            memcpy(o, tok, sizeof(float) * (size_t)T * D);
+            continue;
+        }
         float *mean = o;
         if (j->kind != EMBEDDING_PATCH_MEAN) {
             memcpy(o, tok, sizeof(float) * (size_t)D);
@@ -76,6 +90,10 @@ static void embedding_part(void *arg, int w, int nw)
 int embedding_extract(const struct vit_model *m, const float *images, int N, int H, int W,
                       enum embedding_kind kind, int threads, float *out, char *err, size_t errsz)
 {
+    if (kind == EMBEDDING_TOKENS && (H != m->cfg.img_size || W != m->cfg.img_size)) {
+        if (errsz) snprintf(err, errsz, "token embeddings need images of the model's size");
+        return -1;
+    }
     if (threads < 1) threads = 1;
     if (threads > N) threads = N > 0 ? N : 1;
     struct embedding_job j = {.m = m,

@@ -9,13 +9,17 @@
 enum embedding_kind {
     EMBEDDING_CLS = 0,    /* the normed class token (D) */
     EMBEDDING_PATCH_MEAN, /* mean of the normed patch tokens (D) */
-    EMBEDDING_CLS_PATCH   /* both, concatenated (2D) */
+    EMBEDDING_CLS_PATCH,  /* both, concatenated (2D) */
+    EMBEDDING_TOKENS      /* every normed token in grid order, concatenated (T·D): keeps layout */
 };
 
-/* Floats per embedding of this kind. */
+/* Floats per embedding of this kind for images of the model's native size. */
 int embedding_dim(const struct vit_config *c, enum embedding_kind kind);
 
-/* Parses "cls", "patch-mean" or "cls+patch". Returns 0 or -1. */
+/* The name embedding_kind_parse accepts for kind. */
+const char *embedding_kind_name(enum embedding_kind kind);
+
+/* Parses "cls", "patch-mean", "cls+patch" or "tokens". Returns 0 or -1. */
 int embedding_kind_parse(const char *s, enum embedding_kind *out);
 
 /* Embeds N images (N, C, H, W), already normalised, into out (N, embed_dim) using `threads`

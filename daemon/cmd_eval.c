@@ -58,7 +58,9 @@ static void usage(FILE *out)
             "  --seed S            seed for initialisation, augmentation and order (default 0)\n"
             "  --k K               neighbours for the embedding scores (default 2)\n"
             "  --metric l2|cosine  distance for the embedding scores (default cosine)\n"
-            "  --embed KIND        cls | patch-mean | cls+patch (default cls+patch)\n"
+            "  --embed KIND        cls | patch-mean | cls+patch | tokens (default cls+patch)\n"
+            "  --momentum M        teacher EMA momentum at the start (default 0.996)\n"
+            "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
             "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
             "                      model and training settings (defaults: 192 4 3 4 64 6 5e-4)\n"
             "  --threads N         worker threads (default 2)\n"
@@ -111,7 +113,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_LR,
         O_THREADS,
         O_TRAIN_LIMIT,
-        O_TEST_LIMIT
+        O_TEST_LIMIT,
+        O_MOMENTUM,
+        O_TTEMP
     };
     static const struct option opts[] = {{"dataset", 1, 0, O_DATASET},
                                          {"data-dir", 1, 0, O_DIR},
@@ -132,6 +136,8 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                          {"threads", 1, 0, O_THREADS},
                                          {"train-limit", 1, 0, O_TRAIN_LIMIT},
                                          {"test-limit", 1, 0, O_TEST_LIMIT},
+                                         {"momentum", 1, 0, O_MOMENTUM},
+                                         {"teacher-temp", 1, 0, O_TTEMP},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct train_options *t = &o->train;
@@ -197,6 +203,14 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             break;
         case O_TEST_LIMIT:
             bad = parse_int(optarg, 2, 10000, &o->test_limit);
+            break;
+        case O_MOMENTUM:
+            t->momentum_teacher = (float)atof(optarg);
+            bad = !(t->momentum_teacher > 0 && t->momentum_teacher <= 1);
+            break;
+        case O_TTEMP:
+            t->teacher_temp = (float)atof(optarg);
+            bad = !(t->teacher_temp > 0 && t->teacher_temp < 10);
             break;
         case 'h':
             usage(stdout);
@@ -413,10 +427,7 @@ int cmd_eval(int argc, char **argv)
     printf("one-class Fashion-MNIST: ViT dim %d depth %d heads %d patch %d, batch %d, %d local "
            "crops, %.1f min/class, k=%d %s on %s; pixels: k=%d l2\n",
            mc->dim, mc->depth, mc->heads, mc->patch, o.train.batch, o.train.n_local,
-           o.train.minutes, o.k, o.metric == KNN_L2 ? "l2" : "cosine",
-           o.embed == EMBEDDING_CLS          ? "cls"
-           : o.embed == EMBEDDING_PATCH_MEAN ? "patch-mean"
-                                             : "cls+patch",
+           o.train.minutes, o.k, o.metric == KNN_L2 ? "l2" : "cosine", embedding_kind_name(o.embed),
            PIXEL_K);
     printf("%-6s %8s %10s %8s %7s %8s\n", "class", "pixels", "untrained", "trained", "steps",
            "minutes");
