@@ -10,9 +10,9 @@
 void train_defaults(struct train_options *o, int img_size, int in_chans)
 {
     memset(o, 0, sizeof *o);
-    o->model = (struct vit_config){.dim = 192,
+    o->model = (struct vit_config){.dim = 128,
                                    .depth = 4,
-                                   .heads = 3,
+                                   .heads = 4,
                                    .mlp_ratio = 4,
                                    .patch = 4,
                                    .img_size = img_size,
@@ -25,11 +25,11 @@ void train_defaults(struct train_options *o, int img_size, int in_chans)
     o->batch = 64;
     o->n_local = 6;
     o->threads = 2;
-    o->lr = 5e-4f;
+    o->lr = 2e-3f;
     o->min_lr = 1e-6f;
     o->weight_decay = 0.04f;
     o->weight_decay_end = 0.4f;
-    o->momentum_teacher = 0.996f;
+    o->momentum_teacher = 0.99f; /* short budgets: the teacher must move within minutes */
     o->teacher_temp = 0.04f;
     o->warmup_teacher_temp = 0.04f;
     o->clip = 3.0f;

@@ -58,11 +58,11 @@ static void usage(FILE *out)
             "  --seed S            seed for initialisation, augmentation and order (default 0)\n"
             "  --k K               neighbours for the embedding scores (default 2)\n"
             "  --metric l2|cosine  distance for the embedding scores (default cosine)\n"
-            "  --embed KIND        cls | patch-mean | cls+patch | tokens (default cls+patch)\n"
-            "  --momentum M        teacher EMA momentum at the start (default 0.996)\n"
+            "  --embed KIND        cls | patch-mean | cls+patch | tokens (default tokens)\n"
+            "  --momentum M        teacher EMA momentum at the start (default 0.99)\n"
             "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
             "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
-            "                      model and training settings (defaults: 192 4 3 4 64 6 5e-4)\n"
+            "                      model and training settings (defaults: 128 4 4 4 64 6 2e-3)\n"
             "  --threads N         worker threads (default 2)\n"
             "  --train-limit N     use at most N training images per class (default all)\n"
             "  --test-limit N      use the first N test images (default all 10000)\n"
@@ -401,7 +401,7 @@ done:
 int cmd_eval(int argc, char **argv)
 {
     struct eval_options o = {
-        .dataset_dir = FMNIST_DIR, .k = 2, .metric = KNN_COSINE, .embed = EMBEDDING_CLS_PATCH};
+        .dataset_dir = FMNIST_DIR, .k = 2, .metric = KNN_COSINE, .embed = EMBEDDING_TOKENS};
     train_defaults(&o.train, 28, 1);
     o.train.minutes = 10;
     for (int i = 0; i < 10; i++) o.classes[i] = i;
