@@ -165,6 +165,21 @@ static float *alloc_floats(size_t n)
     return p;
 }
 
+/* The per-model views and scratch every model needs, replica or not. Returns 0 or -1. */
+static int alloc_views(struct vit_model *m)
+{
+    const struct vit_config *c = &m->cfg;
+    m->w.blocks = calloc((size_t)c->depth, sizeof *m->w.blocks);
+    m->g.blocks = calloc((size_t)c->depth, sizeof *m->g.blocks);
+    if (!m->w.blocks || !m->g.blocks) return -1;
+    if (c->head_out > 0) {
+        m->last_w = alloc_floats((size_t)c->head_out * c->head_bottleneck);
+        m->last_vnorm = alloc_floats((size_t)c->head_out);
+        if (!m->last_w || !m->last_vnorm) return -1;
+    }
+    return 0;
+}
+
 int vit_create(struct vit_model *m, const struct vit_config *cfg, bool trainable, char *err,
                size_t errsz)
 {
@@ -172,18 +187,11 @@ int vit_create(struct vit_model *m, const struct vit_config *cfg, bool trainable
     if (vit_config_check(cfg, err, errsz)) return -1;
     m->cfg = *cfg;
     m->tensors = calloc((size_t)table_size(cfg), sizeof *m->tensors);
-    m->w.blocks = calloc((size_t)cfg->depth, sizeof *m->w.blocks);
-    m->g.blocks = calloc((size_t)cfg->depth, sizeof *m->g.blocks);
-    if (!m->tensors || !m->w.blocks || !m->g.blocks) goto nomem;
+    if (!m->tensors || alloc_views(m)) goto nomem;
     build_table(m);
     m->params = alloc_floats(m->nparams);
     if (!m->params) goto nomem;
     bind_weights(&m->w, m, m->params);
-    if (cfg->head_out > 0) {
-        m->last_w = alloc_floats((size_t)cfg->head_out * cfg->head_bottleneck);
-        m->last_vnorm = alloc_floats((size_t)cfg->head_out);
-        if (!m->last_w || !m->last_vnorm) goto nomem;
-    }
     if (trainable) {
         m->grads = alloc_floats(m->nparams);
         m->adam_m = alloc_floats(m->nparams);
@@ -208,16 +216,9 @@ int vit_replica_create(struct vit_model *r, const struct vit_model *m, bool with
     r->nparams = m->nparams;
     r->ntensors = m->ntensors;
     r->tensors = calloc((size_t)m->ntensors, sizeof *r->tensors);
-    r->w.blocks = calloc((size_t)m->cfg.depth, sizeof *r->w.blocks);
-    r->g.blocks = calloc((size_t)m->cfg.depth, sizeof *r->g.blocks);
-    if (!r->tensors || !r->w.blocks || !r->g.blocks) goto nomem;
+    if (!r->tensors || alloc_views(r)) goto nomem;
     memcpy(r->tensors, m->tensors, sizeof *r->tensors * (size_t)m->ntensors);
     bind_weights(&r->w, r, r->params);
-    if (m->cfg.head_out > 0) {
-        r->last_w = alloc_floats((size_t)m->cfg.head_out * m->cfg.head_bottleneck);
-        r->last_vnorm = alloc_floats((size_t)m->cfg.head_out);
-        if (!r->last_w || !r->last_vnorm) goto nomem;
-    }
     if (with_grads) {
         r->grads = alloc_floats(r->nparams);
         if (!r->grads) goto nomem;

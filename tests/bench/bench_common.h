@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "rng.h"
+
 static inline double bench_now(void)
 {
     struct timespec ts;
@@ -41,6 +43,13 @@ static inline int bench_arg_int(int argc, char **argv, const char *name, int def
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], name) == 0) return atoi(argv[i + 1]);
     return def;
+}
+
+/* Fills p with standard normal values from a seed. */
+static inline void bench_fill_random(float *p, size_t n, uint64_t seed)
+{
+    struct rng r = rng_seed(seed, 0);
+    for (size_t i = 0; i < n; i++) p[i] = (float)rng_normal(&r);
 }
 
 #endif

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 
 #include "bench_common.h"
-#include "rng.h"
 #include "vit.h"
 
 static double images_per_s(struct vit_model *m, int B, int iters)
@@ -22,8 +21,7 @@ static double images_per_s(struct vit_model *m, int B, int iters)
         fprintf(stderr, "bench_embed: out of memory\n");
         exit(1);
     }
-    struct rng r = rng_seed(7, 0);
-    for (size_t i = 0; i < n; i++) img[i] = (float)rng_normal(&r);
+    bench_fill_random(img, n, 7);
     for (int i = -2; i < iters; i++) {
         double t0 = bench_now();
         vit_forward(m, &a, img);

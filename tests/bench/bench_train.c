@@ -8,13 +8,6 @@
 
 #include "bench_common.h"
 #include "dino_step.h"
-#include "rng.h"
-
-static void fill_random(float *p, size_t n, uint64_t seed)
-{
-    struct rng r = rng_seed(seed, 0);
-    for (size_t i = 0; i < n; i++) p[i] = (float)rng_normal(&r);
-}
 
 int main(int argc, char **argv)
 {
@@ -58,8 +51,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: out of memory\n");
         return 1;
     }
-    fill_random(img_g, ng, 2);
-    fill_random(img_l, nl, 3);
+    bench_fill_random(img_g, ng, 2);
+    bench_fill_random(img_l, nl, 3);
     for (int i = -1; i < steps; i++) {
         struct dino_stats st;
         double t0 = bench_now();
