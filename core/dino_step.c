@@ -97,6 +97,9 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
     const struct dino_step_config *c = &s->cfg;
     int K = s->model.head_out, B = c->batch;
     struct run_ctx ctx = {.s = s, .globals = globals, .locals = locals, .p = p};
+    /* each worker runs its own GEMMs: BLAS must not add threads of its own (set on every step,
+     * since other code may have raised the BLAS thread count in between) */
+    if (s->nworkers > 1) vit_set_threads(1);
     pool_run(s->pool, forward_part, &ctx);
     gather_logits(s);
     struct dino_stats st;
@@ -185,8 +188,6 @@ int dino_step_create(struct dino_step *s, const struct vit_config *model,
     }
     for (int w = 0; w < s->nworkers; w++)
         if ((rc = create_worker(s, w, err, errsz))) goto fail;
-    /* each worker runs its own GEMMs: BLAS must not spawn threads of its own on top */
-    if (s->nworkers > 1) vit_set_threads(1);
     return 0;
 fail:
     dino_step_destroy(s);
