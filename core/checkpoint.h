@@ -5,6 +5,7 @@
 #ifndef INSPECTD_CHECKPOINT_H
 #define INSPECTD_CHECKPOINT_H
 
+#include "dino_step.h"
 #include "safetensors.h"
 #include "vit.h"
 
@@ -18,5 +19,15 @@ int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const ch
 int checkpoint_save_models(const char *path, const struct vit_model *const *models,
                            const char *const *prefixes, int nmodels, const char *const *keys,
                            const char *const *values, int nmeta, char *err, size_t errsz);
+
+/* A whole training state in one file: "student.*" and "teacher.*" weights (DINO/timm names under
+ * the prefix; the teacher is what scoring loads), "adam_m.*" / "adam_v.*" moments and
+ * "dino.center", plus metadata (the caller's pairs and "adam_step"). Atomic like every save. */
+int checkpoint_save_training(const char *path, const struct dino_step *s, const char *const *keys,
+                             const char *const *values, int nmeta, char *err, size_t errsz);
+
+/* Restores a state written by checkpoint_save_training into s (same model config). All or
+ * nothing. Returns 0, or -1 with the reason in err. */
+int checkpoint_load_training(struct dino_step *s, const struct st_file *f, char *err, size_t errsz);
 
 #endif

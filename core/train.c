@@ -108,10 +108,13 @@ static void make_crops(const struct train_options *o, const float *images, int C
     }
 }
 
-static void shuffle(int *perm, int n, struct rng *r)
+/* The order of epoch e: a permutation of [0, n) from the seed alone. */
+static void epoch_order(int *perm, int n, uint64_t seed, int epoch)
 {
+    struct rng r = rng_seed(seed, 0xD1A00000ull + (uint64_t)epoch);
+    for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)(rng_uniform(r) * (i + 1));
+        int j = (int)(rng_uniform(&r) * (i + 1));
         int t = perm[i];
         perm[i] = perm[j], perm[j] = t;
     }
@@ -121,33 +124,33 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
               int W, train_progress_fn cb, void *ctx, char *err, size_t errsz)
 {
     int B = o->batch, C = o->model.in_chans, G = o->aug.global_size, L = o->aug.local_size;
-    long per_epoch = N / B > 0 ? N / B : 1;
-    long total = o->epochs > 0 ? per_epoch * o->epochs : 1L << 40;
+    int n = N > B ? N : B; /* tiny sets repeat images to fill a batch */
+    long per_epoch = n / B;
+    const long unknown = 1L << 40;
+    long total = o->total_steps > 0 ? o->total_steps
+                 : o->epochs > 0    ? per_epoch * o->epochs
+                                    : unknown;
     float *glob = malloc(sizeof(float) * (size_t)2 * B * C * G * G);
     float *loc = malloc(sizeof(float) * ((size_t)o->n_local * B * C * L * L + 1));
     int Smax = G > L ? G : L;
     float *scratch = malloc(sizeof(float) * (size_t)3 * Smax * Smax + 64);
-    int *perm = malloc(sizeof(int) * (size_t)(N > B ? N : B));
-    if (!glob || !loc || !scratch || !perm) {
-        free(glob), free(loc), free(scratch), free(perm);
+    int *perm = malloc(sizeof(int) * (size_t)n);
+    int *idx = malloc(sizeof(int) * (size_t)B);
+    if (!glob || !loc || !scratch || !perm || !idx) {
+        free(glob), free(loc), free(scratch), free(perm), free(idx);
         if (errsz) snprintf(err, errsz, "out of memory for the training batch");
         return -2;
     }
-    struct rng order = rng_seed(o->seed, 0xD1A0);
-    for (int i = 0; i < (N > B ? N : B); i++) perm[i] = i % N;
     double t0 = now_s();
-    int rc = 0, pos = N; /* position in the current epoch's permutation */
-    int epoch = -1;
-    for (long it = 0; it < total; it++) {
-        if (pos + B > (N > B ? N : B)) {
-            shuffle(perm, N > B ? N : B, &order);
-            pos = 0;
-            epoch++;
-        }
-        make_crops(o, images, C, H, W, perm + pos, (uint64_t)it, glob, loc, scratch);
-        pos += B;
+    long first = s->student.adam_step;
+    int rc = 0, epoch = -1;
+    for (long it = first; it < total; it++) {
+        int e = (int)(it / per_epoch);
+        if (e != epoch) epoch_order(perm, n, o->seed, epoch = e);
+        for (int b = 0; b < B; b++) idx[b] = perm[(it % per_epoch) * B + b] % N;
+        make_crops(o, images, C, H, W, idx, (uint64_t)it, glob, loc, scratch);
         struct dino_step_params p;
-        step_params(o, it, total == 1L << 40 ? 1000 : total, &p);
+        step_params(o, it, total == unknown ? 1000 : total, &p);
         struct train_progress pr = {.step = it, .epoch = epoch, .lr = p.lr};
         if (dino_step_run(s, glob, loc, &p, &pr.stats)) {
             rc = -2;
@@ -155,17 +158,19 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
             break;
         }
         pr.seconds = now_s() - t0;
-        if (o->minutes > 0 && it == 4) { /* plan the schedules from the speed of 5 steps */
-            long fit = (long)(o->minutes * 60.0 / (pr.seconds / 5.0));
-            if (fit < total) total = fit > 5 ? fit : 5;
+        long done = it - first + 1;
+        if (o->minutes > 0 && o->total_steps == 0 && done == 5) {
+            /* plan the schedules from the speed of the first 5 steps */
+            long fit = first + (long)(o->minutes * 60.0 / (pr.seconds / 5.0));
+            if (fit < total) total = fit > first + 5 ? fit : first + 5;
         }
-        pr.total_steps = total == 1L << 40 ? 0 : total;
-        pr.images_per_s = (double)(it + 1) * B / pr.seconds;
+        pr.total_steps = total == unknown ? 0 : total;
+        pr.images_per_s = (double)done * B / pr.seconds;
         if (cb && cb(&pr, ctx)) {
             rc = 1;
             break;
         }
     }
-    free(glob), free(loc), free(scratch), free(perm);
+    free(glob), free(loc), free(scratch), free(perm), free(idx);
     return rc;
 }

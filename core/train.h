@@ -24,8 +24,9 @@ struct train_options {
     float warmup_frac; /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;
-    int epochs;     /* upper bound; 0 = time budget only */
-    double minutes; /* time budget; 0 = epochs only */
+    int epochs;       /* upper bound; 0 = time budget only */
+    double minutes;   /* time budget; 0 = epochs only */
+    long total_steps; /* schedule length when known (a resumed run); 0 = derive it */
     uint64_t seed;
 };
 
@@ -44,8 +45,10 @@ typedef int (*train_progress_fn)(const struct train_progress *p, void *ctx);
 void train_defaults(struct train_options *o, int img_size, int in_chans);
 
 /* Trains s (created from o by the caller with train_make_step) on N images (N, C, H, W) in [0, 1]
- * (not normalised: augmentation normalises). Returns 0, 1 when stopped by the callback, or -2
- * when out of memory (reason in err). */
+ * (not normalised: augmentation normalises), starting after the s->student.adam_step steps already
+ * done, so a run restored from a checkpoint continues where it stopped: the data order and the
+ * crops depend only on the seed and the step number. Returns 0, 1 when stopped by the callback,
+ * or -2 when out of memory (reason in err). */
 int train_run(struct dino_step *s, const struct train_options *o, const float *images, int N, int H,
               int W, train_progress_fn cb, void *ctx, char *err, size_t errsz);
 

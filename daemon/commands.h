@@ -3,5 +3,6 @@
 #define INSPECTD_COMMANDS_H
 
 int cmd_eval(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
     {"eval", cmd_eval, "one-class anomaly benchmark (Fashion-MNIST): pixels, untrained, DINO"},
+    {"train", cmd_train, "DINO pretraining on a directory of images, with checkpoints"},
 };
 
 static void usage(FILE *out)
