@@ -1,6 +1,7 @@
-/* dino.c — the DINO loss and its centre. */
+/* dino.c — the DINO loss, its centre and its schedules. */
 #include "dino.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +25,31 @@ static double softmax_row(float *out, const float *x, const float *shift, float 
     return mx + log(sum);
 }
 
+/* KL(softmax(t/τ) ‖ softmax(c/τ)) for one row, from the centre's log Σ exp; p is scratch (K). */
+static double kl_row(float *p, const float *t, const float *c, double log_c_sum, float tau, int K)
+{
+    double log_t_sum = softmax_row(p, t, NULL, 1.0f / tau, K), kl = 0.0;
+    for (int k = 0; k < K; k++)
+        if (p[k] > 0.0f) kl += p[k] * (((double)t[k] - c[k]) / tau - log_t_sum + log_c_sum);
+    return kl > 0.0 ? kl : 0.0;
+}
+
 int dino_loss(const float *teacher, const float *student, const float *center, float *dstudent,
               int B, int n_teacher, int n_student, int K, float tau_t, float tau_s,
               struct dino_stats *stats)
 {
-    float *q = malloc(sizeof(float) * ((size_t)n_teacher * B * K + 3 * (size_t)K));
+    float *q = malloc(sizeof(float) * ((size_t)n_teacher * B * K + 2 * (size_t)K));
     if (!q) return -1;
-    float *p = q + (size_t)n_teacher * B * K, *prior = p + K, *zeros = prior + K;
-    /* the centre's own distribution softmax(−center/τt): what a collapsed teacher would give */
-    memset(zeros, 0, sizeof(float) * (size_t)K);
-    softmax_row(prior, zeros, center, 1.0f / tau_t, K);
+    float *p = q + (size_t)n_teacher * B * K, *prior = p + K;
+    double log_prior_sum = softmax_row(prior, center, NULL, 1.0f / tau_t, K);
     double entropy = 0.0, kl = 0.0;
     for (int r = 0; r < n_teacher * B; r++) {
+        const float *tr = teacher + (size_t)r * K;
         float *qr = q + (size_t)r * K;
-        softmax_row(qr, teacher + (size_t)r * K, center, 1.0f / tau_t, K);
-        for (int k = 0; k < K; k++) {
-            if (qr[k] <= 0.0f) continue;
-            entropy -= qr[k] * log(qr[k]);
-            kl += qr[k] * (log(qr[k]) - log(fmax(prior[k], 1e-30)));
-        }
+        softmax_row(qr, tr, center, 1.0f / tau_t, K);
+        for (int k = 0; k < K; k++)
+            if (qr[k] > 0.0f) entropy -= qr[k] * log(qr[k]);
+        kl += kl_row(p, tr, center, log_prior_sum, tau_t, K);
     }
     int pairs = n_teacher * n_student - (n_teacher < n_student ? n_teacher : n_student);
     double loss = 0.0;
@@ -84,4 +91,34 @@ void dino_center_update(float *center, const float *teacher, int rows, int K, fl
         for (int r = 0; r < rows; r++) sum += teacher[(size_t)r * K + k];
         center[k] = center[k] * momentum + (float)(sum / rows) * (1.0f - momentum);
     }
+}
+
+/* np.linspace(a, b, n)[i] */
+static double linspace_at(double a, double b, long i, long n)
+{
+    return n > 1 ? a + (b - a) * (double)i / (double)(n - 1) : a;
+}
+
+double dino_cosine(double base, double final, long step, long total, long warmup)
+{
+    assert(warmup >= 0 && warmup <= total && step >= 0);
+    if (step < warmup) return linspace_at(0.0, base, step, warmup);
+    if (step >= total) return final;
+    double t = (double)(step - warmup) / (double)(total - warmup);
+    return final + 0.5 * (base - final) * (1.0 + cos(M_PI * t));
+}
+
+struct dino_schedule_point dino_schedule_at(const struct dino_schedule *s, long step)
+{
+    struct dino_schedule_point p;
+    long warm = s->lr_warmup < s->total ? s->lr_warmup : s->total;
+    p.lr = (float)dino_cosine(s->lr, s->min_lr, step, s->total, warm);
+    p.weight_decay = (float)dino_cosine(s->weight_decay, s->weight_decay_end, step, s->total, 0);
+    p.teacher_momentum = (float)dino_cosine(s->momentum, 1.0, step, s->total, 0);
+    p.teacher_temp = step < s->teacher_temp_warmup
+                         ? (float)linspace_at(s->warmup_teacher_temp, s->teacher_temp, step,
+                                              s->teacher_temp_warmup)
+                         : (float)s->teacher_temp;
+    p.freeze_last_layer = step < s->freeze_last_layer;
+    return p;
 }

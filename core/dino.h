@@ -7,10 +7,21 @@
 #ifndef INSPECTD_DINO_H
 #define INSPECTD_DINO_H
 
+#include <stdbool.h>
+
+/* Collapse monitors (both averaged over the n_teacher·B teacher rows r):
+ *   teacher_entropy = mean_r H(q_r), q_r = softmax((teacher_r − center)/τt) the loss's target;
+ *                     in nats, in [0, ln K];
+ *   teacher_kl      = mean_r KL(p_r ‖ p_c), p_r = softmax(teacher_r/τt) the uncentred teacher
+ *                     output, p_c = softmax(center/τt) the centre's distribution; >= 0.
+ * teacher_kl measures how much the teacher's output varies from image to image: it goes to 0 in
+ * either collapse (every image gives the same output, whatever it is). teacher_entropy tells the
+ * two apart: ln K when the centring flattened a constant output, near 0 when one dimension
+ * dominates. A healthy run keeps the KL clearly above 0 and the entropy clearly below ln K. */
 struct dino_stats {
     double loss;
-    double teacher_entropy; /* mean entropy (nats) of the teacher's target distributions */
-    double teacher_kl; /* mean KL(target ‖ softmax(−center/τt)), "how far from the centre" */
+    double teacher_entropy;
+    double teacher_kl;
 };
 
 /* Computes the loss and writes d loss / d student logits into dstudent (same shape as student).
@@ -27,5 +38,40 @@ int dino_loss(const float *teacher, /* (n_teacher*B, K) */
 void dino_center_update(float *center,        /* (K) */
                         const float *teacher, /* (rows, K) */
                         int rows, int K, float momentum);
+
+/* DINO's schedules (main_dino.py's cosine_scheduler and teacher-temperature warm-up), laid out
+ * per step over `total` steps:
+ *   lr:    linear warm-up from 0 to lr over lr_warmup steps (np.linspace, so the last warm-up
+ *          step reaches lr), then cosine from lr to min_lr over the remaining steps;
+ *   weight decay: cosine from weight_decay to weight_decay_end;
+ *   teacher momentum: cosine from momentum to 1;
+ *   teacher temperature: linear from warmup_teacher_temp to teacher_temp over
+ *          teacher_temp_warmup steps (np.linspace), then constant;
+ *   last layer frozen while step < freeze_last_layer.
+ * Cosine: value(s) = end + ½(start − end)(1 + cos(π (s − w) / (total − w))), w the warm-up;
+ * steps at or past `total` keep the final value. */
+struct dino_schedule {
+    long total;
+    double lr, min_lr; /* lr already scaled by batch / 256 */
+    long lr_warmup;
+    double weight_decay, weight_decay_end;
+    double momentum;
+    double teacher_temp, warmup_teacher_temp;
+    long teacher_temp_warmup;
+    long freeze_last_layer;
+};
+
+/* The values of every schedule at one step. */
+struct dino_schedule_point {
+    float lr, weight_decay, teacher_momentum, teacher_temp;
+    bool freeze_last_layer;
+};
+
+/* DINO's cosine_scheduler at step `step`: linear from 0 to base over `warmup` steps, then cosine
+ * from base to final up to `total`; final at and after total. Requires 0 <= warmup <= total. */
+double dino_cosine(double base, double final, long step, long total, long warmup);
+
+/* Every schedule at step `step` (>= 0). */
+struct dino_schedule_point dino_schedule_at(const struct dino_schedule *s, long step);
 
 #endif

@@ -1,7 +1,6 @@
 /* train.c — the DINO training loop and its schedules. */
 #include "train.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,30 +57,26 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
     return dino_step_create(s, &o->model, &c, o->seed, err, errsz);
 }
 
-/* DINO's cosine schedule with a linear warm-up from 0. */
-static double cosine(double base, double final, long it, long total, long warmup)
-{
-    if (it < warmup) return base * (double)it / (double)warmup;
-    double span = (double)(total - warmup);
-    double t = span > 0 ? (double)(it - warmup) / span : 1.0;
-    if (t > 1) t = 1;
-    return final + 0.5 * (base - final) * (1.0 + cos(M_PI * t));
-}
-
 static void step_params(const struct train_options *o, long it, long total,
                         struct dino_step_params *p)
 {
-    double base_lr = o->lr * o->batch / 256.0;
-    long warm = (long)(o->warmup_frac * total);
-    p->lr = (float)cosine(base_lr, o->min_lr, it, total, warm);
-    p->weight_decay = (float)cosine(o->weight_decay, o->weight_decay_end, it, total, 0);
-    p->teacher_momentum = (float)cosine(o->momentum_teacher, 1.0, it, total, 0);
-    long tw = (long)(o->teacher_temp_warmup_frac * total);
-    p->teacher_temp = it < tw
-                          ? (float)(o->warmup_teacher_temp +
-                                    (o->teacher_temp - o->warmup_teacher_temp) * (double)it / tw)
-                          : o->teacher_temp;
-    p->freeze_last_layer = it < (long)(o->freeze_last_layer_frac * total);
+    struct dino_schedule sch = {.total = total,
+                                .lr = o->lr * o->batch / 256.0,
+                                .min_lr = o->min_lr,
+                                .lr_warmup = (long)(o->warmup_frac * total),
+                                .weight_decay = o->weight_decay,
+                                .weight_decay_end = o->weight_decay_end,
+                                .momentum = o->momentum_teacher,
+                                .teacher_temp = o->teacher_temp,
+                                .warmup_teacher_temp = o->warmup_teacher_temp,
+                                .teacher_temp_warmup = (long)(o->teacher_temp_warmup_frac * total),
+                                .freeze_last_layer = (long)(o->freeze_last_layer_frac * total)};
+    struct dino_schedule_point v = dino_schedule_at(&sch, it);
+    *p = (struct dino_step_params){.lr = v.lr,
+                                   .weight_decay = v.weight_decay,
+                                   .teacher_temp = v.teacher_temp,
+                                   .teacher_momentum = v.teacher_momentum,
+                                   .freeze_last_layer = v.freeze_last_layer};
 }
 
 static double now_s(void)

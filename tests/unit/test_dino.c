@@ -1,9 +1,12 @@
-/* test_dino.c — the DINO loss: gradient by finite differences, a hand-computed case, the centre. */
+/* test_dino.c — the DINO loss: gradient by finite differences, a hand-computed case, the centre,
+ * the collapse monitors at both kinds of collapse, and the schedules against hand-computed values.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "dino.h"
@@ -62,12 +65,89 @@ static void centre_is_an_ema_of_the_batch_mean(void **state)
     assert_float_equal(c[1], 0.6f, 1e-6);
 }
 
+static void monitors_by_hand(void **state)
+{
+    enum { K4 = 4 };
+    float t[2 * K4] = {0}, s[2 * K4] = {0}, c[K4] = {0}, ds[2 * K4];
+    struct dino_stats st;
+    /* every image gives the centre: uniform target (entropy ln K), no variation (KL 0) */
+    assert_int_equal(dino_loss(t, s, c, ds, 1, 2, 2, K4, 0.04f, 0.1f, &st), 0);
+    assert_float_equal(st.teacher_entropy, log(4.0), 1e-6);
+    assert_float_equal(st.teacher_kl, 0.0, 1e-6);
+    /* one dimension dominates, not yet in the centre: entropy 0, KL(one-hot ‖ uniform) = ln 4 */
+    t[1] = t[K4 + 1] = 10.0f;
+    assert_int_equal(dino_loss(t, s, c, ds, 1, 2, 2, K4, 0.04f, 0.1f, &st), 0);
+    assert_true(st.teacher_entropy < 1e-6);
+    assert_float_equal(st.teacher_kl, log(4.0), 1e-5);
+    /* the centre has caught up with that constant output: centring flattens it, KL 0 */
+    c[1] = 10.0f;
+    assert_int_equal(dino_loss(t, s, c, ds, 1, 2, 2, K4, 0.04f, 0.1f, &st), 0);
+    assert_float_equal(st.teacher_entropy, log(4.0), 1e-5);
+    assert_float_equal(st.teacher_kl, 0.0, 1e-5);
+    /* healthy: two images pick different dimensions, the centre their mean (5, 5, 0, 0):
+     * sharp targets (entropy 0), each one-hot against the centre's (½, ½, 0, 0): KL ln 2 */
+    float t2[2 * K4] = {10, 0, 0, 0, 0, 10, 0, 0}, c2[K4] = {5, 5, 0, 0};
+    assert_int_equal(dino_loss(t2, s, c2, ds, 2, 1, 1, K4, 0.04f, 0.1f, &st), 0);
+    assert_true(st.teacher_entropy < 1e-6);
+    assert_float_equal(st.teacher_kl, log(2.0), 1e-5);
+}
+
+static void cosine_with_warmup_by_hand(void **state)
+{
+    /* base 0.1 → 0 over 10 steps, 5 of warm-up: np.linspace(0, 0.1, 5), then
+     * 0.05 (1 + cos(π i / 5)) for i = 0..4 */
+    const double want[10] = {0.0, 0.025,       0.05,       0.075,      0.1,
+                             0.1, 0.090450850, 0.06545085, 0.03454915, 0.009549150};
+    for (int i = 0; i < 10; i++) assert_float_equal(dino_cosine(0.1, 0.0, i, 10, 5), want[i], 1e-8);
+    assert_float_equal(dino_cosine(0.1, 0.0, 10, 10, 5), 0.0, 0);
+    assert_float_equal(dino_cosine(0.1, 0.0, 99, 10, 5), 0.0, 0);
+}
+
+static void every_schedule_by_hand(void **state)
+{
+    struct dino_schedule s = {.total = 4,
+                              .lr = 0.002,
+                              .min_lr = 1e-6,
+                              .lr_warmup = 2,
+                              .weight_decay = 0.04,
+                              .weight_decay_end = 0.4,
+                              .momentum = 0.996,
+                              .teacher_temp = 0.07,
+                              .warmup_teacher_temp = 0.04,
+                              .teacher_temp_warmup = 3,
+                              .freeze_last_layer = 1};
+    struct dino_schedule_point p0 = dino_schedule_at(&s, 0), p1 = dino_schedule_at(&s, 1);
+    struct dino_schedule_point p2 = dino_schedule_at(&s, 2), p3 = dino_schedule_at(&s, 3);
+    assert_float_equal(p0.lr, 0.0f, 0);
+    assert_float_equal(p1.lr, 0.002f, 1e-9);
+    assert_float_equal(p2.lr, 0.002f, 1e-9);
+    assert_float_equal(p3.lr, 1e-6 + 0.5 * (0.002 - 1e-6), 1e-9); /* cos(π/2) = 0 */
+    /* weight decay: 0.4 − 0.18 (1 + cos(π s / 4)) */
+    assert_float_equal(p0.weight_decay, 0.04f, 1e-7);
+    assert_float_equal(p1.weight_decay, 0.4 - 0.18 * (1 + M_SQRT1_2), 1e-7);
+    assert_float_equal(p2.weight_decay, 0.22f, 1e-7);
+    assert_float_equal(p3.weight_decay, 0.4 - 0.18 * (1 - M_SQRT1_2), 1e-7);
+    /* momentum: 1 − 0.002 (1 + cos(π s / 4)) */
+    assert_float_equal(p0.teacher_momentum, 0.996f, 1e-7);
+    assert_float_equal(p2.teacher_momentum, 0.998f, 1e-7);
+    assert_float_equal(p3.teacher_momentum, 1 - 0.002 * (1 - M_SQRT1_2), 1e-7);
+    /* teacher temperature: np.linspace(0.04, 0.07, 3) then 0.07 */
+    assert_float_equal(p0.teacher_temp, 0.04f, 1e-7);
+    assert_float_equal(p1.teacher_temp, 0.055f, 1e-7);
+    assert_float_equal(p2.teacher_temp, 0.07f, 1e-7);
+    assert_float_equal(p3.teacher_temp, 0.07f, 1e-7);
+    assert_true(p0.freeze_last_layer && !p1.freeze_last_layer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradient_matches_finite_differences),
         cmocka_unit_test(hand_computed_two_crop_case),
         cmocka_unit_test(centre_is_an_ema_of_the_batch_mean),
+        cmocka_unit_test(monitors_by_hand),
+        cmocka_unit_test(cosine_with_warmup_by_hand),
+        cmocka_unit_test(every_schedule_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
