@@ -17,7 +17,9 @@ SAN       ?= 0
 PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-dev \
            sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev jansson:libjansson-dev \
            inih:libinih-dev libarchive:libarchive-dev libsystemd:libsystemd-dev \
-           cmocka:libcmocka-dev zlib:zlib1g-dev
+           cmocka:libcmocka-dev zlib:zlib1g-dev \
+           aravis-0.8:libaravis-dev libusb-1.0:libusb-1.0-0-dev
+# (aravis-0.8.pc names libusb-1.0 as a private requirement that libaravis-dev does not pull in)
 # Debian packages needed by tests (checked with dpkg).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist
 # Debian packages needed only by benchmarks (the peers we compare against).
