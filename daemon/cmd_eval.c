@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ struct eval_options {
     int classes[10], nclasses;
     int train_limit, test_limit;
     int k;
+    bool standardize; /* z-score embedding dimensions by the bank's mean and spread */
     enum knn_metric metric;
     enum embedding_kind embed;
     struct train_options train;
@@ -57,10 +59,11 @@ static void usage(FILE *out)
             "  --epochs N          upper bound on epochs per class (default 100)\n"
             "  --seed S            seed for initialisation, augmentation and order (default 0)\n"
             "  --k K               neighbours for the embedding scores (default 2)\n"
-            "  --metric l2|cosine  distance for the embedding scores (default cosine)\n"
+            "  --metric l2|cosine  distance for the embedding scores (default l2)\n"
             "  --embed KIND        cls | patch-mean | cls+patch | tokens (default tokens)\n"
             "  --momentum M        teacher EMA momentum at the start (default 0.99)\n"
             "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
+            "  --raw-features      skip z-scoring embedding dimensions by the normal bank\n"
             "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
             "                      model and training settings (defaults: 128 4 4 4 64 6 2e-3)\n"
             "  --threads N         worker threads (default 2)\n"
@@ -115,7 +118,8 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_TRAIN_LIMIT,
         O_TEST_LIMIT,
         O_MOMENTUM,
-        O_TTEMP
+        O_TTEMP,
+        O_STANDARDIZE
     };
     static const struct option opts[] = {{"dataset", 1, 0, O_DATASET},
                                          {"data-dir", 1, 0, O_DIR},
@@ -138,6 +142,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                          {"test-limit", 1, 0, O_TEST_LIMIT},
                                          {"momentum", 1, 0, O_MOMENTUM},
                                          {"teacher-temp", 1, 0, O_TTEMP},
+                                         {"raw-features", 0, 0, O_STANDARDIZE},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct train_options *t = &o->train;
@@ -211,6 +216,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_TTEMP:
             t->teacher_temp = (float)atof(optarg);
             bad = !(t->teacher_temp > 0 && t->teacher_temp < 10);
+            break;
+        case O_STANDARDIZE:
+            o->standardize = false;
             break;
         case 'h':
             usage(stdout);
@@ -310,6 +318,24 @@ static double knn_auroc(const float *bank, int nb, const float *q, const struct 
     return a < 0 ? -1 : 100.0 * a;
 }
 
+/* Rescales every dimension of bank and queries to the bank's zero mean and unit spread. */
+static void standardize(float *bank, int nb, float *q, int nq, int dim)
+{
+    for (int d = 0; d < dim; d++) {
+        double s = 0, ss = 0;
+        for (int i = 0; i < nb; i++) {
+            double v = bank[(size_t)i * dim + d];
+            s += v, ss += v * v;
+        }
+        double mean = s / nb, var = ss / nb - mean * mean;
+        float inv = (float)(1.0 / sqrt(var > 1e-12 ? var : 1e-12));
+        for (int i = 0; i < nb; i++)
+            bank[(size_t)i * dim + d] = (float)(bank[(size_t)i * dim + d] - mean) * inv;
+        for (int i = 0; i < nq; i++)
+            q[(size_t)i * dim + d] = (float)(q[(size_t)i * dim + d] - mean) * inv;
+    }
+}
+
 static double model_auroc(const struct vit_model *m, const struct eval_options *o,
                           const float *bank_img, int nb, const float *test_img,
                           const struct dataset *test, int c)
@@ -327,6 +353,7 @@ static double model_auroc(const struct vit_model *m, const struct eval_options *
                                sizeof err))
         log_error("%s", err);
     else {
+        if (o->standardize) standardize(eb, nb, eq, test->n, dim);
         vit_set_threads(o->train.threads);
         a = knn_auroc(eb, nb, eq, test, dim, o->k, o->metric, c);
     }
@@ -400,8 +427,11 @@ done:
 
 int cmd_eval(int argc, char **argv)
 {
-    struct eval_options o = {
-        .dataset_dir = FMNIST_DIR, .k = 2, .metric = KNN_COSINE, .embed = EMBEDDING_TOKENS};
+    struct eval_options o = {.dataset_dir = FMNIST_DIR,
+                             .k = 2,
+                             .metric = KNN_L2,
+                             .embed = EMBEDDING_TOKENS,
+                             .standardize = true};
     train_defaults(&o.train, 28, 1);
     o.train.minutes = 10;
     for (int i = 0; i < 10; i++) o.classes[i] = i;
@@ -425,10 +455,10 @@ int cmd_eval(int argc, char **argv)
     signal(SIGINT, on_sigint);
     const struct vit_config *mc = &o.train.model;
     printf("one-class Fashion-MNIST: ViT dim %d depth %d heads %d patch %d, batch %d, %d local "
-           "crops, %.1f min/class, k=%d %s on %s; pixels: k=%d l2\n",
+           "crops, %.1f min/class, k=%d %s on %s%s; pixels: k=%d l2\n",
            mc->dim, mc->depth, mc->heads, mc->patch, o.train.batch, o.train.n_local,
            o.train.minutes, o.k, o.metric == KNN_L2 ? "l2" : "cosine", embedding_kind_name(o.embed),
-           PIXEL_K);
+           o.standardize ? " (standardised)" : "", PIXEL_K);
     printf("%-6s %8s %10s %8s %7s %8s\n", "class", "pixels", "untrained", "trained", "steps",
            "minutes");
     double sum[3] = {0, 0, 0};
