@@ -1,6 +1,7 @@
 /* augment.c — multi-crop augmentation: crop, flip, jitter, grey, blur, solarise, normalise. */
 #include "augment.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,55 +62,93 @@ int augment_check(const struct augment_config *c, char *err, size_t errsz)
     return 0;
 }
 
-/* torchvision's RandomResizedCrop box: (x, y, w, h) in source pixels. */
-static void random_box(const struct augment_config *c, enum augment_kind kind, int H, int W,
-                       struct rng *r, float box[4])
+size_t augment_scratch_floats(const struct augment_config *c, int C, int H, int W)
 {
-    const float *scale = kind == AUG_LOCAL ? c->local_scale : c->global_scale;
+    size_t S = (size_t)(c->global_size > c->local_size ? c->global_size : c->local_size);
+    size_t resize = (size_t)C * (size_t)H * S, blur = S * S;
+    return resize > blur ? resize : blur;
+}
+
+void augment_random_box(const float scale[2], const float ratio[2], int H, int W, struct rng *r,
+                        int box[4])
+{
     double area = (double)H * W;
-    double lr0 = log(c->ratio[0]), lr1 = log(c->ratio[1]);
+    double lr0 = log(ratio[0]), lr1 = log(ratio[1]);
     for (int attempt = 0; attempt < 10; attempt++) {
         double target = area * rng_range(r, scale[0], scale[1]);
-        double ratio = exp(rng_range(r, lr0, lr1));
-        int w = (int)lround(sqrt(target * ratio)), h = (int)lround(sqrt(target / ratio));
+        double aspect = exp(rng_range(r, lr0, lr1));
+        int w = (int)lround(sqrt(target * aspect)), h = (int)lround(sqrt(target / aspect));
         if (w > 0 && h > 0 && w <= W && h <= H) {
-            int y = (int)(rng_uniform(r) * (H - h + 1)), x = (int)(rng_uniform(r) * (W - w + 1));
-            box[0] = (float)x, box[1] = (float)y, box[2] = (float)w, box[3] = (float)h;
+            box[1] = (int)(rng_uniform(r) * (H - h + 1));
+            box[0] = (int)(rng_uniform(r) * (W - w + 1));
+            box[2] = w, box[3] = h;
             return;
         }
     }
     double in_ratio = (double)W / H;
     int w = W, h = H;
-    if (in_ratio < c->ratio[0])
-        h = (int)lround(w / c->ratio[0]);
-    else if (in_ratio > c->ratio[1])
-        w = (int)lround(h * c->ratio[1]);
-    box[0] = (float)((W - w) / 2), box[1] = (float)((H - h) / 2), box[2] = (float)w;
-    box[3] = (float)h;
+    if (in_ratio < ratio[0])
+        h = (int)lround(w / ratio[0]);
+    else if (in_ratio > ratio[1])
+        w = (int)lround(h * ratio[1]);
+    box[0] = (W - w) / 2, box[1] = (H - h) / 2, box[2] = w, box[3] = h;
 }
 
-static void resize_box(const float *img, int C, int H, int W, const float box[4], int S, bool flip,
-                       float *out)
+/* PIL's antialiased bilinear taps for output index o of n source pixels resampled to S:
+ * source pixels [*lo, *hi) with weight tri((x − centre + 0.5)·*ss) / *norm each. */
+struct taps {
+    int lo, hi;
+    double centre, ss, norm;
+};
+
+static double tri(double x)
 {
-    float sx = box[2] / S, sy = box[3] / S;
-    for (int oy = 0; oy < S; oy++) {
-        float fy = box[1] + (oy + 0.5f) * sy - 0.5f;
-        fy = fy < 0 ? 0 : (fy > H - 1 ? (float)(H - 1) : fy);
-        int y0 = (int)fy, y1 = y0 + 1 < H ? y0 + 1 : y0;
-        float wy = fy - (float)y0;
-        for (int ox = 0; ox < S; ox++) {
-            int tx = flip ? S - 1 - ox : ox;
-            float fx = box[0] + (tx + 0.5f) * sx - 0.5f;
-            fx = fx < 0 ? 0 : (fx > W - 1 ? (float)(W - 1) : fx);
-            int x0 = (int)fx, x1 = x0 + 1 < W ? x0 + 1 : x0;
-            float wx = fx - (float)x0;
-            for (int ch = 0; ch < C; ch++) {
-                const float *p = img + (size_t)ch * H * W;
-                float top = p[y0 * W + x0] * (1 - wx) + p[y0 * W + x1] * wx;
-                float bot = p[y1 * W + x0] * (1 - wx) + p[y1 * W + x1] * wx;
-                out[((size_t)ch * S + oy) * S + ox] = top * (1 - wy) + bot * wy;
+    x = fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+static struct taps taps_for(int o, int n, int S)
+{
+    double scale = (double)n / S, support = scale > 1.0 ? scale : 1.0;
+    struct taps t = {.centre = (o + 0.5) * scale, .ss = 1.0 / support};
+    t.lo = (int)(t.centre - support + 0.5);
+    t.hi = (int)(t.centre + support + 0.5);
+    t.lo = t.lo < 0 ? 0 : t.lo;
+    t.hi = t.hi > n ? n : t.hi;
+    t.norm = 0.0;
+    for (int x = t.lo; x < t.hi; x++) t.norm += tri((x - t.centre + 0.5) * t.ss);
+    return t;
+}
+
+static double tap(const struct taps *t, int x)
+{
+    return tri((x - t->centre + 0.5) * t->ss) / t->norm;
+}
+
+void augment_resize_box(const float *img, int C, int H, int W, const int box[4], int S, bool flip,
+                        float *scratch, float *out)
+{
+    int bx = box[0], by = box[1], bw = box[2], bh = box[3];
+    assert(bx >= 0 && by >= 0 && bw > 0 && bh > 0 && bx + bw <= W && by + bh <= H);
+    for (int ox = 0; ox < S; ox++) { /* rows of the box → scratch (C, bh, S) */
+        struct taps t = taps_for(flip ? S - 1 - ox : ox, bw, S);
+        for (int ch = 0; ch < C; ch++)
+            for (int y = 0; y < bh; y++) {
+                const float *row = img + ((size_t)ch * H + by + y) * W + bx;
+                double acc = 0.0;
+                for (int x = t.lo; x < t.hi; x++) acc += row[x] * tap(&t, x);
+                scratch[((size_t)ch * bh + y) * S + ox] = (float)acc;
             }
-        }
+    }
+    for (int oy = 0; oy < S; oy++) {
+        struct taps t = taps_for(oy, bh, S);
+        for (int ch = 0; ch < C; ch++)
+            for (int ox = 0; ox < S; ox++) {
+                double acc = 0.0;
+                for (int y = t.lo; y < t.hi; y++)
+                    acc += scratch[((size_t)ch * bh + y) * S + ox] * tap(&t, y);
+                out[((size_t)ch * S + oy) * S + ox] = (float)acc;
+            }
     }
 }
 
@@ -118,69 +157,113 @@ static float clamp01(float v)
     return v < 0 ? 0 : (v > 1 ? 1 : v);
 }
 
-/* Luma of pixel i of a planar image with C channels (BT.601, as torchvision's rgb_to_grayscale). */
-static float luma(const float *x, int C, size_t plane, size_t i)
+/* torchvision's rgb_to_grayscale weights, for pixel i of a planar RGB image. */
+static float grey_at(const float *x, size_t plane, size_t i)
 {
-    return C == 3 ? 0.299f * x[i] + 0.587f * x[plane + i] + 0.114f * x[2 * plane + i] : x[i];
+    return 0.2989f * x[i] + 0.587f * x[plane + i] + 0.114f * x[2 * plane + i];
 }
 
-static void blend_with(float *x, size_t n, float factor, const float *other, float constant)
+void augment_brightness(float *x, int C, int S, float f)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] = clamp01(factor * x[i] + (1 - factor) * (other ? other[i] : constant));
+    size_t n = (size_t)C * S * S;
+    for (size_t i = 0; i < n; i++) x[i] = clamp01(f * x[i]);
 }
 
-static void adjust_hue(float *x, size_t plane, float shift)
+void augment_contrast(float *x, int C, int S, float f)
 {
-    /* rotate chroma in YIQ space by 2π·shift: a smooth stand-in for the HSV hue shift */
-    float cs = cosf(6.2831853f * shift), sn = sinf(6.2831853f * shift);
+    size_t plane = (size_t)S * S, n = plane * C;
+    double mean = 0.0;
+    for (size_t i = 0; i < plane; i++) mean += C == 3 ? grey_at(x, plane, i) : x[i];
+    float m = (float)(mean / (double)plane) * (1.0f - f);
+    for (size_t i = 0; i < n; i++) x[i] = clamp01(f * x[i] + m);
+}
+
+void augment_saturation(float *x, int C, int S, float f)
+{
+    size_t plane = (size_t)S * S;
+    if (C != 3) return;
     for (size_t i = 0; i < plane; i++) {
-        float r = x[i], g = x[plane + i], b = x[2 * plane + i];
-        float y = 0.299f * r + 0.587f * g + 0.114f * b;
-        float ii = 0.596f * r - 0.274f * g - 0.322f * b;
-        float q = 0.211f * r - 0.523f * g + 0.312f * b;
-        float i2 = ii * cs - q * sn, q2 = ii * sn + q * cs;
-        x[i] = clamp01(y + 0.956f * i2 + 0.621f * q2);
-        x[plane + i] = clamp01(y - 0.272f * i2 - 0.647f * q2);
-        x[2 * plane + i] = clamp01(y - 1.106f * i2 + 1.703f * q2);
+        float g = grey_at(x, plane, i) * (1.0f - f);
+        for (int ch = 0; ch < 3; ch++) x[ch * plane + i] = clamp01(f * x[ch * plane + i] + g);
     }
 }
 
-static void color_jitter(const struct augment_config *c, float *x, int C, int S, struct rng *r,
-                         float *gray)
+/* torchvision's _rgb2hsv for one pixel (h in [0, 1)). */
+static void rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v)
 {
-    size_t plane = (size_t)S * S, n = plane * C;
+    float mx = fmaxf(r, fmaxf(g, b)), mn = fminf(r, fminf(g, b)), cr = mx - mn;
+    bool flat = mx == mn;
+    *v = mx;
+    *s = cr / (flat ? 1.0f : mx);
+    float d = flat ? 1.0f : cr;
+    float rc = (mx - r) / d, gc = (mx - g) / d, bc = (mx - b) / d;
+    float hh = mx == r ? bc - gc : (mx == g ? 2.0f + rc - bc : 4.0f + gc - rc);
+    *h = fmodf(hh / 6.0f + 1.0f, 1.0f);
+}
+
+/* torchvision's _hsv2rgb for one pixel. */
+static void hsv_to_rgb(float h, float s, float v, float rgb[3])
+{
+    float i = floorf(h * 6.0f), f = h * 6.0f - i;
+    int sector = ((int)i % 6 + 6) % 6;
+    float p = clamp01(v * (1.0f - s)), q = clamp01(v * (1.0f - s * f));
+    float t = clamp01(v * (1.0f - s * (1.0f - f)));
+    const float table[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    for (int ch = 0; ch < 3; ch++) rgb[ch] = table[sector][ch];
+}
+
+void augment_hue(float *x, int C, int S, float shift)
+{
+    size_t plane = (size_t)S * S;
+    if (C != 3) return;
+    for (size_t i = 0; i < plane; i++) {
+        float h, s, v, rgb[3];
+        rgb_to_hsv(x[i], x[plane + i], x[2 * plane + i], &h, &s, &v);
+        h = fmodf(h + shift + 1.0f, 1.0f);
+        hsv_to_rgb(h, s, v, rgb);
+        for (int ch = 0; ch < 3; ch++) x[ch * plane + i] = rgb[ch];
+    }
+}
+
+void augment_grayscale(float *x, int C, int S)
+{
+    size_t plane = (size_t)S * S;
+    if (C != 3) return;
+    for (size_t i = 0; i < plane; i++)
+        x[i] = x[plane + i] = x[2 * plane + i] = grey_at(x, plane, i);
+}
+
+void augment_solarize(float *x, int C, int S, float threshold)
+{
+    size_t n = (size_t)C * S * S;
+    for (size_t i = 0; i < n; i++) x[i] = x[i] >= threshold ? 1.0f - x[i] : x[i];
+}
+
+/* ColorJitter: the four adjustments in a random order, each factor drawn when it is applied. */
+static void color_jitter(const struct augment_config *c, float *x, int C, int S, struct rng *r)
+{
     int order[4] = {0, 1, 2, 3};
-    for (int i = 3; i > 0; i--) { /* random order, as torchvision */
+    for (int i = 3; i > 0; i--) {
         int j = (int)(rng_uniform(r) * (i + 1));
         int t = order[i];
         order[i] = order[j], order[j] = t;
     }
     for (int k = 0; k < 4; k++) {
-        if (order[k] == 0 && c->brightness > 0) {
-            float f = (float)rng_range(r, 1 - c->brightness, 1 + c->brightness);
-            blend_with(x, n, f, NULL, 0.0f);
-        } else if (order[k] == 1 && c->contrast > 0) {
-            float f = (float)rng_range(r, 1 - c->contrast, 1 + c->contrast);
-            double mean = 0;
-            for (size_t i = 0; i < plane; i++) mean += luma(x, C, plane, i);
-            blend_with(x, n, f, NULL, (float)(mean / plane));
-        } else if (order[k] == 2 && c->saturation > 0 && C == 3) {
-            float f = (float)rng_range(r, 1 - c->saturation, 1 + c->saturation);
-            for (size_t i = 0; i < plane; i++)
-                gray[i] = gray[plane + i] = gray[2 * plane + i] = luma(x, C, plane, i);
-            blend_with(x, n, f, gray, 0.0f);
-        } else if (order[k] == 3 && c->hue > 0 && C == 3) {
-            adjust_hue(x, plane, (float)rng_range(r, -c->hue, c->hue));
-        }
+        if (order[k] == 0 && c->brightness > 0)
+            augment_brightness(x, C, S, (float)rng_range(r, 1 - c->brightness, 1 + c->brightness));
+        else if (order[k] == 1 && c->contrast > 0)
+            augment_contrast(x, C, S, (float)rng_range(r, 1 - c->contrast, 1 + c->contrast));
+        else if (order[k] == 2 && c->saturation > 0)
+            augment_saturation(x, C, S, (float)rng_range(r, 1 - c->saturation, 1 + c->saturation));
+        else if (order[k] == 3 && c->hue > 0)
+            augment_hue(x, C, S, (float)rng_range(r, -c->hue, c->hue));
     }
 }
 
-static void gaussian_blur(float *x, int C, int S, float sigma, float *tmp)
+void augment_blur(float *x, int C, int S, float sigma, float *tmp)
 {
     int rad = (int)ceilf(3.0f * sigma);
-    if (rad < 1) rad = 1;
-    if (rad > 32) rad = 32;
+    rad = rad < 1 ? 1 : (rad > 32 ? 32 : rad);
     float k[65], sum = 0;
     for (int i = -rad; i <= rad; i++) sum += k[i + rad] = expf(-0.5f * i * i / (sigma * sigma));
     for (int i = 0; i <= 2 * rad; i++) k[i] /= sum;
@@ -211,19 +294,17 @@ void augment_crop(const struct augment_config *c, enum augment_kind kind, const 
                   int H, int W, struct rng *r, float *scratch, float *out)
 {
     int S = kind == AUG_LOCAL ? c->local_size : c->global_size;
-    size_t plane = (size_t)S * S, n = plane * C;
-    float box[4];
-    random_box(c, kind, H, W, r, box);
+    size_t plane = (size_t)S * S;
+    int box[4];
+    augment_random_box(kind == AUG_LOCAL ? c->local_scale : c->global_scale, c->ratio, H, W, r,
+                       box);
     bool flip = rng_uniform(r) < c->flip_p;
-    resize_box(img, C, H, W, box, S, flip, out);
-    if (rng_uniform(r) < c->jitter_p) color_jitter(c, out, C, S, r, scratch);
-    if (C == 3 && rng_uniform(r) < c->gray_p)
-        for (size_t i = 0; i < plane; i++)
-            out[i] = out[plane + i] = out[2 * plane + i] = luma(out, C, plane, i);
+    augment_resize_box(img, C, H, W, box, S, flip, scratch, out);
+    if (rng_uniform(r) < c->jitter_p) color_jitter(c, out, C, S, r);
+    if (C == 3 && rng_uniform(r) < c->gray_p) augment_grayscale(out, C, S);
     if (rng_uniform(r) < c->blur_p[kind])
-        gaussian_blur(out, C, S, (float)rng_range(r, c->blur_sigma[0], c->blur_sigma[1]), scratch);
-    if (kind == AUG_GLOBAL2 && rng_uniform(r) < c->solarize_p)
-        for (size_t i = 0; i < n; i++) out[i] = out[i] >= 0.5f ? 1.0f - out[i] : out[i];
+        augment_blur(out, C, S, (float)rng_range(r, c->blur_sigma[0], c->blur_sigma[1]), scratch);
+    if (kind == AUG_GLOBAL2 && rng_uniform(r) < c->solarize_p) augment_solarize(out, C, S, 0.5f);
     for (int ch = 0; ch < C; ch++) {
         float m = c->mean[ch], inv = 1.0f / c->std[ch];
         float *p = out + (size_t)ch * plane;

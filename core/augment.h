@@ -1,15 +1,24 @@
 /* augment.h — DINO's multi-crop augmentation on float images, seeded and reproducible.
  *
  * Input images are planar float (C, H, W) in [0, 1], C = 1 (grey) or 3 (RGB). A crop is a random
- * resized crop (bilinear), optional horizontal flip, colour jitter (brightness, contrast,
- * saturation, hue, in random order, with probability jitter_p), grey conversion (gray_p),
- * Gaussian blur and solarisation, then per-channel normalisation to the model's input.
+ * resized crop (torchvision's RandomResizedCrop box, resampled with an antialiased bilinear
+ * filter like PIL's), optional horizontal flip, colour jitter (brightness, contrast, saturation,
+ * hue, in random order, with probability jitter_p), grey conversion (gray_p), Gaussian blur and
+ * solarisation, then per-channel normalisation to the model's input (C, S, S).
  * Three crop kinds follow DINO: global 1 (always blurred), global 2 (rarely blurred, sometimes
  * solarised) and local (small scale, blurred half the time). Every probability is configurable;
- * set them to 0 for lines where flips or colour changes make no sense. */
+ * set them to 0 for lines where flips or colour changes make no sense.
+ *
+ * Grey input stays one channel (the model then has in_chans 1): brightness and contrast apply,
+ * saturation, hue and grey conversion leave it unchanged. Nothing is replicated to 3 channels,
+ * which would cost 3x the patch-embedding work for the same information.
+ *
+ * Determinism: a crop depends only on the config, the image and the rng state, so giving each
+ * image its own stream (rng_seed(seed, image_step)) makes results independent of threading. */
 #ifndef INSPECTD_AUGMENT_H
 #define INSPECTD_AUGMENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "rng.h"
@@ -37,9 +46,40 @@ void augment_defaults(struct augment_config *c, int global_size, int local_size)
  * Returns 0, or -1 with a reason in err. */
 int augment_check(const struct augment_config *c, char *err, size_t errsz);
 
+/* Floats of scratch augment_crop needs for C-channel images of H×W pixels under config c. */
+size_t augment_scratch_floats(const struct augment_config *c, int C, int H, int W);
+
 /* Writes one crop of img (C, H, W) into out (C, S, S), S the size of this kind. `scratch` holds
- * 2·C·S·S floats. The crop depends only on the rng state. */
+ * augment_scratch_floats(c, C, H, W) floats. */
 void augment_crop(const struct augment_config *c, enum augment_kind kind, const float *img, int C,
                   int H, int W, struct rng *r, float *scratch, float *out);
+
+/* The single operations, as torchvision's functional ones on float tensors; x is planar
+ * (C, S, S) in [0, 1] and stays there (results are clamped). */
+
+/* torchvision's RandomResizedCrop.get_params: box = (x, y, w, h) in whole source pixels. */
+void augment_random_box(const float scale[2], const float ratio[2], int H, int W, struct rng *r,
+                        int box[4]);
+
+/* Resamples box (x, y, w, h) of img (C, H, W) to out (C, S, S), mirrored when flip, with PIL's
+ * antialiased bilinear filter (a triangle widened by the scale when shrinking). scratch holds
+ * C·box_h·S floats. */
+void augment_resize_box(const float *img, int C, int H, int W, const int box[4], int S, bool flip,
+                        float *scratch, float *out);
+
+/* x ← clamp(f·x) */
+void augment_brightness(float *x, int C, int S, float f);
+/* x ← clamp(f·x + (1 − f)·mean grey level of x) */
+void augment_contrast(float *x, int C, int S, float f);
+/* x ← clamp(f·x + (1 − f)·grey(x)) per pixel; C = 3 only */
+void augment_saturation(float *x, int C, int S, float f);
+/* hue ← (hue + shift) mod 1 in HSV, shift in [−0.5, 0.5]; C = 3 only */
+void augment_hue(float *x, int C, int S, float shift);
+/* every channel ← 0.2989 R + 0.587 G + 0.114 B; C = 3 only */
+void augment_grayscale(float *x, int C, int S);
+/* separable Gaussian, radius ceil(3σ) (1..32), borders replicated; tmp holds S·S floats */
+void augment_blur(float *x, int C, int S, float sigma, float *tmp);
+/* x ← 1 − x where x >= threshold */
+void augment_solarize(float *x, int C, int S, float threshold);
 
 #endif

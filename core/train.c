@@ -127,8 +127,7 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
                                     : unknown;
     float *glob = malloc(sizeof(float) * (size_t)2 * B * C * G * G);
     float *loc = malloc(sizeof(float) * ((size_t)o->n_local * B * C * L * L + 1));
-    int Smax = G > L ? G : L;
-    float *scratch = malloc(sizeof(float) * (size_t)3 * Smax * Smax + 64);
+    float *scratch = malloc(sizeof(float) * augment_scratch_floats(&o->aug, C, H, W));
     int *perm = malloc(sizeof(int) * (size_t)n);
     int *idx = malloc(sizeof(int) * (size_t)B);
     if (!glob || !loc || !scratch || !perm || !idx) {
