@@ -48,12 +48,12 @@ struct source_param {
 
 enum source_status {
     SOURCE_OK = 0,
-    SOURCE_TIMEOUT = 1,     /* no frame within the timeout; try again */
-    SOURCE_END = 2,         /* a finite source (folder replay without loop) has no more frames */
-    SOURCE_EINVAL = -1,     /* bad parameter */
-    SOURCE_ENODEV = -2,     /* device or directory not found */
-    SOURCE_ELOST = -3,      /* device went away; close and reopen later */
-    SOURCE_EIO = -4,        /* read error */
+    SOURCE_TIMEOUT = 1, /* no frame within the timeout; try again */
+    SOURCE_END = 2,     /* a finite source (folder replay without loop) has no more frames */
+    SOURCE_EINVAL = -1, /* bad parameter */
+    SOURCE_ENODEV = -2, /* device or directory not found */
+    SOURCE_ELOST = -3,  /* device went away; close and reopen later */
+    SOURCE_EIO = -4,    /* read error */
     SOURCE_ENOMEM = -5
 };
 

@@ -1,0 +1,210 @@
+/* source.c — the driver registry and the dispatch behind source.h, plus the parameter parsing
+ * and fps pacing that every driver shares (driver.h). */
+#include "driver.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define LOG_TAG "source"
+#include "log.h"
+
+struct source {
+    const struct source_driver *drv;
+    void *state;
+    char name[64];
+};
+
+static const struct source_driver *const drivers[] = {&synthetic_driver};
+#define NDRIVERS (sizeof drivers / sizeof drivers[0])
+
+const char *const *source_drivers(void)
+{
+    static const char *names[NDRIVERS + 1];
+    for (size_t i = 0; i < NDRIVERS; i++) names[i] = drivers[i]->name;
+    names[NDRIVERS] = NULL;
+    return names;
+}
+
+static const struct source_driver *find_driver(const char *name)
+{
+    for (size_t i = 0; i < NDRIVERS; i++)
+        if (name && strcmp(drivers[i]->name, name) == 0) return drivers[i];
+    return NULL;
+}
+
+int source_check_param(const char *driver, const char *key, const char *value, char *err,
+                       size_t errsz)
+{
+    const struct source_driver *d = find_driver(driver);
+    if (!d) return driver_fail(err, errsz, "unknown driver '%s'", driver ? driver : "(none)");
+    if (!key || !value) return driver_fail(err, errsz, "missing key or value");
+    return d->check_param(key, value, err, errsz);
+}
+
+struct source *source_open(const char *name, const char *driver, const struct source_param *params,
+                           size_t nparams, char *err, size_t errsz)
+{
+    const struct source_driver *d = find_driver(driver);
+    if (!d) {
+        driver_fail(err, errsz, "unknown driver '%s'", driver ? driver : "(none)");
+        return NULL;
+    }
+    for (size_t i = 0; i < nparams; i++) {
+        char why[192];
+        if (source_check_param(driver, params[i].key, params[i].value, why, sizeof why) != 0) {
+            driver_fail(err, errsz, "%s: %s", params[i].key ? params[i].key : "(null)", why);
+            return NULL;
+        }
+    }
+    struct source *s = calloc(1, sizeof *s);
+    if (!s) {
+        driver_fail(err, errsz, "out of memory");
+        return NULL;
+    }
+    snprintf(s->name, sizeof s->name, "%s", name ? name : driver);
+    s->drv = d;
+    s->state = d->open(s->name, params, nparams, err, errsz);
+    if (!s->state) {
+        free(s);
+        return NULL;
+    }
+    log_info("%s: opened %s source", s->name, d->name);
+    return s;
+}
+
+int source_next(struct source *s, struct frame *f, int timeout_ms)
+{
+    assert(s && f);
+    memset(f, 0, sizeof *f);
+    int rc = s->drv->next(s->state, f, timeout_ms);
+    assert(rc != SOURCE_OK || f->data);
+    return rc;
+}
+
+void source_close(struct source *s)
+{
+    if (!s) return;
+    s->drv->close(s->state);
+    log_info("%s: closed", s->name);
+    free(s);
+}
+
+const char *source_strerror(int status)
+{
+    switch (status) {
+    case SOURCE_OK:
+        return "ok";
+    case SOURCE_TIMEOUT:
+        return "timeout";
+    case SOURCE_END:
+        return "end of source";
+    case SOURCE_EINVAL:
+        return "invalid parameter";
+    case SOURCE_ENODEV:
+        return "no such device or directory";
+    case SOURCE_ELOST:
+        return "device lost";
+    case SOURCE_EIO:
+        return "read error";
+    case SOURCE_ENOMEM:
+        return "out of memory";
+    default:
+        return "unknown source status";
+    }
+}
+
+void frame_free(struct frame *f)
+{
+    if (!f) return;
+    free(f->data);
+    memset(f, 0, sizeof *f);
+}
+
+int driver_fail(char *err, size_t errsz, const char *fmt, ...)
+{
+    if (err && errsz) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int driver_parse_long(const char *value, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int driver_parse_double(const char *value, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int driver_parse_bool(const char *value, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(value, yes[i]) == 0) return *out = true, 0;
+        if (strcasecmp(value, no[i]) == 0) return *out = false, 0;
+    }
+    return -1;
+}
+
+int64_t driver_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t driver_realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void driver_pacer_start(struct driver_pacer *p, double fps)
+{
+    p->period_ns = fps > 0 ? (int64_t)llround(1e9 / fps) : 0;
+    p->next_ns = driver_monotonic_ns();
+}
+
+static void sleep_until_ns(int64_t t)
+{
+    struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) continue;
+}
+
+int driver_pacer_wait(struct driver_pacer *p, int timeout_ms)
+{
+    if (p->period_ns == 0) return SOURCE_OK;
+    int64_t now = driver_monotonic_ns();
+    if (timeout_ms >= 0 && p->next_ns > now + (int64_t)timeout_ms * 1000000) {
+        sleep_until_ns(now + (int64_t)timeout_ms * 1000000);
+        return SOURCE_TIMEOUT;
+    }
+    sleep_until_ns(p->next_ns);
+    p->next_ns += p->period_ns;
+    if (p->next_ns < now) p->next_ns = now + p->period_ns;
+    return SOURCE_OK;
+}
