@@ -27,6 +27,15 @@ BENCH_DEBS := python3-torch python3-numpy
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
+# libcamera (drivers/*.cpp, C++17): built when pkg-config finds it; `make WITH_LIBCAMERA=0` leaves it
+# out (and `make deps` then does not install it). Defines INSPECTD_WITH_LIBCAMERA when built.
+# libcamera-ipa holds the image-processing modules that sensors behind an ISP (Raspberry Pi) need.
+ifneq ($(WITH_LIBCAMERA),0)
+LIBCAMERA_DEPS := libcamera:libcamera-dev
+LIBCAMERA_DEBS := libcamera-ipa
+HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
+endif
+
 .PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed eval-fmnist
 .DEFAULT_GOAL := all
 
@@ -46,7 +55,7 @@ define install_missing
 endef
 
 deps:
-	$(call install_missing,$(PC_DEPS),$(DEB_DEPS))
+	$(call install_missing,$(PC_DEPS) $(LIBCAMERA_DEPS),$(DEB_DEPS) $(LIBCAMERA_DEBS))
 
 bench-deps: deps
 	$(call install_missing,,$(BENCH_DEBS))
@@ -64,12 +73,22 @@ CPPFLAGS := -D_GNU_SOURCE -Icore -Idrivers -Idaemon -I$(BUILD)/gen $(PKG_CFLAGS)
 CFLAGS   := -std=c11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -pthread -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(OPT) -pthread
 LDLIBS   := $(PKG_LIBS) -lm
+CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -pthread -MMD -MP
+ifeq ($(HAVE_LIBCAMERA),1)
+CPPFLAGS += -DINSPECTD_WITH_LIBCAMERA
+CXXFLAGS += $(shell pkg-config --cflags libcamera)
+LDLIBS   += $(shell pkg-config --libs libcamera) -lstdc++
+CXX_SRC  := $(wildcard drivers/*.cpp)
+endif
 
 # --- sources ------------------------------------------------------------------------------------
 CORE_SRC   := $(wildcard core/*.c)
 DRV_SRC    := $(wildcard drivers/*.c)
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+ifneq ($(HAVE_LIBCAMERA),1)
+UNIT_SRC   := $(filter-out tests/unit/test_libcam.c,$(UNIT_SRC))
+endif
 BENCH_SRC  := $(wildcard tests/bench/*.c)
 # Files embedded into the binary: each becomes `const unsigned char embed_<name>[]` + `_len`.
 EMBED      := $(sort $(wildcard schema/*.sql)) $(wildcard daemon/*.html) $(wildcard daemon/*.yaml) \
@@ -77,7 +96,7 @@ EMBED      := $(sort $(wildcard schema/*.sql)) $(wildcard daemon/*.html) $(wildc
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 CORE_OBJ   := $(call obj,$(CORE_SRC))
-DRV_OBJ    := $(call obj,$(DRV_SRC))
+DRV_OBJ    := $(call obj,$(DRV_SRC)) $(patsubst %.cpp,$(BUILD)/%.o,$(CXX_SRC))
 EMBED_OBJ  := $(BUILD)/gen/embed.o
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC)) $(EMBED_OBJ)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -90,6 +109,10 @@ all: $(BUILD)/inspectd $(UNIT_BIN) $(BENCH_BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/libcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -147,8 +170,8 @@ test: all
 	@tests/run.sh $(BUILD)
 
 format:
-	clang-format -i $(CORE_SRC) $(DRV_SRC) $(DAEMON_SRC) daemon/main.c $(UNIT_SRC) $(BENCH_SRC) \
-	    $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
+	clang-format -i $(CORE_SRC) $(DRV_SRC) $(wildcard drivers/*.cpp) $(DAEMON_SRC) daemon/main.c \
+	    $(UNIT_SRC) $(BENCH_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
 bench: bench-train bench-embed
