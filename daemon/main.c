@@ -14,6 +14,7 @@ struct command {
 static const struct command commands[] = {
     {"eval", cmd_eval, "one-class anomaly benchmark (Fashion-MNIST): pixels, untrained, DINO"},
     {"train", cmd_train, "DINO pretraining on a directory of images, with checkpoints"},
+    {"cameras", cmd_cameras, "list the cameras the drivers can see (GigE/USB3 Vision, libcamera)"},
 };
 
 static void usage(FILE *out)

@@ -705,7 +705,7 @@ static bool fire_trigger(struct aravis_camera *c, int64_t deadline_us)
 
 int aravis_next(struct aravis_camera *c, struct frame *f, int timeout_ms)
 {
-    int64_t deadline = mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
         if (atomic_load(&c->state) == ARAVIS_LOST) {
             int st = wait_lost(c, deadline);
@@ -717,13 +717,18 @@ int aravis_next(struct aravis_camera *c, struct frame *f, int timeout_ms)
         }
         if (c->cfg.trigger == ARAVIS_TRIGGER_SOFTWARE && !fire_trigger(c, deadline))
             return SOURCE_TIMEOUT;
+        /* wait in slices no longer than the silence that makes us ask whether the camera is there
+         */
         int64_t left = deadline - mono_us();
-        ArvBuffer *b = arv_stream_timeout_pop_buffer(c->stream, left > 0 ? (guint64)left : 0);
+        int64_t slice = left < PROBE_AFTER_MS * 1000 ? left : PROBE_AFTER_MS * 1000;
+        ArvBuffer *b = arv_stream_timeout_pop_buffer(c->stream, slice > 0 ? (guint64)slice : 0);
         if (b == NULL) {
-            if (mono_us() - c->alive_at_us < PROBE_AFTER_MS * 1000 || camera_answers(c))
-                return SOURCE_TIMEOUT;
-            declare_lost(c, "no frames and no answer to a register read");
-            return SOURCE_ELOST;
+            if (mono_us() - c->alive_at_us >= PROBE_AFTER_MS * 1000 && !camera_answers(c)) {
+                declare_lost(c, "no frames and no answer to a register read");
+                return SOURCE_ELOST;
+            }
+            if (mono_us() >= deadline) return SOURCE_TIMEOUT;
+            continue;
         }
         int st = arv_buffer_get_status(b) == ARV_BUFFER_STATUS_SUCCESS ? buffer_to_frame(c, b, f)
                                                                        : SOURCE_EIO;

@@ -75,10 +75,10 @@ int aravis_config_set(struct aravis_config *cfg, const char *key, const char *va
 struct aravis_camera *aravis_open(const char *name, const struct aravis_config *cfg, int *status,
                                   char *err, size_t errsz);
 
-/* Waits up to timeout_ms for the next frame: SOURCE_OK with *f filled (FRAME_MONO8 or FRAME_RGB8,
- * Bayer demosaiced; captured_at_us from the camera's clock anchored to the host's wall clock; seq
- * advances by the camera's frame-id steps, so gaps are frames lost on the way), SOURCE_TIMEOUT,
- * SOURCE_ELOST (see above) or SOURCE_ENOMEM. */
+/* Waits up to timeout_ms (< 0: no limit) for the next frame: SOURCE_OK with *f filled (FRAME_MONO8
+ * or FRAME_RGB8, Bayer demosaiced; captured_at_us from the camera's clock anchored to the host's
+ * wall clock; seq advances by the camera's frame-id steps, so gaps are frames lost on the way),
+ * SOURCE_TIMEOUT, SOURCE_ELOST (see above) or SOURCE_ENOMEM. */
 int aravis_next(struct aravis_camera *cam, struct frame *f, int timeout_ms);
 
 void aravis_stats(struct aravis_camera *cam, struct aravis_stats *out);

@@ -49,8 +49,8 @@ int libcam_config_set(struct libcam_config *cfg, const char *key, const char *va
 struct libcam *libcam_open(const char *name, const struct libcam_config *cfg, int *status,
                            char *err, size_t errsz);
 
-/* Waits up to timeout_ms for the next frame: SOURCE_OK with *f filled, SOURCE_TIMEOUT,
- * SOURCE_ELOST (unplugged), SOURCE_EIO or SOURCE_ENOMEM. */
+/* Waits up to timeout_ms (< 0: no limit) for the next frame: SOURCE_OK with *f filled,
+ * SOURCE_TIMEOUT, SOURCE_ELOST (unplugged), SOURCE_EIO or SOURCE_ENOMEM. */
 int libcam_next(struct libcam *cam, struct frame *f, int timeout_ms);
 
 /* Stops and releases the camera. Safe on NULL. */

@@ -462,13 +462,15 @@ int to_frame(libcam *c, size_t index, const FrameMetadata &md, struct frame *f)
     return SOURCE_OK;
 }
 
-/* Waits for one finished request until deadline_ms; fills f from it and queues it again. */
+/* Waits for one finished request until deadline_ms (INT64_MAX: no limit); fills f from it and
+ * queues it again. */
 int next_steps(libcam *c, struct frame *f, int64_t deadline_ms)
 {
     for (;;) {
         int64_t left = deadline_ms - mono_ms();
+        int wait_ms = deadline_ms == INT64_MAX ? -1 : left > 0 ? (int)left : 0;
         struct pollfd pfd = {c->pipe_rd, POLLIN, 0};
-        int n = poll(&pfd, 1, left > 0 ? (int)left : 0);
+        int n = poll(&pfd, 1, wait_ms);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return SOURCE_TIMEOUT;
         uint32_t index;
@@ -587,7 +589,7 @@ struct libcam *libcam_open(const char *name, const struct libcam_config *cfg, in
 int libcam_next(struct libcam *c, struct frame *f, int timeout_ms)
 {
     try {
-        return next_steps(c, f, mono_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+        return next_steps(c, f, timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms);
     } catch (const std::bad_alloc &) {
         return SOURCE_ENOMEM;
     } catch (...) {

@@ -116,13 +116,6 @@ static void next_frame(struct aravis_camera *cam, struct frame *f)
     fail_msg("no frame in 4 s");
 }
 
-/* The frame's data is the receiver's (see source.h). */
-static void drop(struct frame *f)
-{
-    free(f->data);
-    f->data = NULL;
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -174,14 +167,14 @@ static void mono8_frames_have_the_region_and_the_camera_pixels(void **state)
             assert_int_equal((uint8_t)(k - prev.data[0]), (uint8_t)(f.seq - prev.seq));
             assert_true(f.captured_at_us > prev.captured_at_us);
         }
-        drop(&prev);
+        frame_free(&prev);
         prev = f;
     }
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     assert_true(llabs(prev.captured_at_us - (wall.tv_sec * 1000000LL + wall.tv_nsec / 1000)) <
                 2000000);
-    drop(&prev);
+    frame_free(&prev);
     assert_int_equal(atomic_load(&last_exposure), 20000);
     assert_int_equal(atomic_load(&last_gain), 3);
     struct aravis_stats st;
@@ -205,7 +198,7 @@ static void rgb8_and_bayer_frames_come_out_rgb(void **state)
             assert_int_equal(f.data[y * f.stride + x * 3], x);
             assert_int_equal(f.data[y * f.stride + x * 3 + 1], y);
         }
-    drop(&f);
+    frame_free(&f);
     aravis_close(cam);
 
     const char *bayer[] = {"pixel_format", "BayerRG8", "width", "64", "height", "48", NULL};
@@ -218,7 +211,7 @@ static void rgb8_and_bayer_frames_come_out_rgb(void **state)
         assert_int_equal(f.data[i + 1], 100);
         assert_int_equal(f.data[i + 2], 30);
     }
-    drop(&f);
+    frame_free(&f);
     aravis_close(cam);
 }
 
@@ -233,7 +226,7 @@ static void software_trigger_gives_exactly_the_triggered_frames(void **state)
         next_frame(cam, &f);
         assert_int_equal(f.seq, n);
         assert_int_equal(f.data[0], (uint8_t)(n + 1));
-        drop(&f);
+        frame_free(&f);
     }
     usleep(300000);
     assert_int_equal(atomic_load(&filled), 6);
@@ -276,7 +269,7 @@ static double until_status(struct aravis_camera *cam, int want, double seconds)
     while (now_s() - t0 < seconds) {
         struct frame f;
         int st = aravis_next(cam, &f, 200);
-        if (st == SOURCE_OK) drop(&f);
+        if (st == SOURCE_OK) frame_free(&f);
         if (st == want) return now_s() - t0;
     }
     fail_msg("status %d not seen in %.0f s", want, seconds);
@@ -290,7 +283,7 @@ static void camera_stopped_is_lost_and_recovers_when_restarted(void **state)
     struct frame f;
     next_frame(cam, &f);
     uint64_t seq_before = f.seq;
-    drop(&f);
+    frame_free(&f);
 
     stop_fake();
     double t_lost = until_status(cam, SOURCE_ELOST, 10);
@@ -312,7 +305,7 @@ static void camera_stopped_is_lost_and_recovers_when_restarted(void **state)
     assert_true(f.seq > seq_before && f.seq < seq_before + 100); /* goes on, no jump */
     assert_int_equal(f.width, 128);
     assert_int_equal(f.data[1], (uint8_t)(f.data[0] + 7));
-    drop(&f);
+    frame_free(&f);
     aravis_close(cam);
 }
 

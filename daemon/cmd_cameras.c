@@ -1,0 +1,105 @@
+/* cmd_cameras.c — `inspectd cameras`: the cameras each camera driver can see (GigE Vision and USB3
+ * Vision through Aravis, libcamera when built in), as a table or as JSON. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aravis.h"
+#include "commands.h"
+#ifdef INSPECTD_WITH_LIBCAMERA
+#include "libcam.h"
+#endif
+
+struct listing {
+    bool json;
+    int shown;
+    json_t *array; /* --json */
+};
+
+typedef int (*list_fn)(camera_list_fn fn, void *ctx, char *err, size_t errsz);
+
+static const struct {
+    const char *driver;
+    list_fn list;
+} listers[] = {
+    {"aravis", aravis_list},
+#ifdef INSPECTD_WITH_LIBCAMERA
+    {"libcamera", libcam_list},
+#endif
+};
+
+static void print_row(const struct camera_info *ci, void *ctx)
+{
+    struct listing *l = ctx;
+    if (l->json) {
+        json_array_append_new(l->array,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "driver",
+                                        ci->driver, "id", ci->id, "vendor", ci->vendor, "model",
+                                        ci->model, "serial", ci->serial, "address", ci->address,
+                                        "formats", ci->formats, "note", ci->note));
+    } else {
+        if (l->shown == 0)
+            printf("%-10s %-32s %-16s %-20s %-16s %s\n", "DRIVER", "ID (device =)", "VENDOR",
+                   "MODEL", "ADDRESS", "FORMATS");
+        printf("%-10s %-32s %-16s %-20s %-16s %s\n", ci->driver, ci->id,
+               ci->vendor[0] ? ci->vendor : "-", ci->model[0] ? ci->model : "-",
+               ci->address[0] ? ci->address : "-", ci->formats[0] ? ci->formats : ci->note);
+    }
+    l->shown++;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: inspectd cameras [--json]\n"
+                 "Lists the cameras each driver can see (id, vendor, model, address, the pixel\n"
+                 "formats inspectd can take). A camera is used by a config section such as\n"
+                 "  [camera.line1]\n  driver = aravis\n  device = <ID>\n"
+                 "  --json   one JSON array of objects instead of the table\n");
+}
+
+int cmd_cameras(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    struct listing l = {0};
+    int o;
+    while ((o = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+        if (o == 'j') {
+            l.json = true;
+        } else if (o == 'h') {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 64;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 64;
+    }
+    if (l.json && (l.array = json_array()) == NULL) return 70;
+    size_t failed = 0, n = sizeof listers / sizeof *listers;
+    for (size_t i = 0; i < n; i++) {
+        char err[256];
+        if (listers[i].list(print_row, &l, err, sizeof err) < 0) {
+            fprintf(stderr, "inspectd: %s: %s\n", listers[i].driver, err);
+            failed++;
+        }
+    }
+    if (l.json) {
+        char *text = json_dumps(l.array, JSON_INDENT(2));
+        json_decref(l.array);
+        if (text == NULL) return 70;
+        printf("%s\n", text);
+        free(text);
+    } else if (l.shown == 0) {
+        printf("no cameras found (drivers:");
+        for (size_t i = 0; i < n; i++) printf(" %s", listers[i].driver);
+        printf(")\n");
+    }
+    return failed == n ? 1 : 0;
+}
