@@ -2,7 +2,8 @@
  * (parameter parsing, error text, fps pacing). Internal to drivers/; the daemon uses source.h.
  *
  * A driver is a table of four functions. open() returns the driver's own state (NULL with a
- * reason in err on failure) and is only called after every parameter passed check_param();
+ * SOURCE_E* code in *status and a reason in err on failure) and is only called after every
+ * parameter passed check_param();
  * next() and close() receive that state; close() accepts NULL. */
 #ifndef INSPECTD_DRIVER_H
 #define INSPECTD_DRIVER_H
@@ -17,8 +18,8 @@ struct source_driver {
     const char *name;
     /* Returns 0, or -1 with a reason in err. */
     int (*check_param)(const char *key, const char *value, char *err, size_t errsz);
-    void *(*open)(const char *name, const struct source_param *params, size_t nparams, char *err,
-                  size_t errsz);
+    void *(*open)(const char *name, const struct source_param *params, size_t nparams, int *status,
+                  char *err, size_t errsz);
     /* Same contract as source_next(). */
     int (*next)(void *state, struct frame *f, int timeout_ms);
     void (*close)(void *state);

@@ -21,7 +21,7 @@ struct source {
     char name[64];
 };
 
-static const struct source_driver *const drivers[] = {&synthetic_driver};
+static const struct source_driver *const drivers[] = {&synthetic_driver, &folder_driver};
 #define NDRIVERS (sizeof drivers / sizeof drivers[0])
 
 const char *const *source_drivers(void)
@@ -49,8 +49,11 @@ int source_check_param(const char *driver, const char *key, const char *value, c
 }
 
 struct source *source_open(const char *name, const char *driver, const struct source_param *params,
-                           size_t nparams, char *err, size_t errsz)
+                           size_t nparams, int *status, char *err, size_t errsz)
 {
+    int ignored;
+    if (!status) status = &ignored;
+    *status = SOURCE_EINVAL;
     const struct source_driver *d = find_driver(driver);
     if (!d) {
         driver_fail(err, errsz, "unknown driver '%s'", driver ? driver : "(none)");
@@ -65,16 +68,18 @@ struct source *source_open(const char *name, const char *driver, const struct so
     }
     struct source *s = calloc(1, sizeof *s);
     if (!s) {
+        *status = SOURCE_ENOMEM;
         driver_fail(err, errsz, "out of memory");
         return NULL;
     }
     snprintf(s->name, sizeof s->name, "%s", name ? name : driver);
     s->drv = d;
-    s->state = d->open(s->name, params, nparams, err, errsz);
+    s->state = d->open(s->name, params, nparams, status, err, errsz);
     if (!s->state) {
         free(s);
         return NULL;
     }
+    *status = SOURCE_OK;
     log_info("%s: opened %s source", s->name, d->name);
     return s;
 }

@@ -67,13 +67,15 @@ const char *const *source_drivers(void);
 int source_check_param(const char *driver, const char *key, const char *value, char *err,
                        size_t errsz);
 
-/* Opens a source. `name` is the camera's name (for logs). Returns NULL with a reason in err. */
+/* Opens a source. `name` is the camera's name (for logs). Returns NULL with a reason in err and,
+ * when status is not NULL, why in *status: SOURCE_EINVAL (bad parameter: do not retry),
+ * SOURCE_ENODEV (device or directory not there: retry later), SOURCE_EIO or SOURCE_ENOMEM. */
 struct source *source_open(const char *name, const char *driver, const struct source_param *params,
-                           size_t nparams, char *err, size_t errsz);
+                           size_t nparams, int *status, char *err, size_t errsz);
 
-/* Waits up to timeout_ms for the next frame. Returns SOURCE_OK with *f filled, SOURCE_TIMEOUT,
- * SOURCE_END, or a negative status (the reason is logged once by the driver). Paced sources
- * (synthetic, folder replay) sleep to keep their configured fps. */
+/* Waits up to timeout_ms (< 0: no limit) for the next frame. Returns SOURCE_OK with *f filled,
+ * SOURCE_TIMEOUT, SOURCE_END, or a negative status (the reason is logged once by the driver). Paced
+ * sources (synthetic, folder replay) sleep to keep their configured fps. */
 int source_next(struct source *s, struct frame *f, int timeout_ms);
 
 void source_close(struct source *s);

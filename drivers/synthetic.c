@@ -412,16 +412,18 @@ static int synthetic_check_param(const char *key, const char *value, char *err, 
 }
 
 static void *synthetic_open(const char *name, const struct source_param *params, size_t nparams,
-                            char *err, size_t errsz)
+                            int *status, char *err, size_t errsz)
 {
     struct synthetic_source *s = calloc(1, sizeof *s);
     if (!s) {
+        *status = SOURCE_ENOMEM;
         driver_fail(err, errsz, "out of memory");
         return NULL;
     }
     synthetic_params_default(&s->p);
     for (size_t i = 0; i < nparams; i++) {
         if (synthetic_param_set(&s->p, params[i].key, params[i].value, err, errsz)) {
+            *status = SOURCE_EINVAL;
             free(s);
             return NULL;
         }

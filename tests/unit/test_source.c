@@ -35,7 +35,7 @@ static void raw_frames_equal_the_renderer_and_the_count_ends(void **state)
     const struct source_param p[] = {{"width", "80"},    {"height", "60"}, {"fps", "0"},
                                      {"format", "rgb8"}, {"frames", "3"},  {"defect_rate", "1"}};
     char err[128];
-    struct source *s = source_open("cam", "synthetic", p, 6, err, sizeof err);
+    struct source *s = source_open("cam", "synthetic", p, 6, NULL, err, sizeof err);
     assert_non_null(s);
     struct synthetic_params sp;
     synthetic_params_default(&sp);
@@ -67,7 +67,7 @@ static void jpeg_and_mono_frames_decode(void **state)
 {
     char err[128];
     const struct source_param jp[] = {{"width", "120"}, {"height", "90"}, {"fps", "0"}};
-    struct source *s = source_open("cam", "synthetic", jp, 3, err, sizeof err);
+    struct source *s = source_open("cam", "synthetic", jp, 3, NULL, err, sizeof err);
     assert_non_null(s);
     struct frame f;
     assert_int_equal(source_next(s, &f, 1000), SOURCE_OK);
@@ -81,7 +81,7 @@ static void jpeg_and_mono_frames_decode(void **state)
     source_close(s);
 
     const struct source_param mp[] = {{"width", "50"}, {"height", "40"}, {"format", "mono8"}};
-    s = source_open("cam", "synthetic", mp, 3, err, sizeof err);
+    s = source_open("cam", "synthetic", mp, 3, NULL, err, sizeof err);
     assert_non_null(s);
     assert_int_equal(source_next(s, &f, 1000), SOURCE_OK);
     assert_int_equal(f.format, FRAME_MONO8);
@@ -96,7 +96,7 @@ static void fps_is_kept_without_drift(void **state)
     const struct source_param p[] = {
         {"width", "64"}, {"height", "48"}, {"fps", "50"}, {"format", "mono8"}};
     char err[128];
-    struct source *s = source_open("cam", "synthetic", p, 4, err, sizeof err);
+    struct source *s = source_open("cam", "synthetic", p, 4, NULL, err, sizeof err);
     assert_non_null(s);
     struct frame f;
     assert_int_equal(source_next(s, &f, 1000), SOURCE_OK);
@@ -115,7 +115,7 @@ static void a_short_timeout_returns_before_the_frame(void **state)
 {
     const struct source_param p[] = {{"width", "32"}, {"height", "32"}, {"fps", "2"}};
     char err[128];
-    struct source *s = source_open("cam", "synthetic", p, 3, err, sizeof err);
+    struct source *s = source_open("cam", "synthetic", p, 3, NULL, err, sizeof err);
     assert_non_null(s);
     struct frame f;
     assert_int_equal(source_next(s, &f, 0), SOURCE_OK); /* the first frame is due at once */
@@ -150,9 +150,11 @@ static void bad_params_are_rejected_with_a_reason(void **state)
     assert_non_null(strstr(err, "unknown driver"));
 
     const struct source_param p[] = {{"width", "64"}, {"fps", "abc"}};
-    assert_null(source_open("cam", "synthetic", p, 2, err, sizeof err));
+    int status = 0;
+    assert_null(source_open("cam", "synthetic", p, 2, &status, err, sizeof err));
+    assert_int_equal(status, SOURCE_EINVAL);
     assert_non_null(strstr(err, "fps"));
-    assert_null(source_open("cam", "nonesuch", NULL, 0, err, sizeof err));
+    assert_null(source_open("cam", "nonesuch", NULL, 0, NULL, err, sizeof err));
 }
 
 int main(void)
