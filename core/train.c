@@ -31,6 +31,8 @@ void train_defaults(struct train_options *o, int img_size, int in_chans)
     o->momentum_teacher = 0.99f; /* short budgets: the teacher must move within minutes */
     o->teacher_temp = 0.04f;
     o->warmup_teacher_temp = 0.04f;
+    o->student_temp = 0.1f;
+    o->center_momentum = 0.9f;
     o->clip = 3.0f;
     o->warmup_frac = 0.1f;
     o->teacher_temp_warmup_frac = 0.3f;
@@ -47,8 +49,8 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
                                  .n_local = o->n_local,
                                  .global_size = o->aug.global_size,
                                  .local_size = o->aug.local_size,
-                                 .student_temp = 0.1f,
-                                 .center_momentum = 0.9f,
+                                 .student_temp = o->student_temp,
+                                 .center_momentum = o->center_momentum,
                                  .clip = o->clip,
                                  .beta1 = 0.9f,
                                  .beta2 = 0.999f,

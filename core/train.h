@@ -20,6 +20,8 @@ struct train_options {
     float weight_decay, weight_decay_end;
     float momentum_teacher; /* start of the cosine schedule to 1 */
     float teacher_temp, warmup_teacher_temp;
+    float student_temp;    /* 0.1 */
+    float center_momentum; /* 0.9; 1 keeps the centre where it started (zero) */
     float clip;
     float warmup_frac; /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
