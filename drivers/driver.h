@@ -27,6 +27,10 @@ struct source_driver {
 
 extern const struct source_driver synthetic_driver;
 extern const struct source_driver folder_driver;
+extern const struct source_driver aravis_driver;
+#ifdef INSPECTD_WITH_LIBCAMERA
+extern const struct source_driver libcamera_driver;
+#endif
 
 /* Writes a formatted reason into err (if errsz > 0). Returns -1, for `return driver_fail(...)`. */
 int driver_fail(char *err, size_t errsz, const char *fmt, ...)

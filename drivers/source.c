@@ -21,7 +21,14 @@ struct source {
     char name[64];
 };
 
-static const struct source_driver *const drivers[] = {&synthetic_driver, &folder_driver};
+static const struct source_driver *const drivers[] = {
+    &synthetic_driver,
+    &folder_driver,
+    &aravis_driver,
+#ifdef INSPECTD_WITH_LIBCAMERA
+    &libcamera_driver,
+#endif
+};
 #define NDRIVERS (sizeof drivers / sizeof drivers[0])
 
 const char *const *source_drivers(void)
