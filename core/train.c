@@ -155,16 +155,22 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         }
         pr.seconds = now_s() - t0;
         long done = it - first + 1;
-        if (o->minutes > 0 && o->total_steps == 0 && done == 5) {
-            /* plan the schedules from the speed of the first 5 steps */
-            long fit = first + (long)(o->minutes * 60.0 / (pr.seconds / 5.0));
-            if (fit < total) total = fit > first + 5 ? fit : first + 5;
+        if (o->minutes > 0 && o->total_steps == 0 && (done == 5 || done % 50 == 0)) {
+            /* plan the schedules from the speed so far (after 5 steps, then every 50, as the
+             * machine's load changes); never beyond the epoch bound */
+            long fit = first + (long)(o->minutes * 60.0 / (pr.seconds / (double)done));
+            long bound = o->epochs > 0 ? per_epoch * o->epochs : unknown;
+            total = fit < bound ? fit : bound;
+            if (total < it + 1) total = it + 1;
         }
         pr.total_steps = total == unknown ? 0 : total;
         pr.images_per_s = (double)done * B / pr.seconds;
         if (cb && cb(&pr, ctx)) {
             rc = 1;
             break;
+        }
+        if (o->minutes > 0 && pr.seconds >= o->minutes * 60.0) {
+            break; /* the budget is a hard limit */
         }
     }
     free(glob), free(loc), free(scratch), free(perm), free(idx);
