@@ -2,6 +2,7 @@
 #ifndef INSPECTD_COMMANDS_H
 #define INSPECTD_COMMANDS_H
 
+int cmd_run(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_cameras(int argc, char **argv);

@@ -1,0 +1,165 @@
+/* api_health.c — the endpoints that say how the daemon is doing: /healthz (alive), /readyz (the
+ * database is open and every camera delivers), /api/v1/status (JSON) and /metrics (Prometheus). */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "version.h"
+
+#define LOG_TAG "api"
+#include "log.h"
+
+/* Until the scoring issue swaps models in, inspectd only captures: it is "learning". */
+static const char *model_state = "learning";
+
+json_t *api_time(int64_t us)
+{
+    if (us <= 0) return json_null();
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
+    return json_string(buf);
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void healthz(const struct http_request *req, struct http_reply *r)
+{
+    http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static json_t *camera_json(const struct pipeline_camera_status *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name", st->name,
+                     "driver", st->driver, "state", pipeline_state_name(st->state), "fps", st->fps,
+                     "frames_captured", (json_int_t)st->captured, "frames_stored",
+                     (json_int_t)st->stored, "frames_dropped", (json_int_t)st->dropped,
+                     "frames_failed", (json_int_t)st->failed, "source_errors",
+                     (json_int_t)st->source_errors, "last_frame_at", api_time(st->last_frame_us),
+                     "last_error", st->last_error[0] ? st->last_error : NULL);
+}
+
+static json_t *cameras_json(struct pipeline *p)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < pipeline_ncameras(p); i++) {
+        struct pipeline_camera_status st;
+        pipeline_camera_status(p, i, &st);
+        json_array_append_new(arr, camera_json(&st));
+    }
+    return arr;
+}
+
+static void readyz(const struct http_request *req, struct http_reply *r)
+{
+    struct pipeline *p = req->app->pipeline;
+    bool ready = pipeline_ready(p);
+    http_reply_json(r, ready ? 200 : 503,
+                    json_pack("{s:s, s:b, s:s, s:o}", "status", ready ? "ready" : "not ready",
+                              "database", 1, "model", model_state, "cameras", cameras_json(p)));
+}
+
+static void status(const struct http_request *req, struct http_reply *r)
+{
+    struct app *app = req->app;
+    struct store_reader *rd = store_pool_get(app->readers);
+    int64_t frames = 0, bytes = 0;
+    int rc = store_stats(rd, &frames, &bytes);
+    if (rc < 0) log_error("status: %s", store_reader_errmsg(rd));
+    store_pool_put(app->readers, rd);
+    if (rc < 0) {
+        http_reply_error(r, 500, "cannot read the database");
+        return;
+    }
+    json_t *obj = json_pack("{s:s, s:o, s:f, s:{s:s}, s:o, s:{s:I, s:I}, s:{s:s, s:I, s:I}}",
+                            "version", INSPECTD_VERSION, "started_at", api_time(app->started_us),
+                            "uptime_s", (double)(now_us() - app->started_us) * 1e-6, "model",
+                            "state", model_state, "cameras", cameras_json(app->pipeline), "queue",
+                            "depth", (json_int_t)pipeline_queue_depth(app->pipeline), "capacity",
+                            (json_int_t)pipeline_queue_capacity(app->pipeline), "database", "path",
+                            app->cfg->store_path, "frames_stored", (json_int_t)frames, "size_bytes",
+                            (json_int_t)bytes);
+    http_reply_json(r, 200, obj);
+}
+
+static void write_camera_counter(FILE *out, struct pipeline *p, const char *name, const char *help,
+                                 size_t offset)
+{
+    metrics_write_header(out, name, "counter", help);
+    for (size_t i = 0; i < pipeline_ncameras(p); i++) {
+        struct pipeline_camera_status st;
+        pipeline_camera_status(p, i, &st);
+        char label[2 * CONFIG_NAME_MAX];
+        uint64_t v = *(const uint64_t *)((const char *)&st + offset);
+        fprintf(out, "%s{camera=\"%s\"} %llu\n", name, metrics_label(st.name, label, sizeof label),
+                (unsigned long long)v);
+    }
+}
+
+static void write_metrics(FILE *out, struct app *app)
+{
+    struct pipeline *p = app->pipeline;
+    metrics_write_header(out, "inspectd_build_info", "gauge", "Version of the running inspectd.");
+    fprintf(out, "inspectd_build_info{version=\"%s\"} 1\n", INSPECTD_VERSION);
+    metrics_write_header(out, "inspectd_uptime_seconds", "gauge", "Seconds since start.");
+    fprintf(out, "inspectd_uptime_seconds %.3f\n", (double)(now_us() - app->started_us) * 1e-6);
+    write_camera_counter(out, p, "inspectd_frames_captured_total", "Frames delivered by a camera.",
+                         offsetof(struct pipeline_camera_status, captured));
+    write_camera_counter(out, p, "inspectd_frames_stored_total",
+                         "Frames committed to the database.",
+                         offsetof(struct pipeline_camera_status, stored));
+    write_camera_counter(out, p, "inspectd_frames_dropped_total",
+                         "Frames dropped because the queue was full.",
+                         offsetof(struct pipeline_camera_status, dropped));
+    write_camera_counter(out, p, "inspectd_frames_failed_total",
+                         "Frames lost to an encoding or database error.",
+                         offsetof(struct pipeline_camera_status, failed));
+    write_camera_counter(out, p, "inspectd_source_errors_total",
+                         "Failures to open or read a camera.",
+                         offsetof(struct pipeline_camera_status, source_errors));
+    metrics_write_header(out, "inspectd_queue_depth", "gauge", "Frames waiting for the writer.");
+    fprintf(out, "inspectd_queue_depth %zu\n", pipeline_queue_depth(p));
+    metrics_write_header(out, "inspectd_queue_capacity", "gauge", "Size of the frame queue.");
+    fprintf(out, "inspectd_queue_capacity %zu\n", pipeline_queue_capacity(p));
+    http_write_metrics(out);
+    metrics_write_histogram(out, "inspectd_store_commit_seconds",
+                            "Time to insert and commit one batch of frames.",
+                            pipeline_commit_latency(p));
+}
+
+static void metrics(const struct http_request *req, struct http_reply *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        http_reply_error(r, 500, "out of memory");
+        return;
+    }
+    write_metrics(out, req->app);
+    if (fclose(out) != 0) {
+        free(text);
+        http_reply_error(r, 500, "out of memory");
+        return;
+    }
+    http_reply_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+const struct http_route api_health_routes[] = {
+    {"GET", "/healthz", healthz},
+    {"GET", "/readyz", readyz},
+    {"GET", "/metrics", metrics},
+    {"GET", "/api/v1/status", status},
+    {0},
+};

@@ -1,0 +1,23 @@
+/* app.h — what the running daemon shares with its HTTP handlers: configuration, pipeline, the
+ * read-only store connections. Built by `inspectd run` before the HTTP server starts, torn down
+ * after it stops, so a handler may use every pointer here without checks.
+ *
+ * Invariants while the HTTP server runs: cfg, pipeline and readers are non-NULL and stay valid;
+ * started_us never changes. */
+#ifndef INSPECTD_APP_H
+#define INSPECTD_APP_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "pipeline.h"
+#include "store.h"
+
+struct app {
+    const struct config *cfg;
+    struct pipeline *pipeline;
+    struct store_pool *readers;
+    int64_t started_us; /* wall clock, Unix microseconds */
+};
+
+#endif

@@ -1,0 +1,429 @@
+/* config.c — reads the INI config with inih, validates every key and reports the first problem as
+ * "FILE:LINE: message". inih does not give handlers a line number, so the text is fed to it through
+ * a reader that counts lines (and notes where each [section] header is). */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "embed.h"
+
+#define MAX_KEYS 512
+
+struct parser {
+    struct config *cfg;
+    const char *name; /* file name for messages */
+
+    /* line bookkeeping, updated by the readers */
+    int line;         /* line of the text last handed to inih */
+    int next_line;    /* line the next chunk starts on */
+    int section_line; /* line of the last [section] header */
+
+    /* first error */
+    int err_line;
+    char err[400];
+
+    /* duplicate detection: "section\nkey" of every key seen */
+    char *seen[MAX_KEYS];
+    size_t nseen;
+
+    int listen_line;
+    int camera_line[CONFIG_MAX_CAMERAS];
+    int driver_line[CONFIG_MAX_CAMERAS];
+    int param_line[CONFIG_MAX_CAMERAS][CONFIG_MAX_PARAMS];
+};
+
+struct string_stream {
+    const char *p;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct parser *p, const char *fmt, ...)
+{
+    if (p->err_line == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->err, sizeof p->err, fmt, ap);
+        va_end(ap);
+        p->err_line = p->line > 0 ? p->line : -1;
+    }
+    return 0;
+}
+
+static void note_chunk(struct parser *p, const char *chunk)
+{
+    p->line = p->next_line;
+    size_t n = strlen(chunk);
+    if (n > 0 && chunk[n - 1] == '\n') p->next_line++;
+    const char *s = chunk + strspn(chunk, " \t");
+    if (*s == '[') p->section_line = p->line;
+}
+
+struct reader_ctx {
+    struct parser *parser;
+    FILE *file;                 /* either a file */
+    struct string_stream *text; /* or a string */
+};
+
+static char *read_chunk(char *buf, int num, void *stream)
+{
+    struct reader_ctx *r = stream;
+    if (r->file) {
+        if (!fgets(buf, num, r->file)) return NULL;
+    } else {
+        const char *s = r->text->p;
+        if (*s == '\0') return NULL;
+        int n = 0;
+        while (n < num - 1 && s[n] != '\0') {
+            buf[n] = s[n];
+            if (s[n++] == '\n') break;
+        }
+        buf[n] = '\0';
+        r->text->p += n;
+    }
+    note_chunk(r->parser, buf);
+    return buf;
+}
+
+/* Strict integer parse of the whole string into [lo, hi]. */
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int copy_value(struct parser *p, char *dst, size_t dstsz, const char *key, const char *v)
+{
+    if (strlen(v) >= dstsz) return fail(p, "%s is longer than %zu characters", key, dstsz - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return 1;
+}
+
+/* "host:port", "[v6]:port" or ":port" (all addresses); host must be numeric. */
+static int set_listen(struct parser *p, const char *v)
+{
+    struct config *c = p->cfg;
+    const char *colon = strrchr(v, ':');
+    if (!colon) return fail(p, "listen must be ADDRESS:PORT, e.g. 127.0.0.1:8080");
+    char host[256];
+    size_t hl = (size_t)(colon - v);
+    if (hl >= sizeof host) return fail(p, "listen address too long");
+    memcpy(host, v, hl);
+    host[hl] = '\0';
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    unsigned char addr[16];
+    if (host[0] == '\0') strcpy(host, "0.0.0.0");
+    if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+        return fail(p, "listen address '%s' is not a numeric IPv4 or IPv6 address", host);
+    if (parse_int(colon + 1, 0, 65535, &c->http_port) < 0)
+        return fail(p, "listen port must be an integer in [0, 65535]");
+    strcpy(c->http_host, host);
+    p->listen_line = p->line;
+    return 1;
+}
+
+static int set_http(struct parser *p, const char *key, const char *v)
+{
+    struct config *c = p->cfg;
+    if (strcmp(key, "listen") == 0) return set_listen(p, v);
+    if (strcmp(key, "token") == 0)
+        return copy_value(p, c->http_token, sizeof c->http_token, key, v);
+    if (strcmp(key, "threads") == 0)
+        return parse_int(v, 1, 64, &c->http_threads) == 0
+                   ? 1
+                   : fail(p, "threads must be an integer in [1, 64]");
+    return fail(p, "unknown key '%s' in [http]", key);
+}
+
+static int set_store(struct parser *p, const char *key, const char *v)
+{
+    struct config *c = p->cfg;
+    if (strcmp(key, "path") == 0) {
+        if (v[0] == '\0') return fail(p, "path must not be empty");
+        return copy_value(p, c->store_path, sizeof c->store_path, key, v);
+    }
+    if (strcmp(key, "jpeg_quality") == 0)
+        return parse_int(v, 1, 100, &c->jpeg_quality) == 0
+                   ? 1
+                   : fail(p, "jpeg_quality must be an integer in [1, 100]");
+    if (strcmp(key, "batch_frames") == 0)
+        return parse_int(v, 1, 10000, &c->batch_frames) == 0
+                   ? 1
+                   : fail(p, "batch_frames must be an integer in [1, 10000]");
+    if (strcmp(key, "batch_ms") == 0)
+        return parse_int(v, 0, 10000, &c->batch_ms) == 0
+                   ? 1
+                   : fail(p, "batch_ms must be an integer in [0, 10000]");
+    return fail(p, "unknown key '%s' in [store]", key);
+}
+
+static int set_pipeline(struct parser *p, const char *key, const char *v)
+{
+    if (strcmp(key, "queue_size") == 0)
+        return parse_int(v, 1, 100000, &p->cfg->queue_size) == 0
+                   ? 1
+                   : fail(p, "queue_size must be an integer in [1, 100000]");
+    return fail(p, "unknown key '%s' in [pipeline]", key);
+}
+
+static int set_log(struct parser *p, const char *key, const char *v)
+{
+    if (strcmp(key, "level") == 0)
+        return log_level_parse(v, &p->cfg->log_level) == 0
+                   ? 1
+                   : fail(p, "level must be one of error, warn, info, debug");
+    return fail(p, "unknown key '%s' in [log]", key);
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < CONFIG_NAME_MAX &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static struct config_camera *find_camera(struct parser *p, const char *name, size_t *index)
+{
+    struct config *c = p->cfg;
+    for (size_t i = 0; i < c->ncameras; i++) {
+        if (strcmp(c->cameras[i].name, name) == 0) {
+            *index = i;
+            return &c->cameras[i];
+        }
+    }
+    if (c->ncameras == CONFIG_MAX_CAMERAS) return NULL;
+    *index = c->ncameras++;
+    struct config_camera *cam = &c->cameras[*index];
+    strcpy(cam->name, name);
+    p->camera_line[*index] = p->section_line;
+    return cam;
+}
+
+static int set_camera(struct parser *p, const char *name, const char *key, const char *v)
+{
+    if (!valid_name(name))
+        return fail(p, "camera name '%s' must be 1-63 letters, digits, '_' or '-'", name);
+    size_t i;
+    struct config_camera *cam = find_camera(p, name, &i);
+    if (!cam) return fail(p, "more than %d cameras", CONFIG_MAX_CAMERAS);
+    if (strcmp(key, "driver") == 0) {
+        p->driver_line[i] = p->line;
+        return copy_value(p, cam->driver, sizeof cam->driver, key, v);
+    }
+    if (cam->nparams == CONFIG_MAX_PARAMS)
+        return fail(p, "more than %d parameters in [camera.%s]", CONFIG_MAX_PARAMS, name);
+    char *k = strdup(key), *val = strdup(v);
+    if (!k || !val) {
+        free(k);
+        free(val);
+        return fail(p, "out of memory");
+    }
+    p->param_line[i][cam->nparams] = p->line;
+    cam->params[cam->nparams++] = (struct source_param){k, val};
+    return 1;
+}
+
+/* inih keeps ';' comments out of values; "# ..." after a blank is a comment here too. */
+static void strip_comment(char *v)
+{
+    for (char *s = v; *s; s++) {
+        if (*s == '#' && s > v && (s[-1] == ' ' || s[-1] == '\t')) {
+            *s = '\0';
+            break;
+        }
+    }
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) v[--n] = '\0';
+}
+
+static int check_duplicate(struct parser *p, const char *section, const char *key)
+{
+    char id[512];
+    snprintf(id, sizeof id, "%s\n%s", section, key);
+    for (size_t i = 0; i < p->nseen; i++)
+        if (strcmp(p->seen[i], id) == 0) return fail(p, "duplicate key '%s' in [%s]", key, section);
+    if (p->nseen == MAX_KEYS) return fail(p, "more than %d keys", MAX_KEYS);
+    if (!(p->seen[p->nseen] = strdup(id))) return fail(p, "out of memory");
+    p->nseen++;
+    return 1;
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+    struct parser *p = user;
+    if (p->err_line) return 1; /* only the first error is reported */
+    char v[256];
+    if (strlen(value) >= sizeof v) return fail(p, "value of '%s' is too long", key);
+    strcpy(v, value);
+    strip_comment(v);
+    if (!check_duplicate(p, section, key)) return 0;
+    if (strcmp(section, "http") == 0) return set_http(p, key, v);
+    if (strcmp(section, "store") == 0) return set_store(p, key, v);
+    if (strcmp(section, "pipeline") == 0) return set_pipeline(p, key, v);
+    if (strcmp(section, "log") == 0) return set_log(p, key, v);
+    if (strncmp(section, "camera.", 7) == 0) return set_camera(p, section + 7, key, v);
+    if (section[0] == '\0') return fail(p, "key '%s' outside any [section]", key);
+    return fail(p, "unknown section [%s]", section);
+}
+
+static void set_defaults(struct config *c, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s", name);
+    strcpy(c->http_host, "127.0.0.1");
+    c->http_port = 8080;
+    c->http_threads = 4;
+    strcpy(c->store_path, "./var/inspectd.db");
+    c->jpeg_quality = 90;
+    c->batch_frames = 64;
+    c->batch_ms = 100;
+    c->queue_size = 256;
+    c->log_level = LOGL_INFO;
+}
+
+static bool is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+static bool known_driver(const char *driver)
+{
+    for (const char *const *d = source_drivers(); *d; d++)
+        if (strcmp(*d, driver) == 0) return true;
+    return false;
+}
+
+/* Checks what needs the whole file: every camera's driver and its parameters, the token rule. */
+static void validate(struct parser *p)
+{
+    struct config *c = p->cfg;
+    for (size_t i = 0; i < c->ncameras && !p->err_line; i++) {
+        struct config_camera *cam = &c->cameras[i];
+        p->line = p->camera_line[i];
+        if (cam->driver[0] == '\0') {
+            fail(p, "[camera.%s] has no driver", cam->name);
+            break;
+        }
+        p->line = p->driver_line[i];
+        if (!known_driver(cam->driver)) {
+            char list[256] = "";
+            for (const char *const *d = source_drivers(); *d; d++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         list[0] ? ", " : "", *d);
+            fail(p, "unknown driver '%s' (built in: %s)", cam->driver, list);
+            break;
+        }
+        for (size_t k = 0; k < cam->nparams; k++) {
+            char why[256];
+            if (source_check_param(cam->driver, cam->params[k].key, cam->params[k].value, why,
+                                   sizeof why) < 0) {
+                p->line = p->param_line[i][k];
+                fail(p, "[camera.%s] %s: %s", cam->name, cam->params[k].key, why);
+                break;
+            }
+        }
+    }
+    if (p->err_line) return;
+    if (c->ncameras == 0) {
+        p->line = 0;
+        fail(p, "no [camera.NAME] section: at least one camera is needed");
+        return;
+    }
+    if (!is_loopback(c->http_host) && c->http_token[0] == '\0') {
+        p->line = p->listen_line;
+        fail(p, "listening on %s (not loopback) needs [http] token", c->http_host);
+    }
+}
+
+static int finish(struct parser *p, int rc, char *err, size_t errsz)
+{
+    for (size_t i = 0; i < p->nseen; i++) free(p->seen[i]);
+    if (rc > 0 && !p->err_line) {
+        p->line = rc;
+        fail(p, "syntax error (expected [section], key = value or a comment)");
+    }
+    if (rc == 0 && !p->err_line) validate(p);
+    if (!p->err_line) return 0;
+    if (p->err_line > 0)
+        snprintf(err, errsz, "%s:%d: %s", p->name, p->err_line, p->err);
+    else
+        snprintf(err, errsz, "%s: %s", p->name, p->err);
+    config_free(p->cfg);
+    return -1;
+}
+
+static int parse(struct config *cfg, struct reader_ctx *r, const char *name, char *err,
+                 size_t errsz)
+{
+    struct parser *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errsz, "%s: out of memory", name);
+        return -1;
+    }
+    set_defaults(cfg, name);
+    p->cfg = cfg;
+    p->name = name;
+    p->next_line = 1;
+    r->parser = p;
+    int rc = ini_parse_stream(read_chunk, r, on_key, p);
+    rc = finish(p, rc, err, errsz);
+    free(p);
+    return rc;
+}
+
+int config_parse_string(struct config *cfg, const char *text, const char *name, char *err,
+                        size_t errsz)
+{
+    struct string_stream s = {text};
+    struct reader_ctx r = {.text = &s};
+    return parse(cfg, &r, name, err, errsz);
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errsz)
+{
+    if (!path)
+        return config_parse_string(cfg, config_default_text(), "(embedded default)", err, errsz);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        memset(cfg, 0, sizeof *cfg);
+        snprintf(err, errsz, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct reader_ctx r = {.file = f};
+    int rc = parse(cfg, &r, path, err, errsz);
+    fclose(f);
+    return rc;
+}
+
+void config_free(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->ncameras; i++) {
+        struct config_camera *cam = &cfg->cameras[i];
+        for (size_t k = 0; k < cam->nparams; k++) {
+            free((char *)cam->params[k].key);
+            free((char *)cam->params[k].value);
+        }
+        cam->nparams = 0;
+    }
+    cfg->ncameras = 0;
+}
+
+const char *config_default_text(void)
+{
+    for (const struct embed_file *e = embed_files; e->path; e++)
+        if (strcmp(e->path, "systemd/inspectd.conf") == 0) return (const char *)e->data;
+    assert(!"systemd/inspectd.conf is embedded by the Makefile");
+    return "";
+}

@@ -1,0 +1,71 @@
+/* config.h — the daemon's configuration: an INI file (inih) read once at start-up into a plain
+ * struct, every value validated, every error reported as "FILE:LINE: message".
+ *
+ * Sections: [http] [store] [pipeline] [log] and one [camera.NAME] per camera. Camera parameters
+ * other than `driver` go to the driver unchanged after source_check_param() accepted them.
+ * systemd/inspectd.conf documents every key; it is compiled in and used when no file is given.
+ *
+ * Invariants after a successful load: every field holds a validated value (defaults where the file
+ * is silent); camera names are unique, [A-Za-z0-9_-]{1,63}; ncameras >= 1. */
+#ifndef INSPECTD_CONFIG_H
+#define INSPECTD_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+#include "source.h"
+
+#define CONFIG_EXIT_CODE   78 /* EX_CONFIG */
+#define CONFIG_MAX_CAMERAS 16
+#define CONFIG_MAX_PARAMS  32
+#define CONFIG_NAME_MAX    64
+
+struct config_camera {
+    char name[CONFIG_NAME_MAX];
+    char driver[CONFIG_NAME_MAX];
+    struct source_param params[CONFIG_MAX_PARAMS]; /* key/value strings owned by the config */
+    size_t nparams;
+};
+
+struct config {
+    char path[512]; /* the file read, or "(embedded default)" */
+
+    /* [http] */
+    char http_host[256];  /* numeric IPv4/IPv6 address */
+    int http_port;        /* 0..65535; 0 picks a free port */
+    char http_token[256]; /* bearer token; "" for none (only allowed on loopback) */
+    int http_threads;
+
+    /* [store] */
+    char store_path[512];
+    int jpeg_quality; /* for raw frames, 1..100 */
+    int batch_frames; /* at most this many frames per transaction */
+    int batch_ms;     /* a transaction collects frames for at most this long */
+
+    /* [pipeline] */
+    int queue_size; /* frames waiting for the writer; the oldest is dropped when full */
+
+    /* [log] */
+    enum log_level log_level;
+
+    struct config_camera cameras[CONFIG_MAX_CAMERAS];
+    size_t ncameras;
+};
+
+/* Loads a config file, or the embedded default when path is NULL. Returns 0, or -1 with
+ * "FILE:LINE: message" (or "FILE: message" when no line applies, e.g. a missing file) in err.
+ * On error *cfg is freed; on success free it with config_free(). */
+int config_load(struct config *cfg, const char *path, char *err, size_t errsz);
+
+/* Parses INI text as if it came from the file `name` (for tests and the embedded default).
+ * Same contract as config_load(). */
+int config_parse_string(struct config *cfg, const char *text, const char *name, char *err,
+                        size_t errsz);
+
+/* Frees the camera parameter strings. Safe on a zeroed or already freed config. */
+void config_free(struct config *cfg);
+
+/* The embedded default config text (systemd/inspectd.conf). Never NULL. */
+const char *config_default_text(void);
+
+#endif

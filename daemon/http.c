@@ -1,0 +1,399 @@
+/* http.c — libmicrohttpd glue: listening, collecting a request, authenticating it, finding its
+ * route, and turning a struct http_reply into a response (with ETag revalidation). */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+#define LOG_TAG "http"
+#include "log.h"
+
+#define MAX_SEGMENTS 16
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    struct app *app;
+    int port;
+};
+
+/* Per-connection request state, kept in MHD's *con_cls between calls. */
+struct pending {
+    char *body;
+    size_t len;
+    bool too_large;
+};
+
+static atomic_uint_fast64_t requests_by_code[600];
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n') line[--n] = '\0';
+    log_warn("%s", line);
+}
+
+/* ---- replies ---- */
+
+void http_reply_body(struct http_reply *r, int status, const char *content_type, char *body,
+                     size_t len)
+{
+    free(r->body);
+    r->status = status;
+    r->content_type = content_type;
+    r->body = body;
+    r->len = len;
+}
+
+void http_reply_json(struct http_reply *r, int status, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) {
+        http_reply_error(r, 500, "cannot encode the reply");
+        return;
+    }
+    http_reply_body(r, status, "application/json", text, strlen(text));
+}
+
+void http_reply_error(struct http_reply *r, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *obj = json_pack("{s:s}", "error", msg);
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!text) text = strdup("{\"error\":\"out of memory\"}");
+    http_reply_body(r, status, "application/json", text, text ? strlen(text) : 0);
+}
+
+/* ---- request helpers ---- */
+
+const char *http_query(const struct http_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+struct query_check {
+    const char *const *allowed;
+    const char *unknown;
+};
+
+static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct query_check *qc = cls;
+    for (const char *const *a = qc->allowed; *a; a++)
+        if (strcmp(*a, key) == 0) return MHD_YES;
+    qc->unknown = key;
+    return MHD_NO;
+}
+
+int http_check_query(const struct http_request *req, const char *const *allowed,
+                     struct http_reply *r)
+{
+    struct query_check qc = {allowed, NULL};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_key, &qc);
+    if (!qc.unknown) return 0;
+    http_reply_error(r, 400, "unknown query parameter '%s'", qc.unknown);
+    return -1;
+}
+
+int http_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!s || *s == '\0' || strspn(s, "-0123456789") != strlen(s)) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end != '\0' || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+void http_write_metrics(FILE *out)
+{
+    fprintf(out, "# HELP inspectd_http_requests_total HTTP requests answered, by status code.\n"
+                 "# TYPE inspectd_http_requests_total counter\n");
+    for (int code = 100; code < 600; code++) {
+        uint64_t n = atomic_load(&requests_by_code[code]);
+        if (n)
+            fprintf(out, "inspectd_http_requests_total{code=\"%d\"} %llu\n", code,
+                    (unsigned long long)n);
+    }
+}
+
+/* ---- routing ---- */
+
+/* Splits "/a/b/c" into segments in place. Returns the count, or -1 when there are too many. */
+static int split_path(char *path, char **seg)
+{
+    int n = 0;
+    char *save;
+    for (char *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (n == MAX_SEGMENTS) return -1;
+        seg[n++] = s;
+    }
+    return n;
+}
+
+/* Matches the path's segments against a pattern; fills req->params. */
+static bool match(const char *pattern, char **seg, int nseg, struct http_request *req)
+{
+    char pat[256];
+    snprintf(pat, sizeof pat, "%s", pattern);
+    char *pseg[MAX_SEGMENTS];
+    int np = split_path(pat, pseg);
+    if (np != nseg) return false;
+    size_t nparams = 0;
+    for (int i = 0; i < np; i++) {
+        if (pseg[i][0] == '{') {
+            assert(nparams < HTTP_MAX_PARAMS);
+            req->params[nparams++] = seg[i];
+        } else if (strcmp(pseg[i], seg[i]) != 0) {
+            return false;
+        }
+    }
+    req->nparams = nparams;
+    return true;
+}
+
+static bool same_method(const char *route, const char *method)
+{
+    return strcmp(route, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route, "GET") == 0);
+}
+
+/* Finds the handler. Returns NULL and sets *path_known when only the method is wrong. */
+static http_handler route(struct http_request *req, char *allow, size_t allowsz, bool *path_known)
+{
+    char path[1024];
+    char *seg[MAX_SEGMENTS];
+    *path_known = false;
+    allow[0] = '\0';
+    if (strlen(req->path) >= sizeof path) return NULL;
+    strcpy(path, req->path);
+    int nseg = split_path(path, seg);
+    if (nseg < 0) return NULL;
+    for (const struct http_route *const *t = http_route_tables; *t; t++) {
+        for (const struct http_route *r = *t; r->pattern; r++) {
+            if (!match(r->pattern, seg, nseg, req)) continue;
+            if (same_method(r->method, req->method)) return r->handler;
+            *path_known = true;
+            snprintf(allow + strlen(allow), allowsz - strlen(allow), "%s%s", allow[0] ? ", " : "",
+                     r->method);
+        }
+    }
+    return NULL;
+}
+
+/* Constant-time comparison of the Authorization header with "Bearer TOKEN". */
+static bool authorized(const struct http_request *req, const char *token)
+{
+    if (token[0] == '\0') return true;
+    if (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0) return true;
+    const char *h = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
+    h += 7;
+    size_t n = strlen(token), m = strlen(h);
+    unsigned diff = (unsigned)(n ^ m);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)token[i] ^ (unsigned char)h[i < m ? i : 0];
+    return diff == 0;
+}
+
+static void dispatch(struct http_request *req, struct http_reply *reply, char *allow,
+                     size_t allowsz)
+{
+    if (!authorized(req, req->app->cfg->http_token)) {
+        http_reply_error(reply, 401, "missing or wrong bearer token");
+        return;
+    }
+    bool path_known;
+    http_handler h = route(req, allow, allowsz, &path_known);
+    if (h)
+        h(req, reply);
+    else if (path_known)
+        http_reply_error(reply, 405, "method %s not allowed on %s", req->method, req->path);
+    else
+        http_reply_error(reply, 404, "no such path: %s", req->path);
+    assert(reply->status >= 100 && reply->status < 600);
+}
+
+static bool etag_matches(const struct http_request *req, const char *etag)
+{
+    const char *inm = http_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    return etag[0] && inm && (strstr(inm, etag) || strcmp(inm, "*") == 0);
+}
+
+static enum MHD_Result send_reply(struct http_request *req, struct http_reply *reply,
+                                  const char *allow)
+{
+    if (reply->status == 200 && etag_matches(req, reply->etag)) {
+        free(reply->body);
+        reply->body = NULL;
+        reply->len = 0;
+        reply->status = 304;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(reply->body);
+        return MHD_NO;
+    }
+    if (reply->content_type && reply->status != 304)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    if (reply->etag[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, reply->etag);
+    if (reply->cache_control)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, reply->cache_control);
+    else
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (reply->status == 405) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (reply->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    atomic_fetch_add(&requests_by_code[reply->status], 1);
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)reply->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Collects the body across calls; returns true when the request is complete. */
+static bool collect_body(struct pending *p, const char *data, size_t *size)
+{
+    if (*size == 0) return true;
+    if (p->too_large || p->len + *size > HTTP_MAX_BODY) {
+        p->too_large = true;
+    } else {
+        char *grown = realloc(p->body, p->len + *size + 1);
+        if (!grown) {
+            p->too_large = true;
+        } else {
+            memcpy(grown + p->len, data, *size);
+            p->len += *size;
+            grown[p->len] = '\0';
+            p->body = grown;
+        }
+    }
+    *size = 0;
+    return false;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct pending *p = *con_cls;
+    if (!p) {
+        if (!(p = calloc(1, sizeof *p))) return MHD_NO;
+        *con_cls = p;
+        return MHD_YES;
+    }
+    if (!collect_body(p, upload_data, upload_size)) return MHD_YES;
+
+    struct http_request req = {.app = s->app,
+                               .conn = conn,
+                               .method = method,
+                               .path = url,
+                               .body = p->body ? p->body : "",
+                               .body_len = p->len};
+    struct http_reply reply = {0};
+    char allow[128] = "";
+    if (p->too_large)
+        http_reply_error(&reply, 413, "request body over %u bytes", HTTP_MAX_BODY);
+    else
+        dispatch(&req, &reply, allow, sizeof allow);
+    return send_reply(&req, &reply, allow);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct pending *p = *con_cls;
+    if (!p) return;
+    free(p->body);
+    free(p);
+    *con_cls = NULL;
+}
+
+/* Fills a socket address from the configured numeric host and port. Returns its length or 0. */
+static socklen_t make_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *v6 = false;
+        return sizeof *a4;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *v6 = true;
+        return sizeof *a6;
+    }
+    return 0;
+}
+
+struct http_server *http_start(struct app *app, char *err, size_t errsz)
+{
+    const struct config *cfg = app->cfg;
+    struct sockaddr_storage ss;
+    bool v6;
+    if (!make_addr(cfg->http_host, cfg->http_port, &ss, &v6)) {
+        snprintf(err, errsz, "bad listen address %s", cfg->http_host);
+        return NULL;
+    }
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errsz, "http: out of memory");
+        return NULL;
+    }
+    s->app = app;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
+    if (v6) flags |= MHD_USE_IPv6;
+    s->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, s,
+                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+                              &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!s->mhd) {
+        snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available)",
+                 cfg->http_host, cfg->http_port);
+        free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info && info->port ? info->port : cfg->http_port;
+    log_info("listening on http://%s%s%s:%d", v6 ? "[" : "", cfg->http_host, v6 ? "]" : "",
+             s->port);
+    return s;
+}
+
+int http_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->mhd);
+    free(s);
+}

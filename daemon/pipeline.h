@@ -1,0 +1,63 @@
+/* pipeline.h — the capture side of the daemon: one thread per configured camera reading its
+ * source, JPEG-encoding raw frames, and pushing them onto the bounded queue that the writer
+ * (writer.h) drains into the store.
+ *
+ * A capture thread opens its source and reads it until stopped. A source that fails to open or
+ * breaks is closed and reopened after a back-off (0.5 s doubling to 30 s); the state change is
+ * logged once, not every try. A finite source (folder replay without loop) ends its thread.
+ * JPEG and PNG frames are stored as received; Mono8/RGB8 frames are encoded in the capture thread
+ * (so cameras encode in parallel and the single writer only writes) at [store] jpeg_quality.
+ *
+ * pipeline_stop() stops the capture threads, then the writer drains the queue and commits.
+ * The status functions may be called from any thread while the pipeline runs. */
+#ifndef INSPECTD_PIPELINE_H
+#define INSPECTD_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "store.h"
+
+enum camera_state {
+    CAMERA_STARTING = 0, /* opening, no frame yet */
+    CAMERA_STREAMING,    /* frames arriving */
+    CAMERA_STALLED,      /* open, but no frame for a while */
+    CAMERA_ERROR,        /* open failed or the source broke; retrying */
+    CAMERA_ENDED         /* a finite source delivered its last frame */
+};
+
+struct pipeline_camera_status {
+    char name[CONFIG_NAME_MAX];
+    char driver[CONFIG_NAME_MAX];
+    enum camera_state state;
+    double fps;            /* frames per second over the last second or so */
+    int64_t last_frame_us; /* wall-clock time a frame last arrived; 0 = none yet */
+    char last_error[256];  /* "" when none */
+    uint64_t captured, stored, dropped, failed, source_errors;
+};
+
+struct pipeline;
+
+/* Registers the cameras in the store, starts the writer (which takes over `store`) and one
+ * capture thread per camera. Returns NULL with a reason in err. */
+struct pipeline *pipeline_start(const struct config *cfg, struct store *store, char *err,
+                                size_t errsz);
+/* Stops capture, drains the queue, commits the last batch and joins every thread. The store stays
+ * open (the caller closes it). Safe on NULL. */
+void pipeline_stop(struct pipeline *p);
+
+size_t pipeline_ncameras(const struct pipeline *p);
+void pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out);
+/* "starting", "streaming", "stalled", "error", "ended". */
+const char *pipeline_state_name(enum camera_state s);
+size_t pipeline_queue_depth(struct pipeline *p);
+size_t pipeline_queue_capacity(const struct pipeline *p);
+/* True when every camera has delivered a frame and none is in error or stalled. */
+bool pipeline_ready(struct pipeline *p);
+/* Duration of each batch's inserts and commit. */
+struct metrics_histogram *pipeline_commit_latency(struct pipeline *p);
+
+#endif

@@ -1,0 +1,10 @@
+/* routes.c — every table of HTTP endpoints. A file that adds endpoints defines its table and
+ * adds one line here. */
+#include "api.h"
+#include "http.h"
+
+const struct http_route *const http_route_tables[] = {
+    api_health_routes, /* /healthz /readyz /metrics /api/v1/status */
+    api_frames_routes, /* /api/v1/frames... */
+    NULL,
+};

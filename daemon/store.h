@@ -1,0 +1,110 @@
+/* store.h — the SQLite database, and the only code in inspectd that speaks SQL.
+ *
+ * Two kinds of connection to one file:
+ *   struct store         the write connection. Exactly one per database, used by one thread at a
+ *                        time (the writer thread; start-up and tests before it runs). Opening it
+ *                        sets the pragmas (WAL, synchronous=NORMAL, busy timeout, foreign keys,
+ *                        auto_vacuum=INCREMENTAL on a new file) and applies the migrations of
+ *                        schema/NNNN_*.sql that PRAGMA user_version has not seen, in order.
+ *   struct store_pool    read-only connections for the HTTP threads: store_pool_get() lends one
+ *                        (waiting when all are lent), store_pool_put() gives it back.
+ * Frames are written with prepared statements inside store_begin() / store_commit(), so a batch
+ * costs one fsync-free WAL commit.
+ *
+ * Every function returning int returns 0 on success and -1 on an error unless it says otherwise;
+ * nothing here logs: store_errmsg() / store_reader_errmsg() say what the last error was, and the
+ * caller decides how often to log it (the writer logs once per change of state). */
+#ifndef INSPECTD_STORE_H
+#define INSPECTD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "source.h"
+
+struct store;
+struct store_reader;
+struct store_pool;
+
+/* A frame to write. image is the encoded JPEG or PNG. */
+struct store_frame {
+    int64_t camera_id;
+    uint64_t seq;
+    int64_t captured_at_us;
+    int width, height;
+    enum frame_format format; /* FRAME_JPEG or FRAME_PNG */
+    const void *image;
+    size_t image_size;
+    bool has_truth;
+    struct frame_truth truth;
+};
+
+/* A stored frame's metadata, as read back. */
+struct store_frame_info {
+    int64_t id;
+    char camera[64];
+    uint64_t seq;
+    int64_t captured_at_us;
+    int64_t created_at_us;
+    int width, height;
+    char format[8]; /* "jpeg" or "png" */
+    int64_t image_size;
+    bool has_truth;
+    struct frame_truth truth;
+};
+
+/* ---- write connection ---- */
+
+/* Opens (creating if needed) and migrates the database. Returns NULL with a reason in err. */
+struct store *store_open(const char *path, char *err, size_t errsz);
+/* Closes the connection (an open transaction is rolled back). Safe on NULL. */
+void store_close(struct store *s);
+
+/* The last error's message ("insert frame: database or disk is full"). Never NULL. */
+const char *store_errmsg(const struct store *s);
+
+/* The schema version the database is at (PRAGMA user_version), or -1. */
+int store_schema_version(struct store *s);
+/* The highest migration compiled in. */
+int store_schema_latest(void);
+
+/* Finds the camera by name, inserting it if new (a changed driver is updated). Sets *id. */
+int store_camera(struct store *s, const char *name, const char *driver, int64_t *id);
+
+int store_begin(struct store *s);
+/* Inserts one frame inside a transaction; sets *id (may be NULL). */
+int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id);
+int store_commit(struct store *s);
+/* Rolls back the open transaction, if any. Never fails. */
+void store_rollback(struct store *s);
+
+/* ---- read-only connections ---- */
+
+/* Opens n read-only connections to an existing database. Returns NULL with a reason in err. */
+struct store_pool *store_pool_open(const char *path, int n, char *err, size_t errsz);
+/* Closes every connection; none may be lent. Safe on NULL. */
+void store_pool_close(struct store_pool *p);
+/* Lends a connection, waiting while all are lent. Never NULL. */
+struct store_reader *store_pool_get(struct store_pool *p);
+void store_pool_put(struct store_pool *p, struct store_reader *r);
+
+/* The last error's message on this connection. Never NULL. */
+const char *store_reader_errmsg(const struct store_reader *r);
+
+/* Lists frames newest first: of one camera (NULL: all), with id < before (0: no bound), at most
+ * `max` (out holds max entries). Returns the number listed, or -1. */
+int store_list_frames(struct store_reader *r, const char *camera, int64_t before,
+                      struct store_frame_info *out, int max);
+/* Reads one frame's metadata. Returns 1 when found, 0 when there is no such frame, or -1. */
+int store_get_frame(struct store_reader *r, int64_t id, struct store_frame_info *out);
+/* Copies one frame's image into *data (malloc'ed; the caller frees it). Returns 1 when found, 0
+ * when there is no such frame, or -1. */
+int store_get_image(struct store_reader *r, int64_t id, void **data, size_t *size,
+                    struct store_frame_info *info);
+/* Frame count and the database's size on disk (main file + WAL). Returns 0 or -1. */
+int store_stats(struct store_reader *r, int64_t *frames, int64_t *bytes);
+/* 1 when a camera of that name was ever stored, 0 when not, -1 on error. */
+int store_has_camera(struct store_reader *r, const char *name);
+
+#endif
