@@ -1,7 +1,8 @@
-/* cmd_eval.c — `inspectd eval`: the one-class anomaly benchmark on Fashion-MNIST. For each class c,
- * pretrain on the training images of class c only (no labels used), embed them as the normal bank,
- * score the 10000 test images by mean distance to their k nearest bank neighbours, and report
- * AUROC of "not class c" — beside raw-pixel k-NN and the untrained network on the same split. */
+/* cmd_eval.c — `inspectd eval`: the one-class anomaly benchmark. On Fashion-MNIST, for each class
+ * c, pretrain on the training images of class c only (no labels used), embed them as the normal
+ * bank, score the 10000 test images by mean distance to their k nearest bank neighbours, and report
+ * AUROC of "not class c" — beside raw-pixel k-NN and the untrained network on the same split.
+ * `--mvtec DIR` runs the same protocol on an MVTec AD tree (eval_mvtec.c). */
 #define LOG_TAG "eval"
 #include "log.h"
 
@@ -12,28 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auroc.h"
 #include "commands.h"
-#include "embedding.h"
+#include "eval.h"
 #include "idx.h"
-#include "knn.h"
-#include "train.h"
 
 #define FMNIST_DIR  "/usr/share/datasets/fashion-mnist"
 #define FMNIST_MEAN 0.2860f
 #define FMNIST_STD  0.3530f
-#define PIXEL_K     2
-
-struct eval_options {
-    const char *dataset_dir;
-    int classes[10], nclasses;
-    int train_limit, test_limit;
-    int k;
-    bool standardize; /* z-score embedding dimensions by the bank's mean and spread */
-    enum knn_metric metric;
-    enum embedding_kind embed;
-    struct train_options train;
-};
 
 struct dataset {
     int n, h, w;
@@ -41,21 +27,24 @@ struct dataset {
     unsigned char *labels;
 };
 
-static volatile sig_atomic_t interrupted;
-
 static void on_sigint(int sig)
 {
     (void)sig;
-    interrupted = 1;
+    eval_interrupted = 1;
 }
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: inspectd eval --dataset fashion-mnist [options]\n"
+            "       inspectd eval --mvtec DIR [options]\n"
             "  --data-dir DIR      IDX files (default " FMNIST_DIR ")\n"
             "  --classes LIST      e.g. 0,6 (default: all ten)\n"
-            "  --minutes M         training budget per class (default 10)\n"
+            "  --mvtec DIR         MVTec AD layout: CATEGORY/train/good, CATEGORY/test/<kind>\n"
+            "  --categories LIST   MVTec categories, e.g. bottle,screw (default: all in DIR)\n"
+            "  --size S            MVTec: model input size in pixels (default 64)\n"
+            "  --channels 1|3      MVTec: grey or RGB model input (default 3)\n"
+            "  --minutes M         training budget per class or category (default 10)\n"
             "  --epochs N          upper bound on epochs per class (default 100)\n"
             "  --seed S            seed for initialisation, augmentation and order (default 0)\n"
             "  --k K               neighbours for the embedding scores (default 2)\n"
@@ -119,7 +108,11 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_TEST_LIMIT,
         O_MOMENTUM,
         O_TTEMP,
-        O_STANDARDIZE
+        O_STANDARDIZE,
+        O_MVTEC,
+        O_CATEGORIES,
+        O_SIZE,
+        O_CHANNELS
     };
     static const struct option opts[] = {{"dataset", 1, 0, O_DATASET},
                                          {"data-dir", 1, 0, O_DIR},
@@ -143,6 +136,10 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                          {"momentum", 1, 0, O_MOMENTUM},
                                          {"teacher-temp", 1, 0, O_TTEMP},
                                          {"raw-features", 0, 0, O_STANDARDIZE},
+                                         {"mvtec", 1, 0, O_MVTEC},
+                                         {"categories", 1, 0, O_CATEGORIES},
+                                         {"size", 1, 0, O_SIZE},
+                                         {"channels", 1, 0, O_CHANNELS},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct train_options *t = &o->train;
@@ -220,6 +217,18 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_STANDARDIZE:
             o->standardize = false;
             break;
+        case O_MVTEC:
+            o->mvtec_dir = optarg;
+            break;
+        case O_CATEGORIES:
+            o->categories = optarg, bad = !*optarg;
+            break;
+        case O_SIZE:
+            bad = parse_int(optarg, 8, 1024, &o->size);
+            break;
+        case O_CHANNELS:
+            bad = parse_int(optarg, 1, 3, &o->channels) || o->channels == 2;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -232,9 +241,10 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             return -1;
         }
     }
-    if (!have_dataset || optind != argc) {
-        fprintf(stderr, "inspectd eval: --dataset fashion-mnist is required%s\n",
-                optind != argc ? " (and takes no positional arguments)" : "");
+    if (have_dataset == (o->mvtec_dir != NULL) || optind != argc) {
+        fprintf(stderr,
+                "inspectd eval: one of --dataset fashion-mnist or --mvtec DIR is required%s\n",
+                optind != argc ? " (and no positional arguments)" : "");
         return -1;
     }
     return 0;
@@ -299,135 +309,78 @@ static float *normalised(const float *x, size_t n)
     return y;
 }
 
-/* AUROC (percent) of k-NN scores of queries against a bank; anomalies are label != c. */
-static double knn_auroc(const float *bank, int nb, const float *q, const struct dataset *test,
-                        int dim, int k, enum knn_metric metric, int c)
-{
-    struct knn_bank b;
-    float *scores = malloc(sizeof(float) * test->n);
-    unsigned char *anomal = malloc((size_t)test->n);
-    double a = -1;
-    if (scores && anomal && !knn_bank_build(&b, bank, nb, dim, metric)) {
-        if (!knn_score(&b, q, test->n, k, false, scores)) {
-            for (int i = 0; i < test->n; i++) anomal[i] = test->labels[i] != c;
-            a = auroc(scores, anomal, (size_t)test->n);
-        }
-        knn_bank_free(&b);
-    }
-    free(scores), free(anomal);
-    return a < 0 ? -1 : 100.0 * a;
-}
-
-/* Rescales every dimension of bank and queries to the bank's zero mean and unit spread. */
-static void standardize(float *bank, int nb, float *q, int nq, int dim)
-{
-    for (int d = 0; d < dim; d++) {
-        double s = 0, ss = 0;
-        for (int i = 0; i < nb; i++) {
-            double v = bank[(size_t)i * dim + d];
-            s += v, ss += v * v;
-        }
-        double mean = s / nb, var = ss / nb - mean * mean;
-        float inv = (float)(1.0 / sqrt(var > 1e-12 ? var : 1e-12));
-        for (int i = 0; i < nb; i++)
-            bank[(size_t)i * dim + d] = (float)(bank[(size_t)i * dim + d] - mean) * inv;
-        for (int i = 0; i < nq; i++)
-            q[(size_t)i * dim + d] = (float)(q[(size_t)i * dim + d] - mean) * inv;
-    }
-}
-
-static double model_auroc(const struct vit_model *m, const struct eval_options *o,
-                          const float *bank_img, int nb, const float *test_img,
-                          const struct dataset *test, int c)
-{
-    char err[256];
-    int dim = embedding_dim(&m->cfg, o->embed), H = test->h, W = test->w;
-    float *eb = malloc(sizeof(float) * (size_t)nb * dim);
-    float *eq = malloc(sizeof(float) * (size_t)test->n * dim);
-    double a = -1;
-    if (!eb || !eq)
-        log_error("out of memory for embeddings");
-    else if (embedding_extract(m, bank_img, nb, H, W, o->embed, o->train.threads, eb, err,
-                               sizeof err) ||
-             embedding_extract(m, test_img, test->n, H, W, o->embed, o->train.threads, eq, err,
-                               sizeof err))
-        log_error("%s", err);
-    else {
-        if (o->standardize) standardize(eb, nb, eq, test->n, dim);
-        vit_set_threads(o->train.threads);
-        a = knn_auroc(eb, nb, eq, test, dim, o->k, o->metric, c);
-    }
-    free(eb), free(eq);
-    return a;
-}
-
-struct progress_ctx {
-    int cls;
-    double last_log, seconds;
-};
-
-static int on_progress(const struct train_progress *p, void *arg)
-{
-    struct progress_ctx *c = arg;
-    c->seconds = p->seconds;
-    if (p->seconds - c->last_log >= 15.0 || p->step == 0) {
-        c->last_log = p->seconds;
-        log_info(
-            "class %d: step %ld/%ld epoch %d loss %.4f entropy %.3f kl %.3f lr %.2e %.1f img/s",
-            c->cls, p->step + 1, p->total_steps, p->epoch, p->stats.loss, p->stats.teacher_entropy,
-            p->stats.teacher_kl, p->lr, p->images_per_s);
-    }
-    return interrupted;
-}
-
-struct class_result {
-    double pixel, untrained, trained, minutes;
-    long steps;
-};
-
+/* Class c against the test split: bank = class c's training images, anomalies = other labels. */
 static int eval_class(const struct eval_options *o, const struct dataset *train,
                       const struct dataset *test, const float *test_norm, int c,
-                      struct class_result *r)
+                      struct eval_result *r)
 {
-    char err[256];
-    int nb;
+    int nb = 0;
     size_t px = (size_t)test->h * test->w;
     float *bank = class_images(train, c, o->train_limit, &nb);
     float *bank_norm = bank ? normalised(bank, px * nb) : NULL;
+    unsigned char *anomalous = malloc((size_t)test->n);
     int rc = -1;
-    struct dino_step s;
-    memset(&s, 0, sizeof s);
-    if (!bank || !bank_norm || nb < o->train.batch) {
-        log_error("class %d: %s", c, !bank || !bank_norm ? "out of memory" : "too few images");
-        goto done;
+    char name[16];
+    snprintf(name, sizeof name, "class %d", c);
+    if (!bank || !bank_norm || !anomalous) {
+        log_error("%s: out of memory", name);
+    } else {
+        for (int i = 0; i < test->n; i++) anomalous[i] = test->labels[i] != c;
+        struct eval_case ec = {.name = name,
+                               .size = test->h,
+                               .channels = 1,
+                               .bank = bank,
+                               .bank_norm = bank_norm,
+                               .nb = nb,
+                               .test = test->pixels,
+                               .test_norm = test_norm,
+                               .nq = test->n,
+                               .anomalous = anomalous};
+        rc = eval_case_run(o, &o->train, &ec, r);
     }
-    vit_set_threads(o->train.threads);
-    r->pixel = knn_auroc(bank, nb, test->pixels, test, (int)px, PIXEL_K, KNN_L2, c);
-    if (train_make_step(&s, &o->train, err, sizeof err)) {
-        log_error("%s", err);
-        goto done;
-    }
-    r->untrained = model_auroc(&s.teacher, o, bank_norm, nb, test_norm, test, c);
-    struct progress_ctx pc = {c, 0, 0};
-    int trc =
-        train_run(&s, &o->train, bank, nb, test->h, test->w, on_progress, &pc, err, sizeof err);
-    if (trc < 0) {
-        log_error("%s", err);
-        goto done;
-    }
-    r->steps = s.student.adam_step;
-    r->minutes = pc.seconds / 60.0;
-    r->trained = model_auroc(&s.teacher, o, bank_norm, nb, test_norm, test, c);
-    rc = trc;
-done:
-    dino_step_destroy(&s);
-    free(bank), free(bank_norm);
+    free(bank), free(bank_norm), free(anomalous);
     return rc;
+}
+
+static int eval_fmnist(const struct eval_options *o)
+{
+    struct dataset train = {0}, test = {0};
+    if (load_split(o->dataset_dir, "train", 0, &train) ||
+        load_split(o->dataset_dir, "t10k", o->test_limit, &test))
+        return 1;
+    float *test_norm = normalised(test.pixels, (size_t)test.n * test.h * test.w);
+    if (!test_norm) {
+        log_error("out of memory");
+        return 1;
+    }
+    const struct vit_config *mc = &o->train.model;
+    printf("one-class Fashion-MNIST: ViT dim %d depth %d heads %d patch %d, batch %d, %d local "
+           "crops, %.1f min/class, k=%d %s on %s%s; pixels: k=%d l2\n",
+           mc->dim, mc->depth, mc->heads, mc->patch, o->train.batch, o->train.n_local,
+           o->train.minutes, o->k, o->metric == KNN_L2 ? "l2" : "cosine",
+           embedding_kind_name(o->embed), o->standardize ? " (standardised)" : "", EVAL_PIXEL_K);
+    struct eval_table table;
+    eval_table_header(&table, "class", 6);
+    int status = 0;
+    for (int i = 0; i < o->nclasses && !eval_interrupted && !status; i++) {
+        struct eval_result r;
+        char name[8];
+        int rc = eval_class(o, &train, &test, test_norm, o->classes[i], &r);
+        snprintf(name, sizeof name, "%d", o->classes[i]);
+        if (rc >= 0) eval_table_row(&table, name, &r);
+        status = rc < 0;
+    }
+    free(test_norm);
+    free(train.pixels), free(train.labels), free(test.pixels), free(test.labels);
+    if (eval_table_end(&table)) return 1;
+    return status ? 1 : (eval_interrupted ? 130 : 0);
 }
 
 int cmd_eval(int argc, char **argv)
 {
     struct eval_options o = {.dataset_dir = FMNIST_DIR,
+                             .size = 64,
+                             .channels = 3,
                              .k = 2,
                              .metric = KNN_L2,
                              .embed = EMBEDDING_TOKENS,
@@ -440,46 +393,21 @@ int cmd_eval(int argc, char **argv)
         usage(stderr);
         return 64;
     }
+    signal(SIGINT, on_sigint);
+    if (o.mvtec_dir) {
+        struct vit_config *m = &o.train.model;
+        m->img_size = o.size, m->in_chans = o.channels;
+        if (o.size % m->patch) {
+            fprintf(stderr, "inspectd eval: --size %d is not a multiple of the patch size %d\n",
+                    o.size, m->patch);
+            return 64;
+        }
+        int local = o.size * 3 / 7 / m->patch * m->patch;
+        augment_defaults(&o.train.aug, o.size, local < m->patch ? m->patch : local);
+        return eval_mvtec(&o);
+    }
     o.train.aug.mean[0] = FMNIST_MEAN;
     o.train.aug.std[0] = FMNIST_STD;
     o.train.model.img_size = 28;
-    struct dataset train = {0}, test = {0};
-    if (load_split(o.dataset_dir, "train", 0, &train) ||
-        load_split(o.dataset_dir, "t10k", o.test_limit, &test))
-        return 1;
-    float *test_norm = normalised(test.pixels, (size_t)test.n * test.h * test.w);
-    if (!test_norm) {
-        log_error("out of memory");
-        return 1;
-    }
-    signal(SIGINT, on_sigint);
-    const struct vit_config *mc = &o.train.model;
-    printf("one-class Fashion-MNIST: ViT dim %d depth %d heads %d patch %d, batch %d, %d local "
-           "crops, %.1f min/class, k=%d %s on %s%s; pixels: k=%d l2\n",
-           mc->dim, mc->depth, mc->heads, mc->patch, o.train.batch, o.train.n_local,
-           o.train.minutes, o.k, o.metric == KNN_L2 ? "l2" : "cosine", embedding_kind_name(o.embed),
-           o.standardize ? " (standardised)" : "", PIXEL_K);
-    printf("%-6s %8s %10s %8s %7s %8s\n", "class", "pixels", "untrained", "trained", "steps",
-           "minutes");
-    double sum[3] = {0, 0, 0};
-    int done = 0;
-    for (int i = 0; i < o.nclasses && !interrupted; i++) {
-        struct class_result r = {0};
-        int rc = eval_class(&o, &train, &test, test_norm, o.classes[i], &r);
-        if (rc < 0) break;
-        printf("%-6d %8.2f %10.2f %8.2f %7ld %8.2f\n", o.classes[i], r.pixel, r.untrained,
-               r.trained, r.steps, r.minutes);
-        fflush(stdout);
-        sum[0] += r.pixel, sum[1] += r.untrained, sum[2] += r.trained;
-        done++;
-        if (rc == 1) break;
-    }
-    free(test_norm);
-    free(train.pixels), free(train.labels), free(test.pixels), free(test.labels);
-    if (!done) return 1;
-    printf("%-6s %8.2f %10.2f %8.2f\n", "mean", sum[0] / done, sum[1] / done, sum[2] / done);
-    printf("mean_auroc_pixels: %.2f\n", sum[0] / done);
-    printf("mean_auroc_untrained: %.2f\n", sum[1] / done);
-    printf("mean_auroc: %.2f\n", sum[2] / done);
-    return interrupted ? 130 : 0;
+    return eval_fmnist(&o);
 }

@@ -3,22 +3,18 @@
 #define LOG_TAG "train"
 #include "log.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
 #include "commands.h"
-#include "image.h"
+#include "imageset.h"
 #include "train.h"
 
 struct train_cmd {
@@ -27,12 +23,6 @@ struct train_cmd {
     long max_steps;
     bool resume;
     struct train_options t;
-};
-
-struct image_set {
-    int n, size, channels;
-    float *pixels; /* (n, C, size, size) in [0, 1] */
-    double mean[3], std[3];
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -189,103 +179,6 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
     return 0;
 }
 
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    uint8_t *buf = NULL;
-    struct stat st;
-    if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < (1 << 28) &&
-        (buf = malloc((size_t)st.st_size)) &&
-        fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) *len = (size_t)st.st_size;
-    fclose(f);
-    return buf;
-}
-
-/* Decodes, converts and resizes one file into dst (C, S, S). Returns 0 or -1 (logged). */
-static int load_one(const char *path, int S, int C, float *dst)
-{
-    size_t len = 0;
-    uint8_t *buf = read_file(path, &len);
-    if (!buf) {
-        log_warn("skipping %s: cannot read it", path);
-        return -1;
-    }
-    char err[256];
-    struct image im, small;
-    struct image_decode_opts o = {.channels = C, .min_width = S, .min_height = S};
-    int rc = image_decode(buf, len, &o, &im, err, sizeof err);
-    free(buf);
-    if (rc) {
-        log_warn("skipping %s: %s", path, err);
-        return -1;
-    }
-    if (image_alloc(&small, S, S, C) || image_resize(&im, &small, IMAGE_FILTER_AREA)) {
-        image_free(&im);
-        log_warn("skipping %s: out of memory", path);
-        return -1;
-    }
-    for (int c = 0; c < C; c++)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++)
-                dst[((size_t)c * S + y) * S + x] =
-                    small.data[y * small.stride + x * C + c] / 255.0f;
-    image_free(&im);
-    image_free(&small);
-    return 0;
-}
-
-static int load_images(const char *dir, int S, int C, struct image_set *set)
-{
-    struct dirent **list;
-    int n = scandir(dir, &list, NULL, by_name);
-    if (n < 0) {
-        log_error("%s: %s", dir, strerror(errno));
-        return -1;
-    }
-    size_t img = (size_t)C * S * S;
-    set->pixels = malloc(sizeof(float) * img * (size_t)(n ? n : 1));
-    set->size = S, set->channels = C, set->n = 0;
-    char path[4096];
-    for (int i = 0; i < n; i++) {
-        if (list[i]->d_name[0] != '.' && set->pixels) {
-            snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
-            struct stat st;
-            if (!stat(path, &st) && S_ISREG(st.st_mode) &&
-                !load_one(path, S, C, set->pixels + img * set->n))
-                set->n++;
-        }
-        free(list[i]);
-    }
-    free(list);
-    if (!set->pixels) {
-        log_error("out of memory for %d images", n);
-        return -1;
-    }
-    for (int c = 0; c < C; c++) {
-        double s = 0, ss = 0;
-        for (int i = 0; i < set->n; i++)
-            for (int p = 0; p < S * S; p++) {
-                double v = set->pixels[img * i + (size_t)c * S * S + p];
-                s += v, ss += v * v;
-            }
-        double cnt = (double)set->n * S * S;
-        set->mean[c] = cnt > 0 ? s / cnt : 0.5;
-        double var = cnt > 0 ? ss / cnt - set->mean[c] * set->mean[c] : 0.0625;
-        set->std[c] = var > 1e-6 ? sqrt(var) : 0.25;
-    }
-    return 0;
-}
-
 static char *config_json(const struct train_cmd *c, const struct image_set *set)
 {
     const struct vit_config *m = &c->t.model;
@@ -394,13 +287,14 @@ int cmd_train(int argc, char **argv)
     c.t.model.in_chans = c.channels;
     int local = c.size * 3 / 7 / c.t.model.patch * c.t.model.patch;
     augment_defaults(&c.t.aug, c.size, local < c.t.model.patch ? c.t.model.patch : local);
-    struct image_set set = {0};
-    if (load_images(c.images_dir, c.size, c.channels, &set)) return 1;
+    struct image_set set = {.size = c.size, .channels = c.channels};
+    if (image_set_add_dir(&set, c.images_dir) < 0) return 1;
     if (set.n < 2) {
         log_error("%s: %d usable images; need at least 2", c.images_dir, set.n);
-        free(set.pixels);
+        image_set_free(&set);
         return 1;
     }
+    image_set_stats(&set);
     if (c.t.batch > set.n) c.t.batch = set.n;
     for (int i = 0; i < c.channels; i++)
         c.t.aug.mean[i] = (float)set.mean[i], c.t.aug.std[i] = (float)set.std[i];
@@ -411,7 +305,7 @@ int cmd_train(int argc, char **argv)
     int rc = train_make_step(&s, &c.t, err, sizeof err);
     if (rc) {
         log_error("%s", err);
-        free(set.pixels);
+        image_set_free(&set);
         return rc == -1 ? 78 : 1;
     }
     struct run r = {.c = &c,
@@ -421,7 +315,7 @@ int cmd_train(int argc, char **argv)
                     .tty = isatty(STDERR_FILENO)};
     if (!r.model_json || (c.resume && access(c.out, F_OK) == 0 && restore(&r))) {
         dino_step_destroy(&s);
-        free(set.pixels);
+        image_set_free(&set);
         free(r.model_json);
         return 1;
     }
@@ -433,7 +327,7 @@ int cmd_train(int argc, char **argv)
     int saved = save(&r);
     if (!saved) log_info("checkpoint %s at step %ld", c.out, s.student.adam_step);
     dino_step_destroy(&s);
-    free(set.pixels);
+    image_set_free(&set);
     free(r.model_json);
     return rc < 0 || saved ? 1 : 0;
 }

@@ -1,0 +1,69 @@
+/* eval.h — `inspectd eval`, shared by its datasets: the options, and one one-class case (a normal
+ * set to pretrain on and to use as the k-NN bank, a test set with anomaly flags) scored three ways
+ * on the same split — raw-pixel k-NN, the untrained network, the DINO-pretrained network. */
+#ifndef INSPECTD_EVAL_H
+#define INSPECTD_EVAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "embedding.h"
+#include "knn.h"
+#include "train.h"
+
+#define EVAL_PIXEL_K 2 /* raw-pixel baseline: k = 2, L2, as the literature's anchor */
+
+struct eval_options {
+    const char *dataset_dir; /* Fashion-MNIST IDX files */
+    const char *mvtec_dir;   /* MVTec AD layout; NULL for Fashion-MNIST */
+    const char *categories;  /* MVTec: comma-separated subset, NULL for all */
+    int classes[10], nclasses;
+    int train_limit, test_limit;
+    int size, channels; /* MVTec: model input size and channels */
+    int k;
+    bool standardize; /* z-score embedding dimensions by the bank's mean and spread */
+    enum knn_metric metric;
+    enum embedding_kind embed;
+    struct train_options train; /* model, augmentation (with normalisation), schedules */
+};
+
+/* One case. Images are (n, C, S, S): `bank`/`test` in [0, 1] (what augmentation and the pixel
+ * baseline see), `bank_norm`/`test_norm` normalised as the model's input. */
+struct eval_case {
+    const char *name;
+    int size, channels;
+    const float *bank, *bank_norm;
+    int nb;
+    const float *test, *test_norm;
+    int nq;
+    const unsigned char *anomalous; /* (nq) 1 = should score high */
+};
+
+struct eval_result {
+    double pixel, untrained, trained; /* AUROC in percent */
+    double minutes;
+    long steps;
+};
+
+/* Set by SIGINT: training stops after the current step and the table ends early. */
+extern volatile sig_atomic_t eval_interrupted;
+
+/* Scores c three ways; `train` overrides o->train (it carries this case's normalisation and
+ * sizes). Returns 0, 1 when interrupted (trained score still computed), -1 on failure (logged). */
+int eval_case_run(const struct eval_options *o, const struct train_options *train,
+                  const struct eval_case *c, struct eval_result *r);
+
+/* The table: a header, one row per case, then the means and the `mean_auroc: X` lines. */
+struct eval_table {
+    int width, done;
+    double sum[3];
+};
+void eval_table_header(struct eval_table *t, const char *first_column, int width);
+void eval_table_row(struct eval_table *t, const char *name, const struct eval_result *r);
+/* Returns 0, or 1 when no row was printed. */
+int eval_table_end(struct eval_table *t);
+
+/* `inspectd eval --mvtec DIR`: every category of an MVTec AD tree. Returns the exit code. */
+int eval_mvtec(const struct eval_options *o);
+
+#endif
