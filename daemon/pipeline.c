@@ -194,14 +194,16 @@ static void deliver(struct capture *c, struct frame *f)
     f->data = NULL;
 }
 
-/* Opens the source, backing off after failures. Returns false when stopping. */
+/* Opens the source, backing off after failures. Returns false when stopping or when the driver
+ * refuses the parameters (retrying cannot help). */
 static bool open_source(struct capture *c, int *backoff_ms)
 {
     struct pipeline *p = c->p;
     while (!atomic_load(&p->stopping)) {
         char why[256] = "";
-        c->src = source_open(c->cfg->name, c->cfg->driver, c->cfg->params, c->cfg->nparams, why,
-                             sizeof why);
+        int status = 0;
+        c->src = source_open(c->cfg->name, c->cfg->driver, c->cfg->params, c->cfg->nparams, &status,
+                             why, sizeof why);
         if (c->src) {
             c->last_frame_ns = queue_now_ns();
             c->window_start_ns = c->last_frame_ns;
@@ -210,6 +212,10 @@ static bool open_source(struct capture *c, int *backoff_ms)
         }
         atomic_fetch_add(&p->counters[c->index].source_errors, 1);
         set_state(c, CAMERA_ERROR, why);
+        if (status == SOURCE_EINVAL) {
+            log_error("camera %s: the driver refuses its parameters; not retrying", c->cfg->name);
+            return false;
+        }
         if (sleep_or_stop(p, *backoff_ms)) return false;
         *backoff_ms = *backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff_ms * 2;
     }
