@@ -36,7 +36,7 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed eval-fmnist
+.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -174,7 +174,7 @@ format:
 	    $(UNIT_SRC) $(BENCH_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
-bench: bench-train bench-embed
+bench: bench-train bench-embed bench-camera
 
 bench-train: bench-deps
 	@$(MAKE) --no-print-directory all
@@ -183,6 +183,11 @@ bench-train: bench-deps
 bench-embed: bench-deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock tests/bench/compare.sh embed 3
+
+# Frames/s and CPU of the Aravis driver fed by Aravis's fake GigE Vision camera over loopback.
+bench-camera: deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock ./$(BUILD)/bench/bench_camera
 
 # The full one-class protocol: 10 classes x 10 minutes of training each (about 2 hours).
 eval-fmnist: deps
