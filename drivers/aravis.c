@@ -103,13 +103,21 @@ static void sleep_us(int64_t us)
     nanosleep(&ts, NULL);
 }
 
-/* Moves a GError's message into err after `what`; returns true when there was an error. */
-static bool take_error(GError **e, const char *what, char *err, size_t errsz)
+/* Moves a GError's message into err after `what`. Returns SOURCE_OK when there was no error,
+ * SOURCE_EIO when the camera did not answer in time, is busy or is held by another host (worth
+ * retrying), SOURCE_EINVAL when it refused what was asked (retrying cannot help). */
+static int take_error(GError **e, const char *what, char *err, size_t errsz)
 {
-    if (*e == NULL) return false;
+    if (*e == NULL) return SOURCE_OK;
     snprintf(err, errsz, "%s: %s", what, (*e)->message);
+    bool transient = (*e)->domain == ARV_DEVICE_ERROR &&
+                     ((*e)->code == ARV_DEVICE_ERROR_NOT_CONNECTED ||
+                      (*e)->code == ARV_DEVICE_ERROR_TRANSFER_ERROR ||
+                      (*e)->code == ARV_DEVICE_ERROR_TIMEOUT ||
+                      (*e)->code == ARV_DEVICE_ERROR_NOT_CONTROLLER ||
+                      (*e)->code == ARV_DEVICE_ERROR_PROTOCOL_ERROR_BUSY);
     g_clear_error(e);
-    return true;
+    return transient ? SOURCE_EIO : SOURCE_EINVAL;
 }
 
 /* --- configuration ----------------------------------------------------------------------- */
@@ -244,9 +252,10 @@ static void found_ids(char *buf, size_t bufsz)
 static int choose_pixel_format(struct aravis_camera *c, char *err, size_t errsz)
 {
     GError *e = NULL;
+    int st;
     guint n = 0;
     gint64 *offered = arv_camera_dup_available_pixel_formats(c->camera, &n, &e);
-    if (take_error(&e, "reading PixelFormat", err, errsz)) return SOURCE_EINVAL;
+    if ((st = take_error(&e, "reading PixelFormat", err, errsz)) != SOURCE_OK) return st;
     const struct pixfmt *want = c->cfg.pixel_format[0] ? pixfmt_by_name(c->cfg.pixel_format) : NULL;
     const struct pixfmt *pick = NULL;
     if (want == NULL) {
@@ -274,7 +283,7 @@ static int choose_pixel_format(struct aravis_camera *c, char *err, size_t errsz)
         return SOURCE_EINVAL;
     }
     arv_camera_set_pixel_format(c->camera, pick->arv, &e);
-    if (take_error(&e, "setting PixelFormat", err, errsz)) return SOURCE_EINVAL;
+    if ((st = take_error(&e, "setting PixelFormat", err, errsz)) != SOURCE_OK) return st;
     c->fmt = pick;
     return SOURCE_OK;
 }
@@ -283,17 +292,18 @@ static int set_region(struct aravis_camera *c, char *err, size_t errsz)
 {
     const struct aravis_config *cfg = &c->cfg;
     GError *e = NULL;
+    int st;
     gint x, y, w, h;
     arv_camera_get_region(c->camera, &x, &y, &w, &h, &e);
-    if (take_error(&e, "reading the region", err, errsz)) return SOURCE_EINVAL;
+    if ((st = take_error(&e, "reading the region", err, errsz)) != SOURCE_OK) return st;
     if (cfg->offset_x >= 0 || cfg->offset_y >= 0 || cfg->width > 0 || cfg->height > 0) {
         arv_camera_set_region(c->camera, cfg->offset_x >= 0 ? cfg->offset_x : x,
                               cfg->offset_y >= 0 ? cfg->offset_y : y,
                               cfg->width > 0 ? cfg->width : w, cfg->height > 0 ? cfg->height : h,
                               &e);
-        if (take_error(&e, "setting the region", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting the region", err, errsz)) != SOURCE_OK) return st;
         arv_camera_get_region(c->camera, &x, &y, &w, &h, &e);
-        if (take_error(&e, "reading the region", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "reading the region", err, errsz)) != SOURCE_OK) return st;
     }
     if (w < 2 || h < 2) {
         snprintf(err, errsz, "camera region is %dx%d, too small", w, h);
@@ -308,23 +318,24 @@ static int set_exposure_and_gain(struct aravis_camera *c, char *err, size_t errs
 {
     const struct aravis_config *cfg = &c->cfg;
     GError *e = NULL;
+    int st;
     if (cfg->exposure_auto) {
         arv_camera_set_exposure_time_auto(c->camera, ARV_AUTO_CONTINUOUS, &e);
-        if (take_error(&e, "setting ExposureAuto", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting ExposureAuto", err, errsz)) != SOURCE_OK) return st;
     } else if (cfg->exposure_us > 0) {
         if (arv_camera_is_exposure_auto_available(c->camera, NULL))
             arv_camera_set_exposure_time_auto(c->camera, ARV_AUTO_OFF, NULL);
         arv_camera_set_exposure_time(c->camera, cfg->exposure_us, &e);
-        if (take_error(&e, "setting the exposure time", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting the exposure time", err, errsz)) != SOURCE_OK) return st;
     }
     if (cfg->gain_auto) {
         arv_camera_set_gain_auto(c->camera, ARV_AUTO_CONTINUOUS, &e);
-        if (take_error(&e, "setting GainAuto", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting GainAuto", err, errsz)) != SOURCE_OK) return st;
     } else if (cfg->gain >= 0) {
         if (arv_camera_is_gain_auto_available(c->camera, NULL))
             arv_camera_set_gain_auto(c->camera, ARV_AUTO_OFF, NULL);
         arv_camera_set_gain(c->camera, cfg->gain, &e);
-        if (take_error(&e, "setting the gain", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting the gain", err, errsz)) != SOURCE_OK) return st;
     }
     return SOURCE_OK;
 }
@@ -334,14 +345,15 @@ static int set_rate_and_trigger(struct aravis_camera *c, char *err, size_t errsz
 {
     const struct aravis_config *cfg = &c->cfg;
     GError *e = NULL;
+    int st;
     switch (cfg->trigger) {
     case ARAVIS_TRIGGER_FREE:
         if (cfg->fps > 0) {
             arv_camera_set_frame_rate(c->camera, cfg->fps, &e);
-            if (take_error(&e, "setting the frame rate", err, errsz)) return SOURCE_EINVAL;
+            if ((st = take_error(&e, "setting the frame rate", err, errsz)) != SOURCE_OK) return st;
         }
         arv_camera_clear_triggers(c->camera, &e);
-        if (take_error(&e, "switching triggers off", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "switching triggers off", err, errsz)) != SOURCE_OK) return st;
         break;
     case ARAVIS_TRIGGER_SOFTWARE:
         if (!arv_camera_is_software_trigger_supported(c->camera, NULL)) {
@@ -349,13 +361,13 @@ static int set_rate_and_trigger(struct aravis_camera *c, char *err, size_t errsz
             return SOURCE_EINVAL;
         }
         arv_camera_set_trigger(c->camera, "Software", &e);
-        if (take_error(&e, "setting the software trigger", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting the software trigger", err, errsz)) != SOURCE_OK) return st;
         break;
     case ARAVIS_TRIGGER_HARDWARE:
         arv_camera_set_trigger(c->camera, cfg->trigger_source, &e);
-        if (take_error(&e, "setting TriggerSource", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting TriggerSource", err, errsz)) != SOURCE_OK) return st;
         arv_camera_set_string(c->camera, "TriggerActivation", cfg->trigger_activation, &e);
-        if (take_error(&e, "setting TriggerActivation", err, errsz)) return SOURCE_EINVAL;
+        if ((st = take_error(&e, "setting TriggerActivation", err, errsz)) != SOURCE_OK) return st;
         break;
     }
     return SOURCE_OK;
@@ -370,11 +382,12 @@ static void on_control_lost(ArvDevice *device, gpointer data)
 static int start_stream(struct aravis_camera *c, char *err, size_t errsz)
 {
     GError *e = NULL;
+    int st;
     if (arv_camera_is_gv_device(c->camera)) arv_camera_gv_auto_packet_size(c->camera, NULL);
     c->payload = arv_camera_get_payload(c->camera, &e);
-    if (take_error(&e, "reading the payload size", err, errsz)) return SOURCE_EIO;
+    if ((st = take_error(&e, "reading the payload size", err, errsz)) != SOURCE_OK) return st;
     c->stream = arv_camera_create_stream(c->camera, NULL, NULL, &e);
-    if (take_error(&e, "creating the stream", err, errsz)) return SOURCE_EIO;
+    if ((st = take_error(&e, "creating the stream", err, errsz)) != SOURCE_OK) return st;
     for (int i = 0; i < c->cfg.buffers; i++) {
         ArvBuffer *b = arv_buffer_new_allocate(c->payload);
         if (b == NULL) {
@@ -388,9 +401,9 @@ static int start_stream(struct aravis_camera *c, char *err, size_t errsz)
     c->lost_handler = g_signal_connect(arv_camera_get_device(c->camera), "control-lost",
                                        G_CALLBACK(on_control_lost), c);
     arv_camera_set_acquisition_mode(c->camera, ARV_ACQUISITION_MODE_CONTINUOUS, &e);
-    if (take_error(&e, "setting continuous acquisition", err, errsz)) return SOURCE_EIO;
+    if ((st = take_error(&e, "setting continuous acquisition", err, errsz)) != SOURCE_OK) return st;
     arv_camera_start_acquisition(c->camera, &e);
-    if (take_error(&e, "starting acquisition", err, errsz)) return SOURCE_EIO;
+    if ((st = take_error(&e, "starting acquisition", err, errsz)) != SOURCE_OK) return st;
     c->alive_at_us = mono_us();
     c->trigger_pending = false;
     c->have_offset = false;
