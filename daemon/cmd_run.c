@@ -138,8 +138,9 @@ static int serve(const struct config *cfg, const sigset_t *stop)
 out:
     if (rc) log_error("%s", err);
     pipeline_stop(app.pipeline); /* capture stops, the writer drains and commits */
-    http_stop(http);             /* no request can reach the store after this */
+    http_stop(http);             /* no request can reach the pipeline or the store after this */
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
+    pipeline_free(app.pipeline);
     store_pool_close(app.readers);
     store_close(store);
     if (rc == 0) log_info("database closed; stopped cleanly");

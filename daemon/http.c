@@ -178,14 +178,16 @@ static bool same_method(const char *route, const char *method)
     return strcmp(route, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route, "GET") == 0);
 }
 
-/* Finds the handler. Returns NULL and sets *path_known when only the method is wrong. */
-static http_handler route(struct http_request *req, char *allow, size_t allowsz, bool *path_known)
+/* Finds the handler. req->params point into `path` (a copy of req->path split in place), which
+ * must outlive the handler call. Returns NULL and sets *path_known when only the method is
+ * wrong. */
+static http_handler route(struct http_request *req, char *path, size_t pathsz, char *allow,
+                          size_t allowsz, bool *path_known)
 {
-    char path[1024];
     char *seg[MAX_SEGMENTS];
     *path_known = false;
     allow[0] = '\0';
-    if (strlen(req->path) >= sizeof path) return NULL;
+    if (strlen(req->path) >= pathsz) return NULL;
     strcpy(path, req->path);
     int nseg = split_path(path, seg);
     if (nseg < 0) return NULL;
@@ -224,7 +226,8 @@ static void dispatch(struct http_request *req, struct http_reply *reply, char *a
         return;
     }
     bool path_known;
-    http_handler h = route(req, allow, allowsz, &path_known);
+    char path[1024];
+    http_handler h = route(req, path, sizeof path, allow, allowsz, &path_known);
     if (h)
         h(req, reply);
     else if (path_known)

@@ -54,6 +54,7 @@ struct pipeline {
     size_t ncameras;
 
     atomic_bool stopping;
+    bool stopped; /* threads joined (owner thread only) */
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond; /* CLOCK_MONOTONIC; signalled when stopping */
 };
@@ -328,13 +329,13 @@ struct pipeline *pipeline_start(const struct config *cfg, struct store *store, c
     if (start_captures(p, err, errsz) < 0) goto fail;
     return p;
 fail:
-    pipeline_stop(p);
+    pipeline_free(p);
     return NULL;
 }
 
 void pipeline_stop(struct pipeline *p)
 {
-    if (!p) return;
+    if (!p || p->stopped) return;
     pthread_mutex_lock(&p->stop_lock);
     atomic_store(&p->stopping, true);
     pthread_cond_broadcast(&p->stop_cond);
@@ -342,6 +343,14 @@ void pipeline_stop(struct pipeline *p)
     for (size_t i = 0; i < p->ncameras; i++)
         if (p->captures[i].started) pthread_join(p->captures[i].thread, NULL);
     writer_stop(p->writer); /* closes the queue, drains it, commits */
+    p->writer = NULL;
+    p->stopped = true;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (!p) return;
+    pipeline_stop(p);
     queue_destroy(p->queue);
     for (size_t i = 0; i < p->ncameras; i++) pthread_mutex_destroy(&p->captures[i].lock);
     pthread_mutex_destroy(&p->stop_lock);

@@ -9,7 +9,7 @@
  * (so cameras encode in parallel and the single writer only writes) at [store] jpeg_quality.
  *
  * pipeline_stop() stops the capture threads, then the writer drains the queue and commits.
- * The status functions may be called from any thread while the pipeline runs. */
+ * The status functions may be called from any thread until pipeline_free(). */
 #ifndef INSPECTD_PIPELINE_H
 #define INSPECTD_PIPELINE_H
 
@@ -45,9 +45,12 @@ struct pipeline;
  * capture thread per camera. Returns NULL with a reason in err. */
 struct pipeline *pipeline_start(const struct config *cfg, struct store *store, char *err,
                                 size_t errsz);
-/* Stops capture, drains the queue, commits the last batch and joins every thread. The store stays
- * open (the caller closes it). Safe on NULL. */
+/* Stops capture, drains the queue, commits the last batch and joins every thread. The status
+ * functions keep working (the counters are final); the store stays open (the caller closes it).
+ * Safe on NULL and when already stopped. */
 void pipeline_stop(struct pipeline *p);
+/* Stops if still running, then frees. Safe on NULL. */
+void pipeline_free(struct pipeline *p);
 
 size_t pipeline_ncameras(const struct pipeline *p);
 void pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out);

@@ -1,0 +1,216 @@
+/* test_config.c — the INI config: the embedded default, a file using every key, each kind of bad
+ * file reported with its file:line, and `inspectd run` exiting 78 on a bad config. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+
+/* Parses text as "t.conf"; returns config_parse_string's result and leaves the message in err. */
+static int parse(struct config *cfg, const char *text, char *err, size_t errsz)
+{
+    err[0] = '\0';
+    return config_parse_string(cfg, text, "t.conf", err, errsz);
+}
+
+/* Asserts that text is refused with a message starting with `where` and containing `what`. */
+static void assert_refused(const char *text, const char *where, const char *what)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, text, err, sizeof err), -1);
+    if (strncmp(err, where, strlen(where)) != 0 || !strstr(err, what))
+        fail_msg("expected '%s ... %s', got '%s'", where, what, err);
+}
+
+static void embedded_default_parses(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(config_load(&cfg, NULL, err, sizeof err), 0);
+    assert_string_equal(cfg.http_host, "127.0.0.1");
+    assert_int_equal(cfg.http_port, 8080);
+    assert_string_equal(cfg.store_path, "./var/inspectd.db");
+    assert_int_equal(cfg.ncameras, 1);
+    assert_string_equal(cfg.cameras[0].name, "line1");
+    assert_string_equal(cfg.cameras[0].driver, "synthetic");
+    assert_int_equal(cfg.cameras[0].nparams, 1);
+    assert_string_equal(cfg.cameras[0].params[0].key, "fps");
+    assert_string_equal(cfg.cameras[0].params[0].value, "20");
+    config_free(&cfg);
+}
+
+static const char *full = "; every key\n"
+                          "[http]\n"
+                          "listen = 0.0.0.0:9000\n"
+                          "token = s3cret\n"
+                          "threads = 2\n"
+                          "[store]\n"
+                          "path = /tmp/x.db\n"
+                          "jpeg_quality = 75\n"
+                          "batch_frames = 10\n"
+                          "batch_ms = 0\n"
+                          "[pipeline]\n"
+                          "queue_size = 8\n"
+                          "[log]\n"
+                          "level = debug\n"
+                          "[camera.left]\n"
+                          "driver = synthetic   # inline comment\n"
+                          "fps = 50\n"
+                          "seed = 7\n"
+                          "[camera.right-2]\n"
+                          "driver = synthetic\n";
+
+static void full_file_sets_every_field(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, full, err, sizeof err), 0);
+    assert_string_equal(cfg.http_host, "0.0.0.0");
+    assert_int_equal(cfg.http_port, 9000);
+    assert_string_equal(cfg.http_token, "s3cret");
+    assert_int_equal(cfg.http_threads, 2);
+    assert_string_equal(cfg.store_path, "/tmp/x.db");
+    assert_int_equal(cfg.jpeg_quality, 75);
+    assert_int_equal(cfg.batch_frames, 10);
+    assert_int_equal(cfg.batch_ms, 0);
+    assert_int_equal(cfg.queue_size, 8);
+    assert_int_equal(cfg.log_level, LOGL_DEBUG);
+    assert_int_equal(cfg.ncameras, 2);
+    assert_string_equal(cfg.cameras[0].driver, "synthetic");
+    assert_int_equal(cfg.cameras[0].nparams, 2);
+    assert_string_equal(cfg.cameras[0].params[1].key, "seed");
+    assert_string_equal(cfg.cameras[0].params[1].value, "7");
+    assert_string_equal(cfg.cameras[1].name, "right-2");
+    config_free(&cfg);
+}
+
+static void ipv6_listen_parses(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(
+        parse(&cfg, "[http]\nlisten = [::1]:0\n[camera.a]\ndriver = synthetic\n", err, sizeof err),
+        0);
+    assert_string_equal(cfg.http_host, "::1");
+    assert_int_equal(cfg.http_port, 0);
+    config_free(&cfg);
+}
+
+#define CAM "[camera.a]\ndriver = synthetic\n"
+
+static void unknown_section_and_key(void **state)
+{
+    assert_refused(CAM "[htpp]\nlisten = 1\n", "t.conf:4:", "unknown section [htpp]");
+    assert_refused("[http]\nlisten = 127.0.0.1:1\nport = 8\n" CAM,
+                   "t.conf:3:", "unknown key 'port' in [http]");
+    assert_refused("stray = 1\n" CAM, "t.conf:1:", "outside any [section]");
+}
+
+static void bad_values(void **state)
+{
+    assert_refused("[http]\n\n\nlisten = localhost:80\n" CAM, "t.conf:4:", "numeric");
+    assert_refused("[http]\nlisten = 127.0.0.1:70000\n" CAM, "t.conf:2:", "port");
+    assert_refused("[http]\nlisten = 127.0.0.1\n" CAM, "t.conf:2:", "ADDRESS:PORT");
+    assert_refused("[store]\njpeg_quality = 101\n" CAM, "t.conf:2:", "jpeg_quality");
+    assert_refused("[store]\nbatch_frames = 12abc\n" CAM, "t.conf:2:", "batch_frames");
+    assert_refused("[store]\npath =\n" CAM, "t.conf:2:", "path");
+    assert_refused("[pipeline]\nqueue_size = 0\n" CAM, "t.conf:2:", "queue_size");
+    assert_refused("[log]\nlevel = loud\n" CAM, "t.conf:2:", "level");
+}
+
+static void duplicate_key(void **state)
+{
+    assert_refused(CAM "fps = 10\nfps = 20\n", "t.conf:4:", "duplicate key 'fps'");
+}
+
+static void syntax_error(void **state)
+{
+    assert_refused(CAM "this line has no equals sign\n", "t.conf:3:", "syntax error");
+    assert_refused(CAM "[camera.b\n", "t.conf:3:", "syntax error");
+}
+
+static void camera_problems(void **state)
+{
+    assert_refused("[http]\nthreads = 2\n\n[camera.a]\nfps = 10\n",
+                   "t.conf:4:", "[camera.a] has no driver");
+    assert_refused("[camera.a]\nfps = 10\ndriver = webcam\n",
+                   "t.conf:3:", "unknown driver 'webcam'");
+    assert_refused(CAM "fps = fast\n", "t.conf:3:", "[camera.a] fps");
+    assert_refused(CAM "colour = red\n", "t.conf:3:", "colour");
+    assert_refused("[camera.bad name]\ndriver = synthetic\n", "t.conf:2:", "camera name");
+    assert_refused("[http]\nthreads = 2\n", "t.conf:", "no [camera.NAME] section");
+}
+
+static void public_listen_needs_token(void **state)
+{
+    assert_refused("[http]\nlisten = 0.0.0.0:8080\n" CAM, "t.conf:2:", "token");
+}
+
+static void missing_file(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(config_load(&cfg, "/nonexistent/inspectd.conf", err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/inspectd.conf: cannot open"));
+}
+
+static void file_errors_name_the_file(void **state)
+{
+    char path[] = "/tmp/test_config_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = CAM "\n[store]\njpeg_quality = high\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    struct config cfg;
+    char err[512], want[600];
+    assert_int_equal(config_load(&cfg, path, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s:5: jpeg_quality", path);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+    unlink(path);
+}
+
+/* `inspectd run` stops before opening anything: exit code 78 (EX_CONFIG) or 64 (usage). */
+static void run_exits_78_on_bad_config(void **state)
+{
+    char path[] = "/tmp/test_config_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "[http]\nlisten = nowhere\n" CAM;
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    char *bad[] = {"run", "--config", path, NULL};
+    assert_int_equal(cmd_run(3, bad), CONFIG_EXIT_CODE);
+    unlink(path);
+    char *missing[] = {"run", "--config", "/nonexistent/x.conf", NULL};
+    assert_int_equal(cmd_run(3, missing), CONFIG_EXIT_CODE);
+    char *usage[] = {"run", "--frobnicate", NULL};
+    assert_int_equal(cmd_run(2, usage), 64);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(embedded_default_parses),
+        cmocka_unit_test(full_file_sets_every_field),
+        cmocka_unit_test(ipv6_listen_parses),
+        cmocka_unit_test(unknown_section_and_key),
+        cmocka_unit_test(bad_values),
+        cmocka_unit_test(duplicate_key),
+        cmocka_unit_test(syntax_error),
+        cmocka_unit_test(camera_problems),
+        cmocka_unit_test(public_listen_needs_token),
+        cmocka_unit_test(missing_file),
+        cmocka_unit_test(file_errors_name_the_file),
+        cmocka_unit_test(run_exits_78_on_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

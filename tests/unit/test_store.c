@@ -1,0 +1,259 @@
+/* test_store.c — the SQLite store on a real file: migration from empty and re-run, pragmas, a
+ * newer schema refused, frames written in a transaction and read back through the read-only pool
+ * (paging, camera filter, image bytes, ground truth), rollback and foreign keys. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/test_store_XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static struct store *open_store(const char *path)
+{
+    char err[512];
+    struct store *s = store_open(path, err, sizeof err);
+    if (!s) fail_msg("store_open: %s", err);
+    return s;
+}
+
+/* Runs a one-value query on a separate plain connection. */
+static char *query_text(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void assert_query(const char *path, const char *sql, const char *want)
+{
+    char *got = query_text(path, sql);
+    if (strcmp(got, want) != 0) fail_msg("%s: got '%s', want '%s'", sql, got, want);
+    free(got);
+}
+
+static void migrates_from_empty(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    assert_true(store_schema_latest() >= 1);
+    assert_int_equal(store_schema_version(s), store_schema_latest());
+    store_close(s);
+    assert_query(f->path, "PRAGMA auto_vacuum", "2"); /* INCREMENTAL */
+    assert_query(f->path, "PRAGMA journal_mode", "wal");
+    assert_query(f->path,
+                 "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
+                 "type = 'table' ORDER BY name)",
+                 "cameras,frames,models,results");
+}
+
+static void rerun_is_idempotent(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    int64_t cam;
+    assert_int_equal(store_camera(s, "a", "synthetic", &cam), 0);
+    store_close(s);
+    s = open_store(f->path);
+    assert_int_equal(store_schema_version(s), store_schema_latest());
+    int64_t again;
+    assert_int_equal(store_camera(s, "a", "synthetic", &again), 0);
+    assert_int_equal(again, cam);
+    store_close(s);
+    assert_query(f->path, "SELECT count(*) FROM cameras", "1");
+}
+
+static void newer_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+    store_close(open_store(f->path));
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    char err[512];
+    assert_null(store_open(f->path, err, sizeof err));
+    assert_non_null(strstr(err, "newer"));
+}
+
+static struct store_frame frame(int64_t camera, uint64_t seq, const char *bytes)
+{
+    return (struct store_frame){.camera_id = camera,
+                                .seq = seq,
+                                .captured_at_us = 1700000000000000 + (int64_t)seq,
+                                .width = 64,
+                                .height = 48,
+                                .format = FRAME_JPEG,
+                                .image = bytes,
+                                .image_size = strlen(bytes)};
+}
+
+/* Writes frames 0..4 of camera a (even ones with ground truth) and 0..2 of camera b. */
+static void write_sample(struct store *s)
+{
+    int64_t a, b, id;
+    assert_int_equal(store_camera(s, "a", "synthetic", &a), 0);
+    assert_int_equal(store_camera(s, "b", "folder", &b), 0);
+    assert_int_equal(store_begin(s), 0);
+    for (uint64_t i = 0; i < 5; i++) {
+        char bytes[32];
+        snprintf(bytes, sizeof bytes, "a-image-%llu", (unsigned long long)i);
+        struct store_frame fr = frame(a, i, bytes);
+        if (i % 2 == 0) {
+            fr.has_truth = true;
+            fr.truth = i == 2 ? (struct frame_truth){DEFECT_HOLE, 1, 2, 3, 4}
+                              : (struct frame_truth){DEFECT_NONE, 0, 0, 0, 0};
+        }
+        assert_int_equal(store_insert_frame(s, &fr, &id), 0);
+    }
+    for (uint64_t i = 0; i < 3; i++) {
+        struct store_frame fr = frame(b, i, "b-image");
+        fr.format = FRAME_PNG;
+        assert_int_equal(store_insert_frame(s, &fr, &id), 0);
+    }
+    assert_int_equal(store_commit(s), 0);
+}
+
+static struct store_pool *open_pool(const char *path)
+{
+    char err[512];
+    struct store_pool *p = store_pool_open(path, 2, err, sizeof err);
+    if (!p) fail_msg("store_pool_open: %s", err);
+    return p;
+}
+
+static void frames_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    write_sample(s);
+    struct store_pool *pool = open_pool(f->path);
+    struct store_reader *r = store_pool_get(pool);
+    struct store_frame_info list[10];
+
+    int n = store_list_frames(r, NULL, 0, list, 10);
+    assert_int_equal(n, 8);
+    for (int i = 1; i < n; i++) assert_true(list[i].id < list[i - 1].id);
+    assert_string_equal(list[0].camera, "b");
+    assert_string_equal(list[0].format, "png");
+
+    n = store_list_frames(r, "a", 0, list, 2); /* newest two of a, then the page before them */
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].seq, 4);
+    assert_int_equal(list[1].seq, 3);
+    n = store_list_frames(r, "a", list[1].id, list, 10);
+    assert_int_equal(n, 3);
+    assert_int_equal(list[0].seq, 2);
+    assert_true(list[0].has_truth);
+    assert_int_equal(list[0].truth.defect, DEFECT_HOLE);
+    assert_int_equal(list[0].truth.x1, 3);
+    assert_false(list[1].has_truth);
+    assert_true(list[2].has_truth);
+    assert_int_equal(list[2].truth.defect, DEFECT_NONE);
+    assert_int_equal(list[2].width, 64);
+    assert_int_equal(list[2].captured_at_us, 1700000000000000);
+    assert_int_equal(store_list_frames(r, "nobody", 0, list, 10), 0);
+
+    struct store_frame_info info;
+    void *data;
+    size_t size;
+    assert_int_equal(store_get_image(r, list[0].id, &data, &size, &info), 1);
+    assert_int_equal(size, strlen("a-image-2"));
+    assert_memory_equal(data, "a-image-2", size);
+    assert_int_equal(info.image_size, (int64_t)size);
+    free(data);
+    assert_int_equal(store_get_frame(r, 999, &info), 0);
+    assert_int_equal(store_get_image(r, 999, &data, &size, &info), 0);
+    assert_int_equal(store_has_camera(r, "b"), 1);
+    assert_int_equal(store_has_camera(r, "c"), 0);
+
+    int64_t frames, bytes;
+    assert_int_equal(store_stats(r, &frames, &bytes), 0);
+    assert_int_equal(frames, 8);
+    assert_true(bytes > 0);
+    store_pool_put(pool, r);
+    store_pool_close(pool);
+    store_close(s);
+}
+
+static void rollback_and_foreign_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    int64_t a;
+    assert_int_equal(store_camera(s, "a", "synthetic", &a), 0);
+    assert_int_equal(store_begin(s), 0);
+    struct store_frame fr = frame(a, 0, "x");
+    assert_int_equal(store_insert_frame(s, &fr, NULL), 0);
+    store_rollback(s);
+    assert_query(f->path, "SELECT count(*) FROM frames", "0");
+
+    assert_int_equal(store_begin(s), 0);
+    fr.camera_id = a + 100; /* no such camera */
+    assert_int_equal(store_insert_frame(s, &fr, NULL), -1); /* foreign keys are on */
+    assert_non_null(strstr(store_errmsg(s), "FOREIGN KEY"));
+    store_rollback(s);
+    assert_query(f->path, "SELECT count(*) FROM frames", "0");
+    store_close(s);
+}
+
+static void camera_driver_update(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    int64_t a, again;
+    assert_int_equal(store_camera(s, "a", "synthetic", &a), 0);
+    assert_int_equal(store_camera(s, "a", "folder", &again), 0);
+    assert_int_equal(again, a);
+    store_close(s);
+    assert_query(f->path, "SELECT driver FROM cameras WHERE name = 'a'", "folder");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(migrates_from_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(rerun_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(frames_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(rollback_and_foreign_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(camera_driver_update, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
