@@ -34,9 +34,9 @@ def train(args):
     for step in range(-1, args.steps):
         t0 = time.perf_counter()
         with torch.no_grad():
-            _, (t_logits,) = teacher([glob])
-        _, (s_g, s_l) = student([glob, loc])
-        loss = dino_loss(torch.cat([s_g, s_l]), t_logits, center, ng, ng + nl, 0.1, 0.04)
+            _, t_logits = teacher([glob])
+        _, s_logits = student([glob, loc])
+        loss = dino_loss(s_logits, t_logits, center, ng, ng + nl, 0.1, 0.04)
         opt.zero_grad()
         loss.backward()
         clip_gradients(student, 3.0)

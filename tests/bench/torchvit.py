@@ -133,9 +133,11 @@ class Model(nn.Module):
         return out
 
     def forward(self, crops_by_size):
-        """crops_by_size: list of (n*B, C, H, W) tensors; returns (embeddings, logits) lists."""
+        """crops_by_size: list of (n*B, C, H, W) tensors, one per resolution. Like DINO's
+        MultiCropWrapper: one backbone pass per resolution, then the head once on all the class
+        tokens. Returns (list of (n*B, D) embeddings, (sum of n*B, K) logits in input order)."""
         embeds = [self.backbone(x) for x in crops_by_size]
-        return embeds, [self.head(e) for e in embeds]
+        return embeds, self.head(torch.cat(embeds))
 
 
 def dino_loss(student_logits, teacher_logits, center, n_teacher, n_student, tau_s, tau_t):
