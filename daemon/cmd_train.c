@@ -1,5 +1,6 @@
-/* cmd_train.c — `inspectd train`: DINO pretraining on a directory of images, with atomic
- * .safetensors checkpoints (every N steps, at the end, on Ctrl-C) and --resume. */
+/* cmd_train.c — `inspectd train`: DINO pretraining on the frames of the database or on a directory
+ * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C) and
+ * --resume. */
 #define LOG_TAG "train"
 #include "log.h"
 
@@ -10,15 +11,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "checkpoint.h"
 #include "commands.h"
 #include "imageset.h"
+#include "store.h"
 #include "train.h"
 
 struct train_cmd {
     const char *images_dir, *out;
+    const char *db, *camera, *since; /* frames from the database instead of a directory */
+    int64_t since_us;                /* 0: every frame */
+    int max_images;
     int size, channels, every;
     long max_steps;
     bool resume;
@@ -35,8 +41,14 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: inspectd train --images DIR --out FILE.safetensors [options]\n"
+    fprintf(out, "usage: inspectd train (--images DIR | --db FILE) --out FILE.safetensors "
+                 "[options]\n"
                  "  --images DIR        JPEG/PNG files to learn from (others are skipped)\n"
+                 "  --db FILE           or the frames stored in inspectd's database, newest first\n"
+                 "  --camera NAME       only this camera's frames (with --db)\n"
+                 "  --since WHEN        only frames captured since WHEN: YYYY-MM-DD[THH:MM[:SS]]\n"
+                 "                      (UTC) or an age such as 90m, 12h, 7d (with --db)\n"
+                 "  --max-images N      learn from at most N images (default 20000)\n"
                  "  --out FILE          checkpoint to write (atomically) and to --resume from\n"
                  "  --resume            continue the run saved in --out\n"
                  "  --minutes M         time budget (default: none)\n"
@@ -48,6 +60,37 @@ static void usage(FILE *out)
                  "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
                  "  --momentum M --threads N --seed S\n"
                  "Ctrl-C saves a checkpoint and exits.\n");
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* WHEN as Unix microseconds: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" (UTC), or an age "N{s,m,h,d}"
+ * before now. Returns 0 or -1. */
+static int parse_since(const char *when, int64_t now, int64_t *out)
+{
+    char *end;
+    double age = strtod(when, &end);
+    static const char units[] = "smhd";
+    static const double seconds[] = {1, 60, 3600, 86400};
+    const char *u = end != when && end[0] && !end[1] ? strchr(units, end[0]) : NULL;
+    if (u && age >= 0) {
+        *out = now - (int64_t)(age * seconds[u - units] * 1e6);
+        return 0;
+    }
+    struct tm tm = {0};
+    const char *rest = strptime(when, "%Y-%m-%d", &tm);
+    if (rest && *rest == 'T') {
+        const char *t = strptime(rest + 1, "%H:%M", &tm);
+        rest = t && *t == ':' ? strptime(t + 1, "%S", &tm) : t;
+    }
+    if (!rest || *rest) return -1;
+    *out = (int64_t)timegm(&tm) * 1000000;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct train_cmd *c)
@@ -71,7 +114,11 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_LR,
         O_MOMENTUM,
         O_THREADS,
-        O_SEED
+        O_SEED,
+        O_DB,
+        O_CAMERA,
+        O_SINCE,
+        O_MAX_IMAGES
     };
     static const struct option opts[] = {{"images", 1, 0, O_IMAGES},
                                          {"out", 1, 0, O_OUT},
@@ -92,6 +139,10 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
                                          {"momentum", 1, 0, O_MOMENTUM},
                                          {"threads", 1, 0, O_THREADS},
                                          {"seed", 1, 0, O_SEED},
+                                         {"db", 1, 0, O_DB},
+                                         {"camera", 1, 0, O_CAMERA},
+                                         {"since", 1, 0, O_SINCE},
+                                         {"max-images", 1, 0, O_MAX_IMAGES},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct train_options *t = &c->t;
@@ -160,6 +211,18 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         case O_SEED:
             bad = !num_ok || v < 0, t->seed = (uint64_t)v;
             break;
+        case O_DB:
+            c->db = optarg;
+            break;
+        case O_CAMERA:
+            c->camera = optarg;
+            break;
+        case O_SINCE:
+            c->since = optarg, bad = parse_since(optarg, now_us(), &c->since_us);
+            break;
+        case O_MAX_IMAGES:
+            bad = !num_ok || v < 2 || v > 1e7, c->max_images = (int)v;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -172,11 +235,81 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             return -1;
         }
     }
-    if (!c->images_dir || !c->out || optind != argc) {
-        fprintf(stderr, "inspectd train: --images DIR and --out FILE are required\n");
+    if (!c->images_dir == !c->db || !c->out || optind != argc) {
+        fprintf(stderr, "inspectd train: --out FILE and one of --images DIR or --db FILE are "
+                        "required\n");
+        return -1;
+    }
+    if (!c->db && (c->camera || c->since)) {
+        fprintf(stderr, "inspectd train: --camera and --since select frames of --db\n");
         return -1;
     }
     return 0;
+}
+
+/* Appends c->db's frames (newest first; of c->camera, captured since c->since_us) to set, up to
+ * set->max. Returns 0 or -1 (logged). */
+static int load_db(const struct train_cmd *c, struct image_set *set)
+{
+    enum { PAGE = 256 };
+    char err[512], what[96];
+    struct store_pool *pool = store_pool_open(c->db, 1, err, sizeof err);
+    if (!pool) {
+        log_error("%s", err);
+        return -1;
+    }
+    struct store_reader *r = store_pool_get(pool);
+    struct store_frame_info *page = malloc(sizeof *page * PAGE), info;
+    int rc = page ? 0 : -1, listed = 1;
+    if (!page) log_error("out of memory");
+    if (!rc && c->camera && store_has_camera(r, c->camera) != 1) {
+        log_error("%s: no frames of a camera named '%s'", c->db, c->camera);
+        rc = -1;
+    }
+    for (int64_t before = 0; !rc && listed > 0 && set->n < set->max;) {
+        listed = store_list_frames(r, c->camera, before, page, PAGE);
+        bool recent = false;
+        for (int i = 0; i < listed && !rc && set->n < set->max; i++) {
+            if (page[i].captured_at_us < c->since_us) continue;
+            recent = true;
+            void *data = NULL;
+            size_t size = 0;
+            snprintf(what, sizeof what, "frame %lld", (long long)page[i].id);
+            int found = store_get_image(r, page[i].id, &data, &size, &info);
+            if (found < 0) {
+                log_error("%s: %s", c->db, store_reader_errmsg(r));
+                rc = -1;
+            } else if (found == 1 && image_set_add_encoded(set, data, size, what) < 0) {
+                rc = -1;
+            }
+            free(data);
+        }
+        if (listed < 0) {
+            log_error("%s: %s", c->db, store_reader_errmsg(r));
+            rc = -1;
+        }
+        if (listed > 0) before = page[listed - 1].id;
+        if (!recent && c->since_us > 0) break; /* ids grow with time: older pages only from here */
+    }
+    free(page);
+    store_pool_put(pool, r);
+    store_pool_close(pool);
+    return rc;
+}
+
+/* The training images, from the directory or the database. Returns 0 or -1 (logged). */
+static int load_images(const struct train_cmd *c, struct image_set *set)
+{
+    if (c->db) return load_db(c, set);
+    return image_set_add_dir(set, c->images_dir) < 0 ? -1 : 0;
+}
+
+static const char *source_name(const struct train_cmd *c, char *buf, size_t n)
+{
+    if (!c->db) return c->images_dir;
+    snprintf(buf, n, "%s (camera %s, since %s)", c->db, c->camera ? c->camera : "any",
+             c->since ? c->since : "the first frame");
+    return buf;
 }
 
 static char *config_json(const struct train_cmd *c, const struct image_set *set)
@@ -203,6 +336,7 @@ struct run {
     struct train_cmd *c;
     struct dino_step *s;
     const struct image_set *set;
+    const char *source;
     char *model_json;
     long total;
     double last_log;
@@ -219,8 +353,8 @@ static int save(struct run *r)
              r->c->t.batch, r->c->t.n_local, r->c->t.lr, r->c->t.momentum_teacher,
              (unsigned long long)r->c->t.seed, r->c->t.epochs);
     const char *keys[] = {"format", "version", "model", "train", "total_steps", "images", "source"};
-    const char *vals[] = {"inspectd-checkpoint", "1", r->model_json, train, total, images,
-                          r->c->images_dir};
+    const char *vals[] = {
+        "inspectd-checkpoint", "1", r->model_json, train, total, images, r->source};
     if (checkpoint_save_training(r->c->out, r->s, keys, vals, 7, err, sizeof err)) {
         log_error("checkpoint not written: %s", err);
         return -1;
@@ -277,7 +411,7 @@ static int restore(struct run *r)
 
 int cmd_train(int argc, char **argv)
 {
-    struct train_cmd c = {.size = 64, .channels = 3, .every = 100};
+    struct train_cmd c = {.size = 64, .channels = 3, .every = 100, .max_images = 20000};
     train_defaults(&c.t, 64, 3);
     if (parse_args(argc, argv, &c)) {
         usage(stderr);
@@ -287,10 +421,15 @@ int cmd_train(int argc, char **argv)
     c.t.model.in_chans = c.channels;
     int local = c.size * 3 / 7 / c.t.model.patch * c.t.model.patch;
     augment_defaults(&c.t.aug, c.size, local < c.t.model.patch ? c.t.model.patch : local);
-    struct image_set set = {.size = c.size, .channels = c.channels};
-    if (image_set_add_dir(&set, c.images_dir) < 0) return 1;
+    char source[1024];
+    source_name(&c, source, sizeof source);
+    struct image_set set = {.size = c.size, .channels = c.channels, .max = c.max_images};
+    if (load_images(&c, &set)) {
+        image_set_free(&set);
+        return 1;
+    }
     if (set.n < 2) {
-        log_error("%s: %d usable images; need at least 2", c.images_dir, set.n);
+        log_error("%s: %d usable images; need at least 2", source, set.n);
         image_set_free(&set);
         return 1;
     }
@@ -298,7 +437,7 @@ int cmd_train(int argc, char **argv)
     if (c.t.batch > set.n) c.t.batch = set.n;
     for (int i = 0; i < c.channels; i++)
         c.t.aug.mean[i] = (float)set.mean[i], c.t.aug.std[i] = (float)set.std[i];
-    log_info("%d images from %s at %dx%d, %d channel(s)", set.n, c.images_dir, c.size, c.size,
+    log_info("%d images from %s at %dx%d, %d channel(s)", set.n, source, c.size, c.size,
              c.channels);
     struct dino_step s;
     char err[512];
@@ -311,6 +450,7 @@ int cmd_train(int argc, char **argv)
     struct run r = {.c = &c,
                     .s = &s,
                     .set = &set,
+                    .source = source,
                     .model_json = config_json(&c, &set),
                     .tty = isatty(STDERR_FILENO)};
     if (!r.model_json || (c.resume && access(c.out, F_OK) == 0 && restore(&r))) {

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,27 +38,20 @@ static uint8_t *read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Decodes, converts and shrinks one file into dst (C, S, S). Returns 0 or -1 (logged). */
-static int load_one(const char *path, int S, int C, float *dst)
+/* Decodes, converts and shrinks one encoded image into dst (C, S, S). Returns 0, or -1 (logged
+ * as skipping `what`). */
+static int decode_into(const void *buf, size_t len, const char *what, int S, int C, float *dst)
 {
-    size_t len = 0;
-    uint8_t *buf = read_file(path, &len);
-    if (!buf) {
-        log_warn("skipping %s: cannot read it", path);
-        return -1;
-    }
     char err[256];
     struct image im, small;
     struct image_decode_opts o = {.channels = C, .min_width = S, .min_height = S};
-    int rc = image_decode(buf, len, &o, &im, err, sizeof err);
-    free(buf);
-    if (rc) {
-        log_warn("skipping %s: %s", path, err);
+    if (image_decode(buf, len, &o, &im, err, sizeof err)) {
+        log_warn("skipping %s: %s", what, err);
         return -1;
     }
     if (image_alloc(&small, S, S, C) || image_resize(&im, &small, IMAGE_FILTER_AREA)) {
         image_free(&im);
-        log_warn("skipping %s: out of memory", path);
+        log_warn("skipping %s: out of memory", what);
         return -1;
     }
     for (int c = 0; c < C; c++)
@@ -68,6 +62,24 @@ static int load_one(const char *path, int S, int C, float *dst)
     image_free(&im);
     image_free(&small);
     return 0;
+}
+
+static int load_one(const char *path, int S, int C, float *dst)
+{
+    size_t len = 0;
+    uint8_t *buf = read_file(path, &len);
+    if (!buf) {
+        log_warn("skipping %s: cannot read it", path);
+        return -1;
+    }
+    int rc = decode_into(buf, len, path, S, C, dst);
+    free(buf);
+    return rc;
+}
+
+static bool full(const struct image_set *set)
+{
+    return set->max > 0 && set->n >= set->max;
 }
 
 static int reserve(struct image_set *set, size_t more)
@@ -89,11 +101,13 @@ int image_set_add_dir(struct image_set *set, const char *dir)
         log_error("%s: %s", dir, strerror(errno));
         return -1;
     }
-    int added = 0, oom = reserve(set, (size_t)n);
+    size_t want = (size_t)n;
+    if (set->max > 0 && want > (size_t)(set->max - set->n)) want = (size_t)(set->max - set->n);
+    int added = 0, oom = reserve(set, want);
     size_t img = (size_t)set->channels * set->size * set->size;
     char path[4096];
     for (int i = 0; i < n; i++) {
-        if (!oom && list[i]->d_name[0] != '.') {
+        if (!oom && list[i]->d_name[0] != '.' && !full(set)) {
             snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
             struct stat st;
             if (!stat(path, &st) && S_ISREG(st.st_mode) &&
@@ -108,6 +122,22 @@ int image_set_add_dir(struct image_set *set, const char *dir)
         return -1;
     }
     return added;
+}
+
+int image_set_add_encoded(struct image_set *set, const void *buf, size_t len, const char *what)
+{
+    if (full(set)) {
+        log_warn("skipping %s: already %d images", what, set->n);
+        return 0;
+    }
+    if (reserve(set, set->cap > (size_t)set->n ? 1 : set->cap + 64)) {
+        log_error("out of memory for %d images", set->n + 1);
+        return -1;
+    }
+    size_t img = (size_t)set->channels * set->size * set->size;
+    if (decode_into(buf, len, what, set->size, set->channels, set->pixels + img * set->n)) return 0;
+    set->n++;
+    return 1;
 }
 
 void image_set_stats(struct image_set *set)
