@@ -1,6 +1,7 @@
 /* safetensors.c — validated reader and atomic writer of .safetensors files (JSON via jansson). */
 #include "safetensors.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -77,7 +78,7 @@ static int parse_entry(struct st_tensor *t, const char *name, json_t *e, const u
     if (!json_is_object(e)) return fail(err, errsz, "%s: entry is not an object", name);
     json_t *dtype = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape");
     json_t *offs = json_object_get(e, "data_offsets");
-    if (!json_is_string(dtype)) return fail(err, errsz, "%s: missing dtype", name);
+    if (!json_is_string(dtype)) return fail(err, errsz, "%s: dtype missing or not a string", name);
     if (strcmp(json_string_value(dtype), "F32") != 0)
         return fail(err, errsz, "%s: dtype %s is not supported (only F32)", name,
                     json_string_value(dtype));
@@ -266,6 +267,7 @@ static void format_shape(char *out, size_t outsz, int ndim, const int64_t *shape
 
 int st_check_shape(const struct st_tensor *t, int ndim, const int *shape, char *err, size_t errsz)
 {
+    assert(ndim >= 0 && ndim <= ST_MAX_DIMS);
     bool same = t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
     if (same) return 0;
@@ -277,40 +279,99 @@ int st_check_shape(const struct st_tensor *t, int ndim, const int *shape, char *
     return fail(err, errsz, "%s: expected %s, file has %s", t->name, a, b);
 }
 
+/* Number of floats of an output tensor; checks what the reader would refuse. */
+static int out_numel(const struct st_out *t, size_t *numel, char *err, size_t errsz)
+{
+    if (!t->name || !t->name[0] || strcmp(t->name, "__metadata__") == 0)
+        return fail(err, errsz, "tensor name \"%s\" is not allowed", t->name ? t->name : "");
+    if (t->ndim < 0 || t->ndim > ST_MAX_DIMS)
+        return fail(err, errsz, "%s: %d dimensions (at most %d)", t->name, t->ndim, ST_MAX_DIMS);
+    uint64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] < 0) return fail(err, errsz, "%s: negative size in shape", t->name);
+        if (t->shape[d] > 0 && n > ((uint64_t)1 << 40) / (uint64_t)t->shape[d])
+            return fail(err, errsz, "%s: shape too large", t->name);
+        n *= (uint64_t)t->shape[d];
+    }
+    if (n && !t->data) return fail(err, errsz, "%s: no data", t->name);
+    *numel = (size_t)n;
+    return 0;
+}
+
+static json_t *tensor_entry(const struct st_out *t, size_t off, size_t numel)
+{
+    json_t *shape = json_array();
+    for (int d = 0; shape && d < t->ndim; d++)
+        if (json_array_append_new(shape, json_integer(t->shape[d]))) {
+            json_decref(shape);
+            return NULL;
+        }
+    if (!shape) return NULL;
+    return json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape, "data_offsets",
+                     (json_int_t)off, (json_int_t)(off + numel * 4));
+}
+
+/* Adds the metadata object; refuses duplicate keys and strings that are not UTF-8. */
+static int add_metadata(json_t *root, const char *const *keys, const char *const *values, int nmeta,
+                        char *err, size_t errsz)
+{
+    json_t *meta = json_object();
+    if (!meta || json_object_set_new(root, "__metadata__", meta))
+        return fail(err, errsz, "out of memory");
+    for (int i = 0; i < nmeta; i++) {
+        if (!keys[i] || !values[i]) return fail(err, errsz, "metadata %d is NULL", i);
+        if (json_object_get(meta, keys[i]))
+            return fail(err, errsz, "metadata key %s given twice", keys[i]);
+        json_t *v = json_string(values[i]);
+        if (!v || json_object_set_new(meta, keys[i], v))
+            return fail(err, errsz, "metadata %s: key or value is not UTF-8", keys[i]);
+    }
+    return 0;
+}
+
+/* The JSON header, padded with spaces to a multiple of 8 bytes (so the data section starts
+ * aligned). Returns NULL with the reason in err. */
 static char *build_header(const struct st_out *t, int n, const char *const *keys,
-                          const char *const *values, int nmeta, size_t *hlen)
+                          const char *const *values, int nmeta, size_t *hlen, char *err,
+                          size_t errsz)
 {
     json_t *root = json_object();
+    if (!root) {
+        fail(err, errsz, "out of memory");
+        return NULL;
+    }
     size_t off = 0;
-    for (int i = 0; root && i < n; i++) {
-        json_t *shape = json_array();
-        size_t numel = 1;
-        for (int d = 0; d < t[i].ndim; d++) {
-            json_array_append_new(shape, json_integer(t[i].shape[d]));
-            numel *= (size_t)t[i].shape[d];
-        }
-        json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
-                              "data_offsets", (json_int_t)off, (json_int_t)(off + numel * 4));
-        if (!e || json_object_set_new(root, t[i].name, e)) {
+    for (int i = 0; i < n; i++) {
+        size_t numel = 0;
+        json_t *e = NULL;
+        int rc = out_numel(&t[i], &numel, err, errsz);
+        if (!rc && json_object_get(root, t[i].name))
+            rc = fail(err, errsz, "tensor %s given twice", t[i].name);
+        if (!rc && !(e = tensor_entry(&t[i], off, numel))) rc = fail(err, errsz, "out of memory");
+        if (!rc && json_object_set_new(root, t[i].name, e))
+            rc = fail(err, errsz, "tensor name %s is not UTF-8", t[i].name);
+        if (rc) {
             json_decref(root);
             return NULL;
         }
         off += numel * 4;
     }
-    if (root && nmeta > 0) {
-        json_t *meta = json_object();
-        for (int i = 0; meta && i < nmeta; i++)
-            json_object_set_new(meta, keys[i], json_string(values[i]));
-        json_object_set_new(root, "__metadata__", meta);
+    if (nmeta > 0 && add_metadata(root, keys, values, nmeta, err, errsz)) {
+        json_decref(root);
+        return NULL;
     }
-    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    char *s = json_dumps(root, JSON_COMPACT);
     json_decref(root);
-    if (!s) return NULL;
+    if (!s) {
+        fail(err, errsz, "out of memory");
+        return NULL;
+    }
     /* pad with spaces so the data section starts 8-byte aligned */
     size_t len = strlen(s), padded = (len + 7) & ~(size_t)7;
     char *p = realloc(s, padded + 1);
     if (!p) {
         free(s);
+        fail(err, errsz, "out of memory");
         return NULL;
     }
     memset(p + len, ' ', padded - len);
@@ -319,12 +380,14 @@ static char *build_header(const struct st_out *t, int n, const char *const *keys
     return p;
 }
 
+/* Returns 0, or -1 with errno set. */
 static int write_all(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
     while (len) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR) continue;
+        if (w == 0) errno = EIO;
         if (w <= 0) return -1;
         p += w;
         len -= (size_t)w;
@@ -332,6 +395,7 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+/* Returns 0, or -1 with errno set. */
 static int fsync_dir_of(const char *path)
 {
     char *copy = strdup(path);
@@ -339,8 +403,9 @@ static int fsync_dir_of(const char *path)
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(copy);
     if (fd < 0) return -1;
-    int rc = fsync(fd);
+    int rc = fsync(fd), e = errno;
     close(fd);
+    errno = e;
     return rc;
 }
 
@@ -348,8 +413,9 @@ int st_save(const char *path, const struct st_out *tensors, int ntensors, const 
             const char *const *values, int nmeta, char *err, size_t errsz)
 {
     size_t hlen = 0;
-    char *header = build_header(tensors, ntensors, keys, values, nmeta, &hlen);
-    if (!header) return fail(err, errsz, "%s: cannot build the header (out of memory)", path);
+    char why[256];
+    char *header = build_header(tensors, ntensors, keys, values, nmeta, &hlen, why, sizeof why);
+    if (!header) return fail(err, errsz, "%s: %s", path, why);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) {
@@ -371,15 +437,16 @@ int st_save(const char *path, const struct st_out *tensors, int ntensors, const 
         for (int d = 0; d < tensors[i].ndim; d++) numel *= (size_t)tensors[i].shape[d];
         rc = write_all(fd, tensors[i].data, numel * sizeof(float));
     }
-    int e = errno;
+    int e = rc ? errno : 0;
     if (!rc && fsync(fd)) rc = -1, e = errno;
     if (close(fd) && !rc) rc = -1, e = errno;
     if (!rc && rename(tmp, path)) rc = -1, e = errno;
-    if (rc)
-        unlink(tmp);
-    else
-        fsync_dir_of(path);
+    if (rc) unlink(tmp);
     free(header);
     free(tmp);
-    return rc ? fail(err, errsz, "%s: write failed: %s", path, strerror(e)) : 0;
+    if (rc) return fail(err, errsz, "%s: write failed: %s", path, strerror(e));
+    if (fsync_dir_of(path))
+        return fail(err, errsz, "%s: written, but syncing its directory failed: %s", path,
+                    strerror(errno));
+    return 0;
 }

@@ -51,7 +51,7 @@ const char *st_meta(const struct st_file *f, const char *key);
 /* Copies a tensor's data into dst (numel floats). */
 void st_read_f32(const struct st_tensor *t, float *dst);
 
-/* Checks that t has exactly the given shape. Returns 0, or -1 with
+/* Checks that t has exactly the given shape (ndim <= ST_MAX_DIMS). Returns 0, or -1 with
  * "NAME: expected (a, b), file has (c, d)" in err. */
 int st_check_shape(const struct st_tensor *t, int ndim, const int *shape, char *err, size_t errsz);
 
@@ -62,8 +62,11 @@ struct st_out {
     const float *data;
 };
 
-/* Writes tensors and metadata (nmeta key/value pairs) atomically to path. Returns 0, or -1 with
- * the reason in err (the previous file, if any, is untouched). */
+/* Writes tensors and metadata (nmeta key/value pairs) atomically to path. Refuses what a reader
+ * would: a name that is empty, "__metadata__", not UTF-8 or given twice, more than ST_MAX_DIMS
+ * dimensions, a negative or oversized shape, a repeated metadata key. Returns 0, or -1 with the
+ * reason in err; the previous file, if any, is then untouched, except when only the final fsync
+ * of the directory failed (the new file is in place but may not survive a power cut). */
 int st_save(const char *path, const struct st_out *tensors, int ntensors, const char *const *keys,
             const char *const *values, int nmeta, char *err, size_t errsz);
 

@@ -1,11 +1,14 @@
-/* test_safetensors.c — safetensors files: round trip, the file written by Python, and hostile
- * files (every truncation, bad headers, bad offsets, wrong dtype, duplicates) refused cleanly;
- * model checkpoints refuse a file of another architecture and leave the weights untouched. */
+/* test_safetensors.c — safetensors files: round trip, files written by Python (the reference step
+ * and a DINO checkpoint exported by tests/reference/export_state_dict.py), hostile files (every
+ * truncation, every byte corrupted, bad headers, bad offsets, wrong dtype, duplicates) refused
+ * cleanly, a writer that refuses what a reader would; model checkpoints refuse a file of another
+ * architecture and leave the weights untouched. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,101 @@ static void file_written_by_python_loads(void **state)
     st_free(&f);
 }
 
+/* tests/reference/export_state_dict.py's pattern: a hash of the name plus i/1024. */
+static float pattern_value(const char *name, size_t i)
+{
+    int h = 0;
+    for (int j = 0; name[j]; j++) h = (h + (j + 1) * (unsigned char)name[j]) % 1000;
+    return (float)h + (float)i / 1024.0f;
+}
+
+static int meta_int(json_t *c, const char *key)
+{
+    json_t *v = json_object_get(c, key);
+    assert_true(json_is_integer(v));
+    return (int)json_integer_value(v);
+}
+
+/* The teacher of main_dino.py's checkpoint.pth, exported by the script's few lines: names in
+ * state-dict order, no header padding (so the data is unaligned), backbone. prefix removed. */
+static void dino_checkpoint_exported_by_python_loads(void **state)
+{
+    struct st_file f;
+    char err[256];
+    assert_int_equal(st_load("tests/reference/python_export.safetensors", &f, err, sizeof err), 0);
+    uint64_t hlen;
+    memcpy(&hlen, f.buf, 8);
+    assert_int_not_equal((8 + hlen) % 4, 0);
+    json_t *c = json_loads(st_meta(&f, "config"), 0, NULL);
+    assert_non_null(c);
+    struct vit_config cfg = {.dim = meta_int(c, "dim"),
+                             .depth = meta_int(c, "depth"),
+                             .heads = meta_int(c, "heads"),
+                             .mlp_ratio = meta_int(c, "mlp_ratio"),
+                             .patch = meta_int(c, "patch"),
+                             .img_size = meta_int(c, "img_size"),
+                             .in_chans = meta_int(c, "in_chans"),
+                             .head_hidden = meta_int(c, "head_hidden"),
+                             .head_bottleneck = meta_int(c, "head_bottleneck"),
+                             .head_out = meta_int(c, "head_out")};
+    json_decref(c);
+    struct vit_model m;
+    assert_int_equal(vit_create(&m, &cfg, false, err, sizeof err), 0);
+    int rc = checkpoint_load_model(&m, &f, "", err, sizeof err);
+    if (rc) printf("  %s\n", err);
+    assert_int_equal(rc, 0);
+    for (int k = 0; k < m.ntensors; k++) {
+        const struct vit_tensor *t = &m.tensors[k];
+        for (size_t i = 0; i < t->numel; i++)
+            assert_float_equal(m.params[t->offset + i], pattern_value(t->name, i), 0);
+    }
+    printf("  %d tensors, data at byte %llu\n", m.ntensors, (unsigned long long)(8 + hlen));
+    vit_destroy(&m);
+    st_free(&f);
+}
+
+/* Each call must fail with `why` in the message and leave the good file at `path` as it was. */
+static void refused_write(const char *path, const struct st_out *t, int n, const char *const *keys,
+                          const char *const *values, int nmeta, const char *why)
+{
+    char err[256];
+    assert_int_equal(st_save(path, t, n, keys, values, nmeta, err, sizeof err), -1);
+    printf("  refused: %s\n", err);
+    assert_non_null(strstr(err, why));
+    struct st_file f;
+    assert_int_equal(st_load(path, &f, err, sizeof err), 0);
+    assert_int_equal(f.ntensors, 1);
+    assert_non_null(st_find(&f, "good"));
+    st_free(&f);
+}
+
+static void writer_refuses_what_a_reader_would(void **state)
+{
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/w.safetensors", dir);
+    float a[4] = {1, 2, 3, 4};
+    int s4[1] = {4}, neg[1] = {-4}, nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 4};
+    int huge[2] = {1 << 30, 1 << 30};
+    struct st_out good = {"good", 1, s4, a};
+    assert_int_equal(st_save(path, &good, 1, NULL, NULL, 0, err, sizeof err), 0);
+    struct st_out twice[2] = {{"x", 1, s4, a}, {"x", 1, s4, a}};
+    refused_write(path, twice, 2, NULL, NULL, 0, "given twice");
+    refused_write(path, &(struct st_out){"__metadata__", 1, s4, a}, 1, NULL, NULL, 0,
+                  "not allowed");
+    refused_write(path, &(struct st_out){"", 1, s4, a}, 1, NULL, NULL, 0, "not allowed");
+    refused_write(path, &(struct st_out){"bad\xff", 1, s4, a}, 1, NULL, NULL, 0, "UTF-8");
+    refused_write(path, &(struct st_out){"x", 1, neg, a}, 1, NULL, NULL, 0, "negative");
+    refused_write(path, &(struct st_out){"x", 9, nine, a}, 1, NULL, NULL, 0, "dimensions");
+    refused_write(path, &(struct st_out){"x", 2, huge, a}, 1, NULL, NULL, 0, "too large");
+    const char *keys[] = {"k", "k"}, *values[] = {"1", "2"}, *bad[] = {"\xc3\x28"};
+    refused_write(path, &good, 1, keys, values, 2, "twice");
+    refused_write(path, &good, 1, keys, bad, 1, "UTF-8");
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/x.safetensors", dir);
+    assert_int_equal(st_save(missing, &good, 1, NULL, NULL, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "temporary file"));
+}
+
 static uint8_t *small_file(size_t *len)
 {
     char path[256], err[256];
@@ -90,6 +188,47 @@ static int parse_copy(const uint8_t *src, size_t len, char *err)
     int rc = st_parse(b, len, &f, err, 256);
     if (!rc) st_free(&f);
     return rc;
+}
+
+/* Every byte of a small file set to each of a few values: parsing either fails with a message or
+ * yields tensors that lie inside the file (ASan checks every read in the sanitizer build). */
+static void every_corrupted_byte_is_handled(void **state)
+{
+    static const uint8_t values[] = {0x00, 0x01, 0x7f, 0x80, 0xff, '"', '{', '}', '[',
+                                     ']',  ',',  ':',  '-',  '0',  '9', ' ', 'e', '\\'};
+    size_t len;
+    uint8_t *orig = small_file(&len);
+    int refused = 0, accepted = 0;
+    for (size_t pos = 0; pos < len; pos++) {
+        for (size_t v = 0; v < sizeof values; v++) {
+            if (orig[pos] == values[v]) continue;
+            uint8_t *b = malloc(len);
+            assert_non_null(b);
+            memcpy(b, orig, len);
+            b[pos] = values[v];
+            struct st_file f;
+            char err[256] = "";
+            if (st_parse(b, len, &f, err, sizeof err)) {
+                assert_true(err[0] != '\0');
+                refused++;
+                continue;
+            }
+            accepted++;
+            for (int i = 0; i < f.ntensors; i++) {
+                const struct st_tensor *t = &f.tensors[i];
+                assert_true(t->bytes >= f.buf + 8 && t->bytes + t->numel * 4 <= f.buf + f.len);
+                float *dst = malloc(t->numel * sizeof(float) + 1);
+                assert_non_null(dst);
+                st_read_f32(t, dst);
+                free(dst);
+            }
+            st_free(&f);
+        }
+    }
+    printf("  %d corrupted files refused, %d accepted (data bytes or harmless JSON)\n", refused,
+           accepted);
+    assert_true(refused > 0 && accepted > 0);
+    free(orig);
 }
 
 static void every_truncation_is_refused(void **state)
@@ -135,6 +274,18 @@ static void hostile_headers_are_refused(void **state)
         "{\"__metadata__\":{\"k\":1}}",
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}",
         "{\"a\":",
+        "{\"a\":[]}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2.0],\"data_offsets\":[0,8]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}",
+        "{\"a\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,9223372036854775807]}}",
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,99999999999999999999]}}",
+        "{\"__metadata__\":[]}",
+        "{} trailing",
+        "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(parse_text(bad[i], 8, err), -1);
@@ -191,6 +342,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_keeps_tensors_and_metadata),
         cmocka_unit_test(file_written_by_python_loads),
+        cmocka_unit_test(dino_checkpoint_exported_by_python_loads),
+        cmocka_unit_test(writer_refuses_what_a_reader_would),
+        cmocka_unit_test(every_corrupted_byte_is_handled),
         cmocka_unit_test(every_truncation_is_refused),
         cmocka_unit_test(hostile_headers_are_refused),
         cmocka_unit_test(checkpoint_of_another_model_is_refused),
