@@ -36,7 +36,7 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera eval-fmnist
+.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -174,7 +174,7 @@ format:
 	    $(UNIT_SRC) $(BENCH_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
-bench: bench-train bench-embed bench-camera
+bench: bench-train bench-embed bench-camera bench-ingest
 
 bench-train: bench-deps
 	@$(MAKE) --no-print-directory all
@@ -188,6 +188,12 @@ bench-embed: bench-deps
 bench-camera: deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock ./$(BUILD)/bench/bench_camera
+
+# 640x480 JPEG frames through queue -> writer -> SQLite: 3 runs of 20 s, plus 10 s of raw frames
+# encoded on the way in; ends with ingest_frames_per_s (median).
+bench-ingest: deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock ./$(BUILD)/bench/bench_ingest --seconds 20 --runs 3 --raw-seconds 10
 
 # The full one-class protocol: 10 classes x 10 minutes of training each (about 2 hours).
 eval-fmnist: deps
