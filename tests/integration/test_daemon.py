@@ -4,7 +4,9 @@ here. Waits for /readyz, checks that frames accumulate, pages through /api/v1/fr
 images (the PNGs must come back byte for byte and decode to the written pixels; the JPEGs must
 parse to 640x480 and revalidate with their ETag), checks 400/404/405 answers and /metrics, sends
 SIGTERM, and then opens the database: integrity_check passes and every frame the daemon reported
-stored is there. Also: a bad config exits 78 with FILE:LINE. Python standard library only."""
+stored is there; sd_notify messages arrive on a NOTIFY_SOCKET. Also: a bad config exits 78 with
+FILE:LINE, and a token guards the API.
+Python standard library only."""
 import json
 import os
 import re
@@ -164,6 +166,21 @@ def check_metrics(c):
         assert needle in text, needle
 
 
+def check_notifications(sock):
+    """READY=1 before STOPPING=1, STATUS= lines, and watchdog pings at half the interval."""
+    sock.setblocking(False)
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            break
+    text = "\n".join(messages)
+    assert "READY=1" in text and "STOPPING=1" in text, messages
+    assert text.index("READY=1") < text.index("STOPPING=1")
+    assert "STATUS=" in text and text.count("WATCHDOG=1") >= 3, messages
+
+
 def bad_config_exits_78(tmp):
     path = os.path.join(tmp, "bad.conf")
     with open(path, "w") as f:
@@ -171,6 +188,31 @@ def bad_config_exits_78(tmp):
     r = subprocess.run([BIN, "run", "--config", path], capture_output=True, text=True, timeout=10)
     assert r.returncode == 78, r
     assert r.stderr.startswith("inspectd: %s:3: " % path), r.stderr
+
+
+def token_guards_the_api(tmp):
+    """With [http] token set, the API needs the bearer token; health probes do not."""
+    port = free_port()
+    conf = os.path.join(tmp, "token.conf")
+    with open(conf, "w") as f:
+        f.write("[http]\nlisten = 127.0.0.1:%d\ntoken = open-sesame\n[store]\npath = %s\n"
+                "[camera.a]\ndriver = synthetic\nfps = 10\n"
+                % (port, os.path.join(tmp, "token.db")))
+    proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=subprocess.DEVNULL)
+    try:
+        c = Client(port)
+        wait_ready(c, proc)
+        assert c.get("/healthz")[0] == 200
+        status, headers, _ = c.get("/api/v1/status")
+        assert status == 401 and headers["WWW-Authenticate"] == "Bearer", status
+        assert c.get("/metrics", headers={"Authorization": "Bearer open-sesame-not"})[0] == 401
+        assert c.get("/api/v1/status", headers={"Authorization": "Bearer open-sesame"})[0] == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def write_folder(img_dir):
@@ -192,6 +234,7 @@ def main():
     proc = None
     try:
         bad_config_exits_78(tmp)
+        token_guards_the_api(tmp)
         files = write_folder(os.path.join(tmp, "images"))
         port = free_port()
         db = os.path.join(tmp, "var", "inspectd.db")  # var/ does not exist yet
@@ -202,7 +245,11 @@ def main():
                     "[camera.replay]\ndriver = folder\npath = %s\nfps = 50\n"
                     % (port, db, os.path.join(tmp, "images")))
         log = open(os.path.join(tmp, "stderr.log"), "w+")
-        proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=log)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's side of sd_notify
+        notify.bind(os.path.join(tmp, "notify.sock"))
+        env = dict(os.environ, NOTIFY_SOCKET=os.path.join(tmp, "notify.sock"),
+                   WATCHDOG_USEC="400000")
+        proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=log, env=env)
         c = Client(port)
         ready = wait_ready(c, proc)
         assert ready["database"] is True and ready["model"] == "learning"
@@ -232,6 +279,8 @@ def main():
                   re.finditer(r"camera (\w+): \d+ frames captured, (\d+) stored", text)}
         assert set(stored) == {"line1", "replay"}, text
         assert "stopped cleanly" in text, text
+
+        check_notifications(notify)
 
         con = sqlite3.connect(db)
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
