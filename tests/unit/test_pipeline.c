@@ -1,6 +1,7 @@
 /* test_pipeline.c — the frame queue (drop-oldest, counted against the right camera, drained after
  * close), the writer's batches into a real SQLite file, and the whole capture pipeline with
- * synthetic cameras delivering raw RGB (encoded to JPEG) and JPEG frames. */
+ * synthetic cameras delivering raw RGB (encoded to JPEG) and JPEG frames, and a camera that is
+ * missing at start and retried until it appears. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -213,12 +215,69 @@ static void pipeline_captures_encodes_and_drains(void **state)
     config_free(&cfg);
 }
 
+static void write_png(const char *path)
+{
+    struct image im = {0};
+    uint8_t *png;
+    size_t len;
+    char err[256];
+    assert_int_equal(image_alloc(&im, 32, 24, 3), IMAGE_OK);
+    memset(im.data, 128, im.stride * 24);
+    assert_int_equal(image_encode_png(&im, &png, &len, err, sizeof err), IMAGE_OK);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(png, 1, len, f), len);
+    fclose(f);
+    free(png);
+    image_free(&im);
+}
+
+/* A camera whose folder does not exist yet: in error (not ready), retried with back-off, then
+ * streaming once the folder appears. */
+static void missing_source_is_retried(void **state)
+{
+    struct fixture *f = *state;
+    char text[1024], err[256], images[128], png[160];
+    snprintf(images, sizeof images, "%s/images", f->dir);
+    snprintf(text, sizeof text,
+             "[store]\npath = %s\n[camera.late]\ndriver = folder\npath = %s\nmode = watch\n",
+             f->path, images);
+    struct config cfg;
+    if (config_parse_string(&cfg, text, "test", err, sizeof err) < 0) fail_msg("%s", err);
+    struct store *s = store_open(f->path, err, sizeof err);
+    struct pipeline *p = pipeline_start(&cfg, s, err, sizeof err);
+    assert_non_null(p);
+    struct pipeline_camera_status st;
+    usleep(200000);
+    pipeline_camera_status(p, 0, &st);
+    assert_int_equal(st.state, CAMERA_ERROR);
+    assert_true(st.source_errors >= 1);
+    assert_true(st.last_error[0] != '\0');
+    assert_false(pipeline_ready(p));
+
+    assert_int_equal(mkdir(images, 0755), 0);
+    snprintf(png, sizeof png, "%s/a.png", images);
+    write_png(png);
+    for (int i = 0; i < 400 && st.captured == 0; i++) { /* back-off: 0.5 s, then 1 s */
+        usleep(10000);
+        pipeline_camera_status(p, 0, &st);
+    }
+    assert_int_equal(st.captured, 1);
+    assert_int_equal(st.state, CAMERA_STREAMING);
+    assert_true(pipeline_ready(p));
+    pipeline_free(p);
+    store_close(s);
+    assert_int_equal(count_frames(f->path, "late"), 1);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(queue_drops_oldest),
         cmocka_unit_test_setup_teardown(writer_stores_every_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_captures_encodes_and_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_source_is_retried, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
