@@ -184,10 +184,12 @@ bench-embed: bench-deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock tests/bench/compare.sh embed 3
 
-# Frames/s and CPU of the Aravis driver fed by Aravis's fake GigE Vision camera over loopback.
+# Frames/s and CPU from Aravis's fake GigE Vision camera over loopback: into the driver alone, then
+# through a running daemon into SQLite.
 bench-camera: deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock ./$(BUILD)/bench/bench_camera
+	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/camera_to_db.py $(BUILD)
 
 # 640x480 JPEG frames through queue -> writer -> SQLite: 3 runs of 20 s, plus 10 s of raw frames
 # encoded on the way in; ends with ingest_frames_per_s (median).
