@@ -110,12 +110,12 @@ static int take_error(GError **e, const char *what, char *err, size_t errsz)
 {
     if (*e == NULL) return SOURCE_OK;
     snprintf(err, errsz, "%s: %s", what, (*e)->message);
-    bool transient = (*e)->domain == ARV_DEVICE_ERROR &&
-                     ((*e)->code == ARV_DEVICE_ERROR_NOT_CONNECTED ||
-                      (*e)->code == ARV_DEVICE_ERROR_TRANSFER_ERROR ||
-                      (*e)->code == ARV_DEVICE_ERROR_TIMEOUT ||
-                      (*e)->code == ARV_DEVICE_ERROR_NOT_CONTROLLER ||
-                      (*e)->code == ARV_DEVICE_ERROR_PROTOCOL_ERROR_BUSY);
+    bool transient =
+        (*e)->domain == ARV_DEVICE_ERROR &&
+        ((*e)->code == ARV_DEVICE_ERROR_NOT_CONNECTED ||
+         (*e)->code == ARV_DEVICE_ERROR_TRANSFER_ERROR || (*e)->code == ARV_DEVICE_ERROR_TIMEOUT ||
+         (*e)->code == ARV_DEVICE_ERROR_NOT_CONTROLLER ||
+         (*e)->code == ARV_DEVICE_ERROR_PROTOCOL_ERROR_BUSY);
     g_clear_error(e);
     return transient ? SOURCE_EIO : SOURCE_EINVAL;
 }
@@ -361,7 +361,8 @@ static int set_rate_and_trigger(struct aravis_camera *c, char *err, size_t errsz
             return SOURCE_EINVAL;
         }
         arv_camera_set_trigger(c->camera, "Software", &e);
-        if ((st = take_error(&e, "setting the software trigger", err, errsz)) != SOURCE_OK) return st;
+        if ((st = take_error(&e, "setting the software trigger", err, errsz)) != SOURCE_OK)
+            return st;
         break;
     case ARAVIS_TRIGGER_HARDWARE:
         arv_camera_set_trigger(c->camera, cfg->trigger_source, &e);

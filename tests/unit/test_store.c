@@ -225,7 +225,7 @@ static void rollback_and_foreign_keys(void **state)
     assert_query(f->path, "SELECT count(*) FROM frames", "0");
 
     assert_int_equal(store_begin(s), 0);
-    fr.camera_id = a + 100; /* no such camera */
+    fr.camera_id = a + 100;                                 /* no such camera */
     assert_int_equal(store_insert_frame(s, &fr, NULL), -1); /* foreign keys are on */
     assert_non_null(strstr(store_errmsg(s), "FOREIGN KEY"));
     store_rollback(s);
