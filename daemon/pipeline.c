@@ -100,7 +100,7 @@ static void set_state(struct capture *c, enum camera_state state, const char *wh
         log_info("camera %s: %s", name, why);
         break;
     case CAMERA_STARTING:
-        log_info("camera %s: opened (%s)", name, c->cfg->driver);
+        log_info("camera %s: opened again, waiting for frames", name);
         break;
     }
 }
@@ -206,6 +206,7 @@ static bool open_source(struct capture *c, int *backoff_ms)
         c->src = source_open(c->cfg->name, c->cfg->driver, c->cfg->params, c->cfg->nparams, &status,
                              why, sizeof why);
         if (c->src) {
+            set_state(c, CAMERA_STARTING, "");
             c->last_frame_ns = queue_now_ns();
             c->window_start_ns = c->last_frame_ns;
             c->window_frames = 0;
