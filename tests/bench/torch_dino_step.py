@@ -1,10 +1,11 @@
 """torch_dino_step.py — the PyTorch peer of bench_train / bench_embed: the same DINO step (or the
 same backbone inference) with torch, 2 threads. Run with /usr/bin/python3 (Debian python3-torch).
 
-    torch_dino_step.py train [--steps N] [--batch B]   → torch_images_per_s: X
+    torch_dino_step.py train [--steps N] [--batch B]   → torch_images_per_s: X, peak RSS
     torch_dino_step.py embed [--iters N]               → torch_embed_b1_images_per_s, _b32_"""
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -51,6 +52,7 @@ def train(args):
         print(f"step {step}: {dt:.3f} s, loss {loss.item():.4f}", flush=True)
     med = statistics.median(times)
     print(f"torch_step_seconds: {med:.4f}")
+    print(f"torch_peak_rss_mib: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
     print(f"torch_images_per_s: {b / med:.3f}")
 
 
