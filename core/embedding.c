@@ -2,6 +2,7 @@
  */
 #include "embedding.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ struct embedding_job {
     const float *images;
     int N, H, W, dim;
     enum embedding_kind kind;
+    unsigned layers; /* nonzero: concatenated layer taps instead of kind */
     float *out;
     struct vit_model *replicas;
     struct vit_acts *acts;
@@ -52,6 +54,10 @@ static void write_features(const struct embedding_job *j, const struct vit_acts 
                            float *out)
 {
     int D = j->m->cfg.dim, T = a->T;
+    if (j->layers) {
+        memcpy(out, a->taps, sizeof(float) * (size_t)n * j->dim);
+        return;
+    }
     for (int b = 0; b < n; b++) {
         float *o = out + (size_t)b * j->dim;
         const float *tok = a->tokens + (size_t)b * T * D;
@@ -87,15 +93,74 @@ static void embedding_part(void *arg, int w, int nw)
     }
 }
 
-int embedding_extract(const struct vit_model *m, const float *images, int N, int H, int W,
-                      enum embedding_kind kind, int threads, float *out, char *err, size_t errsz)
+int embedding_layers_dim(const struct vit_config *c, unsigned layers)
 {
-    if (kind == EMBEDDING_TOKENS && (H != m->cfg.img_size || W != m->cfg.img_size)) {
+    int grid = c->img_size / c->patch;
+    return __builtin_popcount(layers) * (1 + grid * grid) * c->dim;
+}
+
+int embedding_layers_parse(const char *s, int depth, unsigned *out)
+{
+    unsigned mask = 0;
+    while (*s) {
+        char *end;
+        long l = strtol(s, &end, 10);
+        if (end == s || l < 0 || l > depth || l > 31 || (*end && *end != ',')) return -1;
+        mask |= 1u << l;
+        s = *end ? end + 1 : end;
+        if (*end && !*s) return -1;
+    }
+    *out = mask;
+    return mask ? 0 : -1;
+}
+
+static int extract(struct embedding_job *j, int threads, char *err, size_t errsz)
+{
+    const struct vit_model *m = j->m;
+    if ((j->kind == EMBEDDING_TOKENS || j->layers) &&
+        (j->H != m->cfg.img_size || j->W != m->cfg.img_size)) {
         if (errsz) snprintf(err, errsz, "token embeddings need images of the model's size");
         return -1;
     }
     if (threads < 1) threads = 1;
-    if (threads > N) threads = N > 0 ? N : 1;
+    if (threads > j->N) threads = j->N > 0 ? j->N : 1;
+    j->replicas = calloc((size_t)threads, sizeof *j->replicas);
+    j->acts = calloc((size_t)threads, sizeof *j->acts);
+    struct pool *p = pool_create(threads);
+    int rc = (!j->replicas || !j->acts || !p) ? -2 : 0;
+    if (rc && errsz) snprintf(err, errsz, "out of memory (or threads) for embedding");
+    for (int w = 0; !rc && w < threads; w++) {
+        rc = vit_replica_create(&j->replicas[w], m, false, err, errsz);
+        if (!rc)
+            rc = vit_acts_create(&j->acts[w], &j->replicas[w], EMBEDDING_BATCH, j->H, j->W, false,
+                                 false, err, errsz);
+        if (!rc && j->layers) {
+            j->acts[w].tap_mask = j->layers;
+            j->acts[w].taps = malloc(sizeof(float) * EMBEDDING_BATCH * (size_t)j->dim);
+            if (!j->acts[w].taps) {
+                rc = -2;
+                if (errsz) snprintf(err, errsz, "out of memory for embedding layers");
+            }
+        }
+    }
+    if (!rc) {
+        if (threads > 1) vit_set_threads(1);
+        pool_run(p, embedding_part, j);
+    }
+    pool_destroy(p);
+    for (int w = 0; j->acts && w < threads; w++) {
+        free(j->acts[w].taps);
+        vit_acts_destroy(&j->acts[w]);
+    }
+    for (int w = 0; j->replicas && w < threads; w++) vit_destroy(&j->replicas[w]);
+    free(j->acts);
+    free(j->replicas);
+    return rc;
+}
+
+int embedding_extract(const struct vit_model *m, const float *images, int N, int H, int W,
+                      enum embedding_kind kind, int threads, float *out, char *err, size_t errsz)
+{
     struct embedding_job j = {.m = m,
                               .images = images,
                               .N = N,
@@ -104,25 +169,21 @@ int embedding_extract(const struct vit_model *m, const float *images, int N, int
                               .dim = embedding_dim(&m->cfg, kind),
                               .kind = kind,
                               .out = out};
-    j.replicas = calloc((size_t)threads, sizeof *j.replicas);
-    j.acts = calloc((size_t)threads, sizeof *j.acts);
-    struct pool *p = pool_create(threads);
-    int rc = (!j.replicas || !j.acts || !p) ? -2 : 0;
-    if (rc && errsz) snprintf(err, errsz, "out of memory (or threads) for embedding");
-    for (int w = 0; !rc && w < threads; w++) {
-        rc = vit_replica_create(&j.replicas[w], m, false, err, errsz);
-        if (!rc)
-            rc = vit_acts_create(&j.acts[w], &j.replicas[w], EMBEDDING_BATCH, H, W, false, false,
-                                 err, errsz);
-    }
-    if (!rc) {
-        if (threads > 1) vit_set_threads(1);
-        pool_run(p, embedding_part, &j);
-    }
-    pool_destroy(p);
-    for (int w = 0; j.acts && w < threads; w++) vit_acts_destroy(&j.acts[w]);
-    for (int w = 0; j.replicas && w < threads; w++) vit_destroy(&j.replicas[w]);
-    free(j.acts);
-    free(j.replicas);
-    return rc;
+    return extract(&j, threads, err, errsz);
+}
+
+int embedding_extract_layers(const struct vit_model *m, const float *images, int N, int H, int W,
+                             unsigned layers, int threads, float *out, char *err, size_t errsz)
+{
+    assert(layers && layers < 1u << (m->cfg.depth + 1));
+    struct embedding_job j = {.m = m,
+                              .images = images,
+                              .N = N,
+                              .H = H,
+                              .W = W,
+                              .dim = embedding_layers_dim(&m->cfg, layers),
+                              .kind = EMBEDDING_TOKENS,
+                              .layers = layers,
+                              .out = out};
+    return extract(&j, threads, err, errsz);
 }

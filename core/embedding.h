@@ -28,4 +28,20 @@ int embedding_kind_parse(const char *s, enum embedding_kind *out);
 int embedding_extract(const struct vit_model *m, const float *images, int N, int H, int W,
                       enum embedding_kind kind, int threads, float *out, char *err, size_t errsz);
 
+/* Floats per image of embedding_extract_layers: popcount(layers) · T · D (T with the class token).
+ */
+int embedding_layers_dim(const struct vit_config *c, unsigned layers);
+
+/* Parses a comma-separated list of layer numbers in [0, depth] ("0,2,4") into a bit mask.
+ * Returns 0, or -1 when empty or out of range. */
+int embedding_layers_parse(const char *s, int depth, unsigned *out);
+
+/* Like EMBEDDING_TOKENS, for several layers at once: every token of each layer in `layers` (bit 0:
+ * patch embeddings with positions; bit l: output of block l), each through the final norm, layers
+ * in increasing order, concatenated per image: out (N, embedding_layers_dim). Layers = 1 << depth
+ * gives exactly EMBEDDING_TOKENS. Images must be of the model's size. Returns as
+ * embedding_extract. */
+int embedding_extract_layers(const struct vit_model *m, const float *images, int N, int H, int W,
+                             unsigned layers, int threads, float *out, char *err, size_t errsz);
+
 #endif

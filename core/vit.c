@@ -530,15 +530,31 @@ static void head_forward(struct vit_model *m, struct vit_acts *a)
     linear_forward(a->logits, a->zn, m->last_w, NULL, B, bott, K);
 }
 
+/* Writes tap number `tap` (layer l's normed tokens) when l is tapped; returns the next tap number.
+ * The norm's statistics go to a->norm_mean/rstd, which the final norm overwrites afterwards. */
+static int tap_layer(const struct vit_model *m, struct vit_acts *a, const float *x, int l, int tap)
+{
+    if (!a->taps || !(a->tap_mask >> l & 1u)) return tap;
+    int B = a->B, T = a->T, D = m->cfg.dim, ntaps = __builtin_popcount(a->tap_mask);
+    size_t per = (size_t)T * D;
+    for (int b = 0; b < B; b++)
+        layernorm_forward(a->taps + ((size_t)b * ntaps + tap) * per, a->norm_mean, a->norm_rstd,
+                          x + b * per, m->w.norm_w, m->w.norm_b, T, D);
+    return tap + 1;
+}
+
 void vit_forward(struct vit_model *m, struct vit_acts *a, const float *images)
 {
     const struct vit_config *c = &m->cfg;
     int B = a->B, T = a->T, D = c->dim;
     embed_forward(m, a, images);
     const float *x = a->x0;
+    assert(!a->taps || !a->train);
+    int tap = tap_layer(m, a, x, 0, 0);
     for (int l = 0; l < c->depth; l++) {
         block_forward(c, &m->w.blocks[l], &a->blk[l], x, B, T);
         x = a->blk[l].res2;
+        tap = tap_layer(m, a, x, l + 1, tap);
     }
     layernorm_forward(a->tokens, a->norm_mean, a->norm_rstd, x, m->w.norm_w, m->w.norm_b, B * T, D);
     for (int b = 0; b < B; b++)

@@ -53,6 +53,10 @@ static void usage(FILE *out)
             "  --momentum M        teacher EMA momentum at the start (default 0.99)\n"
             "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
             "  --raw-features      skip z-scoring embedding dimensions by the normal bank\n"
+            "  --layers LIST       concatenate the tokens of these layers instead of --embed:\n"
+            "                      0 = patch embeddings, N = output of block N, e.g. 0,2,4\n"
+            "  --save DIR          keep each trained teacher as DIR/<class>.safetensors\n"
+            "  --load DIR          score the teachers saved by --save instead of training\n"
             "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
             "                      model and training settings (defaults: 128 4 4 4 64 6 2e-3)\n"
             "  --threads N         worker threads (default 2)\n"
@@ -112,7 +116,10 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_MVTEC,
         O_CATEGORIES,
         O_SIZE,
-        O_CHANNELS
+        O_CHANNELS,
+        O_LAYERS,
+        O_SAVE,
+        O_LOAD
     };
     static const struct option opts[] = {{"dataset", 1, 0, O_DATASET},
                                          {"data-dir", 1, 0, O_DIR},
@@ -140,10 +147,14 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                          {"categories", 1, 0, O_CATEGORIES},
                                          {"size", 1, 0, O_SIZE},
                                          {"channels", 1, 0, O_CHANNELS},
+                                         {"layers", 1, 0, O_LAYERS},
+                                         {"save", 1, 0, O_SAVE},
+                                         {"load", 1, 0, O_LOAD},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct train_options *t = &o->train;
     bool have_dataset = false;
+    const char *layers = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -172,6 +183,15 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             break;
         case O_METRIC:
             bad = knn_metric_parse(optarg, &o->metric);
+            break;
+        case O_LAYERS:
+            layers = optarg;
+            break;
+        case O_SAVE:
+            o->save_dir = optarg;
+            break;
+        case O_LOAD:
+            o->load_dir = optarg;
             break;
         case O_EMBED:
             bad = embedding_kind_parse(optarg, &o->embed);
@@ -240,6 +260,15 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                     opts[c - O_DATASET].name);
             return -1;
         }
+    }
+    if (layers && embedding_layers_parse(layers, t->model.depth, &o->layers)) {
+        fprintf(stderr, "inspectd eval: bad value '%s' for --layers (numbers 0..%d)\n", layers,
+                t->model.depth);
+        return -1;
+    }
+    if (o->save_dir && o->load_dir) {
+        fprintf(stderr, "inspectd eval: --save and --load exclude each other\n");
+        return -1;
     }
     if (have_dataset == (o->mvtec_dir != NULL) || optind != argc) {
         fprintf(stderr,

@@ -24,6 +24,9 @@ struct eval_options {
     bool standardize; /* z-score embedding dimensions by the bank's mean and spread */
     enum knn_metric metric;
     enum embedding_kind embed;
+    unsigned layers;            /* nonzero: concatenated tokens of these layers instead of embed */
+    const char *save_dir;       /* write each case's trained teacher as DIR/<case>.safetensors */
+    const char *load_dir;       /* score teachers saved there instead of training */
     struct train_options train; /* model, augmentation (with normalisation), schedules */
 };
 

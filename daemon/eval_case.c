@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "auroc.h"
+#include "checkpoint.h"
 #include "eval.h"
 
 volatile sig_atomic_t eval_interrupted;
@@ -49,30 +50,6 @@ static void standardize(float *bank, int nb, float *q, int nq, int dim)
     }
 }
 
-static double model_auroc(const struct vit_model *m, const struct eval_options *o, int threads,
-                          const struct eval_case *c)
-{
-    char err[256];
-    int dim = embedding_dim(&m->cfg, o->embed), S = c->size;
-    float *eb = malloc(sizeof(float) * (size_t)c->nb * dim);
-    float *eq = malloc(sizeof(float) * (size_t)c->nq * dim);
-    double a = -1;
-    if (!eb || !eq)
-        log_error("out of memory for embeddings");
-    else if (embedding_extract(m, c->bank_norm, c->nb, S, S, o->embed, threads, eb, err,
-                               sizeof err) ||
-             embedding_extract(m, c->test_norm, c->nq, S, S, o->embed, threads, eq, err,
-                               sizeof err))
-        log_error("%s", err);
-    else {
-        if (o->standardize) standardize(eb, c->nb, eq, c->nq, dim);
-        vit_set_threads(threads);
-        a = knn_auroc(eb, c->nb, eq, c->nq, dim, o->k, o->metric, c->anomalous);
-    }
-    free(eb), free(eq);
-    return a;
-}
-
 struct progress_ctx {
     const char *name;
     double last_log, seconds;
@@ -89,6 +66,84 @@ static int on_progress(const struct train_progress *p, void *arg)
                  p->stats.teacher_entropy, p->stats.teacher_kl, p->lr, p->images_per_s);
     }
     return eval_interrupted;
+}
+
+static int extract(const struct vit_model *m, const struct eval_options *o, const float *images,
+                   int n, int S, int threads, float *out, char *err, size_t errsz)
+{
+    if (o->layers)
+        return embedding_extract_layers(m, images, n, S, S, o->layers, threads, out, err, errsz);
+    return embedding_extract(m, images, n, S, S, o->embed, threads, out, err, errsz);
+}
+
+/* DIR/<case name with blanks as dashes>.safetensors */
+static void case_path(char *path, size_t size, const char *dir, const char *name)
+{
+    int n = snprintf(path, size, "%s/", dir);
+    for (const char *p = name; *p && n + 1 < (int)size; p++) path[n++] = *p == ' ' ? '-' : *p;
+    snprintf(path + n, size - (size_t)n, ".safetensors");
+}
+
+/* Trains s on the case, or loads the teacher saved by an earlier run with --save. */
+static int train_or_load(struct dino_step *s, const struct eval_options *o,
+                         const struct train_options *train, const struct eval_case *c,
+                         struct eval_result *r)
+{
+    char err[256], path[4096];
+    if (o->load_dir) {
+        struct st_file f;
+        case_path(path, sizeof path, o->load_dir, c->name);
+        int rc = st_load(path, &f, err, sizeof err);
+        if (!rc) {
+            rc = checkpoint_load_model(&s->teacher, &f, "", err, sizeof err);
+            st_free(&f);
+        }
+        if (rc) log_error("%s: %s", path, err);
+        return rc ? -1 : 0;
+    }
+    struct progress_ctx pc = {c->name, 0, 0};
+    int rc =
+        train_run(s, train, c->bank, c->nb, c->size, c->size, on_progress, &pc, err, sizeof err);
+    if (rc < 0) {
+        log_error("%s", err);
+        return rc;
+    }
+    r->steps = s->student.adam_step;
+    r->minutes = pc.seconds / 60.0;
+    if (o->save_dir) {
+        const struct vit_model *models[1] = {&s->teacher};
+        const char *prefixes[1] = {""};
+        case_path(path, sizeof path, o->save_dir, c->name);
+        if (checkpoint_save_models(path, models, prefixes, 1, NULL, NULL, 0, err, sizeof err)) {
+            log_error("%s: %s", path, err);
+            return -1;
+        }
+    }
+    return rc;
+}
+
+static double model_auroc(const struct vit_model *m, const struct eval_options *o, int threads,
+                          const struct eval_case *c)
+{
+    char err[256];
+    int S = c->size;
+    int dim =
+        o->layers ? embedding_layers_dim(&m->cfg, o->layers) : embedding_dim(&m->cfg, o->embed);
+    float *eb = malloc(sizeof(float) * (size_t)c->nb * dim);
+    float *eq = malloc(sizeof(float) * (size_t)c->nq * dim);
+    double a = -1;
+    if (!eb || !eq)
+        log_error("out of memory for embeddings");
+    else if (extract(m, o, c->bank_norm, c->nb, S, threads, eb, err, sizeof err) ||
+             extract(m, o, c->test_norm, c->nq, S, threads, eq, err, sizeof err))
+        log_error("%s", err);
+    else {
+        if (o->standardize) standardize(eb, c->nb, eq, c->nq, dim);
+        vit_set_threads(threads);
+        a = knn_auroc(eb, c->nb, eq, c->nq, dim, o->k, o->metric, c->anomalous);
+    }
+    free(eb), free(eq);
+    return a;
 }
 
 int eval_case_run(const struct eval_options *o, const struct train_options *train,
@@ -111,15 +166,8 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
         return -1;
     }
     r->untrained = model_auroc(&s.teacher, o, train->threads, c);
-    struct progress_ctx pc = {c->name, 0, 0};
-    rc = train_run(&s, train, c->bank, c->nb, c->size, c->size, on_progress, &pc, err, sizeof err);
-    if (rc < 0)
-        log_error("%s", err);
-    else {
-        r->steps = s.student.adam_step;
-        r->minutes = pc.seconds / 60.0;
-        r->trained = model_auroc(&s.teacher, o, train->threads, c);
-    }
+    rc = train_or_load(&s, o, train, c, r);
+    if (rc >= 0) r->trained = model_auroc(&s.teacher, o, train->threads, c);
     dino_step_destroy(&s);
     return rc < 0 || r->pixel < 0 || r->untrained < 0 || r->trained < 0 ? -1 : rc;
 }
