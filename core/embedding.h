@@ -36,11 +36,12 @@ int embedding_layers_dim(const struct vit_config *c, unsigned layers);
  * Returns 0, or -1 when empty or out of range. */
 int embedding_layers_parse(const char *s, int depth, unsigned *out);
 
-/* Like EMBEDDING_TOKENS, for several layers at once: every token of each layer in `layers` (bit 0:
- * patch embeddings with positions; bit l: output of block l), each through the final norm, layers
- * in increasing order, concatenated per image: out (N, embedding_layers_dim). Layers = 1 << depth
- * gives exactly EMBEDDING_TOKENS. Images must be of the model's size. Returns as
- * embedding_extract. */
+/* Every token of each layer in `layers` (bit 0: patch embeddings with positions; bit l: output of
+ * block l) as it is in the residual stream, before any norm, layers in increasing order,
+ * concatenated per image: out (N, embedding_layers_dim). Unlike EMBEDDING_TOKENS (which passes
+ * the last layer through the final norm), the tokens keep their scale: a per-token norm removes
+ * each patch's brightness and contrast, which is much of what tells a product from another.
+ * Images must be of the model's size. Returns as embedding_extract. */
 int embedding_extract_layers(const struct vit_model *m, const float *images, int N, int H, int W,
                              unsigned layers, int threads, float *out, char *err, size_t errsz);
 

@@ -530,16 +530,15 @@ static void head_forward(struct vit_model *m, struct vit_acts *a)
     linear_forward(a->logits, a->zn, m->last_w, NULL, B, bott, K);
 }
 
-/* Writes tap number `tap` (layer l's normed tokens) when l is tapped; returns the next tap number.
- * The norm's statistics go to a->norm_mean/rstd, which the final norm overwrites afterwards. */
+/* Copies layer l's tokens (the residual stream, before any norm) into tap number `tap` when l is
+ * tapped; returns the next tap number. */
 static int tap_layer(const struct vit_model *m, struct vit_acts *a, const float *x, int l, int tap)
 {
     if (!a->taps || !(a->tap_mask >> l & 1u)) return tap;
-    int B = a->B, T = a->T, D = m->cfg.dim, ntaps = __builtin_popcount(a->tap_mask);
-    size_t per = (size_t)T * D;
+    int B = a->B, ntaps = __builtin_popcount(a->tap_mask);
+    size_t per = (size_t)a->T * m->cfg.dim;
     for (int b = 0; b < B; b++)
-        layernorm_forward(a->taps + ((size_t)b * ntaps + tap) * per, a->norm_mean, a->norm_rstd,
-                          x + b * per, m->w.norm_w, m->w.norm_b, T, D);
+        memcpy(a->taps + ((size_t)b * ntaps + tap) * per, x + b * per, sizeof(float) * per);
     return tap + 1;
 }
 

@@ -93,9 +93,9 @@ struct vit_acts {
     float *tokens; /* (B, T, D) normed tokens; patch tokens are rows 1..T-1 of each image */
     float *logits; /* (B, K) when head */
     /* Optional taps, inference passes only (not train), owned by the caller: when taps is set,
-     * vit_forward also writes the tokens of every layer l whose bit is set in tap_mask (l = 0:
-     * patch embeddings with positions; l = 1..depth: output of block l), each passed through the
-     * final norm as for the last layer, into taps (B, ntaps, T, D), layers in increasing order. */
+     * vit_forward also copies the tokens of every layer l whose bit is set in tap_mask (l = 0:
+     * patch embeddings with positions; l = 1..depth: output of block l) as they are in the
+     * residual stream, before any norm, into taps (B, ntaps, T, D), layers in increasing order. */
     unsigned tap_mask;
     float *taps;
     /* internals, see vit.c */

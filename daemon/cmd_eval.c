@@ -53,8 +53,8 @@ static void usage(FILE *out)
             "  --momentum M        teacher EMA momentum at the start (default 0.99)\n"
             "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
             "  --raw-features      skip z-scoring embedding dimensions by the normal bank\n"
-            "  --layers LIST       concatenate the tokens of these layers instead of --embed:\n"
-            "                      0 = patch embeddings, N = output of block N, e.g. 0,2,4\n"
+            "  --layers LIST       instead of --embed, the tokens of these layers before any\n"
+            "                      norm: 0 = patch embeddings, N = output of block N (e.g. 4)\n"
             "  --save DIR          keep each trained teacher as DIR/<class>.safetensors\n"
             "  --load DIR          score the teachers saved by --save instead of training\n"
             "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
@@ -383,11 +383,13 @@ static int eval_fmnist(const struct eval_options *o)
         return 1;
     }
     const struct vit_config *mc = &o->train.model;
+    char what[64];
+    eval_embedding_name(o, what, sizeof what);
     printf("one-class Fashion-MNIST: ViT dim %d depth %d heads %d patch %d, batch %d, %d local "
            "crops, %.1f min/class, k=%d %s on %s%s; pixels: k=%d l2\n",
            mc->dim, mc->depth, mc->heads, mc->patch, o->train.batch, o->train.n_local,
-           o->train.minutes, o->k, o->metric == KNN_L2 ? "l2" : "cosine",
-           embedding_kind_name(o->embed), o->standardize ? " (standardised)" : "", EVAL_PIXEL_K);
+           o->train.minutes, o->k, o->metric == KNN_L2 ? "l2" : "cosine", what,
+           o->standardize ? " (standardised)" : "", EVAL_PIXEL_K);
     struct eval_table table;
     eval_table_header(&table, "class", 6);
     int status = 0;

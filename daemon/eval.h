@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "embedding.h"
 #include "knn.h"
@@ -47,6 +48,9 @@ struct eval_result {
     double minutes;
     long steps;
 };
+
+/* What the embeddings are: the kind's name, or "tokens of layers 0,2,4". */
+void eval_embedding_name(const struct eval_options *o, char *out, size_t size);
 
 /* Set by SIGINT: training stops after the current step and the table ends early. */
 extern volatile sig_atomic_t eval_interrupted;

@@ -68,6 +68,19 @@ static int on_progress(const struct train_progress *p, void *arg)
     return eval_interrupted;
 }
 
+void eval_embedding_name(const struct eval_options *o, char *out, size_t size)
+{
+    if (!o->layers) {
+        snprintf(out, size, "%s", embedding_kind_name(o->embed));
+        return;
+    }
+    int n = snprintf(out, size, "tokens of layers ");
+    for (int l = 0; l < 32 && n > 0 && (size_t)n < size; l++)
+        if (o->layers >> l & 1u)
+            n += snprintf(out + n, size - (size_t)n, "%s%d",
+                          (o->layers & ((1u << l) - 1)) ? "," : "", l);
+}
+
 static int extract(const struct vit_model *m, const struct eval_options *o, const float *images,
                    int n, int S, int threads, float *out, char *err, size_t errsz)
 {

@@ -1,6 +1,6 @@
 /* test_embedding.c — backbone inference into embeddings: every kind against the model's own
- * tokens, thread counts agreeing bit for bit, and the multi-layer taps against a training-mode
- * forward that keeps every block's output. */
+ * tokens, thread counts agreeing bit for bit, and the layer taps against the tokens of the model
+ * and of a copy cut to fewer blocks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,26 +109,18 @@ static void threads_agree_bitwise(void **state)
     free(one), free(two);
 }
 
-static void last_layer_tap_is_tokens(void **state)
-{
-    struct fixture *f = *state;
-    size_t n = N * (size_t)embedding_dim(&tiny, EMBEDDING_TOKENS);
-    assert_int_equal(embedding_layers_dim(&tiny, 1u << tiny.depth), (int)(n / N));
-    float *tok = extract(f, EMBEDDING_TOKENS, 2), *tap = extract_layers(f, 1u << tiny.depth, 2);
-    assert_memory_equal(tok, tap, n * sizeof(float));
-    free(tok), free(tap);
-}
-
-/* Taps of layers 0 and 2 against, for layer 0, the patch embeddings an inference pass keeps
- * (x0) through the final norm by hand, and for layer 2 the tokens of the same model cut to its
- * first two blocks. */
+/* Taps against what an inference pass exposes: layer 0 is x0 (patch embeddings with positions);
+ * the last layer through the final norm is EMBEDDING_TOKENS; layer 2 through the final norm is
+ * the tokens of the same model cut to its first two blocks. */
 static void taps_match_block_outputs(void **state)
 {
     struct fixture *f = *state;
     char err[128];
     int D = tiny.dim, T = 1 + (S / 4) * (S / 4);
     size_t per = (size_t)T * D;
-    float *tap = extract_layers(f, 1u << 0 | 1u << 2, 1);
+    assert_int_equal(embedding_layers_dim(&tiny, 0x7u), 3 * (int)per);
+    float *tap = extract_layers(f, 1u << 0 | 1u << 2 | 1u << tiny.depth, 2);
+    float *tok = extract(f, EMBEDDING_TOKENS, 1);
     struct vit_config cut_cfg = tiny;
     cut_cfg.depth = 2;
     struct vit_model cut;
@@ -143,18 +135,18 @@ static void taps_match_block_outputs(void **state)
     assert_int_equal(vit_acts_create(&b, &cut, N, S, S, false, false, err, sizeof err), 0);
     vit_forward(&f->m, &a, f->images);
     vit_forward(&cut, &b, f->images);
-    float *want = malloc(sizeof(float) * per), *mean = malloc(sizeof(float) * T);
+    float *normed = malloc(sizeof(float) * per), *mean = malloc(sizeof(float) * T);
     float *rstd = malloc(sizeof(float) * T);
-    assert_non_null(want), assert_non_null(mean), assert_non_null(rstd);
+    assert_non_null(normed), assert_non_null(mean), assert_non_null(rstd);
     for (int n = 0; n < N; n++) {
-        layernorm_forward(want, mean, rstd, a.x0 + n * per, f->m.w.norm_w, f->m.w.norm_b, T, D);
-        const float *got0 = tap + (size_t)n * 2 * per, *got2 = got0 + per;
-        for (size_t i = 0; i < per; i++) {
-            assert_float_equal(got0[i], want[i], 1e-5);
-            assert_float_equal(got2[i], b.tokens[n * per + i], 1e-5);
-        }
+        const float *got0 = tap + (size_t)n * 3 * per, *got2 = got0 + per, *got3 = got2 + per;
+        assert_memory_equal(got0, a.x0 + n * per, sizeof(float) * per);
+        layernorm_forward(normed, mean, rstd, got2, f->m.w.norm_w, f->m.w.norm_b, T, D);
+        for (size_t i = 0; i < per; i++) assert_float_equal(normed[i], b.tokens[n * per + i], 1e-5);
+        layernorm_forward(normed, mean, rstd, got3, f->m.w.norm_w, f->m.w.norm_b, T, D);
+        for (size_t i = 0; i < per; i++) assert_float_equal(normed[i], tok[n * per + i], 1e-5);
     }
-    free(want), free(mean), free(rstd), free(tap);
+    free(normed), free(mean), free(rstd), free(tap), free(tok);
     vit_acts_destroy(&a), vit_acts_destroy(&b);
     vit_destroy(&cut);
 }
@@ -187,7 +179,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(kinds_agree_with_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(threads_agree_bitwise, setup, teardown),
-        cmocka_unit_test_setup_teardown(last_layer_tap_is_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(taps_match_block_outputs, setup, teardown),
         cmocka_unit_test(layer_lists_parse),
         cmocka_unit_test_setup_teardown(wrong_size_is_refused, setup, teardown),
