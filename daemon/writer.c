@@ -53,6 +53,7 @@ static void account(struct writer *w, size_t n, bool ok)
     for (size_t i = 0; i < n; i++) {
         struct metrics_camera *c = &w->cfg.counters[w->batch[i].camera];
         atomic_fetch_add(ok ? &c->stored : &c->failed, 1);
+        if (ok) frame_stored(&w->batch[i].frame);
         frame_free(&w->batch[i].frame);
     }
     if (!ok && (!w->failing || strcmp(w->last_error, store_errmsg(w->cfg.store)) != 0)) {

@@ -17,10 +17,12 @@
  * there, so no file slips between the two; files present at start are ingested first, in natural
  * order. A file found incomplete (still being written) is skipped with a log line and ingested
  * when its writer closes it. Each file is ingested once: a second event for an unchanged file
- * (same inode, size and mtime) is ignored. Without delete_after_ingest/move_to the driver
- * remembers every ingested name (about 100 bytes each). Files are deleted or moved as soon as
- * they are read into the frame. captured_at_us is the file's mtime. If the directory itself is
- * deleted or moved, next() returns SOURCE_ELOST. */
+ * (same inode, size and mtime) is ignored. The driver remembers each ingested name (about 100
+ * bytes) until the file leaves the folder (IN_DELETE, IN_MOVED_FROM). With delete_after_ingest or
+ * move_to, the frame carries an origin and the file is deleted or moved by frame_stored() once
+ * the frame is committed, never before: a frame dropped or lost in a crash is read again at the
+ * next start. captured_at_us is the file's mtime. If the directory itself is deleted or moved,
+ * next() returns SOURCE_ELOST. */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -425,6 +427,13 @@ static int watch_offer(struct folder_source *s, const char *name)
     return queue_push(&s->queue, name);
 }
 
+/* A file left the folder: forget it unless it is still queued (then its read finds it gone). */
+static void watch_forget(struct folder_source *s, const char *name)
+{
+    struct seen *e = seen_find(&s->seen, name);
+    if (e && !e->pending) seen_remove(&s->seen, e);
+}
+
 static int watch_scan(struct folder_source *s)
 {
     char **names;
@@ -445,40 +454,20 @@ static bool same_file(const struct seen *e, const struct stat *st)
            e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* Moves name into move_to without replacing anything there: "a.jpg", else "a-1.jpg", ... */
-static int move_away(struct folder_source *s, const char *name)
+/* After a successful read: remember the file so it is not read twice, and when the folder is to be
+ * emptied, hand the frame an origin that frame_stored() deletes or moves once the frame is stored.
+ * Returns 0, or -1 when out of memory. */
+static int watch_done(struct folder_source *s, struct seen *e, const struct stat *st,
+                      struct frame *f)
 {
-    const char *dot = strrchr(name, '.');
-    int stem = (int)(dot ? (size_t)(dot - name) : strlen(name));
-    char target[NAME_MAX + 16];
-    for (int k = 0; k < 1000; k++) {
-        if (k == 0)
-            snprintf(target, sizeof target, "%s", name);
-        else
-            snprintf(target, sizeof target, "%.*s-%d%s", stem, name, k, dot ? dot : "");
-        if (renameat2(s->dirfd, name, s->movefd, target, RENAME_NOREPLACE) == 0) return 0;
-        if (errno != EEXIST) break;
-    }
-    log_warn("%s: cannot move %s to %s: %s", s->name, name, s->cfg.move_to, strerror(errno));
-    return -1;
-}
-
-/* After a successful read: delete, move, or remember the file so it is not read twice. */
-static void watch_done(struct folder_source *s, struct seen *e, const struct stat *st)
-{
-    const char *name = e->name;
-    if (s->cfg.delete_after_ingest) {
-        if (unlinkat(s->dirfd, name, 0) != 0)
-            log_warn("%s: cannot delete %s: %s", s->name, name, strerror(errno));
-    } else if (s->cfg.move_to[0]) {
-        move_away(s, name);
-    }
     if (s->cfg.delete_after_ingest || s->cfg.move_to[0]) {
-        seen_remove(&s->seen, e);
-        return;
+        f->origin = frame_origin_file(s->name, s->cfg.path, e->name,
+                                      s->cfg.move_to[0] ? s->cfg.move_to : NULL);
+        if (!f->origin) return -1;
     }
     e->ingested = true;
     e->dev = st->st_dev, e->ino = st->st_ino, e->size = st->st_size, e->mtime = st->st_mtim;
+    return 0;
 }
 
 /* Tries the queued names in order. Returns SOURCE_OK with a frame, SOURCE_TIMEOUT when the queue
@@ -506,7 +495,11 @@ static int watch_take(struct folder_source *s, struct frame *f)
         if (rc == -1) log_warn("%s: skipping %s: %s", s->name, name, why);
         if (rc == 0) {
             f->captured_at_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
-            watch_done(s, e, &st);
+            if (watch_done(s, e, &st, f)) {
+                frame_free(f);
+                free(name);
+                return SOURCE_ENOMEM;
+            }
         } else if (!e->ingested) {
             seen_remove(&s->seen, e);
         }
@@ -537,7 +530,12 @@ static int watch_read_events(struct folder_source *s)
                 if (watch_scan(s)) return SOURCE_ENOMEM;
                 continue;
             }
-            if (ev->len && !(ev->mask & IN_ISDIR) && watch_offer(s, ev->name)) return SOURCE_ENOMEM;
+            if (!ev->len || (ev->mask & IN_ISDIR)) continue;
+            if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                watch_forget(s, ev->name);
+                continue;
+            }
+            if (watch_offer(s, ev->name)) return SOURCE_ENOMEM;
         }
     }
 }
@@ -622,7 +620,8 @@ static int open_watch(struct folder_source *s, int *status, char *err, size_t er
         }
     }
     s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+    const uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM |
+                          IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
     if (s->ifd < 0 || inotify_add_watch(s->ifd, s->cfg.path, mask) < 0) {
         *status = SOURCE_EIO;
         return driver_fail(err, errsz, "inotify on %s: %s", s->cfg.path, strerror(errno));

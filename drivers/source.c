@@ -4,6 +4,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_TAG "source"
 #include "log.h"
@@ -132,11 +135,67 @@ const char *source_strerror(int status)
     }
 }
 
+struct frame_origin {
+    char *camera, *dir, *name, *move_to; /* move_to NULL: delete */
+};
+
+static void origin_free(struct frame_origin *o)
+{
+    if (!o) return;
+    free(o->camera), free(o->dir), free(o->name), free(o->move_to);
+    free(o);
+}
+
 void frame_free(struct frame *f)
 {
     if (!f) return;
     free(f->data);
+    origin_free(f->origin);
     memset(f, 0, sizeof *f);
+}
+
+struct frame_origin *frame_origin_file(const char *camera, const char *dir, const char *name,
+                                       const char *move_to)
+{
+    struct frame_origin *o = calloc(1, sizeof *o);
+    if (!o) return NULL;
+    o->camera = strdup(camera), o->dir = strdup(dir), o->name = strdup(name);
+    o->move_to = move_to ? strdup(move_to) : NULL;
+    if (!o->camera || !o->dir || !o->name || (move_to && !o->move_to)) {
+        origin_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Moves dir/name into move_to without replacing anything there. Returns 0 or -1 (errno set). */
+static int move_without_replacing(const struct frame_origin *o, const char *from)
+{
+    const char *dot = strrchr(o->name, '.');
+    int stem = (int)(dot ? (size_t)(dot - o->name) : strlen(o->name));
+    for (int k = 0; k < 1000; k++) {
+        char to[PATH_MAX];
+        if (k == 0)
+            snprintf(to, sizeof to, "%s/%s", o->move_to, o->name);
+        else
+            snprintf(to, sizeof to, "%s/%.*s-%d%s", o->move_to, stem, o->name, k, dot ? dot : "");
+        if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return 0;
+        if (errno != EEXIST) return -1;
+    }
+    return -1;
+}
+
+void frame_stored(struct frame *f)
+{
+    struct frame_origin *o = f->origin;
+    if (!o) return;
+    char from[PATH_MAX];
+    snprintf(from, sizeof from, "%s/%s", o->dir, o->name);
+    if (o->move_to ? move_without_replacing(o, from) : unlink(from))
+        log_warn("%s: stored %s but cannot %s it: %s", o->camera, from,
+                 o->move_to ? "move" : "delete", strerror(errno));
+    origin_free(o);
+    f->origin = NULL;
 }
 
 int driver_fail(char *err, size_t errsz, const char *fmt, ...)

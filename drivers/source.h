@@ -29,6 +29,10 @@ struct frame_truth {
     int x0, y0, x1, y1;      /* defect bounding box in pixels, [x0,x1) x [y0,y1) */
 };
 
+/* What to do with a frame's input file once the frame is stored (folder watch with
+ * delete_after_ingest or move_to); opaque, owned by the frame. */
+struct frame_origin;
+
 struct frame {
     enum frame_format format;
     int width, height;
@@ -39,6 +43,7 @@ struct frame {
     uint64_t seq;           /* per-source sequence number, from 0, gaps mean lost frames */
     bool has_truth;
     struct frame_truth truth;
+    struct frame_origin *origin; /* NULL, or the input to dispose of by frame_stored() */
 };
 
 struct source_param {
@@ -83,5 +88,17 @@ void source_close(struct source *s);
 const char *source_strerror(int status);
 
 void frame_free(struct frame *f);
+
+/* The receiver calls this once the frame is durably stored (after its commit): the input the
+ * source was told to dispose of (folder watch: delete_after_ingest, move_to) is deleted or moved
+ * now, not when it was read, so a frame dropped, failed or lost in a crash before its commit is
+ * read again at the next start. A failure is logged; nothing to do without an origin. */
+void frame_stored(struct frame *f);
+
+/* An origin for frame_stored: the file `name` in `dir`, deleted, or moved into move_to (when not
+ * NULL) under a free name ("a.jpg", else "a-1.jpg", ...). `camera` names the source in logs.
+ * Returns NULL when out of memory. */
+struct frame_origin *frame_origin_file(const char *camera, const char *dir, const char *name,
+                                       const char *move_to);
 
 #endif

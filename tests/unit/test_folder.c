@@ -256,28 +256,63 @@ static bool exists(const char *dir, const char *name)
     return access(path, F_OK) == 0;
 }
 
+/* Reads the next frame (its width), checks its input is still there, then reports it stored. */
+static int next_stored(struct source *s, const char *dir, const char *name)
+{
+    struct frame f = {0};
+    int rc = source_next(s, &f, 1000);
+    assert_int_equal(rc, SOURCE_OK);
+    assert_non_null(f.origin);
+    assert_true(exists(dir, name)); /* nothing is disposed of before the frame is stored */
+    int width = frame_width(&f);
+    frame_stored(&f);
+    assert_null(f.origin);
+    frame_free(&f);
+    return width;
+}
+
 static void watch_deletes_or_moves_what_it_ingested(void **state)
 {
     char *dir = make_dir(), *done = make_dir();
     write_image(dir, "x.jpg", 20);
     struct source *s = open_folder(dir, "watch", "delete_after_ingest", "true");
-    assert_int_equal(next_width(s, 1000), 20);
+    assert_int_equal(next_stored(s, dir, "x.jpg"), 20);
     assert_false(exists(dir, "x.jpg"));
     write_image(dir, "x.jpg", 21); /* the same name again is a new file */
-    assert_int_equal(next_width(s, 1000), 21);
+    assert_int_equal(next_stored(s, dir, "x.jpg"), 21);
     assert_false(exists(dir, "x.jpg"));
     source_close(s);
 
     s = open_folder(dir, "watch", "move_to", done);
     write_image(dir, "y.png", 22);
-    assert_int_equal(next_width(s, 1000), 22);
+    assert_int_equal(next_stored(s, dir, "y.png"), 22);
     write_image(dir, "y.png", 23);
-    assert_int_equal(next_width(s, 1000), 23);
+    assert_int_equal(next_stored(s, dir, "y.png"), 23);
     assert_false(exists(dir, "y.png"));
     assert_true(exists(done, "y.png"));
     assert_true(exists(done, "y-1.png"));
     source_close(s);
     remove_dir(dir), remove_dir(done);
+}
+
+/* A frame that is never stored (dropped, failed, or the daemon killed before its commit) leaves
+ * its file in the folder, and the next start reads it again. */
+static void watch_keeps_what_was_not_stored(void **state)
+{
+    char *dir = make_dir();
+    write_image(dir, "z.jpg", 24);
+    struct source *s = open_folder(dir, "watch", "delete_after_ingest", "true");
+    struct frame f = {0};
+    assert_int_equal(source_next(s, &f, 1000), SOURCE_OK);
+    frame_free(&f);
+    assert_int_equal(next_width(s, 100), 0); /* read once per run */
+    source_close(s);
+    assert_true(exists(dir, "z.jpg"));
+    s = open_folder(dir, "watch", "delete_after_ingest", "true");
+    assert_int_equal(next_stored(s, dir, "z.jpg"), 24);
+    assert_false(exists(dir, "z.jpg"));
+    source_close(s);
+    remove_dir(dir);
 }
 
 static void watch_reports_a_vanished_directory(void **state)
@@ -300,6 +335,7 @@ int main(void)
         cmocka_unit_test(bad_folders_and_parameters_are_refused),
         cmocka_unit_test(watch_ingests_every_file_exactly_once),
         cmocka_unit_test(watch_deletes_or_moves_what_it_ingested),
+        cmocka_unit_test(watch_keeps_what_was_not_stored),
         cmocka_unit_test(watch_reports_a_vanished_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

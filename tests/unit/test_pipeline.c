@@ -271,6 +271,43 @@ static void missing_source_is_retried(void **state)
     config_free(&cfg);
 }
 
+/* delete_after_ingest through the whole pipeline: each file leaves the folder once its frame is
+ * committed, and every file is in the database. */
+static void watched_files_go_once_stored(void **state)
+{
+    struct fixture *f = *state;
+    char text[1024], err[256], images[128], png[160];
+    snprintf(images, sizeof images, "%s/drop", f->dir);
+    assert_int_equal(mkdir(images, 0755), 0);
+    for (int i = 0; i < 5; i++) {
+        snprintf(png, sizeof png, "%s/p%d.png", images, i);
+        write_png(png);
+    }
+    snprintf(text, sizeof text,
+             "[store]\npath = %s\n[camera.drop]\ndriver = folder\npath = %s\nmode = watch\n"
+             "delete_after_ingest = true\n",
+             f->path, images);
+    struct config cfg;
+    if (config_parse_string(&cfg, text, "test", err, sizeof err) < 0) fail_msg("%s", err);
+    struct store *s = store_open(f->path, err, sizeof err);
+    struct pipeline *p = pipeline_start(&cfg, s, err, sizeof err);
+    assert_non_null(p);
+    int left = 5;
+    for (int i = 0; i < 500 && left; i++) {
+        usleep(10000);
+        left = 0;
+        for (int k = 0; k < 5; k++) {
+            snprintf(png, sizeof png, "%s/p%d.png", images, k);
+            left += access(png, F_OK) == 0;
+        }
+    }
+    assert_int_equal(left, 0);
+    pipeline_free(p);
+    store_close(s);
+    assert_int_equal(count_frames(f->path, "drop"), 5);
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(writer_stores_every_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(pipeline_captures_encodes_and_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_source_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(watched_files_go_once_stored, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
