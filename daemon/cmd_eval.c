@@ -47,18 +47,19 @@ static void usage(FILE *out)
             "  --minutes M         training budget per class or category (default 10)\n"
             "  --epochs N          upper bound on epochs per class (default 100)\n"
             "  --seed S            seed for initialisation, augmentation and order (default 0)\n"
-            "  --k K               neighbours for the embedding scores (default 2)\n"
+            "  --k K               neighbours for the embedding scores (default 5)\n"
             "  --metric l2|cosine  distance for the embedding scores (default l2)\n"
-            "  --embed KIND        cls | patch-mean | cls+patch | tokens (default tokens)\n"
+            "  --embed KIND        cls | patch-mean | cls+patch | tokens (default: --layers)\n"
             "  --momentum M        teacher EMA momentum at the start (default 0.99)\n"
             "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
             "  --raw-features      skip z-scoring embedding dimensions by the normal bank\n"
             "  --layers LIST       instead of --embed, the tokens of these layers before any\n"
-            "                      norm: 0 = patch embeddings, N = output of block N (e.g. 4)\n"
+            "                      norm: 0 = patch embeddings, N = output of block N (default:\n"
+            "                      the middle block, 2 of 4)\n"
             "  --save DIR          keep each trained teacher as DIR/<class>.safetensors\n"
             "  --load DIR          score the teachers saved by --save instead of training\n"
             "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
-            "                      model and training settings (defaults: 128 4 4 4 64 6 2e-3)\n"
+            "                      model and training settings (defaults: 128 4 4 4 64 6 8e-3)\n"
             "  --threads N         worker threads (default 2)\n"
             "  --train-limit N     use at most N training images per class (default all)\n"
             "  --test-limit N      use the first N test images (default all 10000)\n"
@@ -155,6 +156,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
     struct train_options *t = &o->train;
     bool have_dataset = false;
     const char *layers = NULL;
+    bool embed_given = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -194,7 +196,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             o->load_dir = optarg;
             break;
         case O_EMBED:
-            bad = embedding_kind_parse(optarg, &o->embed);
+            bad = embedding_kind_parse(optarg, &o->embed), embed_given = true;
             break;
         case O_DIM:
             bad = parse_int(optarg, 8, 4096, &t->model.dim);
@@ -266,6 +268,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                 t->model.depth);
         return -1;
     }
+    if (!layers && !embed_given) o->layers = 1u << (t->model.depth + 1) / 2;
     if (o->save_dir && o->load_dir) {
         fprintf(stderr, "inspectd eval: --save and --load exclude each other\n");
         return -1;
@@ -412,7 +415,7 @@ int cmd_eval(int argc, char **argv)
     struct eval_options o = {.dataset_dir = FMNIST_DIR,
                              .size = 64,
                              .channels = 3,
-                             .k = 2,
+                             .k = 5,
                              .metric = KNN_L2,
                              .embed = EMBEDDING_TOKENS,
                              .standardize = true};
