@@ -122,3 +122,62 @@ struct dino_schedule_point dino_schedule_at(const struct dino_schedule *s, long 
     p.freeze_last_layer = step < s->freeze_last_layer;
     return p;
 }
+
+int dino_koleo(const float *x, int n, int D, float weight, float *dx, double *out_loss)
+{
+    assert(n >= 2);
+    const double eps = 1e-8;
+    double loss = 0;
+    /* unit rows, computed on the fly: u_i = x_i / |x_i| */
+    double *norm = malloc(sizeof(double) * (size_t)n), *du = calloc((size_t)n * D, sizeof(double));
+    if (!norm || !du) {
+        free(norm), free(du);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        double ss = 0;
+        for (int d = 0; d < D; d++) ss += (double)x[(size_t)i * D + d] * x[(size_t)i * D + d];
+        norm[i] = sqrt(ss) > eps ? sqrt(ss) : eps;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * D;
+        int best = -1;
+        double best_dot = -INFINITY;
+        for (int j = 0; j < n; j++) {
+            if (j == i) continue;
+            const float *xj = x + (size_t)j * D;
+            double dot = 0;
+            for (int d = 0; d < D; d++) dot += (double)xi[d] * xj[d];
+            dot /= norm[i] * norm[j];
+            if (dot > best_dot) best_dot = dot, best = j;
+        }
+        const float *xj = x + (size_t)best * D;
+        double dist2 = 0;
+        for (int d = 0; d < D; d++) {
+            double diff = xi[d] / norm[i] - xj[d] / norm[best];
+            dist2 += diff * diff;
+        }
+        double dist = sqrt(dist2);
+        loss -= log(dist + eps) / n;
+        /* d(−log(dist + eps)/n) / d u_i = −(u_i − u_j) / (n · dist · (dist + eps)); u_j gets the
+         * opposite */
+        double g = dist > 0 ? -1.0 / (n * dist * (dist + eps)) : 0.0;
+        for (int d = 0; d < D; d++) {
+            double diff = xi[d] / norm[i] - xj[d] / norm[best];
+            du[(size_t)i * D + d] += g * diff;
+            du[(size_t)best * D + d] -= g * diff;
+        }
+    }
+    /* through the normalisation: dx = (du − u (u·du)) / |x| */
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * D;
+        double udu = 0;
+        for (int d = 0; d < D; d++) udu += xi[d] / norm[i] * du[(size_t)i * D + d];
+        for (int d = 0; d < D; d++)
+            dx[(size_t)i * D + d] +=
+                (float)(weight * (du[(size_t)i * D + d] - xi[d] / norm[i] * udu) / norm[i]);
+    }
+    free(norm), free(du);
+    *out_loss = loss;
+    return 0;
+}

@@ -22,6 +22,7 @@ struct dino_stats {
     double loss;
     double teacher_entropy;
     double teacher_kl;
+    double koleo; /* the KoLeo term (before its weight), 0 when off */
 };
 
 /* Computes the loss and writes d loss / d student logits into dstudent (same shape as student).
@@ -33,6 +34,12 @@ int dino_loss(const float *teacher, /* (n_teacher*B, K) */
               float *dstudent,      /* (n_student*B, K) */
               int B, int n_teacher, int n_student, int K, float tau_t, float tau_s,
               struct dino_stats *stats);
+
+/* The KoLeo spreading term of DINOv2 on n embeddings x (n, D), n >= 2: each row is L2-normalised,
+ * paired with its nearest other row (largest dot product), and the loss is −mean log(distance +
+ * 1e-8). Adds weight · d loss / dx into dx (n, D) and sets *loss (unweighted). Returns 0, or -1
+ * when out of memory (dx untouched). */
+int dino_koleo(const float *x, int n, int D, float weight, float *dx, double *loss);
 
 /* center ← center·momentum + mean over rows of teacher · (1 − momentum). */
 void dino_center_update(float *center,        /* (K) */

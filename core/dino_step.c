@@ -10,8 +10,11 @@
 struct dino_step_worker {
     struct vit_model student, teacher; /* replicas */
     struct vit_acts s_glob, s_loc, t_glob;
-    long g0, g1; /* this worker's rows of the global stack */
-    long l0, l1; /* this worker's rows of the local stack */
+    long g0, g1;   /* this worker's rows of the global stack */
+    long l0, l1;   /* this worker's rows of the local stack */
+    float *dembed; /* (g1 − g0, D) KoLeo gradient on the student's global embeddings */
+    double koleo;  /* this worker's KoLeo loss, summed over its crops */
+    int failed;    /* out of memory in this worker's step */
 };
 
 struct run_ctx {
@@ -37,6 +40,31 @@ static void forward_part(void *arg, int w, int n)
     if (k->l1 > k->l0) vit_forward(&k->student, &k->s_loc, c->locals + (size_t)k->l0 * li);
 }
 
+/* KoLeo on the student's global embeddings of this worker, one group per crop (rows of the same
+ * crop index), as DINOv2 does on each device's share of the batch. */
+static const float *koleo_part(struct dino_step *s, struct dino_step_worker *k)
+{
+    int D = s->model.dim, B = s->cfg.batch;
+    k->koleo = 0, k->failed = 0;
+    if (s->cfg.koleo_weight <= 0.0f) return NULL;
+    memset(k->dembed, 0, sizeof(float) * (size_t)(k->g1 - k->g0) * D);
+    for (long r = k->g0; r < k->g1;) {
+        long end = (r / B + 1) * B < k->g1 ? (r / B + 1) * B : k->g1;
+        double loss;
+        size_t off = (size_t)(r - k->g0) * D;
+        if (end - r >= 2) {
+            if (dino_koleo(k->s_glob.embed + off, (int)(end - r), D, s->cfg.koleo_weight,
+                           k->dembed + off, &loss)) {
+                k->failed = 1;
+                return NULL;
+            }
+            k->koleo += loss;
+        }
+        r = end;
+    }
+    return k->dembed;
+}
+
 static void backward_part(void *arg, int w, int n)
 {
     struct run_ctx *c = arg;
@@ -44,7 +72,8 @@ static void backward_part(void *arg, int w, int n)
     struct dino_step_worker *k = &s->workers[w];
     size_t K = (size_t)s->model.head_out, nglob = (size_t)s->cfg.n_global * s->cfg.batch;
     vit_zero_grad(&k->student);
-    vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, NULL);
+    const float *dembed = koleo_part(s, k);
+    vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, dembed);
     if (k->l1 > k->l0)
         vit_backward(&k->student, &k->s_loc, s->dlogits_s + (nglob + (size_t)k->l0) * K, NULL);
 }
@@ -108,6 +137,11 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
         return -2;
     dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
     pool_run(s->pool, backward_part, &ctx);
+    st.koleo = 0;
+    for (int w = 0; w < s->nworkers; w++) {
+        if (s->workers[w].failed) return -2;
+        st.koleo += s->workers[w].koleo / c->n_global;
+    }
     pool_run(s->pool, reduce_part, &ctx);
     if (c->clip > 0.0f) adamw_clip_grads(&s->student, c->clip);
     if (p->freeze_last_layer) adamw_freeze_last_layer(&s->student);
@@ -154,6 +188,13 @@ static int create_worker(struct dino_step *s, int w, char *err, size_t errsz)
     if (!rc)
         rc = vit_acts_create(&k->s_glob, &k->student, (int)(k->g1 - k->g0), G, G, true, true, err,
                              errsz);
+    if (!rc && c->koleo_weight > 0.0f) {
+        k->dembed = malloc(sizeof(float) * (size_t)(k->g1 - k->g0) * s->model.dim);
+        if (!k->dembed) {
+            rc = -2;
+            if (errsz) snprintf(err, errsz, "out of memory for the KoLeo gradient");
+        }
+    }
     if (!rc && k->l1 > k->l0)
         rc = vit_acts_create(&k->s_loc, &k->student, (int)(k->l1 - k->l0), L, L, true, true, err,
                              errsz);
@@ -202,6 +243,7 @@ void dino_step_destroy(struct dino_step *s)
         vit_acts_destroy(&k->s_glob);
         vit_acts_destroy(&k->s_loc);
         vit_acts_destroy(&k->t_glob);
+        free(k->dembed);
         vit_destroy(&k->student);
         vit_destroy(&k->teacher);
     }

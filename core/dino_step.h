@@ -25,6 +25,8 @@ struct dino_step_config {
     float student_temp;    /* 0.1 */
     float center_momentum; /* 0.9 */
     float clip;            /* per-tensor gradient norm clip, 0 = none (DINO: 3.0) */
+    float koleo_weight;    /* weight of DINOv2's KoLeo term on the student's global class
+                            * embeddings, per crop and worker; 0 = off (DINO) */
     float beta1, beta2, eps;
     int threads; /* workers (cores); BLAS runs single-threaded inside each */
 };

@@ -52,6 +52,7 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
                                  .student_temp = o->student_temp,
                                  .center_momentum = o->center_momentum,
                                  .clip = o->clip,
+                                 .koleo_weight = o->koleo_weight,
                                  .beta1 = 0.9f,
                                  .beta2 = 0.999f,
                                  .eps = 1e-8f,

@@ -23,7 +23,8 @@ struct train_options {
     float student_temp;    /* 0.1 */
     float center_momentum; /* 0.9; 1 keeps the centre where it started (zero) */
     float clip;
-    float warmup_frac; /* share of the steps for the learning-rate warm-up */
+    float koleo_weight; /* DINOv2's KoLeo term on the class embeddings; 0 = off */
+    float warmup_frac;  /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;
     int epochs;       /* upper bound; 0 = time budget only */

@@ -52,6 +52,7 @@ static void usage(FILE *out)
             "  --embed KIND        cls | patch-mean | cls+patch | tokens (default: --layers)\n"
             "  --momentum M        teacher EMA momentum at the start (default 0.99)\n"
             "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
+            "  --koleo W           weight of the KoLeo spreading term (default 0: off)\n"
             "  --raw-features      skip z-scoring embedding dimensions by the normal bank\n"
             "  --layers LIST       instead of --embed, the tokens of these layers before any\n"
             "                      norm: 0 = patch embeddings, N = output of block N (default:\n"
@@ -120,7 +121,8 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_CHANNELS,
         O_LAYERS,
         O_SAVE,
-        O_LOAD
+        O_LOAD,
+        O_KOLEO
     };
     static const struct option opts[] = {{"dataset", 1, 0, O_DATASET},
                                          {"data-dir", 1, 0, O_DIR},
@@ -151,6 +153,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                          {"layers", 1, 0, O_LAYERS},
                                          {"save", 1, 0, O_SAVE},
                                          {"load", 1, 0, O_LOAD},
+                                         {"koleo", 1, 0, O_KOLEO},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct train_options *t = &o->train;
@@ -188,6 +191,10 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             break;
         case O_LAYERS:
             layers = optarg;
+            break;
+        case O_KOLEO:
+            t->koleo_weight = (float)atof(optarg);
+            bad = !(t->koleo_weight >= 0 && t->koleo_weight <= 10);
             break;
         case O_SAVE:
             o->save_dir = optarg;

@@ -41,6 +41,48 @@ static void gradient_matches_finite_differences(void **state)
     assert_true(gradcheck("dino.dstudent", x.s, x.ds, NS * B * K, loss_of, &x, 1e-3f, 72) < 1e-2);
 }
 
+struct koleo_ctx {
+    float x[5 * 4], dx[5 * 4];
+};
+
+static double koleo_of(void *p)
+{
+    struct koleo_ctx *k = p;
+    float scratch[5 * 4] = {0};
+    double loss;
+    assert_int_equal(dino_koleo(k->x, 5, 4, 1.0f, scratch, &loss), 0);
+    return loss;
+}
+
+/* Nearest neighbours stay the same under the small steps of the finite differences. */
+static void koleo_gradient_matches_finite_differences(void **state)
+{
+    struct koleo_ctx k = {.dx = {0}};
+    struct rng r = rng_seed(8, 0);
+    gradcheck_fill(k.x, 5 * 4, 1.0f, &r);
+    double loss;
+    assert_int_equal(dino_koleo(k.x, 5, 4, 1.0f, k.dx, &loss), 0);
+    assert_true(gradcheck("koleo.dx", k.x, k.dx, 5 * 4, koleo_of, &k, 1e-3f, 20) < 1e-2);
+    /* the weight scales what is added, on top of what dx held */
+    float dx2[5 * 4];
+    for (int i = 0; i < 5 * 4; i++) dx2[i] = 1.0f;
+    assert_int_equal(dino_koleo(k.x, 5, 4, 0.5f, dx2, &loss), 0);
+    for (int i = 0; i < 5 * 4; i++) assert_float_equal(dx2[i], 1.0f + 0.5f * k.dx[i], 1e-6);
+}
+
+/* Two orthogonal unit vectors and a third at 45° between them: hand-computed nearest distances. */
+static void koleo_by_hand(void **state)
+{
+    const float s = (float)sqrt(0.5);
+    float x[3 * 2] = {2, 0, 0, 3, s, s}, dx[3 * 2] = {0};
+    double loss;
+    assert_int_equal(dino_koleo(x, 3, 2, 1.0f, dx, &loss), 0);
+    /* rows 0 and 1 both have row 2 nearest at distance sqrt(2 - sqrt 2); row 2 has row 0 (first
+     * of a tie) at the same distance */
+    double d = sqrt(2 - sqrt(2));
+    assert_float_equal(loss, -log(d + 1e-8), 1e-6);
+}
+
 static void hand_computed_two_crop_case(void **state)
 {
     /* one image, 2 global crops, 2 classes, zero centre, τt = τs = 1:
@@ -144,6 +186,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradient_matches_finite_differences),
         cmocka_unit_test(hand_computed_two_crop_case),
+        cmocka_unit_test(koleo_gradient_matches_finite_differences),
+        cmocka_unit_test(koleo_by_hand),
         cmocka_unit_test(centre_is_an_ema_of_the_batch_mean),
         cmocka_unit_test(monitors_by_hand),
         cmocka_unit_test(cosine_with_warmup_by_hand),
