@@ -59,6 +59,7 @@ static void usage(FILE *out)
                  "  --channels 1|3      grey or RGB input (default 3)\n"
                  "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
                  "  --momentum M --threads N --seed S\n"
+                 "  --koleo W           KoLeo spreading term's weight (default 0: off)\n"
                  "Ctrl-C saves a checkpoint and exits.\n");
 }
 
@@ -113,6 +114,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_LOCALS,
         O_LR,
         O_MOMENTUM,
+        O_KOLEO,
         O_THREADS,
         O_SEED,
         O_DB,
@@ -137,6 +139,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
                                          {"locals", 1, 0, O_LOCALS},
                                          {"lr", 1, 0, O_LR},
                                          {"momentum", 1, 0, O_MOMENTUM},
+                                         {"koleo", 1, 0, O_KOLEO},
                                          {"threads", 1, 0, O_THREADS},
                                          {"seed", 1, 0, O_SEED},
                                          {"db", 1, 0, O_DB},
@@ -204,6 +207,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_MOMENTUM:
             bad = !num_ok || v <= 0 || v > 1, t->momentum_teacher = (float)v;
+            break;
+        case O_KOLEO:
+            bad = !num_ok || v < 0 || v > 10, t->koleo_weight = (float)v;
             break;
         case O_THREADS:
             bad = !num_ok || v < 1 || v > 64, t->threads = (int)v;
