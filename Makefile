@@ -23,7 +23,7 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
 # Debian packages needed by tests (checked with dpkg).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist
 # Debian packages needed only by benchmarks (the peers we compare against).
-BENCH_DEBS := python3-torch python3-numpy
+BENCH_DEBS := python3-torch python3-numpy python3-faiss
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
@@ -36,7 +36,7 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest eval-fmnist
+.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest bench-knn eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -174,11 +174,17 @@ format:
 	    $(UNIT_SRC) $(BENCH_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
-bench: bench-train bench-embed bench-camera bench-ingest
+bench: bench-train bench-embed bench-camera bench-ingest bench-knn
 
 bench-train: bench-deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock tests/bench/compare.sh train 3
+
+# Exact k-NN against FAISS IndexFlatL2 on the same data: banks 10k/100k x 192, batch 1 and 64;
+# ends with knn_time_ratio_vs_faiss_q64 (inspectd time / FAISS time).
+bench-knn: bench-deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/knn_compare.py $(BUILD)
 
 bench-embed: bench-deps
 	@$(MAKE) --no-print-directory all

@@ -2,11 +2,13 @@
 #include "knn.h"
 
 #include <cblas.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define KNN_BLOCK 256
+#include "pool.h"
+#include "vit.h"
 
 static void normalise_rows(float *x, int n, int dim)
 {
@@ -55,54 +57,140 @@ void knn_bank_free(struct knn_bank *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Keeps the k smallest values seen, sorted ascending, in best[0..k). */
-static void keep_smallest(float *best, int k, float v)
+#define KNN_QBLOCK 64   /* queries per distance tile */
+#define KNN_BBLOCK 2048 /* bank rows per distance tile: 64 x 2048 floats = 512 KiB */
+
+/* Inserts (v, j) into the ascending list (dist, idx) of k entries if v beats its last. */
+static void keep_smallest(float *dist, int *idx, int k, float v, int j)
 {
-    if (v >= best[k - 1]) return;
+    if (v >= dist[k - 1]) return;
     int i = k - 1;
-    while (i > 0 && best[i - 1] > v) {
-        best[i] = best[i - 1];
+    while (i > 0 && dist[i - 1] > v) {
+        dist[i] = dist[i - 1], idx[i] = idx[i - 1];
         i--;
     }
-    best[i] = v;
+    dist[i] = v, idx[i] = j;
+}
+
+struct search_job {
+    const struct knn_bank *b;
+    const float *q, *qn; /* (nq, dim) queries (normalised for cosine), their squared norms */
+    int nq, k;
+    bool exclude_self;
+    int nworkers;
+    float *dist; /* (nworkers, nq, k) each worker's best squared distances, ascending */
+    int *idx;    /* (nworkers, nq, k) */
+    float *tile; /* (nworkers, QBLOCK * BBLOCK) */
+};
+
+/* Worker w scans its share of the bank for every query, tile by tile. */
+static void search_part(void *arg, int w, int nw)
+{
+    struct search_job *j = arg;
+    const struct knn_bank *b = j->b;
+    long begin, end;
+    pool_share(b->n, w, nw, &begin, &end);
+    float *tile = j->tile + (size_t)w * KNN_QBLOCK * KNN_BBLOCK;
+    float *dist = j->dist + (size_t)w * j->nq * j->k;
+    int *idx = j->idx + (size_t)w * j->nq * j->k;
+    for (size_t i = 0; i < (size_t)j->nq * j->k; i++) dist[i] = INFINITY, idx[i] = -1;
+    for (long b0 = begin; b0 < end; b0 += KNN_BBLOCK) {
+        int nb = (int)(end - b0 < KNN_BBLOCK ? end - b0 : KNN_BBLOCK);
+        const float *bx = b->x + (size_t)b0 * b->dim;
+        for (int q0 = 0; q0 < j->nq; q0 += KNN_QBLOCK) {
+            int m = j->nq - q0 < KNN_QBLOCK ? j->nq - q0 : KNN_QBLOCK;
+            const float *qx = j->q + (size_t)q0 * b->dim;
+            if (m == 1)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, nb, b->dim, 1.0f, bx, b->dim, qx, 1, 0.0f,
+                            tile, 1);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nb, b->dim, 1.0f, qx,
+                            b->dim, bx, b->dim, 0.0f, tile, nb);
+            for (int i = 0; i < m; i++) {
+                const float *dots = tile + (size_t)i * nb, *bn = b->norm2 + b0;
+                float qn = j->qn[q0 + i];
+                float *di = dist + (size_t)(q0 + i) * j->k;
+                int *ii = idx + (size_t)(q0 + i) * j->k;
+                for (int r = 0; r < nb; r++) {
+                    float d2 = qn + bn[r] - 2.0f * dots[r];
+                    if (d2 >= di[j->k - 1]) continue;
+                    if (j->exclude_self && b0 + r == q0 + i) continue;
+                    keep_smallest(di, ii, j->k, d2 > 0.0f ? d2 : 0.0f, (int)(b0 + r));
+                }
+            }
+        }
+    }
+}
+
+int knn_search(const struct knn_bank *b, const float *q, int nq, int k, bool exclude_self,
+               int threads, float *dist, int *idx)
+{
+    if (k < 1 || k > b->n - (exclude_self ? 1 : 0) || (exclude_self && nq != b->n) || nq < 1)
+        return -1;
+    if (threads < 1) threads = 1;
+    if (threads > b->n) threads = b->n;
+    struct search_job j = {
+        .b = b, .nq = nq, .k = k, .exclude_self = exclude_self, .nworkers = threads};
+    float *qcopy = NULL, *qn = malloc(sizeof(float) * (size_t)nq);
+    if (b->metric == KNN_COSINE) {
+        qcopy = malloc(sizeof(float) * (size_t)nq * b->dim);
+        if (qcopy) {
+            memcpy(qcopy, q, sizeof(float) * (size_t)nq * b->dim);
+            normalise_rows(qcopy, nq, b->dim);
+        }
+    }
+    j.q = qcopy ? qcopy : q;
+    j.qn = qn;
+    j.dist = malloc(sizeof(float) * (size_t)threads * nq * k);
+    j.idx = malloc(sizeof(int) * (size_t)threads * nq * k);
+    j.tile = malloc(sizeof(float) * (size_t)threads * KNN_QBLOCK * KNN_BBLOCK);
+    struct pool *p = threads > 1 ? pool_create(threads) : NULL;
+    int rc = -1;
+    if (qn && j.dist && j.idx && j.tile && (b->metric != KNN_COSINE || qcopy) &&
+        (threads == 1 || p)) {
+        row_norms(qn, j.q, nq, b->dim);
+        if (p) {
+            vit_set_threads(1);
+            pool_run(p, search_part, &j);
+        } else {
+            search_part(&j, 0, 1);
+        }
+        /* merge: the k smallest of every worker's k, ties to the lower bank row */
+        for (int i = 0; i < nq; i++) {
+            float *d = dist + (size_t)i * k;
+            int *x = idx + (size_t)i * k;
+            memcpy(d, j.dist + (size_t)i * k, sizeof(float) * k);
+            memcpy(x, j.idx + (size_t)i * k, sizeof(int) * k);
+            for (int w = 1; w < threads; w++)
+                for (int r = 0; r < k; r++) {
+                    size_t o = ((size_t)w * nq + i) * k + r;
+                    if (j.idx[o] >= 0) keep_smallest(d, x, k, j.dist[o], j.idx[o]);
+                }
+        }
+        rc = 0;
+    }
+    pool_destroy(p);
+    free(qcopy), free(qn), free(j.dist), free(j.idx), free(j.tile);
+    return rc;
 }
 
 int knn_score(const struct knn_bank *b, const float *q, int nq, int k, bool exclude_self,
               float *scores)
 {
     if (k < 1 || k > b->n - (exclude_self ? 1 : 0) || (exclude_self && nq != b->n)) return -1;
-    int blk = nq < KNN_BLOCK ? nq : KNN_BLOCK;
-    float *dots = malloc(sizeof(float) * (size_t)blk * b->n);
-    float *qb = malloc(sizeof(float) * (size_t)blk * b->dim);
-    float *qn = malloc(sizeof(float) * (size_t)blk);
-    float *best = malloc(sizeof(float) * (size_t)k);
-    if (!dots || !qb || !qn || !best) {
-        free(dots), free(qb), free(qn), free(best);
-        return -1;
-    }
-    for (int q0 = 0; q0 < nq; q0 += blk) {
-        int m = nq - q0 < blk ? nq - q0 : blk;
-        memcpy(qb, q + (size_t)q0 * b->dim, sizeof(float) * (size_t)m * b->dim);
-        if (b->metric == KNN_COSINE) normalise_rows(qb, m, b->dim);
-        row_norms(qn, qb, m, b->dim);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, b->n, b->dim, 1.0f, qb, b->dim,
-                    b->x, b->dim, 0.0f, dots, b->n);
-        for (int i = 0; i < m; i++) {
-            const float *d = dots + (size_t)i * b->n;
-            for (int j = 0; j < k; j++) best[j] = INFINITY;
-            for (int j = 0; j < b->n; j++) {
-                if (exclude_self && j == q0 + i) continue;
-                float d2 = qn[i] + b->norm2[j] - 2.0f * d[j];
-                keep_smallest(best, k, d2 > 0.0f ? d2 : 0.0f);
-            }
-            double sum = 0.0;
-            for (int j = 0; j < k; j++)
-                sum += b->metric == KNN_COSINE ? 0.5 * best[j] : sqrt(best[j]);
-            scores[q0 + i] = (float)(sum / k);
+    float *dist = malloc(sizeof(float) * (size_t)nq * k);
+    int *idx = malloc(sizeof(int) * (size_t)nq * k);
+    int rc = dist && idx ? knn_search(b, q, nq, k, exclude_self, 1, dist, idx) : -1;
+    for (int i = 0; !rc && i < nq; i++) {
+        double sum = 0.0;
+        for (int j = 0; j < k; j++) {
+            float d2 = dist[(size_t)i * k + j];
+            sum += b->metric == KNN_COSINE ? 0.5 * d2 : sqrt(d2);
         }
+        scores[i] = (float)(sum / k);
     }
-    free(dots), free(qb), free(qn), free(best);
-    return 0;
+    free(dist), free(idx);
+    return rc;
 }
 
 int knn_metric_parse(const char *s, enum knn_metric *out)

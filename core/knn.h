@@ -27,6 +27,15 @@ void knn_bank_free(struct knn_bank *b);
 int knn_score(const struct knn_bank *b, const float *q, int nq, int k, bool exclude_self,
               float *scores);
 
+/* The k nearest bank rows of each query: dist (nq, k) squared Euclidean distances (for cosine:
+ * of the normalised rows, = 2 − 2 cos) ascending, idx (nq, k) their bank rows; equal distances
+ * keep the lower row first. The bank is split across `threads` workers (single-threaded BLAS
+ * each), scanned in tiles of 64 queries × 2048 rows with the selection fused in. With
+ * exclude_self, query i is bank row i and is skipped. Returns 0, or -1 when out of memory or k is
+ * out of [1, n − exclude_self]. */
+int knn_search(const struct knn_bank *b, const float *q, int nq, int k, bool exclude_self,
+               int threads, float *dist, int *idx);
+
 /* Parses "l2" or "cosine". Returns 0 or -1. */
 int knn_metric_parse(const char *s, enum knn_metric *out);
 

@@ -75,6 +75,81 @@ static void knn_matches_brute_force(void **state)
     free(bank), free(q);
 }
 
+/* knn_search's neighbours against a brute-force ranking (double precision), across tiles and
+ * workers: 5000 bank rows span three 2048-row tiles and two workers; 70 queries two query tiles. */
+static void knn_search_finds_exact_neighbours(void **state)
+{
+    enum { N = 5000, Q = 70, D = 24, K = 5 };
+    struct rng r = rng_seed(9, 0);
+    float *bank = malloc(sizeof(float) * N * D), *q = malloc(sizeof(float) * Q * D);
+    float *dist[2] = {malloc(sizeof(float) * Q * K), malloc(sizeof(float) * Q * K)};
+    int *idx[2] = {malloc(sizeof(int) * Q * K), malloc(sizeof(int) * Q * K)};
+    double *want = malloc(sizeof(double) * N);
+    for (int i = 0; i < N * D; i++) bank[i] = (float)rng_normal(&r);
+    for (int i = 0; i < Q * D; i++) q[i] = (float)rng_normal(&r);
+    struct knn_bank b;
+    assert_int_equal(knn_bank_build(&b, bank, N, D, KNN_L2), 0);
+    for (int t = 0; t < 2; t++)
+        assert_int_equal(knn_search(&b, q, Q, K, false, t + 1, dist[t], idx[t]), 0);
+    assert_memory_equal(idx[0], idx[1], sizeof(int) * Q * K); /* one worker or two: same */
+    for (int i = 0; i < Q; i++) {
+        for (int j = 0; j < N; j++) {
+            double d = 0;
+            for (int c = 0; c < D; c++) {
+                double x = (double)q[i * D + c] - bank[j * D + c];
+                d += x * x;
+            }
+            want[j] = d;
+        }
+        for (int s = 0; s < K; s++) {
+            int best = -1;
+            for (int j = 0; j < N; j++) {
+                bool taken = false;
+                for (int u = 0; u < s; u++) taken |= idx[0][i * K + u] == j;
+                if (!taken && (best < 0 || want[j] < want[best])) best = j;
+            }
+            /* the same row, or a row at the same distance within float rounding */
+            assert_true(idx[0][i * K + s] == best ||
+                        fabs(want[idx[0][i * K + s]] - want[best]) < 1e-3 * want[best]);
+            assert_float_equal(dist[0][i * K + s], want[best], 1e-3 * want[best] + 1e-4);
+        }
+    }
+    /* single query (the matrix-vector path) agrees with the batched one */
+    float d1[K];
+    int i1[K];
+    assert_int_equal(knn_search(&b, q + 3 * D, 1, K, false, 2, d1, i1), 0);
+    assert_memory_equal(i1, idx[0] + 3 * K, sizeof i1);
+    /* leave-one-out never returns the query's own row; without it, the row finds itself */
+    float *self_d = malloc(sizeof(float) * N);
+    int *self_i = malloc(sizeof(int) * N);
+    assert_int_equal(knn_search(&b, bank, N, 1, true, 2, self_d, self_i), 0);
+    for (int i = 0; i < N; i++) assert_true(self_i[i] != i && self_d[i] > 0.0f);
+    assert_int_equal(knn_search(&b, bank, N, 1, false, 2, self_d, self_i), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(self_i[i], i);
+    free(self_d), free(self_i);
+    knn_bank_free(&b);
+    free(bank), free(q), free(dist[0]), free(dist[1]), free(idx[0]), free(idx[1]), free(want);
+}
+
+/* Equal distances keep the lower bank row first, whichever worker saw it. */
+static void knn_search_ties_go_to_the_lower_row(void **state)
+{
+    enum { N = 4100, D = 2 };
+    float *bank = calloc(N * D, sizeof(float)), q[D] = {0, 0};
+    for (int i = 0; i < N; i++) bank[i * D] = 1.0f; /* every row at distance 1 */
+    struct knn_bank b;
+    assert_int_equal(knn_bank_build(&b, bank, N, D, KNN_L2), 0);
+    float dist[3];
+    int idx[3];
+    for (int t = 1; t <= 2; t++) {
+        assert_int_equal(knn_search(&b, q, 1, 3, false, t, dist, idx), 0);
+        assert_int_equal(idx[0], 0), assert_int_equal(idx[1], 1), assert_int_equal(idx[2], 2);
+    }
+    assert_int_equal(knn_search(&b, q, 1, N + 1, false, 2, dist, idx), -1);
+    knn_bank_free(&b);
+    free(bank);
+}
+
 static void idx_reads_fashion_mnist(void **state)
 {
     struct idx_array a;
@@ -118,6 +193,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auroc_hand_computed),
         cmocka_unit_test(knn_matches_brute_force),
+        cmocka_unit_test(knn_search_finds_exact_neighbours),
+        cmocka_unit_test(knn_search_ties_go_to_the_lower_row),
         cmocka_unit_test(idx_reads_fashion_mnist),
         cmocka_unit_test(idx_refuses_broken_files),
     };
