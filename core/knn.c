@@ -1,6 +1,7 @@
 /* knn.c — blocked exact k-NN on sgemm. */
 #include "knn.h"
 
+#include <assert.h>
 #include <cblas.h>
 #include <stdbool.h>
 #include <math.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "rng.h"
 #include "vit.h"
 
 static void normalise_rows(float *x, int n, int dim)
@@ -191,6 +193,125 @@ int knn_score(const struct knn_bank *b, const float *q, int nq, int k, bool excl
     }
     free(dist), free(idx);
     return rc;
+}
+
+int knn_patch_score(const struct knn_bank *b, const float *tokens, int nq, int T, float top_q,
+                    int threads, float *image_scores, float *patch_scores)
+{
+    size_t np = (size_t)nq * T;
+    float *dist = malloc(sizeof(float) * np), *sorted = malloc(sizeof(float) * (size_t)T);
+    int *idx = malloc(sizeof(int) * np);
+    int rc =
+        dist && idx && sorted ? knn_search(b, tokens, (int)np, 1, false, threads, dist, idx) : -1;
+    int top = top_q > 0.0f ? (int)ceilf(top_q * (float)T) : 1;
+    if (top < 1) top = 1;
+    if (top > T) top = T;
+    for (int i = 0; !rc && i < nq; i++) {
+        float *d = dist + (size_t)i * T;
+        for (int t = 0; t < T; t++) d[t] = b->metric == KNN_COSINE ? 0.5f * d[t] : sqrtf(d[t]);
+        if (patch_scores) memcpy(patch_scores + (size_t)i * T, d, sizeof(float) * (size_t)T);
+        memcpy(sorted, d, sizeof(float) * (size_t)T);
+        /* partial selection sort of the `top` largest: T is a few hundred at most */
+        double sum = 0;
+        for (int r = 0; r < top; r++) {
+            int best = r;
+            for (int t = r + 1; t < T; t++)
+                if (sorted[t] > sorted[best]) best = t;
+            float v = sorted[best];
+            sorted[best] = sorted[r], sorted[r] = v;
+            sum += v;
+        }
+        image_scores[i] = (float)(sum / top);
+    }
+    free(dist), free(idx), free(sorted);
+    return rc;
+}
+
+struct coreset_job {
+    const float *p; /* (n, d) rows in the space distances are taken in */
+    int n, d;
+    float *mind;    /* (n) squared distance to the nearest chosen row */
+    const float *c; /* the row just chosen */
+    int *arg;       /* (nworkers) each worker's farthest row after the update */
+};
+
+static void coreset_part(void *arg, int w, int nw)
+{
+    struct coreset_job *j = arg;
+    long begin, end;
+    pool_share(j->n, w, nw, &begin, &end);
+    int far = (int)begin;
+    for (long i = begin; i < end; i++) {
+        const float *r = j->p + (size_t)i * j->d;
+        float d2 = 0.0f;
+        for (int c = 0; c < j->d; c++) d2 += (r[c] - j->c[c]) * (r[c] - j->c[c]);
+        if (d2 < j->mind[i]) j->mind[i] = d2;
+        if (j->mind[i] > j->mind[far]) far = (int)i;
+    }
+    j->arg[w] = far;
+}
+
+int knn_coreset(const float *x, int n, int dim, int m, int proj_dim, uint64_t seed, int threads,
+                int *idx, float *radius)
+{
+    if (m < 1 || m > n) return -1;
+    if (threads < 1) threads = 1;
+    int d = proj_dim > 0 && proj_dim < dim ? proj_dim : dim;
+    float *proj = d < dim ? malloc(sizeof(float) * (size_t)n * d) : NULL;
+    float *R = d < dim ? malloc(sizeof(float) * (size_t)dim * d) : NULL;
+    struct coreset_job j = {.n = n, .d = d};
+    j.mind = malloc(sizeof(float) * (size_t)n);
+    j.arg = malloc(sizeof(int) * (size_t)threads);
+    struct pool *p = threads > 1 ? pool_create(threads) : NULL;
+    int rc = -1;
+    if (!j.mind || !j.arg || (d < dim && (!proj || !R)) || (threads > 1 && !p)) goto done;
+    struct rng r = rng_seed(seed, 0x636f7265);
+    if (d < dim) {
+        float scale = 1.0f / sqrtf((float)d);
+        for (size_t i = 0; i < (size_t)dim * d; i++) R[i] = (float)rng_normal(&r) * scale;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, dim, 1.0f, x, dim, R, d, 0.0f,
+                    proj, d);
+    }
+    j.p = d < dim ? proj : x;
+    for (int i = 0; i < n; i++) j.mind[i] = INFINITY;
+    int pick = (int)(rng_next(&r) % (uint64_t)n);
+    for (int s = 0; s < m; s++) {
+        idx[s] = pick;
+        j.c = j.p + (size_t)pick * d;
+        if (p)
+            pool_run(p, coreset_part, &j);
+        else
+            coreset_part(&j, 0, 1);
+        pick = j.arg[0];
+        for (int w = 1; w < threads; w++)
+            if (j.mind[j.arg[w]] > j.mind[pick]) pick = j.arg[w];
+    }
+    if (radius) *radius = sqrtf(j.mind[pick]);
+    rc = 0;
+done:
+    pool_destroy(p);
+    free(proj), free(R), free(j.mind), free(j.arg);
+    return rc;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+int knn_calibrate(const float *normal_scores, int n, double false_alarm_rate, float *threshold)
+{
+    assert(n >= 1 && false_alarm_rate >= 0.0 && false_alarm_rate < 1.0);
+    float *s = malloc(sizeof(float) * (size_t)n);
+    if (!s) return -1;
+    memcpy(s, normal_scores, sizeof(float) * (size_t)n);
+    qsort(s, (size_t)n, sizeof(float), cmp_float);
+    double pos = (1.0 - false_alarm_rate) * (n - 1);
+    int lo = (int)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
+    *threshold = (float)(s[lo] + (pos - lo) * (s[hi] - s[lo]));
+    free(s);
+    return 0;
 }
 
 int knn_metric_parse(const char *s, enum knn_metric *out)

@@ -6,6 +6,7 @@
 #define INSPECTD_KNN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum knn_metric { KNN_L2 = 0, KNN_COSINE };
 
@@ -35,6 +36,29 @@ int knn_score(const struct knn_bank *b, const float *q, int nq, int k, bool excl
  * out of [1, n − exclude_self]. */
 int knn_search(const struct knn_bank *b, const float *q, int nq, int k, bool exclude_self,
                int threads, float *dist, int *idx);
+
+/* Patch-level scoring (PatchCore): tokens (nq, T, dim) are the T patch tokens of each of nq
+ * images; each patch's score is its distance to the nearest bank row (Euclidean, or 1 − cos),
+ * written to patch_scores (nq, T) when not NULL. An image's score is its largest patch score
+ * (top_q <= 0) or the mean of its ceil(top_q · T) largest. Returns 0, or -1 when out of memory. */
+int knn_patch_score(const struct knn_bank *b, const float *tokens, int nq, int T, float top_q,
+                    int threads, float *image_scores, float *patch_scores);
+
+/* Greedy k-centre (farthest point first) choice of m of the n rows of x (n, dim), distances taken
+ * on a seeded Gaussian random projection to proj_dim dimensions (the rows themselves when
+ * proj_dim <= 0 or >= dim). Starts from a seeded random row; every later pick is the row farthest
+ * from those already chosen, so the chosen set covers x within twice the best possible radius.
+ * Writes the rows in the order chosen to idx (m) and, when radius is not NULL, the covering
+ * radius after the last pick (in the projected space). Returns 0, or -1 when out of memory or m
+ * is out of [1, n]. */
+int knn_coreset(const float *x, int n, int dim, int m, int proj_dim, uint64_t seed, int threads,
+                int *idx, float *radius);
+
+/* The flagging threshold from scores of normal items only (e.g. leave-one-out k-NN scores of
+ * recent normal frames): the (1 − false_alarm_rate) quantile, linearly interpolated, so about
+ * that fraction of normal items scores above it. n >= 1, rate in [0, 1). Returns 0, or -1 when
+ * out of memory. */
+int knn_calibrate(const float *normal_scores, int n, double false_alarm_rate, float *threshold);
 
 /* Parses "l2" or "cosine". Returns 0 or -1. */
 int knn_metric_parse(const char *s, enum knn_metric *out);

@@ -150,6 +150,112 @@ static void knn_search_ties_go_to_the_lower_row(void **state)
     free(bank);
 }
 
+/* Patch scores are each patch's nearest-bank distance; image score max or top-q mean. */
+static void patch_scores_by_brute_force(void **state)
+{
+    enum { N = 400, Q = 3, T = 10, D = 6 };
+    struct rng r = rng_seed(13, 0);
+    float bank[N * D], tok[Q * T * D], img[Q], patch[Q * T], img_q[Q];
+    for (int i = 0; i < N * D; i++) bank[i] = (float)rng_normal(&r);
+    for (int i = 0; i < Q * T * D; i++) tok[i] = (float)rng_normal(&r);
+    struct knn_bank b;
+    assert_int_equal(knn_bank_build(&b, bank, N, D, KNN_L2), 0);
+    assert_int_equal(knn_patch_score(&b, tok, Q, T, 0.0f, 2, img, patch), 0);
+    assert_int_equal(knn_patch_score(&b, tok, Q, T, 0.3f, 1, img_q, NULL), 0);
+    for (int i = 0; i < Q; i++) {
+        double want[T], mx = 0;
+        for (int t = 0; t < T; t++) {
+            want[t] = INFINITY;
+            for (int j = 0; j < N; j++) {
+                double d = 0;
+                for (int c = 0; c < D; c++) {
+                    double x = (double)tok[(i * T + t) * D + c] - bank[j * D + c];
+                    d += x * x;
+                }
+                if (d < want[t]) want[t] = d;
+            }
+            want[t] = sqrt(want[t]);
+            assert_float_equal(patch[i * T + t], want[t], 1e-4);
+            if (want[t] > mx) mx = want[t];
+        }
+        assert_float_equal(img[i], mx, 1e-4);
+        /* top 30 % of 10 patches: the mean of the 3 largest */
+        for (int a = 0; a < T; a++)
+            for (int c = a + 1; c < T; c++)
+                if (want[c] > want[a]) {
+                    double t = want[a];
+                    want[a] = want[c], want[c] = t;
+                }
+        assert_float_equal(img_q[i], (want[0] + want[1] + want[2]) / 3, 1e-4);
+    }
+    knn_bank_free(&b);
+}
+
+/* Greedy k-centre: each pick is the row farthest from those chosen before, and the covering
+ * radius is within twice the optimum (brute force over every pair of centres on a small set). */
+static void coreset_is_greedy_k_centre(void **state)
+{
+    enum { N = 40, D = 3, M = 2 };
+    struct rng r = rng_seed(21, 0);
+    float x[N * D];
+    for (int i = 0; i < N * D; i++) x[i] = (float)rng_normal(&r);
+    int idx[N];
+    float radius;
+    assert_int_equal(knn_coreset(x, N, D, M, 0, 7, 2, idx, &radius), 0);
+#define DIST(a, b)                                                                                 \
+    sqrt(((double)x[(a)*D] - x[(b)*D]) * ((double)x[(a)*D] - x[(b)*D]) +                           \
+         ((double)x[(a)*D + 1] - x[(b)*D + 1]) * ((double)x[(a)*D + 1] - x[(b)*D + 1]) +           \
+         ((double)x[(a)*D + 2] - x[(b)*D + 2]) * ((double)x[(a)*D + 2] - x[(b)*D + 2]))
+    /* the second pick is the row farthest from the first */
+    for (int i = 0; i < N; i++) assert_true(DIST(i, idx[0]) <= DIST(idx[1], idx[0]) + 1e-5);
+    double cover = 0, best = INFINITY;
+    for (int i = 0; i < N; i++) {
+        double d = fmin(DIST(i, idx[0]), DIST(i, idx[1]));
+        cover = fmax(cover, d);
+    }
+    assert_float_equal(radius, cover, 1e-4);
+    for (int a = 0; a < N; a++)
+        for (int c = a + 1; c < N; c++) {
+            double rad = 0;
+            for (int i = 0; i < N; i++) rad = fmax(rad, fmin(DIST(i, a), DIST(i, c)));
+            best = fmin(best, rad);
+        }
+    assert_true(cover <= 2 * best + 1e-5);
+#undef DIST
+    /* all n: every row once; projected to fewer dimensions still picks distinct rows */
+    assert_int_equal(knn_coreset(x, N, D, N, 0, 7, 1, idx, NULL), 0);
+    int seen[N] = {0};
+    for (int i = 0; i < N; i++) seen[idx[i]]++;
+    for (int i = 0; i < N; i++) assert_int_equal(seen[i], 1);
+    assert_int_equal(knn_coreset(x, N, D, 10, 2, 7, 2, idx, NULL), 0);
+    for (int i = 0; i < 10; i++)
+        for (int j = i + 1; j < 10; j++) assert_true(idx[i] != idx[j]);
+    assert_int_equal(knn_coreset(x, N, D, N + 1, 0, 7, 1, idx, NULL), -1);
+}
+
+/* A threshold from normal scores flags about the requested share of fresh normal scores. */
+static void calibration_hits_the_false_alarm_rate(void **state)
+{
+    enum { N = 20000 };
+    struct rng r = rng_seed(31, 0);
+    float *cal = malloc(sizeof(float) * N), *fresh = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) cal[i] = (float)fabs(rng_normal(&r));
+    for (int i = 0; i < N; i++) fresh[i] = (float)fabs(rng_normal(&r));
+    const double rates[3] = {0.005, 0.01, 0.05};
+    for (int k = 0; k < 3; k++) {
+        float t;
+        assert_int_equal(knn_calibrate(cal, N, rates[k], &t), 0);
+        int above = 0;
+        for (int i = 0; i < N; i++) above += fresh[i] > t;
+        double got = (double)above / N;
+        assert_true(fabs(got - rates[k]) < 0.25 * rates[k] + 0.001);
+    }
+    float one = 3.0f, t;
+    assert_int_equal(knn_calibrate(&one, 1, 0.005, &t), 0);
+    assert_float_equal(t, 3.0f, 0);
+    free(cal), free(fresh);
+}
+
 static void idx_reads_fashion_mnist(void **state)
 {
     struct idx_array a;
@@ -195,6 +301,9 @@ int main(void)
         cmocka_unit_test(knn_matches_brute_force),
         cmocka_unit_test(knn_search_finds_exact_neighbours),
         cmocka_unit_test(knn_search_ties_go_to_the_lower_row),
+        cmocka_unit_test(patch_scores_by_brute_force),
+        cmocka_unit_test(coreset_is_greedy_k_centre),
+        cmocka_unit_test(calibration_hits_the_false_alarm_rate),
         cmocka_unit_test(idx_reads_fashion_mnist),
         cmocka_unit_test(idx_refuses_broken_files),
     };
