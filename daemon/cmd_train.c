@@ -4,7 +4,9 @@
 #define LOG_TAG "train"
 #include "log.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +21,8 @@
 #include "imageset.h"
 #include "store.h"
 #include "train.h"
+#include "store_scoring.h"
+#include "model.h"
 
 struct train_cmd {
     const char *images_dir, *out;
@@ -28,6 +32,7 @@ struct train_cmd {
     int size, channels, every;
     long max_steps;
     bool resume;
+    bool register_model; /* --register: build the bank, calibrate, make it the db's model */
     struct train_options t;
 };
 
@@ -51,6 +56,9 @@ static void usage(FILE *out)
                  "  --max-images N      learn from at most N images (default 20000)\n"
                  "  --out FILE          checkpoint to write (atomically) and to --resume from\n"
                  "  --resume            continue the run saved in --out\n"
+                 "  --register          then build the normal bank from the same frames,\n"
+                 "                      calibrate the threshold and make the model the one\n"
+                 "                      that scores the database's frames (with --db)\n"
                  "  --minutes M         time budget (default: none)\n"
                  "  --epochs N          epochs (default 100; with --minutes, an upper bound)\n"
                  "  --max-steps N       stop after step N, schedules unchanged (train in chunks)\n"
@@ -100,6 +108,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_IMAGES = 256,
         O_OUT,
         O_RESUME,
+        O_REGISTER,
         O_MINUTES,
         O_EPOCHS,
         O_MAXSTEPS,
@@ -125,6 +134,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
     static const struct option opts[] = {{"images", 1, 0, O_IMAGES},
                                          {"out", 1, 0, O_OUT},
                                          {"resume", 0, 0, O_RESUME},
+                                         {"register", 0, 0, O_REGISTER},
                                          {"minutes", 1, 0, O_MINUTES},
                                          {"epochs", 1, 0, O_EPOCHS},
                                          {"max-steps", 1, 0, O_MAXSTEPS},
@@ -165,6 +175,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_RESUME:
             c->resume = true;
+            break;
+        case O_REGISTER:
+            c->register_model = true;
             break;
         case O_MINUTES:
             bad = !num_ok || v <= 0, t->minutes = v;
@@ -244,6 +257,10 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
     if (!c->images_dir == !c->db || !c->out || optind != argc) {
         fprintf(stderr, "inspectd train: --out FILE and one of --images DIR or --db FILE are "
                         "required\n");
+        return -1;
+    }
+    if (c->register_model && !c->db) {
+        fprintf(stderr, "inspectd train: --register makes the model the scoring model of --db\n");
         return -1;
     }
     if (!c->db && (c->camera || c->since)) {
@@ -339,6 +356,7 @@ static char *config_json(const struct train_cmd *c, const struct image_set *set)
 }
 
 struct run {
+    double loss; /* the last step's */
     struct train_cmd *c;
     struct dino_step *s;
     const struct image_set *set;
@@ -372,6 +390,7 @@ static int on_progress(const struct train_progress *p, void *arg)
 {
     struct run *r = arg;
     r->total = p->total_steps;
+    r->loss = p->stats.loss;
     long done = p->step + 1;
     double steps_per_s = p->images_per_s / r->c->t.batch;
     double eta = p->total_steps && steps_per_s > 0 ? (p->total_steps - done) / steps_per_s : 0;
@@ -415,6 +434,54 @@ static int restore(struct run *r)
     return rc;
 }
 
+/* Builds the bank beside the checkpoint (FILE.safetensors → FILE.bank.safetensors), calibrates
+ * and registers the model as the database's active one. Returns 0 or -1 (logged). */
+static int register_model(const struct run *r, const struct image_set *set)
+{
+    const struct train_cmd *c = r->c;
+    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[32], meta[256];
+    if (!realpath(c->out, ckpt)) {
+        log_error("%s: %s", c->out, strerror(errno));
+        return -1;
+    }
+    size_t n = strlen(ckpt);
+    const char *ext = ".safetensors";
+    int stem = n > strlen(ext) && strcmp(ckpt + n - strlen(ext), ext) == 0 ? (int)(n - strlen(ext))
+                                                                           : (int)n;
+    snprintf(bank, sizeof bank, "%.*s.bank.safetensors", stem, ckpt);
+    struct model_build_options o;
+    struct model_build_result res;
+    model_build_defaults(&o);
+    o.threads = c->t.threads;
+    if (model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
+        log_error("model not registered: %s", err);
+        return -1;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(version, sizeof version, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(meta, sizeof meta,
+             "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
+             "\"false_alarm_rate\":%g,\"steps\":%ld}",
+             res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
+             r->s->student.adam_step);
+    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
+    int64_t id = 0;
+    int rc = ss ? scoring_store_register_model(ss, version, ckpt, bank, res.threshold, set->n,
+                                               r->loss, meta, &id)
+                : -1;
+    if (rc)
+        log_error("model not registered: %s", ss ? scoring_store_errmsg(ss) : err);
+    else
+        log_info("model %s (id %lld) now scores %s: bank of %d patches from %d frames, threshold "
+                 "%.4f from %d held-out frames",
+                 version, (long long)id, c->db, res.bank_rows, res.bank_images, res.threshold,
+                 res.calib_images);
+    scoring_store_close(ss);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv)
 {
     struct train_cmd c = {.size = 64, .channels = 3, .every = 100, .max_images = 20000};
@@ -427,8 +494,8 @@ int cmd_train(int argc, char **argv)
     c.t.model.in_chans = c.channels;
     int local = c.size * 3 / 7 / c.t.model.patch * c.t.model.patch;
     augment_defaults(&c.t.aug, c.size, local < c.t.model.patch ? c.t.model.patch : local);
-    char source[1024];
-    source_name(&c, source, sizeof source);
+    char source_buf[1024];
+    const char *source = source_name(&c, source_buf, sizeof source_buf);
     struct image_set set = {.size = c.size, .channels = c.channels, .max = c.max_images};
     if (load_images(&c, &set)) {
         image_set_free(&set);
@@ -472,6 +539,7 @@ int cmd_train(int argc, char **argv)
     if (rc < 0) log_error("%s", err);
     int saved = save(&r);
     if (!saved) log_info("checkpoint %s at step %ld", c.out, s.student.adam_step);
+    if (!saved && rc == 0 && c.register_model && register_model(&r, &set)) saved = -1;
     dino_step_destroy(&s);
     image_set_free(&set);
     free(r.model_json);
