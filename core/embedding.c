@@ -124,6 +124,10 @@ static int extract(struct embedding_job *j, int threads, char *err, size_t errsz
     }
     if (threads < 1) threads = 1;
     if (threads > j->N) threads = j->N > 0 ? j->N : 1;
+    /* buffers for one batch, no larger than a worker's share needs */
+    int batch = (j->N + threads - 1) / threads;
+    if (batch > EMBEDDING_BATCH) batch = EMBEDDING_BATCH;
+    if (batch < 1) batch = 1;
     j->replicas = calloc((size_t)threads, sizeof *j->replicas);
     j->acts = calloc((size_t)threads, sizeof *j->acts);
     struct pool *p = pool_create(threads);
@@ -132,11 +136,11 @@ static int extract(struct embedding_job *j, int threads, char *err, size_t errsz
     for (int w = 0; !rc && w < threads; w++) {
         rc = vit_replica_create(&j->replicas[w], m, false, err, errsz);
         if (!rc)
-            rc = vit_acts_create(&j->acts[w], &j->replicas[w], EMBEDDING_BATCH, j->H, j->W, false,
-                                 false, err, errsz);
+            rc = vit_acts_create(&j->acts[w], &j->replicas[w], batch, j->H, j->W, false, false, err,
+                                 errsz);
         if (!rc && j->layers) {
             j->acts[w].tap_mask = j->layers;
-            j->acts[w].taps = malloc(sizeof(float) * EMBEDDING_BATCH * (size_t)j->dim);
+            j->acts[w].taps = malloc(sizeof(float) * (size_t)batch * j->dim);
             if (!j->acts[w].taps) {
                 rc = -2;
                 if (errsz) snprintf(err, errsz, "out of memory for embedding layers");

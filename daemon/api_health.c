@@ -13,7 +13,6 @@
 #include "log.h"
 
 /* Until the scoring issue swaps models in, inspectd only captures: it is "learning". */
-static const char *model_state = "learning";
 
 json_t *api_time(int64_t us)
 {
@@ -37,6 +36,29 @@ static int64_t now_us(void)
 static void healthz(const struct http_request *req, struct http_reply *r)
 {
     http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static const char *model_state(struct app *app)
+{
+    struct scorer_status st;
+    scorer_get_status(app->scorer, &st);
+    return scorer_state_name(st.state);
+}
+
+static json_t *scoring_json(struct app *app)
+{
+    struct scorer_status st;
+    scorer_get_status(app->scorer, &st);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:f}", "state", scorer_state_name(st.state),
+                          "frames_scored", (json_int_t)st.scored, "frames_flagged",
+                          (json_int_t)st.flagged, "frames_failed", (json_int_t)st.failed,
+                          "last_latency_ms", (double)st.last_latency_us * 1e-3);
+    if (st.state != SCORER_LEARNING) {
+        json_object_set_new(j, "model", json_string(st.model_version));
+        json_object_set_new(j, "threshold", json_real(st.threshold));
+    }
+    if (st.last_error[0]) json_object_set_new(j, "last_error", json_string(st.last_error));
+    return j;
 }
 
 static json_t *camera_json(const struct pipeline_camera_status *st)
@@ -67,7 +89,8 @@ static void readyz(const struct http_request *req, struct http_reply *r)
     bool ready = pipeline_ready(p);
     http_reply_json(r, ready ? 200 : 503,
                     json_pack("{s:s, s:b, s:s, s:o}", "status", ready ? "ready" : "not ready",
-                              "database", 1, "model", model_state, "cameras", cameras_json(p)));
+                              "database", 1, "model", model_state(req->app), "cameras",
+                              cameras_json(p)));
 }
 
 static void status(const struct http_request *req, struct http_reply *r)
@@ -85,11 +108,12 @@ static void status(const struct http_request *req, struct http_reply *r)
     json_t *obj = json_pack("{s:s, s:o, s:f, s:{s:s}, s:o, s:{s:I, s:I}, s:{s:s, s:I, s:I}}",
                             "version", INSPECTD_VERSION, "started_at", api_time(app->started_us),
                             "uptime_s", (double)(now_us() - app->started_us) * 1e-6, "model",
-                            "state", model_state, "cameras", cameras_json(app->pipeline), "queue",
-                            "depth", (json_int_t)pipeline_queue_depth(app->pipeline), "capacity",
-                            (json_int_t)pipeline_queue_capacity(app->pipeline), "database", "path",
-                            app->cfg->store_path, "frames_stored", (json_int_t)frames, "size_bytes",
-                            (json_int_t)bytes);
+                            "state", model_state(app), "cameras", cameras_json(app->pipeline),
+                            "queue", "depth", (json_int_t)pipeline_queue_depth(app->pipeline),
+                            "capacity", (json_int_t)pipeline_queue_capacity(app->pipeline),
+                            "database", "path", app->cfg->store_path, "frames_stored",
+                            (json_int_t)frames, "size_bytes", (json_int_t)bytes);
+    json_object_set_new(obj, "scoring", scoring_json(app));
     http_reply_json(r, 200, obj);
 }
 
@@ -132,6 +156,19 @@ static void write_metrics(FILE *out, struct app *app)
     fprintf(out, "inspectd_queue_depth %zu\n", pipeline_queue_depth(p));
     metrics_write_header(out, "inspectd_queue_capacity", "gauge", "Size of the frame queue.");
     fprintf(out, "inspectd_queue_capacity %zu\n", pipeline_queue_capacity(p));
+    struct scorer_status sc;
+    scorer_get_status(app->scorer, &sc);
+    metrics_write_header(out, "inspectd_frames_scored_total", "counter",
+                         "Frames scored against the active model.");
+    fprintf(out, "inspectd_frames_scored_total %llu\n", (unsigned long long)sc.scored);
+    metrics_write_header(out, "inspectd_frames_flagged_total", "counter",
+                         "Frames whose score crossed the threshold.");
+    fprintf(out, "inspectd_frames_flagged_total %llu\n", (unsigned long long)sc.flagged);
+    metrics_write_header(out, "inspectd_frames_score_failed_total", "counter",
+                         "Frames that could not be scored (undecodable, database error).");
+    fprintf(out, "inspectd_frames_score_failed_total %llu\n", (unsigned long long)sc.failed);
+    metrics_write_header(out, "inspectd_model_id", "gauge", "Id of the active model (0: none).");
+    fprintf(out, "inspectd_model_id %lld\n", (long long)sc.model_id);
     http_write_metrics(out);
     metrics_write_histogram(out, "inspectd_store_commit_seconds",
                             "Time to insert and commit one batch of frames.",

@@ -2,7 +2,8 @@
  * read-only store connections. Built by `inspectd run` before the HTTP server starts, torn down
  * after it stops, so a handler may use every pointer here without checks.
  *
- * Invariants while the HTTP server runs: cfg, pipeline and readers are non-NULL and stay valid;
+ * Invariants while the HTTP server runs: cfg, pipeline, readers and scorer are non-NULL and stay
+ * valid;
  * started_us never changes. */
 #ifndef INSPECTD_APP_H
 #define INSPECTD_APP_H
@@ -11,12 +12,14 @@
 
 #include "config.h"
 #include "pipeline.h"
+#include "scorer.h"
 #include "store.h"
 
 struct app {
     const struct config *cfg;
     struct pipeline *pipeline;
     struct store_pool *readers;
+    struct scorer *scorer;
     int64_t started_us; /* wall clock, Unix microseconds */
 };
 

@@ -109,6 +109,9 @@ static void log_summary(struct pipeline *p)
     }
 }
 
+/* Scoring shares the cores with capture and training: one worker keeps a core for the rest. */
+#define SCORER_THREADS 1
+
 /* Opens everything in order; on failure closes what was opened. Returns 0 or 1. */
 static int serve(const struct config *cfg, const sigset_t *stop)
 {
@@ -127,6 +130,7 @@ static int serve(const struct config *cfg, const sigset_t *stop)
     if (!(app.readers = store_pool_open(cfg->store_path, cfg->http_threads, err, sizeof err)))
         goto out;
     if (!(app.pipeline = pipeline_start(cfg, store, err, sizeof err))) goto out;
+    if (!(app.scorer = scorer_start(cfg->store_path, SCORER_THREADS, err, sizeof err))) goto out;
     if (!(http = http_start(&app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
@@ -139,6 +143,7 @@ out:
     if (rc) log_error("%s", err);
     pipeline_stop(app.pipeline); /* capture stops, the writer drains and commits */
     http_stop(http);             /* no request can reach the pipeline or the store after this */
+    scorer_stop(app.scorer);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);

@@ -1,0 +1,39 @@
+/* scorer.h — the scoring thread: every stored frame gets a score against the database's active
+ * model (decode → resize to the model's input → teacher backbone → patch k-NN against the bank),
+ * a result row, and, when flagged, a heatmap and an alert. Frames are found in the database (the
+ * oldest unscored ones first, after the last frame the model scored, or from the newest for a
+ * model that scored nothing yet), so a restart loses no frame and capture is never slowed. With no
+ * model yet the scorer is "learning" and frames stay unscored. */
+#ifndef INSPECTD_SCORER_H
+#define INSPECTD_SCORER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct scorer;
+
+enum scorer_state { SCORER_LEARNING = 0, SCORER_SCORING, SCORER_ERROR };
+
+struct scorer_status {
+    enum scorer_state state;
+    char model_version[64];
+    int64_t model_id;
+    float threshold;
+    uint64_t scored, flagged, failed;
+    int64_t last_latency_us; /* decode + embed + k-NN of the last frame */
+    char last_error[256];
+};
+
+/* Starts the thread on the database at path (already migrated). threads: BLAS/embedding
+ * workers for scoring. Returns NULL with the reason in err. */
+struct scorer *scorer_start(const char *db_path, int threads, char *err, size_t errsz);
+
+/* Stops the thread (after the frame in hand) and frees everything; NULL is fine. */
+void scorer_stop(struct scorer *s);
+
+void scorer_get_status(struct scorer *s, struct scorer_status *out);
+
+const char *scorer_state_name(enum scorer_state st);
+
+#endif

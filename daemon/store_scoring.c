@@ -1,0 +1,257 @@
+/* store_scoring.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
+#include "store_scoring.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct scoring_store {
+    sqlite3 *db;
+    sqlite3_stmt *active, *unscored, *frame, *result, *heatmap, *alert;
+    char err[256];
+};
+
+static int fail(struct scoring_store *s, const char *what)
+{
+    snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
+    return -1;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+const char *scoring_store_errmsg(const struct scoring_store *s)
+{
+    return s->err;
+}
+
+struct scoring_store *scoring_store_open(const char *path, char *err, size_t errsz)
+{
+    struct scoring_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errsz, "out of memory");
+        return NULL;
+    }
+    static const char *const sql[] = {
+        "SELECT id, version, path, json_extract(meta, '$.bank'), threshold, created_at "
+        "FROM models WHERE status = 'active'",
+        "SELECT f.id FROM frames f WHERE f.id > ?2 AND NOT EXISTS (SELECT 1 FROM results r "
+        "WHERE r.frame_id = f.id AND r.model_id = ?1) ORDER BY f.id LIMIT ?3",
+        "SELECT image, camera_id FROM frames WHERE id = ?",
+        "INSERT OR REPLACE INTO results (frame_id, model_id, score, score_norm, flagged, "
+        "latency_us, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO heatmaps (frame_id, model_id, grid_w, grid_h, data) "
+        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO alerts (frame_id, model_id, camera_id, created_at, score, "
+        "score_norm, threshold) VALUES (?, ?, ?, ?, ?, ?, ?)"};
+    sqlite3_stmt **stmts[] = {&s->active, &s->unscored, &s->frame,
+                              &s->result, &s->heatmap,  &s->alert};
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(s->db));
+        scoring_store_close(s);
+        return NULL;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_exec(s->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++)
+        if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, stmts[i], NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errsz, "%s: %s (is the schema migrated?)", path, sqlite3_errmsg(s->db));
+            scoring_store_close(s);
+            return NULL;
+        }
+    return s;
+}
+
+void scoring_store_close(struct scoring_store *s)
+{
+    if (!s) return;
+    sqlite3_stmt *stmts[] = {s->active, s->unscored, s->frame, s->result, s->heatmap, s->alert};
+    for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++) sqlite3_finalize(stmts[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+int scoring_store_active_model(struct scoring_store *s, struct model_row *out)
+{
+    sqlite3_stmt *st = s->active;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        copy_text(out->version, sizeof out->version, st, 1);
+        copy_text(out->path, sizeof out->path, st, 2);
+        copy_text(out->bank, sizeof out->bank, st, 3);
+        out->threshold = sqlite3_column_double(st, 4);
+        out->created_at = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : fail(s, "active model");
+}
+
+static int exec(struct scoring_store *s, const char *sql)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(s, sql);
+}
+
+int scoring_store_register_model(struct scoring_store *s, const char *version, const char *ckpt,
+                                 const char *bank, double threshold, int frames_used, double loss,
+                                 const char *meta, int64_t *id)
+{
+    json_error_t je;
+    json_t *j = json_loads(meta ? meta : "{}", 0, &je);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        snprintf(s->err, sizeof s->err, "register model: meta is not a JSON object");
+        return -1;
+    }
+    json_object_set_new(j, "bank", json_string(bank));
+    char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    sqlite3_stmt *st = NULL;
+    int64_t now = now_us();
+    int rc = text ? 0 : -1;
+    if (!text) snprintf(s->err, sizeof s->err, "register model: out of memory");
+    if (!rc) rc = exec(s, "BEGIN IMMEDIATE");
+    if (!rc) rc = exec(s, "UPDATE models SET status = 'retired' WHERE status = 'active'");
+    if (!rc && sqlite3_prepare_v2(s->db,
+                                  "INSERT INTO models (version, path, created_at, threshold, "
+                                  "meta, status, frames_used, loss, activated_at) "
+                                  "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+                                  -1, &st, NULL) != SQLITE_OK)
+        rc = fail(s, "register model");
+    if (!rc) {
+        sqlite3_bind_text(st, 1, version, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ckpt, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_double(st, 4, threshold);
+        sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, frames_used);
+        sqlite3_bind_double(st, 7, loss);
+        sqlite3_bind_int64(st, 8, now);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, "register model");
+    }
+    sqlite3_finalize(st);
+    if (!rc && id) *id = sqlite3_last_insert_rowid(s->db);
+    if (!rc) rc = exec(s, "COMMIT");
+    if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    free(text);
+    return rc;
+}
+
+int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t after_id,
+                           int64_t *ids, int max)
+{
+    sqlite3_stmt *st = s->unscored;
+    sqlite3_bind_int64(st, 1, model_id);
+    sqlite3_bind_int64(st, 2, after_id);
+    sqlite3_bind_int(st, 3, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? n : fail(s, "unscored frames");
+}
+
+int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_t *after_id)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT COALESCE((SELECT MAX(frame_id) FROM results WHERE model_id = ?),"
+                           " (SELECT MAX(id) FROM frames), 0)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "resume point");
+    sqlite3_bind_int64(st, 1, model_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *after_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(s, "resume point");
+}
+
+int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t *size,
+                        int64_t *camera_id)
+{
+    sqlite3_stmt *st = s->frame;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        *size = (size_t)sqlite3_column_bytes(st, 0);
+        *data = malloc(*size ? *size : 1);
+        *camera_id = sqlite3_column_int64(st, 1);
+        if (*data) {
+            memcpy(*data, sqlite3_column_blob(st, 0), *size);
+            found = 1;
+        } else {
+            snprintf(s->err, sizeof s->err, "frame %lld: out of memory", (long long)id);
+            found = -1;
+        }
+    } else if (rc != SQLITE_DONE) {
+        found = fail(s, "frame image");
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+static int step(struct scoring_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : fail(s, what);
+}
+
+int scoring_store_result(struct scoring_store *s, const struct scoring_result *r)
+{
+    int64_t now = now_us();
+    double norm = r->threshold > 0 ? r->score / r->threshold : 0.0;
+    if (exec(s, "BEGIN IMMEDIATE")) return -1;
+    sqlite3_stmt *st = s->result;
+    sqlite3_bind_int64(st, 1, r->frame_id);
+    sqlite3_bind_int64(st, 2, r->model_id);
+    sqlite3_bind_double(st, 3, r->score);
+    sqlite3_bind_double(st, 4, norm);
+    sqlite3_bind_int(st, 5, r->flagged);
+    sqlite3_bind_int64(st, 6, r->latency_us);
+    sqlite3_bind_int64(st, 7, now);
+    int rc = step(s, st, "insert result");
+    if (!rc && r->flagged && r->grid) {
+        st = s->heatmap;
+        sqlite3_bind_int64(st, 1, r->frame_id);
+        sqlite3_bind_int64(st, 2, r->model_id);
+        sqlite3_bind_int(st, 3, r->grid_w);
+        sqlite3_bind_int(st, 4, r->grid_h);
+        sqlite3_bind_blob(st, 5, r->grid, (int)(sizeof(float) * (size_t)r->grid_w * r->grid_h),
+                          SQLITE_STATIC);
+        rc = step(s, st, "insert heatmap");
+    }
+    if (!rc && r->flagged) {
+        st = s->alert;
+        sqlite3_bind_int64(st, 1, r->frame_id);
+        sqlite3_bind_int64(st, 2, r->model_id);
+        sqlite3_bind_int64(st, 3, r->camera_id);
+        sqlite3_bind_int64(st, 4, now);
+        sqlite3_bind_double(st, 5, r->score);
+        sqlite3_bind_double(st, 6, norm);
+        sqlite3_bind_double(st, 7, r->threshold);
+        rc = step(s, st, "insert alert");
+    }
+    if (!rc) rc = exec(s, "COMMIT");
+    if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/* store_scoring.h — the scoring side of the database: model versions, unscored frames, and one
+ * result (with heatmap and alert when flagged) per scored frame. A connection of its own, so the
+ * scorer never waits on the capture writer's batches for longer than SQLite's busy timeout.
+ * The database must exist with its schema (store_open creates and migrates it). */
+#ifndef INSPECTD_STORE_SCORING_H
+#define INSPECTD_STORE_SCORING_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct scoring_store;
+
+struct model_row {
+    int64_t id;
+    char version[64];
+    char path[PATH_MAX]; /* training checkpoint (its teacher scores) */
+    char bank[PATH_MAX]; /* bank file (meta "bank") */
+    double threshold;
+    int64_t created_at;
+};
+
+struct scoring_result {
+    int64_t frame_id, model_id, camera_id;
+    float score, threshold;
+    bool flagged;
+    int64_t latency_us;
+    const float *grid; /* (grid_h, grid_w) patch scores, stored when flagged; may be NULL */
+    int grid_w, grid_h;
+};
+
+/* Opens a read-write connection. Returns NULL with the reason in err. */
+struct scoring_store *scoring_store_open(const char *path, char *err, size_t errsz);
+void scoring_store_close(struct scoring_store *s);
+const char *scoring_store_errmsg(const struct scoring_store *s);
+
+/* The active model. Returns 1 (out filled), 0 when there is none, -1 on error. */
+int scoring_store_active_model(struct scoring_store *s, struct model_row *out);
+
+/* Adds a model and makes it the active one (the previous active one retired), in one
+ * transaction. meta: JSON object text (the bank path is added to it as "bank"). Returns 0 (id
+ * set when not NULL) or -1. */
+int scoring_store_register_model(struct scoring_store *s, const char *version, const char *ckpt,
+                                 const char *bank, double threshold, int frames_used, double loss,
+                                 const char *meta, int64_t *id);
+
+/* Up to max ids of frames after after_id without a result of model_id, ascending. Returns the
+ * count, or -1. */
+int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t after_id,
+                           int64_t *ids, int max);
+
+/* Where scoring with model_id starts: after the last frame it scored, or, for a model that has
+ * scored nothing yet, after the newest frame now stored (older frames stay unscored). Returns 0
+ * or -1. */
+int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_t *after_id);
+
+/* A frame's encoded image (malloc'ed, caller frees) and camera. Returns 1, 0 when the frame is
+ * gone, or -1. */
+int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t *size,
+                        int64_t *camera_id);
+
+/* Stores a result; when flagged also its heatmap (if grid) and an alert in state 'new'. One
+ * transaction. Returns 0 or -1. */
+int scoring_store_result(struct scoring_store *s, const struct scoring_result *r);
+
+#endif

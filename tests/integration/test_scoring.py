@@ -1,0 +1,144 @@
+"""test_scoring.py — the daemon as an inspector: frames from the synthetic camera (with seeded
+defects) are stored, `inspectd train --db --register` trains a small model, builds its bank and
+threshold and makes it the database's model; a training child killed with SIGKILL changes
+nothing; then the running daemon scores every new frame: results for each, defect frames flagged
+far more often than good ones, a heatmap and an alert for each flagged frame, the model shown by
+/api/v1/status and /metrics. Python standard library only."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+BIN = os.environ["INSPECTD_BIN"]
+
+CONFIG = """[http]
+listen = 127.0.0.1:{port}
+[store]
+path = {db}
+[camera.line]
+driver = synthetic
+fps = {fps}
+frames = {frames}
+width = 64
+height = 64
+defect_rate = {rate}
+seed = {seed}
+"""
+
+TRAIN = ["--size", "64", "--patch", "8", "--channels", "3", "--dim", "32", "--depth", "2", "--heads", "2",
+         "--batch", "16", "--locals", "2", "--epochs", "2", "--threads", "2"]
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(tmp, db, frames, fps, seed, rate):
+    port = free_port()
+    conf = os.path.join(tmp, "run-%d.conf" % seed)
+    with open(conf, "w") as f:
+        f.write(CONFIG.format(port=port, db=db, frames=frames, fps=fps, seed=seed, rate=rate))
+    log = open(os.path.join(tmp, "run-%d.log" % seed), "w+")
+    daemon = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
+    return daemon, port, log
+
+
+def get(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        body = r.read()
+        return json.loads(body) if path.startswith("/api") else body.decode()
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if pred():
+                return
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def stop(daemon):
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0, "daemon did not stop cleanly"
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="inspectd-scoring-")
+    db = os.path.join(tmp, "line.db")
+    model = os.path.join(tmp, "model.safetensors")
+
+    # 1. frames to learn from, while the daemon has no model: it is learning and scores nothing
+    daemon, port, log = start(tmp, db, 300, 0, 1, 0.01)  # a line makes mostly good products
+    wait_for(lambda: get(port, "/api/v1/status")["database"]["frames_stored"] >= 300, 60,
+             "300 frames")
+    status = get(port, "/api/v1/status")
+    assert status["model"]["state"] == "learning" and status["scoring"]["frames_scored"] == 0, status
+    stop(daemon)
+
+    # 2. train, build the bank, calibrate, register
+    r = subprocess.run([BIN, "train", "--db", db, "--out", model, "--register", *TRAIN],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "now scores" in r.stderr, r.stderr
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT id, status, threshold, json_extract(meta, '$.bank') FROM models").fetchall()
+    assert len(rows) == 1 and rows[0][1] == "active" and rows[0][2] > 0, rows
+    assert os.path.exists(rows[0][3]), rows
+
+    # 3. a retraining killed half-way leaves the active model and its files alone
+    other = os.path.join(tmp, "other.safetensors")
+    child = subprocess.Popen([BIN, "train", "--db", db, "--out", other, "--register", *TRAIN,
+                              "--epochs", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2.0)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert con.execute("SELECT id, status FROM models").fetchall() == [(rows[0][0], "active")]
+
+    # 4. the daemon scores every new frame against the model
+    last_before = con.execute("SELECT MAX(id) FROM frames").fetchone()[0]
+    con.close()
+    daemon, port, log = start(tmp, db, 400, 40, 2, 0.3)
+    try:
+        wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= 400, 120,
+                 "400 frames scored")
+        status = get(port, "/api/v1/status")
+        assert status["model"]["state"] == "scoring", status
+        assert status["scoring"]["frames_failed"] == 0, status
+        metrics = get(port, "/metrics")
+        assert "inspectd_frames_scored_total 400" in metrics, metrics
+    finally:
+        stop(daemon)
+    con = sqlite3.connect(db)
+    scored = con.execute(
+        "SELECT f.defect, r.flagged FROM frames f JOIN results r ON r.frame_id = f.id "
+        "WHERE f.id > ?", (last_before,)).fetchall()
+    assert len(scored) == 400, len(scored)
+    assert con.execute("SELECT COUNT(*) FROM results r JOIN frames f ON f.id = r.frame_id "
+                       "WHERE f.id <= ?", (last_before,)).fetchone()[0] == 0
+    bad = [f for d, f in scored if d != "none"]
+    good = [f for d, f in scored if d == "none"]
+    bad_rate, good_rate = sum(bad) / len(bad), sum(good) / len(good)
+    print("flagged: %.2f of %d defect frames, %.3f of %d good frames" %
+          (bad_rate, len(bad), good_rate, len(good)))
+    assert bad_rate > 0.5 and good_rate < 0.05, (bad_rate, good_rate)
+    flagged = con.execute("SELECT COUNT(*) FROM results WHERE flagged = 1").fetchone()[0]
+    alerts = con.execute("SELECT COUNT(*) FROM alerts WHERE state = 'new'").fetchone()[0]
+    maps = con.execute("SELECT COUNT(*) FROM heatmaps WHERE grid_w = 8 AND grid_h = 8 "
+                       "AND length(data) = 256").fetchone()[0]
+    assert flagged == alerts == maps and flagged > 0, (flagged, alerts, maps)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
