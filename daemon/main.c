@@ -15,6 +15,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "the daemon: capture from the cameras into SQLite, serve the HTTP API"},
     {"eval", cmd_eval, "one-class anomaly benchmark (Fashion-MNIST): pixels, untrained, DINO"},
     {"train", cmd_train, "DINO pretraining on a directory of images, with checkpoints"},
+    {"score", cmd_score, "score image files against the active model of a database (JSON lines)"},
     {"cameras", cmd_cameras, "list the cameras the drivers can see (GigE/USB3 Vision, libcamera)"},
 };
 

@@ -105,6 +105,31 @@ def main():
     child.wait()
     assert con.execute("SELECT id, status FROM models").fetchall() == [(rows[0][0], "active")]
 
+    # 3b. inspectd score: JSON lines for image files, heatmaps on request, errors per file
+    files = []
+    for fid, image in con.execute("SELECT id, image FROM frames ORDER BY id LIMIT 2"):
+        files.append(os.path.join(tmp, "frame%d.jpg" % fid))
+        with open(files[-1], "wb") as f:
+            f.write(image)
+    junk = os.path.join(tmp, "junk.jpg")
+    with open(junk, "w") as f:
+        f.write("not an image")
+    maps = os.path.join(tmp, "maps")
+    os.mkdir(maps)
+    r = subprocess.run([BIN, "score", "--db", db, "--heatmap-dir", maps, files[0], junk, files[1]],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [l["file"] for l in lines] == [files[0], junk, files[1]], lines
+    assert "error" in lines[1] and "score" not in lines[1], lines
+    for l in (lines[0], lines[2]):
+        assert l["score"] > 0 and abs(l["score_norm"] - l["score"] / rows[0][2]) < 1e-4, l
+        with open(l["heatmap"], "rb") as f:
+            assert f.read(2) == b"\xff\xd8", l  # a JPEG
+    r = subprocess.run([BIN, "score", "--db", os.path.join(tmp, "none.db"), files[0]],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "inspectd score:" in r.stderr, r.stderr
+
     # 4. the daemon scores every new frame against the model
     last_before = con.execute("SELECT MAX(id) FROM frames").fetchone()[0]
     con.close()
