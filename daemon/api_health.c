@@ -61,6 +61,19 @@ static json_t *scoring_json(struct app *app)
     return j;
 }
 
+static json_t *training_json(struct app *app)
+{
+    struct trainer_status st;
+    trainer_get_status(app->trainer, &st);
+    json_t *j = json_pack("{s:b, s:b, s:I, s:I, s:I}", "enabled", st.enabled, "running", st.running,
+                          "runs", (json_int_t)st.runs, "failures", (json_int_t)st.failures,
+                          "frames_since_model", (json_int_t)st.frames_since_model);
+    if (st.running) json_object_set_new(j, "pid", json_integer(st.pid));
+    if (st.runs) json_object_set_new(j, "last_started_at", api_time(st.started_us));
+    if (st.runs && !st.running) json_object_set_new(j, "last_exit", json_integer(st.last_exit));
+    return j;
+}
+
 static json_t *camera_json(const struct pipeline_camera_status *st)
 {
     return json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name", st->name,
@@ -114,6 +127,7 @@ static void status(const struct http_request *req, struct http_reply *r)
                             "database", "path", app->cfg->store_path, "frames_stored",
                             (json_int_t)frames, "size_bytes", (json_int_t)bytes);
     json_object_set_new(obj, "scoring", scoring_json(app));
+    json_object_set_new(obj, "training", training_json(app));
     http_reply_json(r, 200, obj);
 }
 
@@ -169,6 +183,16 @@ static void write_metrics(FILE *out, struct app *app)
     fprintf(out, "inspectd_frames_score_failed_total %llu\n", (unsigned long long)sc.failed);
     metrics_write_header(out, "inspectd_model_id", "gauge", "Id of the active model (0: none).");
     fprintf(out, "inspectd_model_id %lld\n", (long long)sc.model_id);
+    struct trainer_status tr;
+    trainer_get_status(app->trainer, &tr);
+    metrics_write_header(out, "inspectd_training_running", "gauge",
+                         "1 while a training child runs.");
+    fprintf(out, "inspectd_training_running %d\n", tr.running ? 1 : 0);
+    metrics_write_header(out, "inspectd_training_runs_total", "counter", "Training runs started.");
+    fprintf(out, "inspectd_training_runs_total %llu\n", (unsigned long long)tr.runs);
+    metrics_write_header(out, "inspectd_training_failures_total", "counter",
+                         "Training runs that failed or were killed (the old model kept scoring).");
+    fprintf(out, "inspectd_training_failures_total %llu\n", (unsigned long long)tr.failures);
     http_write_metrics(out);
     metrics_write_histogram(out, "inspectd_store_commit_seconds",
                             "Time to insert and commit one batch of frames.",

@@ -2,7 +2,8 @@
  * read-only store connections. Built by `inspectd run` before the HTTP server starts, torn down
  * after it stops, so a handler may use every pointer here without checks.
  *
- * Invariants while the HTTP server runs: cfg, pipeline, readers and scorer are non-NULL and stay
+ * Invariants while the HTTP server runs: cfg, pipeline, readers, scorer and trainer are non-NULL
+ * and stay
  * valid;
  * started_us never changes. */
 #ifndef INSPECTD_APP_H
@@ -13,6 +14,7 @@
 #include "config.h"
 #include "pipeline.h"
 #include "scorer.h"
+#include "trainer.h"
 #include "store.h"
 
 struct app {
@@ -20,6 +22,7 @@ struct app {
     struct pipeline *pipeline;
     struct store_pool *readers;
     struct scorer *scorer;
+    struct trainer *trainer;
     int64_t started_us; /* wall clock, Unix microseconds */
 };
 

@@ -131,6 +131,7 @@ static int serve(const struct config *cfg, const sigset_t *stop)
         goto out;
     if (!(app.pipeline = pipeline_start(cfg, store, err, sizeof err))) goto out;
     if (!(app.scorer = scorer_start(cfg->store_path, SCORER_THREADS, err, sizeof err))) goto out;
+    if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
     if (!(http = http_start(&app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
@@ -143,6 +144,7 @@ out:
     if (rc) log_error("%s", err);
     pipeline_stop(app.pipeline); /* capture stops, the writer drains and commits */
     http_stop(http);             /* no request can reach the pipeline or the store after this */
+    trainer_stop(app.trainer);   /* a running training child is stopped; its model is not used */
     scorer_stop(app.scorer);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);

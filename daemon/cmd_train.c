@@ -282,6 +282,8 @@ static int load_db(const struct train_cmd *c, struct image_set *set)
         return -1;
     }
     struct store_reader *r = store_pool_get(pool);
+    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
+    if (!ss) log_warn("%s: confirmed defects cannot be left out: %s", c->db, err);
     struct store_frame_info *page = malloc(sizeof *page * PAGE), info;
     int rc = page ? 0 : -1, listed = 1;
     if (!page) log_error("out of memory");
@@ -298,6 +300,13 @@ static int load_db(const struct train_cmd *c, struct image_set *set)
             void *data = NULL;
             size_t size = 0;
             snprintf(what, sizeof what, "frame %lld", (long long)page[i].id);
+            int defect = ss ? scoring_store_confirmed_defect(ss, page[i].id) : 0;
+            if (defect < 0) {
+                log_error("%s: %s", c->db, scoring_store_errmsg(ss));
+                rc = -1;
+                continue;
+            }
+            if (defect) continue; /* an operator confirmed it: not a normal product */
             int found = store_get_image(r, page[i].id, &data, &size, &info);
             if (found < 0) {
                 log_error("%s: %s", c->db, store_reader_errmsg(r));
@@ -315,6 +324,7 @@ static int load_db(const struct train_cmd *c, struct image_set *set)
         if (!recent && c->since_us > 0) break; /* ids grow with time: older pages only from here */
     }
     free(page);
+    scoring_store_close(ss);
     store_pool_put(pool, r);
     store_pool_close(pool);
     return rc;

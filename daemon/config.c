@@ -178,6 +178,49 @@ static int set_pipeline(struct parser *p, const char *key, const char *v)
     return fail(p, "unknown key '%s' in [pipeline]", key);
 }
 
+static int set_trainer(struct parser *p, const char *key, const char *v)
+{
+    struct config *c = p->cfg;
+    if (strcmp(key, "enabled") == 0) {
+        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+            c->trainer_enabled = 1;
+        else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
+            c->trainer_enabled = 0;
+        else
+            return fail(p, "enabled must be true or false");
+        return 1;
+    }
+    struct {
+        const char *key;
+        int *dst, lo, hi;
+    } ints[] = {{"every_frames", &c->trainer_every, 10, 100000000},
+                {"min_frames", &c->trainer_min_frames, 2, 100000000},
+                {"size", &c->trainer_size, 16, 512},
+                {"channels", &c->trainer_channels, 1, 3},
+                {"threads", &c->trainer_threads, 1, 64},
+                {"max_images", &c->trainer_max_images, 2, 10000000}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+        if (strcmp(key, ints[i].key) == 0) {
+            if (parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) != 0 ||
+                (ints[i].dst == &c->trainer_channels && c->trainer_channels == 2) ||
+                (ints[i].dst == &c->trainer_size && c->trainer_size % 8 != 0))
+                return fail(p, "%s must be an integer in [%d, %d]%s", key, ints[i].lo, ints[i].hi,
+                            ints[i].dst == &c->trainer_size       ? ", a multiple of 8"
+                            : ints[i].dst == &c->trainer_channels ? ", 1 or 3"
+                                                                  : "");
+            return 1;
+        }
+    if (strcmp(key, "minutes") == 0) {
+        char *end;
+        double m = strtod(v, &end);
+        if (*v == '\0' || *end || !(m > 0 && m <= 1440))
+            return fail(p, "minutes must be in (0, 1440]");
+        c->trainer_minutes = m;
+        return 1;
+    }
+    return fail(p, "unknown key '%s' in [trainer]", key);
+}
+
 static int set_log(struct parser *p, const char *key, const char *v)
 {
     if (strcmp(key, "level") == 0)
@@ -273,6 +316,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
     if (strcmp(section, "store") == 0) return set_store(p, key, v);
     if (strcmp(section, "pipeline") == 0) return set_pipeline(p, key, v);
     if (strcmp(section, "log") == 0) return set_log(p, key, v);
+    if (strcmp(section, "trainer") == 0) return set_trainer(p, key, v);
     if (strncmp(section, "camera.", 7) == 0) return set_camera(p, section + 7, key, v);
     if (section[0] == '\0') return fail(p, "key '%s' outside any [section]", key);
     return fail(p, "unknown section [%s]", section);
@@ -291,6 +335,14 @@ static void set_defaults(struct config *c, const char *name)
     c->batch_ms = 100;
     c->queue_size = 256;
     c->log_level = LOGL_INFO;
+    c->trainer_enabled = 1;
+    c->trainer_every = 5000;
+    c->trainer_min_frames = 500;
+    c->trainer_minutes = 10;
+    c->trainer_size = 64;
+    c->trainer_channels = 3;
+    c->trainer_threads = 1;
+    c->trainer_max_images = 2000;
 }
 
 static bool is_loopback(const char *host)

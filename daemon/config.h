@@ -1,9 +1,10 @@
 /* config.h — the daemon's configuration: an INI file (inih) read once at start-up into a plain
  * struct, every value validated, every error reported as "FILE:LINE: message".
  *
- * Sections: [http] [store] [pipeline] [log] and one [camera.NAME] per camera. Camera parameters
- * other than `driver` go to the driver unchanged after source_check_param() accepted them.
- * systemd/inspectd.conf documents every key; it is compiled in and used when no file is given.
+ * Sections: [http] [store] [pipeline] [trainer] [log] and one [camera.NAME] per camera. Camera
+ * parameters other than `driver` go to the driver unchanged after source_check_param() accepted
+ * them. systemd/inspectd.conf documents every key; it is compiled in and used when no file is
+ * given.
  *
  * Invariants after a successful load: every field holds a validated value (defaults where the file
  * is silent); camera names are unique, [A-Za-z0-9_-]{1,63}; ncameras >= 1. */
@@ -44,6 +45,16 @@ struct config {
 
     /* [pipeline] */
     int queue_size; /* frames waiting for the writer; the oldest is dropped when full */
+
+    /* [trainer] retraining by policy: `inspectd train --db --register` as an idle child */
+    int trainer_enabled;    /* 0 or 1 */
+    int trainer_every;      /* retrain once this many frames arrived since the active model */
+    int trainer_min_frames; /* no first model before this many frames */
+    double trainer_minutes; /* training budget of one run */
+    int trainer_size;       /* model input, pixels */
+    int trainer_channels;   /* 1 or 3 */
+    int trainer_threads;    /* cores the child may use */
+    int trainer_max_images; /* newest frames a run learns from */
 
     /* [log] */
     enum log_level log_level;

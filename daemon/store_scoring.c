@@ -255,3 +255,31 @@ int scoring_store_result(struct scoring_store *s, const struct scoring_result *r
     if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
+
+static int count_query(struct scoring_store *s, const char *sql, int64_t arg, int64_t *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, sql);
+    sqlite3_bind_int64(st, 1, arg);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(s, sql);
+}
+
+int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id)
+{
+    int64_t n = 0;
+    if (count_query(s, "SELECT COUNT(*) FROM alerts WHERE frame_id = ? AND state = 'defect'",
+                    frame_id, &n))
+        return -1;
+    return n > 0;
+}
+
+int scoring_store_frames_since_model(struct scoring_store *s, int64_t *count)
+{
+    return count_query(s,
+                       "SELECT COUNT(*) FROM frames WHERE created_at > COALESCE((SELECT "
+                       "created_at FROM models WHERE status = 'active'), ?)",
+                       -1, count);
+}

@@ -64,4 +64,12 @@ int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t
  * transaction. Returns 0 or -1. */
 int scoring_store_result(struct scoring_store *s, const struct scoring_result *r);
 
+/* Whether an operator confirmed frame_id as a defect (kept out of training and banks).
+ * Returns 1, 0, or -1 on error. */
+int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id);
+
+/* Frames stored after the active model was registered (all frames when there is none). Returns
+ * 0 or -1. */
+int scoring_store_frames_since_model(struct scoring_store *s, int64_t *count);
+
 #endif

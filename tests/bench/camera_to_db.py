@@ -69,7 +69,7 @@ def one_run(binary, size, fmt, seconds):
         conf = os.path.join(tmp, "inspectd.conf")
         with open(conf, "w") as f:
             f.write(f"[http]\nlisten = 127.0.0.1:{port}\n[store]\npath = {db}\n"
-                    f"[log]\nlevel = warn\n"
+                    f"[log]\nlevel = warn\n[trainer]\nenabled = false\n"
                     f"[camera.line1]\ndriver = aravis\ndevice = {DEVICE_ID}\n"
                     f"pixel_format = {fmt}\nwidth = {size}\nheight = {size}\nfps = 1000\n")
         daemon = subprocess.Popen([binary, "run", "--config", conf])

@@ -59,6 +59,7 @@ def main():
         conf = os.path.join(tmp, "inspectd.conf")
         with open(conf, "w") as f:
             f.write(f"[http]\nlisten = 127.0.0.1:{port}\n[store]\npath = {db}\n"
+                    f"[trainer]\nenabled = false\n"
                     f"[camera.line1]\ndriver = aravis\ndevice = {DEVICE_ID}\n")
         daemon = subprocess.Popen([BIN, "run", "--config", conf], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)

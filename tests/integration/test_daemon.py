@@ -241,6 +241,7 @@ def main():
         conf = os.path.join(tmp, "inspectd.conf")
         with open(conf, "w") as f:
             f.write("[http]\nlisten = 127.0.0.1:%d\n[store]\npath = %s\n"
+                    "[trainer]\nenabled = false\n"
                     "[camera.line1]\ndriver = synthetic\nfps = 50\n"
                     "[camera.replay]\ndriver = folder\npath = %s\nfps = 50\n"
                     % (port, db, os.path.join(tmp, "images")))

@@ -27,7 +27,7 @@ width = 64
 height = 64
 defect_rate = {rate}
 seed = {seed}
-"""
+{trainer}"""
 
 TRAIN = ["--size", "64", "--patch", "8", "--channels", "3", "--dim", "32", "--depth", "2", "--heads", "2",
          "--batch", "16", "--locals", "2", "--epochs", "2", "--threads", "2"]
@@ -40,11 +40,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(tmp, db, frames, fps, seed, rate):
+def start(tmp, db, frames, fps, seed, rate, trainer="[trainer]\nenabled = false\n"):
     port = free_port()
     conf = os.path.join(tmp, "run-%d.conf" % seed)
     with open(conf, "w") as f:
-        f.write(CONFIG.format(port=port, db=db, frames=frames, fps=fps, seed=seed, rate=rate))
+        f.write(CONFIG.format(port=port, db=db, frames=frames, fps=fps, seed=seed, rate=rate,
+                             trainer=trainer))
     log = open(os.path.join(tmp, "run-%d.log" % seed), "w+")
     daemon = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
     return daemon, port, log
@@ -162,6 +163,25 @@ def main():
     maps = con.execute("SELECT COUNT(*) FROM heatmaps WHERE grid_w = 8 AND grid_h = 8 "
                        "AND length(data) = 256").fetchone()[0]
     assert flagged == alerts == maps and flagged > 0, (flagged, alerts, maps)
+    con.close()
+
+    # 5. a fresh line with retraining by policy: the daemon trains its first model by itself
+    fresh = os.path.join(tmp, "fresh.db")
+    policy = ("[trainer]\nenabled = true\nmin_frames = 150\nminutes = 0.1\nsize = 32\n"
+              "channels = 3\nthreads = 2\n")
+    daemon, port, log = start(tmp, fresh, 0, 50, 3, 0.01, policy)
+    try:
+        wait_for(lambda: get(port, "/api/v1/status")["training"]["runs"] >= 1, 60, "training")
+        assert get(port, "/api/v1/status")["training"]["running"] is True
+        wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= 20, 180,
+                 "the first model scoring")
+        status = get(port, "/api/v1/status")
+        assert status["training"]["failures"] == 0 and status["model"]["state"] == "scoring", status
+        assert "inspectd_training_runs_total 1" in get(port, "/metrics")
+    finally:
+        stop(daemon)
+    con = sqlite3.connect(fresh)
+    assert con.execute("SELECT COUNT(*) FROM models WHERE status = 'active'").fetchone()[0] == 1
     print("ok")
 
 

@@ -18,6 +18,8 @@ CONFIG = """[http]
 listen = 127.0.0.1:0
 [store]
 path = {db}
+[trainer]
+enabled = false
 [camera.line1]
 driver = synthetic
 fps = 0

@@ -1,0 +1,253 @@
+/* trainer.c — the retraining policy thread and its `inspectd train` child. */
+#define LOG_TAG "trainer"
+#include "log.h"
+
+#include "trainer.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_scoring.h"
+
+#define POLICY_CHECK_S  5
+#define RETRY_BACKOFF_S 600
+#define STOP_GRACE_MS   5000 /* a stopping child saves its checkpoint within this, or is killed */
+
+struct trainer {
+    const struct config *cfg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+    struct scoring_store *db;
+    char models_dir[PATH_MAX];
+    int64_t retry_after_us;
+    struct trainer_status status;
+};
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+extern char **environ;
+
+/* Everything the child needs, prepared before fork: after fork only async-signal-safe calls. */
+struct child_args {
+    char threads[16], minutes[32], size[16], channels[16], max_images[16], out[PATH_MAX + 64];
+    char blas_env[48];
+    char *argv[18];
+    char **envp;
+};
+
+static int prepare_child(struct child_args *a, const struct config *c)
+{
+    snprintf(a->threads, sizeof a->threads, "%d", c->trainer_threads);
+    snprintf(a->minutes, sizeof a->minutes, "%g", c->trainer_minutes);
+    snprintf(a->size, sizeof a->size, "%d", c->trainer_size);
+    snprintf(a->channels, sizeof a->channels, "%d", c->trainer_channels);
+    snprintf(a->max_images, sizeof a->max_images, "%d", c->trainer_max_images);
+    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", c->trainer_threads);
+    char *const argv[] = {"inspectd",    "train",     "--db",       (char *)c->store_path,
+                          "--out",       a->out,      "--register", "--minutes",
+                          a->minutes,    "--size",    a->size,      "--channels",
+                          a->channels,   "--threads", a->threads,   "--max-images",
+                          a->max_images, NULL};
+    memcpy(a->argv, argv, sizeof argv);
+    size_t n = 0;
+    while (environ[n]) n++;
+    a->envp = calloc(n + 2, sizeof *a->envp);
+    if (!a->envp) return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0) a->envp[k++] = environ[i];
+    a->envp[k] = a->blas_env;
+    return 0;
+}
+
+/* In the child: no blocked signals (the daemon blocks its stop signals), nice 19, exec. */
+static void exec_child(const struct child_args *a)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setpriority(PRIO_PROCESS, 0, 19);
+    execve("/proc/self/exe", a->argv, a->envp);
+    static const char msg[] = "inspectd trainer: cannot run /proc/self/exe\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(127);
+}
+
+static void start_child(struct trainer *t)
+{
+    struct child_args a;
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
+    if (prepare_child(&a, t->cfg)) {
+        log_error("out of memory starting training");
+        return;
+    }
+    if (mkdir(t->models_dir, 0750) != 0 && errno != EEXIST) {
+        log_error("cannot create %s: %s; retraining postponed", t->models_dir, strerror(errno));
+        free(a.envp);
+        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) exec_child(&a);
+    free(a.envp);
+    if (pid < 0) {
+        log_error("cannot start training: %s", strerror(errno));
+        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        return;
+    }
+    log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
+             t->cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
+    pthread_mutex_lock(&t->lock);
+    t->status.running = true;
+    t->status.pid = pid;
+    t->status.started_us = wall_us();
+    t->status.runs++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Reaps the child if it ended. */
+static void reap(struct trainer *t, bool wait)
+{
+    if (!t->status.running) return;
+    int st;
+    pid_t r = waitpid(t->status.pid, &st, wait ? 0 : WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR)) return;
+    int code = r < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    pthread_mutex_lock(&t->lock);
+    t->status.running = false;
+    t->status.pid = 0;
+    t->status.last_exit = code;
+    if (code != 0) t->status.failures++;
+    pthread_mutex_unlock(&t->lock);
+    if (code == 0) {
+        log_info("training finished; the new model scores from now on");
+    } else {
+        log_warn("training ended with %s %d; the previous model keeps scoring, next try in %d s",
+                 code < 0 ? "signal" : "exit code", code < 0 ? -code : code, RETRY_BACKOFF_S);
+        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+    }
+}
+
+static bool due(struct trainer *t)
+{
+    int64_t since = 0;
+    if (scoring_store_frames_since_model(t->db, &since)) {
+        log_error("%s", scoring_store_errmsg(t->db));
+        return false;
+    }
+    struct model_row row;
+    int have = scoring_store_active_model(t->db, &row);
+    pthread_mutex_lock(&t->lock);
+    t->status.frames_since_model = since;
+    pthread_mutex_unlock(&t->lock);
+    if (have < 0 || wall_us() < t->retry_after_us) return false;
+    return since >= (have ? t->cfg->trainer_every : t->cfg->trainer_min_frames);
+}
+
+static void *trainer_main(void *arg)
+{
+    struct trainer *t = arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        pthread_mutex_unlock(&t->lock);
+        reap(t, false);
+        if (t->cfg->trainer_enabled && !t->status.running && due(t)) start_child(t);
+        pthread_mutex_lock(&t->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += POLICY_CHECK_S;
+        if (!t->stop) pthread_cond_timedwait(&t->wake, &t->lock, &until);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (t->status.running) {
+        log_info("stopping the training child (pid %d)", (int)t->status.pid);
+        kill(t->status.pid, SIGTERM);
+        for (int i = 0; i < STOP_GRACE_MS / 50 && t->status.running; i++) {
+            struct timespec ts = {0, 50 * 1000000};
+            nanosleep(&ts, NULL);
+            reap(t, false);
+        }
+        if (t->status.running) {
+            log_warn("the training child did not stop within %d ms: killing it", STOP_GRACE_MS);
+            kill(t->status.pid, SIGKILL);
+            reap(t, true);
+        }
+    }
+    return NULL;
+}
+
+struct trainer *trainer_start(const struct config *cfg, char *err, size_t errsz)
+{
+    struct trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errsz, "out of memory for the trainer");
+        return NULL;
+    }
+    t->cfg = cfg;
+    t->status.enabled = cfg->trainer_enabled;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", cfg->store_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(t->models_dir, sizeof t->models_dir, "%.*s/models", PATH_MAX - 8, dir);
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->wake, NULL);
+    if (!(t->db = scoring_store_open(cfg->store_path, err, errsz)) ||
+        pthread_create(&t->thread, NULL, trainer_main, t) != 0) {
+        if (t->db) snprintf(err, errsz, "cannot start the trainer thread");
+        scoring_store_close(t->db);
+        pthread_cond_destroy(&t->wake);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void trainer_stop(struct trainer *t)
+{
+    if (!t) return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    scoring_store_close(t->db);
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+void trainer_get_status(struct trainer *t, struct trainer_status *out)
+{
+    pthread_mutex_lock(&t->lock);
+    *out = t->status;
+    pthread_mutex_unlock(&t->lock);
+}

@@ -1,0 +1,39 @@
+/* trainer.h — retraining by policy ([trainer] in the config): when enough frames arrived since
+ * the active model (or, before the first one, when enough are stored), run `inspectd train --db
+ * DB --register` as a child process at low priority (nice 19, its own BLAS thread count), its log
+ * going to the daemon's. The child trains, builds the bank, calibrates and makes
+ * its model the active one in one transaction at the end; the scorer picks it up. A child that
+ * fails or is killed changes nothing: the previous model keeps scoring, and the policy tries
+ * again after a back-off. Checkpoints go to DIR/models/ beside the database. */
+#ifndef INSPECTD_TRAINER_H
+#define INSPECTD_TRAINER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct trainer;
+
+struct trainer_status {
+    bool enabled, running;
+    pid_t pid;          /* of the running child, 0 when none */
+    int64_t started_us; /* wall clock start of the running or last run */
+    uint64_t runs, failures;
+    int last_exit; /* exit status of the last child (-signal when killed) */
+    int64_t frames_since_model;
+};
+
+/* Starts the policy thread (also when disabled: then it only reports). Returns NULL with the
+ * reason in err. */
+struct trainer *trainer_start(const struct config *cfg, char *err, size_t errsz);
+
+/* Stops the thread; a running child gets SIGTERM (it saves its checkpoint and exits, registering
+ * nothing), and SIGKILL if it has not ended 5 s later. NULL is fine. */
+void trainer_stop(struct trainer *t);
+
+void trainer_get_status(struct trainer *t, struct trainer_status *out);
+
+#endif
