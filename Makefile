@@ -36,7 +36,7 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest bench-knn eval-fmnist
+.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -174,7 +174,7 @@ format:
 	    $(UNIT_SRC) $(BENCH_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
-bench: bench-train bench-embed bench-camera bench-ingest bench-knn
+bench: bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency
 
 bench-train: bench-deps
 	@$(MAKE) --no-print-directory all
@@ -185,6 +185,12 @@ bench-train: bench-deps
 bench-knn: bench-deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/knn_compare.py $(BUILD)
+
+# Frame -> result latency at 20 fps with a training run beside the daemon; ends with
+# frame_to_result_p99_ms.
+bench-latency: deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/latency.py $(BUILD)
 
 bench-embed: bench-deps
 	@$(MAKE) --no-print-directory all

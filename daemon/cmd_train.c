@@ -366,7 +366,8 @@ static char *config_json(const struct train_cmd *c, const struct image_set *set)
 }
 
 struct run {
-    double loss; /* the last step's */
+    double loss;            /* the last step's */
+    bool reached_max_steps; /* stopped at --max-steps, as planned */
     struct train_cmd *c;
     struct dino_step *s;
     const struct image_set *set;
@@ -416,7 +417,8 @@ static int on_progress(const struct train_progress *p, void *arg)
             p->stats.teacher_kl, p->lr, p->images_per_s, eta);
     }
     if (done % r->c->every == 0 && save(r)) return 1;
-    return stop_requested || (r->c->max_steps > 0 && done >= r->c->max_steps);
+    r->reached_max_steps = r->c->max_steps > 0 && done >= r->c->max_steps;
+    return stop_requested || r->reached_max_steps;
 }
 
 static int restore(struct run *r)
@@ -549,7 +551,8 @@ int cmd_train(int argc, char **argv)
     if (rc < 0) log_error("%s", err);
     int saved = save(&r);
     if (!saved) log_info("checkpoint %s at step %ld", c.out, s.student.adam_step);
-    if (!saved && rc == 0 && c.register_model && register_model(&r, &set)) saved = -1;
+    bool finished = rc == 0 || (rc == 1 && r.reached_max_steps && !stop_requested);
+    if (!saved && finished && c.register_model && register_model(&r, &set)) saved = -1;
     dino_step_destroy(&s);
     image_set_free(&set);
     free(r.model_json);
