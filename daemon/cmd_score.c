@@ -56,7 +56,7 @@ static int write_heatmap(const char *dir, const char *file, const void *data, si
     FILE *f = fopen(out, "wb");
     int rc = f && fwrite(jpeg, 1, len, f) == len ? 0 : -1;
     if (f && fclose(f)) rc = -1;
-    if (rc) snprintf(err, errsz, "cannot write %s", out);
+    if (rc) snprintf(err, errsz, "cannot write %.*s", (int)(errsz > 16 ? errsz - 16 : 0), out);
     free(jpeg);
     return rc;
 }
