@@ -130,7 +130,7 @@ static void start_child(struct trainer *t)
 }
 
 /* Reaps the child if it ended. */
-static void reap(struct trainer *t, bool wait)
+static void reap(struct trainer *t, bool wait, bool stopping)
 {
     if (!t->status.running) return;
     int st;
@@ -145,8 +145,12 @@ static void reap(struct trainer *t, bool wait)
     pthread_mutex_unlock(&t->lock);
     if (code == 0) {
         log_info("training finished; the new model scores from now on");
+    } else if (stopping) {
+        log_info("training stopped with the daemon (%s %d); nothing registered",
+                 code < 0 ? "signal" : "exit code", code < 0 ? -code : code);
     } else {
-        log_warn("training ended with %s %d; the previous model keeps scoring, next try in %d s",
+        log_warn("training ended with %s %d; the model in use (if any) keeps scoring, next try "
+                 "in %d s",
                  code < 0 ? "signal" : "exit code", code < 0 ? -code : code, RETRY_BACKOFF_S);
         t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
     }
@@ -174,7 +178,7 @@ static void *trainer_main(void *arg)
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {
         pthread_mutex_unlock(&t->lock);
-        reap(t, false);
+        reap(t, false, false);
         if (t->cfg->trainer_enabled && !t->status.running && due(t)) start_child(t);
         pthread_mutex_lock(&t->lock);
         struct timespec until;
@@ -189,12 +193,12 @@ static void *trainer_main(void *arg)
         for (int i = 0; i < STOP_GRACE_MS / 50 && t->status.running; i++) {
             struct timespec ts = {0, 50 * 1000000};
             nanosleep(&ts, NULL);
-            reap(t, false);
+            reap(t, false, true);
         }
         if (t->status.running) {
             log_warn("the training child did not stop within %d ms: killing it", STOP_GRACE_MS);
             kill(t->status.pid, SIGKILL);
-            reap(t, true);
+            reap(t, true, true);
         }
     }
     return NULL;
