@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "model.h"
 
 #define LOG_TAG "api"
 #include "log.h"
@@ -145,9 +146,48 @@ static void get_image(const struct http_request *req, struct http_reply *r)
     }
 }
 
+/* The frame with its heatmap laid over it (flagged frames have one), as a JPEG. */
+static void get_heatmap(const struct http_request *req, struct http_reply *r)
+{
+    int64_t id;
+    if (frame_id(req, r, &id) < 0) return;
+    struct store_frame_info info;
+    void *data = NULL;
+    size_t size = 0;
+    float *grid = NULL;
+    int gw = 0, gh = 0;
+    double threshold = 0;
+    struct store_reader *rd = store_pool_get(req->app->readers);
+    int found = store_get_image(rd, id, &data, &size, &info);
+    int has_map = found == 1 ? store_get_heatmap(rd, id, &grid, &gw, &gh, &threshold) : 0;
+    if (found < 0 || has_map < 0)
+        log_error("get heatmap %lld: %s", (long long)id, store_reader_errmsg(rd));
+    store_pool_put(req->app->readers, rd);
+    uint8_t *jpeg = NULL;
+    size_t len = 0;
+    char err[256];
+    if (found < 0 || has_map < 0)
+        http_reply_error(r, 500, "cannot read the database");
+    else if (found == 0)
+        http_reply_error(r, 404, "no frame %lld", (long long)id);
+    else if (has_map == 0)
+        http_reply_error(r, 404, "frame %lld has no heatmap (not flagged, or not scored)",
+                         (long long)id);
+    else if (model_heatmap_jpeg(data, size, grid, gh, gw, (float)threshold, &jpeg, &len, err,
+                                sizeof err)) {
+        log_error("heatmap of frame %lld: %s", (long long)id, err);
+        http_reply_error(r, 500, "cannot draw the heatmap");
+    } else {
+        http_reply_body(r, 200, "image/jpeg", (char *)jpeg, len);
+        r->cache_control = "private, max-age=60";
+    }
+    free(data), free(grid);
+}
+
 const struct http_route api_frames_routes[] = {
     {"GET", "/api/v1/frames", list_frames},
     {"GET", "/api/v1/frames/{id}", get_frame},
     {"GET", "/api/v1/frames/{id}/image", get_image},
+    {"GET", "/api/v1/frames/{id}/heatmap", get_heatmap},
     {0},
 };

@@ -536,3 +536,35 @@ int store_has_camera(struct store_reader *r, const char *name)
     if (rc == SQLITE_ROW) return 1;
     return rc == SQLITE_DONE ? 0 : reader_fail(r, "find camera");
 }
+
+int store_get_heatmap(struct store_reader *r, int64_t frame_id, float **grid, int *gw, int *gh,
+                      double *threshold)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT h.grid_w, h.grid_h, h.data, m.threshold FROM heatmaps h "
+                           "JOIN models m ON m.id = h.model_id WHERE h.frame_id = ? "
+                           "ORDER BY h.model_id DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return reader_fail(r, "get heatmap");
+    sqlite3_bind_int64(st, 1, frame_id);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        *gw = sqlite3_column_int(st, 0), *gh = sqlite3_column_int(st, 1);
+        size_t n = (size_t)*gw * *gh;
+        *threshold = sqlite3_column_double(st, 3);
+        *grid = malloc(sizeof(float) * n);
+        if (!*grid)
+            found = set_err(r->err, sizeof r->err, "get heatmap: out of memory");
+        else if ((size_t)sqlite3_column_bytes(st, 2) != sizeof(float) * n)
+            found = set_err(r->err, sizeof r->err, "heatmap of frame %lld: bad size",
+                            (long long)frame_id);
+        else
+            memcpy(*grid, sqlite3_column_blob(st, 2), sizeof(float) * n), found = 1;
+        if (found < 0) free(*grid), *grid = NULL;
+    } else if (rc != SQLITE_DONE) {
+        found = reader_fail(r, "get heatmap");
+    }
+    sqlite3_finalize(st);
+    return found;
+}

@@ -107,4 +107,10 @@ int store_stats(struct store_reader *r, int64_t *frames, int64_t *bytes);
 /* 1 when a camera of that name was ever stored, 0 when not, -1 on error. */
 int store_has_camera(struct store_reader *r, const char *name);
 
+/* The newest model's heatmap of a frame: its patch grid (gh, gw) (malloc'ed, caller frees) and
+ * that model's threshold. Returns 1, 0 when the frame has none (not flagged or not scored), -1 on
+ * error. */
+int store_get_heatmap(struct store_reader *r, int64_t frame_id, float **grid, int *gw, int *gh,
+                      double *threshold);
+
 #endif

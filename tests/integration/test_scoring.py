@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 BIN = os.environ["INSPECTD_BIN"]
@@ -143,6 +144,19 @@ def main():
         assert status["scoring"]["frames_failed"] == 0, status
         metrics = get(port, "/metrics")
         assert "inspectd_frames_scored_total 400" in metrics, metrics
+        # the heatmap of a flagged frame over HTTP; an unflagged frame has none
+        live = sqlite3.connect(db)
+        hot = live.execute("SELECT frame_id FROM results WHERE flagged = 1 LIMIT 1").fetchone()[0]
+        cold = live.execute("SELECT frame_id FROM results WHERE flagged = 0 LIMIT 1").fetchone()[0]
+        live.close()
+        url = "http://127.0.0.1:%d/api/v1/frames/%d/heatmap"
+        with urllib.request.urlopen(url % (port, hot), timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/jpeg" and r.read(2) == b"\xff\xd8"
+        try:
+            urllib.request.urlopen(url % (port, cold), timeout=10)
+            raise AssertionError("an unflagged frame has no heatmap")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404 and "no heatmap" in json.loads(e.read())["error"]
     finally:
         stop(daemon)
     con = sqlite3.connect(db)
