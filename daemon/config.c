@@ -332,7 +332,7 @@ static void set_defaults(struct config *c, const char *name)
     strcpy(c->store_path, "./var/inspectd.db");
     c->jpeg_quality = 90;
     c->batch_frames = 64;
-    c->batch_ms = 100;
+    c->batch_ms = 20;
     c->queue_size = 256;
     c->log_level = LOGL_INFO;
     c->trainer_enabled = 1;

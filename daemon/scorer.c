@@ -16,7 +16,7 @@
 #include "vit.h"
 
 #define SCORER_BATCH   16
-#define SCORER_IDLE_MS 20
+#define SCORER_IDLE_MS 10
 #define MODEL_CHECK_MS 1000
 
 struct scorer {

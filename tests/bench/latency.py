@@ -1,7 +1,7 @@
 """Frame → result latency of the running daemon: the synthetic camera at 20 fps (640x480 JPEG
 frames), a model with a 64 px input already registered, and a training run going on beside it
 the whole time (`inspectd train --db` at nice 19, as the daemon's own trainer runs it). Latency is
-results.created_at − frames.created_at (the frame's commit to its result's commit) over every
+results.created_at − frames.created_at (the frame row written in the writer's transaction to its result committed) over every
 frame of the measured window; frames dropped by the queue come from /api/v1/status.
 
     /usr/bin/python3 tests/bench/latency.py [BUILD_DIR] [--seconds S]
@@ -118,7 +118,7 @@ def main():
     print("synthetic camera 640x480 at 20 fps, model input 64 px, a training run beside it, %.0f s"
           % args.seconds)
     print("frames stored %d, scored %d, dropped by the queue %d" % (stored, len(lat), dropped))
-    print("frame commit -> result commit: p50 %.1f ms, p99 %.1f ms, max %.1f ms"
+    print("frame written -> result committed: p50 %.1f ms, p99 %.1f ms, max %.1f ms"
           % (p(lat, 0.5), p(lat, 0.99), lat[-1]))
     print("scoring work (decode + embed + k-NN): p50 %.1f ms, p99 %.1f ms"
           % (p(work, 0.5), p(work, 0.99)))
