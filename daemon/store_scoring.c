@@ -113,7 +113,7 @@ static int exec(struct scoring_store *s, const char *sql)
 
 int scoring_store_register_model(struct scoring_store *s, const char *version, const char *ckpt,
                                  const char *bank, double threshold, int frames_used, double loss,
-                                 const char *meta, int64_t *id)
+                                 const char *meta, bool active, int64_t *id)
 {
     json_error_t je;
     json_t *j = json_loads(meta ? meta : "{}", 0, &je);
@@ -130,11 +130,11 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
     int rc = text ? 0 : -1;
     if (!text) snprintf(s->err, sizeof s->err, "register model: out of memory");
     if (!rc) rc = exec(s, "BEGIN IMMEDIATE");
-    if (!rc) rc = exec(s, "UPDATE models SET status = 'retired' WHERE status = 'active'");
+    if (!rc && active) rc = exec(s, "UPDATE models SET status = 'retired' WHERE status = 'active'");
     if (!rc && sqlite3_prepare_v2(s->db,
                                   "INSERT INTO models (version, path, created_at, threshold, "
                                   "meta, status, frames_used, loss, activated_at) "
-                                  "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, "register model");
     if (!rc) {
@@ -143,9 +143,13 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_double(st, 4, threshold);
         sqlite3_bind_text(st, 5, text, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 6, frames_used);
-        sqlite3_bind_double(st, 7, loss);
-        sqlite3_bind_int64(st, 8, now);
+        sqlite3_bind_text(st, 6, active ? "active" : "rejected", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 7, frames_used);
+        sqlite3_bind_double(st, 8, loss);
+        if (active)
+            sqlite3_bind_int64(st, 9, now);
+        else
+            sqlite3_bind_null(st, 9);
         if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, "register model");
     }
     sqlite3_finalize(st);
@@ -282,4 +286,19 @@ int scoring_store_frames_since_model(struct scoring_store *s, int64_t *count)
                        "SELECT COUNT(*) FROM frames WHERE created_at > COALESCE((SELECT "
                        "created_at FROM models WHERE status = 'active'), ?)",
                        -1, count);
+}
+
+int scoring_store_confirmed_defects(struct scoring_store *s, int64_t *ids, int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT frame_id FROM alerts WHERE state = 'defect' "
+                           "ORDER BY frame_id DESC LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "confirmed defects");
+    sqlite3_bind_int(st, 1, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : fail(s, "confirmed defects");
 }

@@ -38,12 +38,16 @@ const char *scoring_store_errmsg(const struct scoring_store *s);
 /* The active model. Returns 1 (out filled), 0 when there is none, -1 on error. */
 int scoring_store_active_model(struct scoring_store *s, struct model_row *out);
 
-/* Adds a model and makes it the active one (the previous active one retired), in one
- * transaction. meta: JSON object text (the bank path is added to it as "bank"). Returns 0 (id
- * set when not NULL) or -1. */
+/* Adds a model, in one transaction: active (the previous active one retired) or, with active
+ * false, 'rejected' (nothing else changes). meta: JSON object text (the bank path is added to it
+ * as "bank"). Returns 0 (id set when not NULL) or -1. */
 int scoring_store_register_model(struct scoring_store *s, const char *version, const char *ckpt,
                                  const char *bank, double threshold, int frames_used, double loss,
-                                 const char *meta, int64_t *id);
+                                 const char *meta, bool active, int64_t *id);
+
+/* Up to max ids of frames an operator confirmed as defects, newest first. Returns the count or
+ * -1. */
+int scoring_store_confirmed_defects(struct scoring_store *s, int64_t *ids, int max);
 
 /* Up to max ids of frames after after_id without a result of model_id, ascending. Returns the
  * count, or -1. */

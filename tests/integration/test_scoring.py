@@ -177,6 +177,23 @@ def main():
     maps = con.execute("SELECT COUNT(*) FROM heatmaps WHERE grid_w = 8 AND grid_h = 8 "
                        "AND length(data) = 256").fetchone()[0]
     assert flagged == alerts == maps and flagged > 0, (flagged, alerts, maps)
+
+    # 4b. operators confirm some alerts as defects: a retraining leaves them out and must flag
+    # them at least as well as the active model, or it is registered as rejected
+    con.execute("UPDATE alerts SET state = 'defect' WHERE id IN "
+                "(SELECT id FROM alerts ORDER BY id LIMIT 10)")
+    con.commit()
+    stored = con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
+    r = subprocess.run([BIN, "train", "--db", db, "--out", os.path.join(tmp, "v2.safetensors"),
+                        "--register", *TRAIN], capture_output=True, text=True, timeout=300)
+    assert "%d images from" % (stored - 10) in r.stderr, r.stderr
+    assert "validation on 10 confirmed defects" in r.stderr, r.stderr
+    models = con.execute("SELECT status, json_extract(meta, '$.rejected') FROM models "
+                         "ORDER BY id").fetchall()
+    assert len(models) == 2 and models[1][0] in ("active", "rejected"), models
+    assert (models[1][0] == "rejected") == (r.returncode == 1) == (models[1][1] is not None), \
+        (models, r.returncode)
+    assert models[0][0] == ("active" if models[1][0] == "rejected" else "retired"), models
     con.close()
 
     # 5. a fresh line with retraining by policy: the daemon trains its first model by itself
