@@ -33,6 +33,7 @@ struct train_cmd {
     long max_steps;
     bool resume;
     bool register_model; /* --register: build the bank, calibrate, make it the db's model */
+    const char *init;    /* --init FILE: start from these weights instead of a random init */
     struct train_options t;
 };
 
@@ -56,6 +57,8 @@ static void usage(FILE *out)
                  "  --max-images N      learn from at most N images (default 20000)\n"
                  "  --out FILE          checkpoint to write (atomically) and to --resume from\n"
                  "  --resume            continue the run saved in --out\n"
+                 "  --init FILE         start from the weights of FILE (a checkpoint's teacher,\n"
+                 "                      or a plain export of the same model) instead of random\n"
                  "  --register          then build the normal bank from the same frames,\n"
                  "                      calibrate the threshold and make the model the one\n"
                  "                      that scores the database's frames (with --db)\n"
@@ -109,6 +112,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_OUT,
         O_RESUME,
         O_REGISTER,
+        O_INIT,
         O_MINUTES,
         O_EPOCHS,
         O_MAXSTEPS,
@@ -135,6 +139,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
                                          {"out", 1, 0, O_OUT},
                                          {"resume", 0, 0, O_RESUME},
                                          {"register", 0, 0, O_REGISTER},
+                                         {"init", 1, 0, O_INIT},
                                          {"minutes", 1, 0, O_MINUTES},
                                          {"epochs", 1, 0, O_EPOCHS},
                                          {"max-steps", 1, 0, O_MAXSTEPS},
@@ -178,6 +183,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_REGISTER:
             c->register_model = true;
+            break;
+        case O_INIT:
+            c->init = optarg;
             break;
         case O_MINUTES:
             bad = !num_ok || v <= 0, t->minutes = v;
@@ -421,6 +429,29 @@ static int on_progress(const struct train_progress *p, void *arg)
     return stop_requested || r->reached_max_steps;
 }
 
+/* Student and teacher start from the weights in c->init: a training checkpoint's teacher, or a
+ * plain state dict of the same model. Returns 0 or -1 (logged). */
+static int init_weights(const struct train_cmd *c, struct dino_step *s)
+{
+    struct st_file f;
+    char err[512], err2[512];
+    if (st_load(c->init, &f, err, sizeof err)) {
+        log_error("--init: %s", err);
+        return -1;
+    }
+    int rc = checkpoint_load_model(&s->student, &f, "teacher.", err, sizeof err);
+    if (rc) rc = checkpoint_load_model(&s->student, &f, "", err2, sizeof err2);
+    st_free(&f);
+    if (rc) {
+        log_error("--init %s: not a checkpoint of this model (%s; as a plain export: %s)", c->init,
+                  err, err2);
+        return -1;
+    }
+    vit_copy_params(&s->teacher, &s->student);
+    log_info("starting from the weights of %s", c->init);
+    return 0;
+}
+
 static int restore(struct run *r)
 {
     struct st_file f;
@@ -602,7 +633,9 @@ int cmd_train(int argc, char **argv)
                     .source = source,
                     .model_json = config_json(&c, &set),
                     .tty = isatty(STDERR_FILENO)};
-    if (!r.model_json || (c.resume && access(c.out, F_OK) == 0 && restore(&r))) {
+    bool resuming = c.resume && access(c.out, F_OK) == 0;
+    if (!r.model_json || (resuming && restore(&r)) ||
+        (!resuming && c.init && init_weights(&c, &s))) {
         dino_step_destroy(&s);
         image_set_free(&set);
         free(r.model_json);

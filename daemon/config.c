@@ -210,6 +210,11 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
                                                                   : "");
             return 1;
         }
+    if (strcmp(key, "import") == 0) {
+        if (strlen(v) >= sizeof c->trainer_import) return fail(p, "import: path too long");
+        snprintf(c->trainer_import, sizeof c->trainer_import, "%s", v);
+        return 1;
+    }
     if (strcmp(key, "minutes") == 0) {
         char *end;
         double m = strtod(v, &end);

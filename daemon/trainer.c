@@ -48,7 +48,7 @@ extern char **environ;
 struct child_args {
     char threads[16], minutes[32], size[16], channels[16], max_images[16], out[PATH_MAX + 64];
     char blas_env[48];
-    char *argv[18];
+    char *argv[20];
     char **envp;
 };
 
@@ -66,6 +66,12 @@ static int prepare_child(struct child_args *a, const struct config *c)
                           a->channels,   "--threads", a->threads,   "--max-images",
                           a->max_images, NULL};
     memcpy(a->argv, argv, sizeof argv);
+    if (c->trainer_import[0]) { /* before the terminating NULL */
+        size_t n = sizeof argv / sizeof *argv - 1;
+        a->argv[n] = "--init";
+        a->argv[n + 1] = (char *)c->trainer_import;
+        a->argv[n + 2] = NULL;
+    }
     size_t n = 0;
     while (environ[n]) n++;
     a->envp = calloc(n + 2, sizeof *a->envp);

@@ -91,6 +91,15 @@ def main():
 
     r = train(img_dir, b, "--resume", "--dim", "32")
     assert r.returncode != 0 and "another model" in r.stderr, r.stderr
+    # --init: start from a's teacher; the first step's teacher is then a's, not a random init
+    c = os.path.join(tmp, "c.safetensors")
+    r = train(img_dir, c, "--init", a, "--max-steps", "1")
+    assert r.returncode == 0 and "starting from the weights of" in r.stderr, r.stderr
+    tc, _ = read_safetensors(c)
+    near = max(abs(x - y) for x, y in zip(ta["teacher.pos_embed"], tc["teacher.pos_embed"]))
+    assert near < 1e-2, near
+    r = train(img_dir, c, "--init", a, "--dim", "32")
+    assert r.returncode != 0 and "not a checkpoint of this model" in r.stderr, r.stderr
     r = subprocess.run([BIN, "train", "--images", img_dir], capture_output=True, text=True)
     assert r.returncode == 64 and "are required" in r.stderr
     shutil.rmtree(tmp)
