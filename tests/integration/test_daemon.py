@@ -118,6 +118,10 @@ def check_errors(c):
         assert "error" in c.json(path, 400), path
     status, headers, body = c.get("/api/v1/status", method="POST")
     assert status == 405 and headers["Allow"] == "GET" and "error" in json.loads(body)
+    status, headers, body = c.get("/api/v1/status", method="OPTIONS", headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+    assert status == 405 and "error" in json.loads(body), status
+    assert not [h for h in headers if h.lower().startswith("access-control-")], dict(headers)
 
 
 def check_paging(c):
