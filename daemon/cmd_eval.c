@@ -401,7 +401,7 @@ static int eval_fmnist(const struct eval_options *o)
            o->train.minutes, o->k, o->metric == KNN_L2 ? "l2" : "cosine", what,
            o->standardize ? " (standardised)" : "", EVAL_PIXEL_K);
     struct eval_table table;
-    eval_table_header(&table, "class", 6);
+    eval_table_header(&table, "class", 6, false);
     int status = 0;
     for (int i = 0; i < o->nclasses && !eval_interrupted && !status; i++) {
         struct eval_result r;

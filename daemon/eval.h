@@ -41,10 +41,15 @@ struct eval_case {
     const float *test, *test_norm;
     int nq;
     const unsigned char *anomalous; /* (nq) 1 = should score high */
+    const unsigned char *masks;     /* (nq, S, S) 1 = defect pixel; NULL: no pixel-level score */
 };
 
 struct eval_result {
     double pixel, untrained, trained; /* AUROC in percent */
+    /* with masks: pixel-level AUROC of the heatmaps (patch k-NN against the normal set's patches,
+     * upsampled and smoothed as the daemon's), of raw-pixel patches, the untrained and the
+     * pretrained network's tokens of the scoring layer; NAN without masks */
+    double px_pixel, px_untrained, px_trained;
     double minutes;
     long steps;
 };
@@ -60,12 +65,15 @@ extern volatile sig_atomic_t eval_interrupted;
 int eval_case_run(const struct eval_options *o, const struct train_options *train,
                   const struct eval_case *c, struct eval_result *r);
 
-/* The table: a header, one row per case, then the means and the `mean_auroc: X` lines. */
+/* The table: a header, one row per case, then the means and the `mean_auroc: X` lines; with
+ * pixel_level, three more columns (the heatmaps' pixel AUROC) and `mean_pixel_auroc: X` lines over
+ * the rows that have masks. */
 struct eval_table {
-    int width, done;
-    double sum[3];
+    int width, done, px_done;
+    bool pixel_level;
+    double sum[3], px_sum[3];
 };
-void eval_table_header(struct eval_table *t, const char *first_column, int width);
+void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level);
 void eval_table_row(struct eval_table *t, const char *name, const struct eval_result *r);
 /* Returns 0, or 1 when no row was printed. */
 int eval_table_end(struct eval_table *t);

@@ -11,6 +11,7 @@
 #include "auroc.h"
 #include "checkpoint.h"
 #include "eval.h"
+#include "heatmap.h"
 
 volatile sig_atomic_t eval_interrupted;
 
@@ -161,6 +162,96 @@ static double model_auroc(const struct vit_model *m, const struct eval_options *
     return a;
 }
 
+/* The patch tokens (n, T, D) of the scoring layer (the daemon's: the middle block's output, before
+ * any norm) of normalised images, class tokens dropped; NULL on failure (logged). */
+static float *layer_patches(const struct vit_model *m, const float *norm, int n, int S, int threads)
+{
+    char err[256];
+    int T = (S / m->cfg.patch) * (S / m->cfg.patch), D = m->cfg.dim;
+    unsigned layer = 1u << ((m->cfg.depth + 1) / 2);
+    float *tok = malloc(sizeof(float) * (size_t)n * (T + 1) * D);
+    if (!tok) {
+        log_error("out of memory for %d images' patch tokens", n);
+        return NULL;
+    }
+    if (embedding_extract_layers(m, norm, n, S, S, layer, threads, tok, err, sizeof err)) {
+        log_error("%s", err);
+        free(tok);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        memmove(tok + (size_t)i * T * D, tok + ((size_t)i * (T + 1) + 1) * D,
+                sizeof(float) * (size_t)T * D);
+    return tok;
+}
+
+/* Raw-pixel patches (n, T, C·p·p) of images (n, C, S, S): the pixel baseline of the heatmaps. */
+static float *pixel_patches(const float *img, int n, int C, int S, int p)
+{
+    int g = S / p, D = C * p * p;
+    float *out = malloc(sizeof(float) * (size_t)n * g * g * D);
+    if (!out) {
+        log_error("out of memory for %d images' pixel patches", n);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        for (int py = 0; py < g; py++)
+            for (int px = 0; px < g; px++) {
+                float *dst = out + (((size_t)i * g + py) * g + px) * D;
+                for (int c = 0; c < C; c++)
+                    for (int y = 0; y < p; y++)
+                        for (int x = 0; x < p; x++)
+                            *dst++ = img[(((size_t)i * C + c) * S + py * p + y) * S + px * p + x];
+            }
+    return out;
+}
+
+/* Pixel-level AUROC (percent) of the heatmaps of nq test images against their masks: every patch
+ * (g × g of them, D floats each) scores its distance to the nearest of the nb bank images'
+ * patches; the grid is upsampled to S × S and smoothed as the daemon's heatmaps are (sigma 4 px
+ * at 256 px). Takes bank and test (frees them). -1 on failure (logged). */
+static double heatmap_auroc(float *bank, int nb, float *test, int nq, int g, int D, int S,
+                            const unsigned char *masks, int threads)
+{
+    int T = g * g;
+    size_t px = (size_t)S * S;
+    struct knn_bank b = {0};
+    float *img = malloc(sizeof(float) * (size_t)(nq ? nq : 1));
+    float *grid = malloc(sizeof(float) * (size_t)nq * T);
+    float *map = malloc(sizeof(float) * (size_t)nq * px);
+    double a = -2;
+    if (bank && test && img && grid && map && !knn_bank_build(&b, bank, nb * T, D, KNN_L2) &&
+        !knn_patch_score(&b, test, nq, T, 0.0f, threads, img, grid)) {
+        a = 0;
+        for (int i = 0; i < nq && a == 0; i++)
+            if (heatmap_upsample(grid + (size_t)i * T, g, g, map + px * i, S, S, 4.0f * S / 256))
+                a = -2;
+        if (a == 0) a = auroc(map, masks, px * nq);
+    }
+    knn_bank_free(&b);
+    free(bank), free(test), free(img), free(grid), free(map);
+    if (a == -2) log_error("out of memory for heatmaps");
+    if (a == -1) log_error("pixel AUROC needs both defect and normal pixels in the masks");
+    return a < 0 ? -1 : 100.0 * a;
+}
+
+static double model_pixel_auroc(const struct vit_model *m, int threads, const struct eval_case *c)
+{
+    int S = c->size, g = S / m->cfg.patch;
+    float *bank = layer_patches(m, c->bank_norm, c->nb, S, threads);
+    float *test = bank ? layer_patches(m, c->test_norm, c->nq, S, threads) : NULL;
+    vit_set_threads(threads);
+    return heatmap_auroc(bank, c->nb, test, c->nq, g, m->cfg.dim, S, c->masks, threads);
+}
+
+static double pixel_pixel_auroc(int patch, int threads, const struct eval_case *c)
+{
+    int S = c->size, C = c->channels;
+    return heatmap_auroc(pixel_patches(c->bank, c->nb, C, S, patch), c->nb,
+                         pixel_patches(c->test, c->nq, C, S, patch), c->nq, S / patch,
+                         C * patch * patch, S, c->masks, threads);
+}
+
 int eval_case_run(const struct eval_options *o, const struct train_options *train,
                   const struct eval_case *c, struct eval_result *r)
 {
@@ -181,23 +272,48 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
         return -1;
     }
     r->untrained = model_auroc(&s.teacher, o, train->threads, c);
+    r->px_pixel = r->px_untrained = r->px_trained = NAN;
+    if (c->masks) {
+        r->px_pixel = pixel_pixel_auroc(train->model.patch, train->threads, c);
+        r->px_untrained = model_pixel_auroc(&s.teacher, train->threads, c);
+    }
     rc = train_or_load(&s, o, train, c, r);
     if (rc >= 0) r->trained = model_auroc(&s.teacher, o, train->threads, c);
+    if (rc >= 0 && c->masks) r->px_trained = model_pixel_auroc(&s.teacher, train->threads, c);
     dino_step_destroy(&s);
-    return rc < 0 || r->pixel < 0 || r->untrained < 0 || r->trained < 0 ? -1 : rc;
+    bool px_failed = c->masks && (r->px_pixel < 0 || r->px_untrained < 0 || r->px_trained < 0);
+    return rc < 0 || r->pixel < 0 || r->untrained < 0 || r->trained < 0 || px_failed ? -1 : rc;
 }
 
-void eval_table_header(struct eval_table *t, const char *first_column, int width)
+void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level)
 {
-    *t = (struct eval_table){.width = width};
-    printf("%-*s %8s %10s %8s %7s %8s\n", width, first_column, "pixels", "untrained", "trained",
-           "steps", "minutes");
+    *t = (struct eval_table){.width = width, .pixel_level = pixel_level};
+    printf("%-*s %8s %10s %8s", width, first_column, "pixels", "untrained", "trained");
+    if (pixel_level) printf(" %9s %12s %10s", "px-pixels", "px-untrained", "px-trained");
+    printf(" %7s %8s\n", "steps", "minutes");
+}
+
+/* A pixel-level column: the figure, or "-" for a case without masks. */
+static void px_cell(int width, double v)
+{
+    if (isnan(v))
+        printf(" %*s", width, "-");
+    else
+        printf(" %*.2f", width, v);
 }
 
 void eval_table_row(struct eval_table *t, const char *name, const struct eval_result *r)
 {
-    printf("%-*s %8.2f %10.2f %8.2f %7ld %8.2f\n", t->width, name, r->pixel, r->untrained,
-           r->trained, r->steps, r->minutes);
+    printf("%-*s %8.2f %10.2f %8.2f", t->width, name, r->pixel, r->untrained, r->trained);
+    if (t->pixel_level) {
+        px_cell(9, r->px_pixel), px_cell(12, r->px_untrained), px_cell(10, r->px_trained);
+        if (!isnan(r->px_trained)) {
+            t->px_sum[0] += r->px_pixel, t->px_sum[1] += r->px_untrained;
+            t->px_sum[2] += r->px_trained;
+            t->px_done++;
+        }
+    }
+    printf(" %7ld %8.2f\n", r->steps, r->minutes);
     fflush(stdout);
     t->sum[0] += r->pixel, t->sum[1] += r->untrained, t->sum[2] += r->trained;
     t->done++;
@@ -206,9 +322,19 @@ void eval_table_row(struct eval_table *t, const char *name, const struct eval_re
 int eval_table_end(struct eval_table *t)
 {
     if (!t->done) return 1;
-    double n = t->done;
-    printf("%-*s %8.2f %10.2f %8.2f\n", t->width, "mean", t->sum[0] / n, t->sum[1] / n,
+    double n = t->done, m = t->px_done;
+    printf("%-*s %8.2f %10.2f %8.2f", t->width, "mean", t->sum[0] / n, t->sum[1] / n,
            t->sum[2] / n);
+    if (t->pixel_level) {
+        px_cell(9, m ? t->px_sum[0] / m : NAN), px_cell(12, m ? t->px_sum[1] / m : NAN);
+        px_cell(10, m ? t->px_sum[2] / m : NAN);
+    }
+    printf("\n");
+    if (t->pixel_level && m) {
+        printf("mean_pixel_auroc_pixels: %.2f\n", t->px_sum[0] / m);
+        printf("mean_pixel_auroc_untrained: %.2f\n", t->px_sum[1] / m);
+        printf("mean_pixel_auroc: %.2f\n", t->px_sum[2] / m);
+    }
     printf("mean_auroc_pixels: %.2f\n", t->sum[0] / n);
     printf("mean_auroc_untrained: %.2f\n", t->sum[1] / n);
     printf("mean_auroc: %.2f\n", t->sum[2] / n);

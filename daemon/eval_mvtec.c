@@ -1,7 +1,9 @@
 /* eval_mvtec.c — `inspectd eval --mvtec DIR`: the one-class protocol on the MVTec AD folder layout
  * (CATEGORY/train/good, CATEGORY/test/<defect or good>): per category, pretrain on train/good,
  * bank its embeddings, and report the image AUROC of the test images beside raw-pixel k-NN and
- * the untrained network. Images are shrunk to --size (aspect not kept) with the set's own
+ * the untrained network; where ground_truth/<defect>/<name>_mask.png masks exist, also the pixel
+ * AUROC of the heatmaps (the daemon's patch scoring) beside raw-pixel patches and the untrained
+ * network. Images are shrunk to --size (aspect not kept) with the set's own
  * per-channel mean and spread as normalisation. */
 #define LOG_TAG "eval"
 #include "log.h"
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "eval.h"
 #include "imageset.h"
@@ -50,28 +53,89 @@ static bool wanted(const char *list, const char *name)
     return false;
 }
 
-/* Loads every subdirectory of cat/test; flags grow with the set (1 unless the folder is "good").
- * Returns 0 or -1 (logged). */
-static int load_test(const char *cat, struct image_set *set, unsigned char **flags)
+/* The test images of a category, with their flags and defect masks. */
+struct test_set {
+    struct image_set img;
+    unsigned char *flags; /* (n) 1 unless the folder is "good" */
+    unsigned char *masks; /* (n, S, S) 1 = defect pixel */
+    bool masks_ok;        /* every defect image had its mask */
+};
+
+/* Appends image i's mask: zeros for a good image, else ground_truth/<folder>/<stem>_mask.png
+ * shrunk to S × S and cut at one half. A missing mask clears masks_ok (logged once). Returns 0, or
+ * -1 when out of memory (logged). */
+static int add_mask(struct test_set *t, const char *cat, const char *folder, const char *file,
+                    bool good)
+{
+    int S = t->img.size;
+    size_t px = (size_t)S * S;
+    unsigned char *m = realloc(t->masks, px * (size_t)t->img.n);
+    if (!m) {
+        log_error("out of memory for masks");
+        return -1;
+    }
+    t->masks = m;
+    m += px * (size_t)(t->img.n - 1);
+    memset(m, 0, px);
+    if (good || !t->masks_ok) return 0;
+    char path[4096];
+    const char *dot = strrchr(file, '.');
+    int stem = dot ? (int)(dot - file) : (int)strlen(file);
+    int len =
+        snprintf(path, sizeof path, "%s/ground_truth/%s/%.*s_mask.png", cat, folder, stem, file);
+    struct image_set ms = {.size = S, .channels = 1, .max = 1};
+    if (len < 0 || (size_t)len >= sizeof path || access(path, R_OK) != 0 ||
+        image_set_add_file(&ms, path) != 1) {
+        log_warn("%s: no mask %s: no pixel AUROC for this category", cat, path);
+        t->masks_ok = false;
+    } else {
+        for (size_t p = 0; p < px; p++) m[p] = ms.pixels[p] >= 0.5f;
+    }
+    image_set_free(&ms);
+    return 0;
+}
+
+/* Loads the images of one test folder in name order. Returns 0 or -1 (logged). */
+static int load_folder(struct test_set *t, const char *cat, const char *dir, const char *folder)
+{
+    struct dirent **list;
+    int n = scandir(dir, &list, NULL, by_name), rc = 0;
+    if (n < 0) {
+        log_error("%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    bool good = strcmp(folder, "good") == 0;
+    char path[4096];
+    for (int i = 0; i < n; i++) {
+        const char *name = list[i]->d_name;
+        int got = 0;
+        if (!rc && name[0] != '.' && !(rc = join(path, sizeof path, dir, name)) && !is_dir(path) &&
+            (got = image_set_add_file(&t->img, path)) == 1) {
+            unsigned char *f = realloc(t->flags, (size_t)t->img.n);
+            if (!f) log_error("out of memory for %s", path);
+            rc = f ? add_mask(t, cat, folder, name, good) : -1;
+            if (f) t->flags = f, f[t->img.n - 1] = !good;
+        }
+        if (got < 0) rc = -1;
+        free(list[i]);
+    }
+    free(list);
+    return rc;
+}
+
+/* Loads every subdirectory of cat/test. Returns 0 or -1 (logged). */
+static int load_test(const char *cat, struct test_set *t)
 {
     char dir[4096], sub[4096];
     if (join(dir, sizeof dir, cat, "test")) return -1;
     struct dirent **list;
     int n = scandir(dir, &list, NULL, by_name), rc = n < 0 ? -1 : 0;
     if (n < 0) log_error("%s: %s", dir, strerror(errno));
+    t->masks_ok = true;
     for (int i = 0; i < n; i++) {
         if (!rc && list[i]->d_name[0] != '.' &&
-            !(rc = join(sub, sizeof sub, dir, list[i]->d_name)) && is_dir(sub)) {
-            int before = set->n, got = image_set_add_dir(set, sub);
-            unsigned char *f = got < 0 ? NULL : realloc(*flags, (size_t)set->n + 1);
-            if (got >= 0 && !f) log_error("out of memory for %s", sub);
-            if (!f) {
-                rc = -1;
-            } else {
-                *flags = f;
-                memset(f + before, strcmp(list[i]->d_name, "good") != 0, (size_t)got);
-            }
-        }
+            !(rc = join(sub, sizeof sub, dir, list[i]->d_name)) && is_dir(sub))
+            rc = load_folder(t, cat, sub, list[i]->d_name);
         free(list[i]);
     }
     free(list);
@@ -99,23 +163,23 @@ static int eval_category(const struct eval_options *o, const char *cat, const ch
 {
     char dir[4096];
     struct image_set train = {.size = o->size, .channels = o->channels};
-    struct image_set test = {.size = o->size, .channels = o->channels};
-    unsigned char *flags = NULL;
+    struct test_set ts = {.img = {.size = o->size, .channels = o->channels}};
+    struct image_set *test = &ts.img;
     float *bank_norm = NULL, *test_norm = NULL;
     int rc = -1;
     if (join(dir, sizeof dir, cat, "train/good") || image_set_add_dir(&train, dir) < 0 ||
-        load_test(cat, &test, &flags))
+        load_test(cat, &ts))
         goto done;
     image_set_stats(&train);
-    memcpy(test.mean, train.mean, sizeof train.mean);
-    memcpy(test.std, train.std, sizeof train.std);
+    memcpy(test->mean, train.mean, sizeof train.mean);
+    memcpy(test->std, train.std, sizeof train.std);
     bank_norm = normalised(&train);
-    test_norm = normalised(&test);
+    test_norm = normalised(test);
     if (!bank_norm || !test_norm) {
         log_error("%s: out of memory", name);
         goto done;
     }
-    log_info("%s: %d normal training images, %d test images", name, train.n, test.n);
+    log_info("%s: %d normal training images, %d test images", name, train.n, test->n);
     struct train_options t = o->train;
     if (t.batch > train.n) t.batch = train.n;
     for (int c = 0; c < o->channels; c++)
@@ -126,14 +190,15 @@ static int eval_category(const struct eval_options *o, const char *cat, const ch
                            .bank = train.pixels,
                            .bank_norm = bank_norm,
                            .nb = train.n,
-                           .test = test.pixels,
+                           .test = test->pixels,
                            .test_norm = test_norm,
-                           .nq = test.n,
-                           .anomalous = flags};
+                           .nq = test->n,
+                           .anomalous = ts.flags,
+                           .masks = ts.masks_ok ? ts.masks : NULL};
     rc = eval_case_run(o, &t, &ec, r);
 done:
-    image_set_free(&train), image_set_free(&test);
-    free(flags), free(bank_norm), free(test_norm);
+    image_set_free(&train), image_set_free(test);
+    free(ts.flags), free(ts.masks), free(bank_norm), free(test_norm);
     return rc;
 }
 
@@ -146,14 +211,18 @@ int eval_mvtec(const struct eval_options *o)
         return 1;
     }
     const struct vit_config *mc = &o->train.model;
+    char embed[128];
+    eval_embedding_name(o, embed, sizeof embed);
     printf("one-class MVTec AD (%s): ViT dim %d depth %d heads %d patch %d at %d px, %d "
            "channel(s), batch %d, %d local crops, %.1f min/category, k=%d %s on %s; pixels: k=%d "
-           "l2; image AUROC\n",
+           "l2; image AUROC, then the pixel AUROC of heatmaps (nearest normal patch, tokens of "
+           "layer %d; pixels: raw %dx%d patches) where masks exist\n",
            o->mvtec_dir, mc->dim, mc->depth, mc->heads, mc->patch, o->size, o->channels,
            o->train.batch, o->train.n_local, o->train.minutes, o->k,
-           o->metric == KNN_L2 ? "l2" : "cosine", embedding_kind_name(o->embed), EVAL_PIXEL_K);
+           o->metric == KNN_L2 ? "l2" : "cosine", embed, EVAL_PIXEL_K, (mc->depth + 1) / 2,
+           mc->patch, mc->patch);
     struct eval_table table;
-    eval_table_header(&table, "category", 12);
+    eval_table_header(&table, "category", 12, true);
     int status = 0, found = 0;
     char cat[4096], good[4096];
     for (int i = 0; i < n; i++) {

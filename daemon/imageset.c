@@ -140,6 +140,19 @@ int image_set_add_encoded(struct image_set *set, const void *buf, size_t len, co
     return 1;
 }
 
+int image_set_add_file(struct image_set *set, const char *path)
+{
+    size_t len = 0;
+    uint8_t *buf = read_file(path, &len);
+    if (!buf) {
+        log_warn("skipping %s: cannot read it", path);
+        return 0;
+    }
+    int rc = image_set_add_encoded(set, buf, len, path);
+    free(buf);
+    return rc;
+}
+
 void image_set_stats(struct image_set *set)
 {
     size_t plane = (size_t)set->size * set->size, img = plane * set->channels;

@@ -27,6 +27,9 @@ int image_set_add_dir(struct image_set *set, const char *dir);
  * of memory (logged). */
 int image_set_add_encoded(struct image_set *set, const void *buf, size_t len, const char *what);
 
+/* Appends one JPEG/PNG file; as image_set_add_encoded (an unreadable file is skipped, logged). */
+int image_set_add_file(struct image_set *set, const char *path);
+
 /* Fills mean and std per channel (0.5 and 0.25 for an empty or flat set). */
 void image_set_stats(struct image_set *set);
 

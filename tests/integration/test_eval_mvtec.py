@@ -29,20 +29,28 @@ def png(path, pixel, grey=False):
 
 
 def product(rnd, defect):
-    """A grey disc on a dark belt; `defect` adds a bright scratch or a dark hole."""
+    """A grey disc on a dark belt; `defect` adds a bright scratch or a dark hole. Returns the
+    pixel function and the defect's mask function."""
     cx, cy = 12 + rnd.uniform(-1, 1), 12 + rnd.uniform(-1, 1)
     hx, hy = rnd.randint(8, 15), rnd.randint(8, 15)
     noise = [[rnd.randint(-6, 6) for _ in range(S)] for _ in range(S)]
 
+    def in_defect(x, y):
+        if defect == "scratch":
+            return abs(x - y) < 1 and 5 < x < 19
+        return defect == "hole" and (x - hx) ** 2 + (y - hy) ** 2 < 6
+
     def pixel(x, y):
         v = 150 if (x - cx) ** 2 + (y - cy) ** 2 < 64 else 30
-        if defect == "scratch" and abs(x - y) < 1 and 5 < x < 19:
-            v = 255
-        if defect == "hole" and (x - hx) ** 2 + (y - hy) ** 2 < 6:
-            v = 0
+        if in_defect(x, y):
+            v = 255 if defect == "scratch" else 0
         v = max(0, min(255, v + noise[y][x]))
         return (v, v, v)
-    return pixel
+
+    def mask(x, y):
+        v = 255 if in_defect(x, y) else 0
+        return (v, v, v)
+    return pixel, mask
 
 
 def make_tree(root):
@@ -52,9 +60,14 @@ def make_tree(root):
                                ("test/scratch", 8, "scratch"), ("test/hole", 8, "hole")):
             d = os.path.join(root, cat, sub)
             os.makedirs(d)
+            gt = os.path.join(root, cat, "ground_truth", sub.split("/")[1])
+            if defect and cat == "disc":  # masks for disc only: plate has no pixel AUROC
+                os.makedirs(gt)
             for i in range(n):
-                png(os.path.join(d, "%03d.png" % i), product(rnd, defect), grey)
-        os.makedirs(os.path.join(root, cat, "ground_truth", "scratch"))
+                pixel, mask = product(rnd, defect)
+                png(os.path.join(d, "%03d.png" % i), pixel, grey)
+                if defect and cat == "disc":
+                    png(os.path.join(gt, "%03d_mask.png" % i), mask, True)
     os.makedirs(os.path.join(root, "not_a_category"))
     with open(os.path.join(root, "license.txt"), "w") as f:
         f.write("generated\n")
@@ -79,6 +92,17 @@ def main():
     for name, row in rows.items():
         pixels, untrained, trained = map(float, row[1:4])
         assert pixels > 70 and 0 <= untrained <= 100 and 0 <= trained <= 100, row
+    # pixel AUROC of the heatmaps where masks exist (disc), "-" where not (plate)
+    px = [float(v) for v in rows["disc"][4:7]]
+    assert px[0] > 70 and all(0 <= v <= 100 for v in px), rows["disc"]
+    assert px[2] > 60, rows["disc"]  # the trained network's heatmaps find the defects
+    assert rows["plate"][4:7] == ["-", "-", "-"], rows["plate"]
+    assert "no pixel AUROC for this category" in r.stderr, r.stderr
+    for key in ("mean_pixel_auroc_pixels", "mean_pixel_auroc_untrained", "mean_pixel_auroc"):
+        line = [x for x in r.stdout.splitlines() if x.startswith(key + ": ")]
+        assert len(line) == 1 and float(line[0].split()[1]) == float(
+            {"mean_pixel_auroc_pixels": px[0], "mean_pixel_auroc_untrained": px[1],
+             "mean_pixel_auroc": px[2]}[key]), (key, r.stdout)
     assert "disc: 40 normal training images, 28 test images" in r.stderr, r.stderr
     mean = [line for line in r.stdout.splitlines() if line.startswith("mean_auroc: ")]
     assert len(mean) == 1 and r.stdout.rstrip().endswith(mean[0]), r.stdout
