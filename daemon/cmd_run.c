@@ -113,7 +113,7 @@ static void log_summary(struct pipeline *p)
 #define SCORER_THREADS 1
 
 /* Opens everything in order; on failure closes what was opened. Returns 0 or 1. */
-static int serve(const struct config *cfg, const sigset_t *stop)
+static int serve(struct config *cfg, const sigset_t *stop)
 {
     char err[512];
     struct app app = {.cfg = cfg, .started_us = now_us()};
@@ -126,6 +126,12 @@ static int serve(const struct config *cfg, const sigset_t *stop)
         return 1;
     }
     if (!(store = store_open(cfg->store_path, err, sizeof err))) goto out;
+    if (cfg->http_token_file[0] && make_parent_dirs(cfg->http_token_file) < 0) {
+        snprintf(err, sizeof err, "cannot create the directory of %.300s: %s", cfg->http_token_file,
+                 strerror(errno));
+        goto out;
+    }
+    if (config_load_token(cfg, err, sizeof err)) goto out;
     log_info("database %s at schema version %d", cfg->store_path, store_schema_version(store));
     if (!(app.readers = store_pool_open(cfg->store_path, cfg->http_threads, err, sizeof err)))
         goto out;

@@ -1,15 +1,21 @@
 /* config.c — reads the INI config with inih, validates every key and reports the first problem as
  * "FILE:LINE: message". inih does not give handlers a line number, so the text is fed to it through
  * a reader that counts lines (and notes where each [section] header is). */
+#define LOG_TAG "config"
+#include "log.h"
+
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "embed.h"
@@ -140,10 +146,31 @@ static int set_http(struct parser *p, const char *key, const char *v)
     if (strcmp(key, "listen") == 0) return set_listen(p, v);
     if (strcmp(key, "token") == 0)
         return copy_value(p, c->http_token, sizeof c->http_token, key, v);
+    if (strcmp(key, "token_file") == 0)
+        return copy_value(p, c->http_token_file, sizeof c->http_token_file, key, v);
     if (strcmp(key, "threads") == 0)
         return parse_int(v, 1, 64, &c->http_threads) == 0
                    ? 1
                    : fail(p, "threads must be an integer in [1, 64]");
+    if (strcmp(key, "max_connections") == 0)
+        return parse_int(v, 1, 1024, &c->http_max_connections) == 0
+                   ? 1
+                   : fail(p, "max_connections must be an integer in [1, 1024]");
+    if (strcmp(key, "timeout") == 0)
+        return parse_int(v, 1, 3600, &c->http_timeout_s) == 0
+                   ? 1
+                   : fail(p, "timeout must be an integer number of seconds in [1, 3600]");
+    if (strcmp(key, "max_upload") == 0) {
+        int kib;
+        if (parse_int(v, 1, 262144, &kib) < 0)
+            return fail(p, "max_upload must be an integer number of KiB in [1, 262144]");
+        c->http_max_upload = (long)kib << 10;
+        return 1;
+    }
+    if (strcmp(key, "tls_cert") == 0)
+        return copy_value(p, c->http_tls_cert, sizeof c->http_tls_cert, key, v);
+    if (strcmp(key, "tls_key") == 0)
+        return copy_value(p, c->http_tls_key, sizeof c->http_tls_key, key, v);
     return fail(p, "unknown key '%s' in [http]", key);
 }
 
@@ -334,6 +361,9 @@ static void set_defaults(struct config *c, const char *name)
     strcpy(c->http_host, "127.0.0.1");
     c->http_port = 8080;
     c->http_threads = 4;
+    c->http_max_connections = 64;
+    c->http_timeout_s = 30;
+    c->http_max_upload = 8L << 20;
     strcpy(c->store_path, "./var/inspectd.db");
     c->jpeg_quality = 90;
     c->batch_frames = 64;
@@ -348,6 +378,51 @@ static void set_defaults(struct config *c, const char *name)
     c->trainer_channels = 3;
     c->trainer_threads = 1;
     c->trainer_max_images = 2000;
+}
+
+int config_load_token(struct config *c, char *err, size_t errsz)
+{
+    if (c->http_token[0] || !c->http_token_file[0]) return 0;
+    const char *path = c->http_token_file;
+    FILE *f = fopen(path, "r");
+    if (!f && errno == ENOENT) {
+        unsigned char raw[24];
+        if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+            snprintf(err, errsz, "%s: cannot make a token: %s", path, strerror(errno));
+            return -1;
+        }
+        for (size_t i = 0; i < sizeof raw; i++) sprintf(c->http_token + 2 * i, "%02x", raw[i]);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+        bool ok = out && fprintf(out, "%s\n", c->http_token) > 0;
+        ok = out ? fclose(out) == 0 && ok : false;
+        if (!out && fd >= 0) close(fd);
+        if (!ok) {
+            snprintf(err, errsz, "%s: cannot create the token file: %s", path, strerror(errno));
+            c->http_token[0] = '\0';
+            unlink(path);
+            return -1;
+        }
+        log_info("created the API token file %s (mode 0600)", path);
+        return 0;
+    }
+    if (!f) {
+        snprintf(err, errsz, "%s: cannot read the token file: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[256] = "";
+    bool read = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!read || strlen(line) < 16 || strspn(line, " \t") > 0) {
+        snprintf(err, errsz,
+                 "%s: the token file must hold a token of 16 to 255 characters on its "
+                 "first line",
+                 path);
+        return -1;
+    }
+    memcpy(c->http_token, line, strlen(line) + 1);
+    return 0;
 }
 
 static bool is_loopback(const char *host)
@@ -398,9 +473,19 @@ static void validate(struct parser *p)
         fail(p, "no [camera.NAME] section: at least one camera is needed");
         return;
     }
-    if (!is_loopback(c->http_host) && c->http_token[0] == '\0') {
+    if (!is_loopback(c->http_host) && c->http_token[0] == '\0' && c->http_token_file[0] == '\0') {
         p->line = p->listen_line;
-        fail(p, "listening on %s (not loopback) needs [http] token", c->http_host);
+        fail(p, "listening on %s (not loopback) needs [http] token or token_file", c->http_host);
+        return;
+    }
+    if (c->http_token[0] && c->http_token_file[0]) {
+        p->line = 0;
+        fail(p, "[http] token and token_file: set one of them");
+        return;
+    }
+    if (!c->http_tls_cert[0] != !c->http_tls_key[0]) {
+        p->line = 0;
+        fail(p, "[http] tls_cert and tls_key go together");
     }
 }
 

@@ -32,10 +32,16 @@ struct config {
     char path[512]; /* the file read, or "(embedded default)" */
 
     /* [http] */
-    char http_host[256];  /* numeric IPv4/IPv6 address */
-    int http_port;        /* 0..65535; 0 picks a free port */
-    char http_token[256]; /* bearer token; "" for none (only allowed on loopback) */
-    int http_threads;
+    char http_host[256];       /* numeric IPv4/IPv6 address */
+    int http_port;             /* 0..65535; 0 picks a free port */
+    char http_token[256];      /* bearer token; "" for none (only allowed on loopback) */
+    char http_token_file[512]; /* file holding the token (created if missing); "" for none */
+    int http_threads;          /* database connections requests read through */
+    int http_max_connections;  /* connections served at once */
+    int http_timeout_s;        /* an idle connection is closed after this long */
+    long http_max_upload;      /* bytes of request body (POST /score images) */
+    char http_tls_cert[512];   /* PEM files: HTTPS when both are set */
+    char http_tls_key[512];
 
     /* [store] */
     char store_path[512];
@@ -73,6 +79,11 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errsz);
  * Same contract as config_load(). */
 int config_parse_string(struct config *cfg, const char *text, const char *name, char *err,
                         size_t errsz);
+
+/* Fills http_token from http_token_file when the token is not set inline: reads the file (its
+ * first line), or creates it (mode 0600) with a new random token when it does not exist.
+ * Returns 0, or -1 with the reason in err (an unreadable or empty file, no entropy, ...). */
+int config_load_token(struct config *cfg, char *err, size_t errsz);
 
 /* Frees the camera parameter strings. Safe on a zeroed or already freed config. */
 void config_free(struct config *cfg);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
 
@@ -21,6 +22,9 @@ struct http_server {
     struct MHD_Daemon *mhd;
     struct app *app;
     int port;
+    bool open_reads; /* loopback: GET needs no token */
+    atomic_bool stopping;
+    char *tls_cert, *tls_key; /* PEM text, kept while the daemon runs */
 };
 
 /* Per-connection request state, kept in MHD's *con_cls between calls. */
@@ -53,6 +57,19 @@ void http_reply_body(struct http_reply *r, int status, const char *content_type,
     r->len = len;
 }
 
+void http_reply_stream(struct http_reply *r, int status, const char *content_type,
+                       http_stream_fn next, void (*free_ctx)(void *), void *ctx)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+    r->status = status;
+    r->content_type = content_type;
+    r->stream = next;
+    r->stream_free = free_ctx;
+    r->stream_ctx = ctx;
+}
+
 void http_reply_json(struct http_reply *r, int status, json_t *obj)
 {
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -80,6 +97,32 @@ void http_reply_error(struct http_reply *r, int status, const char *fmt, ...)
 
 /* ---- request helpers ---- */
 
+json_t *http_json_body(const struct http_request *req, struct http_reply *r)
+{
+    const char *type = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!type || strncasecmp(type, "application/json", 16) != 0 ||
+        (type[16] != '\0' && type[16] != ';' && type[16] != ' ')) {
+        http_reply_error(r, 415, "the body must be JSON (Content-Type: application/json)");
+        return NULL;
+    }
+    if (req->body_len > HTTP_MAX_JSON) {
+        http_reply_error(r, 413, "JSON body over %u bytes", HTTP_MAX_JSON);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        http_reply_error(r, 400, "bad JSON body: %s (at byte %d)", je.text, je.position);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_reply_error(r, 400, "the JSON body must be an object");
+        return NULL;
+    }
+    return j;
+}
+
 const char *http_query(const struct http_request *req, const char *key)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -99,6 +142,7 @@ static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char 
                                  const char *value)
 {
     struct query_check *qc = cls;
+    if (strcmp(key, "access_token") == 0) return MHD_YES;
     for (const char *const *a = qc->allowed; *a; a++)
         if (strcmp(*a, key) == 0) return MHD_YES;
     qc->unknown = key;
@@ -203,34 +247,78 @@ static http_handler route(struct http_request *req, char *path, size_t pathsz, c
     return NULL;
 }
 
-/* Constant-time comparison of the Authorization header with "Bearer TOKEN". */
-static bool authorized(const struct http_request *req, const char *token)
+static bool same_secret(const char *token, const char *given)
 {
-    if (token[0] == '\0') return true;
-    if (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0) return true;
-    const char *h = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
-    h += 7;
-    size_t n = strlen(token), m = strlen(h);
+    size_t n = strlen(token), m = strlen(given);
     unsigned diff = (unsigned)(n ^ m);
     for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)token[i] ^ (unsigned char)h[i < m ? i : 0];
+        diff |= (unsigned char)token[i] ^ (unsigned char)given[i < m ? i : 0];
     return diff == 0;
 }
 
-static void dispatch(struct http_request *req, struct http_reply *reply, char *allow,
-                     size_t allowsz)
+static bool is_read(const char *method)
 {
-    if (!authorized(req, req->app->cfg->http_token)) {
-        http_reply_error(reply, 401, "missing or wrong bearer token");
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* Paths anyone may read: probes, and the review page's static files (they hold no data). */
+static bool public_path(const char *path)
+{
+    static const char *const open[] = {"/healthz", "/readyz", "/", "/api/v1/openapi.yaml", NULL};
+    for (const char *const *p = open; *p; p++)
+        if (strcmp(path, *p) == 0) return true;
+    return false;
+}
+
+/* Whether the request may go on; replies 401/403 when not. */
+static bool authorized(const struct http_server *s, const struct http_request *req,
+                       struct http_reply *reply)
+{
+    const char *token = s->app->cfg->http_token;
+    bool read = is_read(req->method);
+    if (read && (s->open_reads || public_path(req->path))) return true;
+    if (token[0] == '\0') {
+        http_reply_error(reply, 403,
+                         "this daemon has no API token, so nothing can be changed over HTTP: "
+                         "set [http] token_file");
+        return false;
+    }
+    const char *h = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *q = read ? http_query(req, "access_token") : NULL;
+    if ((h && strncmp(h, "Bearer ", 7) == 0 && same_secret(token, h + 7)) ||
+        (q && same_secret(token, q)))
+        return true;
+    http_reply_error(reply, 401, "missing or wrong bearer token");
+    return false;
+}
+
+struct query_len {
+    size_t total;
+};
+
+static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct query_len *ql = cls;
+    ql->total += strlen(key) + 2 + (value ? strlen(value) : 0);
+    return MHD_YES;
+}
+
+static void dispatch(struct http_server *s, struct http_request *req, struct http_reply *reply,
+                     char *allow, size_t allowsz)
+{
+    struct query_len ql = {0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_len, &ql);
+    if (ql.total > HTTP_MAX_QUERY) {
+        http_reply_error(reply, 414, "query string over %d bytes", HTTP_MAX_QUERY);
         return;
     }
     bool path_known;
     char path[1024];
     http_handler h = route(req, path, sizeof path, allow, allowsz, &path_known);
-    if (h)
-        h(req, reply);
-    else if (path_known)
+    if (h) {
+        if (authorized(s, req, reply)) h(req, reply);
+    } else if (path_known) /* what exists is no secret: 404 and 405 come before authentication */
         http_reply_error(reply, 405, "method %s not allowed on %s", req->method, req->path);
     else
         http_reply_error(reply, 404, "no such path: %s", req->path);
@@ -243,21 +331,61 @@ static bool etag_matches(const struct http_request *req, const char *etag)
     return etag[0] && inm && (strstr(inm, etag) || strcmp(inm, "*") == 0);
 }
 
+struct stream {
+    http_stream_fn next;
+    void (*free_ctx)(void *);
+    void *ctx;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *st = cls;
+    ssize_t n = st->next(st->ctx, buf, max);
+    if (n == HTTP_STREAM_END) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n <= 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *st = cls;
+    if (st->free_ctx) st->free_ctx(st->ctx);
+    free(st);
+}
+
+static struct MHD_Response *make_response(struct http_reply *reply)
+{
+    if (!reply->stream)
+        return MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
+    struct stream *st = malloc(sizeof *st);
+    if (!st) {
+        if (reply->stream_free) reply->stream_free(reply->stream_ctx);
+        return NULL;
+    }
+    *st = (struct stream){reply->stream, reply->stream_free, reply->stream_ctx};
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 << 10, stream_read, st, stream_free);
+    if (!resp) stream_free(st);
+    return resp;
+}
+
 static enum MHD_Result send_reply(struct http_request *req, struct http_reply *reply,
                                   const char *allow)
 {
-    if (reply->status == 200 && etag_matches(req, reply->etag)) {
+    if (reply->status == 200 && !reply->stream && etag_matches(req, reply->etag)) {
         free(reply->body);
         reply->body = NULL;
         reply->len = 0;
         reply->status = 304;
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(reply->len, reply->body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = make_response(reply);
     if (!resp) {
-        free(reply->body);
+        if (!reply->stream) free(reply->body);
         return MHD_NO;
     }
+    if (reply->disposition[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, reply->disposition);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (reply->content_type && reply->status != 304)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
     if (reply->etag[0]) MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, reply->etag);
@@ -275,10 +403,10 @@ static enum MHD_Result send_reply(struct http_request *req, struct http_reply *r
 }
 
 /* Collects the body across calls; returns true when the request is complete. */
-static bool collect_body(struct pending *p, const char *data, size_t *size)
+static bool collect_body(struct pending *p, const char *data, size_t *size, size_t max)
 {
     if (*size == 0) return true;
-    if (p->too_large || p->len + *size > HTTP_MAX_BODY) {
+    if (p->too_large || p->len + *size > max) {
         p->too_large = true;
     } else {
         char *grown = realloc(p->body, p->len + *size + 1);
@@ -306,20 +434,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = p;
         return MHD_YES;
     }
-    if (!collect_body(p, upload_data, upload_size)) return MHD_YES;
+    size_t max = (size_t)s->app->cfg->http_max_upload;
+    if (!collect_body(p, upload_data, upload_size, max)) return MHD_YES;
 
     struct http_request req = {.app = s->app,
                                .conn = conn,
                                .method = method,
                                .path = url,
                                .body = p->body ? p->body : "",
-                               .body_len = p->len};
+                               .body_len = p->len,
+                               .stopping = &s->stopping};
     struct http_reply reply = {0};
     char allow[128] = "";
     if (p->too_large)
-        http_reply_error(&reply, 413, "request body over %u bytes", HTTP_MAX_BODY);
+        http_reply_error(&reply, 413, "request body over %zu bytes ([http] max_upload)", max);
     else
-        dispatch(&req, &reply, allow, sizeof allow);
+        dispatch(s, &req, &reply, allow, sizeof allow);
     return send_reply(&req, &reply, allow);
 }
 
@@ -331,6 +461,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(p->body);
     free(p);
     *con_cls = NULL;
+}
+
+static bool is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+/* A PEM file's text (malloc'ed), or NULL with the reason in err. */
+static char *read_pem(const char *path, char *err, size_t errsz)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1 << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) &&
+        fread(text, 1, (size_t)n, f) == (size_t)n) {
+        text[n] = '\0';
+    } else {
+        snprintf(err, errsz, "%s: cannot read it%s%s", path, f ? "" : ": ",
+                 f ? "" : strerror(errno));
+        free(text);
+        text = NULL;
+    }
+    if (f) fclose(f);
+    return text;
 }
 
 /* Fills a socket address from the configured numeric host and port. Returns its length or 0. */
@@ -369,23 +524,45 @@ struct http_server *http_start(struct app *app, char *err, size_t errsz)
         return NULL;
     }
     s->app = app;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL;
+    s->open_reads = is_loopback(cfg->http_host);
+    atomic_init(&s->stopping, false);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
     if (v6) flags |= MHD_USE_IPv6;
+    bool tls = cfg->http_tls_cert[0] != '\0';
+    if (tls) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errsz, "[http] tls_cert: this libmicrohttpd has no TLS support");
+            free(s);
+            return NULL;
+        }
+        if (!(s->tls_cert = read_pem(cfg->http_tls_cert, err, errsz)) ||
+            !(s->tls_key = read_pem(cfg->http_tls_key, err, errsz))) {
+            free(s->tls_cert), free(s);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_END, 0, NULL}};
     s->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, s,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-                              &ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+                              &ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_s,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
+                              tls_opts, MHD_OPTION_END);
     if (!s->mhd) {
-        snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available)",
-                 cfg->http_host, cfg->http_port);
-        free(s);
+        snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available%s)",
+                 cfg->http_host, cfg->http_port, tls ? ", or a bad TLS certificate or key" : "");
+        free(s->tls_cert), free(s->tls_key), free(s);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info && info->port ? info->port : cfg->http_port;
-    log_info("listening on http://%s%s%s:%d", v6 ? "[" : "", cfg->http_host, v6 ? "]" : "",
-             s->port);
+    log_info("listening on http%s://%s%s%s:%d", tls ? "s" : "", v6 ? "[" : "", cfg->http_host,
+             v6 ? "]" : "", s->port);
     return s;
 }
 
@@ -397,6 +574,8 @@ int http_port(const struct http_server *s)
 void http_stop(struct http_server *s)
 {
     if (!s) return;
+    atomic_store(&s->stopping, true); /* streams end within their next wait */
     MHD_stop_daemon(s->mhd);
+    free(s->tls_cert), free(s->tls_key);
     free(s);
 }

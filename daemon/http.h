@@ -7,11 +7,21 @@
  * them in order from req->params). A path that matches with another method gets 405 with Allow.
  * HEAD is served by GET routes. Unknown paths get 404; every error body is {"error": "..."}.
  *
- * Authentication: with [http] token set, every request except /healthz and /readyz needs
- * "Authorization: Bearer TOKEN" (401 otherwise).
+ * Authentication ([http] token or token_file): every mutation (any method but GET and HEAD) needs
+ * "Authorization: Bearer TOKEN" (401 otherwise; 403 when the daemon has no token at all), and so
+ * does every request when the server listens on a non-loopback address, except /healthz, /readyz
+ * and the review page's static files. GET requests may carry the token as ?access_token=TOKEN
+ * instead (browsers cannot set headers on EventSource and <img>). Comparisons take constant time.
+ * No CORS: a preflight is a 405 like any unknown method.
  *
- * Handlers run on the server's pool threads, concurrently; they fill a struct http_reply and
- * must not block for long (a store read is fine). */
+ * Limits ([http]): connections at once, seconds a connection may idle, request body bytes
+ * (max_upload; JSON bodies are held to HTTP_MAX_JSON by their handlers), query string length
+ * (HTTP_MAX_QUERY, 414 beyond).
+ *
+ * Each connection has its own thread; handlers run concurrently, fill a struct http_reply and
+ * must not block for long (a store read is fine). A streamed reply (SSE, a tar export) calls its
+ * producer on the connection's thread until it ends; the producer may block briefly, and must
+ * watch *req->stopping. */
 #ifndef INSPECTD_HTTP_H
 #define INSPECTD_HTTP_H
 
@@ -22,8 +32,12 @@
 
 #include "app.h"
 
+#include <stdatomic.h>
+#include <sys/types.h>
+
 #define HTTP_MAX_PARAMS 4
-#define HTTP_MAX_BODY   (1u << 20)
+#define HTTP_MAX_JSON   (64u << 10) /* a JSON request body */
+#define HTTP_MAX_QUERY  4096        /* bytes of query string */
 
 struct http_request {
     struct app *app;
@@ -34,7 +48,15 @@ struct http_request {
     size_t nparams;
     const char *body; /* request body (NUL-terminated), "" when none */
     size_t body_len;
+    const atomic_bool *stopping; /* true once the server is stopping: streams end */
 };
+
+/* A streamed body's producer: writes up to max bytes into buf and returns how many (> 0), or
+ * HTTP_STREAM_END when done, HTTP_STREAM_ERROR to cut the connection. It may block briefly (an
+ * SSE stream waits for events in short sleeps) but must return when *stopping is set. */
+#define HTTP_STREAM_END   (-1)
+#define HTTP_STREAM_ERROR (-2)
+typedef ssize_t (*http_stream_fn)(void *ctx, char *buf, size_t max);
 
 struct http_reply {
     int status;
@@ -43,6 +65,10 @@ struct http_reply {
     size_t len;
     char etag[96];             /* "" for none; the quoted entity tag */
     const char *cache_control; /* static string or NULL */
+    char disposition[160];     /* Content-Disposition, "" for none */
+    http_stream_fn stream;     /* when set, the body comes from it (chunked) */
+    void (*stream_free)(void *ctx);
+    void *stream_ctx;
 };
 
 typedef void (*http_handler)(const struct http_request *req, struct http_reply *reply);
@@ -77,9 +103,19 @@ void http_reply_error(struct http_reply *r, int status, const char *fmt, ...)
 void http_reply_body(struct http_reply *r, int status, const char *content_type, char *body,
                      size_t len);
 
+/* Streams the body from next(ctx) (see http_stream_fn); free_ctx(ctx) runs when the response is
+ * done or could not be sent. Takes ctx. */
+void http_reply_stream(struct http_reply *r, int status, const char *content_type,
+                       http_stream_fn next, void (*free_ctx)(void *), void *ctx);
+
+/* Parses a JSON object body (at most HTTP_MAX_JSON bytes, Content-Type application/json).
+ * Returns a new reference, or NULL after replying 4xx (413, 415, 400 with jansson's reason). */
+json_t *http_json_body(const struct http_request *req, struct http_reply *r);
+
 /* A query-string value, or NULL when absent. */
 const char *http_query(const struct http_request *req, const char *key);
-/* Replies 400 and returns -1 when the query has a key not in `allowed` (NULL-terminated). */
+/* Replies 400 and returns -1 when the query has a key not in `allowed` (NULL-terminated);
+ * access_token is always allowed. */
 int http_check_query(const struct http_request *req, const char *const *allowed,
                      struct http_reply *r);
 /* A request header, or NULL. */

@@ -195,11 +195,11 @@ def bad_config_exits_78(tmp):
 
 
 def token_guards_the_api(tmp):
-    """With [http] token set, the API needs the bearer token; health probes do not."""
+    """Listening beyond loopback, every request needs the bearer token; health probes do not."""
     port = free_port()
     conf = os.path.join(tmp, "token.conf")
     with open(conf, "w") as f:
-        f.write("[http]\nlisten = 127.0.0.1:%d\ntoken = open-sesame\n[store]\npath = %s\n"
+        f.write("[http]\nlisten = 0.0.0.0:%d\ntoken = open-sesame\n[store]\npath = %s\n"
                 "[camera.a]\ndriver = synthetic\nfps = 10\n"
                 % (port, os.path.join(tmp, "token.db")))
     proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=subprocess.DEVNULL)
@@ -211,6 +211,8 @@ def token_guards_the_api(tmp):
         assert status == 401 and headers["WWW-Authenticate"] == "Bearer", status
         assert c.get("/metrics", headers={"Authorization": "Bearer open-sesame-not"})[0] == 401
         assert c.get("/api/v1/status", headers={"Authorization": "Bearer open-sesame"})[0] == 200
+        assert c.get("/api/v1/status?access_token=open-sesame")[0] == 200
+        assert c.get("/api/v1/status?access_token=open-sesamE")[0] == 401
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:
