@@ -10,6 +10,7 @@
 
 extern const struct http_route api_health_routes[];
 extern const struct http_route api_frames_routes[];
+extern const struct http_route api_page_routes[];
 
 /* Unix microseconds as an RFC 3339 UTC string ("2024-05-01T12:00:00.123456Z"); JSON null for
  * 0 (never). Returns a new reference. */

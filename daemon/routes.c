@@ -6,5 +6,6 @@
 const struct http_route *const http_route_tables[] = {
     api_health_routes, /* /healthz /readyz /metrics /api/v1/status */
     api_frames_routes, /* /api/v1/frames... */
+    api_page_routes,   /* / (the review page), /api/v1/openapi.yaml */
     NULL,
 };
