@@ -4,6 +4,7 @@
 #define INSPECTD_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -11,9 +12,24 @@
 extern const struct http_route api_health_routes[];
 extern const struct http_route api_frames_routes[];
 extern const struct http_route api_page_routes[];
+extern const struct http_route api_alerts_routes[];
+extern const struct http_route api_events_routes[];
+extern const struct http_route api_models_routes[];
 
 /* Unix microseconds as an RFC 3339 UTC string ("2024-05-01T12:00:00.123456Z"); JSON null for
  * 0 (never). Returns a new reference. */
 json_t *api_time(int64_t us);
+
+/* Parses a query-string time: Unix microseconds ("1764417600000000") or RFC 3339
+ * ("2026-11-29T12:00:00Z", "2026-11-29T13:00:00.5+01:00"). Returns 0, or -1 when it is neither. */
+int api_parse_time(const char *s, int64_t *us);
+
+struct alert_info;
+/* An alert as the API shows it (with links). Returns a new reference. */
+json_t *api_alert_json(const struct alert_info *a);
+
+/* A model row of store_list_models/store_get_model as the API shows it: its Unix-µs times
+ * (created_at, activated_at) as RFC 3339 strings. Returns m. */
+json_t *api_model_json(json_t *m);
 
 #endif

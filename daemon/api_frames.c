@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "image.h"
 #include "model.h"
 
 #define LOG_TAG "api"
@@ -146,6 +147,55 @@ static void get_image(const struct http_request *req, struct http_reply *r)
     }
 }
 
+#define THUMB_DEFAULT 192
+
+/* A small JPEG of the frame: the longest side `size` pixels (never enlarged), aspect kept. */
+static void get_thumbnail(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const allowed[] = {"size", NULL};
+    int64_t id, size = THUMB_DEFAULT;
+    if (http_check_query(req, allowed, r) < 0 || frame_id(req, r, &id) < 0) return;
+    const char *size_s = http_query(req, "size");
+    if (size_s && http_parse_int(size_s, 16, 1024, &size) < 0)
+        return http_reply_error(r, 400, "size must be an integer in [16, 1024]");
+    struct store_frame_info info;
+    void *data = NULL;
+    size_t len = 0;
+    struct store_reader *rd = store_pool_get(req->app->readers);
+    int found = store_get_image(rd, id, &data, &len, &info);
+    if (found < 0) log_error("get image %lld: %s", (long long)id, store_reader_errmsg(rd));
+    store_pool_put(req->app->readers, rd);
+    if (found < 0) return http_reply_error(r, 500, "cannot read the database");
+    if (found == 0) return http_reply_error(r, 404, "no frame %lld", (long long)id);
+    char err[256];
+    struct image im = {0}, small = {0};
+    struct image_decode_opts o = {.channels = 3, .min_width = (int)size, .min_height = (int)size};
+    uint8_t *jpeg = NULL;
+    size_t jlen = 0;
+    int rc = image_decode(data, len, &o, &im, err, sizeof err);
+    free(data);
+    if (rc == 0) {
+        int W = im.width, H = im.height, longest = W > H ? W : H;
+        if (longest > size)
+            W = (int)((int64_t)W * size / longest), H = (int)((int64_t)H * size / longest);
+        W = W < 1 ? 1 : W, H = H < 1 ? 1 : H;
+        rc = image_alloc(&small, W, H, 3) || image_resize(&im, &small, IMAGE_FILTER_AREA) ||
+                     image_encode_jpeg(&small, 80, &jpeg, &jlen, err, sizeof err) < 0
+                 ? -1
+                 : 0;
+    }
+    image_free(&im), image_free(&small);
+    if (rc) {
+        free(jpeg);
+        log_error("thumbnail of frame %lld: %s", (long long)id, err);
+        return http_reply_error(r, 500, "cannot make the thumbnail");
+    }
+    http_reply_body(r, 200, "image/jpeg", (char *)jpeg, jlen);
+    snprintf(r->etag, sizeof r->etag, "\"%lld-%lld-t%lld\"", (long long)id,
+             (long long)info.created_at_us, (long long)size);
+    r->cache_control = "private, max-age=31536000, immutable";
+}
+
 /* The frame with its heatmap laid over it (flagged frames have one), as a JPEG. */
 static void get_heatmap(const struct http_request *req, struct http_reply *r)
 {
@@ -189,5 +239,6 @@ const struct http_route api_frames_routes[] = {
     {"GET", "/api/v1/frames/{id}", get_frame},
     {"GET", "/api/v1/frames/{id}/image", get_image},
     {"GET", "/api/v1/frames/{id}/heatmap", get_heatmap},
+    {"GET", "/api/v1/frames/{id}/thumbnail", get_thumbnail},
     {0},
 };

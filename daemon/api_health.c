@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "store_alerts.h"
 #include "version.h"
 
 #define LOG_TAG "api"
@@ -183,11 +184,49 @@ static void write_metrics(FILE *out, struct app *app)
     fprintf(out, "inspectd_frames_score_failed_total %llu\n", (unsigned long long)sc.failed);
     metrics_write_header(out, "inspectd_model_id", "gauge", "Id of the active model (0: none).");
     fprintf(out, "inspectd_model_id %lld\n", (long long)sc.model_id);
+    char label[160];
+    metrics_write_header(out, "inspectd_model_info", "gauge",
+                         "The active model's version (1 while one scores).");
+    if (sc.model_id)
+        fprintf(out, "inspectd_model_info{version=\"%s\"} 1\n",
+                metrics_label(sc.model_version, label, sizeof label));
+    metrics_write_header(out, "inspectd_model_age_seconds", "gauge",
+                         "Seconds since the active model was created (0: none).");
+    fprintf(out, "inspectd_model_age_seconds %.0f\n",
+            sc.model_id ? (double)(now_us() - sc.model_created_us) * 1e-6 : 0.0);
+    metrics_write_header(out, "inspectd_model_threshold", "gauge",
+                         "The active model's flagging threshold (raw score units).");
+    fprintf(out, "inspectd_model_threshold %g\n", sc.model_id ? sc.threshold : 0.0);
+    metrics_write_header(out, "inspectd_feedback_frames", "gauge",
+                         "Frames marked false positive whose patches are in the bank.");
+    fprintf(out, "inspectd_feedback_frames %d\n", sc.feedback_frames);
+    metrics_write_histogram(out, "inspectd_scoring_seconds",
+                            "Time to score one frame: decode, embed, k-NN, store the result.",
+                            scorer_latency(app->scorer));
+    int64_t counts[3];
+    struct store_reader *rd = store_pool_get(app->readers);
+    int crc = store_alert_counts(rd, counts);
+    store_pool_put(app->readers, rd);
+    if (crc == 0) {
+        metrics_write_header(out, "inspectd_alerts", "gauge", "Alerts by state.");
+        fprintf(out, "inspectd_alerts{state=\"new\"} %lld\n", (long long)counts[0]);
+        fprintf(out, "inspectd_alerts{state=\"defect\"} %lld\n", (long long)counts[1]);
+        fprintf(out, "inspectd_alerts{state=\"false_positive\"} %lld\n", (long long)counts[2]);
+    }
     struct trainer_status tr;
     trainer_get_status(app->trainer, &tr);
     metrics_write_header(out, "inspectd_training_running", "gauge",
                          "1 while a training child runs.");
     fprintf(out, "inspectd_training_running %d\n", tr.running ? 1 : 0);
+    if (tr.running && tr.has_progress) {
+        metrics_write_header(out, "inspectd_training_progress_ratio", "gauge",
+                             "Share of the running training's steps done.");
+        fprintf(out, "inspectd_training_progress_ratio %.4f\n",
+                tr.total_steps > 0 ? (double)tr.step / tr.total_steps : 0.0);
+        metrics_write_header(out, "inspectd_training_loss", "gauge",
+                             "The running training's last loss.");
+        fprintf(out, "inspectd_training_loss %g\n", tr.loss);
+    }
     metrics_write_header(out, "inspectd_training_runs_total", "counter", "Training runs started.");
     fprintf(out, "inspectd_training_runs_total %llu\n", (unsigned long long)tr.runs);
     metrics_write_header(out, "inspectd_training_failures_total", "counter",

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,8 +33,9 @@ struct train_cmd {
     int size, channels, every;
     long max_steps;
     bool resume;
-    bool register_model; /* --register: build the bank, calibrate, make it the db's model */
-    const char *init;    /* --init FILE: start from these weights instead of a random init */
+    bool register_model;  /* --register: build the bank, calibrate, make it the db's model */
+    const char *init;     /* --init FILE: start from these weights instead of a random init */
+    const char *progress; /* --progress FILE: the run's progress as JSON, replaced every second */
     struct train_options t;
 };
 
@@ -62,6 +64,8 @@ static void usage(FILE *out)
                  "  --register          then build the normal bank from the same frames,\n"
                  "                      calibrate the threshold and make the model the one\n"
                  "                      that scores the database's frames (with --db)\n"
+                 "  --progress FILE     keep FILE replaced (about once a second) with the run's\n"
+                 "                      progress as JSON: phase, step, total_steps, loss, eta_s\n"
                  "  --minutes M         time budget (default: none)\n"
                  "  --epochs N          epochs (default 100; with --minutes, an upper bound)\n"
                  "  --max-steps N       stop after step N, schedules unchanged (train in chunks)\n"
@@ -133,7 +137,8 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_DB,
         O_CAMERA,
         O_SINCE,
-        O_MAX_IMAGES
+        O_MAX_IMAGES,
+        O_PROGRESS
     };
     static const struct option opts[] = {{"images", 1, 0, O_IMAGES},
                                          {"out", 1, 0, O_OUT},
@@ -161,6 +166,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
                                          {"camera", 1, 0, O_CAMERA},
                                          {"since", 1, 0, O_SINCE},
                                          {"max-images", 1, 0, O_MAX_IMAGES},
+                                         {"progress", 1, 0, O_PROGRESS},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct train_options *t = &c->t;
@@ -186,6 +192,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_INIT:
             c->init = optarg;
+            break;
+        case O_PROGRESS:
+            c->progress = optarg;
             break;
         case O_MINUTES:
             bad = !num_ok || v <= 0, t->minutes = v;
@@ -382,9 +391,34 @@ struct run {
     const char *source;
     char *model_json;
     long total;
-    double last_log;
+    double last_log, last_progress;
     bool tty;
 };
+
+/* Replaces c->progress with {phase, step, total_steps, epoch, loss, images_per_s, seconds, eta_s}
+ * (write to a temporary file, then rename: a reader never sees half of it). Failures are
+ * logged once: progress is for watching, never a reason to stop. */
+static void write_progress(const struct train_cmd *c, const char *phase, long step, long total,
+                           int epoch, double loss, double images_per_s, double seconds, double eta)
+{
+    static bool warned;
+    if (!c->progress) return;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", c->progress);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fprintf(f,
+                           "{\"phase\":\"%s\",\"step\":%ld,\"total_steps\":%ld,\"epoch\":%d,"
+                           "\"loss\":%.6g,\"images_per_s\":%.3g,\"seconds\":%.1f,"
+                           "\"eta_s\":%.0f,\"pid\":%d}\n",
+                           phase, step, total, epoch, isfinite(loss) ? loss : 0.0, images_per_s,
+                           seconds, eta, (int)getpid()) > 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    ok = ok && rename(tmp, c->progress) == 0;
+    if (!ok && !warned) {
+        log_warn("cannot write progress to %s: %s", c->progress, strerror(errno));
+        warned = true;
+    }
+}
 
 static int save(struct run *r)
 {
@@ -423,6 +457,11 @@ static int on_progress(const struct train_progress *p, void *arg)
             "epoch %d step %ld/%ld loss %.4f entropy %.3f kl %.3f lr %.2e %.1f img/s ETA %.0f s",
             p->epoch, done, p->total_steps, p->stats.loss, p->stats.teacher_entropy,
             p->stats.teacher_kl, p->lr, p->images_per_s, eta);
+    }
+    if (p->seconds - r->last_progress >= 1.0 || done == 1 || done == p->total_steps) {
+        r->last_progress = p->seconds;
+        write_progress(r->c, "training", done, p->total_steps, p->epoch, p->stats.loss,
+                       p->images_per_s, p->seconds, eta);
     }
     if (done % r->c->every == 0 && save(r)) return 1;
     r->reached_max_steps = r->c->max_steps > 0 && done >= r->c->max_steps;
@@ -604,6 +643,7 @@ int cmd_train(int argc, char **argv)
     char source_buf[1024];
     const char *source = source_name(&c, source_buf, sizeof source_buf);
     struct image_set set = {.size = c.size, .channels = c.channels, .max = c.max_images};
+    write_progress(&c, "loading", 0, 0, 0, 0, 0, 0, 0);
     if (load_images(&c, &set)) {
         image_set_free(&set);
         return 1;
@@ -649,7 +689,10 @@ int cmd_train(int argc, char **argv)
     int saved = save(&r);
     if (!saved) log_info("checkpoint %s at step %ld", c.out, s.student.adam_step);
     bool finished = rc == 0 || (rc == 1 && r.reached_max_steps && !stop_requested);
-    if (!saved && finished && c.register_model && register_model(&r, &set)) saved = -1;
+    if (!saved && finished && c.register_model) {
+        write_progress(&c, "registering", s.student.adam_step, r.total, 0, r.loss, 0, 0, 0);
+        if (register_model(&r, &set)) saved = -1;
+    }
     dino_step_destroy(&s);
     image_set_free(&set);
     free(r.model_json);

@@ -225,7 +225,11 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
                 {"size", &c->trainer_size, 16, 512},
                 {"channels", &c->trainer_channels, 1, 3},
                 {"threads", &c->trainer_threads, 1, 64},
-                {"max_images", &c->trainer_max_images, 2, 10000000}};
+                {"max_images", &c->trainer_max_images, 2, 10000000},
+                {"dim", &c->trainer_dim, 0, 1024},
+                {"depth", &c->trainer_depth, 0, 32},
+                {"heads", &c->trainer_heads, 0, 32},
+                {"batch", &c->trainer_batch, 0, 1024}};
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
         if (strcmp(key, ints[i].key) == 0) {
             if (parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) != 0 ||

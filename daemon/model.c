@@ -277,10 +277,37 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
         m->layer = (int)layer_f;
         if (knn_bank_build(&m->bank, x, (int)t->shape[0], (int)t->shape[1], KNN_L2))
             rc = fail(err, errsz, "out of memory for the bank");
+        m->base_rows = (int)t->shape[0];
     }
     free(x);
     st_free(&f);
     if (rc) model_free(m);
+    return rc;
+}
+
+int model_set_feedback(struct scoring_model *m, const float *images, int n, int threads, char *err,
+                       size_t errsz)
+{
+    int D = m->bank.dim, P = m->gh * m->gw;
+    float *tok = n > 0 ? patch_tokens(m, images, n, threads, err, errsz) : NULL;
+    if (n > 0 && !tok) return -1;
+    size_t base = (size_t)m->base_rows * D, extra = (size_t)n * P * D;
+    float *x = malloc(sizeof(float) * (base + extra));
+    struct knn_bank b;
+    int rc = 0;
+    if (!x) {
+        rc = fail(err, errsz, "out of memory for the bank");
+    } else {
+        memcpy(x, m->bank.x, sizeof(float) * base);
+        if (extra) memcpy(x + base, tok, sizeof(float) * extra);
+        if (knn_bank_build(&b, x, m->base_rows + n * P, D, KNN_L2))
+            rc = fail(err, errsz, "out of memory for the bank");
+    }
+    if (!rc) {
+        knn_bank_free(&m->bank);
+        m->bank = b;
+    }
+    free(x), free(tok);
     return rc;
 }
 

@@ -19,6 +19,7 @@
 struct scoring_model {
     struct vit_model vit; /* the teacher */
     struct knn_bank bank; /* (rows, D) patch tokens of normal frames */
+    int base_rows;        /* the bank file's rows come first; operator feedback follows */
     int size, channels, layer;
     float mean[3], std[3]; /* the training images' statistics: the model's input normalisation */
     float threshold, top_q;
@@ -54,6 +55,13 @@ int model_build(const char *ckpt, const struct image_set *normal,
 int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path, char *err,
                size_t errsz);
 void model_free(struct scoring_model *m);
+
+/* Operator feedback: the bank becomes the bank file's rows plus every patch token of these n
+ * images (frames an operator marked as false positives, (n, C, S, S) in [0, 1]), so they and
+ * frames like them score low from then on; n = 0 restores the file's bank. Returns 0, or -1 with
+ * the reason in err (the bank unchanged). */
+int model_set_feedback(struct scoring_model *m, const float *images, int n, int threads, char *err,
+                       size_t errsz);
 
 /* Scores n images (n, C, S, S) in [0, 1] at the model's size: scores (n) and, when not NULL,
  * grids (n, gh·gw) of patch distances. Returns 0, or -1 with the reason in err. */

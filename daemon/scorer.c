@@ -18,6 +18,7 @@
 #define SCORER_BATCH   16
 #define SCORER_IDLE_MS 10
 #define MODEL_CHECK_MS 1000
+#define FEEDBACK_MAX   256 /* latest false positives that join the bank */
 
 struct scorer {
     pthread_t thread;
@@ -25,8 +26,11 @@ struct scorer {
     bool stop;
     int threads;
     struct scoring_store *db;
+    pthread_mutex_t model_lock; /* guards model and have_model against POST /score */
     struct scoring_model model;
     bool have_model;
+    int64_t feedback_mark[3]; /* of the false positives now in the bank */
+    struct metrics_histogram latency;
     int64_t last_id; /* frames up to this id were looked at under the current model */
     struct scorer_status status;
 };
@@ -84,13 +88,18 @@ static bool refresh_model(struct scorer *s)
         set_error(s, msg);
         return s->have_model;
     }
+    pthread_mutex_lock(&s->model_lock);
     if (s->have_model) model_free(&s->model);
     s->model = m;
     s->have_model = true;
+    pthread_mutex_unlock(&s->model_lock);
     s->last_id = after;
+    memset(s->feedback_mark, 0, sizeof s->feedback_mark); /* the new bank has none yet */
     pthread_mutex_lock(&s->lock);
     s->status.state = SCORER_SCORING;
     s->status.model_id = row.id;
+    s->status.model_created_us = row.created_at;
+    s->status.feedback_frames = 0;
     s->status.threshold = m.threshold;
     snprintf(s->status.model_version, sizeof s->status.model_version, "%s", row.version);
     s->status.last_error[0] = '\0';
@@ -98,6 +107,55 @@ static bool refresh_model(struct scorer *s)
     log_info("scoring with model %s: %dx%d input, bank of %d patches, threshold %.4f", row.version,
              m.size, m.size, m.bank.n, m.threshold);
     return true;
+}
+
+/* Operator feedback: when the set of frames marked false positive changed, the bank becomes the
+ * model's own plus their patches. A frame that cannot be read or decoded is left out. */
+static void refresh_feedback(struct scorer *s)
+{
+    int64_t mark[3];
+    if (!s->have_model) return;
+    if (scoring_store_feedback_mark(s->db, mark)) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return;
+    }
+    if (memcmp(mark, s->feedback_mark, sizeof mark) == 0) return;
+    int64_t ids[FEEDBACK_MAX];
+    int n = scoring_store_false_positives(s->db, ids, FEEDBACK_MAX);
+    if (n < 0) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return;
+    }
+    struct scoring_model *m = &s->model;
+    struct image_set set = {.size = m->size, .channels = m->channels, .max = FEEDBACK_MAX};
+    for (int i = 0; i < n; i++) {
+        void *data = NULL;
+        size_t size = 0;
+        int64_t camera;
+        char what[48];
+        snprintf(what, sizeof what, "false positive frame %lld", (long long)ids[i]);
+        if (scoring_store_frame(s->db, ids[i], &data, &size, &camera) == 1)
+            image_set_add_encoded(&set, data, size, what);
+        free(data);
+    }
+    char err[256];
+    pthread_mutex_lock(&s->model_lock);
+    int rc = model_set_feedback(m, set.pixels, set.n, s->threads, err, sizeof err);
+    pthread_mutex_unlock(&s->model_lock);
+    int used = set.n;
+    image_set_free(&set);
+    if (rc) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "operator feedback not applied: %s", err);
+        set_error(s, msg);
+        return;
+    }
+    memcpy(s->feedback_mark, mark, sizeof mark);
+    pthread_mutex_lock(&s->lock);
+    s->status.feedback_frames = used;
+    pthread_mutex_unlock(&s->lock);
+    log_info("operator feedback: %d false positive frame(s) in the bank (%d patches in all)", used,
+             m->bank.n);
 }
 
 /* Scores one frame and stores the result. Returns 0, or -1 (error recorded). */
@@ -120,8 +178,12 @@ static int score_frame(struct scorer *s, int64_t id)
     free(data);
     int P = m->gh * m->gw, rc = -1;
     float score = 0, *grid = malloc(sizeof(float) * (size_t)P);
-    if (added == 1 && grid &&
-        model_score(m, one.pixels, 1, s->threads, &score, grid, err, sizeof err) == 0) {
+    pthread_mutex_lock(&s->model_lock);
+    int scored = added == 1 && grid
+                     ? model_score(m, one.pixels, 1, s->threads, &score, grid, err, sizeof err)
+                     : -1;
+    pthread_mutex_unlock(&s->model_lock);
+    if (scored == 0) {
         struct scoring_result r = {.frame_id = id,
                                    .model_id = s->status.model_id,
                                    .camera_id = camera,
@@ -133,6 +195,7 @@ static int score_frame(struct scorer *s, int64_t id)
                                    .grid_w = m->gw,
                                    .grid_h = m->gh};
         rc = scoring_store_result(s->db, &r);
+        if (!rc) metrics_histogram_observe(&s->latency, (mono_us() - t0) * 1000);
         if (rc) set_error(s, scoring_store_errmsg(s->db));
         pthread_mutex_lock(&s->lock);
         if (!rc) {
@@ -171,6 +234,7 @@ static void *scorer_main(void *arg)
     while (!stopping(s)) {
         if (mono_us() >= next_check) {
             refresh_model(s);
+            refresh_feedback(s);
             next_check = mono_us() + MODEL_CHECK_MS * 1000;
         }
         int64_t ids[SCORER_BATCH];
@@ -196,6 +260,9 @@ struct scorer *scorer_start(const char *db_path, int threads, char *err, size_t 
     }
     s->threads = threads < 1 ? 1 : threads;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->model_lock, NULL);
+    static const double bounds[] = {0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2};
+    metrics_histogram_init(&s->latency, bounds, sizeof bounds / sizeof *bounds);
     if (!(s->db = scoring_store_open(db_path, err, errsz))) {
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -220,6 +287,7 @@ void scorer_stop(struct scorer *s)
     pthread_join(s->thread, NULL);
     if (s->have_model) model_free(&s->model);
     scoring_store_close(s->db);
+    pthread_mutex_destroy(&s->model_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -229,4 +297,55 @@ void scorer_get_status(struct scorer *s, struct scorer_status *out)
     pthread_mutex_lock(&s->lock);
     *out = s->status;
     pthread_mutex_unlock(&s->lock);
+}
+
+struct metrics_histogram *scorer_latency(struct scorer *s)
+{
+    return &s->latency;
+}
+
+int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heatmap,
+                       struct scorer_verdict *out, char *err, size_t errsz)
+{
+    memset(out, 0, sizeof *out);
+    int64_t t0 = mono_us();
+    pthread_mutex_lock(&s->model_lock);
+    if (!s->have_model) {
+        pthread_mutex_unlock(&s->model_lock);
+        snprintf(err, errsz, "no model yet: the daemon is still learning what normal looks like");
+        return 1;
+    }
+    const struct scoring_model *m = &s->model;
+    struct image_set one = {.size = m->size, .channels = m->channels, .max = 1};
+    int P = m->gh * m->gw, gh = m->gh, gw = m->gw, rc = 0;
+    float *grid = malloc(sizeof(float) * (size_t)P);
+    char why[256] = "";
+    if (!grid) {
+        snprintf(err, errsz, "out of memory");
+        rc = -2;
+    } else if (image_set_add_encoded(&one, data, len, "the uploaded image") != 1) {
+        /* the decoder's reason went to the log; say what a client can act on */
+        snprintf(err, errsz, "not a decodable JPEG or PNG image (at least %dx%d pixels)", m->size,
+                 m->size);
+        rc = -1;
+    } else if (model_score(m, one.pixels, 1, 1, &out->score, grid, why, sizeof why)) {
+        snprintf(err, errsz, "%s", why);
+        rc = -2;
+    } else {
+        out->threshold = m->threshold;
+        out->flagged = out->score > m->threshold;
+    }
+    pthread_mutex_unlock(&s->model_lock);
+    image_set_free(&one);
+    if (rc == 0) {
+        pthread_mutex_lock(&s->lock);
+        snprintf(out->model_version, sizeof out->model_version, "%s", s->status.model_version);
+        pthread_mutex_unlock(&s->lock);
+        if (heatmap && model_heatmap_jpeg(data, len, grid, gh, gw, out->threshold,
+                                          &out->heatmap_jpeg, &out->heatmap_len, err, errsz))
+            rc = -2;
+        out->latency_us = mono_us() - t0;
+    }
+    free(grid);
+    return rc;
 }

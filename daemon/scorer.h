@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct scorer;
 
 enum scorer_state { SCORER_LEARNING = 0, SCORER_SCORING, SCORER_ERROR };
@@ -21,8 +23,20 @@ struct scorer_status {
     int64_t model_id;
     float threshold;
     uint64_t scored, flagged, failed;
-    int64_t last_latency_us; /* decode + embed + k-NN of the last frame */
+    int64_t last_latency_us;  /* decode + embed + k-NN of the last frame */
+    int64_t model_created_us; /* the active model's creation time */
+    int feedback_frames;      /* false positives in the bank */
     char last_error[256];
+};
+
+/* One image scored against the active model, for POST /api/v1/score. */
+struct scorer_verdict {
+    float score, threshold;
+    bool flagged;
+    char model_version[64];
+    int64_t latency_us;
+    uint8_t *heatmap_jpeg; /* malloc'ed when asked for, else NULL */
+    size_t heatmap_len;
 };
 
 /* Starts the thread on the database at path (already migrated). threads: BLAS/embedding
@@ -33,6 +47,15 @@ struct scorer *scorer_start(const char *db_path, int threads, char *err, size_t 
 void scorer_stop(struct scorer *s);
 
 void scorer_get_status(struct scorer *s, struct scorer_status *out);
+
+/* Seconds per scored frame (decode + embed + k-NN + storing the result), for /metrics. */
+struct metrics_histogram *scorer_latency(struct scorer *s);
+
+/* Scores an encoded JPEG/PNG with the scorer's model (waiting for the frame in hand), with its
+ * heatmap overlay when asked. Returns 0; 1 when there is no model yet; -1 when the image cannot be
+ * decoded (reason in err); -2 on an internal failure (reason in err). */
+int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heatmap,
+                       struct scorer_verdict *out, char *err, size_t errsz);
 
 const char *scorer_state_name(enum scorer_state st);
 

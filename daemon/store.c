@@ -537,6 +537,16 @@ int store_has_camera(struct store_reader *r, const char *name)
     return rc == SQLITE_DONE ? 0 : reader_fail(r, "find camera");
 }
 
+struct sqlite3 *store_reader_db(struct store_reader *r)
+{
+    return r->db;
+}
+
+int store_reader_fail(struct store_reader *r, const char *what)
+{
+    return reader_fail(r, what);
+}
+
 int store_get_heatmap(struct store_reader *r, int64_t frame_id, float **grid, int *gw, int *gh,
                       double *threshold)
 {

@@ -92,6 +92,12 @@ void store_pool_put(struct store_pool *p, struct store_reader *r);
 /* The last error's message on this connection. Never NULL. */
 const char *store_reader_errmsg(const struct store_reader *r);
 
+/* For the other store_*.c files: the connection's SQLite handle, and recording an error on it
+ * ("what: SQLite's message"; returns -1). */
+struct sqlite3;
+struct sqlite3 *store_reader_db(struct store_reader *r);
+int store_reader_fail(struct store_reader *r, const char *what);
+
 /* Lists frames newest first: of one camera (NULL: all), with id < before (0: no bound), at most
  * `max` (out holds max entries). Returns the number listed, or -1. */
 int store_list_frames(struct store_reader *r, const char *camera, int64_t before,

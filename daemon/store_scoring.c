@@ -302,3 +302,32 @@ int scoring_store_confirmed_defects(struct scoring_store *s, int64_t *ids, int m
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? n : fail(s, "confirmed defects");
 }
+
+int scoring_store_false_positives(struct scoring_store *s, int64_t *ids, int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT frame_id FROM alerts WHERE state = 'false_positive' "
+                           "ORDER BY reviewed_at DESC, id DESC LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "false positives");
+    sqlite3_bind_int(st, 1, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : fail(s, "false positives");
+}
+
+int scoring_store_feedback_mark(struct scoring_store *s, int64_t mark[3])
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT count(*), coalesce(max(reviewed_at), 0), "
+                           "coalesce(sum(frame_id), 0) FROM alerts WHERE state = 'false_positive'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "feedback");
+    int rc = sqlite3_step(st);
+    for (int i = 0; i < 3 && rc == SQLITE_ROW; i++) mark[i] = sqlite3_column_int64(st, i);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(s, "feedback");
+}

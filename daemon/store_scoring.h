@@ -49,6 +49,14 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
  * -1. */
 int scoring_store_confirmed_defects(struct scoring_store *s, int64_t *ids, int max);
 
+/* Up to max ids of frames an operator marked as false positives, the latest reviewed first.
+ * Returns the count or -1. */
+int scoring_store_false_positives(struct scoring_store *s, int64_t *ids, int max);
+
+/* A number that changes whenever the set of false-positive frames changes (count, latest review,
+ * sum of ids). Returns 0 or -1. */
+int scoring_store_feedback_mark(struct scoring_store *s, int64_t mark[3]);
+
 /* Up to max ids of frames after after_id without a result of model_id, ascending. Returns the
  * count, or -1. */
 int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t after_id,

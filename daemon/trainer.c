@@ -5,6 +5,7 @@
 #include "trainer.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ struct trainer {
     struct scoring_store *db;
     char models_dir[PATH_MAX];
     int64_t retry_after_us;
+    char progress_path[PATH_MAX + 80]; /* the running child's --progress file */
     struct trainer_status status;
 };
 
@@ -47,8 +49,10 @@ extern char **environ;
 /* Everything the child needs, prepared before fork: after fork only async-signal-safe calls. */
 struct child_args {
     char threads[16], minutes[32], size[16], channels[16], max_images[16], out[PATH_MAX + 64];
+    char progress[PATH_MAX + 80];
+    char shape[4][16];
     char blas_env[48];
-    char *argv[20];
+    char *argv[32];
     char **envp;
 };
 
@@ -60,24 +64,32 @@ static int prepare_child(struct child_args *a, const struct config *c)
     snprintf(a->channels, sizeof a->channels, "%d", c->trainer_channels);
     snprintf(a->max_images, sizeof a->max_images, "%d", c->trainer_max_images);
     snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", c->trainer_threads);
-    char *const argv[] = {"inspectd",    "train",     "--db",       (char *)c->store_path,
-                          "--out",       a->out,      "--register", "--minutes",
-                          a->minutes,    "--size",    a->size,      "--channels",
-                          a->channels,   "--threads", a->threads,   "--max-images",
-                          a->max_images, NULL};
+    char *const argv[] = {"inspectd",    "train",      "--db",       (char *)c->store_path,
+                          "--out",       a->out,       "--register", "--minutes",
+                          a->minutes,    "--size",     a->size,      "--channels",
+                          a->channels,   "--threads",  a->threads,   "--max-images",
+                          a->max_images, "--progress", a->progress,  NULL};
     memcpy(a->argv, argv, sizeof argv);
-    if (c->trainer_import[0]) { /* before the terminating NULL */
-        size_t n = sizeof argv / sizeof *argv - 1;
-        a->argv[n] = "--init";
-        a->argv[n + 1] = (char *)c->trainer_import;
-        a->argv[n + 2] = NULL;
+    size_t n = sizeof argv / sizeof *argv - 1; /* the terminating NULL */
+    if (c->trainer_import[0]) {
+        a->argv[n++] = "--init";
+        a->argv[n++] = (char *)c->trainer_import;
     }
-    size_t n = 0;
-    while (environ[n]) n++;
-    a->envp = calloc(n + 2, sizeof *a->envp);
+    const char *flags[4] = {"--dim", "--depth", "--heads", "--batch"};
+    const int values[4] = {c->trainer_dim, c->trainer_depth, c->trainer_heads, c->trainer_batch};
+    for (int i = 0; i < 4; i++) {
+        if (!values[i]) continue;
+        snprintf(a->shape[i], sizeof a->shape[i], "%d", values[i]);
+        a->argv[n++] = (char *)flags[i];
+        a->argv[n++] = a->shape[i];
+    }
+    a->argv[n] = NULL;
+    size_t nenv = 0;
+    while (environ[nenv]) nenv++;
+    a->envp = calloc(nenv + 2, sizeof *a->envp);
     if (!a->envp) return -1;
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < nenv; i++)
         if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0) a->envp[k++] = environ[i];
     a->envp[k] = a->blas_env;
     return 0;
@@ -106,6 +118,7 @@ static void start_child(struct trainer *t)
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
+    snprintf(a.progress, sizeof a.progress, "%s.progress", a.out);
     if (prepare_child(&a, t->cfg)) {
         log_error("out of memory starting training");
         return;
@@ -128,7 +141,9 @@ static void start_child(struct trainer *t)
     log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
              t->cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
     pthread_mutex_lock(&t->lock);
+    snprintf(t->progress_path, sizeof t->progress_path, "%s", a.progress);
     t->status.running = true;
+    t->status.requested = false;
     t->status.pid = pid;
     t->status.started_us = wall_us();
     t->status.runs++;
@@ -144,6 +159,8 @@ static void reap(struct trainer *t, bool wait, bool stopping)
     if (r == 0 || (r < 0 && errno == EINTR)) return;
     int code = r < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
     pthread_mutex_lock(&t->lock);
+    unlink(t->progress_path);
+    t->progress_path[0] = '\0';
     t->status.running = false;
     t->status.pid = 0;
     t->status.last_exit = code;
@@ -185,7 +202,11 @@ static void *trainer_main(void *arg)
     while (!t->stop) {
         pthread_mutex_unlock(&t->lock);
         reap(t, false, false);
-        if (t->cfg->trainer_enabled && !t->status.running && due(t)) start_child(t);
+        pthread_mutex_lock(&t->lock);
+        bool requested = t->status.requested;
+        pthread_mutex_unlock(&t->lock);
+        bool policy = t->cfg->trainer_enabled && !t->status.running && due(t);
+        if (!t->status.running && (requested || policy)) start_child(t);
         pthread_mutex_lock(&t->lock);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -255,9 +276,44 @@ void trainer_stop(struct trainer *t)
     free(t);
 }
 
+/* Reads the child's progress file into st (has_progress stays false when it is not there yet). */
+static void read_progress(const char *path, struct trainer_status *st)
+{
+    json_error_t je;
+    json_t *j = path[0] ? json_load_file(path, 0, &je) : NULL;
+    const char *phase = NULL;
+    json_int_t step = 0, total = 0;
+    double loss = 0, eta = 0, ips = 0;
+    if (j && json_unpack(j, "{s:s, s:I, s:I, s:F, s:F, s:F}", "phase", &phase, "step", &step,
+                         "total_steps", &total, "loss", &loss, "eta_s", &eta, "images_per_s",
+                         &ips) == 0) {
+        st->has_progress = true;
+        snprintf(st->phase, sizeof st->phase, "%s", phase);
+        st->step = (long)step, st->total_steps = (long)total;
+        st->loss = loss, st->eta_s = eta, st->images_per_s = ips;
+    }
+    json_decref(j);
+}
+
 void trainer_get_status(struct trainer *t, struct trainer_status *out)
 {
+    char path[sizeof t->progress_path];
     pthread_mutex_lock(&t->lock);
     *out = t->status;
+    snprintf(path, sizeof path, "%s", t->status.running ? t->progress_path : "");
     pthread_mutex_unlock(&t->lock);
+    read_progress(path, out);
+}
+
+int trainer_request(struct trainer *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int busy = t->status.running;
+    if (!busy) {
+        t->status.requested = true;
+        pthread_cond_signal(&t->wake);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (!busy) log_info("a training run was asked for over the API");
+    return busy;
 }

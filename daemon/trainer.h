@@ -24,6 +24,12 @@ struct trainer_status {
     uint64_t runs, failures;
     int last_exit; /* exit status of the last child (-signal when killed) */
     int64_t frames_since_model;
+    bool requested; /* a run was asked for (POST /api/v1/train) and starts within seconds */
+    /* the running child's progress (valid when has_progress) */
+    bool has_progress;
+    char phase[16]; /* "training", then "registering" (bank, calibration, validation) */
+    long step, total_steps;
+    double loss, eta_s, images_per_s;
 };
 
 /* Starts the policy thread (also when disabled: then it only reports). Returns NULL with the
@@ -34,6 +40,11 @@ struct trainer *trainer_start(const struct config *cfg, char *err, size_t errsz)
  * nothing), and SIGKILL if it has not ended 5 s later. NULL is fine. */
 void trainer_stop(struct trainer *t);
 
+/* The status, with the running child's progress read from its progress file. */
 void trainer_get_status(struct trainer *t, struct trainer_status *out);
+
+/* Asks for a run now, whatever the policy says (also when [trainer] enabled = false). Returns 0
+ * (it starts within a second), or 1 when a run is already going on. */
+int trainer_request(struct trainer *t);
 
 #endif

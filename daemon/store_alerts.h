@@ -1,0 +1,72 @@
+/* store_alerts.h — the operator's side of the database: alerts (list, one, summary, review),
+ * model versions and the event log the live feed replays (schema/0003_operator.sql). Reads go
+ * through a lent read-only connection (store_pool_get); a review opens a short-lived write
+ * connection of its own, since reviews come at a human pace. Every function returns -1 on an
+ * error with the reason in store_reader_errmsg() (or err), as store.h says. */
+#ifndef INSPECTD_STORE_ALERTS_H
+#define INSPECTD_STORE_ALERTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct alert_filter {
+    const char *state;  /* "new", "defect", "false_positive" or NULL for any */
+    const char *camera; /* a camera name or NULL */
+    int64_t since;      /* created_at >= since (Unix µs); 0: no bound */
+    int64_t until;      /* created_at < until; 0: no bound */
+    int64_t before;     /* id < before (the cursor); 0: from the newest */
+};
+
+struct alert_info {
+    int64_t id, frame_id, model_id;
+    int64_t created_at, captured_at, reviewed_at; /* Unix µs; reviewed_at 0 when not reviewed */
+    char camera[64], model_version[64], state[16];
+    double score, score_norm, threshold;
+    bool has_note;
+    char note[1024];
+};
+
+#define ALERT_NOTE_MAX 1000
+
+/* Alerts matching f, newest (highest id) first, at most max. Returns the count or -1. */
+int store_list_alerts(struct store_reader *r, const struct alert_filter *f, struct alert_info *out,
+                      int max);
+/* One alert. Returns 1, 0 when there is no such alert, or -1. */
+int store_get_alert(struct store_reader *r, int64_t id, struct alert_info *out);
+
+/* Counts of alerts created in [since, until): total, per state, per camera and state, per hour
+ * (UTC, oldest first) and state, as {total, by_state, by_camera, by_hour}. Returns a new
+ * reference, or NULL on an error. */
+json_t *store_alert_summary(struct store_reader *r, int64_t since, int64_t until);
+
+/* Every model version, newest first: [{id, version, status, created_at (µs), activated_at,
+ * frames_used, loss, threshold, meta}] with times as Unix µs (0 for never). Returns a new
+ * reference, or NULL on an error. One model by id: store_get_model (NULL and *found = false when
+ * there is none). */
+json_t *store_list_models(struct store_reader *r);
+json_t *store_get_model(struct store_reader *r, int64_t id, bool *found);
+
+struct event_row {
+    int64_t id, ref, created_at;
+    char kind[8]; /* "alert", "review", "model" */
+};
+
+/* Events after id `after`, oldest first, at most max. Returns the count or -1. */
+int store_events_after(struct store_reader *r, int64_t after, struct event_row *out, int max);
+/* The newest event's id (0 when none). Returns 0 or -1. */
+int store_last_event(struct store_reader *r, int64_t *id);
+
+/* Alert counts by state, for /metrics: new, defect, false_positive. Returns 0 or -1. */
+int store_alert_counts(struct store_reader *r, int64_t counts[3]);
+
+/* Records the operator's verdict ("defect" or "false_positive") and note (NULL: none) on alert
+ * id, with reviewed_at now, through a write connection to the database at path. Returns 1, 0
+ * when there is no such alert, or -1 with the reason in err. */
+int store_review_alert(const char *path, int64_t id, const char *verdict, const char *note,
+                       char *err, size_t errsz);
+
+#endif
