@@ -23,7 +23,7 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
 # Debian packages needed by tests (checked with dpkg).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist
 # Debian packages needed only by benchmarks (the peers we compare against).
-BENCH_DEBS := python3-torch python3-numpy python3-faiss
+BENCH_DEBS := python3-torch python3-numpy python3-faiss wrk
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
@@ -36,7 +36,7 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency eval-fmnist
+.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency bench-http eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -174,7 +174,7 @@ format:
 	    $(UNIT_SRC) $(BENCH_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
-bench: bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency
+bench: bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency bench-http
 
 bench-train: bench-deps
 	@$(MAKE) --no-print-directory all
@@ -191,6 +191,12 @@ bench-knn: bench-deps
 bench-latency: deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/latency.py $(BUILD)
+
+# wrk on loopback against /api/v1/alerts and /metrics for 20 s while the daemon captures at 20 fps
+# and scores every frame; ends with http_p99_ms: X errors: N.
+bench-http: bench-deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/http_load.py $(BUILD)
 
 bench-embed: bench-deps
 	@$(MAKE) --no-print-directory all

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -52,6 +53,11 @@ static const char *full = "; every key\n"
                           "listen = 0.0.0.0:9000\n"
                           "token = s3cret\n"
                           "threads = 2\n"
+                          "max_connections = 5\n"
+                          "timeout = 7\n"
+                          "max_upload = 16\n"
+                          "tls_cert = c.pem\n"
+                          "tls_key = k.pem\n"
                           "[store]\n"
                           "path = /tmp/x.db\n"
                           "jpeg_quality = 75\n"
@@ -77,6 +83,11 @@ static void full_file_sets_every_field(void **state)
     assert_int_equal(cfg.http_port, 9000);
     assert_string_equal(cfg.http_token, "s3cret");
     assert_int_equal(cfg.http_threads, 2);
+    assert_int_equal(cfg.http_max_connections, 5);
+    assert_int_equal(cfg.http_timeout_s, 7);
+    assert_int_equal(cfg.http_max_upload, 16 << 10);
+    assert_string_equal(cfg.http_tls_cert, "c.pem");
+    assert_string_equal(cfg.http_tls_key, "k.pem");
     assert_string_equal(cfg.store_path, "/tmp/x.db");
     assert_int_equal(cfg.jpeg_quality, 75);
     assert_int_equal(cfg.batch_frames, 10);
@@ -152,6 +163,42 @@ static void camera_problems(void **state)
 static void public_listen_needs_token(void **state)
 {
     assert_refused("[http]\nlisten = 0.0.0.0:8080\n" CAM, "t.conf:2:", "token");
+    assert_refused("[http]\ntoken = abc\ntoken_file = /tmp/t\n" CAM, "t.conf", "one of them");
+    assert_refused("[http]\ntls_cert = c.pem\n" CAM, "t.conf", "go together");
+    assert_refused("[http]\nmax_upload = 0\n" CAM, "t.conf:2:", "max_upload");
+    assert_refused("[http]\ntimeout = 0\n" CAM, "t.conf:2:", "timeout");
+    struct config cfg;
+    char err[512];
+    assert_int_equal(
+        parse(&cfg, "[http]\nlisten = 0.0.0.0:8080\ntoken_file = t\n" CAM, err, sizeof err), 0);
+    config_free(&cfg);
+}
+
+/* token_file: created with a random token (mode 0600) when missing, read back the same after. */
+static void token_file_created_then_read(void **state)
+{
+    char dir[] = "/tmp/inspectd-token-XXXXXX", path[64], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/token", dir);
+    struct config a = {0}, b = {0};
+    snprintf(a.http_token_file, sizeof a.http_token_file, "%s", path);
+    snprintf(b.http_token_file, sizeof b.http_token_file, "%s", path);
+    assert_int_equal(config_load_token(&a, err, sizeof err), 0);
+    assert_int_equal(strlen(a.http_token), 48);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(config_load_token(&b, err, sizeof err), 0);
+    assert_string_equal(a.http_token, b.http_token);
+    FILE *f = fopen(path, "w");
+    fputs("short\n", f);
+    fclose(f);
+    struct config c = {0};
+    snprintf(c.http_token_file, sizeof c.http_token_file, "%s", path);
+    assert_int_equal(config_load_token(&c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "16 to 255 characters"));
+    unlink(path);
+    rmdir(dir);
 }
 
 static void missing_file(void **state)
@@ -208,6 +255,7 @@ int main(void)
         cmocka_unit_test(syntax_error),
         cmocka_unit_test(camera_problems),
         cmocka_unit_test(public_listen_needs_token),
+        cmocka_unit_test(token_file_created_then_read),
         cmocka_unit_test(missing_file),
         cmocka_unit_test(file_errors_name_the_file),
         cmocka_unit_test(run_exits_78_on_bad_config),
