@@ -74,7 +74,7 @@ int store_list_alerts(struct store_reader *r, const struct alert_filter *f, stru
     bind_opt_int(st, 4, f->until);
     bind_opt_int(st, 5, f->before);
     sqlite3_bind_int(st, 6, max);
-    int n = 0, rc;
+    int n = 0, rc = SQLITE_DONE;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) read_alert(st, &out[n++]);
     if (n == max) rc = SQLITE_DONE;
     sqlite3_finalize(st);
@@ -252,7 +252,7 @@ int store_events_after(struct store_reader *r, int64_t after, struct event_row *
         return store_reader_fail(r, "events");
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int(st, 2, max);
-    int n = 0, rc;
+    int n = 0, rc = SQLITE_DONE;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         out[n].id = sqlite3_column_int64(st, 0);
         copy_text(out[n].kind, sizeof out[n].kind, st, 1);
