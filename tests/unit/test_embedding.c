@@ -100,12 +100,14 @@ static void kinds_agree_with_tokens(void **state)
     free(tok), free(cls), free(mean), free(both);
 }
 
-static void threads_agree_bitwise(void **state)
+/* Splitting the batch across workers changes only the GEMM shapes: BLAS may round differently
+ * for another M (it does with some kernels), so the agreement is to float precision, not bits. */
+static void threads_agree(void **state)
 {
     struct fixture *f = *state;
     size_t n = N * (size_t)embedding_dim(&tiny, EMBEDDING_TOKENS);
     float *one = extract(f, EMBEDDING_TOKENS, 1), *two = extract(f, EMBEDDING_TOKENS, 2);
-    assert_memory_equal(one, two, n * sizeof(float));
+    for (size_t i = 0; i < n; i++) assert_float_equal(one[i], two[i], 1e-5 + 1e-5 * fabsf(one[i]));
     free(one), free(two);
 }
 
@@ -140,7 +142,7 @@ static void taps_match_block_outputs(void **state)
     assert_non_null(normed), assert_non_null(mean), assert_non_null(rstd);
     for (int n = 0; n < N; n++) {
         const float *got0 = tap + (size_t)n * 3 * per, *got2 = got0 + per, *got3 = got2 + per;
-        assert_memory_equal(got0, a.x0 + n * per, sizeof(float) * per);
+        for (size_t i = 0; i < per; i++) assert_float_equal(got0[i], a.x0[n * per + i], 1e-5);
         layernorm_forward(normed, mean, rstd, got2, f->m.w.norm_w, f->m.w.norm_b, T, D);
         for (size_t i = 0; i < per; i++) assert_float_equal(normed[i], b.tokens[n * per + i], 1e-5);
         layernorm_forward(normed, mean, rstd, got3, f->m.w.norm_w, f->m.w.norm_b, T, D);
@@ -178,7 +180,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(kinds_agree_with_tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(threads_agree_bitwise, setup, teardown),
+        cmocka_unit_test_setup_teardown(threads_agree, setup, teardown),
         cmocka_unit_test_setup_teardown(taps_match_block_outputs, setup, teardown),
         cmocka_unit_test(layer_lists_parse),
         cmocka_unit_test_setup_teardown(wrong_size_is_refused, setup, teardown),
