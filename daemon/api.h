@@ -15,13 +15,16 @@ extern const struct http_route api_page_routes[];
 extern const struct http_route api_alerts_routes[];
 extern const struct http_route api_events_routes[];
 extern const struct http_route api_models_routes[];
+extern const struct http_route api_export_routes[];
 
 /* Unix microseconds as an RFC 3339 UTC string ("2024-05-01T12:00:00.123456Z"); JSON null for
  * 0 (never). Returns a new reference. */
 json_t *api_time(int64_t us);
 
-/* Parses a query-string time: Unix microseconds ("1764417600000000") or RFC 3339
- * ("2026-11-29T12:00:00Z", "2026-11-29T13:00:00.5+01:00"). Returns 0, or -1 when it is neither. */
+/* Parses a point in time: RFC 3339 ("2026-11-29T12:00:00Z", "2026-11-29T13:00:00.25+01:00"; the
+ * fraction is optional, digits past microseconds are dropped) or Unix microseconds (digits only).
+ * Sets *us (Unix microseconds) and returns 0, or returns -1 for anything else. The `since` and
+ * `until` filters of the API and the command line all go through it. */
 int api_parse_time(const char *s, int64_t *us);
 
 struct alert_info;

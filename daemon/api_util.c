@@ -1,12 +1,43 @@
-/* api_util.c — parsing shared by the API files: times in query strings. */
-#include <ctype.h>
-#include <stdio.h>
+/* api_util.c — parsing helpers the API files and the command line share: a point in time given as
+ * RFC 3339 or as Unix microseconds (the `since` / `until` query parameters and options).
+ *
+ * Invariant: a string is either accepted whole or refused; nothing is guessed (no date-only form,
+ * no local time, no trailing text). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "api.h"
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+/* Reads exactly n decimal digits at *p and advances it. Returns the value, or -1. */
+static int digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9') return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    return v;
+}
+
+static bool expect(const char **p, const char *any)
+{
+    if (**p == '\0' || !strchr(any, **p)) return false;
+    (*p)++;
+    return true;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (negative before it). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
@@ -17,49 +48,69 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static bool digits(const char *s, int n)
+/* The fraction after the seconds' '.', as microseconds (digits past the sixth are dropped). */
+static int fraction_us(const char **p)
 {
-    for (int i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i])) return false;
-    return true;
+    const char *s = *p;
+    size_t n = strspn(s, "0123456789");
+    if (n == 0) return -1;
+    int us = 0;
+    for (size_t i = 0; i < 6; i++) us = us * 10 + (i < n ? s[i] - '0' : 0);
+    *p += n;
+    return us;
+}
+
+/* The zone: 'Z' or ±HH:MM, as seconds east of UTC. Returns 0, or -1. */
+static int zone_offset(const char **p, int *offset_s)
+{
+    if (expect(p, "Zz")) {
+        *offset_s = 0;
+        return 0;
+    }
+    char sign = **p;
+    if (!expect(p, "+-")) return -1;
+    int hh = digits(p, 2);
+    if (hh < 0 || hh > 23 || !expect(p, ":")) return -1;
+    int mm = digits(p, 2);
+    if (mm < 0 || mm > 59) return -1;
+    *offset_s = (sign == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
+    return 0;
+}
+
+static int parse_rfc3339(const char *s, int64_t *us)
+{
+    const char *p = s;
+    int year = digits(&p, 4);
+    if (year < 0 || !expect(&p, "-")) return -1;
+    int month = digits(&p, 2);
+    if (month < 1 || month > 12 || !expect(&p, "-")) return -1;
+    int day = digits(&p, 2);
+    if (day < 1 || day > days_in_month(year, month) || !expect(&p, "Tt")) return -1;
+    int hour = digits(&p, 2);
+    if (hour < 0 || hour > 23 || !expect(&p, ":")) return -1;
+    int minute = digits(&p, 2);
+    if (minute < 0 || minute > 59 || !expect(&p, ":")) return -1;
+    int second = digits(&p, 2); /* 60: a leap second, counted as the next one */
+    if (second < 0 || second > 60) return -1;
+    int frac = 0, offset = 0;
+    if (*p == '.' && (p++, (frac = fraction_us(&p)) < 0)) return -1;
+    if (zone_offset(&p, &offset) < 0 || *p != '\0') return -1;
+    int64_t secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    *us = (secs - offset) * 1000000 + frac;
+    return 0;
 }
 
 int api_parse_time(const char *s, int64_t *us)
 {
-    if (!s || !*s) return -1;
-    if (http_parse_int(s, 0, INT64_MAX, us) == 0) return 0; /* Unix microseconds */
-    /* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
-    if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2) ||
-        s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
-        return -1;
-    int y, mo, d, h, mi, sec;
-    sscanf(s, "%4d-%2d-%2d", &y, &mo, &d);
-    sscanf(s + 11, "%2d:%2d:%2d", &h, &mi, &sec);
-    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60) return -1;
-    const char *p = s + 19;
-    int64_t frac = 0;
-    if (*p == '.') {
-        int n = 0;
-        for (p++; isdigit((unsigned char)*p); p++, n++)
-            if (n < 6) frac = frac * 10 + (*p - '0');
-        if (n == 0) return -1;
-        for (; n < 6; n++) frac *= 10;
+    if (!s || *s == '\0') return -1;
+    size_t n = strlen(s);
+    if (strspn(s, "0123456789") == n) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno || *end != '\0') return -1;
+        *us = v;
+        return 0;
     }
-    int64_t offset = 0;
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        offset = 0;
-    } else if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) &&
-               p[6] == '\0') {
-        int oh = (p[1] - '0') * 10 + (p[2] - '0'), om = (p[4] - '0') * 10 + (p[5] - '0');
-        if (oh > 23 || om > 59) return -1;
-        offset = (int64_t)(oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
-    } else {
-        return -1;
-    }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
-    if (secs < 0) return -1;
-    *us = secs * 1000000 + frac;
-    return 0;
+    return parse_rfc3339(s, us);
 }

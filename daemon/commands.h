@@ -7,5 +7,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_cameras(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"eval", cmd_eval, "one-class anomaly benchmark (Fashion-MNIST): pixels, untrained, DINO"},
     {"train", cmd_train, "DINO pretraining on a directory of images, with checkpoints"},
     {"score", cmd_score, "score image files against the active model of a database (JSON lines)"},
+    {"export", cmd_export, "the flagged frames of a database as a tar archive (images, heatmaps)"},
     {"cameras", cmd_cameras, "list the cameras the drivers can see (GigE/USB3 Vision, libcamera)"},
 };
 

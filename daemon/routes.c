@@ -10,5 +10,6 @@ const struct http_route *const http_route_tables[] = {
     api_alerts_routes, /* /api/v1/alerts... */
     api_events_routes, /* /api/v1/events (SSE) */
     api_models_routes, /* /api/v1/models, /api/v1/train, /api/v1/score */
+    api_export_routes, /* /api/v1/export */
     NULL,
 };

@@ -81,6 +81,15 @@ const char *store_reader_errmsg(const struct store_reader *r)
     return r->err;
 }
 
+int store_reader_error(struct store_reader *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 /* ---- migrations ---- */
 
 /* The number NNNN of "schema/NNNN_name.sql", or -1 for any other embedded file. */

@@ -97,6 +97,9 @@ const char *store_reader_errmsg(const struct store_reader *r);
 struct sqlite3;
 struct sqlite3 *store_reader_db(struct store_reader *r);
 int store_reader_fail(struct store_reader *r, const char *what);
+/* Records a message of its own as the reader's error (out of memory, bad data). Returns -1. */
+int store_reader_error(struct store_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Lists frames newest first: of one camera (NULL: all), with id < before (0: no bound), at most
  * `max` (out holds max entries). Returns the number listed, or -1. */
