@@ -2,7 +2,8 @@
  * RFC 3339 or as Unix microseconds (the `since` / `until` query parameters and options).
  *
  * Invariant: a string is either accepted whole or refused; nothing is guessed (no date-only form,
- * no local time, no trailing text). */
+ * no local time, no trailing text). A space may stand for the 'T' (RFC 3339 section 5.6 allows it;
+ * "?since=2026-11-29 12:00:00Z" is what people type). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -85,7 +86,7 @@ static int parse_rfc3339(const char *s, int64_t *us)
     int month = digits(&p, 2);
     if (month < 1 || month > 12 || !expect(&p, "-")) return -1;
     int day = digits(&p, 2);
-    if (day < 1 || day > days_in_month(year, month) || !expect(&p, "Tt")) return -1;
+    if (day < 1 || day > days_in_month(year, month) || !expect(&p, "Tt ")) return -1;
     int hour = digits(&p, 2);
     if (hour < 0 || hour > 23 || !expect(&p, ":")) return -1;
     int minute = digits(&p, 2);

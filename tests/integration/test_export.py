@@ -1,13 +1,13 @@
 """test_export.py — the export of flagged frames against the real daemon: a small model is trained
 on frames of the synthetic camera, then a running daemon scores a line with defects and a folder
-camera replaying PNG noise (flagged, and stored as PNG); alerts are reviewed (states and notes set
-in the database file while the daemon runs); GET /api/v1/export is downloaded with and without
-filters and checked against sqlite3 queries of the same file: the tar lists exactly the selected
-frames in the folders of their states, images are the stored bytes, heatmaps are the JPEGs
-/api/v1/frames/{id}/heatmap serves, manifest.jsonl and manifest.csv match the database row by
-row, newest first. Bad filters are 400 with a JSON error, an unknown camera 404. `inspectd
-export` writes the same archive (to a file and to stdout) with exit codes 64 and 1 for bad
-values and an unknown camera or database. Python standard library only."""
+camera receiving PNG noise (flagged, and stored as PNG); alerts are reviewed (POST
+/api/v1/alerts/{id}/review with the bearer token of the token file); GET /api/v1/export is
+downloaded with and without filters and checked against sqlite3 queries of the same file: the tar
+lists exactly the selected frames in the folders of their states, images are the stored bytes,
+heatmaps are the JPEGs /api/v1/frames/{id}/heatmap serves, manifest.jsonl and manifest.csv match
+the database row by row, newest first. Bad filters are 400 with a JSON error, an unknown camera
+404. `inspectd export` writes the same archive (to a file and to stdout) with exit codes 64 and 1
+for bad values and an unknown camera or database. Python standard library only."""
 import calendar
 import csv
 import io
@@ -32,6 +32,7 @@ BIN = os.environ["INSPECTD_BIN"]
 
 CONFIG = """[http]
 listen = 127.0.0.1:0
+token_file = {token}
 [store]
 path = {db}
 [trainer]
@@ -233,9 +234,10 @@ def cli(*args, stdout=subprocess.PIPE):
 def main():
     tmp = tempfile.mkdtemp(prefix="inspectd-export-")
     db = os.path.join(tmp, "line.db")
+    token_file = os.path.join(tmp, "token")
 
     # 1. frames to learn from, a model trained and registered on them
-    d = Daemon(tmp, "learn", CONFIG.format(db=db, fps=0, frames=200, rate=0.01, seed=1))
+    d = Daemon(tmp, "learn", CONFIG.format(db=db, token=token_file, fps=0, frames=200, rate=0.01, seed=1))
     try:
         wait_for(lambda: d.get_json("/api/v1/status")["database"]["frames_stored"] >= 200, 60,
                  "200 frames")
@@ -249,7 +251,8 @@ def main():
     # the model scores (frames stored before the scorer loads its model stay unscored)
     noise = os.path.join(tmp, "noise")
     os.mkdir(noise)
-    config = CONFIG.format(db=db, fps=50, frames=120, rate=0.4, seed=2) + SIDE.format(dir=noise)
+    config = CONFIG.format(db=db, token=token_file, fps=50, frames=120, rate=0.4,
+                           seed=2) + SIDE.format(dir=noise)
     d = Daemon(tmp, "score", config)
     try:
         wait_for(lambda: d.get_json("/api/v1/status")["model"]["state"] == "scoring", 60,
@@ -275,15 +278,25 @@ def main():
         pngs = con.execute("SELECT COUNT(*) FROM alerts a JOIN frames f ON f.id = a.frame_id "
                            "WHERE f.format = 'png'").fetchone()[0]
         assert len(alerts) >= 8 and pngs >= 1, (len(alerts), pngs)
-        # 3. an operator's verdicts (the review endpoint's effect on the file)
+        con.close()
+        # 3. an operator's verdicts through the API (the first alert and every third stay new)
+        with open(token_file) as f:
+            token = f.read().strip()
         rng = random.Random(7)
         for n, aid in enumerate(alerts[1:]):
             state = ["defect", "false_positive", "new"][n % 3]
-            note = rng.choice(NOTES) if state != "new" else None
-            con.execute("UPDATE alerts SET state = ?, note = ?, reviewed_at = ? WHERE id = ?",
-                        (state, note, int(time.time() * 1e6) if state != "new" else None, aid))
-        con.commit()
-        con.close()
+            if state == "new":
+                continue
+            body = {"verdict": state}
+            note = rng.choice(NOTES)
+            if note is not None:
+                body["note"] = note
+            req = urllib.request.Request(
+                d.url("/api/v1/alerts/%d/review" % aid), data=json.dumps(body).encode(),
+                method="POST", headers={"Content-Type": "application/json",
+                                        "Authorization": "Bearer " + token})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert json.loads(r.read())["state"] == state
         heatmaps = {}
 
         def heatmap_of(fid):
