@@ -97,6 +97,7 @@ static int parse_rfc3339(const char *s, int64_t *us)
     if (*p == '.' && (p++, (frac = fraction_us(&p)) < 0)) return -1;
     if (zone_offset(&p, &offset) < 0 || *p != '\0') return -1;
     int64_t secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    if (secs - offset < 0) return -1; /* before 1970: no Unix microseconds either */
     *us = (secs - offset) * 1000000 + frac;
     return 0;
 }

@@ -1,6 +1,7 @@
-/* test_api_util.c — api_parse_time: RFC 3339 with and without a fraction, with Z or an offset,
- * Unix microseconds, a space for the T, and every malformed form refused (no date-only form, no
- * local time, no impossible date, nothing trailing). */
+/* test_api_util.c — api_parse_time: RFC 3339 with and without a fraction, with Z or an offset or
+ * a space for the T, and Unix microseconds; every malformed form refused (no date-only form, no
+ * local time, no impossible date, nothing trailing), and times before 1970, which microseconds
+ * cannot say either. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,10 +37,12 @@ static void rfc3339(void **state)
     expect_time("2026-11-29T13:30:00+01:30", 1795953600LL * 1000000);
     expect_time("2026-11-29T07:00:00-05:00", 1795953600LL * 1000000);
     expect_time("1970-01-01T00:00:00Z", 0);
-    expect_time("1969-12-31T23:59:59Z", -1000000);
-    expect_time("2000-02-29T00:00:00Z", 951782400LL * 1000000);  /* a leap year */
-    expect_time("2016-12-31T23:59:60Z", 1483228800LL * 1000000); /* a leap second */
-    expect_time("2100-03-01T00:00:00Z", 4107542400LL * 1000000); /* 2100 is no leap year */
+    expect_time("2000-02-29T00:00:00Z", 951782400LL * 1000000);      /* a leap year */
+    expect_time("2016-12-31T23:59:60Z", 1483228800LL * 1000000);     /* a leap second */
+    expect_time("2100-03-01T00:00:00Z", 4107542400LL * 1000000);     /* 2100 is no leap year */
+    expect_time("2024-02-29T00:00:00.1234567Z", 1709164800123456LL); /* leap day, 7 digits */
+    expect_time("2026-11-29t11:00:00-01:00", 1795953600LL * 1000000);
+    expect_time("9999-12-31T23:59:59.999999Z", 253402300799999999LL); /* the last one */
 }
 
 static void microseconds(void **state)
@@ -61,7 +64,8 @@ static void malformed(void **state)
                                       "2026-11-29",
                                       "2026-11-29T12:00Z",
                                       "2026-11-29T12:00:00",
-
+                                      "1969-12-31T23:59:59Z", /* before the epoch */
+                                      "1970-01-01T00:30:00+01:00",
                                       "2026-11-29T12:00:00ZZ",
                                       "2026-11-29T12:00:00.Z",
                                       "2026-11-29T12:00:00+0100",
