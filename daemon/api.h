@@ -16,6 +16,19 @@ extern const struct http_route api_alerts_routes[];
 extern const struct http_route api_events_routes[];
 extern const struct http_route api_models_routes[];
 
+#define API_FRAMES_MAX_LIMIT 1000
+
+/* GET /api/v1/frames?camera=&before=&limit= */
+struct api_frames_query {
+    const char *camera; /* NULL: every camera; else 1..CONFIG_NAME_MAX-1 bytes */
+    int64_t before;     /* 0: newest */
+    int64_t limit;      /* 1..API_FRAMES_MAX_LIMIT */
+};
+
+/* Reads and checks the frame list's query string. Returns 0, or -1 after replying 400. */
+int api_frames_list_query(const struct http_request *req, struct http_reply *r,
+                          struct api_frames_query *q);
+
 /* Unix microseconds as an RFC 3339 UTC string ("2024-05-01T12:00:00.123456Z"); JSON null for
  * 0 (never). Returns a new reference. */
 json_t *api_time(int64_t us);

@@ -35,9 +35,8 @@ void model_build_defaults(struct model_build_options *o)
                                       .threads = 2};
 }
 
-/* The model config and input statistics from a checkpoint's "model" metadata (cmd_train). */
-static int read_config(const struct st_file *f, const char *path, struct scoring_model *m,
-                       struct vit_config *c, char *err, size_t errsz)
+int model_read_config(const struct st_file *f, const char *path, struct scoring_model *m,
+                      struct vit_config *c, char *err, size_t errsz)
 {
     const char *text = st_meta(f, "model");
     json_error_t je;
@@ -73,7 +72,7 @@ static int load_teacher(struct scoring_model *m, const char *ckpt, char *err, si
     struct vit_config c;
     char why[256];
     if (st_load(ckpt, &f, why, sizeof why)) return fail(err, errsz, "%s", why);
-    int rc = read_config(&f, ckpt, m, &c, err, errsz);
+    int rc = model_read_config(&f, ckpt, m, &c, err, errsz);
     if (!rc && vit_create(&m->vit, &c, false, why, sizeof why))
         rc = fail(err, errsz, "%s: %s", ckpt, why);
     else if (!rc && checkpoint_load_model(&m->vit, &f, "teacher.", why, sizeof why))
