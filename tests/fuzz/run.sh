@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer target of a fuzz build tree for SECONDS, one after the other, from its
 # committed seeds (tests/fuzz/corpus/TARGET, read only) plus a working corpus that grows across
-# runs (BUILD/fuzz/corpus/TARGET). A crashing input is saved under BUILD/fuzz/crashes/ and that
+# runs (BUILD/fuzz/corpus/TARGET), with tests/fuzz/TARGET.dict when there is one. A crashing input is saved under BUILD/fuzz/crashes/ and that
 # target's run ends there; the others still run. Full logs: BUILD/fuzz/logs/TARGET.log.
 #
 #   tests/fuzz/run.sh BUILD SECONDS [TARGET...]     (default: every BUILD/fuzz/fuzz_* binary)
@@ -29,12 +29,13 @@ status=0
 for t in "${targets[@]}"; do
     bin="$build/fuzz/fuzz_$t" log="$build/fuzz/logs/$t.log" work="$build/fuzz/corpus/$t"
     mkdir -p "$work"
-    seeds=()
+    seeds=() dict=()
     [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
+    [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
     echo "=== fuzz $t for ${seconds}s (log: $log)"
     if [ -x "$bin" ]; then
         # -timeout: an input that takes this long is a finding too (a hang), counted as a crash
-        "$bin" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 \
+        "$bin" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 "${dict[@]}" \
             -artifact_prefix="$build/fuzz/crashes/$t-" "$work" "${seeds[@]}" >"$log" 2>&1
         rc=$?
     else

@@ -141,6 +141,12 @@ static void safetensors_seeds(void)
     copy_file(path, "safetensors", "training.safetensors");
     unlink(path);
 
+    /* the metadata alone: small, so mutations land in the model config */
+    snprintf(path, sizeof path, "%s/meta.safetensors", dir);
+    if (st_save(path, NULL, 0, keys, vals, 2, err, sizeof err)) die(path, err);
+    copy_file(path, "safetensors", "metadata-only.safetensors");
+    unlink(path);
+
     const struct vit_model *models[] = {&s.teacher};
     const char *prefixes[] = {""};
     snprintf(path, sizeof path, "%s/export.safetensors", dir);

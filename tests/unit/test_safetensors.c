@@ -2,7 +2,8 @@
  * and a DINO checkpoint exported by tests/reference/export_state_dict.py), hostile files (every
  * truncation, every byte corrupted, bad headers, bad offsets, wrong dtype, duplicates) refused
  * cleanly, a writer that refuses what a reader would; model checkpoints refuse a file of another
- * architecture and leave the weights untouched. */
+ * architecture and leave the weights untouched; a checkpoint's model metadata with a config out
+ * of range is refused before anything divides by it or allocates from it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "model.h"
 #include "safetensors.h"
 
 static char dir[] = "/tmp/inspectd-st-XXXXXX";
@@ -337,6 +339,62 @@ static void checkpoint_of_another_model_is_refused(void **state)
     vit_destroy(&a), vit_destroy(&b), vit_destroy(&c);
 }
 
+/* Writes a file holding only the "model" metadata and reads its config back. */
+static int read_model_meta(const char *model_json, struct scoring_model *m, struct vit_config *c,
+                           char *err)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/meta.safetensors", dir);
+    const char *keys[] = {"format", "model"}, *vals[] = {"inspectd-checkpoint", model_json};
+    assert_int_equal(st_save(path, NULL, 0, keys, vals, 2, err, 256), 0);
+    struct st_file f;
+    assert_int_equal(st_load(path, &f, err, 256), 0);
+    memset(m, 0, sizeof *m);
+    err[0] = '\0';
+    int rc = model_read_config(&f, "meta", m, c, err, 256);
+    st_free(&f);
+    return rc;
+}
+
+static void model_metadata_out_of_range_is_refused(void **state)
+{
+    char json[512], err[256];
+    struct scoring_model m;
+    struct vit_config c;
+    const char *fmt = "{\"depth\":%s,\"dim\":8,\"head_bottleneck\":4,\"head_hidden\":8,"
+                      "\"head_out\":8,\"heads\":2,\"img_size\":%s,\"in_chans\":1,"
+                      "\"mean\":[%s],\"mlp_ratio\":2,\"patch\":%s,\"std\":[%s]}";
+    snprintf(json, sizeof json, fmt, "1", "8", "0.5", "4", "0.25");
+    assert_int_equal(read_model_meta(json, &m, &c, err), 0);
+    assert_int_equal(c.patch, 4);
+    assert_int_equal(m.gh, 2);
+    assert_int_equal(m.size, 8);
+    assert_float_equal(m.std[0], 0.25, 0);
+    static const struct {
+        const char *depth, *img_size, *mean, *patch, *std, *why;
+    } bad[] = {
+        /* found by fuzz_safetensors: patch 0 divided img_size by zero (SIGFPE in the daemon) */
+        {"1", "8", "0.5", "0", "0.25", "multiple of patch"},
+        {"1", "0", "0.5", "4", "0.25", "multiple of patch"},
+        {"1", "8", "0.5", "-4", "0.25", "multiple of patch"},
+        {"1", "8", "0.5", "3", "0.25", "multiple of patch"},
+        {"0", "8", "0.5", "4", "0.25", "must be positive"},
+        {"100000", "8", "0.5", "4", "0.25", "out of range"},
+        {"1", "8", "1e300", "4", "0.25", "model metadata"}, /* beyond float */
+        {"1", "8", "\"x\"", "4", "0.25", "model metadata"},
+        {"1", "8", "0.5", "4", "0", "model metadata"},
+        {"1", "8", "0.5", "4", "-1", "model metadata"},
+        {"1", "8", "0.5", "4", "1e-300", "model metadata"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(json, sizeof json, fmt, bad[i].depth, bad[i].img_size, bad[i].mean, bad[i].patch,
+                 bad[i].std);
+        assert_int_equal(read_model_meta(json, &m, &c, err), -1);
+        if (strncmp(err, "meta: ", 6) != 0 || !strstr(err, bad[i].why))
+            fail_msg("case %zu: expected '%s', got '%s'", i, bad[i].why, err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +406,7 @@ int main(void)
         cmocka_unit_test(every_truncation_is_refused),
         cmocka_unit_test(hostile_headers_are_refused),
         cmocka_unit_test(checkpoint_of_another_model_is_refused),
+        cmocka_unit_test(model_metadata_out_of_range_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
