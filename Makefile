@@ -13,6 +13,7 @@
 BUILD      ?= build
 SAN_BUILD  ?= build-san
 FUZZ_BUILD ?= build-fuzz
+VG_BUILD   ?= build-vg
 SECONDS    ?= 60
 # seconds of each fuzz target in `make check`
 FUZZ_SMOKE ?= 8
@@ -46,8 +47,8 @@ HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
 .PHONY: all deps bench-deps run check build-all test test-san clean format fuzz fuzz-build fuzz-bins \
-        fuzz-seeds bench bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency \
-        bench-http eval-fmnist
+        fuzz-seeds valgrind-build bench bench-train bench-embed bench-camera bench-ingest bench-knn \
+        bench-latency bench-http eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -195,10 +196,19 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SAN=1 all
 	@$(MAKE) --no-print-directory fuzz-build
-	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SMOKE) tests/run.sh $(BUILD) $(SAN_BUILD)
+	@$(MAKE) --no-print-directory valgrind-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SMOKE) \
+	    INSPECTD_VALGRIND_BIN=$(CURDIR)/$(VG_BUILD)/inspectd tests/run.sh $(BUILD) $(SAN_BUILD)
 
 test: all
-	@tests/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory valgrind-build
+	@INSPECTD_VALGRIND_BIN=$(CURDIR)/$(VG_BUILD)/inspectd tests/run.sh $(BUILD)
+
+# The daemon that tests/integration/test_valgrind.py runs under memcheck: the release build
+# without AVX-512 (valgrind 3.19 stops at the first AVX-512 instruction -march=native emits).
+VG_ARCH := $(ARCH)$(if $(filter x86_64,$(shell uname -m)), -mno-avx512f)
+valgrind-build:
+	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) ARCH="$(VG_ARCH)" $(VG_BUILD)/inspectd
 
 # The libFuzzer targets, built with clang in their own tree (libcamera's C++ driver left out).
 fuzz-build:
@@ -262,4 +272,4 @@ eval-fmnist: deps
 	flock /tmp/inspectd-heavy.lock ./$(BUILD)/inspectd eval --dataset fashion-mnist --minutes 10
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) $(VG_BUILD)
