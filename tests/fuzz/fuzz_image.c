@@ -1,10 +1,12 @@
 /* fuzz_image.c — libFuzzer target: image_probe and image_decode (JPEG via TurboJPEG, PNG via
  * libspng) on arbitrary bytes, the way frames from cameras, uploads and the database reach them.
  *
- * Each input is decoded twice: as stored, and as the scorer asks (grey, DCT-scaled down to at
- * least 32x32, a 4-Mpx limit). Invariants checked beyond "no crash, no leak": a decode either
- * fails with a negative status, a message and an empty image, or gives an image whose fields
- * agree with each other and, at full size, with image_probe's header dimensions. */
+ * Each input is decoded twice: as stored (then converted to the other channel count and resized
+ * bilinearly to 7x5), and as training and scoring ask (grey, DCT-scaled down to at least 32x32,
+ * a 4-Mpx limit, then shrunk by area averaging to 32x32, as imageset.c does). Invariants checked
+ * beyond "no crash, no leak": a decode either fails with a negative status, a message and an
+ * empty image, or gives an image whose fields agree with each other and, at full size, with
+ * image_probe's header dimensions. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = image_decode(data, size, NULL, &im, err, sizeof err);
     check(rc, &im, err, 0);
     if (rc == IMAGE_OK && (probed != IMAGE_OK || pw != im.width || ph != im.height)) abort();
+    if (rc == IMAGE_OK) {
+        struct image other, small;
+        if (image_convert(&im, 4 - im.channels, &other) != IMAGE_OK) abort();
+        check(IMAGE_OK, &other, "", 4 - im.channels);
+        if (image_alloc(&small, 7, 5, other.channels) ||
+            image_resize(&other, &small, IMAGE_FILTER_BILINEAR))
+            abort();
+        image_free(&other);
+        image_free(&small);
+    }
     image_free(&im);
 
     struct image_decode_opts grey = {
@@ -45,6 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = image_decode(data, size, &grey, &im, err, sizeof err);
     check(rc, &im, err, 1);
     if (rc == IMAGE_OK && (im.width > pw || im.height > ph)) abort();
+    if (rc == IMAGE_OK) {
+        struct image small;
+        if (image_alloc(&small, 32, 32, 1) || image_resize(&im, &small, IMAGE_FILTER_AREA)) abort();
+        image_free(&small);
+    }
     image_free(&im);
     return 0;
 }
