@@ -46,6 +46,8 @@ for t in "${targets[@]}"; do
     # after a crash libFuzzer may print no final stats: take its last "#N" progress line
     [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9][0-9]*\)[[:space:]].*/\1/p' "$log" | tail -1)
     execs=${execs:-0}
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+    echo "--- fuzz $t: ${rate:-?} exec/s on average"
     crashes=0
     if [ "$rc" -ne 0 ]; then
         crashes=1
