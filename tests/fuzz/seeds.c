@@ -82,11 +82,13 @@ static void config_seeds(void)
     put_text(
         "config", "every-key.conf",
         "; every section\n"
-        "[http]\nlisten = 0.0.0.0:9000\ntoken = s3cret\nthreads = 2\n"
+        "[http]\nlisten = 0.0.0.0:9000\ntoken = s3cret\nthreads = 2\nmax_connections = 8\n"
+        "timeout = 30\nmax_upload = 4096\n"
         "[store]\npath = /tmp/x.db\njpeg_quality = 75\nbatch_frames = 10\nbatch_ms = 0\n"
         "[pipeline]\nqueue_size = 8\n"
         "[trainer]\nenabled = 0\nevery_frames = 100\nmin_frames = 10\nminutes = 0.5\nsize = 32\n"
         "channels = 1\nthreads = 2\nmax_images = 50\nimport = /srv/model.safetensors\n"
+        "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
         "[log]\nlevel = debug\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
@@ -170,7 +172,8 @@ static void safetensors_seeds(void)
     dino_step_destroy(&s);
 }
 
-/* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body. */
+/* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
+ * 5 review body, 6 query-string time. */
 static void http_seeds(void)
 {
     static const struct {
@@ -182,6 +185,7 @@ static void http_seeds(void)
         {"route-heatmap", "\x00GET /api/v1/frames/7/heatmap"},
         {"route-405", "\x00POST /api/v1/status"},
         {"route-404", "\x00GET /api/v1/frames/1/2/3"},
+        {"route-review", "\x00POST /api/v1/alerts/12/review"},
         {"query-all", "\x01"
                       "camera=line1&before=100&limit=10"},
         {"query-unknown", "\x01limit=5&color=red"},
@@ -195,6 +199,16 @@ static void http_seeds(void)
         {"json-review", "\x03{\"verdict\":\"defect\",\"note\":\"scratch near the edge\"}"},
         {"json-nested", "\x03{\"a\":[1,2.5,{\"b\":null}],\"c\":true}"},
         {"json-array", "\x03[1,2,3]"},
+        {"alerts-query", "\x04state=new&camera=line1&since=2025-11-29T12:00:00Z"
+                         "&until=1764460800000000&limit=20&cursor=7"},
+        {"alerts-query-token", "\x04state=defect&access_token=abc"},
+        {"review-defect", "\x05{\"verdict\":\"defect\",\"note\":\"scratch near the edge\"}"},
+        {"review-fp", "\x05{\"verdict\":\"false_positive\",\"note\":null}"},
+        {"review-unknown", "\x05{\"verdict\":\"defect\",\"colour\":1}"},
+        {"time-rfc3339", "\x06"
+                         "2026-11-29T13:00:00.5+01:00"},
+        {"time-us", "\x06"
+                    "1764417600000000"},
     };
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));

@@ -1,10 +1,10 @@
 """test_valgrind.py — the real `inspectd run` (release build) under valgrind's memcheck for about
 20 s: a synthetic camera at 10 fps into a temporary database, every HTTP endpoint hit a few times
-(JSON, images, heatmap-less frames, /metrics, the 400/404/405 answers, too many query parameters),
-then SIGTERM. Asserts a clean exit, no invalid read/write/jump (memcheck's error count is 0) and no
-definitely lost block, with no suppression file: nothing in this run needs one (the scorer has
-no model yet, so OpenBLAS is not called). The daemon listens on port 0; the bound port is read
-from its log.
+(status, frames, thumbnails, alerts, models, the OpenAPI text, /metrics; reviews and an uploaded image
+with the token; the 400/401/404/405/414/503 answers), then SIGTERM. Asserts a clean exit, no
+invalid read/write/jump (memcheck's error count is 0) and no definitely lost block, with no
+suppression file: nothing in this run needs one (the scorer has no model yet, so OpenBLAS is not
+called). The daemon listens on port 0; the bound port is read from its log.
 Skipped (exit 0 with a note) only when valgrind is not installed; `make deps` installs it.
 Python standard library only."""
 import json
@@ -24,13 +24,21 @@ BIN = os.environ.get("INSPECTD_VALGRIND_BIN") or os.environ["INSPECTD_BIN"]
 RUN_SECONDS = 20
 
 
-def get(port, path, method="GET"):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method)
+TOKEN = "valgrind-secret"
+
+
+def request(port, path, method="GET", body=None, headers=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 data=body, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def get(port, path, method="GET"):
+    return request(port, path, method)
 
 
 def bound_port(log_path, proc, timeout=60):
@@ -57,24 +65,42 @@ def wait_frames(port, proc, timeout=60):
     raise AssertionError("no frame stored after %d s" % timeout)
 
 
-def exercise(port, frames):
-    """One round over the API; every answer must be the documented status."""
+def exercise(port, frames, jpeg):
+    """One round over the API; every answer must be the documented status. Returns the count."""
     fid = frames[0]["id"]
-    too_many = "&".join("k%d=1" % i for i in range(20))
+    unknown = "&".join("k%d=1" % i for i in range(20))
     expect = [
         ("/healthz", 200), ("/readyz", 200), ("/api/v1/status", 200), ("/metrics", 200),
+        ("/api/v1/openapi.yaml", 200), ("/api/v1/models", 200),
+        ("/api/v1/train", 200), ("/api/v1/alerts?state=new&limit=5", 200),
+        ("/api/v1/alerts/summary", 200), ("/api/v1/alerts/1", 404),
         ("/api/v1/frames?limit=3", 200), ("/api/v1/frames?camera=line1&before=%d" % fid, 200),
         ("/api/v1/frames/%d" % fid, 200), ("/api/v1/frames/%d/image" % fid, 200),
+        ("/api/v1/frames/%d/thumbnail?size=64" % fid, 200),
         ("/api/v1/frames/%d/heatmap" % fid, 404), ("/api/v1/frames/999999", 404),
         ("/api/v1/frames?camera=nobody", 404), ("/nope", 404),
         ("/api/v1/frames?limit=0", 400), ("/api/v1/frames/abc", 400),
-        ("/api/v1/frames?colour=red", 400), ("/api/v1/frames?" + too_many, 400),
+        ("/api/v1/alerts?since=yesterday", 400), ("/api/v1/frames?" + unknown, 400),
+        ("/api/v1/frames?camera=" + "x" * 5000, 414),
     ]
     for path, want in expect:
         status, body = get(port, path)
         assert status == want, "%s: %d (want %d) %s" % (path, status, want, body[:200])
-    assert get(port, "/api/v1/status", method="POST")[0] == 405
-    return len(expect) + 1
+    auth = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
+    posts = [
+        ("/api/v1/status", None, {}, 405),
+        ("/api/v1/alerts/1/review", b'{"verdict":"defect"}', {}, 401),
+        ("/api/v1/alerts/1/review", b'{"verdict":"defect","note":"x"}', auth, 404),
+        ("/api/v1/alerts/1/review", b'{"verdict":"maybe"}', auth, 400),
+        ("/api/v1/alerts/1/review", b'{"verdict":', auth, 400),
+    ]
+    for path, body, headers, want in posts:
+        status, answer = request(port, path, "POST", body, headers)
+        assert status == want, "POST %s: %d (want %d) %s" % (path, status, want, answer[:200])
+    status, answer = request(port, "/api/v1/score", "POST", jpeg,
+                             {"Authorization": "Bearer " + TOKEN, "Content-Type": "image/jpeg"})
+    assert status == 503 and "error" in json.loads(answer), (status, answer)  # no model yet
+    return len(expect) + len(posts) + 1
 
 
 def main():
@@ -86,10 +112,10 @@ def main():
     try:
         conf = os.path.join(tmp, "inspectd.conf")
         with open(conf, "w") as f:
-            f.write("[http]\nlisten = 127.0.0.1:0\nthreads = 2\n[store]\npath = %s\n"
+            f.write("[http]\nlisten = 127.0.0.1:0\ntoken = %s\n[store]\npath = %s\n"
                     "[trainer]\nenabled = false\n"
                     "[camera.line1]\ndriver = synthetic\nfps = 10\nwidth = 320\nheight = 240\n"
-                    % os.path.join(tmp, "inspectd.db"))
+                    % (TOKEN, os.path.join(tmp, "inspectd.db")))
         log_path = os.path.join(tmp, "stderr.log")
         vg_log = os.path.join(tmp, "valgrind.log")
         cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
@@ -100,10 +126,12 @@ def main():
             proc = subprocess.Popen(cmd, stderr=log, stdout=subprocess.DEVNULL)
         port = bound_port(log_path, proc)
         frames = wait_frames(port, proc)
+        status, jpeg = get(port, "/api/v1/frames/%d/image" % frames[0]["id"])
+        assert status == 200, status
         started = time.time()
         rounds = requests = 0
         while time.time() - started < RUN_SECONDS:
-            requests += exercise(port, frames)
+            requests += exercise(port, frames, jpeg)
             rounds += 1
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=120)

@@ -1,6 +1,7 @@
 /* test_http.c — what the HTTP layer makes of a request before any handler work, on the real route
  * tables: route matching with {params}, 405 with the allowed methods, query checks on decoded
- * arguments, the frame list's query parsing, http_parse_int at its edges, JSON bodies. (The
+ * arguments, the frame and alert lists' query parsing, http_parse_int at its edges, JSON bodies
+ * and the alert review's body. (The
  * server itself is tested end to end by tests/integration/test_daemon.py.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "store_alerts.h"
 
 static http_handler find(const char *method, const char *path, struct http_request *req, char *buf,
                          size_t bufsz, char *allow, bool *known)
@@ -37,8 +39,7 @@ static void routes_match_with_params(void **state)
     assert_string_equal(allow, "GET");
     assert_null(find("GET", "/api/v1/frames/1/2/3", &req, buf, sizeof buf, allow, &known));
     assert_false(known);
-    assert_null(find("GET", "", &req, buf, sizeof buf, allow, &known));
-    assert_false(known);
+    assert_non_null(find("GET", "", &req, buf, sizeof buf, allow, &known)); /* the page, "/" */
 
     /* a path longer than the buffer, or with more segments than any route, is simply unknown */
     char long_path[2048];
@@ -51,10 +52,14 @@ static void routes_match_with_params(void **state)
     assert_false(known);
 }
 
+static struct http_query_arg args[16];
+
+/* A request whose decoded query arguments are kv[0]=kv[1], kv[2]=kv[3], ... */
 static struct http_request with_query(const char *const *kv, size_t n)
 {
     struct http_request req = {.method = "GET", .path = "/api/v1/frames", .body = ""};
-    for (size_t i = 0; i < n; i++) req.query[i] = (struct http_query_arg){kv[2 * i], kv[2 * i + 1]};
+    for (size_t i = 0; i < n; i++) args[i] = (struct http_query_arg){kv[2 * i], kv[2 * i + 1]};
+    req.query = args;
     req.nquery = n;
     return req;
 }
@@ -131,37 +136,119 @@ static void parse_int_edges(void **state)
     assert_int_equal(v, 12345); /* untouched on refusal */
 }
 
-static int body(const char *text, struct http_reply *r, json_t **j)
+static json_t *body(const char *text, struct http_reply *r)
 {
-    struct http_request req = {
-        .method = "POST", .path = "/", .body = text, .body_len = strlen(text)};
-    return http_json_body(&req, r, j);
+    return http_parse_json(text, strlen(text), r);
 }
 
 static void json_bodies(void **state)
 {
     struct http_reply r = {0};
-    json_t *j = NULL;
-    assert_int_equal(body("{\"verdict\":\"defect\",\"note\":\"edge\"}", &r, &j), 0);
+    json_t *j = body("{\"verdict\":\"defect\",\"note\":\"edge\"}", &r);
+    assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "verdict")), "defect");
     assert_null(r.body);
     json_decref(j);
 
-    assert_int_equal(body("", &r, &j), -1);
-    assert_null(j);
-    assert_400(&r, "needs a JSON object");
-    assert_int_equal(body("[1]", &r, &j), -1);
-    assert_400(&r, "must be a JSON object");
-    assert_int_equal(body("{\"a\":1,\"a\":2}", &r, &j), -1);
+    assert_null(body("", &r));
+    assert_400(&r, "bad JSON body");
+    assert_null(body("[1]", &r));
+    assert_400(&r, "must be an object");
+    assert_null(body("{\"a\":1,\"a\":2}", &r));
     assert_400(&r, "duplicate");
-    assert_int_equal(body("{\"a\":", &r, &j), -1);
-    assert_400(&r, "line 1");
-    assert_int_equal(body("{\"a\":\"\\u0000\"}", &r, &j), -1);
-    assert_400(&r, "not valid JSON");
+    assert_null(body("{\"a\":", &r));
+    assert_400(&r, "at byte");
+    assert_null(body("{\"a\":\"\\u0000\"}", &r));
+    assert_400(&r, "bad JSON body");
     /* the body is taken by its length: a NUL byte inside is invalid JSON, not the end */
-    struct http_request req = {.method = "POST", .path = "/", .body = "{}\0{", .body_len = 4};
-    assert_int_equal(http_json_body(&req, &r, &j), -1);
-    assert_400(&r, "not valid JSON");
+    assert_null(http_parse_json("{}\0{", 4, &r));
+    assert_400(&r, "bad JSON body");
+    char *big = malloc(HTTP_MAX_JSON + 2);
+    memset(big, ' ', HTTP_MAX_JSON + 1);
+    memcpy(big, "{}", 2);
+    big[HTTP_MAX_JSON + 1] = '\0';
+    assert_null(http_parse_json(big, HTTP_MAX_JSON + 1, &r));
+    assert_int_equal(r.status, 413);
+    free(r.body);
+    r = (struct http_reply){0};
+    free(big);
+}
+
+/* Parses text as a JSON object and then as a review body. */
+static int review(const char *text, struct http_reply *r, const char **verdict, const char **note,
+                  json_t **j)
+{
+    *j = http_parse_json(text, strlen(text), r);
+    assert_non_null(*j);
+    return api_alerts_review_body(*j, r, verdict, note);
+}
+
+static void review_bodies(void **state)
+{
+    struct http_reply r = {0};
+    const char *v = NULL, *note = NULL;
+    json_t *j;
+    assert_int_equal(review("{\"verdict\":\"defect\",\"note\":\"chip\"}", &r, &v, &note, &j), 0);
+    assert_string_equal(v, "defect");
+    assert_string_equal(note, "chip");
+    json_decref(j);
+    assert_int_equal(review("{\"verdict\":\"false_positive\",\"note\":null}", &r, &v, &note, &j),
+                     0);
+    assert_null(note);
+    json_decref(j);
+
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{}", "verdict must be"},
+        {"{\"verdict\":\"maybe\"}", "verdict must be"},
+        {"{\"verdict\":1}", "verdict must be"},
+        {"{\"verdict\":\"defect\",\"note\":5}", "note must be a string"},
+        {"{\"verdict\":\"defect\",\"note\":\"a\\u0000b\"}", "bad JSON"},
+        {"{\"verdict\":\"defect\",\"severity\":2}", "unknown field 'severity'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        j = http_parse_json(bad[i].body, strlen(bad[i].body), &r);
+        if (j) assert_int_equal(api_alerts_review_body(j, &r, &v, &note), -1);
+        assert_400(&r, bad[i].why);
+        json_decref(j);
+    }
+}
+
+static void alerts_query(void **state)
+{
+    struct http_reply r = {0};
+    struct alert_filter f;
+    int64_t limit;
+    const char *ok[] = {"state",        "new",
+                        "since",        "2025-11-29T12:00:00Z",
+                        "until",        "1764460800000000",
+                        "cursor",       "9",
+                        "access_token", "x"};
+    struct http_request req = with_query(ok, 5);
+    assert_int_equal(api_alerts_list_query(&req, &r, &f, &limit), 0);
+    assert_string_equal(f.state, "new");
+    assert_true(f.since == 1764417600000000LL);
+    assert_true(f.until == 1764460800000000LL);
+    assert_int_equal(f.before, 9);
+    assert_int_equal(limit, 50);
+
+    const char *backwards[] = {"since", "2026-11-29T12:00:00Z", "until", "2026-11-29T11:00:00Z"};
+    req = with_query(backwards, 2);
+    assert_int_equal(api_alerts_list_query(&req, &r, &f, &limit), -1);
+    assert_400(&r, "since must be before until");
+    const char *bad_time[] = {"since", "2026-02-30T00:00:00Z"};
+    req = with_query(bad_time, 1);
+    assert_int_equal(api_alerts_list_query(&req, &r, &f, &limit), -1);
+    assert_400(&r, "since must be an RFC 3339 time");
+    const char *bad_state[] = {"state", "old"};
+    req = with_query(bad_state, 1);
+    assert_int_equal(api_alerts_list_query(&req, &r, &f, &limit), -1);
+    assert_400(&r, "state must be");
+    const char *big[] = {"limit", "501"};
+    req = with_query(big, 1);
+    assert_int_equal(api_alerts_list_query(&req, &r, &f, &limit), -1);
+    assert_400(&r, "limit must be an integer in [1, 500]");
 }
 
 int main(void)
@@ -171,6 +258,8 @@ int main(void)
         cmocka_unit_test(frame_list_query),
         cmocka_unit_test(parse_int_edges),
         cmocka_unit_test(json_bodies),
+        cmocka_unit_test(review_bodies),
+        cmocka_unit_test(alerts_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
