@@ -2,7 +2,7 @@
 # Runs every test: the cmocka unit binaries of each build tree given as arguments, then the
 # integration scripts (tests/integration/*.sh and *.py, against the first tree's inspectd), then,
 # when FUZZ_BUILD names a fuzz build tree, each libFuzzer target for FUZZ_SECONDS (default 8;
-# each target is one test, failed by a crash).
+# each target is one test, failed by a crash; logs and crashes under FUZZ_BUILD/fuzz/smoke/).
 # INSPECTD_VALGRIND_BIN: the inspectd test_valgrind.py runs under memcheck (default: the first
 # tree's; make passes one built without AVX-512, which valgrind cannot decode).
 # Prints each binary's output, then one summary line `N passed, N failed`; exits 1 on any failure.
@@ -60,7 +60,7 @@ done
 
 if [ -n "${FUZZ_BUILD:-}" ]; then
     echo "=== tests/fuzz/run.sh $FUZZ_BUILD ${FUZZ_SECONDS:-8}"
-    tests/fuzz/run.sh "$FUZZ_BUILD" "${FUZZ_SECONDS:-8}" >"$out" 2>&1
+    FUZZ_OUT="$FUZZ_BUILD/fuzz/smoke" tests/fuzz/run.sh "$FUZZ_BUILD" "${FUZZ_SECONDS:-8}" >"$out" 2>&1
     rc=$?
     cat "$out"
     counted=0

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer target of a fuzz build tree for SECONDS, one after the other, from its
 # committed seeds (tests/fuzz/corpus/TARGET, read only) plus a working corpus that grows across
-# runs (BUILD/fuzz/corpus/TARGET), with tests/fuzz/TARGET.dict when there is one. A crashing input is saved under BUILD/fuzz/crashes/ and that
-# target's run ends there; the others still run. Full logs: BUILD/fuzz/logs/TARGET.log.
+# runs (OUT/corpus/TARGET), with tests/fuzz/TARGET.dict when there is one. A crashing input is
+# saved under OUT/crashes/ and that target's run ends there; the others still run. Full logs:
+# OUT/logs/TARGET.log. OUT is $FUZZ_OUT, by default BUILD/fuzz (make check's smoke runs use
+# their own, so they never share a log with a long run).
 #
 #   tests/fuzz/run.sh BUILD SECONDS [TARGET...]     (default: every BUILD/fuzz/fuzz_* binary)
 #
@@ -23,11 +25,12 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 [ ${#targets[@]} -gt 0 ] || { echo "no fuzz targets in $build/fuzz (make fuzz-build)" >&2; exit 2; }
 
-mkdir -p "$build/fuzz/logs" "$build/fuzz/crashes"
+out=${FUZZ_OUT:-$build/fuzz}
+mkdir -p "$out/logs" "$out/crashes"
 summary=()
 status=0
 for t in "${targets[@]}"; do
-    bin="$build/fuzz/fuzz_$t" log="$build/fuzz/logs/$t.log" work="$build/fuzz/corpus/$t"
+    bin="$build/fuzz/fuzz_$t" log="$out/logs/$t.log" work="$out/corpus/$t"
     mkdir -p "$work"
     seeds=() dict=()
     [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
@@ -36,7 +39,7 @@ for t in "${targets[@]}"; do
     if [ -x "$bin" ]; then
         # -timeout: an input that takes this long is a finding too (a hang), counted as a crash
         "$bin" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 "${dict[@]}" \
-            -artifact_prefix="$build/fuzz/crashes/$t-" "$work" "${seeds[@]}" >"$log" 2>&1
+            -artifact_prefix="$out/crashes/$t-" "$work" "${seeds[@]}" >"$log" 2>&1
         rc=$?
     else
         echo "missing $bin" >"$log"
