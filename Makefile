@@ -1,14 +1,22 @@
 # inspectd — build, test, run, benchmark.
 #
 #   make run     install what is missing, build, start the daemon on its embedded default config
-#   make check   install what is missing, build (release + ASan/UBSan), run every test
+#   make check   install what is missing, build (release + ASan/UBSan + libFuzzer), run every test
+#                (with a few seconds of each fuzz target and one daemon run under valgrind)
+#   make fuzz    build the libFuzzer targets (tests/fuzz) and run each for SECONDS (default 60);
+#                ends with one line per target: `fuzz TARGET: N execs, N crashes`
 #   make bench   every benchmark (prints figures; long)
 #
 # Sources are found by wildcard: core/*.c, drivers/*.c, daemon/*.c, tests/unit/test_*.c (one
 # cmocka binary each). BUILD=dir puts objects elsewhere (several trees can build side by side).
 
-BUILD     ?= build
-SAN_BUILD ?= build-san
+BUILD      ?= build
+SAN_BUILD  ?= build-san
+FUZZ_BUILD ?= build-fuzz
+VG_BUILD   ?= build-vg
+SECONDS    ?= 60
+# seconds of each fuzz target in `make check`
+FUZZ_SMOKE ?= 8
 PYTHON    ?= /usr/bin/python3
 ARCH      ?= -march=native
 SAN       ?= 0
@@ -21,7 +29,9 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
            aravis-0.8:libaravis-dev libusb-1.0:libusb-1.0-0-dev
 # (aravis-0.8.pc names libusb-1.0 as a private requirement that libaravis-dev does not pull in)
 # Debian packages needed by tests (checked with dpkg).
-DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl
+# clang + libclang-rt-14-dev build the libFuzzer targets; valgrind runs one daemon under memcheck.
+DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl clang libclang-rt-14-dev \
+            valgrind
 # Debian packages needed only by benchmarks (the peers we compare against).
 BENCH_DEBS := python3-torch python3-numpy python3-faiss wrk
 
@@ -36,7 +46,9 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format bench bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency bench-http eval-fmnist
+.PHONY: all deps bench-deps run check build-all test test-san clean format fuzz fuzz-build fuzz-bins \
+        fuzz-seeds valgrind-build bench bench-train bench-embed bench-camera bench-ingest bench-knn \
+        bench-latency bench-http eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -63,6 +75,10 @@ bench-deps: deps
 # --- flags --------------------------------------------------------------------------------------
 ifeq ($(SAN),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(SAN),fuzz)
+# clang only: every object carries libFuzzer's coverage hooks; tests/fuzz binaries add its main.
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+       -fno-sanitize-recover=undefined
 else
 OPT := -O3 -g $(ARCH)
 endif
@@ -90,6 +106,7 @@ ifneq ($(HAVE_LIBCAMERA),1)
 UNIT_SRC   := $(filter-out tests/unit/test_libcam.c,$(UNIT_SRC))
 endif
 BENCH_SRC  := $(wildcard tests/bench/*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 # Files embedded into the binary: each becomes `const unsigned char embed_<name>[]` + `_len`.
 EMBED      := $(sort $(wildcard schema/*.sql)) $(wildcard daemon/*.html) $(wildcard daemon/*.yaml) \
               $(wildcard systemd/inspectd.conf)
@@ -101,6 +118,7 @@ EMBED_OBJ  := $(BUILD)/gen/embed.o
 DAEMON_OBJ := $(call obj,$(DAEMON_SRC)) $(EMBED_OBJ)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 LIBS := $(BUILD)/libdaemon.a $(BUILD)/libdrivers.a $(BUILD)/libcore.a
 
@@ -153,6 +171,19 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+# The seed corpora are committed; this rewrites them (tests/fuzz/seeds.c) with the release build.
+$(BUILD)/fuzz-seeds: tests/fuzz/seeds.c $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+fuzz-seeds: $(BUILD)/fuzz-seeds
+	./$(BUILD)/fuzz-seeds
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # --- the two README commands --------------------------------------------------------------------
@@ -164,14 +195,34 @@ run: deps
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SAN=1 all
-	@tests/run.sh $(BUILD) $(SAN_BUILD)
+	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory valgrind-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SMOKE) \
+	    INSPECTD_VALGRIND_BIN=$(CURDIR)/$(VG_BUILD)/inspectd tests/run.sh $(BUILD) $(SAN_BUILD)
 
 test: all
-	@tests/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory valgrind-build
+	@INSPECTD_VALGRIND_BIN=$(CURDIR)/$(VG_BUILD)/inspectd tests/run.sh $(BUILD)
+
+# The daemon that tests/integration/test_valgrind.py runs under memcheck: the release build
+# without AVX-512 (valgrind 3.19 stops at the first AVX-512 instruction -march=native emits).
+VG_ARCH := $(ARCH)$(if $(filter x86_64,$(shell uname -m)), -mno-avx512f)
+valgrind-build:
+	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) ARCH="$(VG_ARCH)" $(VG_BUILD)/inspectd
+
+# The libFuzzer targets, built with clang in their own tree (libcamera's C++ driver left out).
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz CC=clang CXX=clang++ \
+	    WITH_LIBCAMERA=0 fuzz-bins
+
+# Each target for SECONDS, one after the other (crashes under $(FUZZ_BUILD)/fuzz/crashes/).
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(SECONDS)
 
 format:
 	clang-format -i $(CORE_SRC) $(DRV_SRC) $(wildcard drivers/*.cpp) $(DAEMON_SRC) daemon/main.c \
-	    $(UNIT_SRC) $(BENCH_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
+	    $(UNIT_SRC) $(BENCH_SRC) $(FUZZ_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
 bench: bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency bench-http
@@ -221,4 +272,4 @@ eval-fmnist: deps
 	flock /tmp/inspectd-heavy.lock ./$(BUILD)/inspectd eval --dataset fashion-mnist --minutes 10
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) $(VG_BUILD)

@@ -1,6 +1,7 @@
 /* checkpoint.c — model ↔ safetensors mapping with full validation. */
 #include "checkpoint.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +156,9 @@ int checkpoint_load_training(struct dino_step *s, const struct st_file *f, char 
     const struct st_tensor *c = st_find(f, "dino.center");
     const char *step = st_meta(f, "adam_step");
     char *end = NULL;
-    long adam_step = step ? strtol(step, &end, 10) : -1;
-    if (!c || c->ndim != 1 || c->shape[0] != s->model.head_out || !step || *end || adam_step < 0) {
+    errno = 0;
+    long adam_step = step && *step ? strtol(step, &end, 10) : -1;
+    if (!c || c->ndim != 1 || c->shape[0] != s->model.head_out || adam_step < 0 || *end || errno) {
         if (errsz) snprintf(err, errsz, "not a training checkpoint of this model (centre/step)");
         return -1;
     }

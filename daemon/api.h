@@ -17,6 +17,19 @@ extern const struct http_route api_events_routes[];
 extern const struct http_route api_models_routes[];
 extern const struct http_route api_export_routes[];
 
+#define API_FRAMES_MAX_LIMIT 1000
+
+/* GET /api/v1/frames?camera=&before=&limit= */
+struct api_frames_query {
+    const char *camera; /* NULL: every camera; else 1..CONFIG_NAME_MAX-1 bytes */
+    int64_t before;     /* 0: newest */
+    int64_t limit;      /* 1..API_FRAMES_MAX_LIMIT */
+};
+
+/* Reads and checks the frame list's query string. Returns 0, or -1 after replying 400. */
+int api_frames_list_query(const struct http_request *req, struct http_reply *r,
+                          struct api_frames_query *q);
+
 /* Unix microseconds as an RFC 3339 UTC string ("2024-05-01T12:00:00.123456Z"); JSON null for
  * 0 (never). Returns a new reference. */
 json_t *api_time(int64_t us);
@@ -29,6 +42,21 @@ json_t *api_time(int64_t us);
 int api_parse_time(const char *s, int64_t *us);
 
 struct alert_info;
+struct alert_filter;
+
+#define API_ALERTS_MAX_LIMIT 500
+
+/* GET /api/v1/alerts?state=&camera=&since=&until=&limit=&cursor=: the filter (its strings point
+ * into the request) and the page size. Returns 0, or -1 after replying 400. */
+int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
+                          struct alert_filter *f, int64_t *limit);
+
+/* The body of POST /api/v1/alerts/{id}/review, {"verdict": "defect"|"false_positive", "note":
+ * string|null} and nothing else: *verdict and *note (NULL when absent or null) point into body.
+ * Returns 0, or -1 after replying 400. */
+int api_alerts_review_body(const json_t *body, struct http_reply *r, const char **verdict,
+                           const char **note);
+
 /* An alert as the API shows it (with links). Returns a new reference. */
 json_t *api_alert_json(const struct alert_info *a);
 

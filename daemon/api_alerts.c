@@ -13,7 +13,6 @@
 #include "log.h"
 
 #define DEFAULT_LIMIT 50
-#define MAX_LIMIT     500
 #define DAY_US        (86400LL * 1000000)
 
 json_t *api_alert_json(const struct alert_info *a)
@@ -83,24 +82,40 @@ static int camera_known(struct store_reader *rd, const char *camera, struct http
     return known;
 }
 
-static void list_alerts(const struct http_request *req, struct http_reply *r)
+int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
+                          struct alert_filter *f, int64_t *limit)
 {
     static const char *const allowed[] = {"state", "camera", "since", "until",
                                           "limit", "cursor", NULL};
-    if (http_check_query(req, allowed, r) < 0) return;
-    struct alert_filter f = {.state = http_query(req, "state"),
-                             .camera = http_query(req, "camera")};
+    if (http_check_query(req, allowed, r) < 0) return -1;
+    *f = (struct alert_filter){.state = http_query(req, "state"),
+                               .camera = http_query(req, "camera")};
     const char *limit_s = http_query(req, "limit"), *cursor = http_query(req, "cursor");
-    int64_t limit = DEFAULT_LIMIT;
-    if (f.state && !valid_state(f.state))
-        return http_reply_error(r, 400, "state must be new, defect or false_positive");
-    if (f.camera && (!f.camera[0] || strlen(f.camera) >= 64))
-        return http_reply_error(r, 400, "camera must be a camera name");
-    if (limit_s && http_parse_int(limit_s, 1, MAX_LIMIT, &limit) < 0)
-        return http_reply_error(r, 400, "limit must be an integer in [1, %d]", MAX_LIMIT);
-    if (cursor && http_parse_int(cursor, 1, INT64_MAX, &f.before) < 0)
-        return http_reply_error(r, 400, "cursor must be the next_cursor of a previous page");
-    if (parse_range(req, r, &f.since, &f.until) < 0) return;
+    *limit = DEFAULT_LIMIT;
+    if (f->state && !valid_state(f->state)) {
+        http_reply_error(r, 400, "state must be new, defect or false_positive");
+        return -1;
+    }
+    if (f->camera && (!f->camera[0] || strlen(f->camera) >= 64)) {
+        http_reply_error(r, 400, "camera must be a camera name");
+        return -1;
+    }
+    if (limit_s && http_parse_int(limit_s, 1, API_ALERTS_MAX_LIMIT, limit) < 0) {
+        http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_ALERTS_MAX_LIMIT);
+        return -1;
+    }
+    if (cursor && http_parse_int(cursor, 1, INT64_MAX, &f->before) < 0) {
+        http_reply_error(r, 400, "cursor must be the next_cursor of a previous page");
+        return -1;
+    }
+    return parse_range(req, r, &f->since, &f->until);
+}
+
+static void list_alerts(const struct http_request *req, struct http_reply *r)
+{
+    struct alert_filter f;
+    int64_t limit;
+    if (api_alerts_list_query(req, r, &f, &limit) < 0) return;
     struct alert_info *a = malloc(sizeof *a * (size_t)limit);
     if (!a) return http_reply_error(r, 500, "out of memory");
     struct store_reader *rd = store_pool_get(req->app->readers);
@@ -154,25 +169,20 @@ static void get_alert(const struct http_request *req, struct http_reply *r)
     reply_alert(req, r, id);
 }
 
-static void review_alert(const struct http_request *req, struct http_reply *r)
+int api_alerts_review_body(const json_t *body, struct http_reply *r, const char **verdict,
+                           const char **note_text)
 {
-    static const char *const none[] = {NULL};
-    int64_t id;
-    if (http_check_query(req, none, r) < 0 || alert_id(req, r, &id) < 0) return;
-    json_t *body = http_json_body(req, r);
-    if (!body) return;
     const char *key;
-    json_t *value, *verdict = json_object_get(body, "verdict"),
+    json_t *value, *verdict_j = json_object_get(body, "verdict"),
                    *note = json_object_get(body, "note");
-    json_object_foreach(body, key, value)
+    json_object_foreach((json_t *)body, key, value)
     {
         if (strcmp(key, "verdict") != 0 && strcmp(key, "note") != 0) {
             http_reply_error(r, 400, "unknown field '%.64s' (verdict and note are known)", key);
-            json_decref(body);
-            return;
+            return -1;
         }
     }
-    const char *v = json_string_value(verdict);
+    const char *v = json_string_value(verdict_j);
     if (!v || (strcmp(v, "defect") != 0 && strcmp(v, "false_positive") != 0)) {
         http_reply_error(r, 400, "verdict must be \"defect\" or \"false_positive\"");
     } else if (note && !json_is_null(note) && !json_is_string(note)) {
@@ -183,9 +193,24 @@ static void review_alert(const struct http_request *req, struct http_reply *r)
                strlen(json_string_value(note)) != json_string_length(note)) {
         http_reply_error(r, 400, "note must not contain NUL characters");
     } else {
+        *verdict = v;
+        *note_text = note ? json_string_value(note) : NULL;
+        return 0;
+    }
+    return -1;
+}
+
+static void review_alert(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const none[] = {NULL};
+    int64_t id;
+    if (http_check_query(req, none, r) < 0 || alert_id(req, r, &id) < 0) return;
+    json_t *body = http_json_body(req, r);
+    if (!body) return;
+    const char *v, *note;
+    if (api_alerts_review_body(body, r, &v, &note) == 0) {
         char err[512];
-        int found = store_review_alert(req->app->cfg->store_path, id, v,
-                                       note ? json_string_value(note) : NULL, err, sizeof err);
+        int found = store_review_alert(req->app->cfg->store_path, id, v, note, err, sizeof err);
         if (found < 0) {
             log_error("%s", err);
             http_reply_error(r, 500, "cannot record the review");

@@ -11,7 +11,6 @@
 #include "log.h"
 
 #define DEFAULT_LIMIT 50
-#define MAX_LIMIT     1000
 
 static const char *const defect_names[] = {"none", "scratch", "hole", "stain"};
 
@@ -43,15 +42,8 @@ static int frame_id(const struct http_request *req, struct http_reply *r, int64_
     return -1;
 }
 
-struct list_query {
-    const char *camera; /* NULL: every camera */
-    int64_t before;     /* 0: newest */
-    int64_t limit;
-};
-
-/* Reads and checks the query string. Returns 0, or -1 after replying 400. */
-static int parse_list_query(const struct http_request *req, struct http_reply *r,
-                            struct list_query *q)
+int api_frames_list_query(const struct http_request *req, struct http_reply *r,
+                          struct api_frames_query *q)
 {
     static const char *const allowed[] = {"camera", "before", "limit", NULL};
     if (http_check_query(req, allowed, r) < 0) return -1;
@@ -67,8 +59,8 @@ static int parse_list_query(const struct http_request *req, struct http_reply *r
         http_reply_error(r, 400, "before must be a positive frame id");
         return -1;
     }
-    if (limit && http_parse_int(limit, 1, MAX_LIMIT, &q->limit) < 0) {
-        http_reply_error(r, 400, "limit must be an integer in [1, %d]", MAX_LIMIT);
+    if (limit && http_parse_int(limit, 1, API_FRAMES_MAX_LIMIT, &q->limit) < 0) {
+        http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_FRAMES_MAX_LIMIT);
         return -1;
     }
     return 0;
@@ -84,8 +76,8 @@ static json_t *page_json(const struct store_frame_info *frames, int n, int64_t l
 
 static void list_frames(const struct http_request *req, struct http_reply *r)
 {
-    struct list_query q;
-    if (parse_list_query(req, r, &q) < 0) return;
+    struct api_frames_query q;
+    if (api_frames_list_query(req, r, &q) < 0) return;
     struct store_frame_info *frames = malloc((size_t)q.limit * sizeof *frames);
     if (!frames) {
         http_reply_error(r, 500, "out of memory");

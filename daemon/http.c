@@ -107,12 +107,17 @@ json_t *http_json_body(const struct http_request *req, struct http_reply *r)
         http_reply_error(r, 415, "the body must be JSON (Content-Type: application/json)");
         return NULL;
     }
-    if (req->body_len > HTTP_MAX_JSON) {
+    return http_parse_json(req->body, req->body_len, r);
+}
+
+json_t *http_parse_json(const char *text, size_t len, struct http_reply *r)
+{
+    if (len > HTTP_MAX_JSON) {
         http_reply_error(r, 413, "JSON body over %u bytes", HTTP_MAX_JSON);
         return NULL;
     }
     json_error_t je;
-    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
         http_reply_error(r, 400, "bad JSON body: %s (at byte %d)", je.text, je.position);
         return NULL;
@@ -127,7 +132,9 @@ json_t *http_json_body(const struct http_request *req, struct http_reply *r)
 
 const char *http_query(const struct http_request *req, const char *key)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+    for (size_t i = 0; i < req->nquery; i++)
+        if (strcmp(req->query[i].key, key) == 0) return req->query[i].value;
+    return NULL;
 }
 
 const char *http_header(const struct http_request *req, const char *name)
@@ -135,30 +142,19 @@ const char *http_header(const struct http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
-struct query_check {
-    const char *const *allowed;
-    const char *unknown;
-};
-
-static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *value)
-{
-    struct query_check *qc = cls;
-    if (strcmp(key, "access_token") == 0) return MHD_YES;
-    for (const char *const *a = qc->allowed; *a; a++)
-        if (strcmp(*a, key) == 0) return MHD_YES;
-    qc->unknown = key;
-    return MHD_NO;
-}
-
 int http_check_query(const struct http_request *req, const char *const *allowed,
                      struct http_reply *r)
 {
-    struct query_check qc = {allowed, NULL};
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_key, &qc);
-    if (!qc.unknown) return 0;
-    http_reply_error(r, 400, "unknown query parameter '%s'", qc.unknown);
-    return -1;
+    for (size_t i = 0; i < req->nquery; i++) {
+        const char *key = req->query[i].key;
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, key) != 0) a++;
+        if (!*a && strcmp(key, "access_token") != 0) {
+            http_reply_error(r, 400, "unknown query parameter '%s'", key);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int http_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -224,11 +220,8 @@ static bool same_method(const char *route, const char *method)
     return strcmp(route, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(route, "GET") == 0);
 }
 
-/* Finds the handler. req->params point into `path` (a copy of req->path split in place), which
- * must outlive the handler call. Returns NULL and sets *path_known when only the method is
- * wrong. */
-static http_handler route(struct http_request *req, char *path, size_t pathsz, char *allow,
-                          size_t allowsz, bool *path_known)
+http_handler http_find_route(struct http_request *req, char *path, size_t pathsz, char *allow,
+                             size_t allowsz, bool *path_known)
 {
     char *seg[MAX_SEGMENTS];
     *path_known = false;
@@ -294,36 +287,53 @@ static bool authorized(const struct http_server *s, const struct http_request *r
     return false;
 }
 
-struct query_len {
-    size_t total;
+/* The query arguments as libmicrohttpd decoded them, gathered into one array. */
+struct query_args {
+    struct http_query_arg *arg;
+    size_t n, cap;
+    size_t bytes; /* key=value& of each */
+    bool nomem;
 };
 
-static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *key,
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *value)
 {
-    struct query_len *ql = cls;
-    ql->total += strlen(key) + 2 + (value ? strlen(value) : 0);
+    struct query_args *q = cls;
+    q->bytes += strlen(key) + 2 + (value ? strlen(value) : 0);
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 8;
+        struct http_query_arg *grown = realloc(q->arg, cap * sizeof *grown);
+        if (!grown) {
+            q->nomem = true;
+            return MHD_NO;
+        }
+        q->arg = grown, q->cap = cap;
+    }
+    q->arg[q->n++] = (struct http_query_arg){key, value};
     return MHD_YES;
 }
 
 static void dispatch(struct http_server *s, struct http_request *req, struct http_reply *reply,
                      char *allow, size_t allowsz)
 {
-    struct query_len ql = {0};
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_len, &ql);
-    if (ql.total > HTTP_MAX_QUERY) {
-        http_reply_error(reply, 414, "query string over %d bytes", HTTP_MAX_QUERY);
-        return;
-    }
+    struct query_args q = {0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+    req->query = q.arg, req->nquery = q.n;
     bool path_known;
     char path[1024];
-    http_handler h = route(req, path, sizeof path, allow, allowsz, &path_known);
-    if (h) {
+    http_handler h = NULL;
+    if (q.nomem)
+        http_reply_error(reply, 500, "out of memory for the query string");
+    else if (q.bytes > HTTP_MAX_QUERY)
+        http_reply_error(reply, 414, "query string over %d bytes", HTTP_MAX_QUERY);
+    else if ((h = http_find_route(req, path, sizeof path, allow, allowsz, &path_known))) {
         if (authorized(s, req, reply)) h(req, reply);
     } else if (path_known) /* what exists is no secret: 404 and 405 come before authentication */
         http_reply_error(reply, 405, "method %s not allowed on %s", req->method, req->path);
     else
         http_reply_error(reply, 404, "no such path: %s", req->path);
+    req->query = NULL, req->nquery = 0;
+    free(q.arg);
     assert(reply->status >= 100 && reply->status < 600);
 }
 

@@ -26,6 +26,7 @@
 #define INSPECTD_HTTP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,11 @@
 #define HTTP_MAX_JSON   (64u << 10) /* a JSON request body */
 #define HTTP_MAX_QUERY  4096        /* bytes of query string */
 
+struct http_query_arg {
+    const char *key;
+    const char *value; /* NULL for a bare key ("?flag") */
+};
+
 struct http_request {
     struct app *app;
     void *conn; /* struct MHD_Connection */
@@ -46,6 +52,8 @@ struct http_request {
     const char *path;
     const char *params[HTTP_MAX_PARAMS]; /* the {name} segments, in order */
     size_t nparams;
+    const struct http_query_arg *query; /* the decoded query arguments, in order */
+    size_t nquery;
     const char *body; /* request body (NUL-terminated), "" when none */
     size_t body_len;
     const atomic_bool *stopping; /* true once the server is stopping: streams end */
@@ -111,8 +119,18 @@ void http_reply_stream(struct http_reply *r, int status, const char *content_typ
 /* Parses a JSON object body (at most HTTP_MAX_JSON bytes, Content-Type application/json).
  * Returns a new reference, or NULL after replying 4xx (413, 415, 400 with jansson's reason). */
 json_t *http_json_body(const struct http_request *req, struct http_reply *r);
+/* The parsing step of http_json_body, without the Content-Type check: len bytes of text as one
+ * JSON object (duplicate keys refused). Returns a new reference, or NULL after replying 413/400. */
+json_t *http_parse_json(const char *text, size_t len, struct http_reply *r);
 
-/* A query-string value, or NULL when absent. */
+/* The handler of req->method on req->path. req->params point into `path` (a copy of req->path
+ * split in place, pathsz bytes), which must outlive the handler call. Returns NULL when no route
+ * serves the request; *path_known is then true when the path exists with other methods, listed
+ * in `allow` ("GET, POST"). */
+http_handler http_find_route(struct http_request *req, char *path, size_t pathsz, char *allow,
+                             size_t allowsz, bool *path_known);
+
+/* A query-string value (the first when the key repeats), or NULL when absent or bare. */
 const char *http_query(const struct http_request *req, const char *key);
 /* Replies 400 and returns -1 when the query has a key not in `allowed` (NULL-terminated);
  * access_token is always allowed. */

@@ -5,6 +5,7 @@
 #include "model.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +36,8 @@ void model_build_defaults(struct model_build_options *o)
                                       .threads = 2};
 }
 
-/* The model config and input statistics from a checkpoint's "model" metadata (cmd_train). */
-static int read_config(const struct st_file *f, const char *path, struct scoring_model *m,
-                       struct vit_config *c, char *err, size_t errsz)
+int model_read_config(const struct st_file *f, const char *path, struct scoring_model *m,
+                      struct vit_config *c, char *err, size_t errsz)
 {
     const char *text = st_meta(f, "model");
     json_error_t je;
@@ -55,13 +55,18 @@ static int read_config(const struct st_file *f, const char *path, struct scoring
          json_array_size(mean) == (size_t)c->in_chans &&
          json_array_size(std) == (size_t)c->in_chans && c->in_chans >= 1 && c->in_chans <= 3;
     for (int i = 0; ok && i < c->in_chans; i++) {
-        m->mean[i] = (float)json_number_value(json_array_get(mean, (size_t)i));
-        m->std[i] = (float)json_number_value(json_array_get(std, (size_t)i));
-        ok = m->std[i] > 0.0f;
+        double mu = json_number_value(json_array_get(mean, (size_t)i));
+        double sd = json_number_value(json_array_get(std, (size_t)i));
+        ok = json_is_number(json_array_get(mean, (size_t)i)) && fabs(mu) <= 1e6 && sd > 1e-6 &&
+             sd <= 1e6;
+        m->mean[i] = ok ? (float)mu : 0.0f;
+        m->std[i] = ok ? (float)sd : 1.0f;
     }
     json_decref(j);
     if (!ok)
         return fail(err, errsz, "%s: not an inspectd training checkpoint (model metadata)", path);
+    char why[256];
+    if (vit_config_check(c, why, sizeof why)) return fail(err, errsz, "%s: %s", path, why);
     m->size = c->img_size, m->channels = c->in_chans;
     m->gh = m->gw = c->img_size / c->patch;
     return 0;
@@ -73,7 +78,7 @@ static int load_teacher(struct scoring_model *m, const char *ckpt, char *err, si
     struct vit_config c;
     char why[256];
     if (st_load(ckpt, &f, why, sizeof why)) return fail(err, errsz, "%s", why);
-    int rc = read_config(&f, ckpt, m, &c, err, errsz);
+    int rc = model_read_config(&f, ckpt, m, &c, err, errsz);
     if (!rc && vit_create(&m->vit, &c, false, why, sizeof why))
         rc = fail(err, errsz, "%s: %s", ckpt, why);
     else if (!rc && checkpoint_load_model(&m->vit, &f, "teacher.", why, sizeof why))

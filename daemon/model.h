@@ -14,6 +14,7 @@
 
 #include "imageset.h"
 #include "knn.h"
+#include "safetensors.h"
 #include "vit.h"
 
 struct scoring_model {
@@ -50,6 +51,12 @@ void model_build_defaults(struct model_build_options *o);
 int model_build(const char *ckpt, const struct image_set *normal,
                 const struct model_build_options *o, const char *bank_path,
                 struct model_build_result *r, char *err, size_t errsz);
+
+/* Reads the model config and input statistics (mean, std; size, channels and patch grid into m)
+ * from a training checkpoint's "model" metadata, as cmd_train writes it. Returns 0, or -1 with
+ * "PATH: ..." in err. */
+int model_read_config(const struct st_file *f, const char *path, struct scoring_model *m,
+                      struct vit_config *c, char *err, size_t errsz);
 
 /* Loads a checkpoint's teacher and its bank file. Returns 0, or -1 with the reason in err. */
 int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path, char *err,

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the cmocka unit binaries of each build tree given as arguments, then the
-# integration scripts (tests/integration/*.sh and *.py, against the first tree's inspectd).
+# integration scripts (tests/integration/*.sh and *.py, against the first tree's inspectd), then,
+# when FUZZ_BUILD names a fuzz build tree, each libFuzzer target for FUZZ_SECONDS (default 8;
+# each target is one test, failed by a crash; logs and crashes under FUZZ_BUILD/fuzz/smoke/).
+# INSPECTD_VALGRIND_BIN: the inspectd test_valgrind.py runs under memcheck (default: the first
+# tree's; make passes one built without AVX-512, which valgrind cannot decode).
 # Prints each binary's output, then one summary line `N passed, N failed`; exits 1 on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +57,27 @@ for s in tests/integration/*.sh tests/integration/*.py; do
         failed_names+=("$s")
     fi
 done
+
+if [ -n "${FUZZ_BUILD:-}" ]; then
+    echo "=== tests/fuzz/run.sh $FUZZ_BUILD ${FUZZ_SECONDS:-8}"
+    FUZZ_OUT="$FUZZ_BUILD/fuzz/smoke" tests/fuzz/run.sh "$FUZZ_BUILD" "${FUZZ_SECONDS:-8}" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    counted=0
+    while read -r line; do
+        case "$line" in
+            "fuzz "*": "*" execs, 0 crashes") passed=$((passed + 1)) counted=1 ;;
+            "fuzz "*": "*" execs, "*" crashes")
+                failed=$((failed + 1)) counted=1
+                failed_names+=("${line%%:*}")
+                ;;
+        esac
+    done <"$out"
+    if [ "$rc" -ne 0 ] && [ "$counted" -eq 0 ]; then
+        failed=$((failed + 1))
+        failed_names+=("tests/fuzz/run.sh")
+    fi
+fi
 
 for n in "${failed_names[@]}"; do echo "FAILED: $n"; done
 echo "$passed passed, $failed failed"

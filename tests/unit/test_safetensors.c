@@ -2,7 +2,9 @@
  * and a DINO checkpoint exported by tests/reference/export_state_dict.py), hostile files (every
  * truncation, every byte corrupted, bad headers, bad offsets, wrong dtype, duplicates) refused
  * cleanly, a writer that refuses what a reader would; model checkpoints refuse a file of another
- * architecture and leave the weights untouched. */
+ * architecture and leave the weights untouched; a checkpoint's model metadata with a config out
+ * of range is refused before anything divides by it or allocates from it; a training state
+ * round-trips and needs a whole adam_step. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,8 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "dino_step.h"
+#include "model.h"
 #include "safetensors.h"
 
 static char dir[] = "/tmp/inspectd-st-XXXXXX";
@@ -337,6 +341,125 @@ static void checkpoint_of_another_model_is_refused(void **state)
     vit_destroy(&a), vit_destroy(&b), vit_destroy(&c);
 }
 
+static void load_tiny_step(struct dino_step *s, uint64_t seed)
+{
+    static const struct vit_config tiny = {.dim = 8,
+                                           .depth = 1,
+                                           .heads = 2,
+                                           .mlp_ratio = 2,
+                                           .patch = 4,
+                                           .img_size = 8,
+                                           .in_chans = 1,
+                                           .head_hidden = 8,
+                                           .head_bottleneck = 4,
+                                           .head_out = 8};
+    struct dino_step_config c = {.batch = 1,
+                                 .n_global = 2,
+                                 .global_size = 8,
+                                 .local_size = 4,
+                                 .student_temp = 0.1f,
+                                 .center_momentum = 0.9f,
+                                 .beta1 = 0.9f,
+                                 .beta2 = 0.999f,
+                                 .eps = 1e-8f,
+                                 .threads = 1};
+    char err[256];
+    assert_int_equal(dino_step_create(s, &tiny, &c, seed, err, sizeof err), 0);
+}
+
+/* A training state round-trips; an adam_step that is not a whole number in range is refused
+ * (it used to read "" as step 0 and an overflowing number as LONG_MAX) and changes nothing. */
+static void training_checkpoint_needs_a_valid_step(void **state)
+{
+    struct dino_step a, b;
+    load_tiny_step(&a, 1);
+    load_tiny_step(&b, 2);
+    a.student.adam_step = 17;
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/train.safetensors", dir);
+    assert_int_equal(checkpoint_save_training(path, &a, NULL, NULL, 0, err, sizeof err), 0);
+    struct st_file f;
+    assert_int_equal(st_load(path, &f, err, sizeof err), 0);
+    int step_meta = -1;
+    for (int i = 0; i < f.nmeta; i++)
+        if (strcmp(f.meta_keys[i], "adam_step") == 0) step_meta = i;
+    assert_true(step_meta >= 0);
+
+    float before = b.student.params[0];
+    static const char *const bad[] = {"", "-1", "12x", "99999999999999999999999", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        free(f.meta_values[step_meta]);
+        f.meta_values[step_meta] = strdup(bad[i]);
+        if (checkpoint_load_training(&b, &f, err, sizeof err) != -1)
+            fail_msg("adam_step '%s' accepted", bad[i]);
+        assert_non_null(strstr(err, "centre/step"));
+        assert_float_equal(b.student.params[0], before, 0);
+    }
+    free(f.meta_values[step_meta]);
+    f.meta_values[step_meta] = strdup("17");
+    assert_int_equal(checkpoint_load_training(&b, &f, err, sizeof err), 0);
+    assert_int_equal(b.student.adam_step, 17);
+    assert_memory_equal(b.teacher.params, a.teacher.params, a.teacher.nparams * sizeof(float));
+    st_free(&f);
+    dino_step_destroy(&a), dino_step_destroy(&b);
+}
+
+/* Writes a file holding only the "model" metadata and reads its config back. */
+static int read_model_meta(const char *model_json, struct scoring_model *m, struct vit_config *c,
+                           char *err)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/meta.safetensors", dir);
+    const char *keys[] = {"format", "model"}, *vals[] = {"inspectd-checkpoint", model_json};
+    assert_int_equal(st_save(path, NULL, 0, keys, vals, 2, err, 256), 0);
+    struct st_file f;
+    assert_int_equal(st_load(path, &f, err, 256), 0);
+    memset(m, 0, sizeof *m);
+    err[0] = '\0';
+    int rc = model_read_config(&f, "meta", m, c, err, 256);
+    st_free(&f);
+    return rc;
+}
+
+static void model_metadata_out_of_range_is_refused(void **state)
+{
+    char json[512], err[256];
+    struct scoring_model m;
+    struct vit_config c;
+    const char *fmt = "{\"depth\":%s,\"dim\":8,\"head_bottleneck\":4,\"head_hidden\":8,"
+                      "\"head_out\":8,\"heads\":2,\"img_size\":%s,\"in_chans\":1,"
+                      "\"mean\":[%s],\"mlp_ratio\":2,\"patch\":%s,\"std\":[%s]}";
+    snprintf(json, sizeof json, fmt, "1", "8", "0.5", "4", "0.25");
+    assert_int_equal(read_model_meta(json, &m, &c, err), 0);
+    assert_int_equal(c.patch, 4);
+    assert_int_equal(m.gh, 2);
+    assert_int_equal(m.size, 8);
+    assert_float_equal(m.std[0], 0.25, 0);
+    static const struct {
+        const char *depth, *img_size, *mean, *patch, *std, *why;
+    } bad[] = {
+        /* found by fuzz_safetensors: patch 0 divided img_size by zero (SIGFPE in the daemon) */
+        {"1", "8", "0.5", "0", "0.25", "multiple of patch"},
+        {"1", "0", "0.5", "4", "0.25", "multiple of patch"},
+        {"1", "8", "0.5", "-4", "0.25", "multiple of patch"},
+        {"1", "8", "0.5", "3", "0.25", "multiple of patch"},
+        {"0", "8", "0.5", "4", "0.25", "must be positive"},
+        {"100000", "8", "0.5", "4", "0.25", "out of range"},
+        {"1", "8", "1e300", "4", "0.25", "model metadata"}, /* beyond float */
+        {"1", "8", "\"x\"", "4", "0.25", "model metadata"},
+        {"1", "8", "0.5", "4", "0", "model metadata"},
+        {"1", "8", "0.5", "4", "-1", "model metadata"},
+        {"1", "8", "0.5", "4", "1e-300", "model metadata"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(json, sizeof json, fmt, bad[i].depth, bad[i].img_size, bad[i].mean, bad[i].patch,
+                 bad[i].std);
+        assert_int_equal(read_model_meta(json, &m, &c, err), -1);
+        if (strncmp(err, "meta: ", 6) != 0 || !strstr(err, bad[i].why))
+            fail_msg("case %zu: expected '%s', got '%s'", i, bad[i].why, err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +471,8 @@ int main(void)
         cmocka_unit_test(every_truncation_is_refused),
         cmocka_unit_test(hostile_headers_are_refused),
         cmocka_unit_test(checkpoint_of_another_model_is_refused),
+        cmocka_unit_test(model_metadata_out_of_range_is_refused),
+        cmocka_unit_test(training_checkpoint_needs_a_valid_step),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,224 @@
+/* seeds.c — writes the fuzz targets' seed corpora into tests/fuzz/corpus/<target>/ with
+ * inspectd's own encoders and writers: tiny JPEG and PNG frames, the embedded default config and
+ * one using every section, a training checkpoint / plain export / bank file of the tiny model
+ * fuzz_safetensors.c loads, and sample requests for fuzz_http.c (first byte = input kind).
+ *
+ * `make fuzz-seeds` rebuilds and reruns it; the files are committed, so the corpora only change
+ * when this program does. Output is deterministic (fixed seeds, no timestamps). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "dino_step.h"
+#include "image.h"
+
+static const char *root = "tests/fuzz/corpus";
+
+static void die(const char *what, const char *why)
+{
+    fprintf(stderr, "seeds: %s: %s\n", what, why);
+    exit(1);
+}
+
+static void put(const char *target, const char *name, const void *data, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, target);
+    mkdir(root, 0755);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f)) die(path, "cannot write");
+}
+
+static void put_text(const char *target, const char *name, const char *text)
+{
+    put(target, name, text, strlen(text));
+}
+
+/* A gradient with a bright square, w x h x ch. */
+static void pattern(struct image *im, int w, int h, int ch)
+{
+    if (image_alloc(im, w, h, ch)) die("image", "cannot allocate");
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < ch; c++) {
+                int v = (x * 255 / w + y * 64 / h + c * 80) & 255;
+                if (x > w / 4 && x < w / 2 && y > h / 4 && y < h / 2) v = 250;
+                im->data[(size_t)y * im->stride + (size_t)x * ch + c] = (uint8_t)v;
+            }
+}
+
+static void image_seeds(void)
+{
+    static const struct {
+        int w, h, ch;
+    } sizes[] = {{8, 8, 1}, {16, 16, 3}, {5, 3, 3}, {33, 17, 1}};
+    char err[256], name[64];
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        struct image im;
+        uint8_t *out;
+        size_t len;
+        pattern(&im, sizes[i].w, sizes[i].h, sizes[i].ch);
+        if (image_encode_jpeg(&im, 75, &out, &len, err, sizeof err)) die("jpeg", err);
+        snprintf(name, sizeof name, "%dx%dx%d.jpg", sizes[i].w, sizes[i].h, sizes[i].ch);
+        put("image", name, out, len);
+        free(out);
+        if (image_encode_png(&im, &out, &len, err, sizeof err)) die("png", err);
+        snprintf(name, sizeof name, "%dx%dx%d.png", sizes[i].w, sizes[i].h, sizes[i].ch);
+        put("image", name, out, len);
+        free(out);
+        image_free(&im);
+    }
+}
+
+static void config_seeds(void)
+{
+    put_text("config", "default.conf", config_default_text());
+    put_text(
+        "config", "every-key.conf",
+        "; every section\n"
+        "[http]\nlisten = 0.0.0.0:9000\ntoken = s3cret\nthreads = 2\nmax_connections = 8\n"
+        "timeout = 30\nmax_upload = 4096\n"
+        "[store]\npath = /tmp/x.db\njpeg_quality = 75\nbatch_frames = 10\nbatch_ms = 0\n"
+        "[pipeline]\nqueue_size = 8\n"
+        "[trainer]\nenabled = 0\nevery_frames = 100\nmin_frames = 10\nminutes = 0.5\nsize = 32\n"
+        "channels = 1\nthreads = 2\nmax_images = 50\nimport = /srv/model.safetensors\n"
+        "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
+        "[log]\nlevel = debug\n"
+        "[camera.line1]\ndriver = synthetic\nfps = 5\n"
+        "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
+}
+
+/* The tiny model of fuzz_safetensors.c. */
+static const struct vit_config tiny = {.dim = 8,
+                                       .depth = 1,
+                                       .heads = 2,
+                                       .mlp_ratio = 2,
+                                       .patch = 4,
+                                       .img_size = 8,
+                                       .in_chans = 1,
+                                       .head_hidden = 8,
+                                       .head_bottleneck = 4,
+                                       .head_out = 8};
+
+static void copy_file(const char *from, const char *target, const char *name)
+{
+    FILE *f = fopen(from, "rb");
+    if (!f) die(from, "cannot read");
+    static uint8_t buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    put(target, name, buf, n);
+}
+
+static void safetensors_seeds(void)
+{
+    struct dino_step_config c = {.batch = 1,
+                                 .n_global = 2,
+                                 .global_size = 8,
+                                 .local_size = 4,
+                                 .student_temp = 0.1f,
+                                 .center_momentum = 0.9f,
+                                 .beta1 = 0.9f,
+                                 .beta2 = 0.999f,
+                                 .eps = 1e-8f,
+                                 .threads = 1};
+    struct dino_step s;
+    char err[256], dir[] = "/tmp/inspectd-seeds-XXXXXX", path[512];
+    if (dino_step_create(&s, &tiny, &c, 7, err, sizeof err)) die("model", err);
+    if (!mkdtemp(dir)) die(dir, "cannot create");
+
+    const char *keys[] = {"format", "model"};
+    const char *vals[] = {"inspectd-checkpoint",
+                          "{\"depth\":1,\"dim\":8,\"head_bottleneck\":4,\"head_hidden\":8,"
+                          "\"head_out\":8,\"heads\":2,\"img_size\":8,\"in_chans\":1,"
+                          "\"mean\":[0.5],\"mlp_ratio\":2,\"patch\":4,\"std\":[0.25]}"};
+    snprintf(path, sizeof path, "%s/train.safetensors", dir);
+    if (checkpoint_save_training(path, &s, keys, vals, 2, err, sizeof err)) die(path, err);
+    copy_file(path, "safetensors", "training.safetensors");
+    unlink(path);
+
+    /* the metadata alone: small, so mutations land in the model config */
+    snprintf(path, sizeof path, "%s/meta.safetensors", dir);
+    if (st_save(path, NULL, 0, keys, vals, 2, err, sizeof err)) die(path, err);
+    copy_file(path, "safetensors", "metadata-only.safetensors");
+    unlink(path);
+
+    const struct vit_model *models[] = {&s.teacher};
+    const char *prefixes[] = {""};
+    snprintf(path, sizeof path, "%s/export.safetensors", dir);
+    if (checkpoint_save_models(path, models, prefixes, 1, NULL, NULL, 0, err, sizeof err))
+        die(path, err);
+    copy_file(path, "safetensors", "export.safetensors");
+    unlink(path);
+
+    float bank[3 * 8];
+    for (int i = 0; i < 3 * 8; i++) bank[i] = (float)i * 0.125f;
+    int shape[] = {3, 8};
+    struct st_out t = {"bank", 2, shape, bank};
+    const char *bkeys[] = {"format", "layer", "threshold", "top_q"};
+    const char *bvals[] = {"inspectd-bank", "1", "0.75", "0"};
+    snprintf(path, sizeof path, "%s/bank.safetensors", dir);
+    if (st_save(path, &t, 1, bkeys, bvals, 4, err, sizeof err)) die(path, err);
+    copy_file(path, "safetensors", "bank.safetensors");
+    unlink(path);
+
+    rmdir(dir);
+    dino_step_destroy(&s);
+}
+
+/* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
+ * 5 review body, 6 query-string time. */
+static void http_seeds(void)
+{
+    static const struct {
+        const char *name, *text;
+    } seeds[] = {
+        {"route-health", "\x00GET /healthz"},
+        {"route-frames", "\x00GET /api/v1/frames"},
+        {"route-image", "\x00HEAD /api/v1/frames/42/image"},
+        {"route-heatmap", "\x00GET /api/v1/frames/7/heatmap"},
+        {"route-405", "\x00POST /api/v1/status"},
+        {"route-404", "\x00GET /api/v1/frames/1/2/3"},
+        {"route-review", "\x00POST /api/v1/alerts/12/review"},
+        {"query-all", "\x01"
+                      "camera=line1&before=100&limit=10"},
+        {"query-unknown", "\x01limit=5&color=red"},
+        {"query-bare", "\x01"
+                       "camera&limit"},
+        {"int-range", "\x02"
+                      "1 1000 50"},
+        {"int-negative", "\x02-5 5 -3"},
+        {"int-big", "\x02"
+                    "9223372036854775807"},
+        {"json-review", "\x03{\"verdict\":\"defect\",\"note\":\"scratch near the edge\"}"},
+        {"json-nested", "\x03{\"a\":[1,2.5,{\"b\":null}],\"c\":true}"},
+        {"json-array", "\x03[1,2,3]"},
+        {"alerts-query", "\x04state=new&camera=line1&since=2025-11-29T12:00:00Z"
+                         "&until=1764460800000000&limit=20&cursor=7"},
+        {"alerts-query-token", "\x04state=defect&access_token=abc"},
+        {"review-defect", "\x05{\"verdict\":\"defect\",\"note\":\"scratch near the edge\"}"},
+        {"review-fp", "\x05{\"verdict\":\"false_positive\",\"note\":null}"},
+        {"review-unknown", "\x05{\"verdict\":\"defect\",\"colour\":1}"},
+        {"time-rfc3339", "\x06"
+                         "2026-11-29T13:00:00.5+01:00"},
+        {"time-us", "\x06"
+                    "1764417600000000"},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
+        put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
+}
+
+int main(void)
+{
+    image_seeds();
+    config_seeds();
+    safetensors_seeds();
+    http_seeds();
+    return 0;
+}
