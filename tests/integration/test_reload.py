@@ -5,8 +5,9 @@ socket read here and WATCHDOG_USEC asks for pings every 200 ms.
    a stall), WATCHDOG=1 keeps arriving, with no gap near the interval.
 2. The config file changes (log level, [trainer], a token, one camera's size, a camera removed,
    one added, and [store] batch_ms, which needs a restart) and SIGHUP: RELOADING=1 then READY=1,
-   /api/v1/status shows the new camera list and the trainer enabled, the token is required, the
-   log names the restarted camera and the key that waits for a restart, and pings go on.
+   /api/v1/status shows the new camera list and the trainer enabled, a change over the API needs
+   the new token (403 before: no token at all), the log names the restarted camera and the key
+   that waits for a restart, and pings go on.
 3. A broken file and SIGHUP: refused with FILE:LINE in the log, the daemon keeps running as
    before.
 4. SIGTERM, then the database: the camera that was never touched has every sequence number from
@@ -37,9 +38,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def get(port, path, token=None):
+def get(port, path, token=None, body=None):
     headers = {"Authorization": "Bearer " + token} if token else {}
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=headers)
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        body = json.dumps(body).encode()
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
+                                 headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())
@@ -102,6 +107,11 @@ def write_config(path, port, db, missing, reloaded):
             f.write("[camera.gone]\ndriver = folder\nmode = watch\npath = %s\n" % missing)
 
 
+def review(port, token=None):
+    """A change (reviewing an alert that does not exist): the token decides before the alert."""
+    return get(port, "/api/v1/alerts/999999/review", token, {"verdict": "defect"})[0]
+
+
 def cameras(status):
     return {c["name"]: c for c in status["cameras"]}
 
@@ -145,6 +155,7 @@ def main():
         print("watchdog: %d pings in 3 s with a camera reconnecting, longest gap %.2f s"
               % (n, worst))
         before = cameras(get(port, "/api/v1/status")[1])
+        assert review(port) == 403  # no token yet: nothing can be changed
 
         # 2. a new config and SIGHUP
         write_config(conf, port, db, None, reloaded=True)
@@ -157,7 +168,8 @@ def main():
         assert reloading and ready and reloading[0] < ready[0], texts
         assert any("STATUS=reloaded:" in m for m in texts), texts
 
-        assert get(port, "/api/v1/status")[0] == 401  # the token applies at once
+        assert review(port) == 401  # the token applies at once
+        assert review(port, "sesame") == 404
         status = wait_for("the new cameras streaming", lambda: (
             lambda s: s if [c["name"] for c in s["cameras"]] == ["steady", "tuned", "extra"]
             and all(c["state"] == "streaming" for c in s["cameras"]) else None)(
@@ -193,7 +205,7 @@ def main():
         code, status = get(port, "/api/v1/status", "sesame")
         assert code == 200 and [c["name"] for c in status["cameras"]] == ["steady", "tuned",
                                                                            "extra"], status
-        assert get(port, "/api/v1/status")[0] == 401
+        assert review(port) == 401 and review(port, "sesame") == 404
 
         # 4. stop, and count the frames
         proc.send_signal(signal.SIGTERM)

@@ -75,7 +75,10 @@ static void live_keys_are_flagged(void **state)
         {"minutes = 10", "minutes = 10\nevery_frames = 77", offsetof(struct reload_diff, trainer)},
         {"minutes = 10", "minutes = 10\nimport = /w.safetensors",
          offsetof(struct reload_diff, trainer)},
+        {"minutes = 10", "minutes = 10\ndim = 64\ndepth = 2",
+         offsetof(struct reload_diff, trainer)},
         {"threads = 4\n", "threads = 4\ntoken = abc\n", offsetof(struct reload_diff, token)},
+        {"threads = 4\n", "threads = 4\ntoken_file = /t\n", offsetof(struct reload_diff, token)},
         {"jpeg_quality = 90", "jpeg_quality = 70", offsetof(struct reload_diff, jpeg_quality)},
     };
     struct config a;
@@ -104,6 +107,11 @@ static void restart_keys_are_named(void **state)
         {"listen = 127.0.0.1:8080", "listen = 127.0.0.1:8081", "[http] listen"},
         {"listen = 127.0.0.1:8080", "listen = 127.0.0.2:8080", "[http] listen"},
         {"threads = 4", "threads = 8", "[http] threads"},
+        {"threads = 4", "threads = 4\nmax_connections = 8", "[http] max_connections"},
+        {"threads = 4", "threads = 4\ntimeout = 5", "[http] timeout"},
+        {"threads = 4", "threads = 4\nmax_upload = 100", "[http] max_upload"},
+        {"threads = 4", "threads = 4\ntls_cert = /c.pem\ntls_key = /k.pem",
+         "[http] tls_cert/tls_key"},
         {"path = ./x.db", "path = ./y.db", "[store] path"},
         {"batch_frames = 64", "batch_frames = 10", "[store] batch_frames"},
         {"batch_ms = 20", "batch_ms = 100", "[store] batch_ms"},
