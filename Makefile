@@ -6,6 +6,7 @@
 #   make fuzz    build the libFuzzer targets (tests/fuzz) and run each for SECONDS (default 60);
 #                ends with one line per target: `fuzz TARGET: N execs, N crashes`
 #   make bench   every benchmark (prints figures; long)
+#   make install [DESTDIR=dir] [PREFIX=/usr/local]   binary, systemd unit, sysusers, tmpfiles, config
 #
 # Sources are found by wildcard: core/*.c, drivers/*.c, daemon/*.c, tests/unit/test_*.c (one
 # cmocka binary each). BUILD=dir puts objects elsewhere (several trees can build side by side).
@@ -29,9 +30,11 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
            aravis-0.8:libaravis-dev libusb-1.0:libusb-1.0-0-dev
 # (aravis-0.8.pc names libusb-1.0 as a private requirement that libaravis-dev does not pull in)
 # Debian packages needed by tests (checked with dpkg).
-# clang + libclang-rt-14-dev build the libFuzzer targets; valgrind runs one daemon under memcheck.
+# clang + libclang-rt-14-dev build the libFuzzer targets; valgrind runs one daemon under memcheck;
+# systemd: systemd-analyze verify/security, systemd-sysusers and systemd-tmpfiles check the
+# installed unit files (test_install.sh).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl clang libclang-rt-14-dev \
-            valgrind
+            valgrind systemd
 # Debian packages needed only by benchmarks (the peers we compare against).
 BENCH_DEBS := python3-torch python3-numpy python3-faiss wrk
 
@@ -46,9 +49,9 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format fuzz fuzz-build fuzz-bins \
-        fuzz-seeds valgrind-build bench bench-train bench-embed bench-camera bench-ingest bench-knn \
-        bench-latency bench-http eval-fmnist
+.PHONY: all deps bench-deps run check build-all test test-san clean format install fuzz fuzz-build \
+        fuzz-bins fuzz-seeds valgrind-build bench bench-train bench-embed bench-camera bench-ingest \
+        bench-knn bench-latency bench-http eval-fmnist
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -223,6 +226,40 @@ fuzz: deps
 format:
 	clang-format -i $(CORE_SRC) $(DRV_SRC) $(wildcard drivers/*.cpp) $(DAEMON_SRC) daemon/main.c \
 	    $(UNIT_SRC) $(BENCH_SRC) $(FUZZ_SRC) $(wildcard core/*.h drivers/*.h daemon/*.h tests/unit/*.h)
+
+# --- install (FHS) -------------------------------------------------------------------------------
+# PREFIX/bin/inspectd, the unit in PREFIX/lib/systemd/system (its ExecStart rewritten to BINDIR),
+# sysusers.d and tmpfiles.d entries beside it, and SYSCONFDIR/inspectd/inspectd.conf from
+# systemd/inspectd.conf unless a config is already there. Without DESTDIR (a live install as root)
+# the user and directories are created at once; `systemctl daemon-reload` is then up to you.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+
+SUBST := -e 's|/usr/local/bin/inspectd|$(BINDIR)/inspectd|g' -e 's|/etc/inspectd|$(SYSCONFDIR)/inspectd|g'
+
+install: $(BUILD)/inspectd
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/inspectd
+	install -m 0755 $(BUILD)/inspectd $(DESTDIR)$(BINDIR)/inspectd
+	sed $(SUBST) systemd/inspectd.service > $(DESTDIR)$(UNITDIR)/inspectd.service
+	sed $(SUBST) systemd/inspectd.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/inspectd.conf
+	chmod 0644 $(DESTDIR)$(UNITDIR)/inspectd.service $(DESTDIR)$(TMPFILESDIR)/inspectd.conf
+	install -m 0644 systemd/inspectd.sysusers $(DESTDIR)$(SYSUSERSDIR)/inspectd.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/inspectd/inspectd.conf ]; then \
+	  echo "keeping $(DESTDIR)$(SYSCONFDIR)/inspectd/inspectd.conf (the default is systemd/inspectd.conf)"; \
+	else \
+	  echo "install -m 0640 systemd/inspectd.conf $(DESTDIR)$(SYSCONFDIR)/inspectd/inspectd.conf"; \
+	  install -m 0640 systemd/inspectd.conf $(DESTDIR)$(SYSCONFDIR)/inspectd/inspectd.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	  echo "systemd-sysusers; systemd-tmpfiles --create"; \
+	  systemd-sysusers $(SYSUSERSDIR)/inspectd.conf && \
+	  systemd-tmpfiles --create $(TMPFILESDIR)/inspectd.conf; \
+	fi
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
 bench: bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency bench-http

@@ -89,11 +89,9 @@ static json_t *camera_json(const struct pipeline_camera_status *st)
 static json_t *cameras_json(struct pipeline *p)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < pipeline_ncameras(p); i++) {
-        struct pipeline_camera_status st;
-        pipeline_camera_status(p, i, &st);
+    struct pipeline_camera_status st;
+    for (size_t i = 0; arr && pipeline_camera_status(p, i, &st); i++)
         json_array_append_new(arr, camera_json(&st));
-    }
     return arr;
 }
 
@@ -136,9 +134,8 @@ static void write_camera_counter(FILE *out, struct pipeline *p, const char *name
                                  size_t offset)
 {
     metrics_write_header(out, name, "counter", help);
-    for (size_t i = 0; i < pipeline_ncameras(p); i++) {
-        struct pipeline_camera_status st;
-        pipeline_camera_status(p, i, &st);
+    struct pipeline_camera_status st;
+    for (size_t i = 0; pipeline_camera_status(p, i, &st); i++) {
         char label[2 * CONFIG_NAME_MAX];
         uint64_t v = *(const uint64_t *)((const char *)&st + offset);
         fprintf(out, "%s{camera=\"%s\"} %llu\n", name, metrics_label(st.name, label, sizeof label),

@@ -1,6 +1,7 @@
 /* cmd_run.c — `inspectd run`: the daemon. Loads the config, opens the store, starts the pipeline
- * and the HTTP API, tells systemd it is ready, and on SIGTERM/SIGINT stops capture, drains the
- * queue, commits, closes the database and exits 0. */
+ * and the HTTP API, tells systemd it is ready, pings its watchdog while capture and scoring make
+ * progress (watchdog.h), reloads the config on SIGHUP (reload.h), and on SIGTERM/SIGINT stops
+ * capture, drains the queue, commits, closes the database and exits 0. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -18,8 +19,10 @@
 #include "config.h"
 #include "http.h"
 #include "pipeline.h"
+#include "reload.h"
 #include "store.h"
 #include "version.h"
+#include "watchdog.h"
 
 #define LOG_TAG "main"
 #include "log.h"
@@ -32,6 +35,7 @@ static void usage(FILE *out)
             "usage: inspectd run [--config FILE]\n"
             "Captures frames from the configured cameras into SQLite and serves the HTTP API\n"
             "until SIGTERM or SIGINT (Ctrl-C), then drains the queue and exits 0.\n"
+            "SIGHUP reads the config file again and applies what can change live.\n"
             "  --config FILE  INI configuration (default: the embedded one, which is\n"
             "                 systemd/inspectd.conf: a synthetic camera, ./var/inspectd.db,\n"
             "                 http://127.0.0.1:8080)\n"
@@ -62,37 +66,94 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void notify_status(struct pipeline *p)
+static int64_t mono_us(void)
 {
-    size_t streaming = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* stall: what the watchdog found stuck, "" when all is well. */
+static void notify_status(struct pipeline *p, const char *stall)
+{
+    size_t streaming = 0, n = 0;
     uint64_t stored = 0, dropped = 0;
-    for (size_t i = 0; i < pipeline_ncameras(p); i++) {
-        struct pipeline_camera_status st;
-        pipeline_camera_status(p, i, &st);
+    struct pipeline_camera_status st;
+    for (; pipeline_camera_status(p, n, &st); n++) {
         streaming += st.state == CAMERA_STREAMING;
         stored += st.stored;
         dropped += st.dropped;
     }
-    sd_notifyf(0, "STATUS=%zu/%zu cameras streaming, %llu frames stored, %llu dropped", streaming,
-               pipeline_ncameras(p), (unsigned long long)stored, (unsigned long long)dropped);
+    sd_notifyf(0, "STATUS=%s%s%zu/%zu cameras streaming, %llu frames stored, %llu dropped", stall,
+               stall[0] ? "; " : "", streaming, n, (unsigned long long)stored,
+               (unsigned long long)dropped);
 }
 
-/* Waits for SIGTERM/SIGINT (blocked in every thread), pinging the watchdog and refreshing STATUS
- * meanwhile. Returns the signal. */
-static int wait_for_stop(struct pipeline *p, const sigset_t *stop)
+/* What the main thread runs between READY=1 and the stop. */
+struct run_loop {
+    struct app *app;
+    struct config *cfg; /* in effect; a reload updates it */
+    const char *config_path;
+    struct http_server *http;
+    struct watchdog watchdog;
+    bool pinging; /* systemd asked for WATCHDOG=1 */
+    bool stalled;
+    char stall[300]; /* "watchdog: ..." while stalled */
+};
+
+static void reload(struct run_loop *l)
+{
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)mono_us());
+    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http};
+    char summary[800];
+    reload_config(l->cfg, l->config_path, &t, summary, sizeof summary);
+    sd_notifyf(0, "READY=1\nSTATUS=%s", summary);
+}
+
+/* Pings systemd unless capture or scoring stalled; logs a stall once, and its end. */
+static void watch(struct run_loop *l)
+{
+    struct watchdog_snapshot now;
+    watchdog_snapshot_take(&now, l->app->pipeline, l->app->scorer, mono_us());
+    char why[256];
+    enum watchdog_verdict v = watchdog_check(&l->watchdog, &now, why, sizeof why);
+    if (v == WATCHDOG_STALLED && !l->stalled) {
+        snprintf(l->stall, sizeof l->stall, "watchdog: %s", why);
+        log_error("%s for %.0f s; %s", l->stall,
+                  (double)(now.at_us - l->watchdog.last.at_us) * 1e-6,
+                  l->pinging ? "no longer telling systemd that inspectd is alive"
+                             : "(no systemd watchdog to stop)");
+        notify_status(l->app->pipeline, l->stall);
+    } else if (v != WATCHDOG_STALLED && l->stalled) {
+        log_info("watchdog: capture and scoring make progress again");
+        l->stall[0] = '\0';
+    }
+    l->stalled = v == WATCHDOG_STALLED;
+    if (l->pinging && !l->stalled) sd_notify(0, "WATCHDOG=1");
+}
+
+/* Waits for SIGTERM/SIGINT (blocked in every thread, like SIGHUP), pinging the watchdog,
+ * refreshing STATUS and reloading on SIGHUP meanwhile. Returns the stop signal. */
+static int wait_for_stop(struct run_loop *l, const sigset_t *signals)
 {
     uint64_t watchdog_us = 0;
     int tick_ms = 1000;
-    if (sd_watchdog_enabled(0, &watchdog_us) > 0 && watchdog_us / 2000 < (uint64_t)tick_ms)
-        tick_ms = (int)(watchdog_us / 2000);
+    l->pinging = sd_watchdog_enabled(0, &watchdog_us) > 0;
+    if (l->pinging && watchdog_us / 2000 < (uint64_t)tick_ms) tick_ms = (int)(watchdog_us / 2000);
+    struct watchdog_snapshot first;
+    watchdog_snapshot_take(&first, l->app->pipeline, l->app->scorer, mono_us());
+    watchdog_init(&l->watchdog, watchdog_grace_us(watchdog_us, l->cfg->batch_ms), &first);
     int64_t last_status = 0;
     for (;;) {
         struct timespec ts = {.tv_sec = tick_ms / 1000, .tv_nsec = (tick_ms % 1000) * 1000000L};
-        int sig = sigtimedwait(stop, NULL, &ts);
-        if (sig > 0) return sig;
-        if (watchdog_us) sd_notify(0, "WATCHDOG=1");
+        int sig = sigtimedwait(signals, NULL, &ts);
+        if (sig == SIGHUP)
+            reload(l);
+        else if (sig > 0)
+            return sig;
+        watch(l);
         if (now_us() - last_status >= STATUS_EVERY_S * 1000000LL) {
-            notify_status(p);
+            notify_status(l->app->pipeline, l->stall);
             last_status = now_us();
         }
     }
@@ -100,9 +161,8 @@ static int wait_for_stop(struct pipeline *p, const sigset_t *stop)
 
 static void log_summary(struct pipeline *p)
 {
-    for (size_t i = 0; i < pipeline_ncameras(p); i++) {
-        struct pipeline_camera_status st;
-        pipeline_camera_status(p, i, &st);
+    struct pipeline_camera_status st;
+    for (size_t i = 0; pipeline_camera_status(p, i, &st); i++) {
         log_info("camera %s: %llu frames captured, %llu stored, %llu dropped, %llu failed", st.name,
                  (unsigned long long)st.captured, (unsigned long long)st.stored,
                  (unsigned long long)st.dropped, (unsigned long long)st.failed);
@@ -113,7 +173,7 @@ static void log_summary(struct pipeline *p)
 #define SCORER_THREADS 1
 
 /* Opens everything in order; on failure closes what was opened. Returns 0 or 1. */
-static int serve(struct config *cfg, const sigset_t *stop)
+static int serve(struct config *cfg, const char *config_path, const sigset_t *signals)
 {
     char err[512];
     struct app app = {.cfg = cfg, .started_us = now_us()};
@@ -142,7 +202,8 @@ static int serve(struct config *cfg, const sigset_t *stop)
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
     log_info("inspectd %s running (config %s)", INSPECTD_VERSION, cfg->path);
-    int sig = wait_for_stop(app.pipeline, stop);
+    struct run_loop loop = {.app = &app, .cfg = cfg, .config_path = config_path, .http = http};
+    int sig = wait_for_stop(&loop, signals);
     sd_notify(0, "STOPPING=1\nSTATUS=stopping: draining the queue");
     log_info("%s: stopping capture, draining the queue", strsignal(sig));
     rc = 0;
@@ -185,14 +246,15 @@ int cmd_run(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
 
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* before any thread exists: all inherit it */
+    sigset_t signals; /* stop, and SIGHUP to reload */
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL); /* before any thread exists: all inherit it */
     signal(SIGPIPE, SIG_IGN);
 
-    int rc = serve(&cfg, &stop);
+    int rc = serve(&cfg, config_path, &signals);
     config_free(&cfg);
     return rc;
 }

@@ -573,3 +573,77 @@ const char *config_default_text(void)
     assert(!"systemd/inspectd.conf is embedded by the Makefile");
     return "";
 }
+
+int config_camera_copy(struct config_camera *dst, const struct config_camera *src)
+{
+    memset(dst, 0, sizeof *dst);
+    memcpy(dst->name, src->name, sizeof dst->name);
+    memcpy(dst->driver, src->driver, sizeof dst->driver);
+    for (size_t k = 0; k < src->nparams; k++) {
+        char *key = strdup(src->params[k].key), *value = strdup(src->params[k].value);
+        if (!key || !value) {
+            free(key);
+            free(value);
+            config_camera_free(dst);
+            return -1;
+        }
+        dst->params[dst->nparams++] = (struct source_param){key, value};
+    }
+    return 0;
+}
+
+void config_camera_free(struct config_camera *cam)
+{
+    for (size_t k = 0; k < cam->nparams; k++) {
+        free((char *)cam->params[k].key);
+        free((char *)cam->params[k].value);
+    }
+    cam->nparams = 0;
+}
+
+static const char *camera_param(const struct config_camera *cam, const char *key)
+{
+    for (size_t k = 0; k < cam->nparams; k++)
+        if (strcmp(cam->params[k].key, key) == 0) return cam->params[k].value;
+    return NULL;
+}
+
+bool config_camera_equal(const struct config_camera *a, const struct config_camera *b)
+{
+    if (strcmp(a->name, b->name) != 0 || strcmp(a->driver, b->driver) != 0 ||
+        a->nparams != b->nparams)
+        return false;
+    for (size_t k = 0; k < a->nparams; k++) { /* keys are unique within a section */
+        const char *v = camera_param(b, a->params[k].key);
+        if (!v || strcmp(v, a->params[k].value) != 0) return false;
+    }
+    return true;
+}
+
+void config_copy_trainer(struct config *dst, const struct config *src)
+{
+    dst->trainer_enabled = src->trainer_enabled;
+    dst->trainer_every = src->trainer_every;
+    dst->trainer_min_frames = src->trainer_min_frames;
+    dst->trainer_minutes = src->trainer_minutes;
+    dst->trainer_size = src->trainer_size;
+    dst->trainer_channels = src->trainer_channels;
+    dst->trainer_threads = src->trainer_threads;
+    dst->trainer_max_images = src->trainer_max_images;
+    dst->trainer_dim = src->trainer_dim;
+    dst->trainer_depth = src->trainer_depth;
+    dst->trainer_heads = src->trainer_heads;
+    dst->trainer_batch = src->trainer_batch;
+    memcpy(dst->trainer_import, src->trainer_import, sizeof dst->trainer_import);
+}
+
+bool config_trainer_equal(const struct config *a, const struct config *b)
+{
+    struct config *x = malloc(sizeof *x);
+    if (!x) return false;
+    memcpy(x, a, sizeof *x);
+    config_copy_trainer(x, b); /* a with b's [trainer]: equal to a only if those keys are */
+    bool same = memcmp(x, a, sizeof *x) == 0;
+    free(x);
+    return same;
+}

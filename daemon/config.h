@@ -11,6 +11,7 @@
 #ifndef INSPECTD_CONFIG_H
 #define INSPECTD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "log.h"
@@ -91,5 +92,18 @@ void config_free(struct config *cfg);
 
 /* The embedded default config text (systemd/inspectd.conf). Never NULL. */
 const char *config_default_text(void);
+
+/* ---- cameras outliving their config (a reload restarts only the cameras that changed) ---- */
+
+/* Deep-copies a camera (its parameter strings too). Returns 0, or -1 when out of memory (dst is
+ * then empty). Free the copy with config_camera_free(). */
+int config_camera_copy(struct config_camera *dst, const struct config_camera *src);
+void config_camera_free(struct config_camera *cam);
+/* Same name, driver and parameters (in any order). */
+bool config_camera_equal(const struct config_camera *a, const struct config_camera *b);
+
+/* The [trainer] keys of src into dst, the rest of dst left as it is (a reload). */
+void config_copy_trainer(struct config *dst, const struct config *src);
+bool config_trainer_equal(const struct config *a, const struct config *b);
 
 #endif

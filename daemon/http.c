@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,7 +27,9 @@ struct http_server {
     int port;
     bool open_reads; /* loopback: GET needs no token */
     atomic_bool stopping;
-    char *tls_cert, *tls_key; /* PEM text, kept while the daemon runs */
+    char *tls_cert, *tls_key;   /* PEM text, kept while the daemon runs */
+    pthread_mutex_t token_lock; /* a reload may change the token while requests run */
+    char token[sizeof((struct config *)0)->http_token];
 };
 
 /* Per-connection request state, kept in MHD's *con_cls between calls. */
@@ -266,10 +269,13 @@ static bool public_path(const char *path)
 }
 
 /* Whether the request may go on; replies 401/403 when not. */
-static bool authorized(const struct http_server *s, const struct http_request *req,
+static bool authorized(struct http_server *s, const struct http_request *req,
                        struct http_reply *reply)
 {
-    const char *token = s->app->cfg->http_token;
+    char token[sizeof s->token];
+    pthread_mutex_lock(&s->token_lock);
+    memcpy(token, s->token, sizeof token);
+    pthread_mutex_unlock(&s->token_lock);
     bool read = is_read(req->method);
     if (read && (s->open_reads || public_path(req->path))) return true;
     if (token[0] == '\0') {
@@ -571,6 +577,8 @@ struct http_server *http_start(struct app *app, char *err, size_t errsz)
         }
         flags |= MHD_USE_TLS;
     }
+    pthread_mutex_init(&s->token_lock, NULL);
+    snprintf(s->token, sizeof s->token, "%s", cfg->http_token);
     struct MHD_OptionItem tls_opts[] = {
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
@@ -584,6 +592,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errsz)
     if (!s->mhd) {
         snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available%s)",
                  cfg->http_host, cfg->http_port, tls ? ", or a bad TLS certificate or key" : "");
+        pthread_mutex_destroy(&s->token_lock);
         free(s->tls_cert), free(s->tls_key), free(s);
         return NULL;
     }
@@ -604,6 +613,14 @@ void http_stop(struct http_server *s)
     if (!s) return;
     atomic_store(&s->stopping, true); /* streams end within their next wait */
     MHD_stop_daemon(s->mhd);
+    pthread_mutex_destroy(&s->token_lock);
     free(s->tls_cert), free(s->tls_key);
     free(s);
+}
+
+void http_set_token(struct http_server *s, const char *token)
+{
+    pthread_mutex_lock(&s->token_lock);
+    snprintf(s->token, sizeof s->token, "%s", token);
+    pthread_mutex_unlock(&s->token_lock);
 }

@@ -13,6 +13,7 @@
  * and the review page's static files. GET requests may carry the token as ?access_token=TOKEN
  * instead (browsers cannot set headers on EventSource and <img>). Comparisons take constant time.
  * No CORS: a preflight is a 405 like any unknown method.
+ * The server keeps its own copy of the token, which http_set_token() replaces (a reload).
  *
  * Limits ([http]): connections at once, seconds a connection may idle, request body bytes
  * (max_upload; JSON bodies are held to HTTP_MAX_JSON by their handlers), query string length
@@ -99,6 +100,8 @@ struct http_server *http_start(struct app *app, char *err, size_t errsz);
 int http_port(const struct http_server *s);
 /* Stops accepting, finishes running requests, joins the threads. Safe on NULL. */
 void http_stop(struct http_server *s);
+/* Replaces the bearer token ("" for none) for the requests that follow (a reload). */
+void http_set_token(struct http_server *s, const char *token);
 
 /* ---- for handlers ---- */
 

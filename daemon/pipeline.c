@@ -1,5 +1,10 @@
-/* pipeline.c — capture threads (open, read, encode, enqueue, reopen with back-off) and the wiring
- * of queue and writer around them. */
+/* pipeline.c — capture threads (open, read, encode, enqueue, reopen with back-off), the wiring of
+ * queue and writer around them, and the camera table a reload changes.
+ *
+ * Invariants: a capture's `cam` and `run` change only while its thread is not running, under the
+ * table lock for writing; order[0..ncameras) lists the slots of the running cameras; a slot index
+ * is what the queue carries, so camera_ids[slot] never changes while frames of another camera
+ * from that slot could still be queued. */
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,10 +29,14 @@
 
 struct capture {
     struct pipeline *p;
-    size_t index;
-    const struct config_camera *cfg;
+    size_t index;             /* slot */
+    struct config_camera cam; /* own copy of the config section */
+    uint64_t run;             /* changes at each (re)start */
     pthread_t thread;
-    bool started;
+    bool started;     /* a thread to join (owner thread only) */
+    bool used;        /* the slot held a camera once (owner thread only) */
+    atomic_bool stop; /* stop this camera only (a reload) */
+    atomic_uint_fast64_t polls;
     struct source *src;
 
     pthread_mutex_t lock; /* guards the fields below */
@@ -44,14 +53,18 @@ struct capture {
 };
 
 struct pipeline {
-    const struct config *cfg;
+    atomic_int jpeg_quality;
     struct frame_queue *queue;
     struct writer *writer;
     struct metrics_histogram commit_latency;
     int64_t camera_ids[CONFIG_MAX_CAMERAS];
     struct metrics_camera counters[CONFIG_MAX_CAMERAS];
     struct capture captures[CONFIG_MAX_CAMERAS];
+
+    pthread_rwlock_t table_lock; /* guards order, ncameras and the captures' cam and run */
+    size_t order[CONFIG_MAX_CAMERAS];
     size_t ncameras;
+    uint64_t last_run;
 
     atomic_bool stopping;
     bool stopped; /* threads joined (owner thread only) */
@@ -85,7 +98,7 @@ static void set_state(struct capture *c, enum camera_state state, const char *wh
     snprintf(c->last_error, sizeof c->last_error, "%s", why);
     pthread_mutex_unlock(&c->lock);
     if (!changed) return;
-    const char *name = c->cfg->name;
+    const char *name = c->cam.name;
     switch (state) {
     case CAMERA_STREAMING:
         log_info("camera %s: streaming", name);
@@ -105,18 +118,24 @@ static void set_state(struct capture *c, enum camera_state state, const char *wh
     }
 }
 
-/* Sleeps up to ms; returns early (true) when the pipeline is stopping. */
-static bool sleep_or_stop(struct pipeline *p, int ms)
+static bool stopping(struct capture *c)
 {
+    return atomic_load(&c->p->stopping) || atomic_load(&c->stop);
+}
+
+/* Sleeps up to ms; returns early (true) when the pipeline or this camera is stopping. */
+static bool sleep_or_stop(struct capture *c, int ms)
+{
+    struct pipeline *p = c->p;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (int64_t)ms * 1000000;
     ts = (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
     pthread_mutex_lock(&p->stop_lock);
-    while (!atomic_load(&p->stopping))
+    while (!stopping(c))
         if (pthread_cond_timedwait(&p->stop_cond, &p->stop_lock, &ts) != 0) break;
     pthread_mutex_unlock(&p->stop_lock);
-    return atomic_load(&p->stopping);
+    return stopping(c);
 }
 
 /* Replaces a raw frame's pixels by their JPEG encoding. Returns 0, or -1 with a reason. */
@@ -178,10 +197,10 @@ static void deliver(struct capture *c, struct frame *f)
     set_state(c, CAMERA_STREAMING, "");
 
     char why[256];
-    if (prepare_frame(f, p->cfg->jpeg_quality, why, sizeof why) < 0) {
+    if (prepare_frame(f, atomic_load(&p->jpeg_quality), why, sizeof why) < 0) {
         atomic_fetch_add(&p->counters[c->index].failed, 1);
         if (strcmp(why, c->encode_error) != 0)
-            log_warn("camera %s: frame %llu not stored: %s", c->cfg->name,
+            log_warn("camera %s: frame %llu not stored: %s", c->cam.name,
                      (unsigned long long)f->seq, why);
         snprintf(c->encode_error, sizeof c->encode_error, "%s", why);
         frame_free(f);
@@ -200,10 +219,10 @@ static void deliver(struct capture *c, struct frame *f)
 static bool open_source(struct capture *c, int *backoff_ms)
 {
     struct pipeline *p = c->p;
-    while (!atomic_load(&p->stopping)) {
+    while (!stopping(c)) {
         char why[256] = "";
         int status = 0;
-        c->src = source_open(c->cfg->name, c->cfg->driver, c->cfg->params, c->cfg->nparams, &status,
+        c->src = source_open(c->cam.name, c->cam.driver, c->cam.params, c->cam.nparams, &status,
                              why, sizeof why);
         if (c->src) {
             set_state(c, CAMERA_STARTING, "");
@@ -215,10 +234,10 @@ static bool open_source(struct capture *c, int *backoff_ms)
         atomic_fetch_add(&p->counters[c->index].source_errors, 1);
         set_state(c, CAMERA_ERROR, why);
         if (status == SOURCE_EINVAL) {
-            log_error("camera %s: the driver refuses its parameters; not retrying", c->cfg->name);
+            log_error("camera %s: the driver refuses its parameters; not retrying", c->cam.name);
             return false;
         }
-        if (sleep_or_stop(p, *backoff_ms)) return false;
+        if (sleep_or_stop(c, *backoff_ms)) return false;
         *backoff_ms = *backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff_ms * 2;
     }
     return false;
@@ -229,10 +248,11 @@ static void *capture_main(void *arg)
     struct capture *c = arg;
     struct pipeline *p = c->p;
     int backoff_ms = BACKOFF_FIRST_MS;
-    while (!atomic_load(&p->stopping)) {
+    while (!stopping(c)) {
         if (!c->src && !open_source(c, &backoff_ms)) break;
         struct frame f = {0};
         int rc = source_next(c->src, &f, NEXT_TIMEOUT_MS);
+        atomic_fetch_add(&c->polls, 1);
         if (rc == SOURCE_OK) {
             backoff_ms = BACKOFF_FIRST_MS;
             deliver(c, &f);
@@ -247,7 +267,7 @@ static void *capture_main(void *arg)
             set_state(c, CAMERA_ERROR, source_strerror(rc));
             source_close(c->src);
             c->src = NULL;
-            if (sleep_or_stop(p, backoff_ms)) break;
+            if (sleep_or_stop(c, backoff_ms)) break;
             backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
         }
     }
@@ -256,51 +276,94 @@ static void *capture_main(void *arg)
     return NULL;
 }
 
-static int register_cameras(struct pipeline *p, struct store *store, char *err, size_t errsz)
+static int start_capture(struct pipeline *p, struct capture *c, char *err, size_t errsz)
 {
-    for (size_t i = 0; i < p->ncameras; i++) {
-        const struct config_camera *cam = &p->cfg->cameras[i];
-        if (store_camera(store, cam->name, cam->driver, &p->camera_ids[i]) < 0) {
-            snprintf(err, errsz, "camera %s: %s", cam->name, store_errmsg(store));
-            return -1;
-        }
+    atomic_store(&c->stop, false);
+    int rc = pthread_create(&c->thread, NULL, capture_main, c);
+    if (rc != 0) {
+        snprintf(err, errsz, "camera %s: cannot start thread: %s", c->cam.name, strerror(rc));
+        return -1;
     }
+    c->started = true;
     return 0;
 }
 
-static int start_captures(struct pipeline *p, char *err, size_t errsz)
+/* Asks the captures marked in `which` to stop, then joins them. */
+static void stop_captures(struct pipeline *p, const bool *which)
 {
-    for (size_t i = 0; i < p->ncameras; i++) {
+    pthread_mutex_lock(&p->stop_lock);
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++)
+        if (which[i]) atomic_store(&p->captures[i].stop, true);
+    pthread_cond_broadcast(&p->stop_cond);
+    pthread_mutex_unlock(&p->stop_lock);
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++) {
         struct capture *c = &p->captures[i];
-        int rc = pthread_create(&c->thread, NULL, capture_main, c);
-        if (rc != 0) {
-            snprintf(err, errsz, "camera %s: cannot start thread: %s", c->cfg->name, strerror(rc));
-            return -1;
-        }
-        c->started = true;
+        if (!which[i] || !c->started) continue;
+        pthread_join(c->thread, NULL);
+        c->started = false;
     }
+}
+
+/* Gives slot c a (new) camera: its config copy, a new run, a fresh state. The thread is not
+ * running. Returns 0, or -1 when out of memory. */
+static int assign_camera(struct pipeline *p, struct capture *c, const struct config_camera *cam)
+{
+    struct config_camera copy;
+    if (config_camera_copy(&copy, cam) < 0) return -1;
+    pthread_rwlock_wrlock(&p->table_lock);
+    config_camera_free(&c->cam);
+    c->cam = copy;
+    c->run = ++p->last_run;
+    c->used = true;
+    pthread_rwlock_unlock(&p->table_lock);
+    pthread_mutex_lock(&c->lock);
+    c->state = CAMERA_STARTING;
+    c->last_error[0] = '\0';
+    c->fps = 0;
+    c->last_frame_us = 0;
+    pthread_mutex_unlock(&c->lock);
+    c->encode_error[0] = '\0';
     return 0;
 }
 
 static void init_state(struct pipeline *p, const struct config *cfg)
 {
-    p->cfg = cfg;
-    p->ncameras = cfg->ncameras;
+    atomic_store(&p->jpeg_quality, cfg->jpeg_quality);
     metrics_histogram_init(&p->commit_latency, commit_bounds,
                            sizeof commit_bounds / sizeof *commit_bounds);
     pthread_mutex_init(&p->stop_lock, NULL);
+    pthread_rwlock_init(&p->table_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&p->stop_cond, &attr);
     pthread_condattr_destroy(&attr);
-    for (size_t i = 0; i < p->ncameras; i++) {
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++) {
         struct capture *c = &p->captures[i];
         c->p = p;
         c->index = i;
-        c->cfg = &cfg->cameras[i];
         pthread_mutex_init(&c->lock, NULL);
     }
+}
+
+/* Slots 0..n-1 get the configured cameras, registered in the store before the writer runs. */
+static int assign_cameras(struct pipeline *p, const struct config *cfg, struct store *store,
+                          char *err, size_t errsz)
+{
+    for (size_t i = 0; i < cfg->ncameras; i++) {
+        const struct config_camera *cam = &cfg->cameras[i];
+        if (store_camera(store, cam->name, cam->driver, &p->camera_ids[i]) < 0) {
+            snprintf(err, errsz, "camera %s: %s", cam->name, store_errmsg(store));
+            return -1;
+        }
+        if (assign_camera(p, &p->captures[i], cam) < 0) {
+            snprintf(err, errsz, "pipeline: out of memory");
+            return -1;
+        }
+        p->order[i] = i;
+    }
+    p->ncameras = cfg->ncameras;
+    return 0;
 }
 
 struct pipeline *pipeline_start(const struct config *cfg, struct store *store, char *err,
@@ -313,7 +376,7 @@ struct pipeline *pipeline_start(const struct config *cfg, struct store *store, c
         return NULL;
     }
     init_state(p, cfg);
-    if (register_cameras(p, store, err, errsz) < 0) goto fail;
+    if (assign_cameras(p, cfg, store, err, errsz) < 0) goto fail;
     if (!(p->queue = queue_create((size_t)cfg->queue_size))) {
         snprintf(err, errsz, "pipeline: out of memory");
         goto fail;
@@ -322,16 +385,165 @@ struct pipeline *pipeline_start(const struct config *cfg, struct store *store, c
                                .queue = p->queue,
                                .camera_ids = p->camera_ids,
                                .counters = p->counters,
-                               .ncameras = p->ncameras,
+                               .ncameras = CONFIG_MAX_CAMERAS,
                                .batch_frames = cfg->batch_frames,
                                .batch_ms = cfg->batch_ms,
                                .commit_latency = &p->commit_latency};
     if (!(p->writer = writer_start(&wc, err, errsz))) goto fail;
-    if (start_captures(p, err, errsz) < 0) goto fail;
+    for (size_t i = 0; i < p->ncameras; i++)
+        if (start_capture(p, &p->captures[i], err, errsz) < 0) goto fail;
     return p;
 fail:
     pipeline_free(p);
     return NULL;
+}
+
+/* ---- reload ---- */
+
+static const struct config_camera *find_camera(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->ncameras; i++)
+        if (strcmp(cfg->cameras[i].name, name) == 0) return &cfg->cameras[i];
+    return NULL;
+}
+
+/* The slot of the running camera called name, or -1 (owner thread: order is not changing). */
+static int running_slot(struct pipeline *p, const char *name)
+{
+    for (size_t k = 0; k < p->ncameras; k++)
+        if (strcmp(p->captures[p->order[k]].cam.name, name) == 0) return (int)p->order[k];
+    return -1;
+}
+
+/* "driver, fps, width": what differs between two versions of a camera section. */
+static void changed_keys(const struct config_camera *a, const struct config_camera *b, char *out,
+                         size_t outsz)
+{
+    out[0] = '\0';
+    if (strcmp(a->driver, b->driver) != 0) snprintf(out, outsz, "driver");
+    for (int pass = 0; pass < 2; pass++) {
+        const struct config_camera *x = pass ? b : a, *y = pass ? a : b;
+        for (size_t k = 0; k < x->nparams; k++) {
+            const char *key = x->params[k].key, *other = NULL;
+            for (size_t j = 0; j < y->nparams; j++)
+                if (strcmp(y->params[j].key, key) == 0) other = y->params[j].value;
+            if (other ? pass == 0 && strcmp(other, x->params[k].value) != 0 : true)
+                snprintf(out + strlen(out), outsz - strlen(out), "%s%s", out[0] ? ", " : "", key);
+        }
+    }
+}
+
+/* True when every frame a slot's camera delivered was stored, dropped or failed. */
+static bool drained(struct pipeline *p, size_t slot)
+{
+    struct metrics_camera *m = &p->counters[slot];
+    return atomic_load(&m->captured) ==
+           atomic_load(&m->stored) + atomic_load(&m->dropped) + atomic_load(&m->failed);
+}
+
+/* A slot for a camera that is not running: the one it had before (same database row, frames
+ * still queued are its own), else a slot never used, else a stopped and drained one (*reset: its
+ * counters start again). -1 when none. */
+static int free_slot(struct pipeline *p, const char *name, bool *reset)
+{
+    *reset = false;
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++)
+        if (p->captures[i].used && strcmp(p->captures[i].cam.name, name) == 0) return (int)i;
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++)
+        if (!p->captures[i].used) return (int)i;
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++) {
+        if (p->captures[i].started || !drained(p, i)) continue;
+        *reset = true;
+        return (int)i;
+    }
+    return -1;
+}
+
+static void reset_counters(struct metrics_camera *m)
+{
+    atomic_store(&m->captured, 0);
+    atomic_store(&m->stored, 0);
+    atomic_store(&m->dropped, 0);
+    atomic_store(&m->failed, 0);
+    atomic_store(&m->source_errors, 0);
+}
+
+/* Registers and starts a camera in slot (stopped). Returns 0, or -1 (logged). */
+static int start_in_slot(struct pipeline *p, size_t slot, const struct config_camera *cam,
+                         bool reset)
+{
+    struct capture *c = &p->captures[slot];
+    char err[512];
+    int64_t id;
+    if (writer_register_camera(p->writer, cam->name, cam->driver, &id, err, sizeof err) < 0) {
+        log_error("%s; the camera is not started", err);
+        return -1;
+    }
+    if (reset) reset_counters(&p->counters[slot]);
+    /* the same camera keeps its row; a new one's slot has no frame queued */
+    if (p->camera_ids[slot] != id) p->camera_ids[slot] = id;
+    if (assign_camera(p, c, cam) < 0) {
+        log_error("camera %s: out of memory; the camera is not started", cam->name);
+        return -1;
+    }
+    if (start_capture(p, c, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int pipeline_reconfigure(struct pipeline *p, const struct config *cfg)
+{
+    atomic_store(&p->jpeg_quality, cfg->jpeg_quality);
+    bool stop[CONFIG_MAX_CAMERAS] = {0}, restart[CONFIG_MAX_CAMERAS] = {0};
+    int changed = 0;
+    for (size_t k = 0; k < p->ncameras; k++) {
+        struct capture *c = &p->captures[p->order[k]];
+        const struct config_camera *want = find_camera(cfg, c->cam.name);
+        char keys[512];
+        if (!want) {
+            log_info("camera %s: no longer in the config; stopping it", c->cam.name);
+            stop[c->index] = true;
+            changed++;
+        } else if (!config_camera_equal(want, &c->cam)) {
+            changed_keys(&c->cam, want, keys, sizeof keys);
+            log_info("camera %s: %s changed; restarting this camera", c->cam.name, keys);
+            stop[c->index] = restart[c->index] = true;
+        }
+    }
+    stop_captures(p, stop);
+
+    size_t order[CONFIG_MAX_CAMERAS], n = 0;
+    int rc = 0;
+    for (size_t j = 0; j < cfg->ncameras; j++) {
+        const struct config_camera *cam = &cfg->cameras[j];
+        int slot = running_slot(p, cam->name);
+        bool reset = false;
+        if (slot >= 0 && !stop[slot]) {
+            order[n++] = (size_t)slot; /* unchanged: it never stopped */
+            continue;
+        }
+        if (slot < 0 && (slot = free_slot(p, cam->name, &reset)) < 0) {
+            log_error("camera %s: not started: every slot holds a camera or frames not yet "
+                      "written; reload again in a moment or restart inspectd",
+                      cam->name);
+            rc = -1;
+            continue;
+        }
+        if (start_in_slot(p, (size_t)slot, cam, reset) < 0) {
+            rc = -1;
+            continue;
+        }
+        if (!restart[slot]) log_info("camera %s: added (driver %s)", cam->name, cam->driver);
+        order[n++] = (size_t)slot;
+        changed++;
+    }
+    pthread_rwlock_wrlock(&p->table_lock);
+    memcpy(p->order, order, n * sizeof *order);
+    p->ncameras = n;
+    pthread_rwlock_unlock(&p->table_lock);
+    return rc < 0 ? -1 : changed;
 }
 
 void pipeline_stop(struct pipeline *p)
@@ -341,8 +553,11 @@ void pipeline_stop(struct pipeline *p)
     atomic_store(&p->stopping, true);
     pthread_cond_broadcast(&p->stop_cond);
     pthread_mutex_unlock(&p->stop_lock);
-    for (size_t i = 0; i < p->ncameras; i++)
-        if (p->captures[i].started) pthread_join(p->captures[i].thread, NULL);
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++) {
+        if (!p->captures[i].started) continue;
+        pthread_join(p->captures[i].thread, NULL);
+        p->captures[i].started = false;
+    }
     writer_stop(p->writer); /* closes the queue, drains it, commits */
     p->writer = NULL;
     p->stopped = true;
@@ -353,36 +568,51 @@ void pipeline_free(struct pipeline *p)
     if (!p) return;
     pipeline_stop(p);
     queue_destroy(p->queue);
-    for (size_t i = 0; i < p->ncameras; i++) pthread_mutex_destroy(&p->captures[i].lock);
+    for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++) {
+        config_camera_free(&p->captures[i].cam);
+        pthread_mutex_destroy(&p->captures[i].lock);
+    }
+    pthread_rwlock_destroy(&p->table_lock);
     pthread_mutex_destroy(&p->stop_lock);
     pthread_cond_destroy(&p->stop_cond);
     free(p);
 }
 
-size_t pipeline_ncameras(const struct pipeline *p)
+size_t pipeline_ncameras(struct pipeline *p)
 {
-    return p->ncameras;
+    pthread_rwlock_rdlock(&p->table_lock);
+    size_t n = p->ncameras;
+    pthread_rwlock_unlock(&p->table_lock);
+    return n;
 }
 
-void pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out)
+bool pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out)
 {
-    assert(i < p->ncameras);
-    struct capture *c = &p->captures[i];
-    struct metrics_camera *m = &p->counters[i];
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", c->cfg->name);
-    snprintf(out->driver, sizeof out->driver, "%s", c->cfg->driver);
+    pthread_rwlock_rdlock(&p->table_lock);
+    if (i >= p->ncameras) {
+        pthread_rwlock_unlock(&p->table_lock);
+        return false;
+    }
+    struct capture *c = &p->captures[p->order[i]];
+    struct metrics_camera *m = &p->counters[c->index];
+    snprintf(out->name, sizeof out->name, "%s", c->cam.name);
+    snprintf(out->driver, sizeof out->driver, "%s", c->cam.driver);
+    out->run = c->run;
     pthread_mutex_lock(&c->lock);
     out->state = c->state;
     out->fps = c->fps;
     out->last_frame_us = c->last_frame_us;
     snprintf(out->last_error, sizeof out->last_error, "%s", c->last_error);
     pthread_mutex_unlock(&c->lock);
+    pthread_rwlock_unlock(&p->table_lock);
     out->captured = atomic_load(&m->captured);
     out->stored = atomic_load(&m->stored);
     out->dropped = atomic_load(&m->dropped);
     out->failed = atomic_load(&m->failed);
     out->source_errors = atomic_load(&m->source_errors);
+    out->polls = atomic_load(&c->polls);
+    return true;
 }
 
 size_t pipeline_queue_depth(struct pipeline *p)
@@ -397,9 +627,8 @@ size_t pipeline_queue_capacity(const struct pipeline *p)
 
 bool pipeline_ready(struct pipeline *p)
 {
-    for (size_t i = 0; i < p->ncameras; i++) {
-        struct pipeline_camera_status st;
-        pipeline_camera_status(p, i, &st);
+    struct pipeline_camera_status st;
+    for (size_t i = 0; pipeline_camera_status(p, i, &st); i++) {
         if (st.captured == 0 || st.state == CAMERA_ERROR || st.state == CAMERA_STALLED)
             return false;
     }

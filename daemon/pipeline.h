@@ -9,7 +9,14 @@
  * (so cameras encode in parallel and the single writer only writes) at [store] jpeg_quality.
  *
  * pipeline_stop() stops the capture threads, then the writer drains the queue and commits.
- * The status functions may be called from any thread until pipeline_free(). */
+ * The status functions may be called from any thread until pipeline_free().
+ *
+ * pipeline_reconfigure() (a config reload) restarts only the cameras whose driver or parameters
+ * changed, stops removed ones and starts added ones; every other camera keeps capturing and no
+ * queued frame is lost. Each camera holds a copy of its config section, so the config it came
+ * from may be freed after pipeline_start() or pipeline_reconfigure() returns. A camera keeps its
+ * slot (the index its frames carry through the queue) for as long as it is configured; a removed
+ * camera's slot is given to a new one only once all its frames are accounted for. */
 #ifndef INSPECTD_PIPELINE_H
 #define INSPECTD_PIPELINE_H
 
@@ -37,6 +44,8 @@ struct pipeline_camera_status {
     int64_t last_frame_us; /* wall-clock time a frame last arrived; 0 = none yet */
     char last_error[256];  /* "" when none */
     uint64_t captured, stored, dropped, failed, source_errors;
+    uint64_t run;   /* which capture thread: a new number each time the camera is (re)started */
+    uint64_t polls; /* turns of the capture loop (each waits at most 200 ms for a frame) */
 };
 
 struct pipeline;
@@ -52,8 +61,16 @@ void pipeline_stop(struct pipeline *p);
 /* Stops if still running, then frees. Safe on NULL. */
 void pipeline_free(struct pipeline *p);
 
-size_t pipeline_ncameras(const struct pipeline *p);
-void pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out);
+/* Restarts, stops and starts cameras to match cfg's [camera.*] sections and applies [store]
+ * jpeg_quality to the next frames (see above; cfg was validated by config_load()). Logs each
+ * change. Returns the number of cameras stopped, restarted or started, or -1 when a camera could
+ * not be started (logged; the others run). */
+int pipeline_reconfigure(struct pipeline *p, const struct config *cfg);
+
+/* The cameras running, in config order. A status call with i out of range (a reload removed a
+ * camera meanwhile) returns false with *out zeroed. */
+size_t pipeline_ncameras(struct pipeline *p);
+bool pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out);
 /* "starting", "streaming", "stalled", "error", "ended". */
 const char *pipeline_state_name(enum camera_state s);
 size_t pipeline_queue_depth(struct pipeline *p);

@@ -246,7 +246,12 @@ static void *scorer_main(void *arg)
             score_frame(s, ids[i]);
             s->last_id = ids[i]; /* a frame that cannot be scored is not retried in a loop */
         }
-        if (n <= 0) sleep_ms(SCORER_IDLE_MS);
+        if (n <= 0) {
+            pthread_mutex_lock(&s->lock);
+            s->status.idle++;
+            pthread_mutex_unlock(&s->lock);
+            sleep_ms(SCORER_IDLE_MS);
+        }
     }
     return NULL;
 }

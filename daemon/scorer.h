@@ -26,6 +26,7 @@ struct scorer_status {
     int64_t last_latency_us;  /* decode + embed + k-NN of the last frame */
     int64_t model_created_us; /* the active model's creation time */
     int feedback_frames;      /* false positives in the bank */
+    uint64_t idle; /* turns that found nothing to score: no model, no new frame, or a read error */
     char last_error[256];
 };
 

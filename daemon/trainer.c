@@ -25,7 +25,8 @@
 #define STOP_GRACE_MS   5000 /* a stopping child saves its checkpoint within this, or is killed */
 
 struct trainer {
-    const struct config *cfg;
+    struct config cfg; /* a copy without the cameras: the store path as started and the [trainer]
+                          keys, which trainer_set_policy() replaces (under lock) */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -109,7 +110,7 @@ static void exec_child(const struct child_args *a)
     _exit(127);
 }
 
-static void start_child(struct trainer *t)
+static void start_child(struct trainer *t, const struct config *cfg)
 {
     struct child_args a;
     char stamp[32];
@@ -119,7 +120,7 @@ static void start_child(struct trainer *t)
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
     snprintf(a.progress, sizeof a.progress, "%s.progress", a.out);
-    if (prepare_child(&a, t->cfg)) {
+    if (prepare_child(&a, cfg)) {
         log_error("out of memory starting training");
         return;
     }
@@ -139,7 +140,7 @@ static void start_child(struct trainer *t)
         return;
     }
     log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
-             t->cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
+             cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
     pthread_mutex_lock(&t->lock);
     snprintf(t->progress_path, sizeof t->progress_path, "%s", a.progress);
     t->status.running = true;
@@ -179,7 +180,7 @@ static void reap(struct trainer *t, bool wait, bool stopping)
     }
 }
 
-static bool due(struct trainer *t)
+static bool due(struct trainer *t, const struct config *cfg)
 {
     int64_t since = 0;
     if (scoring_store_frames_since_model(t->db, &since)) {
@@ -192,21 +193,23 @@ static bool due(struct trainer *t)
     t->status.frames_since_model = since;
     pthread_mutex_unlock(&t->lock);
     if (have < 0 || wall_us() < t->retry_after_us) return false;
-    return since >= (have ? t->cfg->trainer_every : t->cfg->trainer_min_frames);
+    return since >= (have ? cfg->trainer_every : cfg->trainer_min_frames);
 }
 
 static void *trainer_main(void *arg)
 {
     struct trainer *t = arg;
+    struct config cfg; /* this turn's policy */
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {
         pthread_mutex_unlock(&t->lock);
         reap(t, false, false);
         pthread_mutex_lock(&t->lock);
         bool requested = t->status.requested;
+        memcpy(&cfg, &t->cfg, sizeof cfg);
         pthread_mutex_unlock(&t->lock);
-        bool policy = t->cfg->trainer_enabled && !t->status.running && due(t);
-        if (!t->status.running && (requested || policy)) start_child(t);
+        bool policy = cfg.trainer_enabled && !t->status.running && due(t, &cfg);
+        if (!t->status.running && (requested || policy)) start_child(t, &cfg);
         pthread_mutex_lock(&t->lock);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -238,7 +241,9 @@ struct trainer *trainer_start(const struct config *cfg, char *err, size_t errsz)
         snprintf(err, errsz, "out of memory for the trainer");
         return NULL;
     }
-    t->cfg = cfg;
+    memcpy(&t->cfg, cfg, sizeof t->cfg);
+    memset(t->cfg.cameras, 0, sizeof t->cfg.cameras); /* their strings belong to cfg */
+    t->cfg.ncameras = 0;
     t->status.enabled = cfg->trainer_enabled;
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", cfg->store_path);
@@ -316,4 +321,13 @@ int trainer_request(struct trainer *t)
     pthread_mutex_unlock(&t->lock);
     if (!busy) log_info("a training run was asked for over the API");
     return busy;
+}
+
+void trainer_set_policy(struct trainer *t, const struct config *cfg)
+{
+    pthread_mutex_lock(&t->lock);
+    config_copy_trainer(&t->cfg, cfg);
+    t->status.enabled = cfg->trainer_enabled;
+    pthread_cond_signal(&t->wake); /* look at the new policy now */
+    pthread_mutex_unlock(&t->lock);
 }

@@ -47,4 +47,8 @@ void trainer_get_status(struct trainer *t, struct trainer_status *out);
  * (it starts within a second), or 1 when a run is already going on. */
 int trainer_request(struct trainer *t);
 
+/* Takes cfg's [trainer] keys (a reload): they decide the next run; a run going on keeps the
+ * settings it started with. Disabling lets a running child finish. */
+void trainer_set_policy(struct trainer *t, const struct config *cfg);
+
 #endif

@@ -13,8 +13,9 @@
 struct writer {
     struct writer_config cfg;
     pthread_t thread;
-    struct queue_item *batch; /* (batch_frames) */
-    bool failing;             /* the last batch failed: log only when this changes */
+    pthread_mutex_t store_lock; /* held while a batch or a camera registration uses the store */
+    struct queue_item *batch;   /* (batch_frames) */
+    bool failing;               /* the last batch failed: log only when this changes */
     char last_error[256];
 };
 
@@ -83,11 +84,13 @@ static void *writer_main(void *arg)
     struct writer *w = arg;
     size_t n;
     while ((n = collect(w)) > 0) {
+        pthread_mutex_lock(&w->store_lock);
         int64_t t0 = queue_now_ns();
         bool ok = write_batch(w, n) == 0;
         if (ok && w->cfg.commit_latency)
             metrics_histogram_observe(w->cfg.commit_latency, queue_now_ns() - t0);
         account(w, n, ok);
+        pthread_mutex_unlock(&w->store_lock);
     }
     return NULL;
 }
@@ -101,9 +104,11 @@ struct writer *writer_start(const struct writer_config *cfg, char *err, size_t e
         return NULL;
     }
     w->cfg = *cfg;
+    pthread_mutex_init(&w->store_lock, NULL);
     int rc = pthread_create(&w->thread, NULL, writer_main, w);
     if (rc != 0) {
         snprintf(err, errsz, "writer: cannot start thread: %s", strerror(rc));
+        pthread_mutex_destroy(&w->store_lock);
         free(w->batch);
         free(w);
         return NULL;
@@ -116,6 +121,17 @@ void writer_stop(struct writer *w)
     if (!w) return;
     queue_close(w->cfg.queue);
     pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->store_lock);
     free(w->batch);
     free(w);
+}
+
+int writer_register_camera(struct writer *w, const char *name, const char *driver, int64_t *id,
+                           char *err, size_t errsz)
+{
+    pthread_mutex_lock(&w->store_lock);
+    int rc = store_camera(w->cfg.store, name, driver, id);
+    if (rc < 0) snprintf(err, errsz, "camera %s: %s", name, store_errmsg(w->cfg.store));
+    pthread_mutex_unlock(&w->store_lock);
+    return rc;
 }

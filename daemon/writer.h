@@ -4,7 +4,8 @@
  * The writer owns the store's write connection while it runs. A failed batch is rolled back and
  * its frames are counted as failed (the error is logged once per change, not once per batch);
  * the writer then carries on with the next batch. writer_stop() returns after the queue has been
- * closed and drained and the last batch committed. */
+ * closed and drained and the last batch committed. Between batches other threads may use the
+ * connection through writer_register_camera() (a camera added by a reload). */
 #ifndef INSPECTD_WRITER_H
 #define INSPECTD_WRITER_H
 
@@ -32,5 +33,10 @@ struct writer;
 struct writer *writer_start(const struct writer_config *cfg, char *err, size_t errsz);
 /* Closes the queue, waits for the drain and the last commit, joins the thread. Safe on NULL. */
 void writer_stop(struct writer *w);
+
+/* store_camera() on the writer's connection, between two batches (from any thread). Returns 0, or
+ * -1 with the reason in err. */
+int writer_register_camera(struct writer *w, const char *name, const char *driver, int64_t *id,
+                           char *err, size_t errsz);
 
 #endif
