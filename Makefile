@@ -21,7 +21,7 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
            aravis-0.8:libaravis-dev libusb-1.0:libusb-1.0-0-dev
 # (aravis-0.8.pc names libusb-1.0 as a private requirement that libaravis-dev does not pull in)
 # Debian packages needed by tests (checked with dpkg).
-DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl
+DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl chromium
 # Debian packages needed only by benchmarks (the peers we compare against).
 BENCH_DEBS := python3-torch python3-numpy python3-faiss wrk
 
