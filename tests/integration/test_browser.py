@@ -102,10 +102,10 @@ def cards(page):
 
 def model(tmp):
     """A database with an active model: frames of good products, then one epoch of training."""
-    daemon, port = start(tmp, "learn", camera("line", 0, 0.01, 1, frames=200))
+    daemon, port = start(tmp, "learn", camera("line", 0, 0.01, 1, frames=120))
     try:
-        wait_for(lambda: get(port, "/api/v1/status")["database"]["frames_stored"] >= 200, 30,
-                 "200 frames")
+        wait_for(lambda: get(port, "/api/v1/status")["database"]["frames_stored"] >= 120, 30,
+                 "120 frames")
     finally:
         stop(daemon)
     r = subprocess.run([BIN, "train", "--db", os.path.join(tmp, "line.db"), "--out",
