@@ -171,6 +171,11 @@ class Page:
         r = self.send("Page.navigate", {"url": url})
         if r.get("errorText"):
             raise CDPError("%s: %s" % (url, r["errorText"]))
+        if r.get("loaderId"):  # none for a move within the page (#fragment): nothing loads
+            self.b.wait_event("Page.loadEventFired", self.session, timeout)
+
+    def reload(self, timeout=30):
+        self.send("Page.reload")
         self.b.wait_event("Page.loadEventFired", self.session, timeout)
 
     def eval(self, expression, timeout=30):
