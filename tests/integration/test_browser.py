@@ -23,6 +23,7 @@ from cdp import Browser  # noqa: E402
 BIN = os.environ["INSPECTD_BIN"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHOT = os.path.join(ROOT, "tests", "output", "review.png")
+FAILED = os.path.join(ROOT, "tests", "output", "review-failed.png")
 WIDTH, HEIGHT = 1180, 820  # a tablet in landscape
 PAGE = 30                  # alerts per page the review page asks for
 
@@ -114,6 +115,108 @@ def model(tmp):
     assert r.returncode == 0 and "now scores" in r.stderr, r.stderr
 
 
+def show_failure(page):
+    """What the page showed when a step failed: a screenshot beside review.png, and its log."""
+    try:
+        os.makedirs(os.path.dirname(FAILED), exist_ok=True)
+        page.screenshot(FAILED)
+        print("the page at the failure: %s" % FAILED)
+        print(page.eval("[...document.querySelectorAll('#log li')].slice(0, 20)"
+                        ".map(li => li.textContent).join('\\n') + '\\ntoast: ' + "
+                        "document.querySelector('#toast').textContent"))
+        print("script errors:", page.exceptions)
+    except Exception as e:  # the browser itself may be what failed
+        print("no picture of the failure: %s" % e)
+
+
+def drive(page, port, token):
+    """The operator's session, step by step."""
+    page.navigate("http://127.0.0.1:%d/" % port)
+
+    # the first page, newest first, and more behind "load more"
+    page.wait_for("document.querySelectorAll('#alerts .alert').length >= %d" % PAGE,
+                  what="the first page of alerts")
+    page.wait_for("document.querySelector('#live').dataset.state === 'live'",
+                  what="the event stream")
+    first = cards(page)
+    ids = [i for i, _ in first]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids), ids
+    assert page.eval("!document.querySelector('#more').hidden"), "no load more button"
+
+    # a new alert arrives from the event stream: a new card on top, a line in the event log
+    newest = ids[0]
+    logged = page.eval("document.querySelectorAll('#log li[data-kind=alert]').length")
+    page.wait_for("Number(document.querySelector('#alerts .alert').dataset.id) > %d && "
+                  "document.querySelectorAll('#log li[data-kind=alert]').length > %d"
+                  % (newest, logged), timeout=15, what="an alert from the event stream")
+    live = cards(page)
+    arrived = [i for i, _ in live if i > newest]
+    assert arrived and len(live) == len(first) + len(arrived), (first, live)
+    assert get(port, "/api/v1/alerts/%d" % arrived[0])["camera"] == "belt"
+
+    # load more: the next page joins the list below, no alert twice
+    before = len(cards(page))
+    page.click("#more")
+    page.wait_for("document.querySelectorAll('#alerts .alert').length > %d" % before,
+                  what="the second page")
+    more = [i for i, _ in cards(page)]
+    assert len(set(more)) == len(more) and more == sorted(more, reverse=True), more
+    page.eval("window.scrollTo(0, 0)")
+
+    # the first verdict: 401, the token dialog, then the verdict reaches the daemon
+    aid = cards(page)[0][0]
+    assert get(port, "/api/v1/alerts/%d" % aid)["state"] == "new"
+    page.click("#alerts .alert[data-id='%d'] [data-verdict=false_positive]" % aid)
+    page.wait_for("document.querySelector('#token-dlg').open", what="the token dialog")
+    text = page.eval("document.querySelector('#token-dlg').textContent")
+    assert "./var/token" in text and "token file" in text, text
+    page.click("#token-input")
+    page.type_text(token)
+    page.click("#token-save")
+    page.wait_for("document.querySelector(\"#alerts .alert[data-id='%d']\").dataset.state "
+                  "=== 'false_positive'" % aid, what="the card marked false positive")
+    assert get(port, "/api/v1/alerts/%d" % aid)["state"] == "false_positive"
+    assert page.eval("localStorage.getItem('inspectd.token')") == token
+
+    # by keyboard: j selects the next card, d marks it a defect
+    page.key("j")
+    nid = page.eval("Number(document.querySelector('#alerts .alert.sel').dataset.id)")
+    assert nid != aid, nid
+    page.key("d")
+    wait_for(lambda: get(port, "/api/v1/alerts/%d" % nid)["state"] == "defect", 10,
+             "the d key's verdict")
+
+    # the state filter: only the false positive is left, and the export follows the filter
+    page.click("#f-state [data-state=false_positive]")
+    page.wait_for("document.querySelectorAll('#alerts .alert').length >= 1 && "
+                  "[...document.querySelectorAll('#alerts .alert')]"
+                  ".every(li => li.dataset.state === 'false_positive')",
+                  what="the false positives")
+    assert [i for i, _ in cards(page)] == [aid], cards(page)
+    href = page.eval("document.querySelector('#export').href")
+    assert "/api/v1/export?" in href and "state=false_positive" in href, href
+
+    # back to every alert, for the picture
+    page.click("#f-state [data-state='']")
+    page.wait_for("document.querySelectorAll('#alerts .alert').length >= %d" % PAGE,
+                  what="every alert again")
+    page.send("Emulation.setEmulatedMedia",  # a still picture: no arrival animation
+              {"features": [{"name": "prefers-reduced-motion", "value": "reduce"}]})
+    page.eval("window.scrollTo(0, 0); document.activeElement.blur()")
+    page.wait_for("!document.querySelector('#toast').classList.contains('show') && "
+                  "[...document.querySelectorAll('#alerts img')]"
+                  ".filter(i => i.getBoundingClientRect().top < innerHeight)"
+                  ".every(i => i.complete)", timeout=20,
+                  what="the toast gone and the images loaded")
+    os.makedirs(os.path.dirname(SHOT), exist_ok=True)
+    png = page.screenshot(SHOT)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", png[:16]
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (WIDTH, HEIGHT), (width, height)
+    assert page.exceptions == [], page.exceptions
+    print("screenshot: %s (%d bytes)" % (SHOT, len(png)))
+
+
 def main():
     t0 = time.time()
     tmp = tempfile.mkdtemp(prefix="inspectd-browser-")
@@ -128,90 +231,11 @@ def main():
         browser = Browser()
         print("browser:", browser.version())
         page = browser.new_page(WIDTH, HEIGHT)
-        page.navigate("http://127.0.0.1:%d/" % port)
-
-        # the first page, newest first, and more behind "load more"
-        page.wait_for("document.querySelectorAll('#alerts .alert').length >= %d" % PAGE,
-                      what="the first page of alerts")
-        page.wait_for("document.querySelector('#live').dataset.state === 'live'",
-                      what="the event stream")
-        first = cards(page)
-        ids = [i for i, _ in first]
-        assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids), ids
-        assert page.eval("!document.querySelector('#more').hidden"), "no load more button"
-
-        # a new alert arrives from the event stream: a new card on top, a line in the event log
-        newest = ids[0]
-        logged = page.eval("document.querySelectorAll('#log li[data-kind=alert]').length")
-        page.wait_for("Number(document.querySelector('#alerts .alert').dataset.id) > %d && "
-                      "document.querySelectorAll('#log li[data-kind=alert]').length > %d"
-                      % (newest, logged), timeout=15, what="an alert from the event stream")
-        live = cards(page)
-        arrived = [i for i, _ in live if i > newest]
-        assert arrived and len(live) == len(first) + len(arrived), (first, live)
-        assert get(port, "/api/v1/alerts/%d" % arrived[0])["camera"] == "belt"
-
-        # load more: the next page joins the list below, no alert twice
-        before = len(cards(page))
-        page.click("#more")
-        page.wait_for("document.querySelectorAll('#alerts .alert').length > %d" % before,
-                      what="the second page")
-        more = [i for i, _ in cards(page)]
-        assert len(set(more)) == len(more) and more == sorted(more, reverse=True), more
-        page.eval("window.scrollTo(0, 0)")
-
-        # the first verdict: 401, the token dialog, then the verdict reaches the daemon
-        aid = cards(page)[0][0]
-        assert get(port, "/api/v1/alerts/%d" % aid)["state"] == "new"
-        page.click("#alerts .alert[data-id='%d'] [data-verdict=false_positive]" % aid)
-        page.wait_for("document.querySelector('#token-dlg').open", what="the token dialog")
-        text = page.eval("document.querySelector('#token-dlg').textContent")
-        assert "./var/token" in text and "token file" in text, text
-        page.click("#token-input")
-        page.type_text(token)
-        page.click("#token-save")
-        page.wait_for("document.querySelector(\"#alerts .alert[data-id='%d']\").dataset.state "
-                      "=== 'false_positive'" % aid, what="the card marked false positive")
-        assert get(port, "/api/v1/alerts/%d" % aid)["state"] == "false_positive"
-        assert page.eval("localStorage.getItem('inspectd.token')") == token
-
-        # by keyboard: j selects the next card, d marks it a defect
-        page.key("j")
-        nid = page.eval("Number(document.querySelector('#alerts .alert.sel').dataset.id)")
-        assert nid != aid, nid
-        page.key("d")
-        wait_for(lambda: get(port, "/api/v1/alerts/%d" % nid)["state"] == "defect", 10,
-                 "the d key's verdict")
-
-        # the state filter: only the false positive is left, and the export follows the filter
-        page.click("#f-state [data-state=false_positive]")
-        page.wait_for("document.querySelectorAll('#alerts .alert').length >= 1 && "
-                      "[...document.querySelectorAll('#alerts .alert')]"
-                      ".every(li => li.dataset.state === 'false_positive')",
-                      what="the false positives")
-        assert [i for i, _ in cards(page)] == [aid], cards(page)
-        href = page.eval("document.querySelector('#export').href")
-        assert "/api/v1/export?" in href and "state=false_positive" in href, href
-
-        # back to every alert, for the picture
-        page.click("#f-state [data-state='']")
-        page.wait_for("document.querySelectorAll('#alerts .alert').length >= %d" % PAGE,
-                      what="every alert again")
-        page.send("Emulation.setEmulatedMedia",  # a still picture: no arrival animation
-                  {"features": [{"name": "prefers-reduced-motion", "value": "reduce"}]})
-        page.eval("window.scrollTo(0, 0); document.activeElement.blur()")
-        page.wait_for("!document.querySelector('#toast').classList.contains('show') && "
-                      "[...document.querySelectorAll('#alerts img')]"
-                      ".filter(i => i.getBoundingClientRect().top < innerHeight)"
-                      ".every(i => i.complete)", timeout=10,
-                      what="the toast gone and the images loaded")
-        os.makedirs(os.path.dirname(SHOT), exist_ok=True)
-        png = page.screenshot(SHOT)
-        assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", png[:16]
-        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-        assert (width, height) == (WIDTH, HEIGHT), (width, height)
-        assert page.exceptions == [], page.exceptions
-        print("screenshot: %s (%d bytes)" % (SHOT, len(png)))
+        try:
+            drive(page, port, token)
+        except Exception:
+            show_failure(page)
+            raise
     finally:
         if browser:
             browser.close()
