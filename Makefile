@@ -34,7 +34,8 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
 # systemd: systemd-analyze verify/security, systemd-sysusers and systemd-tmpfiles check the
 # installed unit files (test_install.sh).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl clang libclang-rt-14-dev \
-            valgrind systemd
+            valgrind systemd chromium
+# chromium: the review page in a headless browser (test_browser.py).
 # Debian packages needed only by benchmarks (the peers we compare against).
 BENCH_DEBS := python3-torch python3-numpy python3-faiss wrk
 
