@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "http.h"
 
@@ -63,5 +64,11 @@ json_t *api_alert_json(const struct alert_info *a);
 /* A model row of store_list_models/store_get_model as the API shows it: its Unix-µs times
  * (created_at, activated_at) as RFC 3339 strings. Returns m. */
 json_t *api_model_json(json_t *m);
+
+/* api_storage.c: the "storage" object of /api/v1/status (a new reference); why the daemon is not
+ * ready on account of storage (NULL when it is; else buf, filled); its /metrics lines. */
+json_t *api_storage_json(struct app *app);
+const char *api_storage_unready(struct app *app, char *buf, size_t n);
+void api_storage_metrics(FILE *out, struct app *app);
 
 #endif

@@ -1,5 +1,7 @@
 /* api_frames.c — stored frames over HTTP: a paged list (newest first), one frame's metadata, and
- * its image as stored (JPEG or PNG) with an ETag, since a stored frame never changes. */
+ * its image as stored (JPEG or PNG) with an ETag, since a stored frame never changes. A frame
+ * stored without its image (storage full) says so: "image" is null, "image_missing" says why, and
+ * its image and heatmap answer 404 with that reason. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +28,23 @@ static json_t *frame_json(const struct store_frame_info *f)
 {
     char image[96];
     snprintf(image, sizeof image, "/api/v1/frames/%lld/image", (long long)f->id);
-    return json_pack("{s:I, s:s, s:I, s:o, s:I, s:o, s:i, s:i, s:s, s:I, s:o, s:s}", "id",
-                     (json_int_t)f->id, "camera", f->camera, "seq", (json_int_t)f->seq,
-                     "captured_at", api_time(f->captured_at_us), "captured_at_us",
-                     (json_int_t)f->captured_at_us, "created_at", api_time(f->created_at_us),
-                     "width", f->width, "height", f->height, "format", f->format, "bytes",
-                     (json_int_t)f->image_size, "truth", truth_json(f), "image", image);
+    json_t *j = json_pack("{s:I, s:s, s:I, s:o, s:I, s:o, s:i, s:i, s:s, s:I, s:o, s:s}", "id",
+                          (json_int_t)f->id, "camera", f->camera, "seq", (json_int_t)f->seq,
+                          "captured_at", api_time(f->captured_at_us), "captured_at_us",
+                          (json_int_t)f->captured_at_us, "created_at", api_time(f->created_at_us),
+                          "width", f->width, "height", f->height, "format", f->format, "bytes",
+                          (json_int_t)f->image_size, "truth", truth_json(f), "image", image);
+    if (j && f->image_missing[0]) {
+        json_object_set_new(j, "image", json_null());
+        json_object_set_new(j, "image_missing", json_string(f->image_missing));
+    }
+    return j;
+}
+
+static void reply_no_image(struct http_reply *r, int64_t id, const struct store_frame_info *info)
+{
+    http_reply_error(r, 404, "frame %lld was stored without its image (%s)", (long long)id,
+                     info->image_missing);
 }
 
 /* Parses the {id} path segment; replies 400 and returns -1 when it is not a frame id. */
@@ -129,6 +142,8 @@ static void get_image(const struct http_request *req, struct http_reply *r)
         http_reply_error(r, 500, "cannot read the database");
     } else if (found == 0) {
         http_reply_error(r, 404, "no frame %lld", (long long)id);
+    } else if (found == STORE_NO_IMAGE) {
+        reply_no_image(r, id, &info);
     } else {
         bool jpeg = strcmp(info.format, "jpeg") == 0;
         http_reply_body(r, 200, jpeg ? "image/jpeg" : "image/png", data, size);
@@ -159,6 +174,7 @@ static void get_thumbnail(const struct http_request *req, struct http_reply *r)
     store_pool_put(req->app->readers, rd);
     if (found < 0) return http_reply_error(r, 500, "cannot read the database");
     if (found == 0) return http_reply_error(r, 404, "no frame %lld", (long long)id);
+    if (found == STORE_NO_IMAGE) return reply_no_image(r, id, &info);
     char err[256];
     struct image im = {0}, small = {0};
     struct image_decode_opts o = {.channels = 3, .min_width = (int)size, .min_height = (int)size};
@@ -212,6 +228,8 @@ static void get_heatmap(const struct http_request *req, struct http_reply *r)
         http_reply_error(r, 500, "cannot read the database");
     else if (found == 0)
         http_reply_error(r, 404, "no frame %lld", (long long)id);
+    else if (found == STORE_NO_IMAGE)
+        reply_no_image(r, id, &info);
     else if (has_map == 0)
         http_reply_error(r, 404, "frame %lld has no heatmap (not flagged, or not scored)",
                          (long long)id);

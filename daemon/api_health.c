@@ -59,6 +59,7 @@ static json_t *scoring_json(struct app *app)
         json_object_set_new(j, "threshold", json_real(st.threshold));
     }
     if (st.last_error[0]) json_object_set_new(j, "last_error", json_string(st.last_error));
+    json_object_set_new(j, "frames_without_image", json_integer((json_int_t)st.without_image));
     return j;
 }
 
@@ -69,6 +70,7 @@ static json_t *training_json(struct app *app)
     json_t *j = json_pack("{s:b, s:b, s:I, s:I, s:I}", "enabled", st.enabled, "running", st.running,
                           "runs", (json_int_t)st.runs, "failures", (json_int_t)st.failures,
                           "frames_since_model", (json_int_t)st.frames_since_model);
+    json_object_set_new(j, "resumed", json_integer((json_int_t)st.resumed));
     if (st.running) json_object_set_new(j, "pid", json_integer(st.pid));
     if (st.runs) json_object_set_new(j, "last_started_at", api_time(st.started_us));
     if (st.runs && !st.running) json_object_set_new(j, "last_exit", json_integer(st.last_exit));
@@ -98,11 +100,13 @@ static json_t *cameras_json(struct pipeline *p)
 static void readyz(const struct http_request *req, struct http_reply *r)
 {
     struct pipeline *p = req->app->pipeline;
-    bool ready = pipeline_ready(p);
+    char why[400];
+    const char *storage = api_storage_unready(req->app, why, sizeof why);
+    bool ready = pipeline_ready(p) && !storage;
     http_reply_json(r, ready ? 200 : 503,
-                    json_pack("{s:s, s:b, s:s, s:o}", "status", ready ? "ready" : "not ready",
+                    json_pack("{s:s, s:b, s:s, s:o, s:s?}", "status", ready ? "ready" : "not ready",
                               "database", 1, "model", model_state(req->app), "cameras",
-                              cameras_json(p)));
+                              cameras_json(p), "reason", storage));
 }
 
 static void status(const struct http_request *req, struct http_reply *r)
@@ -127,6 +131,7 @@ static void status(const struct http_request *req, struct http_reply *r)
                             (json_int_t)frames, "size_bytes", (json_int_t)bytes);
     json_object_set_new(obj, "scoring", scoring_json(app));
     json_object_set_new(obj, "training", training_json(app));
+    json_object_set_new(obj, "storage", api_storage_json(app));
     http_reply_json(r, 200, obj);
 }
 
@@ -233,6 +238,7 @@ static void write_metrics(FILE *out, struct app *app)
     metrics_write_histogram(out, "inspectd_store_commit_seconds",
                             "Time to insert and commit one batch of frames.",
                             pipeline_commit_latency(p));
+    api_storage_metrics(out, app);
 }
 
 static void metrics(const struct http_request *req, struct http_reply *r)

@@ -121,7 +121,9 @@ static void print_counts(const struct export *e, const char *out)
             (long long)c.frames, (long long)c.good, (long long)c.defect, (long long)c.unreviewed,
             (long long)c.heatmaps, (unsigned long long)c.bytes, out);
     if (c.skipped)
-        fprintf(stderr, "inspectd export: %lld frames deleted while exporting were left out\n",
+        fprintf(stderr,
+                "inspectd export: %lld frames deleted while exporting (or stored without their "
+                "image) were left out\n",
                 (long long)c.skipped);
     if (c.heatmap_errors)
         fprintf(stderr, "inspectd export: %lld heatmaps could not be drawn (see above)\n",

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "pipeline.h"
 #include "reload.h"
+#include "retention.h"
 #include "store.h"
 #include "version.h"
 #include "watchdog.h"
@@ -185,7 +186,10 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
         log_error("cannot create the directory of %s: %s", cfg->store_path, strerror(errno));
         return 1;
     }
-    if (!(store = store_open(cfg->store_path, err, sizeof err))) goto out;
+    if (!(store = store_open(cfg->store_path, err, sizeof err)) &&
+        retention_release_reserve_file(cfg->store_path)) /* a full disk: that makes room */
+        store = store_open(cfg->store_path, err, sizeof err);
+    if (!store) goto out;
     if (cfg->http_token_file[0] && make_parent_dirs(cfg->http_token_file) < 0) {
         snprintf(err, sizeof err, "cannot create the directory of %.300s: %s", cfg->http_token_file,
                  strerror(errno));
@@ -196,7 +200,9 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
     if (!(app.readers = store_pool_open(cfg->store_path, cfg->http_threads, err, sizeof err)))
         goto out;
     if (!(app.pipeline = pipeline_start(cfg, store, err, sizeof err))) goto out;
-    if (!(app.scorer = scorer_start(cfg->store_path, SCORER_THREADS, err, sizeof err))) goto out;
+    if (!(app.scorer = scorer_start(cfg->store_path, SCORER_THREADS,
+                                    pipeline_image_cache(app.pipeline), err, sizeof err)))
+        goto out;
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
     if (!(http = http_start(&app, err, sizeof err))) goto out;
 

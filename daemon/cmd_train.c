@@ -41,9 +41,14 @@ struct train_cmd {
 
 static volatile sig_atomic_t stop_requested;
 
+/* The first Ctrl-C or SIGTERM asks for a stop at the end of the step (with a checkpoint); a second
+ * one ends the process at once. */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
     stop_requested = 1;
 }
 
@@ -75,7 +80,9 @@ static void usage(FILE *out)
                  "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
                  "  --momentum M --threads N --seed S\n"
                  "  --koleo W           KoLeo spreading term's weight (default 0: off)\n"
-                 "Ctrl-C saves a checkpoint and exits.\n");
+                 "Ctrl-C (or SIGTERM) saves a checkpoint and exits after the current step; a\n"
+                 "second one exits at once. With --minutes, a --resume gets what is left of\n"
+                 "the run's budget.\n");
 }
 
 static int64_t now_us(void)
@@ -391,6 +398,9 @@ struct run {
     const char *source;
     char *model_json;
     long total;
+    double seconds_before; /* training time of the run before this --resume */
+    double seconds;        /* training time of the run so far, the above included */
+    bool budget_spent;     /* the resumed run had used its --minutes already */
     double last_log, last_progress;
     bool tty;
 };
@@ -422,17 +432,19 @@ static void write_progress(const struct train_cmd *c, const char *phase, long st
 
 static int save(struct run *r)
 {
-    char total[32], images[32], err[512], train[256];
+    char total[32], images[32], err[512], train[256], seconds[32];
     snprintf(total, sizeof total, "%ld", r->total);
+    snprintf(seconds, sizeof seconds, "%.3f", r->seconds);
     snprintf(images, sizeof images, "%d", r->set->n);
     snprintf(train, sizeof train,
              "{\"batch\":%d,\"locals\":%d,\"lr\":%g,\"momentum\":%g,\"seed\":%llu,\"epochs\":%d}",
              r->c->t.batch, r->c->t.n_local, r->c->t.lr, r->c->t.momentum_teacher,
              (unsigned long long)r->c->t.seed, r->c->t.epochs);
-    const char *keys[] = {"format", "version", "model", "train", "total_steps", "images", "source"};
+    const char *keys[] = {"format",      "version", "model",  "train",
+                          "total_steps", "images",  "source", "seconds"};
     const char *vals[] = {
-        "inspectd-checkpoint", "1", r->model_json, train, total, images, r->source};
-    if (checkpoint_save_training(r->c->out, r->s, keys, vals, 7, err, sizeof err)) {
+        "inspectd-checkpoint", "1", r->model_json, train, total, images, r->source, seconds};
+    if (checkpoint_save_training(r->c->out, r->s, keys, vals, 8, err, sizeof err)) {
         log_error("checkpoint not written: %s", err);
         return -1;
     }
@@ -444,6 +456,7 @@ static int on_progress(const struct train_progress *p, void *arg)
     struct run *r = arg;
     r->total = p->total_steps;
     r->loss = p->stats.loss;
+    r->seconds = r->seconds_before + p->seconds;
     long done = p->step + 1;
     double steps_per_s = p->images_per_s / r->c->t.batch;
     double eta = p->total_steps && steps_per_s > 0 ? (p->total_steps - done) / steps_per_s : 0;
@@ -491,6 +504,31 @@ static int init_weights(const struct train_cmd *c, struct dino_step *s)
     return 0;
 }
 
+/* Whether two model descriptions (config_json) name the same network, whatever their image
+ * statistics. When they do, the run's statistics (saved's mean and std) replace the current
+ * ones in *current and in the augmentation, so a resumed run normalises as it started. */
+static bool same_model(const char *saved, char **current, struct augment_config *aug)
+{
+    json_t *a = json_loads(saved, 0, NULL), *b = json_loads(*current, 0, NULL);
+    json_t *mean = json_incref(json_object_get(a, "mean")),
+           *std = json_incref(json_object_get(a, "std"));
+    json_object_del(a, "mean"), json_object_del(a, "std");
+    json_object_del(b, "mean"), json_object_del(b, "std");
+    bool same = a && b && json_equal(a, b) && json_is_array(mean) && json_is_array(std) &&
+                json_array_size(mean) == json_array_size(std) && json_array_size(mean) <= 3;
+    char *copy = same ? strdup(saved) : NULL;
+    if (copy) {
+        for (size_t i = 0; i < json_array_size(mean); i++) {
+            aug->mean[i] = (float)json_number_value(json_array_get(mean, i));
+            aug->std[i] = (float)json_number_value(json_array_get(std, i));
+        }
+        free(*current);
+        *current = copy;
+    }
+    json_decref(a), json_decref(b), json_decref(mean), json_decref(std);
+    return copy != NULL;
+}
+
 static int restore(struct run *r)
 {
     struct st_file f;
@@ -500,16 +538,23 @@ static int restore(struct run *r)
         return -1;
     }
     const char *model = st_meta(&f, "model"), *total = st_meta(&f, "total_steps");
+    const char *seconds = st_meta(&f, "seconds");
     int rc = -1;
-    if (!model || strcmp(model, r->model_json) != 0)
-        log_error("cannot resume %s: it holds another model or image statistics (%s)", r->c->out,
+    if (!model || !same_model(model, &r->model_json, &r->c->t.aug))
+        log_error("cannot resume %s: it holds another model (%s)", r->c->out,
                   model ? model : "no model metadata");
     else if (checkpoint_load_training(r->s, &f, err, sizeof err))
         log_error("cannot resume %s: %s", r->c->out, err);
     else {
-        r->c->t.total_steps = total ? strtol(total, NULL, 10) : 0;
-        log_info("resuming %s at step %ld of %ld", r->c->out, r->s->student.adam_step,
-                 r->c->t.total_steps);
+        r->c->t.total_steps = r->total = total ? strtol(total, NULL, 10) : 0;
+        r->seconds_before = r->seconds = seconds ? strtod(seconds, NULL) : 0;
+        log_info("resuming %s at step %ld of %ld, after %.1f s of training", r->c->out,
+                 r->s->student.adam_step, r->c->t.total_steps, r->seconds_before);
+        /* --minutes is the run's budget: a resumed run gets what is left of it */
+        if (r->c->t.minutes > 0) {
+            r->c->t.minutes -= r->seconds_before / 60;
+            r->budget_spent = r->c->t.minutes <= 0;
+        }
         rc = 0;
     }
     st_free(&f);
@@ -636,6 +681,10 @@ int cmd_train(int argc, char **argv)
         usage(stderr);
         return 64;
     }
+    /* from here on a stop is remembered: the run gets to its first step (or resumes) and saves,
+     * so that a run stopped while it loads its images still leaves something to resume */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     c.t.model.img_size = c.size;
     c.t.model.in_chans = c.channels;
     int local = c.size * 3 / 7 / c.t.model.patch * c.t.model.patch;
@@ -681,9 +730,11 @@ int cmd_train(int argc, char **argv)
         free(r.model_json);
         return 1;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    rc = train_run(&s, &c.t, set.pixels, set.n, c.size, c.size, on_progress, &r, err, sizeof err);
+    if (r.budget_spent)
+        log_info("the run had used its --minutes budget before it stopped: no more steps");
+    else
+        rc = train_run(&s, &c.t, set.pixels, set.n, c.size, c.size, on_progress, &r, err,
+                       sizeof err);
     if (r.tty) fputc('\n', stderr);
     if (rc < 0) log_error("%s", err);
     int saved = save(&r);

@@ -174,6 +174,29 @@ static int set_http(struct parser *p, const char *key, const char *v)
     return fail(p, "unknown key '%s' in [http]", key);
 }
 
+/* [store] retention keys: max_size_mb, min_free_mb, flagged_days. */
+static int set_retention(struct parser *p, const char *key, const char *v)
+{
+    struct config *c = p->cfg;
+    if (strcmp(key, "max_size_mb") == 0)
+        return parse_int(v, 0, 100000000, &c->store_max_size_mb) == 0
+                   ? 1
+                   : fail(p, "max_size_mb must be an integer in [0, 100000000] (0: no limit)");
+    if (strcmp(key, "min_free_mb") == 0)
+        return parse_int(v, 0, 100000000, &c->store_min_free_mb) == 0
+                   ? 1
+                   : fail(p, "min_free_mb must be an integer in [0, 100000000] (0: none)");
+    if (strcmp(key, "flagged_days") == 0) {
+        char *end;
+        double d = strtod(v, &end);
+        if (*v == '\0' || *end || !(d >= 0 && d <= 36500))
+            return fail(p, "flagged_days must be a number of days in [0, 36500]");
+        c->store_flagged_days = d;
+        return 1;
+    }
+    return fail(p, "unknown key '%s' in [store]", key);
+}
+
 static int set_store(struct parser *p, const char *key, const char *v)
 {
     struct config *c = p->cfg;
@@ -193,7 +216,7 @@ static int set_store(struct parser *p, const char *key, const char *v)
         return parse_int(v, 0, 10000, &c->batch_ms) == 0
                    ? 1
                    : fail(p, "batch_ms must be an integer in [0, 10000]");
-    return fail(p, "unknown key '%s' in [store]", key);
+    return set_retention(p, key, v);
 }
 
 static int set_pipeline(struct parser *p, const char *key, const char *v)
@@ -372,6 +395,9 @@ static void set_defaults(struct config *c, const char *name)
     c->jpeg_quality = 90;
     c->batch_frames = 64;
     c->batch_ms = 20;
+    c->store_max_size_mb = 0;
+    c->store_min_free_mb = 1024;
+    c->store_flagged_days = 30;
     c->queue_size = 256;
     c->log_level = LOGL_INFO;
     c->trainer_enabled = 1;

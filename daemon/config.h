@@ -49,6 +49,10 @@ struct config {
     int jpeg_quality; /* for raw frames, 1..100 */
     int batch_frames; /* at most this many frames per transaction */
     int batch_ms;     /* a transaction collects frames for at most this long */
+    /* retention (retention.h) */
+    int store_max_size_mb;     /* the database with its WAL; 0: no limit */
+    int store_min_free_mb;     /* free space kept on its filesystem; 0: none */
+    double store_flagged_days; /* confirmed defects kept at least this long */
 
     /* [pipeline] */
     int queue_size; /* frames waiting for the writer; the oldest is dropped when full */

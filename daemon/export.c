@@ -365,7 +365,7 @@ static int load_frame(struct export *e, const struct export_row *row)
     if (found < 0 || has_map < 0) fail(e, "frame %lld: %s", id, store_reader_errmsg(rd));
     store_pool_put(e->pool, rd);
     if (found < 0 || has_map < 0) return -1;
-    if (found == 0) {
+    if (found == 0 || found == STORE_NO_IMAGE) { /* deleted, or stored without its image */
         e->counts.skipped++;
         return 0;
     }

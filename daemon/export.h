@@ -41,7 +41,7 @@ struct export_counts {
     int64_t frames;                   /* images in the archive */
     int64_t good, defect, unreviewed; /* by folder */
     int64_t heatmaps;                 /* heatmap entries */
-    int64_t skipped;                  /* listed, then deleted before their image was read */
+    int64_t skipped;                  /* listed, then deleted (or stored without an image) */
     int64_t heatmap_errors;           /* a heatmap that could not be drawn (logged; left out) */
     uint64_t bytes;                   /* archive bytes produced so far */
 };

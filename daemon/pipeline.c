@@ -26,6 +26,8 @@
 #define STALLED_AFTER_NS 5000000000LL
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_MAX_MS   30000
+#define CACHE_FRAMES     256 /* images held for the scorer while they are not stored */
+#define CACHE_BYTES      (64 << 20)
 
 struct capture {
     struct pipeline *p;
@@ -56,6 +58,9 @@ struct pipeline {
     atomic_int jpeg_quality;
     struct frame_queue *queue;
     struct writer *writer;
+    struct retention *retention;
+    struct image_cache *images;
+    struct writer_status writer_status;
     struct metrics_histogram commit_latency;
     int64_t camera_ids[CONFIG_MAX_CAMERAS];
     struct metrics_camera counters[CONFIG_MAX_CAMERAS];
@@ -377,10 +382,15 @@ struct pipeline *pipeline_start(const struct config *cfg, struct store *store, c
     }
     init_state(p, cfg);
     if (assign_cameras(p, cfg, store, err, errsz) < 0) goto fail;
-    if (!(p->queue = queue_create((size_t)cfg->queue_size))) {
+    if (!(p->queue = queue_create((size_t)cfg->queue_size)) ||
+        !(p->images = image_cache_create(CACHE_FRAMES, CACHE_BYTES))) {
         snprintf(err, errsz, "pipeline: out of memory");
         goto fail;
     }
+    struct retention_config rc = {.max_bytes = (int64_t)cfg->store_max_size_mb << 20,
+                                  .min_free_bytes = (int64_t)cfg->store_min_free_mb << 20,
+                                  .flagged_days = cfg->store_flagged_days};
+    if (!(p->retention = retention_create(&rc, store, err, errsz))) goto fail;
     struct writer_config wc = {.store = store,
                                .queue = p->queue,
                                .camera_ids = p->camera_ids,
@@ -388,7 +398,10 @@ struct pipeline *pipeline_start(const struct config *cfg, struct store *store, c
                                .ncameras = CONFIG_MAX_CAMERAS,
                                .batch_frames = cfg->batch_frames,
                                .batch_ms = cfg->batch_ms,
-                               .commit_latency = &p->commit_latency};
+                               .commit_latency = &p->commit_latency,
+                               .retention = p->retention,
+                               .images = p->images,
+                               .status = &p->writer_status};
     if (!(p->writer = writer_start(&wc, err, errsz))) goto fail;
     for (size_t i = 0; i < p->ncameras; i++)
         if (start_capture(p, &p->captures[i], err, errsz) < 0) goto fail;
@@ -568,6 +581,8 @@ void pipeline_free(struct pipeline *p)
     if (!p) return;
     pipeline_stop(p);
     queue_destroy(p->queue);
+    retention_free(p->retention);
+    image_cache_free(p->images);
     for (size_t i = 0; i < CONFIG_MAX_CAMERAS; i++) {
         config_camera_free(&p->captures[i].cam);
         pthread_mutex_destroy(&p->captures[i].lock);
@@ -638,4 +653,18 @@ bool pipeline_ready(struct pipeline *p)
 struct metrics_histogram *pipeline_commit_latency(struct pipeline *p)
 {
     return &p->commit_latency;
+}
+
+void pipeline_storage_status(struct pipeline *p, struct pipeline_storage_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->last_frame_id = atomic_load(&p->writer_status.last_frame_id);
+    out->frames_without_image = atomic_load(&p->writer_status.without_image);
+    out->full_retries = atomic_load(&p->writer_status.full_retries);
+    if (p->retention) retention_get_status(p->retention, &out->retention);
+}
+
+struct image_cache *pipeline_image_cache(struct pipeline *p)
+{
+    return p->images;
 }

@@ -9,6 +9,9 @@
  * (so cameras encode in parallel and the single writer only writes) at [store] jpeg_quality.
  *
  * pipeline_stop() stops the capture threads, then the writer drains the queue and commits.
+ * The pipeline also owns retention (retention.h: [store] max_size_mb, min_free_mb, flagged_days),
+ * which the writer applies between batches, and the image cache through which the images of
+ * frames stored without them reach the scorer.
  * The status functions may be called from any thread until pipeline_free().
  *
  * pipeline_reconfigure() (a config reload) restarts only the cameras whose driver or parameters
@@ -25,7 +28,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "image_cache.h"
 #include "metrics.h"
+#include "retention.h"
 #include "store.h"
 
 enum camera_state {
@@ -46,6 +51,14 @@ struct pipeline_camera_status {
     uint64_t captured, stored, dropped, failed, source_errors;
     uint64_t run;   /* which capture thread: a new number each time the camera is (re)started */
     uint64_t polls; /* turns of the capture loop (each waits at most 200 ms for a frame) */
+};
+
+/* The writer's side of things: what it committed last, and retention. */
+struct pipeline_storage_status {
+    int64_t last_frame_id;         /* the newest frame committed; 0: none yet */
+    uint64_t frames_without_image; /* committed without their image (storage full) */
+    uint64_t full_retries;         /* batch writes retried after a full disk */
+    struct retention_status retention;
 };
 
 struct pipeline;
@@ -79,5 +92,8 @@ size_t pipeline_queue_capacity(const struct pipeline *p);
 bool pipeline_ready(struct pipeline *p);
 /* Duration of each batch's inserts and commit. */
 struct metrics_histogram *pipeline_commit_latency(struct pipeline *p);
+void pipeline_storage_status(struct pipeline *p, struct pipeline_storage_status *out);
+/* Where the scorer finds the images of frames stored without them. Valid until pipeline_free(). */
+struct image_cache *pipeline_image_cache(struct pipeline *p);
 
 #endif

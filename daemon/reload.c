@@ -30,6 +30,8 @@ static void clear_known(struct config *c)
     memset(c->http_tls_key, 0, sizeof c->http_tls_key);
     memset(c->store_path, 0, sizeof c->store_path);
     c->jpeg_quality = c->batch_frames = c->batch_ms = 0;
+    c->store_max_size_mb = c->store_min_free_mb = 0;
+    c->store_flagged_days = 0;
     c->queue_size = 0;
     config_copy_trainer(c, &zero);
     c->log_level = LOGL_ERROR;
@@ -78,6 +80,10 @@ void reload_diff(const struct config *running, const struct config *next, struct
     if (strcmp(a->store_path, b->store_path) != 0) note(r, rs, "[store] path");
     if (a->batch_frames != b->batch_frames) note(r, rs, "[store] batch_frames");
     if (a->batch_ms != b->batch_ms) note(r, rs, "[store] batch_ms");
+    if (a->store_max_size_mb != b->store_max_size_mb ||
+        a->store_min_free_mb != b->store_min_free_mb ||
+        a->store_flagged_days != b->store_flagged_days)
+        note(r, rs, "[store] max_size_mb/min_free_mb/flagged_days");
     if (a->queue_size != b->queue_size) note(r, rs, "[pipeline] queue_size");
     if (unknown_keys_differ(a, b)) note(r, rs, "other keys");
 }

@@ -19,12 +19,17 @@
 #define SCORER_IDLE_MS 10
 #define MODEL_CHECK_MS 1000
 #define FEEDBACK_MAX   256 /* latest false positives that join the bank */
+#define FULL_RETRY_MS  500 /* a result not written on a full disk is retried after this */
+
+enum { SCORE_RETRY = -2 }; /* score_frame(): the disk is full, try the frame again later */
 
 struct scorer {
     pthread_t thread;
     pthread_mutex_t lock; /* guards status and stop */
     bool stop;
     int threads;
+    struct image_cache *images; /* of frames stored without them */
+    bool warned_no_image;       /* such a frame could not be scored: logged once */
     struct scoring_store *db;
     pthread_mutex_t model_lock; /* guards model and have_model against POST /score */
     struct scoring_model model;
@@ -158,13 +163,32 @@ static void refresh_feedback(struct scorer *s)
              m->bank.n);
 }
 
-/* Scores one frame and stores the result. Returns 0, or -1 (error recorded). */
+/* A frame stored without its image: its image from the cache, if the cache still holds it.
+ * Returns 1, or 0 (counted). */
+static int image_from_cache(struct scorer *s, int64_t id, void **data, size_t *size)
+{
+    if (image_cache_take(s->images, id, data, size)) return 1;
+    pthread_mutex_lock(&s->lock);
+    s->status.without_image++;
+    pthread_mutex_unlock(&s->lock);
+    if (!s->warned_no_image)
+        log_warn("frame %lld was stored without its image and it is no longer in memory: not "
+                 "scored (counted as without_image from now on)",
+                 (long long)id);
+    s->warned_no_image = true;
+    return 0;
+}
+
+/* Scores one frame and stores the result. Returns 0, -1 (error recorded), or SCORE_RETRY when the
+ * result could not be written on a full disk. */
 static int score_frame(struct scorer *s, int64_t id)
 {
     void *data = NULL;
     size_t size = 0;
     int64_t camera = 0, t0 = mono_us();
     int found = scoring_store_frame(s->db, id, &data, &size, &camera);
+    bool cached = found == 2;
+    if (cached) found = image_from_cache(s, id, &data, &size);
     if (found <= 0) {
         if (found < 0) set_error(s, scoring_store_errmsg(s->db));
         free(data);
@@ -175,7 +199,6 @@ static int score_frame(struct scorer *s, int64_t id)
     char what[48], err[256];
     snprintf(what, sizeof what, "frame %lld", (long long)id);
     int added = image_set_add_encoded(&one, data, size, what);
-    free(data);
     int P = m->gh * m->gw, rc = -1;
     float score = 0, *grid = malloc(sizeof(float) * (size_t)P);
     pthread_mutex_lock(&s->model_lock);
@@ -197,6 +220,13 @@ static int score_frame(struct scorer *s, int64_t id)
         rc = scoring_store_result(s->db, &r);
         if (!rc) metrics_histogram_observe(&s->latency, (mono_us() - t0) * 1000);
         if (rc) set_error(s, scoring_store_errmsg(s->db));
+        if (rc && scoring_store_error_is_full(s->db)) {
+            if (cached) image_cache_put(s->images, id, data, size), data = NULL;
+            free(data);
+            free(grid);
+            image_set_free(&one);
+            return SCORE_RETRY;
+        }
         pthread_mutex_lock(&s->lock);
         if (!rc) {
             s->status.scored++;
@@ -212,6 +242,7 @@ static int score_frame(struct scorer *s, int64_t id)
         s->status.failed++;
         pthread_mutex_unlock(&s->lock);
     }
+    free(data);
     free(grid);
     image_set_free(&one);
     return rc;
@@ -243,7 +274,13 @@ static void *scorer_main(void *arg)
                               : 0;
         if (n < 0) set_error(s, scoring_store_errmsg(s->db));
         for (int i = 0; i < n && !stopping(s); i++) {
-            score_frame(s, ids[i]);
+            if (score_frame(s, ids[i]) == SCORE_RETRY) {
+                pthread_mutex_lock(&s->lock);
+                s->status.idle++; /* waiting for room is not a hang (watchdog.h) */
+                pthread_mutex_unlock(&s->lock);
+                sleep_ms(FULL_RETRY_MS);
+                break;
+            }
             s->last_id = ids[i]; /* a frame that cannot be scored is not retried in a loop */
         }
         if (n <= 0) {
@@ -256,7 +293,8 @@ static void *scorer_main(void *arg)
     return NULL;
 }
 
-struct scorer *scorer_start(const char *db_path, int threads, char *err, size_t errsz)
+struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images, char *err,
+                            size_t errsz)
 {
     struct scorer *s = calloc(1, sizeof *s);
     if (!s) {
@@ -264,6 +302,7 @@ struct scorer *scorer_start(const char *db_path, int threads, char *err, size_t 
         return NULL;
     }
     s->threads = threads < 1 ? 1 : threads;
+    s->images = images;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->model_lock, NULL);
     static const double bounds[] = {0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2};

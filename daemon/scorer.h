@@ -3,7 +3,10 @@
  * a result row, and, when flagged, a heatmap and an alert. Frames are found in the database (the
  * oldest unscored ones first, after the last frame the model scored, or from the newest for a
  * model that scored nothing yet), so a restart loses no frame and capture is never slowed. With no
- * model yet the scorer is "learning" and frames stay unscored. */
+ * model yet the scorer is "learning" and frames stay unscored. A frame stored without its image
+ * (storage full) is scored from the image cache the writer handed its image to; when the cache no
+ * longer holds it, it stays unscored and is counted. A result that cannot be written because the
+ * disk is full is retried (the writer's retention makes room) instead of being lost. */
 #ifndef INSPECTD_SCORER_H
 #define INSPECTD_SCORER_H
 
@@ -12,6 +15,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "image_cache.h"
 
 struct scorer;
 
@@ -26,7 +30,9 @@ struct scorer_status {
     int64_t last_latency_us;  /* decode + embed + k-NN of the last frame */
     int64_t model_created_us; /* the active model's creation time */
     int feedback_frames;      /* false positives in the bank */
-    uint64_t idle; /* turns that found nothing to score: no model, no new frame, or a read error */
+    uint64_t
+        idle; /* turns that scored nothing: no model, no new frame, a read error, a full disk */
+    uint64_t without_image; /* stored without their image and no longer in memory: not scored */
     char last_error[256];
 };
 
@@ -41,8 +47,10 @@ struct scorer_verdict {
 };
 
 /* Starts the thread on the database at path (already migrated). threads: BLAS/embedding
- * workers for scoring. Returns NULL with the reason in err. */
-struct scorer *scorer_start(const char *db_path, int threads, char *err, size_t errsz);
+ * workers for scoring. images: where the writer puts the images it could not store (may be NULL;
+ * must outlive the scorer). Returns NULL with the reason in err. */
+struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images, char *err,
+                            size_t errsz);
 
 /* Stops the thread (after the frame in hand) and frees everything; NULL is fine. */
 void scorer_stop(struct scorer *s);

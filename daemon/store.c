@@ -2,6 +2,7 @@
  * batched frame inserts on the write connection, and the queries the HTTP API reads with. */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "embed.h"
@@ -20,6 +22,8 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *insert_frame;
     sqlite3_stmt *find_camera, *insert_camera, *update_camera;
+    sqlite3_stmt *oldest_free, *oldest_defects, *delete_frame; /* retention */
+    bool full; /* the last error was SQLITE_FULL or ENOSPC */
     char err[256];
 };
 
@@ -43,7 +47,8 @@ static const char *const defect_names[] = {"none", "scratch", "hole", "stain"};
 
 #define FRAME_COLUMNS                                                                              \
     "f.id, c.name, f.seq, f.captured_at, f.created_at, f.width, f.height, f.format, "              \
-    "length(f.image), f.defect, f.defect_x0, f.defect_y0, f.defect_x1, f.defect_y1"
+    "length(f.image), f.defect, f.defect_x0, f.defect_y0, f.defect_x1, f.defect_y1, "              \
+    "f.image_missing"
 
 static int64_t now_us(void)
 {
@@ -61,8 +66,17 @@ __attribute__((format(printf, 3, 4))) static int set_err(char *buf, size_t n, co
     return -1;
 }
 
+/* Whether the connection's last error means "no room": the disk or max_page_count. */
+static bool error_is_full(sqlite3 *db)
+{
+    return (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL ||
+           ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_IOERR &&
+            sqlite3_system_errno(db) == ENOSPC);
+}
+
 static int db_fail(struct store *s, const char *what)
 {
+    s->full = error_is_full(s->db);
     return set_err(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
@@ -177,9 +191,21 @@ static int exec(struct store *s, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
+    s->full = error_is_full(s->db);
     set_err(s->err, sizeof s->err, "%s: %s", sql, msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     return -1;
+}
+
+/* A database created without auto_vacuum (by another tool, or by hand) is rebuilt with it once,
+ * so that retention can give space back to the filesystem. The VACUUM rewrites the whole file:
+ * it takes a while and free space of the database's size, once. */
+static int make_incremental(struct store *s)
+{
+    int mode;
+    if (pragma_int(s->db, "PRAGMA auto_vacuum", &mode) < 0) return db_fail(s, "read auto_vacuum");
+    if (mode == 2) return 0;
+    return exec(s, "PRAGMA auto_vacuum = INCREMENTAL") < 0 || exec(s, "VACUUM") < 0 ? -1 : 0;
 }
 
 /* auto_vacuum only takes effect before the first table exists, so it comes first. */
@@ -196,6 +222,10 @@ static int set_pragmas(struct store *s)
     if (!wal) return set_err(s->err, sizeof s->err, "cannot switch the database to WAL mode");
     if (exec(s, "PRAGMA synchronous = NORMAL") < 0 || exec(s, "PRAGMA foreign_keys = ON") < 0)
         return -1;
+    /* Debian's SQLite overwrites deleted content by default: deleting a megabyte of images would
+     * write a megabyte to the WAL, which a full disk may not have room for. Freed pages are given
+     * back (incremental vacuum) or reused soon enough. */
+    if (exec(s, "PRAGMA secure_delete = OFF") < 0) return -1;
     return 0;
 }
 
@@ -209,13 +239,24 @@ static int prepare_writes(struct store *s)
 {
     if (prepare(s->db,
                 "INSERT INTO frames (camera_id, seq, captured_at, width, height, format, image, "
-                "created_at, defect, defect_x0, defect_y0, defect_x1, defect_y1) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, defect, defect_x0, defect_y0, defect_x1, defect_y1, image_missing) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 &s->insert_frame) < 0 ||
         prepare(s->db, "SELECT id, driver FROM cameras WHERE name = ?", &s->find_camera) < 0 ||
         prepare(s->db, "INSERT INTO cameras (name, driver, created_at) VALUES (?, ?, ?)",
                 &s->insert_camera) < 0 ||
-        prepare(s->db, "UPDATE cameras SET driver = ? WHERE id = ?", &s->update_camera) < 0)
+        prepare(s->db, "UPDATE cameras SET driver = ? WHERE id = ?", &s->update_camera) < 0 ||
+        prepare(s->db,
+                "SELECT f.id, length(f.image) FROM frames f WHERE f.id < (SELECT max(id) FROM "
+                "frames) AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.frame_id = f.id AND "
+                "a.state <> 'false_positive') ORDER BY f.id LIMIT ?1",
+                &s->oldest_free) < 0 ||
+        prepare(s->db,
+                "SELECT f.id, length(f.image) FROM alerts a JOIN frames f ON f.id = a.frame_id "
+                "WHERE a.state = 'defect' AND f.created_at < ?2 AND f.id < (SELECT max(id) FROM "
+                "frames) ORDER BY a.frame_id LIMIT ?1",
+                &s->oldest_defects) < 0 ||
+        prepare(s->db, "DELETE FROM frames WHERE id = ?1", &s->delete_frame) < 0)
         return db_fail(s, "prepare");
     return 0;
 }
@@ -234,7 +275,8 @@ struct store *store_open(const char *path, char *err, size_t errsz)
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(s->db, 1);
-    if (set_pragmas(s) < 0 || migrate(s) < 0 || prepare_writes(s) < 0) goto fail;
+    if (set_pragmas(s) < 0 || migrate(s) < 0 || make_incremental(s) < 0 || prepare_writes(s) < 0)
+        goto fail;
     return s;
 fail:
     set_err(err, errsz, "%s: %s", path, s->err);
@@ -249,6 +291,9 @@ void store_close(struct store *s)
     sqlite3_finalize(s->find_camera);
     sqlite3_finalize(s->insert_camera);
     sqlite3_finalize(s->update_camera);
+    sqlite3_finalize(s->oldest_free);
+    sqlite3_finalize(s->oldest_defects);
+    sqlite3_finalize(s->delete_frame);
     if (s->db && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", 0, 0, 0);
     sqlite3_close(s->db);
     free(s);
@@ -257,9 +302,10 @@ void store_close(struct store *s)
 static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
+    int fail = rc == SQLITE_DONE ? 0 : db_fail(s, what);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(s, what);
+    return fail;
 }
 
 int store_camera(struct store *s, const char *name, const char *driver, int64_t *id)
@@ -305,6 +351,7 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
 {
     assert(f->format == FRAME_JPEG || f->format == FRAME_PNG);
     assert(f->image_size <= INT32_MAX);
+    assert(f->image_missing || f->image);
     sqlite3_stmt *st = s->insert_frame;
     sqlite3_bind_int64(st, 1, f->camera_id);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)f->seq);
@@ -312,7 +359,12 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
     sqlite3_bind_int(st, 4, f->width);
     sqlite3_bind_int(st, 5, f->height);
     sqlite3_bind_text(st, 6, f->format == FRAME_JPEG ? "jpeg" : "png", -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 7, f->image, (int)f->image_size, SQLITE_STATIC);
+    if (f->image_missing) {
+        sqlite3_bind_zeroblob(st, 7, 0); /* an empty blob, not NULL */
+        sqlite3_bind_text(st, 14, f->image_missing, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_blob(st, 7, f->image, (int)f->image_size, SQLITE_STATIC);
+    }
     sqlite3_bind_int64(st, 8, now_us());
     if (f->has_truth) {
         assert(f->truth.defect >= DEFECT_NONE && f->truth.defect <= DEFECT_STAIN);
@@ -327,6 +379,141 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
     if (step_done(s, st, "insert frame") < 0) return -1;
     if (id) *id = sqlite3_last_insert_rowid(s->db);
     return 0;
+}
+
+/* ---- retention ---- */
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+bool store_error_is_full(const struct store *s)
+{
+    return s->full;
+}
+
+const char *store_path(struct store *s)
+{
+    return sqlite3_db_filename(s->db, "main");
+}
+
+int store_usage(struct store *s, struct store_usage *u)
+{
+    int page_size, pages, free_pages;
+    if (pragma_int(s->db, "PRAGMA page_size", &page_size) < 0 ||
+        pragma_int(s->db, "PRAGMA page_count", &pages) < 0 ||
+        pragma_int(s->db, "PRAGMA freelist_count", &free_pages) < 0)
+        return db_fail(s, "database size");
+    const char *path = sqlite3_db_filename(s->db, "main");
+    char wal[PATH_MAX];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct statvfs fs;
+    if (statvfs(path, &fs) < 0)
+        return set_err(s->err, sizeof s->err, "free space of %s: %s", path, strerror(errno));
+    *u = (struct store_usage){.page_size = page_size,
+                              .pages = pages,
+                              .free_pages = free_pages,
+                              .file_bytes = file_size(path),
+                              .wal_bytes = file_size(wal),
+                              .fs_free = (int64_t)fs.f_bavail * (int64_t)fs.f_frsize};
+    return 0;
+}
+
+/* The ids of the frames st selects (?1 limit, ?2 defect cutoff), up to max of them or until their
+ * images add up to max_bytes (at least one); their image bytes are added to *bytes. */
+static int select_frames(struct store *s, sqlite3_stmt *st, int max, int64_t max_bytes,
+                         int64_t cutoff, int64_t *ids, int64_t *bytes)
+{
+    sqlite3_bind_int(st, 1, max);
+    sqlite3_bind_int64(st, 2, cutoff);
+    int n = 0, rc = SQLITE_DONE;
+    while (n < max && *bytes < max_bytes && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ids[n] = sqlite3_column_int64(st, 0);
+        *bytes += sqlite3_column_int64(st, 1);
+        n++;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) n = db_fail(s, "select frames to delete");
+    sqlite3_reset(st);
+    return n;
+}
+
+#define DELETE_MAX 256
+
+int store_delete_oldest(struct store *s, int max, int64_t max_bytes, int64_t defects_before_us,
+                        int64_t *image_bytes)
+{
+    int64_t ids[DELETE_MAX], bytes = 0;
+    if (max > DELETE_MAX) max = DELETE_MAX;
+    if (max_bytes <= 0) max_bytes = INT64_MAX;
+    if (store_begin(s) < 0) return -1;
+    /* cascades to results, heatmaps and alerts (foreign_keys is on for this connection) */
+    int n = select_frames(s, s->oldest_free, max, max_bytes, 0, ids, &bytes);
+    if (n == 0)
+        n = select_frames(s, s->oldest_defects, max, max_bytes, defects_before_us, ids, &bytes);
+    for (int i = 0; i < n; i++) {
+        sqlite3_bind_int64(s->delete_frame, 1, ids[i]);
+        if (step_done(s, s->delete_frame, "delete frame") < 0) n = -1;
+    }
+    if (n < 0 || store_commit(s) < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    if (image_bytes) *image_bytes = bytes;
+    return n;
+}
+
+int store_deletable_bytes(struct store *s, int64_t defects_before_us, int64_t *bytes)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT coalesce(sum((length(f.image) + ?2 - 5) / (?2 - 4) * ?2), 0) "
+                           "FROM frames f LEFT JOIN alerts a ON a.frame_id = f.id WHERE f.id < "
+                           "(SELECT max(id) FROM frames) AND (a.state IS NULL OR a.state = "
+                           "'false_positive' OR (a.state = 'defect' AND f.created_at < ?1))",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "deletable bytes");
+    int page_size;
+    if (pragma_int(s->db, "PRAGMA page_size", &page_size) < 0) page_size = 4096;
+    sqlite3_bind_int64(st, 1, defects_before_us);
+    sqlite3_bind_int(st, 2, page_size);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *bytes = sqlite3_column_int64(st, 0);
+    int fail = rc == SQLITE_ROW ? 0 : db_fail(s, "deletable bytes");
+    sqlite3_finalize(st);
+    return fail;
+}
+
+int store_vacuum(struct store *s, int pages)
+{
+    int before, after;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", pages > 0 ? pages : 1);
+    if (pragma_int(s->db, "PRAGMA freelist_count", &before) < 0) return db_fail(s, "vacuum");
+    /* the pragma returns no row; exec steps it to the end */
+    if (exec(s, sql) < 0) return -1;
+    if (pragma_int(s->db, "PRAGMA freelist_count", &after) < 0) return db_fail(s, "vacuum");
+    /* a passive checkpoint never waits: with readers in the way the file shrinks at a later one */
+    if (exec(s, "PRAGMA wal_checkpoint(PASSIVE)") < 0) return -1;
+    return before - after;
+}
+
+int store_set_limits(struct store *s, int64_t max_bytes, int64_t wal_bytes)
+{
+    int page_size, got;
+    if (pragma_int(s->db, "PRAGMA page_size", &page_size) < 0) return db_fail(s, "page size");
+    char sql[96];
+    int64_t max_pages = max_bytes > 0 ? max_bytes / page_size : 0xfffffffe;
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)max_pages);
+    if (pragma_int(s->db, sql, &got) < 0) return db_fail(s, "max_page_count");
+    int64_t wal_pages = wal_bytes > 0 ? wal_bytes / page_size : 1000;
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %lld",
+             (long long)(wal_pages > 0 ? wal_pages : 1));
+    if (exec(s, sql) < 0) return -1;
+    snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %lld",
+             (long long)(wal_bytes > 0 ? wal_bytes : -1));
+    return exec(s, sql);
 }
 
 /* ---- read-only connections ---- */
@@ -460,6 +647,8 @@ static void read_info(sqlite3_stmt *st, struct store_frame_info *out)
         out->truth.x1 = sqlite3_column_int(st, 12);
         out->truth.y1 = sqlite3_column_int(st, 13);
     }
+    const unsigned char *missing = sqlite3_column_text(st, 14);
+    if (missing) snprintf(out->image_missing, sizeof out->image_missing, "%s", missing);
 }
 
 int store_list_frames(struct store_reader *r, const char *camera, int64_t before,
@@ -496,7 +685,11 @@ int store_get_image(struct store_reader *r, int64_t id, void **data, size_t *siz
     /* Both reads in one read transaction, so the image belongs to the metadata. */
     if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) return reader_fail(r, "begin");
     int found = store_get_frame(r, id, info);
-    if (found == 1) {
+    if (found == 1 && info->image_missing[0]) {
+        *data = NULL;
+        *size = 0;
+        found = STORE_NO_IMAGE;
+    } else if (found == 1) {
         sqlite3_stmt *st = r->get_image;
         sqlite3_bind_int64(st, 1, id);
         int rc = sqlite3_step(st);
@@ -514,12 +707,6 @@ int store_get_image(struct store_reader *r, int64_t id, void **data, size_t *siz
     }
     sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
     return found;
-}
-
-static int64_t file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
 int store_stats(struct store_reader *r, int64_t *frames, int64_t *bytes)

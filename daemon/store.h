@@ -27,7 +27,8 @@ struct store;
 struct store_reader;
 struct store_pool;
 
-/* A frame to write. image is the encoded JPEG or PNG. */
+/* A frame to write. image is the encoded JPEG or PNG; with image_missing set (why the image is not
+ * kept, e.g. "storage full") only the metadata is written and image may be NULL. */
 struct store_frame {
     int64_t camera_id;
     uint64_t seq;
@@ -38,6 +39,7 @@ struct store_frame {
     size_t image_size;
     bool has_truth;
     struct frame_truth truth;
+    const char *image_missing; /* NULL: store the image */
 };
 
 /* A stored frame's metadata, as read back. */
@@ -48,11 +50,15 @@ struct store_frame_info {
     int64_t captured_at_us;
     int64_t created_at_us;
     int width, height;
-    char format[8]; /* "jpeg" or "png" */
-    int64_t image_size;
+    char format[8];     /* "jpeg" or "png" */
+    int64_t image_size; /* 0 when the image is not stored */
     bool has_truth;
     struct frame_truth truth;
+    char image_missing[128]; /* why the image is not stored; "" when it is */
 };
+
+/* store_get_image(): the frame exists but was stored without its image (image_missing says why). */
+#define STORE_NO_IMAGE 2
 
 /* ---- write connection ---- */
 
@@ -78,6 +84,56 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
 int store_commit(struct store *s);
 /* Rolls back the open transaction, if any. Never fails. */
 void store_rollback(struct store *s);
+
+/* ---- retention, on the write connection ---- */
+
+/* What the database occupies and what its filesystem has left. */
+struct store_usage {
+    int64_t page_size;
+    int64_t pages;      /* PRAGMA page_count: the database in pages, free ones included */
+    int64_t free_pages; /* PRAGMA freelist_count: reused by new rows, or given back by a vacuum */
+    int64_t file_bytes; /* the database file on disk now */
+    int64_t wal_bytes;  /* its write-ahead log on disk now */
+    int64_t fs_free;    /* bytes an unprivileged writer may still use on its filesystem */
+};
+
+/* Measures the database and its filesystem. Returns 0 or -1. */
+int store_usage(struct store *s, struct store_usage *u);
+
+/* Deletes, in one short transaction, up to max of the oldest frames retention may take (fewer
+ * when their images add up to max_bytes: a deleted page goes through the WAL; <= 0: no bound),
+ * with their results, heatmaps and alerts: first frames no operator needs (no alert, or one marked
+ * false_positive); only when none of those is left, confirmed defects stored before
+ * defects_before_us. A frame whose alert awaits review ('new') is never taken, nor the newest frame
+ * (so that frame ids, which scoring follows, are never reused). Returns the number
+ * deleted (0: only protected frames are left) or -1; *image_bytes (may be NULL) gets the bytes of
+ * the images deleted. */
+int store_delete_oldest(struct store *s, int max, int64_t max_bytes, int64_t defects_before_us,
+                        int64_t *image_bytes);
+
+/* Sets *bytes to the pages (in bytes) the images of the frames store_delete_oldest() may take
+ * occupy (all of them, the newest excepted), as overflow pages estimate it. A scan of the frames:
+ * for the rare look while images are off. Returns 0 or -1. */
+int store_deletable_bytes(struct store *s, int64_t defects_before_us, int64_t *bytes);
+
+/* Gives up to `pages` free pages back to the filesystem (PRAGMA incremental_vacuum, one short
+ * transaction), then checkpoints the WAL without waiting for readers so that the file shrinks.
+ * Returns the number of pages released, or -1. */
+int store_vacuum(struct store *s, int pages);
+
+/* Bounds the files: the database to max_bytes (PRAGMA max_page_count; 0: SQLite's own maximum) —
+ * a write beyond it fails as on a full disk — and the WAL to about wal_bytes between checkpoints
+ * (wal_autocheckpoint and journal_size_limit; 0: SQLite's defaults). A database already larger
+ * than max_bytes keeps its current size as the ceiling until it shrinks and this is called again.
+ * Returns 0 or -1. */
+int store_set_limits(struct store *s, int64_t max_bytes, int64_t wal_bytes);
+
+/* The database file's full path. Valid while the store is open. */
+const char *store_path(struct store *s);
+
+/* True when the last error was a full disk or a database at its max_page_count (SQLITE_FULL, or an
+ * I/O error with ENOSPC): freeing space and retrying can help. */
+bool store_error_is_full(const struct store *s);
 
 /* ---- read-only connections ---- */
 
@@ -107,8 +163,9 @@ int store_list_frames(struct store_reader *r, const char *camera, int64_t before
                       struct store_frame_info *out, int max);
 /* Reads one frame's metadata. Returns 1 when found, 0 when there is no such frame, or -1. */
 int store_get_frame(struct store_reader *r, int64_t id, struct store_frame_info *out);
-/* Copies one frame's image into *data (malloc'ed; the caller frees it). Returns 1 when found, 0
- * when there is no such frame, or -1. */
+/* Copies one frame's image into *data (malloc'ed; the caller frees it). Returns 1 when found,
+ * STORE_NO_IMAGE when the frame was stored without its image (*data NULL, info->image_missing
+ * says why), 0 when there is no such frame, or -1. */
 int store_get_image(struct store_reader *r, int64_t id, void **data, size_t *size,
                     struct store_frame_info *info);
 /* Frame count and the database's size on disk (main file + WAL). Returns 0 or -1. */

@@ -1,6 +1,7 @@
 /* store_scoring.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
 #include "store_scoring.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -14,11 +15,15 @@
 struct scoring_store {
     sqlite3 *db;
     sqlite3_stmt *active, *unscored, *frame, *result, *heatmap, *alert;
+    bool full; /* the last error was SQLITE_FULL or ENOSPC */
     char err[256];
 };
 
 static int fail(struct scoring_store *s, const char *what)
 {
+    int code = sqlite3_extended_errcode(s->db) & 0xff;
+    s->full =
+        code == SQLITE_FULL || (code == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
     return -1;
 }
@@ -35,6 +40,11 @@ const char *scoring_store_errmsg(const struct scoring_store *s)
     return s->err;
 }
 
+bool scoring_store_error_is_full(const struct scoring_store *s)
+{
+    return s->full;
+}
+
 struct scoring_store *scoring_store_open(const char *path, char *err, size_t errsz)
 {
     struct scoring_store *s = calloc(1, sizeof *s);
@@ -47,7 +57,7 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
         "FROM models WHERE status = 'active'",
         "SELECT f.id FROM frames f WHERE f.id > ?2 AND NOT EXISTS (SELECT 1 FROM results r "
         "WHERE r.frame_id = f.id AND r.model_id = ?1) ORDER BY f.id LIMIT ?3",
-        "SELECT image, camera_id FROM frames WHERE id = ?",
+        "SELECT image, camera_id, image_missing IS NOT NULL FROM frames WHERE id = ?",
         "INSERT OR REPLACE INTO results (frame_id, model_id, score, score_norm, flagged, "
         "latency_us, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         "INSERT OR REPLACE INTO heatmaps (frame_id, model_id, grid_w, grid_h, data) "
@@ -194,7 +204,12 @@ int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t
     sqlite3_stmt *st = s->frame;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st), found = 0;
-    if (rc == SQLITE_ROW) {
+    if (rc == SQLITE_ROW && sqlite3_column_int(st, 2)) {
+        *data = NULL;
+        *size = 0;
+        *camera_id = sqlite3_column_int64(st, 1);
+        found = 2;
+    } else if (rc == SQLITE_ROW) {
         *size = (size_t)sqlite3_column_bytes(st, 0);
         *data = malloc(*size ? *size : 1);
         *camera_id = sqlite3_column_int64(st, 1);
@@ -215,9 +230,10 @@ int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t
 static int step(struct scoring_store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? 0 : fail(s, what); /* before the reset, while the error is fresh */
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : fail(s, what);
+    return rc;
 }
 
 int scoring_store_result(struct scoring_store *s, const struct scoring_result *r)
@@ -286,6 +302,19 @@ int scoring_store_frames_since_model(struct scoring_store *s, int64_t *count)
                        "SELECT COUNT(*) FROM frames WHERE created_at > COALESCE((SELECT "
                        "created_at FROM models WHERE status = 'active'), ?)",
                        -1, count);
+}
+
+int scoring_store_has_checkpoint(struct scoring_store *s, const char *path)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM models WHERE path = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(s, "find checkpoint");
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : fail(s, "find checkpoint");
+    sqlite3_finalize(st);
+    return found;
 }
 
 int scoring_store_confirmed_defects(struct scoring_store *s, int64_t *ids, int max)

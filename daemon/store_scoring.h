@@ -34,6 +34,8 @@ struct scoring_result {
 struct scoring_store *scoring_store_open(const char *path, char *err, size_t errsz);
 void scoring_store_close(struct scoring_store *s);
 const char *scoring_store_errmsg(const struct scoring_store *s);
+/* True when the last error was a full disk or database (SQLITE_FULL, ENOSPC): worth retrying. */
+bool scoring_store_error_is_full(const struct scoring_store *s);
 
 /* The active model. Returns 1 (out filled), 0 when there is none, -1 on error. */
 int scoring_store_active_model(struct scoring_store *s, struct model_row *out);
@@ -67,8 +69,9 @@ int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t af
  * or -1. */
 int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_t *after_id);
 
-/* A frame's encoded image (malloc'ed, caller frees) and camera. Returns 1, 0 when the frame is
- * gone, or -1. */
+/* A frame's encoded image (malloc'ed, caller frees) and camera. Returns 1, 2 when the frame was
+ * stored without its image (storage full: *data NULL, *camera_id set), 0 when the frame is gone,
+ * or -1. */
 int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t *size,
                         int64_t *camera_id);
 
@@ -79,6 +82,10 @@ int scoring_store_result(struct scoring_store *s, const struct scoring_result *r
 /* Whether an operator confirmed frame_id as a defect (kept out of training and banks).
  * Returns 1, 0, or -1 on error. */
 int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id);
+
+/* Whether a model row (any status) names the checkpoint at path (as registered: a real path).
+ * Returns 1, 0, or -1 on error. */
+int scoring_store_has_checkpoint(struct scoring_store *s, const char *path);
 
 /* Frames stored after the active model was registered (all frames when there is none). Returns
  * 0 or -1. */

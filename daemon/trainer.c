@@ -4,7 +4,9 @@
 
 #include "trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +25,8 @@
 #include "store_scoring.h"
 
 #define POLICY_CHECK_S  5
+#define LOCK_CHECK_MS   500 /* an earlier daemon's child holds the lock: look again this soon */
+#define LOCK_NAME       ".training.lock"
 #define RETRY_BACKOFF_S 600
 #define STOP_GRACE_MS   5000 /* a stopping child saves its checkpoint within this, or is killed */
 
@@ -35,6 +41,10 @@ struct trainer {
     char models_dir[PATH_MAX];
     int64_t retry_after_us;
     char progress_path[PATH_MAX + 80]; /* the running child's --progress file */
+    bool lock_busy;                    /* the last start found the lock held (logged once) */
+    bool resuming;                     /* the running child resumes an interrupted run */
+    char child_out[PATH_MAX + 64];     /* its checkpoint */
+    char abandoned[PATH_MAX + 64];     /* a checkpoint that failed to resume: not tried again */
     struct trainer_status status;
 };
 
@@ -55,6 +65,9 @@ struct child_args {
     char blas_env[48];
     char *argv[32];
     char **envp;
+    bool resume;  /* --resume the run saved in out */
+    int lock_fd;  /* held by the child for its whole life */
+    pid_t parent; /* the daemon */
 };
 
 static int prepare_child(struct child_args *a, const struct config *c)
@@ -72,7 +85,9 @@ static int prepare_child(struct child_args *a, const struct config *c)
                           a->max_images, "--progress", a->progress,  NULL};
     memcpy(a->argv, argv, sizeof argv);
     size_t n = sizeof argv / sizeof *argv - 1; /* the terminating NULL */
-    if (c->trainer_import[0]) {
+    if (a->resume) {
+        a->argv[n++] = "--resume";
+    } else if (c->trainer_import[0]) {
         a->argv[n++] = "--init";
         a->argv[n++] = (char *)c->trainer_import;
     }
@@ -96,12 +111,17 @@ static int prepare_child(struct child_args *a, const struct config *c)
     return 0;
 }
 
-/* In the child: no blocked signals (the daemon blocks its stop signals), nice 19, exec. */
+/* In the child: no blocked signals (the daemon blocks its stop signals), SIGTERM when the daemon
+ * dies (it saves its checkpoint and exits, so no orphan trains on), the lock kept across exec,
+ * nice 19, exec. */
 static void exec_child(const struct child_args *a)
 {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != a->parent) _exit(0); /* the daemon died before the line above */
+    fcntl(a->lock_fd, F_SETFD, 0);
     setpriority(PRIO_PROCESS, 0, 19);
     execve("/proc/self/exe", a->argv, a->envp);
     static const char msg[] = "inspectd trainer: cannot run /proc/self/exe\n";
@@ -110,37 +130,112 @@ static void exec_child(const struct child_args *a)
     _exit(127);
 }
 
-static void start_child(struct trainer *t, const struct config *cfg)
+static bool has_suffix(const char *s, const char *suffix)
 {
-    struct child_args a;
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The lock file that a training child holds while it runs, so that a restarted daemon never runs
+ * a second one beside the child of its predecessor. Returns the locked fd (close-on-exec), or -1
+ * when another process holds it (or it cannot be opened: logged). */
+static int take_lock(struct trainer *t)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/" LOCK_NAME, t->models_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        log_error("cannot open %s: %s; retraining postponed", path, strerror(errno));
+        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        t->lock_busy = false;
+        return fd;
+    }
+    if (!t->lock_busy)
+        log_info("a training run of an earlier inspectd still holds %s: waiting for it to end",
+                 path);
+    t->lock_busy = true;
+    close(fd);
+    return -1;
+}
+
+/* Looks through the models directory (no child running: the lock is ours): removes what children
+ * that were killed left behind (temporary checkpoint files, progress files), and finds the newest
+ * checkpoint no model row names — a run interrupted before it registered — to resume. Returns
+ * true with its path in out. */
+static bool find_unfinished(struct trainer *t, char *out, size_t outsz)
+{
+    DIR *d = opendir(t->models_dir);
+    if (!d) return false;
+    struct timespec best = {0, 0};
+    bool found = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[PATH_MAX + 256], real[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", t->models_dir, e->d_name);
+        if (strstr(e->d_name, ".safetensors.tmp.") || has_suffix(e->d_name, ".progress")) {
+            unlink(path);
+            continue;
+        }
+        if (!has_suffix(e->d_name, ".safetensors") || has_suffix(e->d_name, ".bank.safetensors") ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(path, real) ||
+            strcmp(real, t->abandoned) == 0 || scoring_store_has_checkpoint(t->db, real) != 0)
+            continue;
+        if (!found || st.st_mtim.tv_sec > best.tv_sec ||
+            (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec > best.tv_nsec)) {
+            best = st.st_mtim;
+            snprintf(out, outsz, "%s", real);
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Returns false to look again soon (the lock is busy), true otherwise. */
+static bool start_child(struct trainer *t, const struct config *cfg)
+{
+    struct child_args a = {.parent = getpid()};
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
+    if (mkdir(t->models_dir, 0750) != 0 && errno != EEXIST) {
+        log_error("cannot create %s: %s; retraining postponed", t->models_dir, strerror(errno));
+        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        return true;
+    }
+    if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
+    a.resume = find_unfinished(t, a.out, sizeof a.out);
+    if (!a.resume) snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
     snprintf(a.progress, sizeof a.progress, "%s.progress", a.out);
     if (prepare_child(&a, cfg)) {
         log_error("out of memory starting training");
-        return;
-    }
-    if (mkdir(t->models_dir, 0750) != 0 && errno != EEXIST) {
-        log_error("cannot create %s: %s; retraining postponed", t->models_dir, strerror(errno));
-        free(a.envp);
-        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
-        return;
+        close(a.lock_fd);
+        return true;
     }
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) exec_child(&a);
     free(a.envp);
+    close(a.lock_fd); /* the child's copy keeps the lock */
     if (pid < 0) {
         log_error("cannot start training: %s", strerror(errno));
         t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
-        return;
+        return true;
     }
-    log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
-             cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
+    if (a.resume)
+        log_info("training resumed (pid %d, %g min): the interrupted run %s", (int)pid,
+                 cfg->trainer_minutes, a.out);
+    else
+        log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
+                 cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
+    t->resuming = a.resume;
+    snprintf(t->child_out, sizeof t->child_out, "%s", a.out);
     pthread_mutex_lock(&t->lock);
     snprintf(t->progress_path, sizeof t->progress_path, "%s", a.progress);
     t->status.running = true;
@@ -148,7 +243,9 @@ static void start_child(struct trainer *t, const struct config *cfg)
     t->status.pid = pid;
     t->status.started_us = wall_us();
     t->status.runs++;
+    t->status.resumed += a.resume;
     pthread_mutex_unlock(&t->lock);
+    return true;
 }
 
 /* Reaps the child if it ended. */
@@ -167,11 +264,17 @@ static void reap(struct trainer *t, bool wait, bool stopping)
     t->status.last_exit = code;
     if (code != 0) t->status.failures++;
     pthread_mutex_unlock(&t->lock);
-    if (code == 0) {
+    if (code == 0 && !stopping) {
         log_info("training finished; the new model scores from now on");
     } else if (stopping) {
-        log_info("training stopped with the daemon (%s %d); nothing registered",
+        log_info("training stopped with the daemon (%s %d); an unregistered run is resumed by the "
+                 "next one",
                  code < 0 ? "signal" : "exit code", code < 0 ? -code : code);
+    } else if (t->resuming && code > 0) {
+        log_warn("the interrupted run %s could not be resumed (exit code %d); the next run starts "
+                 "afresh",
+                 t->child_out, code);
+        snprintf(t->abandoned, sizeof t->abandoned, "%s", t->child_out);
     } else {
         log_warn("training ended with %s %d; the model in use (if any) keeps scoring, next try "
                  "in %d s",
@@ -209,11 +312,15 @@ static void *trainer_main(void *arg)
         memcpy(&cfg, &t->cfg, sizeof cfg);
         pthread_mutex_unlock(&t->lock);
         bool policy = cfg.trainer_enabled && !t->status.running && due(t, &cfg);
-        if (!t->status.running && (requested || policy)) start_child(t, &cfg);
+        bool started = true;
+        if (!t->status.running && (requested || policy)) started = start_child(t, &cfg);
         pthread_mutex_lock(&t->lock);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += POLICY_CHECK_S;
+        int64_t ns =
+            until.tv_nsec + (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL);
+        until.tv_sec += ns / 1000000000;
+        until.tv_nsec = ns % 1000000000;
         if (!t->stop) pthread_cond_timedwait(&t->wake, &t->lock, &until);
     }
     pthread_mutex_unlock(&t->lock);

@@ -4,7 +4,13 @@
  * going to the daemon's. The child trains, builds the bank, calibrates and makes
  * its model the active one in one transaction at the end; the scorer picks it up. A child that
  * fails or is killed changes nothing: the previous model keeps scoring, and the policy tries
- * again after a back-off. Checkpoints go to DIR/models/ beside the database. */
+ * again after a back-off. Checkpoints go to DIR/models/ beside the database.
+ *
+ * Crash safety: the child gets SIGTERM when the daemon dies, however it dies (it saves its
+ * checkpoint and exits), and holds DIR/models/.training.lock for its whole life, so a restarted
+ * daemon waits for its predecessor's child instead of running a second one. A run interrupted
+ * before it registered (its checkpoint named by no model row) is resumed (`--resume`) by the next
+ * run rather than started over; one that cannot be resumed is left and a fresh run starts. */
 #ifndef INSPECTD_TRAINER_H
 #define INSPECTD_TRAINER_H
 
@@ -22,7 +28,8 @@ struct trainer_status {
     pid_t pid;          /* of the running child, 0 when none */
     int64_t started_us; /* wall clock start of the running or last run */
     uint64_t runs, failures;
-    int last_exit; /* exit status of the last child (-signal when killed) */
+    uint64_t resumed; /* runs that resumed an interrupted one */
+    int last_exit;    /* exit status of the last child (-signal when killed) */
     int64_t frames_since_model;
     bool requested; /* a run was asked for (POST /api/v1/train) and starts within seconds */
     /* the running child's progress (valid when has_progress) */

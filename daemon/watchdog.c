@@ -20,6 +20,9 @@ void watchdog_snapshot_take(struct watchdog_snapshot *s, struct pipeline *p, str
         c->written = st.stored + st.failed;
         c->polls = st.polls;
     }
+    struct pipeline_storage_status ps;
+    pipeline_storage_status(p, &ps);
+    s->writer_retries = ps.full_retries;
     struct scorer_status ss;
     scorer_get_status(sc, &ss);
     s->scorer_done = ss.scored + ss.failed;
@@ -33,9 +36,10 @@ static const struct watchdog_camera *same_run(const struct watchdog_snapshot *s,
     return NULL;
 }
 
-/* One camera: true when it progressed or had no reason to. */
+/* One camera: true when it progressed or had no reason to (writer_waits: the writer retried a
+ * batch on a full disk meanwhile). */
 static bool camera_progress(const struct watchdog_camera *was, const struct watchdog_camera *now,
-                            char *why, size_t whysz)
+                            bool writer_waits, char *why, size_t whysz)
 {
     if (!was) return true; /* (re)started since: nothing to compare with */
     if (now->state == CAMERA_STREAMING) {
@@ -43,7 +47,7 @@ static bool camera_progress(const struct watchdog_camera *was, const struct watc
             snprintf(why, whysz, "camera %s: streaming, but no frame captured", now->name);
             return false;
         }
-        if (now->written == was->written) {
+        if (now->written == was->written && !writer_waits) {
             snprintf(why, whysz, "camera %s: frames captured, but none written", now->name);
             return false;
         }
@@ -57,8 +61,10 @@ static bool camera_progress(const struct watchdog_camera *was, const struct watc
 bool watchdog_progress(const struct watchdog_snapshot *prev, const struct watchdog_snapshot *cur,
                        char *why, size_t whysz)
 {
+    bool writer_waits = cur->writer_retries != prev->writer_retries;
     for (size_t i = 0; i < cur->ncameras; i++)
-        if (!camera_progress(same_run(prev, cur->cameras[i].run), &cur->cameras[i], why, whysz))
+        if (!camera_progress(same_run(prev, cur->cameras[i].run), &cur->cameras[i], writer_waits,
+                             why, whysz))
             return false;
     if (cur->scorer_done == prev->scorer_done && cur->scorer_idle == prev->scorer_idle) {
         snprintf(why, whysz, "scorer: no frame scored, and not idle");

@@ -4,10 +4,11 @@
  * A snapshot holds counters that each part advances as it works. From one snapshot to a later one
  * the daemon made progress when
  *   - every camera streaming in the later one captured frames and had frames written (stored, or
- *     given up by the writer: a database error is logged and survived, not a hang);
+ *     given up by the writer: a database error is logged and survived, not a hang), or the writer
+ *     retried a batch on a full disk (waiting for room is not a hang either);
  *   - every camera stalled in the later one (open, but no frame for 5 s) polled its source again;
  *   - the scorer finished a frame (scored or failed) or found nothing to do (no model yet, no new
- *     frame).
+ *     frame, or a result waiting for room on a full disk).
  * Cameras starting, in error (reconnecting with back-off), ended, or (re)started by a reload in
  * between need nothing: those are states the daemon handles itself.
  *
@@ -44,8 +45,9 @@ struct watchdog_snapshot {
     int64_t at_us; /* monotonic clock */
     struct watchdog_camera cameras[CONFIG_MAX_CAMERAS];
     size_t ncameras;
-    uint64_t scorer_done; /* frames scored or failed */
-    uint64_t scorer_idle; /* turns that found nothing to score */
+    uint64_t writer_retries; /* batch writes retried on a full disk */
+    uint64_t scorer_done;    /* frames scored or failed */
+    uint64_t scorer_idle;    /* turns that found nothing to score */
 };
 
 enum watchdog_verdict {

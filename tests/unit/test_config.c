@@ -243,6 +243,30 @@ static void run_exits_78_on_bad_config(void **state)
     assert_int_equal(cmd_run(2, usage), 64);
 }
 
+/* [store] retention keys: defaults, values, refusals. */
+static void retention_keys(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_int_equal(cfg.store_max_size_mb, 0);
+    assert_int_equal(cfg.store_min_free_mb, 1024);
+    assert_true(cfg.store_flagged_days == 30);
+    config_free(&cfg);
+    assert_int_equal(
+        parse(&cfg, "[store]\nmax_size_mb = 500\nmin_free_mb = 1024\nflagged_days = 7.5\n" CAM, err,
+              sizeof err),
+        0);
+    assert_int_equal(cfg.store_max_size_mb, 500);
+    assert_int_equal(cfg.store_min_free_mb, 1024);
+    assert_true(cfg.store_flagged_days == 7.5);
+    config_free(&cfg);
+    assert_refused("[store]\nmax_size_mb = -1\n" CAM, "t.conf:2:", "max_size_mb must be");
+    assert_refused("[store]\nmin_free_mb = 1G\n" CAM, "t.conf:2:", "min_free_mb must be");
+    assert_refused("[store]\n\nflagged_days = soon\n" CAM, "t.conf:3:", "flagged_days must be");
+    assert_refused("[store]\nmax_size = 5\n" CAM, "t.conf:2:", "unknown key 'max_size' in [store]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +283,7 @@ int main(void)
         cmocka_unit_test(missing_file),
         cmocka_unit_test(file_errors_name_the_file),
         cmocka_unit_test(run_exits_78_on_bad_config),
+        cmocka_unit_test(retention_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

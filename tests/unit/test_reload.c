@@ -115,6 +115,12 @@ static void restart_keys_are_named(void **state)
         {"path = ./x.db", "path = ./y.db", "[store] path"},
         {"batch_frames = 64", "batch_frames = 10", "[store] batch_frames"},
         {"batch_ms = 20", "batch_ms = 100", "[store] batch_ms"},
+        {"batch_ms = 20", "batch_ms = 20\nmax_size_mb = 500",
+         "[store] max_size_mb/min_free_mb/flagged_days"},
+        {"batch_ms = 20", "batch_ms = 20\nmin_free_mb = 10",
+         "[store] max_size_mb/min_free_mb/flagged_days"},
+        {"batch_ms = 20", "batch_ms = 20\nflagged_days = 7",
+         "[store] max_size_mb/min_free_mb/flagged_days"},
         {"queue_size = 256", "queue_size = 1000", "[pipeline] queue_size"},
     };
     struct config a;
