@@ -443,7 +443,7 @@ static bool collect_body(struct pending *p, const char *data, size_t *size, size
 
 /* Connection threads run at a lower priority than capture, writing and scoring (Linux nice is
  * per thread): a burst of HTTP requests waits rather than slowing the line. */
-#define HTTP_NICE 5
+#define HTTP_NICE 10
 
 static void lower_priority_once(void)
 {
