@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tmpdb.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,29 +74,14 @@ static void queue_drops_oldest(void **state)
     queue_destroy(q);
 }
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/test_pipeline_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    *state = f;
-    return 0;
+    return tmpdb_setup(state, "/tmp/test_pipeline_XXXXXX");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
+    return tmpdb_teardown(state);
 }
 
 static int64_t count_frames(const char *path, const char *camera)

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tmpdb.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,29 +202,14 @@ static void camera_sections_compare_and_copy(void **state)
 
 /* ---- a real pipeline ---- */
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/test_reload_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    *state = f;
-    return 0;
+    return tmpdb_setup(state, "/tmp/test_reload_XXXXXX");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
+    return tmpdb_teardown(state);
 }
 
 static void cameras_config(struct config *c, const char *db, const char *cameras)

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "tmpdb.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,29 +16,14 @@
 
 #include "store.h"
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/test_store_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    *state = f;
-    return 0;
+    return tmpdb_setup(state, "/tmp/test_store_XXXXXX");
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
-    return 0;
+    return tmpdb_teardown(state);
 }
 
 static struct store *open_store(const char *path)
