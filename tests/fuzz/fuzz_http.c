@@ -1,7 +1,7 @@
 /* fuzz_http.c — libFuzzer target: what the HTTP API makes of a request's text before any
  * database or pipeline work: route matching (every registered table), query-string checks and
- * their parsing by the handlers (frames, alerts), http_parse_int, times in query strings, JSON
- * bodies and the alert review's body.
+ * their parsing by the handlers (frames, alerts, export), http_parse_int, times in query
+ * strings, JSON bodies and the alert review's body.
  *
  * Input layout: the first byte picks the kind of input (byte % number of kinds), the rest is
  * that kind's text. Adding a parser means one function and one line in `kinds` below; existing
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "export.h"
 #include "http.h"
 #include "store_alerts.h"
 
@@ -177,6 +178,33 @@ static void fuzz_review_body(char *text, size_t len)
     free(r.body);
 }
 
+/* The query string of GET /api/v1/export, checked as its handler does. */
+static void fuzz_export_query(char *text, size_t len)
+{
+    static const char *const allowed[] = {"state", "camera", "since", "until", NULL};
+    struct http_request req = {.method = "GET", .path = "/api/v1/export", .body = ""};
+    struct http_query_arg args[MAX_ARGS];
+    if (!split_query(text, args, &req)) return;
+    struct http_reply r = {0};
+    if (http_check_query(&req, allowed, &r) < 0) {
+        check_error_reply(&r);
+        free(r.body);
+        return;
+    }
+    struct export_filter f;
+    char err[320] = "";
+    if (export_filter_parse(&f, http_query(&req, "state"), http_query(&req, "camera"),
+                            http_query(&req, "since"), http_query(&req, "until"), err,
+                            sizeof err) == 0) {
+        if (f.since_us >= f.until_us) abort();
+        if (f.state[0] && strcmp(f.state, "new") && strcmp(f.state, "defect") &&
+            strcmp(f.state, "false_positive"))
+            abort();
+    } else if (err[0] == '\0') {
+        abort();
+    }
+}
+
 /* Indexed by the input's first byte modulo the count; append new kinds at the end. */
 static void (*const kinds[])(char *text, size_t len) = {
     fuzz_route,        /* 0 */
@@ -186,6 +214,7 @@ static void (*const kinds[])(char *text, size_t len) = {
     fuzz_alerts_query, /* 4 */
     fuzz_review_body,  /* 5 */
     fuzz_time,         /* 6 */
+    fuzz_export_query, /* 7 */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

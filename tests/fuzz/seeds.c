@@ -173,7 +173,7 @@ static void safetensors_seeds(void)
 }
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
- * 5 review body, 6 query-string time. */
+ * 5 review body, 6 query-string time, 7 export query. */
 static void http_seeds(void)
 {
     static const struct {
@@ -209,6 +209,8 @@ static void http_seeds(void)
                          "2026-11-29T13:00:00.5+01:00"},
         {"time-us", "\x06"
                     "1764417600000000"},
+        {"export-query", "\x07state=defect&camera=line1&since=2025-11-29 12:00:00Z"
+                         "&until=1764460800000000"},
     };
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
