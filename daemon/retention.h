@@ -15,8 +15,10 @@
  *
  * A disk filled to its last byte would leave SQLite no room even to delete (the WAL cannot start
  * over before a checkpoint, and the checkpoint may need the database file to grow): a reserve file
- * DB.reserve (the WAL's bound plus 64 KiB, at most about 4 MiB) is kept beside the database while
- * the disk has room, and given up on a full disk so that deletes and the checkpoint can run.
+ * DB.reserve (three times the WAL's bound plus 64 KiB, at most about 12 MiB) is kept beside the
+ * database while the disk has room, and given up on a full disk so that deletes and the checkpoint
+ * can run. Retention itself never fills the disk: it keeps twice the reserve free on top of
+ * min_free_bytes.
  *
  * The work of one call is bounded (about 200 ms), so capture never waits long: a database far over
  * a lowered limit shrinks over several batches. retention_get_status() may be called from any

@@ -54,6 +54,10 @@ size = 32
 channels = 3
 threads = 1
 max_images = 64
+dim = 32
+depth = 2
+heads = 2
+batch = 16
 [camera.line]
 driver = synthetic
 fps = {fps}

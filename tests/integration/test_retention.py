@@ -10,10 +10,11 @@
    in memory). An operator's review (false positives) makes room: images come back, /readyz is
    200 again.
 3. A small tmpfs (8 MiB) as the database's filesystem, no limits configured: retention still
-   keeps room for its reserve file free; another program fills the disk to the last byte while
-   the daemon runs, and it keeps storing; restarted on that full disk, its first writes fail: the
-   reserve file is given up, the writer makes room and retries, and frames are stored again, none
-   failed. Then min_free_mb = 4 on the same tmpfs keeps 4 MiB free. Skipped with a message when
+   keeps room for its reserve file free; another program takes every byte the disk frees for 3 s:
+   writes fail, the reserve file is given up, the writer holds its batch and retries while the
+   queue drops frames (counted), and stores again once the program is gone, none failed; started
+   on a disk filled to the last byte, the daemon gives up its reserve file to open the database,
+   makes room and stores. Then min_free_mb = 4 on the same tmpfs keeps 4 MiB free. Skipped with a message when
    mounting is not permitted.
 After each run: exit 0 on SIGTERM, PRAGMA integrity_check ok, the frames left are a contiguous run
 of ids ending with the last one the daemon reported committed. Python standard library only."""
@@ -26,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -234,6 +236,19 @@ def fill_disk(path):
     return written
 
 
+def hog_disk(path, seconds):
+    """Another program that takes every byte the filesystem frees for `seconds`, then removes its
+    file."""
+    deadline = time.time() + seconds
+    with open(path, "wb", buffering=0) as f:
+        while time.time() < deadline:
+            try:
+                f.write(b"\x5a" * 4096)
+            except OSError:
+                time.sleep(0.005)
+    os.unlink(path)
+
+
 def lowest_free(d, seconds):
     lowest = None
     for _ in range(int(seconds * 10)):
@@ -260,38 +275,47 @@ def full_disk(tmp):
             st = d.status()["storage"]
             assert st["full_retries"] == 0 and lowest > 0, (st, lowest)
             assert os.path.exists(db + ".reserve"), os.listdir(mnt)
-            # another program fills the disk to the last byte: the daemon keeps storing
-            filled = fill_disk(os.path.join(mnt, "filler"))
+            # another program takes every byte the disk frees for 3 s, then removes its file:
+            # writes fail meanwhile (the reserve is given up, room is made, eaten again), the
+            # writer holds its batch and retries, the queue drops frames; then it stores again
+            filler = threading.Thread(target=hog_disk, args=(os.path.join(mnt, "hog"), 3.0))
+            filler.start()
+            d.wait(lambda: d.status()["storage"]["full_retries"] >= 1, 30, "a full disk")
+            filler.join()
             first = d.status()["storage"]["last_frame_id"]
             d.wait(lambda: d.status()["storage"]["last_frame_id"] > first + 200, 30,
-                   "frames stored after the disk filled up")
+                   "frames stored once the disk has room again")
+            during = d.status()
+            assert during["cameras"][0]["frames_failed"] == 0, during
+            text = d.text()
+            assert "making room and retrying" in text and "gave up the reserve" in text, text
             d.wait(lambda: os.path.exists(db + ".reserve"), 30, "the reserve file to be back")
             last = d.stop()
         finally:
             d.kill()
         check_db(db, last)
-        # started on a disk full to the last byte: its first writes find no room; the reserve
-        # file is given up, room is made, the batch in hand is retried, frames are stored again
-        filled += fill_disk(os.path.join(mnt, "filler2"))
+        # started on a disk full to the last byte: the database cannot even be opened until the
+        # reserve file is given up; then room is made and frames are stored again
+        filled = fill_disk(os.path.join(mnt, "filler"))
         assert os.statvfs(mnt).f_bavail == 0
         d = Daemon(tmp, "full2", db, "max_size_mb = 0\nmin_free_mb = 0")
         try:
-            d.wait(lambda: d.status()["storage"]["full_retries"] >= 1, 30, "a full disk")
             d.wait(lambda: d.status()["storage"]["last_frame_id"] > last + 200, 30,
                    "frames stored on the full disk")
             st = d.status()
             assert st["cameras"][0]["frames_failed"] == 0, st
-            text = d.text()
-            assert "making room and retrying" in text and "gave up the reserve" in text, text
+            assert "gave up the reserve" in d.text()
             last = d.stop()
         finally:
             d.kill()
         lo, hi, n = check_db(db, last)
-        print("8 MiB tmpfs, no limits: lowest free space %.2f MiB; filled to the last byte by "
-              "another program (%d bytes) while running and before a start: %d full retries, "
-              "%d frames deleted, %d kept (ids %d..%d), 0 failed" %
-              (lowest / MIB, filled, st["storage"]["full_retries"],
-               st["storage"]["frames_deleted"], n, lo, hi))
+        print("8 MiB tmpfs, no limits: lowest free space %.2f MiB; another program taking every "
+              "free byte for 3 s: %d full retries, %d frames dropped meanwhile, 0 failed; "
+              "started on the disk filled to the last byte (%d bytes): %d frames deleted, "
+              "%d kept (ids %d..%d), 0 failed" %
+              (lowest / MIB, during["storage"]["full_retries"],
+               during["cameras"][0]["frames_dropped"], filled, st["storage"]["frames_deleted"],
+               n, lo, hi))
         for name in os.listdir(mnt):
             os.unlink(os.path.join(mnt, name))
 

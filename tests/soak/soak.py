@@ -4,8 +4,9 @@ frames, two-minute runs), retention under a 256 MiB limit, and a client polling 
 once a second (status, readiness, metrics, a page of frames, an image, a heatmap).
 
 Measured on the daemon's process (its training children are processes of their own):
-  - resident memory (VmRSS) once it is warm — the first model loaded and scoring, or a tenth of
-    the run — and at the end: growth must stay under 5 %;
+  - resident memory (VmRSS) once it is warm — a minute (a tenth of a shorter run) after the first
+    model started scoring, or half-way through when none did — and at the end: growth must stay
+    under 5 %;
   - open file descriptors at the same two moments: no more at the end;
   - frames: every captured frame is stored, dropped by the queue's drop-oldest policy (counted)
     or failed; none may fail.
@@ -115,6 +116,8 @@ def main():
     client.requests = client.errors = 0
     t0 = time.time()
     warm = None  # (seconds, rss kB, fds)
+    scoring_since = None
+    settle = min(60.0, DURATION / 10)
     st = None
     problems = []
     try:
@@ -124,8 +127,11 @@ def main():
                 break
             st = client.round() or st
             elapsed = time.time() - t0
-            scoring = st and st["scoring"]["state"] == "scoring"
-            if warm is None and (scoring or elapsed >= DURATION / 10):
+            if scoring_since is None and st and st["scoring"]["state"] == "scoring":
+                scoring_since = elapsed
+            warm_now = (scoring_since is not None and elapsed >= scoring_since + settle) or \
+                elapsed >= DURATION / 2
+            if warm is None and warm_now:
                 warm = (elapsed, proc_status(daemon.pid, "VmRSS"), open_fds(daemon.pid))
             time.sleep(1.0)
         end = (time.time() - t0, proc_status(daemon.pid, "VmRSS"), open_fds(daemon.pid))
