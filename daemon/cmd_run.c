@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -259,6 +260,11 @@ int cmd_run(int argc, char **argv)
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL); /* before any thread exists: all inherit it */
     signal(SIGPIPE, SIG_IGN);
+    /* Image buffers (a decoded 640x480 frame is 900 KiB) come and go all day: every block of
+     * 128 KiB or more gets a mapping of its own, given back when freed. glibc would otherwise raise
+     * that threshold after the first such free and keep them in its heaps, which fragment: the
+     * daemon's memory crept up 15 % in seven minutes of `make soak`, and shrank with this. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 
     int rc = serve(&cfg, config_path, &signals);
     config_free(&cfg);
