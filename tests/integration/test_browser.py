@@ -191,7 +191,7 @@ def drive(page, port, token):
     page.wait_for("document.querySelectorAll('#alerts .alert').length >= 1 && "
                   "[...document.querySelectorAll('#alerts .alert')]"
                   ".every(li => li.dataset.state === 'false_positive')",
-                  what="the false positives")
+                  timeout=60, what="the false positives")
     assert [i for i, _ in cards(page)] == [aid], cards(page)
     href = page.eval("document.querySelector('#export').href")
     assert "/api/v1/export?" in href and "state=false_positive" in href, href
