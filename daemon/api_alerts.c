@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "api.h"
 #include "store_alerts.h"
 
@@ -224,20 +225,13 @@ static void review_alert(const struct http_request *req, struct http_reply *r)
     json_decref(body);
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void alert_summary(const struct http_request *req, struct http_reply *r)
 {
     static const char *const allowed[] = {"since", "until", NULL};
     if (http_check_query(req, allowed, r) < 0) return;
     int64_t since = 0, until = 0;
     if (parse_range(req, r, &since, &until) < 0) return;
-    if (!until) until = since ? since + DAY_US : now_us() + 1;
+    if (!until) until = since ? since + DAY_US : clock_wall_us() + 1;
     if (!since) since = until - DAY_US;
     if (since >= until) return http_reply_error(r, 400, "since must be before until");
     struct store_reader *rd = store_pool_get(req->app->readers);

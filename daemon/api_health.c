@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "api.h"
 #include "store_alerts.h"
 #include "version.h"
@@ -25,13 +26,6 @@ json_t *api_time(int64_t us)
     size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
     return json_string(buf);
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void healthz(const struct http_request *req, struct http_reply *r)
@@ -123,7 +117,7 @@ static void status(const struct http_request *req, struct http_reply *r)
     }
     json_t *obj = json_pack("{s:s, s:o, s:f, s:{s:s}, s:o, s:{s:I, s:I}, s:{s:s, s:I, s:I}}",
                             "version", INSPECTD_VERSION, "started_at", api_time(app->started_us),
-                            "uptime_s", (double)(now_us() - app->started_us) * 1e-6, "model",
+                            "uptime_s", (double)(clock_wall_us() - app->started_us) * 1e-6, "model",
                             "state", model_state(app), "cameras", cameras_json(app->pipeline),
                             "queue", "depth", (json_int_t)pipeline_queue_depth(app->pipeline),
                             "capacity", (json_int_t)pipeline_queue_capacity(app->pipeline),
@@ -154,7 +148,8 @@ static void write_metrics(FILE *out, struct app *app)
     metrics_write_header(out, "inspectd_build_info", "gauge", "Version of the running inspectd.");
     fprintf(out, "inspectd_build_info{version=\"%s\"} 1\n", INSPECTD_VERSION);
     metrics_write_header(out, "inspectd_uptime_seconds", "gauge", "Seconds since start.");
-    fprintf(out, "inspectd_uptime_seconds %.3f\n", (double)(now_us() - app->started_us) * 1e-6);
+    fprintf(out, "inspectd_uptime_seconds %.3f\n",
+            (double)(clock_wall_us() - app->started_us) * 1e-6);
     write_camera_counter(out, p, "inspectd_frames_captured_total", "Frames delivered by a camera.",
                          offsetof(struct pipeline_camera_status, captured));
     write_camera_counter(out, p, "inspectd_frames_stored_total",
@@ -195,7 +190,7 @@ static void write_metrics(FILE *out, struct app *app)
     metrics_write_header(out, "inspectd_model_age_seconds", "gauge",
                          "Seconds since the active model was created (0: none).");
     fprintf(out, "inspectd_model_age_seconds %.0f\n",
-            sc.model_id ? (double)(now_us() - sc.model_created_us) * 1e-6 : 0.0);
+            sc.model_id ? (double)(clock_wall_us() - sc.model_created_us) * 1e-6 : 0.0);
     metrics_write_header(out, "inspectd_model_threshold", "gauge",
                          "The active model's flagging threshold (raw score units).");
     fprintf(out, "inspectd_model_threshold %g\n", sc.model_id ? sc.threshold : 0.0);

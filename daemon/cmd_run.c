@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "clock.h"
 #include "app.h"
 #include "commands.h"
 #include "config.h"
@@ -61,20 +62,6 @@ static int make_parent_dirs(const char *file)
     return mkdir(dir, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* stall: what the watchdog found stuck, "" when all is well. */
 static void notify_status(struct pipeline *p, const char *stall)
 {
@@ -105,7 +92,7 @@ struct run_loop {
 
 static void reload(struct run_loop *l)
 {
-    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)mono_us());
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)clock_mono_us());
     struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http};
     char summary[800];
     reload_config(l->cfg, l->config_path, &t, summary, sizeof summary);
@@ -116,7 +103,7 @@ static void reload(struct run_loop *l)
 static void watch(struct run_loop *l)
 {
     struct watchdog_snapshot now;
-    watchdog_snapshot_take(&now, l->app->pipeline, l->app->scorer, mono_us());
+    watchdog_snapshot_take(&now, l->app->pipeline, l->app->scorer, clock_mono_us());
     char why[256];
     enum watchdog_verdict v = watchdog_check(&l->watchdog, &now, why, sizeof why);
     if (v == WATCHDOG_STALLED && !l->stalled) {
@@ -143,7 +130,7 @@ static int wait_for_stop(struct run_loop *l, const sigset_t *signals)
     l->pinging = sd_watchdog_enabled(0, &watchdog_us) > 0;
     if (l->pinging && watchdog_us / 2000 < (uint64_t)tick_ms) tick_ms = (int)(watchdog_us / 2000);
     struct watchdog_snapshot first;
-    watchdog_snapshot_take(&first, l->app->pipeline, l->app->scorer, mono_us());
+    watchdog_snapshot_take(&first, l->app->pipeline, l->app->scorer, clock_mono_us());
     watchdog_init(&l->watchdog, watchdog_grace_us(watchdog_us, l->cfg->batch_ms), &first);
     int64_t last_status = 0;
     for (;;) {
@@ -154,9 +141,9 @@ static int wait_for_stop(struct run_loop *l, const sigset_t *signals)
         else if (sig > 0)
             return sig;
         watch(l);
-        if (now_us() - last_status >= STATUS_EVERY_S * 1000000LL) {
+        if (clock_wall_us() - last_status >= STATUS_EVERY_S * 1000000LL) {
             notify_status(l->app->pipeline, l->stall);
-            last_status = now_us();
+            last_status = clock_wall_us();
         }
     }
 }
@@ -178,7 +165,7 @@ static void log_summary(struct pipeline *p)
 static int serve(struct config *cfg, const char *config_path, const sigset_t *signals)
 {
     char err[512];
-    struct app app = {.cfg = cfg, .started_us = now_us()};
+    struct app app = {.cfg = cfg, .started_us = clock_wall_us()};
     struct store *store = NULL;
     struct http_server *http = NULL;
     int rc = 1;

@@ -2,6 +2,7 @@
  * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C) and
  * --resume. */
 #define LOG_TAG "train"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -83,13 +84,6 @@ static void usage(FILE *out)
                  "Ctrl-C (or SIGTERM) saves a checkpoint and exits after the current step; a\n"
                  "second one exits at once. With --minutes, a --resume gets what is left of\n"
                  "the run's budget.\n");
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* WHEN as Unix microseconds: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" (UTC), or an age "N{s,m,h,d}"
@@ -261,7 +255,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             c->camera = optarg;
             break;
         case O_SINCE:
-            c->since = optarg, bad = parse_since(optarg, now_us(), &c->since_us);
+            c->since = optarg, bad = parse_since(optarg, clock_wall_us(), &c->since_us);
             break;
         case O_MAX_IMAGES:
             bad = !num_ok || v < 2 || v > 1e7, c->max_images = (int)v;

@@ -455,7 +455,7 @@ int config_load_token(struct config *c, char *err, size_t errsz)
     return 0;
 }
 
-static bool is_loopback(const char *host)
+bool config_is_loopback(const char *host)
 {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
@@ -503,7 +503,8 @@ static void validate(struct parser *p)
         fail(p, "no [camera.NAME] section: at least one camera is needed");
         return;
     }
-    if (!is_loopback(c->http_host) && c->http_token[0] == '\0' && c->http_token_file[0] == '\0') {
+    if (!config_is_loopback(c->http_host) && c->http_token[0] == '\0' &&
+        c->http_token_file[0] == '\0') {
         p->line = p->listen_line;
         fail(p, "listening on %s (not loopback) needs [http] token or token_file", c->http_host);
         return;

@@ -94,6 +94,9 @@ int config_load_token(struct config *cfg, char *err, size_t errsz);
 /* Frees the camera parameter strings. Safe on a zeroed or already freed config. */
 void config_free(struct config *cfg);
 
+/* Whether a numeric listen address is a loopback one (127.0.0.0/8, ::1). */
+bool config_is_loopback(const char *host);
+
 /* The embedded default config text (systemd/inspectd.conf). Never NULL. */
 const char *config_default_text(void);
 

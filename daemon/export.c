@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "api.h"
 #include "export.h"
 #include "model.h"
@@ -95,13 +96,6 @@ __attribute__((format(printf, 2, 3))) static int fail(struct export *e, const ch
     va_end(ap);
     e->failed = true;
     return -1;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- the filter ---- */
@@ -500,7 +494,7 @@ int export_open(struct export **out, struct store_pool *pool, const struct expor
     }
     e->pool = pool;
     e->filter = *f;
-    e->started_us = now_us();
+    e->started_us = clock_wall_us();
     int known = 0;
     if (open_spools(e) == 0 && open_archive(e) == 0 && (known = camera_known(e)) == 1 &&
         next_page(e) == 0) {

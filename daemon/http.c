@@ -497,11 +497,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static bool is_loopback(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
-}
-
 /* A PEM file's text (malloc'ed), or NULL with the reason in err. */
 static char *read_pem(const char *path, char *err, size_t errsz)
 {
@@ -558,7 +553,7 @@ struct http_server *http_start(struct app *app, char *err, size_t errsz)
         return NULL;
     }
     s->app = app;
-    s->open_reads = is_loopback(cfg->http_host);
+    s->open_reads = config_is_loopback(cfg->http_host);
     atomic_init(&s->stopping, false);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | MHD_USE_POLL;

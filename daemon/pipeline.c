@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "image.h"
 #include "pipeline.h"
 #include "queue.h"
@@ -85,13 +86,6 @@ const char *pipeline_state_name(enum camera_state s)
     static const char *const names[] = {"starting", "streaming", "stalled", "error", "ended"};
     assert(s >= CAMERA_STARTING && s <= CAMERA_ENDED);
     return names[s];
-}
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Records a state; logs only when the state or its reason changes. */
@@ -197,7 +191,7 @@ static void deliver(struct capture *c, struct frame *f)
     c->last_frame_ns = now;
     update_fps(c, now);
     pthread_mutex_lock(&c->lock);
-    c->last_frame_us = wall_us();
+    c->last_frame_us = clock_wall_us();
     pthread_mutex_unlock(&c->lock);
     set_state(c, CAMERA_STREAMING, "");
 

@@ -88,14 +88,9 @@ void reload_diff(const struct config *running, const struct config *next, struct
     if (unknown_keys_differ(a, b)) note(r, rs, "other keys");
 }
 
-static bool loopback(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
-}
-
 const char *reload_refusal(const struct config *running, const struct config *next)
 {
-    if (!loopback(running->http_host) && next->http_token[0] == '\0')
+    if (!config_is_loopback(running->http_host) && next->http_token[0] == '\0')
         return "[http] token (or token_file) cannot be removed while listening on a non-loopback "
                "address (change listen and restart)";
     return NULL;

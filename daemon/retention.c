@@ -1,6 +1,7 @@
 /* retention.c — deciding when to delete, how much, when to stop storing images, and keeping the
  * reserve file that lets a full disk be recovered. */
 #define LOG_TAG "retention"
+#include "clock.h"
 #include "log.h"
 
 #include "retention.h"
@@ -44,13 +45,6 @@ struct retention {
     pthread_mutex_t lock;    /* guards status */
     struct retention_status status;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static int64_t max64(int64_t a, int64_t b)
 {
@@ -201,10 +195,7 @@ static int64_t excess(const struct retention *r, const struct store_usage *u, in
 
 static int64_t defects_cutoff_us(const struct retention *r)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-    return now_us - (int64_t)(r->cfg.flagged_days * 86400e6);
+    return clock_wall_us() - (int64_t)(r->cfg.flagged_days * 86400e6);
 }
 
 /* ---- images on and off ---- */
@@ -294,7 +285,7 @@ static void give_back(struct retention *r, struct store *s, int64_t deadline)
             store_error(r, s); /* on a full disk the moves may not fit; the pages get reused */
             return;
         }
-        if (released == 0 || mono_ns() > deadline) return;
+        if (released == 0 || clock_mono_ns() > deadline) return;
     }
 }
 
@@ -302,7 +293,7 @@ static void give_back(struct retention *r, struct store *s, int64_t deadline)
 static enum room make_room(struct retention *r, struct store *s, int64_t need,
                            struct store_usage *u)
 {
-    int64_t deadline = mono_ns() + BUDGET_NS;
+    int64_t deadline = clock_mono_ns() + BUDGET_NS;
     if (store_usage(s, u) < 0) {
         store_error(r, s); /* cannot measure: write, the hard ceiling still holds */
         return ROOM_OK;
@@ -317,7 +308,7 @@ static enum room make_room(struct retention *r, struct store *s, int64_t need,
     int64_t bytes = 0;
     while (excess(r, u, need, true) > 0 && (n = delete_chunk(r, s, &bytes)) > 0) {
         deleted += n;
-        if (store_usage(s, u) < 0 || mono_ns() > deadline) break;
+        if (store_usage(s, u) < 0 || clock_mono_ns() > deadline) break;
     }
     if (deleted > 0) {
         if (r->passes_logged)
@@ -344,13 +335,13 @@ static bool room_in_sight(struct retention *r, struct store *s, int64_t need)
     if (store_usage(s, &u) < 0) return false;
     int64_t over = excess(r, &u, need, false);
     if (over <= 0) return true;
-    int64_t t0 = mono_ns();
+    int64_t t0 = clock_mono_ns();
     if (store_deletable_bytes(s, defects_cutoff_us(r), &deletable) < 0) {
         store_error(r, s);
         return false;
     }
     /* the scan reads every frame's row: on a large database, look less often */
-    r->next_check_ns = max64(r->next_check_ns, mono_ns() + 20 * (mono_ns() - t0));
+    r->next_check_ns = max64(r->next_check_ns, clock_mono_ns() + 20 * (clock_mono_ns() - t0));
     return deletable >= over;
 }
 
@@ -363,25 +354,25 @@ bool retention_prepare(struct retention *r, struct store *s, int64_t image_bytes
     if (!r->images) {
         /* rows without images are stored anyway, within the ceiling's margin; now and then the
          * images are tried again (retention_committed() switches them back on) */
-        if (mono_ns() < r->next_check_ns) return false;
-        r->next_check_ns = mono_ns() + RECHECK_NS;
+        if (clock_mono_ns() < r->next_check_ns) return false;
+        r->next_check_ns = clock_mono_ns() + RECHECK_NS;
         if (!room_in_sight(r, s, need)) return false;
     }
     if (make_room(r, s, need, &u) != ROOM_EXHAUSTED) return true;
     char why[sizeof r->status.reason];
     describe(r, &u, need, false, why, sizeof why);
     set_images(r, s, false, why);
-    r->next_check_ns = mono_ns() + RECHECK_NS;
+    r->next_check_ns = clock_mono_ns() + RECHECK_NS;
     return false;
 }
 
 void retention_committed(struct retention *r, struct store *s, bool images)
 {
     if (images) set_images(r, s, true, NULL);
-    if (!r->reserve_held && mono_ns() >= r->next_reserve_ns) {
+    if (!r->reserve_held && clock_mono_ns() >= r->next_reserve_ns) {
         struct store_usage u;
         if (store_usage(s, &u) == 0) reserve_make(r, &u);
-        r->next_reserve_ns = mono_ns() + RECHECK_NS;
+        r->next_reserve_ns = clock_mono_ns() + RECHECK_NS;
     }
 }
 
@@ -397,9 +388,9 @@ bool retention_after_full(struct retention *r, struct store *s, int64_t image_by
     if (store_usage(s, &u) < 0) store_error(r, s);
     int64_t db = u.pages * u.page_size, free0 = u.free_pages;
     int64_t want = max64(2 * image_bytes, min64(db / SLACK_DIV, FULL_FREE_BYTES));
-    int64_t bytes = 0, deadline = mono_ns() + BUDGET_NS;
+    int64_t bytes = 0, deadline = clock_mono_ns() + BUDGET_NS;
     int deleted = 0, n = 0;
-    while (mono_ns() < deadline && (n = delete_chunk(r, s, &bytes)) > 0) {
+    while (clock_mono_ns() < deadline && (n = delete_chunk(r, s, &bytes)) > 0) {
         deleted += n;
         if (store_usage(s, &u) < 0 || (u.free_pages - free0) * u.page_size >= want) break;
     }
@@ -414,7 +405,7 @@ bool retention_after_full(struct retention *r, struct store *s, int64_t image_by
     char why[sizeof r->status.reason];
     describe(r, &u, 0, true, why, sizeof why);
     set_images(r, s, false, why);
-    r->next_check_ns = mono_ns() + RECHECK_NS;
+    r->next_check_ns = clock_mono_ns() + RECHECK_NS;
     *images = false;
     return true;
 }

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "clock.h"
 #include "embed.h"
 #include "store.h"
 
@@ -49,13 +50,6 @@ static const char *const defect_names[] = {"none", "scratch", "hole", "stain"};
     "f.id, c.name, f.seq, f.captured_at, f.created_at, f.width, f.height, f.format, "              \
     "length(f.image), f.defect, f.defect_x0, f.defect_y0, f.defect_x1, f.defect_y1, "              \
     "f.image_missing"
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 __attribute__((format(printf, 3, 4))) static int set_err(char *buf, size_t n, const char *fmt, ...)
 {
@@ -326,7 +320,7 @@ int store_camera(struct store *s, const char *name, const char *driver, int64_t 
     if (rc != SQLITE_DONE) return db_fail(s, "find camera");
     sqlite3_bind_text(s->insert_camera, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->insert_camera, 2, driver, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s->insert_camera, 3, now_us());
+    sqlite3_bind_int64(s->insert_camera, 3, clock_wall_us());
     if (step_done(s, s->insert_camera, "insert camera") < 0) return -1;
     *id = sqlite3_last_insert_rowid(s->db);
     return 0;
@@ -365,7 +359,7 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
     } else {
         sqlite3_bind_blob(st, 7, f->image, (int)f->image_size, SQLITE_STATIC);
     }
-    sqlite3_bind_int64(st, 8, now_us());
+    sqlite3_bind_int64(st, 8, clock_wall_us());
     if (f->has_truth) {
         assert(f->truth.defect >= DEFECT_NONE && f->truth.defect <= DEFECT_STAIN);
         sqlite3_bind_text(st, 9, defect_names[f->truth.defect], -1, SQLITE_STATIC);
@@ -736,6 +730,12 @@ int store_has_camera(struct store_reader *r, const char *name)
 struct sqlite3 *store_reader_db(struct store_reader *r)
 {
     return r->db;
+}
+
+void store_column_text(char *dst, size_t n, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, n, "%s", t ? (const char *)t : "");
 }
 
 int store_reader_fail(struct store_reader *r, const char *what)

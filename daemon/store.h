@@ -153,6 +153,9 @@ const char *store_reader_errmsg(const struct store_reader *r);
 struct sqlite3;
 struct sqlite3 *store_reader_db(struct store_reader *r);
 int store_reader_fail(struct store_reader *r, const char *what);
+/* Copies a text column into dst (n bytes, truncated, "" for NULL). */
+struct sqlite3_stmt;
+void store_column_text(char *dst, size_t n, struct sqlite3_stmt *st, int col);
 /* Records a message of its own as the reader's error (out of memory, bad data). Returns -1. */
 int store_reader_error(struct store_reader *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,8 @@
 /* store_alerts.c — SQL for alerts, their review, model versions and the event log. */
 #include "store_alerts.h"
 
+#include "clock.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +18,6 @@ static const char alert_columns[] =
     "LEFT JOIN frames f ON f.id = a.frame_id LEFT JOIN cameras c ON c.id = a.camera_id "
     "LEFT JOIN models m ON m.id = a.model_id ";
 
-static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
 static void read_alert(sqlite3_stmt *st, struct alert_info *a)
 {
     a->id = sqlite3_column_int64(st, 0);
@@ -30,14 +26,14 @@ static void read_alert(sqlite3_stmt *st, struct alert_info *a)
     a->created_at = sqlite3_column_int64(st, 3);
     a->captured_at = sqlite3_column_int64(st, 4);
     a->reviewed_at = sqlite3_column_int64(st, 5);
-    copy_text(a->camera, sizeof a->camera, st, 6);
-    copy_text(a->model_version, sizeof a->model_version, st, 7);
-    copy_text(a->state, sizeof a->state, st, 8);
+    store_column_text(a->camera, sizeof a->camera, st, 6);
+    store_column_text(a->model_version, sizeof a->model_version, st, 7);
+    store_column_text(a->state, sizeof a->state, st, 8);
     a->score = sqlite3_column_double(st, 9);
     a->score_norm = sqlite3_column_double(st, 10);
     a->threshold = sqlite3_column_double(st, 11);
     a->has_note = sqlite3_column_type(st, 12) != SQLITE_NULL;
-    copy_text(a->note, sizeof a->note, st, 12);
+    store_column_text(a->note, sizeof a->note, st, 12);
 }
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *v)
@@ -255,7 +251,7 @@ int store_events_after(struct store_reader *r, int64_t after, struct event_row *
     int n = 0, rc = SQLITE_DONE;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         out[n].id = sqlite3_column_int64(st, 0);
-        copy_text(out[n].kind, sizeof out[n].kind, st, 1);
+        store_column_text(out[n].kind, sizeof out[n].kind, st, 1);
         out[n].ref = sqlite3_column_int64(st, 2);
         out[n].created_at = sqlite3_column_int64(st, 3);
         n++;
@@ -300,9 +296,7 @@ int store_review_alert(const char *path, int64_t id, const char *verdict, const 
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int found = -1;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    int64_t now = clock_wall_us();
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
             SQLITE_OK &&
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) == SQLITE_OK &&

@@ -18,30 +18,24 @@ static const char page_sql[] =
     " AND a.created_at >= ?4 AND a.created_at < ?5"
     " ORDER BY a.id DESC LIMIT ?6";
 
-static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
 /* Fills one row; returns 0, or -1 when the note cannot be copied. */
 static int read_row(sqlite3_stmt *st, struct export_row *out)
 {
     memset(out, 0, sizeof *out);
     out->alert_id = sqlite3_column_int64(st, 0);
     out->frame_id = sqlite3_column_int64(st, 1);
-    copy_text(out->camera, sizeof out->camera, st, 2);
+    store_column_text(out->camera, sizeof out->camera, st, 2);
     out->captured_at_us = sqlite3_column_int64(st, 3);
     out->flagged_at_us = sqlite3_column_int64(st, 4);
     out->score = sqlite3_column_double(st, 5);
     out->score_norm = sqlite3_column_double(st, 6);
     out->threshold = sqlite3_column_double(st, 7);
-    copy_text(out->state, sizeof out->state, st, 8);
+    store_column_text(out->state, sizeof out->state, st, 8);
     if (sqlite3_column_type(st, 9) != SQLITE_NULL &&
         !(out->note = strdup((const char *)sqlite3_column_text(st, 9))))
         return -1;
-    copy_text(out->model_version, sizeof out->model_version, st, 10);
-    copy_text(out->format, sizeof out->format, st, 11);
+    store_column_text(out->model_version, sizeof out->model_version, st, 10);
+    store_column_text(out->format, sizeof out->format, st, 11);
     return 0;
 }
 

@@ -1,5 +1,8 @@
 /* store_scoring.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
+#include "clock.h"
 #include "store_scoring.h"
+
+#include "store.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -26,13 +29,6 @@ static int fail(struct scoring_store *s, const char *what)
         code == SQLITE_FULL || (code == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
     return -1;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 const char *scoring_store_errmsg(const struct scoring_store *s)
@@ -93,21 +89,15 @@ void scoring_store_close(struct scoring_store *s)
     free(s);
 }
 
-static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
 int scoring_store_active_model(struct scoring_store *s, struct model_row *out)
 {
     sqlite3_stmt *st = s->active;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->id = sqlite3_column_int64(st, 0);
-        copy_text(out->version, sizeof out->version, st, 1);
-        copy_text(out->path, sizeof out->path, st, 2);
-        copy_text(out->bank, sizeof out->bank, st, 3);
+        store_column_text(out->version, sizeof out->version, st, 1);
+        store_column_text(out->path, sizeof out->path, st, 2);
+        store_column_text(out->bank, sizeof out->bank, st, 3);
         out->threshold = sqlite3_column_double(st, 4);
         out->created_at = sqlite3_column_int64(st, 5);
     }
@@ -136,7 +126,7 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     sqlite3_stmt *st = NULL;
-    int64_t now = now_us();
+    int64_t now = clock_wall_us();
     int rc = text ? 0 : -1;
     if (!text) snprintf(s->err, sizeof s->err, "register model: out of memory");
     if (!rc) rc = exec(s, "BEGIN IMMEDIATE");
@@ -238,7 +228,7 @@ static int step(struct scoring_store *s, sqlite3_stmt *st, const char *what)
 
 int scoring_store_result(struct scoring_store *s, const struct scoring_result *r)
 {
-    int64_t now = now_us();
+    int64_t now = clock_wall_us();
     double norm = r->threshold > 0 ? r->score / r->threshold : 0.0;
     if (exec(s, "BEGIN IMMEDIATE")) return -1;
     sqlite3_stmt *st = s->result;

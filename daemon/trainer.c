@@ -1,5 +1,6 @@
 /* trainer.c — the retraining policy thread and its `inspectd train` child. */
 #define LOG_TAG "trainer"
+#include "clock.h"
 #include "log.h"
 
 #include "trainer.h"
@@ -47,13 +48,6 @@ struct trainer {
     char abandoned[PATH_MAX + 64];     /* a checkpoint that failed to resume: not tried again */
     struct trainer_status status;
 };
-
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 extern char **environ;
 
@@ -146,7 +140,7 @@ static int take_lock(struct trainer *t)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         log_error("cannot open %s: %s; retraining postponed", path, strerror(errno));
-        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -206,7 +200,7 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
     if (mkdir(t->models_dir, 0750) != 0 && errno != EEXIST) {
         log_error("cannot create %s: %s; retraining postponed", t->models_dir, strerror(errno));
-        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
         return true;
     }
     if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
@@ -225,7 +219,7 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     close(a.lock_fd); /* the child's copy keeps the lock */
     if (pid < 0) {
         log_error("cannot start training: %s", strerror(errno));
-        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
         return true;
     }
     if (a.resume)
@@ -241,7 +235,7 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     t->status.running = true;
     t->status.requested = false;
     t->status.pid = pid;
-    t->status.started_us = wall_us();
+    t->status.started_us = clock_wall_us();
     t->status.runs++;
     t->status.resumed += a.resume;
     pthread_mutex_unlock(&t->lock);
@@ -279,7 +273,7 @@ static void reap(struct trainer *t, bool wait, bool stopping)
         log_warn("training ended with %s %d; the model in use (if any) keeps scoring, next try "
                  "in %d s",
                  code < 0 ? "signal" : "exit code", code < 0 ? -code : code, RETRY_BACKOFF_S);
-        t->retry_after_us = wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
     }
 }
 
@@ -295,7 +289,7 @@ static bool due(struct trainer *t, const struct config *cfg)
     pthread_mutex_lock(&t->lock);
     t->status.frames_since_model = since;
     pthread_mutex_unlock(&t->lock);
-    if (have < 0 || wall_us() < t->retry_after_us) return false;
+    if (have < 0 || clock_wall_us() < t->retry_after_us) return false;
     return since >= (have ? cfg->trainer_every : cfg->trainer_min_frames);
 }
 

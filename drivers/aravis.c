@@ -2,6 +2,7 @@
  * triggers, loss and reconnect (see aravis.h). Aravis's own threads only ever set one atomic flag
  * here. */
 #define LOG_TAG "aravis"
+#include "clock.h"
 #include "log.h"
 
 #include "aravis.h"
@@ -76,13 +77,6 @@ struct aravis_camera {
     atomic_int state;
     atomic_uint_fast64_t frames, incomplete, losses, reconnects;
 };
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int64_t wall_ns(void)
 {
@@ -405,7 +399,7 @@ static int start_stream(struct aravis_camera *c, char *err, size_t errsz)
     if ((st = take_error(&e, "setting continuous acquisition", err, errsz)) != SOURCE_OK) return st;
     arv_camera_start_acquisition(c->camera, &e);
     if ((st = take_error(&e, "starting acquisition", err, errsz)) != SOURCE_OK) return st;
-    c->alive_at_us = mono_us();
+    c->alive_at_us = clock_mono_us();
     c->trigger_pending = false;
     c->have_offset = false;
     c->have_frame = false;
@@ -561,7 +555,7 @@ static void declare_lost(struct aravis_camera *c, const char *why)
     release_dead_connection(c);
     atomic_store(&c->state, ARAVIS_LOST);
     atomic_fetch_add(&c->losses, 1);
-    c->lost_at_us = mono_us();
+    c->lost_at_us = clock_mono_us();
     c->backoff_ms = BACKOFF_FIRST_MS;
     c->retry_at_us = c->lost_at_us + c->backoff_ms * 1000;
     c->last_reason[0] = '\0';
@@ -571,13 +565,13 @@ static void try_reconnect(struct aravis_camera *c)
 {
     char why[sizeof c->last_reason];
     if (!reaper_done(c, false)) {
-        c->retry_at_us = mono_us() + BACKOFF_FIRST_MS * 1000;
+        c->retry_at_us = clock_mono_us() + BACKOFF_FIRST_MS * 1000;
         return;
     }
     if (connect_camera(c, why, sizeof why) == SOURCE_OK) {
         char how[64];
         snprintf(how, sizeof how, "back after %.1f s, streaming from",
-                 (mono_us() - c->lost_at_us) / 1e6);
+                 (clock_mono_us() - c->lost_at_us) / 1e6);
         log_streaming(c, how);
         atomic_store(&c->state, ARAVIS_STREAMING);
         atomic_fetch_add(&c->reconnects, 1);
@@ -588,16 +582,16 @@ static void try_reconnect(struct aravis_camera *c)
         memcpy(c->last_reason, why, sizeof why);
     }
     c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-    c->retry_at_us = mono_us() + (int64_t)c->backoff_ms * 1000;
+    c->retry_at_us = clock_mono_us() + (int64_t)c->backoff_ms * 1000;
 }
 
 /* While lost: waits until the next try or the deadline, tries when it is time. */
 static int wait_lost(struct aravis_camera *c, int64_t deadline_us)
 {
-    int64_t now = mono_us();
+    int64_t now = clock_mono_us();
     if (now < c->retry_at_us) {
         sleep_us((c->retry_at_us < deadline_us ? c->retry_at_us : deadline_us) - now);
-        if (mono_us() < c->retry_at_us) return SOURCE_ELOST;
+        if (clock_mono_us() < c->retry_at_us) return SOURCE_ELOST;
     }
     try_reconnect(c);
     return atomic_load(&c->state) == ARAVIS_STREAMING ? SOURCE_TIMEOUT : SOURCE_ELOST;
@@ -611,7 +605,7 @@ static bool camera_answers(struct aravis_camera *c)
     GError *e = NULL;
     bool ok = arv_device_read_register(arv_camera_get_device(c->camera), 0, &value, &e);
     g_clear_error(&e);
-    if (ok) c->alive_at_us = mono_us();
+    if (ok) c->alive_at_us = clock_mono_us();
     return ok;
 }
 
@@ -692,7 +686,7 @@ static int buffer_to_frame(struct aravis_camera *c, ArvBuffer *b, struct frame *
  * deadline came first. */
 static bool fire_trigger(struct aravis_camera *c, int64_t deadline_us)
 {
-    int64_t now = mono_us();
+    int64_t now = clock_mono_us();
     if (c->trigger_pending) {
         if (now - c->trigger_at_us < TRIGGER_TIMEOUT_MS * 1000) return true;
         atomic_fetch_add(&c->incomplete, 1);
@@ -713,17 +707,17 @@ static bool fire_trigger(struct aravis_camera *c, int64_t deadline_us)
         g_clear_error(&e);
     }
     c->trigger_pending = true;
-    c->trigger_at_us = mono_us();
+    c->trigger_at_us = clock_mono_us();
     return true;
 }
 
 int aravis_next(struct aravis_camera *c, struct frame *f, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : mono_us() + (int64_t)timeout_ms * 1000;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : clock_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
         if (atomic_load(&c->state) == ARAVIS_LOST) {
             int st = wait_lost(c, deadline);
-            if (st != SOURCE_TIMEOUT || mono_us() >= deadline) return st;
+            if (st != SOURCE_TIMEOUT || clock_mono_us() >= deadline) return st;
         }
         if (atomic_load(&c->control_lost)) {
             declare_lost(c, "control taken over, the camera restarted or another host took it");
@@ -733,21 +727,21 @@ int aravis_next(struct aravis_camera *c, struct frame *f, int timeout_ms)
             return SOURCE_TIMEOUT;
         /* wait in slices no longer than the silence that makes us ask whether the camera is there
          */
-        int64_t left = deadline - mono_us();
+        int64_t left = deadline - clock_mono_us();
         int64_t slice = left < PROBE_AFTER_MS * 1000 ? left : PROBE_AFTER_MS * 1000;
         ArvBuffer *b = arv_stream_timeout_pop_buffer(c->stream, slice > 0 ? (guint64)slice : 0);
         if (b == NULL) {
-            if (mono_us() - c->alive_at_us >= PROBE_AFTER_MS * 1000 && !camera_answers(c)) {
+            if (clock_mono_us() - c->alive_at_us >= PROBE_AFTER_MS * 1000 && !camera_answers(c)) {
                 declare_lost(c, "no frames and no answer to a register read");
                 return SOURCE_ELOST;
             }
-            if (mono_us() >= deadline) return SOURCE_TIMEOUT;
+            if (clock_mono_us() >= deadline) return SOURCE_TIMEOUT;
             continue;
         }
         int st = arv_buffer_get_status(b) == ARV_BUFFER_STATUS_SUCCESS ? buffer_to_frame(c, b, f)
                                                                        : SOURCE_EIO;
         arv_stream_push_buffer(c->stream, b);
-        c->alive_at_us = mono_us();
+        c->alive_at_us = clock_mono_us();
         c->trigger_pending = false;
         if (st == SOURCE_OK) {
             atomic_fetch_add(&c->frames, 1);
@@ -755,7 +749,7 @@ int aravis_next(struct aravis_camera *c, struct frame *f, int timeout_ms)
         }
         if (st == SOURCE_ENOMEM) return st;
         atomic_fetch_add(&c->incomplete, 1);
-        if (mono_us() >= deadline) return SOURCE_TIMEOUT;
+        if (clock_mono_us() >= deadline) return SOURCE_TIMEOUT;
     }
 }
 

@@ -1,5 +1,6 @@
 /* source.c — the driver registry and the dispatch behind source.h, plus the parameter parsing
  * and fps pacing that every driver shares (driver.h). */
+#include "clock.h"
 #include "driver.h"
 
 #include <assert.h>
@@ -242,16 +243,12 @@ int driver_parse_bool(const char *value, bool *out)
 
 int64_t driver_monotonic_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_mono_ns();
 }
 
 int64_t driver_realtime_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_wall_us();
 }
 
 void driver_pacer_start(struct driver_pacer *p, double fps)

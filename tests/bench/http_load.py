@@ -12,56 +12,12 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-CONFIG = """[http]
-listen = 127.0.0.1:{port}
-[store]
-path = {db}
-[log]
-level = warn
-[trainer]
-enabled = false
-[camera.line]
-driver = synthetic
-fps = {fps}
-frames = {frames}
-width = 640
-height = 480
-defect_rate = {rate}
-seed = {seed}
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def status(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/status" % port, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def run_daemon(exe, tmp, db, fps, frames, rate, seed):
-    port = free_port()
-    conf = os.path.join(tmp, "run-%d.conf" % seed)
-    with open(conf, "w") as f:
-        f.write(CONFIG.format(port=port, db=db, fps=fps, frames=frames, rate=rate, seed=seed))
-    d = subprocess.Popen([exe, "run", "--config", conf])
-    for _ in range(200):
-        try:
-            status(port)
-            return d, port
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("daemon did not answer")
-
+from benchlib import first_model, run_daemon, status
 
 def stored(port):
     st = status(port)
@@ -98,14 +54,7 @@ def main():
     db = os.path.join(tmp, "line.db")
 
     # a model first, so that frames are scored and alerts exist
-    d, port = run_daemon(exe, tmp, db, 0, 300, 0.01, 1)
-    while status(port)["database"]["frames_stored"] < 300:
-        time.sleep(0.2)
-    d.send_signal(signal.SIGTERM)
-    d.wait()
-    subprocess.run([exe, "train", "--db", db, "--out", os.path.join(tmp, "model.safetensors"),
-                    "--register", "--size", "64", "--max-steps", "30", "--threads", "2"],
-                   check=True, stderr=subprocess.DEVNULL)
+    first_model(exe, tmp, db)
 
     frames = 20 * (3 * args.seconds + 30)
     d, port = run_daemon(exe, tmp, db, 20, frames, 0.1, 2)

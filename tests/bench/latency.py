@@ -7,64 +7,15 @@ frame of the measured window; frames dropped by the queue come from /api/v1/stat
     /usr/bin/python3 tests/bench/latency.py [BUILD_DIR] [--seconds S]
 Ends with `frame_to_result_p99_ms: X`."""
 import argparse
-import json
 import os
 import signal
-import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-CONFIG = """[http]
-listen = 127.0.0.1:{port}
-[store]
-path = {db}
-[log]
-level = warn
-[trainer]
-enabled = false
-[camera.line]
-driver = synthetic
-fps = {fps}
-frames = {frames}
-width = 640
-height = 480
-defect_rate = {rate}
-seed = {seed}
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def status(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/status" % port, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def run_daemon(exe, tmp, db, fps, frames, rate, seed):
-    port = free_port()
-    conf = os.path.join(tmp, "run-%d.conf" % seed)
-    with open(conf, "w") as f:
-        f.write(CONFIG.format(port=port, db=db, fps=fps, frames=frames, rate=rate, seed=seed))
-    return subprocess.Popen([exe, "run", "--config", conf]), port
-
-
-def wait_up(port):
-    for _ in range(200):
-        try:
-            return status(port)
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("daemon did not answer")
-
+from benchlib import first_model, run_daemon, status
 
 def main():
     ap = argparse.ArgumentParser()
@@ -76,20 +27,11 @@ def main():
     db = os.path.join(tmp, "line.db")
 
     # a model first: 300 frames, a short training, bank and threshold
-    d, port = run_daemon(exe, tmp, db, 0, 300, 0.01, 1)
-    wait_up(port)
-    while status(port)["database"]["frames_stored"] < 300:
-        time.sleep(0.2)
-    d.send_signal(signal.SIGTERM)
-    d.wait()
-    subprocess.run([exe, "train", "--db", db, "--out", os.path.join(tmp, "model.safetensors"),
-                    "--register", "--size", "64", "--max-steps", "30", "--threads", "2"],
-                   check=True, stderr=subprocess.DEVNULL)
+    first_model(exe, tmp, db)
 
     # the measurement: 20 fps while another training run goes on
     frames = int(args.seconds * 20) + 40
     d, port = run_daemon(exe, tmp, db, 20, frames, 0.05, 2)
-    wait_up(port)
     trainer = subprocess.Popen(["nice", "-n", "19", exe, "train", "--db", db, "--out",
                                 os.path.join(tmp, "busy.safetensors"), "--size", "64",
                                 "--threads", "1", "--minutes", str(args.seconds / 60 + 5)],
