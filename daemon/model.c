@@ -290,34 +290,54 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
     return rc;
 }
 
-int model_set_feedback(struct scoring_model *m, const float *images, int n, int threads, char *err,
-                       size_t errsz)
+bool model_has_feedback(const struct scoring_model *m, int64_t id)
 {
-    int D = m->bank.dim, P = m->gh * m->gw;
-    float *tok = n > 0 ? patch_tokens(m, images, n, threads, err, errsz) : NULL;
-    if (n > 0 && !tok) return -1;
-    size_t base = (size_t)m->base_rows * D, extra = (size_t)n * P * D;
-    float *x = malloc(sizeof(float) * (base + extra));
+    for (int i = 0; i < m->feedback_n; i++)
+        if (m->feedback[i] == id) return true;
+    return false;
+}
+
+int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const float *fresh,
+                       int threads, char *err, size_t errsz)
+{
+    int D = m->bank.dim, P = m->gh * m->gw, nfresh = 0;
+    for (int i = 0; i < n; i++) nfresh += !model_has_feedback(m, ids[i]);
+    float *tok = nfresh > 0 ? patch_tokens(m, fresh, nfresh, threads, err, errsz) : NULL;
+    if (nfresh > 0 && !tok) return -1;
+    size_t base = (size_t)m->base_rows * D, per = (size_t)P * D;
+    float *x = malloc(sizeof(float) * (base + per * (size_t)n));
+    int64_t *kept = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
     struct knn_bank b;
     int rc = 0;
-    if (!x) {
+    if (!x || !kept) {
         rc = fail(err, errsz, "out of memory for the bank");
     } else {
         memcpy(x, m->bank.x, sizeof(float) * base);
-        if (extra) memcpy(x + base, tok, sizeof(float) * extra);
+        for (int i = 0, f = 0; i < n; i++) {
+            int old = -1;
+            for (int j = 0; j < m->feedback_n && old < 0; j++)
+                if (m->feedback[j] == ids[i]) old = j;
+            const float *rows = old >= 0 ? m->bank.x + base + per * old : tok + per * f++;
+            memcpy(x + base + per * i, rows, sizeof(float) * per);
+            kept[i] = ids[i];
+        }
         if (knn_bank_build(&b, x, m->base_rows + n * P, D, KNN_L2))
             rc = fail(err, errsz, "out of memory for the bank");
     }
     if (!rc) {
         knn_bank_free(&m->bank);
         m->bank = b;
+        free(m->feedback);
+        m->feedback = kept, m->feedback_n = n;
+        kept = NULL;
     }
-    free(x), free(tok);
+    free(x), free(tok), free(kept);
     return rc;
 }
 
 void model_free(struct scoring_model *m)
 {
+    free(m->feedback);
     knn_bank_free(&m->bank);
     vit_destroy(&m->vit);
     memset(m, 0, sizeof *m);

@@ -9,6 +9,7 @@
 #ifndef INSPECTD_MODEL_H
 #define INSPECTD_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,8 @@ struct scoring_model {
     struct vit_model vit; /* the teacher */
     struct knn_bank bank; /* (rows, D) patch tokens of normal frames */
     int base_rows;        /* the bank file's rows come first; operator feedback follows */
+    int64_t *feedback;    /* the frames whose patches follow, in order (feedback_n of them) */
+    int feedback_n;
     int size, channels, layer;
     float mean[3], std[3]; /* the training images' statistics: the model's input normalisation */
     float threshold, top_q;
@@ -63,12 +66,15 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
                size_t errsz);
 void model_free(struct scoring_model *m);
 
-/* Operator feedback: the bank becomes the bank file's rows plus every patch token of these n
- * images (frames an operator marked as false positives, (n, C, S, S) in [0, 1]), so they and
- * frames like them score low from then on; n = 0 restores the file's bank. Returns 0, or -1 with
- * the reason in err (the bank unchanged). */
-int model_set_feedback(struct scoring_model *m, const float *images, int n, int threads, char *err,
-                       size_t errsz);
+/* Operator feedback: the bank becomes the bank file's rows plus every patch token of the frames
+ * ids (n; frames an operator marked as false positives), so they and frames like them score low
+ * from then on; n = 0 restores the file's bank. A frame already in the bank keeps its rows;
+ * `fresh` holds the images ((C, S, S) in [0, 1]) of the others, in the order of ids, and only
+ * those are embedded. Returns 0, or -1 with the reason in err (the bank unchanged). */
+int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const float *fresh,
+                       int threads, char *err, size_t errsz);
+/* Whether frame id's patches are in the bank as operator feedback. */
+bool model_has_feedback(const struct scoring_model *m, int64_t id);
 
 /* Scores n images (n, C, S, S) in [0, 1] at the model's size: scores (n) and, when not NULL,
  * grids (n, gh·gw) of patch distances. Returns 0, or -1 with the reason in err. */

@@ -1,5 +1,6 @@
 /* scorer.c — the scoring thread: poll the active model and the unscored frames, score, store. */
 #define LOG_TAG "scorer"
+#include "clock.h"
 #include "log.h"
 
 #include "scorer.h"
@@ -39,13 +40,6 @@ struct scorer {
     int64_t last_id; /* frames up to this id were looked at under the current model */
     struct scorer_status status;
 };
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -93,13 +87,14 @@ static bool refresh_model(struct scorer *s)
         set_error(s, msg);
         return s->have_model;
     }
+    s->last_id = after;
+    memset(s->feedback_mark, 0, sizeof s->feedback_mark); /* the new bank has none yet */
+    /* model and status change together: an upload scored now names the model that scored it
+     * (lock order everywhere: model_lock, then lock) */
     pthread_mutex_lock(&s->model_lock);
     if (s->have_model) model_free(&s->model);
     s->model = m;
     s->have_model = true;
-    pthread_mutex_unlock(&s->model_lock);
-    s->last_id = after;
-    memset(s->feedback_mark, 0, sizeof s->feedback_mark); /* the new bank has none yet */
     pthread_mutex_lock(&s->lock);
     s->status.state = SCORER_SCORING;
     s->status.model_id = row.id;
@@ -109,6 +104,7 @@ static bool refresh_model(struct scorer *s)
     snprintf(s->status.model_version, sizeof s->status.model_version, "%s", row.version);
     s->status.last_error[0] = '\0';
     pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->model_lock);
     log_info("scoring with model %s: %dx%d input, bank of %d patches, threshold %.4f", row.version,
              m.size, m.size, m.bank.n, m.threshold);
     return true;
@@ -131,23 +127,29 @@ static void refresh_feedback(struct scorer *s)
         set_error(s, scoring_store_errmsg(s->db));
         return;
     }
+    /* frames already in the bank keep their rows; only the new ones are read and embedded */
     struct scoring_model *m = &s->model;
     struct image_set set = {.size = m->size, .channels = m->channels, .max = FEEDBACK_MAX};
+    int used = 0;
     for (int i = 0; i < n; i++) {
+        if (model_has_feedback(m, ids[i])) {
+            ids[used++] = ids[i];
+            continue;
+        }
         void *data = NULL;
         size_t size = 0;
         int64_t camera;
         char what[48];
         snprintf(what, sizeof what, "false positive frame %lld", (long long)ids[i]);
-        if (scoring_store_frame(s->db, ids[i], &data, &size, &camera) == 1)
-            image_set_add_encoded(&set, data, size, what);
+        if (scoring_store_frame(s->db, ids[i], &data, &size, &camera) == 1 &&
+            image_set_add_encoded(&set, data, size, what) == 1)
+            ids[used++] = ids[i]; /* one that cannot be read or decoded is left out */
         free(data);
     }
     char err[256];
     pthread_mutex_lock(&s->model_lock);
-    int rc = model_set_feedback(m, set.pixels, set.n, s->threads, err, sizeof err);
+    int rc = model_set_feedback(m, ids, used, set.pixels, s->threads, err, sizeof err);
     pthread_mutex_unlock(&s->model_lock);
-    int used = set.n;
     image_set_free(&set);
     if (rc) {
         char msg[320];
@@ -185,7 +187,7 @@ static int score_frame(struct scorer *s, int64_t id)
 {
     void *data = NULL;
     size_t size = 0;
-    int64_t camera = 0, t0 = mono_us();
+    int64_t camera = 0, t0 = clock_mono_us();
     int found = scoring_store_frame(s->db, id, &data, &size, &camera);
     bool cached = found == 2;
     if (cached) found = image_from_cache(s, id, &data, &size);
@@ -213,12 +215,12 @@ static int score_frame(struct scorer *s, int64_t id)
                                    .score = score,
                                    .threshold = m->threshold,
                                    .flagged = score > m->threshold,
-                                   .latency_us = mono_us() - t0,
+                                   .latency_us = clock_mono_us() - t0,
                                    .grid = grid,
                                    .grid_w = m->gw,
                                    .grid_h = m->gh};
         rc = scoring_store_result(s->db, &r);
-        if (!rc) metrics_histogram_observe(&s->latency, (mono_us() - t0) * 1000);
+        if (!rc) metrics_histogram_observe(&s->latency, (clock_mono_us() - t0) * 1000);
         if (rc) set_error(s, scoring_store_errmsg(s->db));
         if (rc && scoring_store_error_is_full(s->db)) {
             if (cached) image_cache_put(s->images, id, data, size), data = NULL;
@@ -263,10 +265,10 @@ static void *scorer_main(void *arg)
     /* small GEMMs on one core: OpenBLAS threads would only contend with capture and training */
     vit_set_threads(1);
     while (!stopping(s)) {
-        if (mono_us() >= next_check) {
+        if (clock_mono_us() >= next_check) {
             refresh_model(s);
             refresh_feedback(s);
-            next_check = mono_us() + MODEL_CHECK_MS * 1000;
+            next_check = clock_mono_us() + MODEL_CHECK_MS * 1000;
         }
         int64_t ids[SCORER_BATCH];
         int n = s->have_model ? scoring_store_unscored(s->db, s->status.model_id, s->last_id, ids,
@@ -352,44 +354,53 @@ int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heat
                        struct scorer_verdict *out, char *err, size_t errsz)
 {
     memset(out, 0, sizeof *out);
-    int64_t t0 = mono_us();
+    int64_t t0 = clock_mono_us();
+    /* the model's input size, then the decode without the lock: an upload of several megapixels
+     * must not hold up the frames of the line */
     pthread_mutex_lock(&s->model_lock);
-    if (!s->have_model) {
-        pthread_mutex_unlock(&s->model_lock);
+    bool have = s->have_model;
+    int size = s->model.size, channels = s->model.channels;
+    pthread_mutex_unlock(&s->model_lock);
+    if (!have) {
         snprintf(err, errsz, "no model yet: the daemon is still learning what normal looks like");
         return 1;
     }
+    struct image_set one = {.size = size, .channels = channels, .max = 1};
+    if (image_set_add_encoded(&one, data, len, "the uploaded image") != 1) {
+        /* the decoder's reason went to the log; say what a client can act on */
+        image_set_free(&one);
+        snprintf(err, errsz, "not a decodable JPEG or PNG image (at least %dx%d pixels)", size,
+                 size);
+        return -1;
+    }
+    pthread_mutex_lock(&s->model_lock);
     const struct scoring_model *m = &s->model;
-    struct image_set one = {.size = m->size, .channels = m->channels, .max = 1};
-    int P = m->gh * m->gw, gh = m->gh, gw = m->gw, rc = 0;
-    float *grid = malloc(sizeof(float) * (size_t)P);
+    int gh = m->gh, gw = m->gw, rc = 0;
+    float *grid = malloc(sizeof(float) * (size_t)gh * gw);
     char why[256] = "";
-    if (!grid) {
+    if (m->size != size || m->channels != channels) {
+        snprintf(err, errsz, "the model changed while the image was decoded: send it again");
+        rc = -2;
+    } else if (!grid) {
         snprintf(err, errsz, "out of memory");
         rc = -2;
-    } else if (image_set_add_encoded(&one, data, len, "the uploaded image") != 1) {
-        /* the decoder's reason went to the log; say what a client can act on */
-        snprintf(err, errsz, "not a decodable JPEG or PNG image (at least %dx%d pixels)", m->size,
-                 m->size);
-        rc = -1;
     } else if (model_score(m, one.pixels, 1, 1, &out->score, grid, why, sizeof why)) {
         snprintf(err, errsz, "%s", why);
         rc = -2;
     } else {
         out->threshold = m->threshold;
         out->flagged = out->score > m->threshold;
+        pthread_mutex_lock(&s->lock); /* the version of the model that scored it */
+        snprintf(out->model_version, sizeof out->model_version, "%s", s->status.model_version);
+        pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_unlock(&s->model_lock);
     image_set_free(&one);
-    if (rc == 0) {
-        pthread_mutex_lock(&s->lock);
-        snprintf(out->model_version, sizeof out->model_version, "%s", s->status.model_version);
-        pthread_mutex_unlock(&s->lock);
-        if (heatmap && model_heatmap_jpeg(data, len, grid, gh, gw, out->threshold,
-                                          &out->heatmap_jpeg, &out->heatmap_len, err, errsz))
-            rc = -2;
-        out->latency_us = mono_us() - t0;
-    }
+    if (rc == 0 && heatmap &&
+        model_heatmap_jpeg(data, len, grid, gh, gw, out->threshold, &out->heatmap_jpeg,
+                           &out->heatmap_len, err, errsz))
+        rc = -2;
+    out->latency_us = clock_mono_us() - t0;
     free(grid);
     return rc;
 }

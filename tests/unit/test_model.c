@@ -1,0 +1,151 @@
+/* test_model.c — a scoring model from a real training checkpoint on a real bank file: built from
+ * normal images, loaded back, and operator feedback: a frame marked false positive scores below
+ * the threshold once its patches are in the bank; a later set that keeps it reuses its rows
+ * (the bank equals one built from scratch); an empty set restores the file's bank. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "model.h"
+#include "tmpdb.h"
+#include "train.h"
+
+#define S 16
+#define C 1
+#define N 20
+
+/* Normal images: a bright disc at a slightly varying place, with a little noise; odd[] is the first
+ * with a bright square in a corner. */
+static void make_images(struct image_set *set, float *odd)
+{
+    set->size = S, set->channels = C, set->n = N, set->cap = N;
+    set->pixels = malloc(sizeof(float) * N * S * S);
+    assert_non_null(set->pixels);
+    for (int i = 0; i < N; i++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                float cx = 8 + (float)(i % 3) * 0.3f, dx = x - cx, dy = y - 8;
+                unsigned h = (unsigned)(i * 7919 + y * 131 + x * 17) * 2654435761u;
+                float noise = (float)(h >> 24) / 255.0f * 0.1f - 0.05f;
+                set->pixels[(i * S + y) * S + x] = (dx * dx + dy * dy < 25 ? 0.8f : 0.2f) + noise;
+            }
+    memcpy(odd, set->pixels, sizeof(float) * S * S);
+    for (int y = 2; y < 6; y++)
+        for (int x = 2; x < 6; x++) odd[y * S + x] = 1.0f;
+}
+
+/* A training checkpoint of an untrained tiny model, with the metadata cmd_train writes. */
+static void write_checkpoint(const char *path)
+{
+    struct train_options o;
+    train_defaults(&o, S, C);
+    o.model.dim = 16, o.model.depth = 2, o.model.heads = 2, o.model.patch = 4;
+    o.model.head_hidden = 16, o.model.head_bottleneck = 8, o.model.head_out = 32;
+    o.batch = 4, o.n_local = 0;
+    struct dino_step s;
+    char err[256], model[512];
+    assert_int_equal(train_make_step(&s, &o, err, sizeof err), 0);
+    const struct vit_config *m = &o.model;
+    snprintf(model, sizeof model,
+             "{\"dim\":%d,\"depth\":%d,\"heads\":%d,\"mlp_ratio\":%d,\"patch\":%d,"
+             "\"img_size\":%d,\"in_chans\":%d,\"head_hidden\":%d,\"head_bottleneck\":%d,"
+             "\"head_out\":%d,\"mean\":[0.4],\"std\":[0.3]}",
+             m->dim, m->depth, m->heads, m->mlp_ratio, m->patch, m->img_size, m->in_chans,
+             m->head_hidden, m->head_bottleneck, m->head_out);
+    const char *keys[] = {"format", "version", "model"};
+    const char *vals[] = {"inspectd-checkpoint", "1", model};
+    if (checkpoint_save_training(path, &s, keys, vals, 3, err, sizeof err)) fail_msg("%s", err);
+    dino_step_destroy(&s);
+}
+
+static void feedback_joins_and_leaves_the_bank(void **state)
+{
+    struct fixture *f = *state;
+    char ckpt[160], bank[160], err[512];
+    snprintf(ckpt, sizeof ckpt, "%s/m.safetensors", f->dir);
+    snprintf(bank, sizeof bank, "%s/bank.safetensors", f->dir);
+    write_checkpoint(ckpt);
+    struct image_set normal = {0};
+    float odd[S * S], both[2 * S * S];
+    make_images(&normal, odd);
+    struct model_build_options o;
+    model_build_defaults(&o);
+    struct model_build_result r;
+    if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
+    struct scoring_model m;
+    if (model_load(&m, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+    int base = m.bank.n;
+    assert_int_equal(base, m.base_rows);
+
+    float before, after, again;
+    assert_int_equal(model_score(&m, odd, 1, 1, &before, NULL, err, sizeof err), 0);
+    assert_true(before > m.threshold);
+
+    /* the odd frame marked false positive: its patches join, it scores (about) zero */
+    int64_t ids[2] = {7, 9};
+    assert_int_equal(model_set_feedback(&m, ids, 1, odd, 1, err, sizeof err), 0);
+    int P = m.gh * m.gw;
+    assert_int_equal(m.bank.n, base + P);
+    assert_true(model_has_feedback(&m, 7) && !model_has_feedback(&m, 9));
+    assert_int_equal(model_score(&m, odd, 1, 1, &after, NULL, err, sizeof err), 0);
+    print_message("odd frame: %g before, %g after, threshold %g\n", before, after, m.threshold);
+    assert_true(after < m.threshold && after < 0.1f * before);
+
+    /* a second one: only it is embedded (fresh holds just its image); frame 7 keeps its rows */
+    float *rows7 = malloc(sizeof(float) * P * m.bank.dim);
+    memcpy(rows7, m.bank.x + (size_t)base * m.bank.dim, sizeof(float) * P * m.bank.dim);
+    memcpy(both, normal.pixels, sizeof(float) * S * S);
+    int64_t order[2] = {9, 7};
+    assert_int_equal(model_set_feedback(&m, order, 2, both, 1, err, sizeof err), 0);
+    assert_int_equal(m.bank.n, base + 2 * P);
+    assert_memory_equal(m.bank.x + (size_t)(base + P) * m.bank.dim, rows7,
+                        sizeof(float) * P * m.bank.dim);
+    assert_int_equal(model_score(&m, odd, 1, 1, &again, NULL, err, sizeof err), 0);
+    assert_true(again == after);
+
+    /* the same set built from scratch on a fresh load gives the same bank */
+    struct scoring_model fresh;
+    if (model_load(&fresh, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+    memcpy(both + S * S, odd, sizeof(float) * S * S);
+    assert_int_equal(model_set_feedback(&fresh, order, 2, both, 1, err, sizeof err), 0);
+    assert_int_equal(fresh.bank.n, m.bank.n);
+    for (size_t i = 0; i < (size_t)m.bank.n * m.bank.dim; i++)
+        assert_float_equal(fresh.bank.x[i], m.bank.x[i], 1e-5);
+
+    /* no false positives left (a verdict changed to defect): the file's bank again */
+    assert_int_equal(model_set_feedback(&m, NULL, 0, NULL, 1, err, sizeof err), 0);
+    assert_int_equal(m.bank.n, base);
+    assert_false(model_has_feedback(&m, 7));
+    assert_int_equal(model_score(&m, odd, 1, 1, &again, NULL, err, sizeof err), 0);
+    assert_float_equal(again, before, 1e-5 * before);
+
+    free(rows7);
+    model_free(&fresh);
+    model_free(&m);
+    image_set_free(&normal);
+}
+
+static int setup(void **state)
+{
+    return tmpdb_setup(state, "/tmp/test_model_XXXXXX");
+}
+
+static int teardown(void **state)
+{
+    return tmpdb_teardown(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(feedback_joins_and_leaves_the_bank, setup, teardown)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
