@@ -3,8 +3,9 @@
 #   make run     install what is missing, build, start the daemon on its embedded default config
 #   make check   install what is missing, build (release + ASan/UBSan + libFuzzer), run every test
 #                (with a few seconds of each fuzz target and one daemon run under valgrind)
-#   make fuzz    build the libFuzzer targets (tests/fuzz) and run each for SECONDS (default 60);
-#                ends with one line per target: `fuzz TARGET: N execs, N crashes`
+#   make fuzz    build the libFuzzer targets (tests/fuzz) and run each for SECONDS (default 60),
+#                in WORKERS processes (default 1); ends with one line per target:
+#                `fuzz TARGET: N execs, N crashes`
 #   make bench   every benchmark (prints figures; long)
 #   make install [DESTDIR=dir] [PREFIX=/usr/local]   binary, systemd unit, sysusers, tmpfiles, config
 #   make crash-test N=200   SIGKILL the daemon under load N times (20 of them run in make check)
@@ -221,10 +222,12 @@ fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) SAN=fuzz CC=clang CXX=clang++ \
 	    WITH_LIBCAMERA=0 fuzz-bins
 
-# Each target for SECONDS, one after the other (crashes under $(FUZZ_BUILD)/fuzz/crashes/).
+# Each target for SECONDS, one after the other (crashes under $(FUZZ_BUILD)/fuzz/crashes/), each
+# with WORKERS processes at once (libFuzzer's fork mode when above 1).
+WORKERS ?= 1
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-build
-	@tests/fuzz/run.sh $(FUZZ_BUILD) $(SECONDS)
+	@FUZZ_WORKERS=$(WORKERS) tests/fuzz/run.sh $(FUZZ_BUILD) $(SECONDS)
 
 format:
 	clang-format -i $(CORE_SRC) $(DRV_SRC) $(wildcard drivers/*.cpp) $(DAEMON_SRC) daemon/main.c \

@@ -140,6 +140,11 @@ static int check_overlaps(const struct st_file *f, struct span *spans, char *err
     return 0;
 }
 
+static int cmp_tensor_name(const void *a, const void *b)
+{
+    return strcmp(((const struct st_tensor *)a)->name, ((const struct st_tensor *)b)->name);
+}
+
 static int parse_header(struct st_file *f, json_t *root, const uint8_t *data, size_t datalen,
                         char *err, size_t errsz)
 {
@@ -172,6 +177,9 @@ static int parse_header(struct st_file *f, json_t *root, const uint8_t *data, si
     }
     if (!rc) rc = check_overlaps(f, spans, err, errsz);
     free(spans);
+    /* by name, for st_find's binary search (a training checkpoint of a full-size model holds
+     * hundreds of tensors, each looked up once per load) */
+    if (!rc) qsort(f->tensors, (size_t)f->ntensors, sizeof *f->tensors, cmp_tensor_name);
     return rc;
 }
 
@@ -239,8 +247,16 @@ int st_load(const char *path, struct st_file *f, char *err, size_t errsz)
 
 const struct st_tensor *st_find(const struct st_file *f, const char *name)
 {
-    for (int i = 0; i < f->ntensors; i++)
-        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    int lo = 0, hi = f->ntensors; /* f->tensors is sorted by name */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(f->tensors[mid].name, name);
+        if (c == 0) return &f->tensors[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 

@@ -28,7 +28,7 @@ struct st_file {
     uint8_t *buf; /* the whole file */
     size_t len;
     int ntensors;
-    struct st_tensor *tensors;
+    struct st_tensor *tensors; /* sorted by name (strcmp order) */
     int nmeta;
     char **meta_keys, **meta_values;
 };

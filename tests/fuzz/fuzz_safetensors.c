@@ -4,8 +4,9 @@
  * (checkpoint_load_training), into one tiny model whose tensors the seed corpus matches.
  *
  * Invariants checked: a refused file leaves an error message and an empty st_file; an accepted
- * one has tensors whose bytes lie inside the buffer's data section, each findable by name, with
- * numel = product of the shape; a refused load leaves the model's weights untouched. */
+ * one has tensors whose bytes lie inside the buffer's data section, sorted by unique name and
+ * each findable by it, with numel = product of the shape; a refused load leaves the model's
+ * weights untouched. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ static void check_parsed(const struct st_file *f)
     for (int i = 0; i < f->ntensors; i++) {
         const struct st_tensor *t = &f->tensors[i];
         if (!t->name || st_find(f, t->name) != t) abort();
+        if (i > 0 && strcmp(f->tensors[i - 1].name, t->name) >= 0) abort(); /* sorted, unique */
         if (t->ndim < 0 || t->ndim > ST_MAX_DIMS) abort();
         size_t n = 1;
         for (int d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];

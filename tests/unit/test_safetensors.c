@@ -63,6 +63,42 @@ static void round_trip_keeps_tensors_and_metadata(void **state)
     assert_int_not_equal(system(path), 0);
 }
 
+/* 40 tensors written in a shuffled order: each is found by its own name, with its own data,
+ * and names that are absent (before the first, after the last, between two, a prefix) are not. */
+static void every_tensor_is_found_by_name(void **state)
+{
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/many.safetensors", dir);
+    enum { N = 40 };
+    char names[N][32];
+    float vals[N];
+    int shape[1] = {1};
+    struct st_out t[N];
+    for (int i = 0; i < N; i++) {
+        int k = (i * 17) % N; /* 17 is prime to 40: a permutation */
+        snprintf(names[i], sizeof names[i], "blocks.%d.w", k);
+        vals[i] = (float)k;
+        t[i] = (struct st_out){names[i], 1, shape, &vals[i]};
+    }
+    assert_int_equal(st_save(path, t, N, NULL, NULL, 0, err, sizeof err), 0);
+    struct st_file f;
+    assert_int_equal(st_load(path, &f, err, sizeof err), 0);
+    assert_int_equal(f.ntensors, N);
+    for (int k = 0; k < N; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "blocks.%d.w", k);
+        const struct st_tensor *x = st_find(&f, name);
+        assert_non_null(x);
+        assert_string_equal(x->name, name);
+        float v;
+        st_read_f32(x, &v);
+        assert_true(v == (float)k);
+    }
+    const char *absent[] = {"", "a", "blocks.", "blocks.1", "blocks.40.w", "blocks.9.w.", "z"};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) assert_null(st_find(&f, absent[i]));
+    st_free(&f);
+}
+
 static void file_written_by_python_loads(void **state)
 {
     struct st_file f;
@@ -464,6 +500,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_keeps_tensors_and_metadata),
+        cmocka_unit_test(every_tensor_is_found_by_name),
         cmocka_unit_test(file_written_by_python_loads),
         cmocka_unit_test(dino_checkpoint_exported_by_python_loads),
         cmocka_unit_test(writer_refuses_what_a_reader_would),
