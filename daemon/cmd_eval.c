@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "eval.h"
 #include "idx.h"
+#include "train_cli.h"
 
 #define FMNIST_DIR  "/usr/share/datasets/fashion-mnist"
 #define FMNIST_MEAN 0.2860f
@@ -46,25 +47,19 @@ static void usage(FILE *out)
             "  --channels 1|3      MVTec: grey or RGB model input (default 3)\n"
             "  --minutes M         training budget per class or category (default 10)\n"
             "  --epochs N          upper bound on epochs per class (default 100)\n"
-            "  --seed S            seed for initialisation, augmentation and order (default 0)\n"
             "  --k K               neighbours for the embedding scores (default 5)\n"
             "  --metric l2|cosine  distance for the embedding scores (default l2)\n"
             "  --embed KIND        cls | patch-mean | cls+patch | tokens (default: --layers)\n"
-            "  --momentum M        teacher EMA momentum at the start (default 0.99)\n"
-            "  --teacher-temp T    teacher temperature after warm-up from 0.04 (default 0.04)\n"
-            "  --koleo W           weight of the KoLeo spreading term (default 0: off)\n"
             "  --raw-features      skip z-scoring embedding dimensions by the normal bank\n"
             "  --layers LIST       instead of --embed, the tokens of these layers before any\n"
             "                      norm: 0 = patch embeddings, N = output of block N (default:\n"
             "                      the middle block, 2 of 4)\n"
             "  --save DIR          keep each trained teacher as DIR/<class>.safetensors\n"
             "  --load DIR          score the teachers saved by --save instead of training\n"
-            "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
-            "                      model and training settings (defaults: 128 4 4 4 64 6 8e-3)\n"
-            "  --threads N         worker threads (default 2)\n"
             "  --train-limit N     use at most N training images per class (default all)\n"
-            "  --test-limit N      use the first N test images (default all 10000)\n"
-            "Ends with `mean_auroc: X` (percent, the trained model).\n");
+            "  --test-limit N      use the first N test images (default all 10000)\n");
+    train_cli_usage(out);
+    fprintf(out, "Ends with `mean_auroc: X` (percent, the trained model).\n");
 }
 
 static int parse_classes(const char *s, struct eval_options *o)
@@ -96,24 +91,11 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_DATASET = 256,
         O_DIR,
         O_CLASSES,
-        O_MINUTES,
-        O_EPOCHS,
-        O_SEED,
         O_K,
         O_METRIC,
         O_EMBED,
-        O_DIM,
-        O_DEPTH,
-        O_HEADS,
-        O_PATCH,
-        O_BATCH,
-        O_LOCALS,
-        O_LR,
-        O_THREADS,
         O_TRAIN_LIMIT,
         O_TEST_LIMIT,
-        O_MOMENTUM,
-        O_TTEMP,
         O_STANDARDIZE,
         O_MVTEC,
         O_CATEGORIES,
@@ -121,41 +103,28 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_CHANNELS,
         O_LAYERS,
         O_SAVE,
-        O_LOAD,
-        O_KOLEO
+        O_LOAD
     };
-    static const struct option opts[] = {{"dataset", 1, 0, O_DATASET},
-                                         {"data-dir", 1, 0, O_DIR},
-                                         {"classes", 1, 0, O_CLASSES},
-                                         {"minutes", 1, 0, O_MINUTES},
-                                         {"epochs", 1, 0, O_EPOCHS},
-                                         {"seed", 1, 0, O_SEED},
-                                         {"k", 1, 0, O_K},
-                                         {"metric", 1, 0, O_METRIC},
-                                         {"embed", 1, 0, O_EMBED},
-                                         {"dim", 1, 0, O_DIM},
-                                         {"depth", 1, 0, O_DEPTH},
-                                         {"heads", 1, 0, O_HEADS},
-                                         {"patch", 1, 0, O_PATCH},
-                                         {"batch", 1, 0, O_BATCH},
-                                         {"locals", 1, 0, O_LOCALS},
-                                         {"lr", 1, 0, O_LR},
-                                         {"threads", 1, 0, O_THREADS},
-                                         {"train-limit", 1, 0, O_TRAIN_LIMIT},
-                                         {"test-limit", 1, 0, O_TEST_LIMIT},
-                                         {"momentum", 1, 0, O_MOMENTUM},
-                                         {"teacher-temp", 1, 0, O_TTEMP},
-                                         {"raw-features", 0, 0, O_STANDARDIZE},
-                                         {"mvtec", 1, 0, O_MVTEC},
-                                         {"categories", 1, 0, O_CATEGORIES},
-                                         {"size", 1, 0, O_SIZE},
-                                         {"channels", 1, 0, O_CHANNELS},
-                                         {"layers", 1, 0, O_LAYERS},
-                                         {"save", 1, 0, O_SAVE},
-                                         {"load", 1, 0, O_LOAD},
-                                         {"koleo", 1, 0, O_KOLEO},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option own[] = {{"dataset", 1, 0, O_DATASET},
+                                        {"data-dir", 1, 0, O_DIR},
+                                        {"classes", 1, 0, O_CLASSES},
+                                        {"k", 1, 0, O_K},
+                                        {"metric", 1, 0, O_METRIC},
+                                        {"embed", 1, 0, O_EMBED},
+                                        {"train-limit", 1, 0, O_TRAIN_LIMIT},
+                                        {"test-limit", 1, 0, O_TEST_LIMIT},
+                                        {"raw-features", 0, 0, O_STANDARDIZE},
+                                        {"mvtec", 1, 0, O_MVTEC},
+                                        {"categories", 1, 0, O_CATEGORIES},
+                                        {"size", 1, 0, O_SIZE},
+                                        {"channels", 1, 0, O_CHANNELS},
+                                        {"layers", 1, 0, O_LAYERS},
+                                        {"save", 1, 0, O_SAVE},
+                                        {"load", 1, 0, O_LOAD},
+                                        {"help", 0, 0, 'h'}};
+    enum { N_OWN = sizeof own / sizeof *own };
+    struct option opts[N_OWN + 32];
+    if (train_cli_options(own, N_OWN, opts, (int)(sizeof opts / sizeof *opts))) return -1;
     struct train_options *t = &o->train;
     bool have_dataset = false;
     const char *layers = NULL;
@@ -163,6 +132,11 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int shared = train_cli_apply("eval", c, optarg, t);
+        if (shared <= 0) {
+            if (shared < 0) return -1;
+            continue;
+        }
         int bad = 0;
         switch (c) {
         case O_DATASET:
@@ -174,15 +148,6 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_CLASSES:
             bad = parse_classes(optarg, o);
             break;
-        case O_MINUTES:
-            t->minutes = atof(optarg), bad = !(t->minutes > 0 && t->minutes < 1e4);
-            break;
-        case O_EPOCHS:
-            bad = parse_int(optarg, 1, 100000, &t->epochs);
-            break;
-        case O_SEED:
-            t->seed = strtoull(optarg, NULL, 10);
-            break;
         case O_K:
             bad = parse_int(optarg, 1, 1000, &o->k);
             break;
@@ -191,10 +156,6 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             break;
         case O_LAYERS:
             layers = optarg;
-            break;
-        case O_KOLEO:
-            t->koleo_weight = (float)atof(optarg);
-            bad = !(t->koleo_weight >= 0 && t->koleo_weight <= 10);
             break;
         case O_SAVE:
             o->save_dir = optarg;
@@ -205,43 +166,11 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_EMBED:
             bad = embedding_kind_parse(optarg, &o->embed), embed_given = true;
             break;
-        case O_DIM:
-            bad = parse_int(optarg, 8, 4096, &t->model.dim);
-            break;
-        case O_DEPTH:
-            bad = parse_int(optarg, 1, 64, &t->model.depth);
-            break;
-        case O_HEADS:
-            bad = parse_int(optarg, 1, 64, &t->model.heads);
-            break;
-        case O_PATCH:
-            bad = parse_int(optarg, 1, 28, &t->model.patch);
-            break;
-        case O_BATCH:
-            bad = parse_int(optarg, 2, 4096, &t->batch);
-            break;
-        case O_LOCALS:
-            bad = parse_int(optarg, 0, 32, &t->n_local);
-            break;
-        case O_LR:
-            t->lr = (float)atof(optarg), bad = !(t->lr > 0);
-            break;
-        case O_THREADS:
-            bad = parse_int(optarg, 1, 64, &t->threads);
-            break;
         case O_TRAIN_LIMIT:
             bad = parse_int(optarg, 1, 60000, &o->train_limit);
             break;
         case O_TEST_LIMIT:
             bad = parse_int(optarg, 2, 10000, &o->test_limit);
-            break;
-        case O_MOMENTUM:
-            t->momentum_teacher = (float)atof(optarg);
-            bad = !(t->momentum_teacher > 0 && t->momentum_teacher <= 1);
-            break;
-        case O_TTEMP:
-            t->teacher_temp = (float)atof(optarg);
-            bad = !(t->teacher_temp > 0 && t->teacher_temp < 10);
             break;
         case O_STANDARDIZE:
             o->standardize = false;
@@ -266,7 +195,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         }
         if (bad) {
             fprintf(stderr, "inspectd eval: bad value '%s' for --%s\n", optarg,
-                    opts[c - O_DATASET].name);
+                    own[c - O_DATASET].name);
             return -1;
         }
     }

@@ -23,6 +23,7 @@
 #include "imageset.h"
 #include "store.h"
 #include "train.h"
+#include "train_cli.h"
 #include "store_scoring.h"
 #include "model.h"
 
@@ -77,11 +78,9 @@ static void usage(FILE *out)
                  "  --max-steps N       stop after step N, schedules unchanged (train in chunks)\n"
                  "  --every N           checkpoint every N steps (default 100)\n"
                  "  --size S            image size the model sees (default 64)\n"
-                 "  --channels 1|3      grey or RGB input (default 3)\n"
-                 "  --dim D --depth N --heads H --patch P --batch B --locals L --lr LR\n"
-                 "  --momentum M --threads N --seed S\n"
-                 "  --koleo W           KoLeo spreading term's weight (default 0: off)\n"
-                 "Ctrl-C (or SIGTERM) saves a checkpoint and exits after the current step; a\n"
+                 "  --channels 1|3      grey or RGB input (default 3)\n");
+    train_cli_usage(out);
+    fprintf(out, "Ctrl-C (or SIGTERM) saves a checkpoint and exits after the current step; a\n"
                  "second one exits at once. With --minutes, a --resume gets what is left of\n"
                  "the run's budget.\n");
 }
@@ -118,62 +117,43 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_RESUME,
         O_REGISTER,
         O_INIT,
-        O_MINUTES,
-        O_EPOCHS,
         O_MAXSTEPS,
         O_EVERY,
         O_SIZE,
         O_CHANNELS,
-        O_DIM,
-        O_DEPTH,
-        O_HEADS,
-        O_PATCH,
-        O_BATCH,
-        O_LOCALS,
-        O_LR,
-        O_MOMENTUM,
-        O_KOLEO,
-        O_THREADS,
-        O_SEED,
         O_DB,
         O_CAMERA,
         O_SINCE,
         O_MAX_IMAGES,
         O_PROGRESS
     };
-    static const struct option opts[] = {{"images", 1, 0, O_IMAGES},
-                                         {"out", 1, 0, O_OUT},
-                                         {"resume", 0, 0, O_RESUME},
-                                         {"register", 0, 0, O_REGISTER},
-                                         {"init", 1, 0, O_INIT},
-                                         {"minutes", 1, 0, O_MINUTES},
-                                         {"epochs", 1, 0, O_EPOCHS},
-                                         {"max-steps", 1, 0, O_MAXSTEPS},
-                                         {"every", 1, 0, O_EVERY},
-                                         {"size", 1, 0, O_SIZE},
-                                         {"channels", 1, 0, O_CHANNELS},
-                                         {"dim", 1, 0, O_DIM},
-                                         {"depth", 1, 0, O_DEPTH},
-                                         {"heads", 1, 0, O_HEADS},
-                                         {"patch", 1, 0, O_PATCH},
-                                         {"batch", 1, 0, O_BATCH},
-                                         {"locals", 1, 0, O_LOCALS},
-                                         {"lr", 1, 0, O_LR},
-                                         {"momentum", 1, 0, O_MOMENTUM},
-                                         {"koleo", 1, 0, O_KOLEO},
-                                         {"threads", 1, 0, O_THREADS},
-                                         {"seed", 1, 0, O_SEED},
-                                         {"db", 1, 0, O_DB},
-                                         {"camera", 1, 0, O_CAMERA},
-                                         {"since", 1, 0, O_SINCE},
-                                         {"max-images", 1, 0, O_MAX_IMAGES},
-                                         {"progress", 1, 0, O_PROGRESS},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option own[] = {{"images", 1, 0, O_IMAGES},
+                                        {"out", 1, 0, O_OUT},
+                                        {"resume", 0, 0, O_RESUME},
+                                        {"register", 0, 0, O_REGISTER},
+                                        {"init", 1, 0, O_INIT},
+                                        {"max-steps", 1, 0, O_MAXSTEPS},
+                                        {"every", 1, 0, O_EVERY},
+                                        {"size", 1, 0, O_SIZE},
+                                        {"channels", 1, 0, O_CHANNELS},
+                                        {"db", 1, 0, O_DB},
+                                        {"camera", 1, 0, O_CAMERA},
+                                        {"since", 1, 0, O_SINCE},
+                                        {"max-images", 1, 0, O_MAX_IMAGES},
+                                        {"progress", 1, 0, O_PROGRESS},
+                                        {"help", 0, 0, 'h'}};
+    enum { N_OWN = sizeof own / sizeof *own };
+    struct option opts[N_OWN + 32];
+    if (train_cli_options(own, N_OWN, opts, (int)(sizeof opts / sizeof *opts))) return -1;
     struct train_options *t = &c->t;
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int shared = train_cli_apply("train", o, optarg, t);
+        if (shared <= 0) {
+            if (shared < 0) return -1;
+            continue;
+        }
         char *end = NULL;
         double v = optarg ? strtod(optarg, &end) : 0;
         bool num_ok = optarg && *optarg && end && *end == '\0';
@@ -197,12 +177,6 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         case O_PROGRESS:
             c->progress = optarg;
             break;
-        case O_MINUTES:
-            bad = !num_ok || v <= 0, t->minutes = v;
-            break;
-        case O_EPOCHS:
-            bad = !num_ok || v < 1, t->epochs = (int)v;
-            break;
         case O_MAXSTEPS:
             bad = !num_ok || v < 1, c->max_steps = (long)v;
             break;
@@ -214,39 +188,6 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_CHANNELS:
             bad = !num_ok || (v != 1 && v != 3), c->channels = (int)v;
-            break;
-        case O_DIM:
-            bad = !num_ok || v < 8, t->model.dim = (int)v;
-            break;
-        case O_DEPTH:
-            bad = !num_ok || v < 1, t->model.depth = (int)v;
-            break;
-        case O_HEADS:
-            bad = !num_ok || v < 1, t->model.heads = (int)v;
-            break;
-        case O_PATCH:
-            bad = !num_ok || v < 1, t->model.patch = (int)v;
-            break;
-        case O_BATCH:
-            bad = !num_ok || v < 2, t->batch = (int)v;
-            break;
-        case O_LOCALS:
-            bad = !num_ok || v < 0 || v > 32, t->n_local = (int)v;
-            break;
-        case O_LR:
-            bad = !num_ok || v <= 0, t->lr = (float)v;
-            break;
-        case O_MOMENTUM:
-            bad = !num_ok || v <= 0 || v > 1, t->momentum_teacher = (float)v;
-            break;
-        case O_KOLEO:
-            bad = !num_ok || v < 0 || v > 10, t->koleo_weight = (float)v;
-            break;
-        case O_THREADS:
-            bad = !num_ok || v < 1 || v > 64, t->threads = (int)v;
-            break;
-        case O_SEED:
-            bad = !num_ok || v < 0, t->seed = (uint64_t)v;
             break;
         case O_DB:
             c->db = optarg;
@@ -268,7 +209,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         }
         if (bad) {
             fprintf(stderr, "inspectd train: bad value '%s' for --%s\n", optarg,
-                    opts[o - O_IMAGES].name);
+                    own[o - O_IMAGES].name);
             return -1;
         }
     }
