@@ -4,10 +4,13 @@ log level warn, no trainer of its own) on a free loopback port, its status, and 
 import json
 import os
 import signal
-import socket
 import subprocess
+import sys
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "lib"))
+from testlib import free_port  # noqa: E402
 
 CONFIG = """[http]
 listen = 127.0.0.1:{port}
@@ -26,12 +29,6 @@ height = 480
 defect_rate = {rate}
 seed = {seed}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(port):

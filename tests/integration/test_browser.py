@@ -19,6 +19,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from cdp import Browser  # noqa: E402
+from testlib import tiny_train  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,8 +37,7 @@ defect_rate = {rate}
 seed = {seed}
 """
 
-TRAIN = ["--size", "64", "--patch", "8", "--channels", "3", "--dim", "32", "--depth", "2", "--heads", "2",
-         "--batch", "16", "--locals", "2", "--epochs", "1", "--threads", "2"]
+TRAIN = tiny_train(epochs=1)
 
 
 def camera(name, fps, rate, seed, frames=None):

@@ -6,7 +6,6 @@ again); SIGTERM ends it cleanly."""
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,14 +16,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from fakecam import DEVICE_ID, FakeCamera  # noqa: E402
+from testlib import free_port  # noqa: E402
 
 BIN = os.environ.get("INSPECTD_BIN", "build/inspectd")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port, path):

@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +31,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from testlib import free_port  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 RUNS = int(os.environ.get("CRASH_RUNS", "20"))
@@ -65,12 +67,6 @@ width = 128
 height = 96
 defect_rate = 0.2
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port, path):

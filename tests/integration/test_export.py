@@ -19,6 +19,7 @@ import signal
 import sqlite3
 import struct
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -27,6 +28,9 @@ import urllib.parse
 import urllib.request
 import zlib
 from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from testlib import tiny_train  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -52,8 +56,7 @@ path = {dir}
 mode = watch
 """
 
-TRAIN = ["--size", "64", "--patch", "8", "--channels", "3", "--dim", "32", "--depth", "2", "--heads", "2",
-         "--batch", "16", "--locals", "2", "--epochs", "2", "--threads", "2"]
+TRAIN = tiny_train()
 
 FOLDERS = {"false_positive": "good", "defect": "defect", "new": "unreviewed"}
 COLUMNS = ["frame_id", "alert_id", "camera", "captured_at", "flagged_at", "score", "score_norm",

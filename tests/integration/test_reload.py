@@ -28,14 +28,11 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from testlib import free_port  # noqa: E402
+
 BIN = os.environ["INSPECTD_BIN"]
 WATCHDOG_USEC = 400000
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port, path, token=None, body=None):

@@ -9,10 +9,14 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from testlib import free_port, tiny_train  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -30,15 +34,7 @@ defect_rate = {rate}
 seed = {seed}
 {trainer}"""
 
-TRAIN = ["--size", "64", "--patch", "8", "--channels", "3", "--dim", "32", "--depth", "2", "--heads", "2",
-         "--batch", "16", "--locals", "2", "--epochs", "2", "--threads", "2"]
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TRAIN = tiny_train()
 
 
 def start(tmp, db, frames, fps, seed, rate, trainer="[trainer]\nenabled = false\n"):

@@ -4,20 +4,16 @@ a start-up error that names it. Needs the openssl command for a throw-away certi
 import http.client
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from testlib import free_port  # noqa: E402
+
 BIN = os.environ["INSPECTD_BIN"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():

@@ -17,13 +17,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "lib"))
+from testlib import free_port  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 DURATION = float(os.environ.get("DURATION", "3600"))
@@ -47,12 +49,6 @@ max_images = 300
 driver = synthetic
 fps = 30
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_status(pid, key):
