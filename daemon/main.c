@@ -1,6 +1,7 @@
 /* main.c — the inspectd command line: subcommands dispatch here. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "commands.h"
 #include "version.h"
@@ -31,6 +32,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* the daemon's training child is run as /proc/self/exe, which names the process "exe" in
+     * ps, top and the process-list columns of the journal: it is inspectd */
+    char comm[16] = "";
+    if (prctl(PR_GET_NAME, comm) == 0 && strcmp(comm, "exe") == 0) prctl(PR_SET_NAME, "inspectd");
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 64 : 0;

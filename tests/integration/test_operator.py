@@ -18,6 +18,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from testlib import free_port, tiny_train  # noqa: E402
+
 BIN = os.environ["INSPECTD_BIN"]
 
 CONFIG = """[http]
@@ -47,15 +50,7 @@ heads = 2
 batch = 16
 """
 
-TRAIN = ["--size", "64", "--patch", "8", "--channels", "3", "--dim", "32", "--depth", "2",
-         "--heads", "2", "--batch", "16", "--locals", "2", "--epochs", "2", "--threads", "2"]
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TRAIN = tiny_train()
 
 
 class Api:
@@ -350,6 +345,16 @@ def main():
         assert "error" in busy and busy["state"] == "training", busy
         wait_for(lambda: api.get("/api/v1/train").get("phase") == "training", 60,
                  "training progress")
+        # the training child (run as /proc/self/exe) goes by inspectd's name in ps and top
+        kids = []
+        for task in os.listdir("/proc/%d/task" % proc.pid):  # a thread starts it
+            with open("/proc/%d/task/%s/children" % (proc.pid, task)) as f:
+                kids += [int(k) for k in f.read().split()]
+        names = []
+        for k in kids:
+            with open("/proc/%d/comm" % k) as f:
+                names.append(f.read().strip())
+        assert names == ["inspectd"], names
         t = api.get("/api/v1/train")
         assert 0 < t["step"] <= t["total_steps"] and t["eta_s"] >= 0, t
         events.wait(lambda e: e[1] == "model" and e[2]["id"] != models["active"], 120,
