@@ -12,39 +12,17 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "dino_step.h"
 #include "model.h"
 #include "safetensors.h"
-
-/* The model the seed checkpoints hold (tests/fuzz/seeds.c writes them with the same config). */
-static const struct vit_config tiny = {.dim = 8,
-                                       .depth = 1,
-                                       .heads = 2,
-                                       .mlp_ratio = 2,
-                                       .patch = 4,
-                                       .img_size = 8,
-                                       .in_chans = 1,
-                                       .head_hidden = 8,
-                                       .head_bottleneck = 4,
-                                       .head_out = 8};
+#include "tiny_step.h"
 
 static struct dino_step step;
 static float *pristine; /* the student's weights as created: a refused load must keep them */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct dino_step_config c = {.batch = 1,
-                                 .n_global = 2,
-                                 .global_size = 8,
-                                 .local_size = 4,
-                                 .student_temp = 0.1f,
-                                 .center_momentum = 0.9f,
-                                 .beta1 = 0.9f,
-                                 .beta2 = 0.999f,
-                                 .eps = 1e-8f,
-                                 .threads = 1};
     char err[256];
-    if (dino_step_create(&step, &tiny, &c, 1, err, sizeof err)) abort();
+    if (tiny_step_create(&step, 1, err, sizeof err)) abort();
     pristine = malloc(sizeof(float) * step.student.nparams);
     if (!pristine) abort();
     memcpy(pristine, step.student.params, sizeof(float) * step.student.nparams);

@@ -13,8 +13,8 @@
 
 #include "checkpoint.h"
 #include "config.h"
-#include "dino_step.h"
 #include "image.h"
+#include "tiny_step.h"
 
 static const char *root = "tests/fuzz/corpus";
 
@@ -94,18 +94,6 @@ static void config_seeds(void)
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
 
-/* The tiny model of fuzz_safetensors.c. */
-static const struct vit_config tiny = {.dim = 8,
-                                       .depth = 1,
-                                       .heads = 2,
-                                       .mlp_ratio = 2,
-                                       .patch = 4,
-                                       .img_size = 8,
-                                       .in_chans = 1,
-                                       .head_hidden = 8,
-                                       .head_bottleneck = 4,
-                                       .head_out = 8};
-
 static void copy_file(const char *from, const char *target, const char *name)
 {
     FILE *f = fopen(from, "rb");
@@ -118,19 +106,9 @@ static void copy_file(const char *from, const char *target, const char *name)
 
 static void safetensors_seeds(void)
 {
-    struct dino_step_config c = {.batch = 1,
-                                 .n_global = 2,
-                                 .global_size = 8,
-                                 .local_size = 4,
-                                 .student_temp = 0.1f,
-                                 .center_momentum = 0.9f,
-                                 .beta1 = 0.9f,
-                                 .beta2 = 0.999f,
-                                 .eps = 1e-8f,
-                                 .threads = 1};
     struct dino_step s;
     char err[256], dir[] = "/tmp/inspectd-seeds-XXXXXX", path[512];
-    if (dino_step_create(&s, &tiny, &c, 7, err, sizeof err)) die("model", err);
+    if (tiny_step_create(&s, 7, err, sizeof err)) die("model", err);
     if (!mkdtemp(dir)) die(dir, "cannot create");
 
     const char *keys[] = {"format", "model"};

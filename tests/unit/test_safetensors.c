@@ -20,6 +20,7 @@
 #include "dino_step.h"
 #include "model.h"
 #include "safetensors.h"
+#include "../fuzz/tiny_step.h"
 
 static char dir[] = "/tmp/inspectd-st-XXXXXX";
 
@@ -379,28 +380,8 @@ static void checkpoint_of_another_model_is_refused(void **state)
 
 static void load_tiny_step(struct dino_step *s, uint64_t seed)
 {
-    static const struct vit_config tiny = {.dim = 8,
-                                           .depth = 1,
-                                           .heads = 2,
-                                           .mlp_ratio = 2,
-                                           .patch = 4,
-                                           .img_size = 8,
-                                           .in_chans = 1,
-                                           .head_hidden = 8,
-                                           .head_bottleneck = 4,
-                                           .head_out = 8};
-    struct dino_step_config c = {.batch = 1,
-                                 .n_global = 2,
-                                 .global_size = 8,
-                                 .local_size = 4,
-                                 .student_temp = 0.1f,
-                                 .center_momentum = 0.9f,
-                                 .beta1 = 0.9f,
-                                 .beta2 = 0.999f,
-                                 .eps = 1e-8f,
-                                 .threads = 1};
     char err[256];
-    assert_int_equal(dino_step_create(s, &tiny, &c, seed, err, sizeof err), 0);
+    assert_int_equal(tiny_step_create(s, seed, err, sizeof err), 0);
 }
 
 /* A training state round-trips; an adam_step that is not a whole number in range is refused
