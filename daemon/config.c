@@ -249,6 +249,7 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
                 {"channels", &c->trainer_channels, 1, 3},
                 {"threads", &c->trainer_threads, 1, 64},
                 {"max_images", &c->trainer_max_images, 2, 10000000},
+                {"keep_models", &c->trainer_keep_models, 1, 1000},
                 {"dim", &c->trainer_dim, 0, 1024},
                 {"depth", &c->trainer_depth, 0, 32},
                 {"heads", &c->trainer_heads, 0, 32},
@@ -408,6 +409,7 @@ static void set_defaults(struct config *c, const char *name)
     c->trainer_channels = 3;
     c->trainer_threads = 1;
     c->trainer_max_images = 2000;
+    c->trainer_keep_models = 3;
 }
 
 int config_load_token(struct config *c, char *err, size_t errsz)
@@ -657,6 +659,7 @@ void config_copy_trainer(struct config *dst, const struct config *src)
     dst->trainer_channels = src->trainer_channels;
     dst->trainer_threads = src->trainer_threads;
     dst->trainer_max_images = src->trainer_max_images;
+    dst->trainer_keep_models = src->trainer_keep_models;
     dst->trainer_dim = src->trainer_dim;
     dst->trainer_depth = src->trainer_depth;
     dst->trainer_heads = src->trainer_heads;

@@ -58,14 +58,15 @@ struct config {
     int queue_size; /* frames waiting for the writer; the oldest is dropped when full */
 
     /* [trainer] retraining by policy: `inspectd train --db --register` as an idle child */
-    int trainer_enabled;    /* 0 or 1 */
-    int trainer_every;      /* retrain once this many frames arrived since the active model */
-    int trainer_min_frames; /* no first model before this many frames */
-    double trainer_minutes; /* training budget of one run */
-    int trainer_size;       /* model input, pixels */
-    int trainer_channels;   /* 1 or 3 */
-    int trainer_threads;    /* cores the child may use */
-    int trainer_max_images; /* newest frames a run learns from */
+    int trainer_enabled;     /* 0 or 1 */
+    int trainer_every;       /* retrain once this many frames arrived since the active model */
+    int trainer_min_frames;  /* no first model before this many frames */
+    double trainer_minutes;  /* training budget of one run */
+    int trainer_size;        /* model input, pixels */
+    int trainer_channels;    /* 1 or 3 */
+    int trainer_threads;     /* cores the child may use */
+    int trainer_max_images;  /* newest frames a run learns from */
+    int trainer_keep_models; /* model files kept: the newest this many models' (and the active's) */
     int trainer_dim, trainer_depth, trainer_heads, trainer_batch; /* 0: train's defaults */
     char trainer_import[512]; /* weights trained elsewhere every run starts from; "" for none */
 

@@ -286,6 +286,30 @@ int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id)
     return n > 0;
 }
 
+int scoring_store_model_files(struct scoring_store *s, int keep,
+                              void (*fn)(const char *path, bool keep, void *ctx), void *ctx)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT path, json_extract(meta, '$.bank'), "
+                           "status IN ('active', 'training', 'validating') OR id IN "
+                           "(SELECT id FROM models ORDER BY id DESC LIMIT ?) FROM models",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "model files");
+    sqlite3_bind_int(st, 1, keep);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bool k = sqlite3_column_int(st, 2) != 0;
+        for (int col = 0; col < 2; col++) {
+            if (sqlite3_column_type(st, col) != SQLITE_TEXT) continue; /* no bank: NULL */
+            const char *path = (const char *)sqlite3_column_text(st, col);
+            if (path && *path) fn(path, k, ctx);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(s, "model files");
+}
+
 int scoring_store_frames_since_model(struct scoring_store *s, int64_t *count)
 {
     return count_query(s,

@@ -87,6 +87,13 @@ int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id);
  * Returns 1, 0, or -1 on error. */
 int scoring_store_has_checkpoint(struct scoring_store *s, const char *path);
 
+/* Calls fn for the checkpoint and the bank file (when meta names one) of every model row, with
+ * keep = true for the files to keep: the active model's, those of models still training or
+ * validating, and those of the `keep` newest models (by id) whatever their status. Returns 0, or
+ * -1 on a database error (fn may have been called for some rows). */
+int scoring_store_model_files(struct scoring_store *s, int keep,
+                              void (*fn)(const char *path, bool keep, void *ctx), void *ctx);
+
 /* Frames stored after the active model was registered (all frames when there is none). Returns
  * 0 or -1. */
 int scoring_store_frames_since_model(struct scoring_store *s, int64_t *count);

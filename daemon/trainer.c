@@ -189,6 +189,89 @@ static bool find_unfinished(struct trainer *t, char *out, size_t outsz)
     return found;
 }
 
+/* The model files a prune keeps (real paths), as scoring_store_model_files reports them. */
+struct keep_list {
+    char **paths;
+    int n, cap;
+    bool oom;
+};
+
+static void collect(const char *path, bool keep, void *ctx)
+{
+    struct keep_list *l = ctx;
+    if (!keep || l->oom) return;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **p = realloc(l->paths, sizeof *p * (size_t)cap);
+        if (!p) {
+            l->oom = true;
+            return;
+        }
+        l->paths = p, l->cap = cap;
+    }
+    if (!(l->paths[l->n] = strdup(path)))
+        l->oom = true;
+    else
+        l->n++;
+}
+
+static bool listed(const struct keep_list *l, const char *path)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->paths[i], path) == 0) return true;
+    return false;
+}
+
+/* PATH.safetensors -> PATH.bank.safetensors, as `inspectd train --register` names a bank. */
+static void bank_of(const char *ckpt, char *out, size_t outsz)
+{
+    size_t n = strlen(ckpt), k = strlen(".safetensors");
+    int stem = n > k && strcmp(ckpt + n - k, ".safetensors") == 0 ? (int)(n - k) : (int)n;
+    snprintf(out, outsz, "%.*s.bank.safetensors", stem, ckpt);
+}
+
+int trainer_prune_models(struct scoring_store *db, const char *models_dir, int keep,
+                         const char *spare, int *files, int64_t *bytes, char *err, size_t errsz)
+{
+    struct keep_list l = {0};
+    int rc = 0;
+    if (scoring_store_model_files(db, keep, collect, &l)) {
+        snprintf(err, errsz, "%s", scoring_store_errmsg(db));
+        rc = -1;
+    } else if (l.oom) {
+        snprintf(err, errsz, "out of memory");
+        rc = -1;
+    }
+    char spare_bank[PATH_MAX + 32] = "";
+    if (spare) bank_of(spare, spare_bank, sizeof spare_bank);
+    DIR *d = rc ? NULL : opendir(models_dir);
+    if (!rc && !d) {
+        snprintf(err, errsz, "%s: %s", models_dir, strerror(errno));
+        rc = -1;
+    }
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[PATH_MAX + 256], real[PATH_MAX];
+        struct stat st;
+        if (!has_suffix(e->d_name, ".safetensors")) continue;
+        snprintf(path, sizeof path, "%s/%s", models_dir, e->d_name);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(path, real)) continue;
+        if (listed(&l, real) ||
+            (spare && (strcmp(real, spare) == 0 || strcmp(real, spare_bank) == 0)))
+            continue;
+        if (unlink(path) != 0) {
+            log_warn("cannot remove %s: %s", path, strerror(errno));
+            continue;
+        }
+        *files += 1;
+        *bytes += (int64_t)st.st_size;
+    }
+    if (d) closedir(d);
+    for (int i = 0; i < l.n; i++) free(l.paths[i]);
+    free(l.paths);
+    return rc;
+}
+
 /* Returns false to look again soon (the lock is busy), true otherwise. */
 static bool start_child(struct trainer *t, const struct config *cfg)
 {
@@ -205,6 +288,15 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     }
     if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
     a.resume = find_unfinished(t, a.out, sizeof a.out);
+    int pruned = 0;
+    int64_t pruned_bytes = 0;
+    char perr[256];
+    if (trainer_prune_models(t->db, t->models_dir, cfg->trainer_keep_models,
+                             a.resume ? a.out : NULL, &pruned, &pruned_bytes, perr, sizeof perr))
+        log_warn("old model files not removed: %s", perr);
+    if (pruned)
+        log_info("removed %d model file(s) no longer kept (%.1f MiB; keep_models = %d)", pruned,
+                 (double)pruned_bytes / (1024.0 * 1024.0), cfg->trainer_keep_models);
     if (!a.resume) snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
     snprintf(a.progress, sizeof a.progress, "%s.progress", a.out);
     if (prepare_child(&a, cfg)) {

@@ -10,7 +10,12 @@
  * checkpoint and exits), and holds DIR/models/.training.lock for its whole life, so a restarted
  * daemon waits for its predecessor's child instead of running a second one. A run interrupted
  * before it registered (its checkpoint named by no model row) is resumed (`--resume`) by the next
- * run rather than started over; one that cannot be resumed is left and a fresh run starts. */
+ * run rather than started over; one that cannot be resumed is left and a fresh run starts.
+ *
+ * Disk: before each run, the files in DIR/models/ of models older than the `keep_models` newest
+ * are removed (the active model's are always kept), and so are checkpoints no model names but
+ * the one to resume, so months of retraining keep a bounded number of files. The model rows stay
+ * (results name them). */
 #ifndef INSPECTD_TRAINER_H
 #define INSPECTD_TRAINER_H
 
@@ -38,6 +43,17 @@ struct trainer_status {
     long step, total_steps;
     double loss, eta_s, images_per_s;
 };
+
+struct scoring_store;
+
+/* Removes from models_dir the .safetensors files (checkpoints and banks) that no longer serve:
+ * those of model rows that scoring_store_model_files does not keep for `keep`, and those no model
+ * row names (runs that were abandoned), except spare (a checkpoint to resume, and its bank) when
+ * not NULL. Files outside models_dir and other files in it are never touched. Adds what it removed
+ * to *files and *bytes. Returns 0, or -1 with the reason in err (nothing is removed when the
+ * database cannot be read). */
+int trainer_prune_models(struct scoring_store *db, const char *models_dir, int keep,
+                         const char *spare, int *files, int64_t *bytes, char *err, size_t errsz);
 
 /* Starts the policy thread (also when disabled: then it only reports). Returns NULL with the
  * reason in err. */

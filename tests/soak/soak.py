@@ -9,7 +9,8 @@ Measured on the daemon's process (its training children are processes of their o
     under 5 %;
   - open file descriptors at the same two moments: no more at the end;
   - frames: every captured frame is stored, dropped by the queue's drop-oldest policy (counted)
-    or failed; none may fail.
+    or failed; none may fail;
+  - model files: with keep_models = 2, no more than those of three models and a run going on.
 Prints one `soak_...: value` line per figure, then `soak: ok` or what went wrong (exit code 1).
 Python standard library only; `make soak` runs it (DURATION=600 make soak for ten minutes)."""
 import json
@@ -45,6 +46,7 @@ size = 32
 channels = 3
 threads = 1
 max_images = 300
+keep_models = 2
 [camera.line]
 driver = synthetic
 fps = 30
@@ -163,6 +165,12 @@ def main():
     print("soak_retention_frames_deleted: %d" % st["storage"]["frames_deleted"])
     print("soak_database_bytes: %d" % st["database"]["size_bytes"])
     print("soak_http_requests: %d (%d failed to connect)" % (client.requests, client.errors))
+    models_dir = os.path.join(tmp, "models")
+    model_files = [n for n in os.listdir(models_dir) if n.endswith(".safetensors")] \
+        if os.path.isdir(models_dir) else []
+    print("soak_model_files: %d (%.0f MB)" % (
+        len(model_files), sum(os.path.getsize(os.path.join(models_dir, n))
+                              for n in model_files) / 1e6))
     if growth >= 5:
         problems.append("resident memory grew %.1f %%" % growth)
     if end[2] > warm[2]:
@@ -172,6 +180,10 @@ def main():
         problems.append("frames not accounted for: %s" % cam)
     if client.errors:
         problems.append("%d requests could not connect" % client.errors)
+    # keep_models = 2 (and the active model's): a checkpoint and a bank each, plus the
+    # checkpoint of a run that was still going (or interrupted) when the soak ended, and its bank
+    if len(model_files) > 2 * 3 + 2:
+        problems.append("%d model files kept: %s" % (len(model_files), sorted(model_files)))
     if problems:
         with open(os.path.join(tmp, "soak.log")) as f:
             sys.stderr.write(f.read()[-5000:])

@@ -1,0 +1,152 @@
+/* test_prune.c — trainer_prune_models on a real models directory and SQLite file: the checkpoint
+ * and bank of the active model and of the keep_models newest are kept, older ones and checkpoints
+ * no model names (abandoned runs) are removed, a run to resume and its bank are spared, files
+ * that are not .safetensors, symlinks and model files outside the directory are never touched,
+ * and a second prune removes nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_scoring.h"
+#include "tmpdb.h"
+#include "trainer.h"
+
+static int setup(void **state)
+{
+    return tmpdb_setup(state, "/tmp/test_prune_XXXXXX");
+}
+
+static void write_file(const char *path, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("cannot write %s", path);
+    for (size_t i = 0; i < size; i++) fputc((int)(i & 0xff), f);
+    fclose(f);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+    char path[2 * PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* Writes DIR/NAME.safetensors (1000 bytes) and DIR/NAME.bank.safetensors (100 bytes) and
+ * registers them as model NAME, active or rejected. */
+static void add_model(struct scoring_store *ss, const char *dir, const char *name, bool active)
+{
+    char ckpt[PATH_MAX + 64], bank[PATH_MAX + 64], real[PATH_MAX];
+    snprintf(ckpt, sizeof ckpt, "%s/%s.safetensors", dir, name);
+    snprintf(bank, sizeof bank, "%s/%s.bank.safetensors", dir, name);
+    write_file(ckpt, 1000);
+    write_file(bank, 100);
+    assert_non_null(realpath(ckpt, real));
+    char rbank[PATH_MAX];
+    assert_non_null(realpath(bank, rbank));
+    assert_int_equal(
+        scoring_store_register_model(ss, name, real, rbank, 1.0, 10, 0.5, "{}", active, NULL), 0);
+}
+
+static void old_models_and_abandoned_runs_go(void **state)
+{
+    struct fixture *f = *state;
+    char err[256], models[PATH_MAX], outside[PATH_MAX];
+    struct store *s = store_open(f->path, err, sizeof err);
+    if (!s) fail_msg("store_open: %s", err);
+    struct scoring_store *ss = scoring_store_open(f->path, err, sizeof err);
+    if (!ss) fail_msg("scoring_store_open: %s", err);
+    snprintf(models, sizeof models, "%s/models", f->dir);
+    snprintf(outside, sizeof outside, "%s/elsewhere", f->dir);
+    assert_int_equal(mkdir(models, 0750), 0);
+    assert_int_equal(mkdir(outside, 0750), 0);
+
+    add_model(ss, outside, "o0", true); /* oldest of all, but not in the models directory */
+    add_model(ss, models, "m1", true);  /* retired by m2 */
+    add_model(ss, models, "m2", true);  /* retired by m3 */
+    add_model(ss, models, "m3", true);  /* stays active: kept though old */
+    add_model(ss, models, "m4", false); /* rejected */
+    add_model(ss, models, "m5", false); /* rejected, second newest: kept */
+    add_model(ss, models, "m6", false); /* rejected, newest: kept */
+    char path[PATH_MAX + 64], spare[PATH_MAX];
+    snprintf(path, sizeof path, "%s/abandoned.safetensors", models);
+    write_file(path, 500);
+    snprintf(path, sizeof path, "%s/resume.safetensors", models);
+    write_file(path, 700);
+    assert_non_null(realpath(path, spare));
+    snprintf(path, sizeof path, "%s/resume.bank.safetensors", models);
+    write_file(path, 70);
+    static const char *const others[] = {".training.lock", "notes.txt", "m1.safetensors.progress",
+                                         "x.safetensors.tmp.123"};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        snprintf(path, sizeof path, "%s/%s", models, others[i]);
+        write_file(path, 10);
+    }
+    char target[PATH_MAX + 64];
+    snprintf(target, sizeof target, "%s/m1.safetensors", models);
+    snprintf(path, sizeof path, "%s/link.safetensors", models);
+    assert_int_equal(symlink(target, path), 0);
+
+    int files = 0;
+    int64_t bytes = 0;
+    assert_int_equal(trainer_prune_models(ss, models, 2, spare, &files, &bytes, err, sizeof err),
+                     0);
+    /* m1, m2, m4: checkpoint and bank each; abandoned */
+    assert_int_equal(files, 7);
+    assert_int_equal(bytes, 3 * 1100 + 500);
+    static const char *const gone[] = {
+        "m1.safetensors", "m1.bank.safetensors", "m2.safetensors",       "m2.bank.safetensors",
+        "m4.safetensors", "m4.bank.safetensors", "abandoned.safetensors"};
+    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+        if (exists(models, gone[i])) fail_msg("%s is still there", gone[i]);
+    static const char *const kept[] = {
+        "m3.safetensors",      "m3.bank.safetensors",     "m5.safetensors",
+        "m5.bank.safetensors", "m6.safetensors",          "m6.bank.safetensors",
+        "resume.safetensors",  "resume.bank.safetensors", ".training.lock",
+        "notes.txt",           "m1.safetensors.progress", "x.safetensors.tmp.123",
+        "link.safetensors"};
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+        if (!exists(models, kept[i])) fail_msg("%s was removed", kept[i]);
+    assert_true(exists(outside, "o0.safetensors") && exists(outside, "o0.bank.safetensors"));
+
+    /* again: nothing left to remove; without a run to resume, its checkpoint goes too */
+    files = 0, bytes = 0;
+    assert_int_equal(trainer_prune_models(ss, models, 2, spare, &files, &bytes, err, sizeof err),
+                     0);
+    assert_int_equal(files, 0);
+    assert_int_equal(trainer_prune_models(ss, models, 2, NULL, &files, &bytes, err, sizeof err), 0);
+    assert_int_equal(files, 2);
+    assert_int_equal(bytes, 770);
+
+    /* keep = 1: the active model (old) and the newest */
+    files = 0, bytes = 0;
+    assert_int_equal(trainer_prune_models(ss, models, 1, NULL, &files, &bytes, err, sizeof err), 0);
+    assert_int_equal(files, 2);
+    assert_false(exists(models, "m5.safetensors"));
+    assert_true(exists(models, "m3.safetensors") && exists(models, "m6.bank.safetensors"));
+
+    /* a directory that cannot be read: an error, nothing removed */
+    snprintf(path, sizeof path, "%s/missing", f->dir);
+    assert_int_equal(trainer_prune_models(ss, path, 1, NULL, &files, &bytes, err, sizeof err), -1);
+    assert_non_null(strstr(err, "missing"));
+    scoring_store_close(ss);
+    store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(old_models_and_abandoned_runs_go, setup, tmpdb_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
