@@ -87,7 +87,10 @@ static bool refresh_model(struct scorer *s)
         set_error(s, msg);
         return s->have_model;
     }
-    s->last_id = after;
+    /* a model that replaces another continues where that one stopped, so no frame of the swap
+     * goes unscored; the first model (also the one found at start) resumes after its own last
+     * result, or starts at the newest frame (a backlog from before any model is not scored) */
+    s->last_id = s->have_model ? s->last_id : after;
     memset(s->feedback_mark, 0, sizeof s->feedback_mark); /* the new bank has none yet */
     /* model and status change together: an upload scored now names the model that scored it
      * (lock order everywhere: model_lock, then lock) */

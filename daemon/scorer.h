@@ -2,7 +2,9 @@
  * model (decode → resize to the model's input → teacher backbone → patch k-NN against the bank),
  * a result row, and, when flagged, a heatmap and an alert. Frames are found in the database (the
  * oldest unscored ones first, after the last frame the model scored, or from the newest for a
- * model that scored nothing yet), so a restart loses no frame and capture is never slowed. With no
+ * first model that scored nothing yet; a model that replaces another continues where that one
+ * stopped, backlog included), so neither a restart nor a model swap loses a frame and capture is
+ * never slowed. With no
  * model yet the scorer is "learning" and frames stay unscored. A frame stored without its image
  * (storage full) is scored from the image cache the writer handed its image to; when the cache no
  * longer holds it, it stays unscored and is counted. A result that cannot be written because the

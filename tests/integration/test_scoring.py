@@ -194,8 +194,8 @@ def main():
 
     # 5. a fresh line with retraining by policy: the daemon trains its first model by itself
     fresh = os.path.join(tmp, "fresh.db")
-    policy = ("[trainer]\nenabled = true\nmin_frames = 150\nminutes = 0.1\nsize = 32\n"
-              "channels = 3\nthreads = 2\n")
+    policy = ("[trainer]\nenabled = true\nmin_frames = 150\nevery_frames = 400\nminutes = 0.1\n"
+              "size = 32\nchannels = 3\nthreads = 2\n")
     daemon, port, log = start(tmp, fresh, 0, 50, 3, 0.01, policy)
     try:
         wait_for(lambda: get(port, "/api/v1/status")["training"]["runs"] >= 1, 60, "training")
@@ -204,11 +204,26 @@ def main():
                  "the first model scoring")
         status = get(port, "/api/v1/status")
         assert status["training"]["failures"] == 0 and status["model"]["state"] == "scoring", status
-        assert "inspectd_training_runs_total 1" in get(port, "/metrics")
+        first = status["scoring"]["model"]
+        # the next model (every_frames later) takes over while the line keeps capturing
+        wait_for(lambda: get(port, "/api/v1/status")["scoring"].get("model") not in (None, first),
+                 240, "the second model")
+        scored = get(port, "/api/v1/status")["scoring"]["frames_scored"]
+        wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= scored + 50,
+                 60, "the second model scoring")
+        assert "inspectd_training_runs_total 2" in get(port, "/metrics")
     finally:
         stop(daemon)
     con = sqlite3.connect(fresh)
     assert con.execute("SELECT COUNT(*) FROM models WHERE status = 'active'").fetchone()[0] == 1
+    # no frame went unscored across the swap: every frame from the first scored one to the last
+    # scored one has a result, from one model or the other
+    gap = con.execute("SELECT COUNT(*), MIN(id) FROM frames WHERE id BETWEEN "
+                      "(SELECT MIN(frame_id) FROM results) AND (SELECT MAX(frame_id) FROM results) "
+                      "AND id NOT IN (SELECT frame_id FROM results)").fetchone()
+    assert gap[0] == 0, "%d frames unscored from frame %s on" % gap
+    per_model = con.execute("SELECT model_id, COUNT(*) FROM results GROUP BY model_id").fetchall()
+    assert len(per_model) == 2 and all(n > 0 for _, n in per_model), per_model
     print("ok")
 
 
