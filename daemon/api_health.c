@@ -54,6 +54,7 @@ static json_t *scoring_json(struct app *app)
     }
     if (st.last_error[0]) json_object_set_new(j, "last_error", json_string(st.last_error));
     json_object_set_new(j, "frames_without_image", json_integer((json_int_t)st.without_image));
+    json_object_set_new(j, "frames_skipped", json_integer((json_int_t)st.skipped));
     return j;
 }
 
@@ -179,6 +180,10 @@ static void write_metrics(FILE *out, struct app *app)
     metrics_write_header(out, "inspectd_frames_score_failed_total", "counter",
                          "Frames that could not be scored (undecodable, database error).");
     fprintf(out, "inspectd_frames_score_failed_total %llu\n", (unsigned long long)sc.failed);
+    metrics_write_header(
+        out, "inspectd_frames_skipped_total", "counter",
+        "Frames not scored: stored longer than max_score_lag_s before their turn.");
+    fprintf(out, "inspectd_frames_skipped_total %llu\n", (unsigned long long)sc.skipped);
     metrics_write_header(out, "inspectd_model_id", "gauge", "Id of the active model (0: none).");
     fprintf(out, "inspectd_model_id %lld\n", (long long)sc.model_id);
     char label[160];

@@ -188,8 +188,9 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
     if (!(app.readers = store_pool_open(cfg->store_path, cfg->http_threads, err, sizeof err)))
         goto out;
     if (!(app.pipeline = pipeline_start(cfg, store, err, sizeof err))) goto out;
-    if (!(app.scorer = scorer_start(cfg->store_path, SCORER_THREADS,
-                                    pipeline_image_cache(app.pipeline), err, sizeof err)))
+    if (!(app.scorer =
+              scorer_start(cfg->store_path, SCORER_THREADS, pipeline_image_cache(app.pipeline),
+                           cfg->max_score_lag_s, err, sizeof err)))
         goto out;
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
     if (!(http = http_start(&app, err, sizeof err))) goto out;

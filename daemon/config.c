@@ -225,6 +225,10 @@ static int set_pipeline(struct parser *p, const char *key, const char *v)
         return parse_int(v, 1, 100000, &p->cfg->queue_size) == 0
                    ? 1
                    : fail(p, "queue_size must be an integer in [1, 100000]");
+    if (strcmp(key, "max_score_lag_s") == 0)
+        return parse_int(v, 0, 86400, &p->cfg->max_score_lag_s) == 0
+                   ? 1
+                   : fail(p, "max_score_lag_s must be an integer in [0, 86400]");
     return fail(p, "unknown key '%s' in [pipeline]", key);
 }
 
@@ -400,6 +404,7 @@ static void set_defaults(struct config *c, const char *name)
     c->store_min_free_mb = 1024;
     c->store_flagged_days = 30;
     c->queue_size = 256;
+    c->max_score_lag_s = 60;
     c->log_level = LOGL_INFO;
     c->trainer_enabled = 1;
     c->trainer_every = 5000;

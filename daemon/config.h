@@ -55,7 +55,9 @@ struct config {
     double store_flagged_days; /* confirmed defects kept at least this long */
 
     /* [pipeline] */
-    int queue_size; /* frames waiting for the writer; the oldest is dropped when full */
+    int queue_size;      /* frames waiting for the writer; the oldest is dropped when full */
+    int max_score_lag_s; /* frames stored longer ago than this when their turn to be scored
+                            comes are skipped (counted); 0: every frame is scored, however late */
 
     /* [trainer] retraining by policy: `inspectd train --db --register` as an idle child */
     int trainer_enabled;     /* 0 or 1 */

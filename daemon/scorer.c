@@ -37,7 +37,10 @@ struct scorer {
     bool have_model;
     int64_t feedback_mark[3]; /* of the false positives now in the bank */
     struct metrics_histogram latency;
-    int64_t last_id; /* frames up to this id were looked at under the current model */
+    int64_t last_id;        /* frames up to this id were looked at under the current model */
+    int64_t max_lag_us;     /* frames stored longer ago than this are skipped; 0: never */
+    int64_t skip_logged_us; /* when skipping was last logged (monotonic) */
+    uint64_t skip_unlogged; /* skipped since */
     struct scorer_status status;
 };
 
@@ -261,6 +264,34 @@ static bool stopping(struct scorer *s)
     return stop;
 }
 
+/* Skips the frames after last_id that were stored longer than max_lag_us ago: the line outpaces
+ * scoring, and alerts must stay timely. Counted, and logged at most once a minute. */
+static void skip_stale(struct scorer *s)
+{
+    if (s->max_lag_us <= 0 || !s->have_model) return;
+    int64_t last = s->last_id, count = 0;
+    if (scoring_store_stale(s->db, s->last_id, clock_wall_us() - s->max_lag_us, &last, &count)) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return;
+    }
+    if (count <= 0) return;
+    s->last_id = last;
+    pthread_mutex_lock(&s->lock);
+    s->status.skipped += (uint64_t)count;
+    uint64_t total = s->status.skipped;
+    pthread_mutex_unlock(&s->lock);
+    s->skip_unlogged += (uint64_t)count;
+    int64_t now = clock_mono_us();
+    if (s->skip_logged_us == 0 || now - s->skip_logged_us >= 60 * 1000000LL) {
+        log_warn("scoring fell more than %lld s behind the line: skipped %llu frame(s) to frame "
+                 "%lld (%llu since start; [pipeline] max_score_lag_s)",
+                 (long long)(s->max_lag_us / 1000000), (unsigned long long)s->skip_unlogged,
+                 (long long)last, (unsigned long long)total);
+        s->skip_logged_us = now;
+        s->skip_unlogged = 0;
+    }
+}
+
 static void *scorer_main(void *arg)
 {
     struct scorer *s = arg;
@@ -273,6 +304,7 @@ static void *scorer_main(void *arg)
             refresh_feedback(s);
             next_check = clock_mono_us() + MODEL_CHECK_MS * 1000;
         }
+        skip_stale(s);
         int64_t ids[SCORER_BATCH];
         int n = s->have_model ? scoring_store_unscored(s->db, s->status.model_id, s->last_id, ids,
                                                        SCORER_BATCH)
@@ -298,8 +330,8 @@ static void *scorer_main(void *arg)
     return NULL;
 }
 
-struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images, char *err,
-                            size_t errsz)
+struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images,
+                            int max_lag_s, char *err, size_t errsz)
 {
     struct scorer *s = calloc(1, sizeof *s);
     if (!s) {
@@ -308,6 +340,7 @@ struct scorer *scorer_start(const char *db_path, int threads, struct image_cache
     }
     s->threads = threads < 1 ? 1 : threads;
     s->images = images;
+    s->max_lag_us = (int64_t)max_lag_s * 1000000;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->model_lock, NULL);
     static const double bounds[] = {0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2};

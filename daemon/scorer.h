@@ -35,6 +35,7 @@ struct scorer_status {
     uint64_t
         idle; /* turns that scored nothing: no model, no new frame, a read error, a full disk */
     uint64_t without_image; /* stored without their image and no longer in memory: not scored */
+    uint64_t skipped;       /* stored longer than max_score_lag_s before their turn: not scored */
     char last_error[256];
 };
 
@@ -50,9 +51,10 @@ struct scorer_verdict {
 
 /* Starts the thread on the database at path (already migrated). threads: BLAS/embedding
  * workers for scoring. images: where the writer puts the images it could not store (may be NULL;
- * must outlive the scorer). Returns NULL with the reason in err. */
-struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images, char *err,
-                            size_t errsz);
+ * must outlive the scorer). max_lag_s: frames stored longer ago than this when their turn comes
+ * are skipped and counted (0: none). Returns NULL with the reason in err. */
+struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images,
+                            int max_lag_s, char *err, size_t errsz);
 
 /* Stops the thread (after the frame in hand) and frees everything; NULL is fine. */
 void scorer_stop(struct scorer *s);

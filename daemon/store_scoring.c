@@ -286,6 +286,26 @@ int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id)
     return n > 0;
 }
 
+int scoring_store_stale(struct scoring_store *s, int64_t after_id, int64_t before_us, int64_t *last,
+                        int64_t *count)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT COALESCE(MAX(id), ?1), COUNT(*) FROM frames "
+                           "WHERE id > ?1 AND created_at < ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "stale frames");
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, before_us);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *last = sqlite3_column_int64(st, 0);
+        *count = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(s, "stale frames");
+}
+
 int scoring_store_model_files(struct scoring_store *s, int keep,
                               void (*fn)(const char *path, bool keep, void *ctx), void *ctx)
 {

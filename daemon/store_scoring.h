@@ -87,6 +87,11 @@ int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id);
  * Returns 1, 0, or -1 on error. */
 int scoring_store_has_checkpoint(struct scoring_store *s, const char *path);
 
+/* The frames after after_id stored before before_us (created_at, the host's clock): the last one's
+ * id in *last (after_id when none) and how many in *count. Returns 0 or -1. */
+int scoring_store_stale(struct scoring_store *s, int64_t after_id, int64_t before_us, int64_t *last,
+                        int64_t *count);
+
 /* Calls fn for the checkpoint and the bank file (when meta names one) of every model row, with
  * keep = true for the files to keep: the active model's, those of models still training or
  * validating, and those of the `keep` newest models (by id) whatever their status. Returns 0, or

@@ -6,6 +6,7 @@ far more often than good ones, a heatmap and an alert for each flagged frame, th
 /api/v1/status and /metrics. Python standard library only."""
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -24,6 +25,8 @@ CONFIG = """[http]
 listen = 127.0.0.1:{port}
 [store]
 path = {db}
+[pipeline]
+max_score_lag_s = {lag}
 [camera.line]
 driver = synthetic
 fps = {fps}
@@ -37,12 +40,13 @@ seed = {seed}
 TRAIN = tiny_train()
 
 
-def start(tmp, db, frames, fps, seed, rate, trainer="[trainer]\nenabled = false\n"):
+# lag 0: every frame is scored however late (a loaded machine must not make the counts flaky)
+def start(tmp, db, frames, fps, seed, rate, trainer="[trainer]\nenabled = false\n", lag=0):
     port = free_port()
     conf = os.path.join(tmp, "run-%d.conf" % seed)
     with open(conf, "w") as f:
         f.write(CONFIG.format(port=port, db=db, frames=frames, fps=fps, seed=seed, rate=rate,
-                             trainer=trainer))
+                             trainer=trainer, lag=lag))
     log = open(os.path.join(tmp, "run-%d.log" % seed), "w+")
     daemon = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
     return daemon, port, log
@@ -190,9 +194,36 @@ def main():
     assert (models[1][0] == "rejected") == (r.returncode == 1) == (models[1][1] is not None), \
         (models, r.returncode)
     assert models[0][0] == ("active" if models[1][0] == "rejected" else "retired"), models
-    con.close()
 
-    # 5. a fresh line with retraining by policy: the daemon trains its first model by itself
+    # 5. a line faster than scoring: frames stored longer than max_score_lag_s before their turn
+    # are skipped and counted, so the frames that are scored are never far behind the line
+    before = con.execute("SELECT MAX(id) FROM frames").fetchone()[0]
+    con.close()
+    daemon, port, log = start(tmp, db, 0, 0, 4, 0.01, lag=1)
+    try:
+        wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_skipped"] > 0, 60,
+                 "frames skipped")
+        time.sleep(4)
+        status = get(port, "/api/v1/status")["scoring"]
+        metrics = get(port, "/metrics")
+    finally:
+        stop(daemon)
+    counted = re.search(r"^inspectd_frames_skipped_total (\d+)$", metrics, re.M)
+    assert counted and int(counted.group(1)) >= status["frames_skipped"], metrics
+    log.seek(0)
+    assert "scoring fell more than 1 s behind the line: skipped" in log.read()
+    con = sqlite3.connect(db)
+    run = con.execute("SELECT COUNT(*), MAX(id) FROM frames WHERE id > ?", (before,)).fetchone()
+    lags = con.execute("SELECT (r.created_at - f.created_at) / 1e6 FROM results r JOIN frames f "
+                       "ON f.id = r.frame_id WHERE f.id > ? ORDER BY f.id", (before,)).fetchall()
+    worst = max(x for (x,) in lags[len(lags) // 2:])
+    unscored = run[0] - len(lags)
+    print("lag bound: %d frames stored, %d scored, %d skipped (status %d), worst lag of the "
+          "second half %.2f s" % (run[0], len(lags), unscored, status["frames_skipped"], worst))
+    assert status["frames_skipped"] > 0 and unscored >= status["frames_skipped"], status
+    assert worst < 3.0, worst
+
+    # 6. a fresh line with retraining by policy: the daemon trains its first model by itself
     fresh = os.path.join(tmp, "fresh.db")
     policy = ("[trainer]\nenabled = true\nmin_frames = 150\nevery_frames = 400\nminutes = 0.1\n"
               "size = 32\nchannels = 3\nthreads = 2\n")

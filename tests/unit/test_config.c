@@ -65,6 +65,7 @@ static const char *full = "; every key\n"
                           "batch_ms = 0\n"
                           "[pipeline]\n"
                           "queue_size = 8\n"
+                          "max_score_lag_s = 0\n"
                           "[log]\n"
                           "level = debug\n"
                           "[camera.left]\n"
@@ -93,6 +94,7 @@ static void full_file_sets_every_field(void **state)
     assert_int_equal(cfg.batch_frames, 10);
     assert_int_equal(cfg.batch_ms, 0);
     assert_int_equal(cfg.queue_size, 8);
+    assert_int_equal(cfg.max_score_lag_s, 0);
     assert_int_equal(cfg.log_level, LOGL_DEBUG);
     assert_int_equal(cfg.ncameras, 2);
     assert_string_equal(cfg.cameras[0].driver, "synthetic");
@@ -134,7 +136,26 @@ static void bad_values(void **state)
     assert_refused("[store]\nbatch_frames = 12abc\n" CAM, "t.conf:2:", "batch_frames");
     assert_refused("[store]\npath =\n" CAM, "t.conf:2:", "path");
     assert_refused("[pipeline]\nqueue_size = 0\n" CAM, "t.conf:2:", "queue_size");
+    assert_refused("[pipeline]\nmax_score_lag_s = -1\n" CAM, "t.conf:2:", "max_score_lag_s");
+    assert_refused("[trainer]\nkeep_models = 0\n" CAM, "t.conf:2:", "keep_models");
+    assert_refused("[pipeline]\nmax_score_lag_s = 1d\n" CAM, "t.conf:2:", "max_score_lag_s");
     assert_refused("[log]\nlevel = loud\n" CAM, "t.conf:2:", "level");
+}
+
+/* Defaults of the keys that bound what an unattended daemon keeps, and a file that sets them. */
+static void unattended_defaults_and_values(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_int_equal(cfg.trainer_keep_models, 3);
+    assert_int_equal(cfg.max_score_lag_s, 60);
+    assert_int_equal(
+        parse(&cfg, "[trainer]\nkeep_models = 1000\n[pipeline]\nmax_score_lag_s = 86400\n" CAM, err,
+              sizeof err),
+        0);
+    assert_int_equal(cfg.trainer_keep_models, 1000);
+    assert_int_equal(cfg.max_score_lag_s, 86400);
 }
 
 static void duplicate_key(void **state)
@@ -275,6 +296,7 @@ int main(void)
         cmocka_unit_test(ipv6_listen_parses),
         cmocka_unit_test(unknown_section_and_key),
         cmocka_unit_test(bad_values),
+        cmocka_unit_test(unattended_defaults_and_values),
         cmocka_unit_test(duplicate_key),
         cmocka_unit_test(syntax_error),
         cmocka_unit_test(camera_problems),

@@ -124,6 +124,7 @@ static void restart_keys_are_named(void **state)
         {"batch_ms = 20", "batch_ms = 20\nflagged_days = 7",
          "[store] max_size_mb/min_free_mb/flagged_days"},
         {"queue_size = 256", "queue_size = 1000", "[pipeline] queue_size"},
+        {"queue_size = 256", "queue_size = 256\nmax_score_lag_s = 5", "[pipeline] max_score_lag_s"},
     };
     struct config a;
     parse(&a, base_text);

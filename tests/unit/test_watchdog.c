@@ -237,7 +237,7 @@ static void real_pipeline_progresses_then_stalls(void **state)
     assert_non_null(store);
     struct pipeline *p = pipeline_start(&cfg, store, err, sizeof err);
     assert_non_null(p);
-    struct scorer *sc = scorer_start(f->path, 1, NULL, err, sizeof err);
+    struct scorer *sc = scorer_start(f->path, 1, NULL, 0, err, sizeof err);
     assert_non_null(sc);
     usleep(300000);
 
