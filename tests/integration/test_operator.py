@@ -29,6 +29,8 @@ token_file = {token}
 max_upload = 64
 [store]
 path = {db}
+[pipeline]
+max_score_lag_s = 0
 [camera.line]
 driver = synthetic
 fps = {fps}
