@@ -286,44 +286,94 @@ int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id)
     return n > 0;
 }
 
+/* The first frame at or after id: its id and created_at. Returns 1, 0 when there is none, -1. */
+static int frame_at_or_after(struct scoring_store *s, sqlite3_stmt *st, int64_t id, int64_t *got,
+                             int64_t *created)
+{
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *got = sqlite3_column_int64(st, 0);
+        *created = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : fail(s, "stale frames");
+}
+
 int scoring_store_stale(struct scoring_store *s, int64_t after_id, int64_t before_us, int64_t *last,
                         int64_t *count)
 {
-    sqlite3_stmt *st;
+    *last = after_id, *count = 0;
+    sqlite3_stmt *at = NULL, *st = NULL;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT COALESCE(MAX(id), ?1), COUNT(*) FROM frames "
-                           "WHERE id > ?1 AND created_at < ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+                           "SELECT id, created_at FROM frames WHERE id >= ? ORDER BY id LIMIT 1",
+                           -1, &at, NULL) != SQLITE_OK)
         return fail(s, "stale frames");
-    sqlite3_bind_int64(st, 1, after_id);
-    sqlite3_bind_int64(st, 2, before_us);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *last = sqlite3_column_int64(st, 0);
-        *count = sqlite3_column_int64(st, 1);
+    /* the next frame to score: mostly fresh, and then that is all this costs */
+    int64_t id = 0, created = 0, hi = 0;
+    int rc = frame_at_or_after(s, at, after_id + 1, &id, &created);
+    if (rc == 1 && created < before_us) {
+        /* stale: find the last stale frame by bisection on id (frames are stored in id order, so
+         * created_at does not decrease with id), reading one row per probe, not the backlog */
+        int64_t lo = id; /* known stale */
+        if (sqlite3_prepare_v2(s->db, "SELECT MAX(id) FROM frames", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW)
+            rc = fail(s, "stale frames");
+        else
+            hi = sqlite3_column_int64(st, 0) + 1; /* treated as fresh */
+        sqlite3_finalize(st);
+        st = NULL;
+        while (rc == 1 && hi - lo > 1) {
+            int64_t mid = lo + (hi - lo) / 2;
+            rc = frame_at_or_after(s, at, mid, &id, &created);
+            if (rc == 0 || (rc == 1 && id >= hi))
+                hi = mid, rc = 1; /* no frame in [mid, hi) */
+            else if (rc == 1 && created < before_us)
+                lo = id;
+            else if (rc == 1)
+                hi = id;
+        }
+        /* every frame passed over is counted, whatever its own time */
+        if (rc == 1 &&
+            sqlite3_prepare_v2(s->db, "SELECT COUNT(*) FROM frames WHERE id > ? AND id <= ?", -1,
+                               &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, after_id);
+            sqlite3_bind_int64(st, 2, lo);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                *count = sqlite3_column_int64(st, 0);
+                *last = lo;
+            } else {
+                rc = fail(s, "stale frames");
+            }
+        } else if (rc == 1) {
+            rc = fail(s, "stale frames");
+        }
+        sqlite3_finalize(st);
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : fail(s, "stale frames");
+    sqlite3_finalize(at);
+    return rc < 0 ? -1 : 0;
 }
 
 int scoring_store_model_files(struct scoring_store *s, int keep,
-                              void (*fn)(const char *path, bool keep, void *ctx), void *ctx)
+                              void (*fn)(const char *path, bool keep, bool active, void *ctx),
+                              void *ctx)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT path, json_extract(meta, '$.bank'), "
                            "status IN ('active', 'training', 'validating') OR id IN "
-                           "(SELECT id FROM models ORDER BY id DESC LIMIT ?) FROM models",
+                           "(SELECT id FROM models ORDER BY id DESC LIMIT ?), "
+                           "status = 'active' FROM models",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "model files");
     sqlite3_bind_int(st, 1, keep);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bool k = sqlite3_column_int(st, 2) != 0;
+        bool k = sqlite3_column_int(st, 2) != 0, active = sqlite3_column_int(st, 3) != 0;
         for (int col = 0; col < 2; col++) {
             if (sqlite3_column_type(st, col) != SQLITE_TEXT) continue; /* no bank: NULL */
             const char *path = (const char *)sqlite3_column_text(st, col);
-            if (path && *path) fn(path, k, ctx);
+            if (path && *path) fn(path, k, active, ctx);
         }
     }
     sqlite3_finalize(st);

@@ -87,17 +87,22 @@ int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id);
  * Returns 1, 0, or -1 on error. */
 int scoring_store_has_checkpoint(struct scoring_store *s, const char *path);
 
-/* The frames after after_id stored before before_us (created_at, the host's clock): the last one's
- * id in *last (after_id when none) and how many in *count. Returns 0 or -1. */
+/* When the frame after after_id was stored before before_us (created_at, the host's clock): the
+ * last frame stored before before_us in *last, and how many frames lie in (after_id, *last] in
+ * *count; otherwise *last = after_id and *count = 0. Reads the next frame's row, and when it is
+ * stale about log2(backlog) more rows (a bisection on id), never the whole backlog. Returns 0 or
+ * -1. */
 int scoring_store_stale(struct scoring_store *s, int64_t after_id, int64_t before_us, int64_t *last,
                         int64_t *count);
 
 /* Calls fn for the checkpoint and the bank file (when meta names one) of every model row, with
- * keep = true for the files to keep: the active model's, those of models still training or
- * validating, and those of the `keep` newest models (by id) whatever their status. Returns 0, or
- * -1 on a database error (fn may have been called for some rows). */
+ * keep = true for the files to keep: the active model's (active = true), those of models still
+ * training or validating, and those of the `keep` newest models (by id) whatever their status.
+ * Paths are as registered. Returns 0, or -1 on a database error (fn may have been called for some
+ * rows). */
 int scoring_store_model_files(struct scoring_store *s, int keep,
-                              void (*fn)(const char *path, bool keep, void *ctx), void *ctx);
+                              void (*fn)(const char *path, bool keep, bool active, void *ctx),
+                              void *ctx);
 
 /* Frames stored after the active model was registered (all frames when there is none). Returns
  * 0 or -1. */

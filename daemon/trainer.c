@@ -159,10 +159,13 @@ static int take_lock(struct trainer *t)
  * that were killed left behind (temporary checkpoint files, progress files), and finds the newest
  * checkpoint no model row names — a run interrupted before it registered — to resume. Returns
  * true with its path in out. */
-static bool find_unfinished(struct trainer *t, char *out, size_t outsz)
+static bool find_unfinished(struct trainer *t, const char *import, char *out, size_t outsz,
+                            bool *db_error)
 {
     DIR *d = opendir(t->models_dir);
     if (!d) return false;
+    struct stat imp;
+    bool have_import = import && import[0] && stat(import, &imp) == 0;
     struct timespec best = {0, 0};
     bool found = false;
     struct dirent *e;
@@ -176,8 +179,12 @@ static bool find_unfinished(struct trainer *t, char *out, size_t outsz)
         }
         if (!has_suffix(e->d_name, ".safetensors") || has_suffix(e->d_name, ".bank.safetensors") ||
             stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(path, real) ||
-            strcmp(real, t->abandoned) == 0 || scoring_store_has_checkpoint(t->db, real) != 0)
+            strcmp(real, t->abandoned) == 0 ||
+            (have_import && st.st_dev == imp.st_dev && st.st_ino == imp.st_ino))
             continue;
+        int named = scoring_store_has_checkpoint(t->db, real);
+        if (named < 0) *db_error = true;
+        if (named != 0) continue;
         if (!found || st.st_mtim.tv_sec > best.tv_sec ||
             (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec > best.tv_nsec)) {
             best = st.st_mtim;
@@ -189,36 +196,45 @@ static bool find_unfinished(struct trainer *t, char *out, size_t outsz)
     return found;
 }
 
-/* The model files a prune keeps (real paths), as scoring_store_model_files reports them. */
+/* The files a prune keeps, by identity (device and inode): a path registered in another form
+ * (a bind mount, a moved data directory, a symlink) still names the same file. */
 struct keep_list {
-    char **paths;
+    struct stat *files; /* st_dev and st_ino are what count */
     int n, cap;
     bool oom;
+    char missing[PATH_MAX]; /* an active model's file that cannot be found */
 };
 
-static void collect(const char *path, bool keep, void *ctx)
+static void keep_file(struct keep_list *l, const struct stat *st)
 {
-    struct keep_list *l = ctx;
-    if (!keep || l->oom) return;
+    if (l->oom) return;
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
-        char **p = realloc(l->paths, sizeof *p * (size_t)cap);
+        struct stat *p = realloc(l->files, sizeof *p * (size_t)cap);
         if (!p) {
             l->oom = true;
             return;
         }
-        l->paths = p, l->cap = cap;
+        l->files = p, l->cap = cap;
     }
-    if (!(l->paths[l->n] = strdup(path)))
-        l->oom = true;
-    else
-        l->n++;
+    l->files[l->n++] = *st;
 }
 
-static bool listed(const struct keep_list *l, const char *path)
+static void collect(const char *path, bool keep, bool active, void *ctx)
+{
+    struct keep_list *l = ctx;
+    struct stat st;
+    if (!keep) return;
+    if (stat(path, &st) == 0)
+        keep_file(l, &st);
+    else if (active && !l->missing[0])
+        snprintf(l->missing, sizeof l->missing, "%s", path);
+}
+
+static bool kept(const struct keep_list *l, const struct stat *st)
 {
     for (int i = 0; i < l->n; i++)
-        if (strcmp(l->paths[i], path) == 0) return true;
+        if (l->files[i].st_dev == st->st_dev && l->files[i].st_ino == st->st_ino) return true;
     return false;
 }
 
@@ -231,7 +247,8 @@ static void bank_of(const char *ckpt, char *out, size_t outsz)
 }
 
 int trainer_prune_models(struct scoring_store *db, const char *models_dir, int keep,
-                         const char *spare, int *files, int64_t *bytes, char *err, size_t errsz)
+                         const char *const *spare, int nspare, int *files, int64_t *bytes,
+                         char *err, size_t errsz)
 {
     struct keep_list l = {0};
     int rc = 0;
@@ -241,9 +258,23 @@ int trainer_prune_models(struct scoring_store *db, const char *models_dir, int k
     } else if (l.oom) {
         snprintf(err, errsz, "out of memory");
         rc = -1;
+    } else if (l.missing[0]) {
+        snprintf(err, errsz, "the active model's file %s cannot be found, so nothing is removed",
+                 l.missing);
+        rc = -1;
     }
-    char spare_bank[PATH_MAX + 32] = "";
-    if (spare) bank_of(spare, spare_bank, sizeof spare_bank);
+    for (int i = 0; !rc && i < nspare; i++) {
+        struct stat st;
+        char bank[PATH_MAX + 32];
+        if (!spare[i] || !spare[i][0]) continue;
+        if (stat(spare[i], &st) == 0) keep_file(&l, &st);
+        bank_of(spare[i], bank, sizeof bank);
+        if (stat(bank, &st) == 0) keep_file(&l, &st);
+    }
+    if (!rc && l.oom) {
+        snprintf(err, errsz, "out of memory");
+        rc = -1;
+    }
     DIR *d = rc ? NULL : opendir(models_dir);
     if (!rc && !d) {
         snprintf(err, errsz, "%s: %s", models_dir, strerror(errno));
@@ -251,14 +282,11 @@ int trainer_prune_models(struct scoring_store *db, const char *models_dir, int k
     }
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        char path[PATH_MAX + 256], real[PATH_MAX];
+        char path[PATH_MAX + 256];
         struct stat st;
         if (!has_suffix(e->d_name, ".safetensors")) continue;
         snprintf(path, sizeof path, "%s/%s", models_dir, e->d_name);
-        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(path, real)) continue;
-        if (listed(&l, real) ||
-            (spare && (strcmp(real, spare) == 0 || strcmp(real, spare_bank) == 0)))
-            continue;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || kept(&l, &st)) continue;
         if (unlink(path) != 0) {
             log_warn("cannot remove %s: %s", path, strerror(errno));
             continue;
@@ -267,8 +295,7 @@ int trainer_prune_models(struct scoring_store *db, const char *models_dir, int k
         *bytes += (int64_t)st.st_size;
     }
     if (d) closedir(d);
-    for (int i = 0; i < l.n; i++) free(l.paths[i]);
-    free(l.paths);
+    free(l.files);
     return rc;
 }
 
@@ -287,12 +314,16 @@ static bool start_child(struct trainer *t, const struct config *cfg)
         return true;
     }
     if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
-    a.resume = find_unfinished(t, a.out, sizeof a.out);
+    bool db_error = false;
+    a.resume = find_unfinished(t, cfg->trainer_import, a.out, sizeof a.out, &db_error);
     int pruned = 0;
     int64_t pruned_bytes = 0;
-    char perr[256];
-    if (trainer_prune_models(t->db, t->models_dir, cfg->trainer_keep_models,
-                             a.resume ? a.out : NULL, &pruned, &pruned_bytes, perr, sizeof perr))
+    char perr[PATH_MAX + 128];
+    const char *spare[] = {a.resume ? a.out : NULL, cfg->trainer_import};
+    if (db_error)
+        log_warn("old model files not removed: %s", scoring_store_errmsg(t->db));
+    else if (trainer_prune_models(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
+                                  &pruned_bytes, perr, sizeof perr))
         log_warn("old model files not removed: %s", perr);
     if (pruned)
         log_info("removed %d model file(s) no longer kept (%.1f MiB; keep_models = %d)", pruned,

@@ -1,8 +1,9 @@
 /* test_prune.c — trainer_prune_models on a real models directory and SQLite file: the checkpoint
- * and bank of the active model and of the keep_models newest are kept, older ones and checkpoints
- * no model names (abandoned runs) are removed, a run to resume and its bank are spared, files
- * that are not .safetensors, symlinks and model files outside the directory are never touched,
- * and a second prune removes nothing. */
+ * and bank of the active model and of the keep_models newest are kept (also when a row names its
+ * file through another path), older ones and checkpoints no model names (abandoned runs) are
+ * removed, a run to resume, its bank and the import file are spared, files that are not
+ * .safetensors, symlinks and model files outside the directory are never touched, a second prune
+ * removes nothing, and nothing is removed when a file of the active model cannot be found. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,49 +44,60 @@ static bool exists(const char *dir, const char *name)
 }
 
 /* Writes DIR/NAME.safetensors (1000 bytes) and DIR/NAME.bank.safetensors (100 bytes) and
- * registers them as model NAME, active or rejected. */
-static void add_model(struct scoring_store *ss, const char *dir, const char *name, bool active)
+ * registers them as model NAME, active or rejected, under the paths REG/NAME... (REG may name DIR
+ * another way). */
+static void add_model(struct scoring_store *ss, const char *dir, const char *reg, const char *name,
+                      bool active)
 {
-    char ckpt[PATH_MAX + 64], bank[PATH_MAX + 64], real[PATH_MAX];
+    char ckpt[PATH_MAX + 64], bank[PATH_MAX + 64];
     snprintf(ckpt, sizeof ckpt, "%s/%s.safetensors", dir, name);
     snprintf(bank, sizeof bank, "%s/%s.bank.safetensors", dir, name);
     write_file(ckpt, 1000);
     write_file(bank, 100);
-    assert_non_null(realpath(ckpt, real));
-    char rbank[PATH_MAX];
-    assert_non_null(realpath(bank, rbank));
+    snprintf(ckpt, sizeof ckpt, "%s/%s.safetensors", reg, name);
+    snprintf(bank, sizeof bank, "%s/%s.bank.safetensors", reg, name);
     assert_int_equal(
-        scoring_store_register_model(ss, name, real, rbank, 1.0, 10, 0.5, "{}", active, NULL), 0);
+        scoring_store_register_model(ss, name, ckpt, bank, 1.0, 10, 0.5, "{}", active, NULL), 0);
+}
+
+static int prune(struct scoring_store *ss, const char *models, int keep, const char *const *spare,
+                 int nspare, int *files, int64_t *bytes, char *err)
+{
+    *files = 0, *bytes = 0;
+    return trainer_prune_models(ss, models, keep, spare, nspare, files, bytes, err, 512);
 }
 
 static void old_models_and_abandoned_runs_go(void **state)
 {
     struct fixture *f = *state;
-    char err[256], models[PATH_MAX], outside[PATH_MAX];
+    char err[512], models[PATH_MAX], outside[PATH_MAX], alias[PATH_MAX];
     struct store *s = store_open(f->path, err, sizeof err);
     if (!s) fail_msg("store_open: %s", err);
     struct scoring_store *ss = scoring_store_open(f->path, err, sizeof err);
     if (!ss) fail_msg("scoring_store_open: %s", err);
     snprintf(models, sizeof models, "%s/models", f->dir);
     snprintf(outside, sizeof outside, "%s/elsewhere", f->dir);
+    snprintf(alias, sizeof alias, "%s/alias", f->dir); /* the models directory by another path */
     assert_int_equal(mkdir(models, 0750), 0);
     assert_int_equal(mkdir(outside, 0750), 0);
+    assert_int_equal(symlink(models, alias), 0);
 
-    add_model(ss, outside, "o0", true); /* oldest of all, but not in the models directory */
-    add_model(ss, models, "m1", true);  /* retired by m2 */
-    add_model(ss, models, "m2", true);  /* retired by m3 */
-    add_model(ss, models, "m3", true);  /* stays active: kept though old */
-    add_model(ss, models, "m4", false); /* rejected */
-    add_model(ss, models, "m5", false); /* rejected, second newest: kept */
-    add_model(ss, models, "m6", false); /* rejected, newest: kept */
-    char path[PATH_MAX + 64], spare[PATH_MAX];
+    add_model(ss, outside, outside, "o0", true); /* oldest of all, outside the directory */
+    add_model(ss, models, models, "m1", true);   /* retired by m2 */
+    add_model(ss, models, models, "m2", true);   /* retired by m3 */
+    add_model(ss, models, models, "m3", true);   /* stays active: kept though old */
+    add_model(ss, models, models, "m4", false);  /* rejected */
+    add_model(ss, models, alias, "m5", false);   /* second newest, registered via the alias */
+    add_model(ss, models, models, "m6", false);  /* newest */
+    char path[PATH_MAX + 64], resume[PATH_MAX + 64], import[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/abandoned.safetensors", models);
     write_file(path, 500);
-    snprintf(path, sizeof path, "%s/resume.safetensors", models);
-    write_file(path, 700);
-    assert_non_null(realpath(path, spare));
+    snprintf(resume, sizeof resume, "%s/resume.safetensors", models);
+    write_file(resume, 700);
     snprintf(path, sizeof path, "%s/resume.bank.safetensors", models);
     write_file(path, 70);
+    snprintf(import, sizeof import, "%s/import.safetensors", alias); /* named through the alias */
+    write_file(import, 300);
     static const char *const others[] = {".training.lock", "notes.txt", "m1.safetensors.progress",
                                          "x.safetensors.tmp.123"};
     for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
@@ -97,10 +109,10 @@ static void old_models_and_abandoned_runs_go(void **state)
     snprintf(path, sizeof path, "%s/link.safetensors", models);
     assert_int_equal(symlink(target, path), 0);
 
-    int files = 0;
-    int64_t bytes = 0;
-    assert_int_equal(trainer_prune_models(ss, models, 2, spare, &files, &bytes, err, sizeof err),
-                     0);
+    const char *spares[] = {resume, import};
+    int files;
+    int64_t bytes;
+    assert_int_equal(prune(ss, models, 2, spares, 2, &files, &bytes, err), 0);
     /* m1, m2, m4: checkpoint and bank each; abandoned */
     assert_int_equal(files, 7);
     assert_int_equal(bytes, 3 * 1100 + 500);
@@ -109,35 +121,51 @@ static void old_models_and_abandoned_runs_go(void **state)
         "m4.safetensors", "m4.bank.safetensors", "abandoned.safetensors"};
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
         if (exists(models, gone[i])) fail_msg("%s is still there", gone[i]);
-    static const char *const kept[] = {
-        "m3.safetensors",      "m3.bank.safetensors",     "m5.safetensors",
-        "m5.bank.safetensors", "m6.safetensors",          "m6.bank.safetensors",
-        "resume.safetensors",  "resume.bank.safetensors", ".training.lock",
-        "notes.txt",           "m1.safetensors.progress", "x.safetensors.tmp.123",
-        "link.safetensors"};
+    static const char *const kept[] = {"m3.safetensors",
+                                       "m3.bank.safetensors",
+                                       "m5.safetensors",
+                                       "m5.bank.safetensors",
+                                       "m6.safetensors",
+                                       "m6.bank.safetensors",
+                                       "resume.safetensors",
+                                       "resume.bank.safetensors",
+                                       "import.safetensors",
+                                       ".training.lock",
+                                       "notes.txt",
+                                       "m1.safetensors.progress",
+                                       "x.safetensors.tmp.123",
+                                       "link.safetensors"};
     for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
         if (!exists(models, kept[i])) fail_msg("%s was removed", kept[i]);
     assert_true(exists(outside, "o0.safetensors") && exists(outside, "o0.bank.safetensors"));
 
-    /* again: nothing left to remove; without a run to resume, its checkpoint goes too */
-    files = 0, bytes = 0;
-    assert_int_equal(trainer_prune_models(ss, models, 2, spare, &files, &bytes, err, sizeof err),
-                     0);
+    /* again: nothing left to remove; without a run to resume or an import, those go too */
+    assert_int_equal(prune(ss, models, 2, spares, 2, &files, &bytes, err), 0);
     assert_int_equal(files, 0);
-    assert_int_equal(trainer_prune_models(ss, models, 2, NULL, &files, &bytes, err, sizeof err), 0);
-    assert_int_equal(files, 2);
-    assert_int_equal(bytes, 770);
+    assert_int_equal(prune(ss, models, 2, NULL, 0, &files, &bytes, err), 0);
+    assert_int_equal(files, 3);
+    assert_int_equal(bytes, 770 + 300);
 
     /* keep = 1: the active model (old) and the newest */
-    files = 0, bytes = 0;
-    assert_int_equal(trainer_prune_models(ss, models, 1, NULL, &files, &bytes, err, sizeof err), 0);
+    assert_int_equal(prune(ss, models, 1, NULL, 0, &files, &bytes, err), 0);
     assert_int_equal(files, 2);
     assert_false(exists(models, "m5.safetensors"));
     assert_true(exists(models, "m3.safetensors") && exists(models, "m6.bank.safetensors"));
 
-    /* a directory that cannot be read: an error, nothing removed */
+    /* a file of the active model is missing: an error, and nothing is removed */
+    snprintf(path, sizeof path, "%s/abandoned.safetensors", models);
+    write_file(path, 500);
+    snprintf(path, sizeof path, "%s/m3.bank.safetensors", models);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(prune(ss, models, 1, NULL, 0, &files, &bytes, err), -1);
+    assert_non_null(strstr(err, "m3.bank.safetensors cannot be found"));
+    assert_int_equal(files, 0);
+    assert_true(exists(models, "abandoned.safetensors") && exists(models, "m6.safetensors"));
+
+    /* a directory that cannot be read: an error */
+    write_file(path, 100);
     snprintf(path, sizeof path, "%s/missing", f->dir);
-    assert_int_equal(trainer_prune_models(ss, path, 1, NULL, &files, &bytes, err, sizeof err), -1);
+    assert_int_equal(prune(ss, path, 1, NULL, 0, &files, &bytes, err), -1);
     assert_non_null(strstr(err, "missing"));
     scoring_store_close(ss);
     store_close(s);
