@@ -372,9 +372,11 @@ static int save(struct run *r)
     snprintf(seconds, sizeof seconds, "%.3f", r->seconds);
     snprintf(images, sizeof images, "%d", r->set->n);
     snprintf(train, sizeof train,
-             "{\"batch\":%d,\"locals\":%d,\"lr\":%g,\"momentum\":%g,\"seed\":%llu,\"epochs\":%d}",
+             "{\"batch\":%d,\"locals\":%d,\"lr\":%g,\"momentum\":%g,\"teacher_temp\":%g,"
+             "\"koleo\":%g,\"seed\":%llu,\"epochs\":%d}",
              r->c->t.batch, r->c->t.n_local, r->c->t.lr, r->c->t.momentum_teacher,
-             (unsigned long long)r->c->t.seed, r->c->t.epochs);
+             r->c->t.teacher_temp, r->c->t.koleo_weight, (unsigned long long)r->c->t.seed,
+             r->c->t.epochs);
     const char *keys[] = {"format",      "version", "model",  "train",
                           "total_steps", "images",  "source", "seconds"};
     const char *vals[] = {

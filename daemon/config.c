@@ -262,10 +262,14 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
         if (strcmp(key, ints[i].key) == 0) {
             if (parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) != 0 ||
                 (ints[i].dst == &c->trainer_channels && c->trainer_channels == 2) ||
+                (ints[i].dst == &c->trainer_dim && c->trainer_dim > 0 && c->trainer_dim < 8) ||
+                (ints[i].dst == &c->trainer_batch && c->trainer_batch == 1) ||
                 (ints[i].dst == &c->trainer_size && c->trainer_size % 8 != 0))
                 return fail(p, "%s must be an integer in [%d, %d]%s", key, ints[i].lo, ints[i].hi,
                             ints[i].dst == &c->trainer_size       ? ", a multiple of 8"
                             : ints[i].dst == &c->trainer_channels ? ", 1 or 3"
+                            : ints[i].dst == &c->trainer_dim      ? ", 0 or at least 8"
+                            : ints[i].dst == &c->trainer_batch    ? ", 0 or at least 2"
                                                                   : "");
             return 1;
         }

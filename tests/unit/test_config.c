@@ -138,6 +138,8 @@ static void bad_values(void **state)
     assert_refused("[pipeline]\nqueue_size = 0\n" CAM, "t.conf:2:", "queue_size");
     assert_refused("[pipeline]\nmax_score_lag_s = -1\n" CAM, "t.conf:2:", "max_score_lag_s");
     assert_refused("[trainer]\nkeep_models = 0\n" CAM, "t.conf:2:", "keep_models");
+    assert_refused("[trainer]\ndim = 4\n" CAM, "t.conf:2:", "0 or at least 8");
+    assert_refused("[trainer]\nbatch = 1\n" CAM, "t.conf:2:", "0 or at least 2");
     assert_refused("[pipeline]\nmax_score_lag_s = 1d\n" CAM, "t.conf:2:", "max_score_lag_s");
     assert_refused("[log]\nlevel = loud\n" CAM, "t.conf:2:", "level");
 }
