@@ -564,11 +564,7 @@ static int register_model(const struct run *r, const struct image_set *set)
         log_error("%s: %s", c->out, strerror(errno));
         return -1;
     }
-    size_t n = strlen(ckpt);
-    const char *ext = ".safetensors";
-    int stem = n > strlen(ext) && strcmp(ckpt + n - strlen(ext), ext) == 0 ? (int)(n - strlen(ext))
-                                                                           : (int)n;
-    snprintf(bank, sizeof bank, "%.*s.bank.safetensors", stem, ckpt);
+    model_bank_path(ckpt, bank, sizeof bank);
     struct model_build_options o;
     struct model_build_result res;
     model_build_defaults(&o);

@@ -371,3 +371,11 @@ int model_heatmap_jpeg(const void *frame, size_t len, const float *grid, int gh,
     image_free(&im);
     return rc;
 }
+
+void model_bank_path(const char *ckpt, char *out, size_t outsz)
+{
+    static const char ext[] = ".safetensors";
+    size_t n = strlen(ckpt), k = sizeof ext - 1;
+    int stem = n > k && strcmp(ckpt + n - k, ext) == 0 ? (int)(n - k) : (int)n;
+    snprintf(out, outsz, "%.*s.bank%s", stem, ckpt, ext);
+}

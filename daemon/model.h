@@ -47,6 +47,10 @@ struct model_build_result {
 
 void model_build_defaults(struct model_build_options *o);
 
+/* The bank file beside checkpoint ckpt: FILE.safetensors → FILE.bank.safetensors (any other name
+ * gets .bank.safetensors appended). */
+void model_bank_path(const char *ckpt, char *out, size_t outsz);
+
 /* Builds the bank and threshold of checkpoint ckpt from normal images (their set as loaded for
  * training: (n, C, S, S) in [0, 1] at the model's size) and writes the bank file to bank_path
  * atomically. Every fifth image (at least one) is held out for calibration. Returns 0, or -1

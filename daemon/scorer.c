@@ -78,8 +78,11 @@ static bool refresh_model(struct scorer *s)
     if (found == 0 || (s->have_model && row.id == s->status.model_id)) return s->have_model;
     struct scoring_model m;
     char err[512];
-    int64_t after = 0;
-    if (scoring_store_resume_point(s->db, row.id, &after)) {
+    /* a model that replaces another continues where that one stopped, so no frame of the swap
+     * goes unscored; the first model (also the one found at start) resumes after its own last
+     * result, or starts at the newest frame (a backlog from before any model is not scored) */
+    int64_t after = s->last_id;
+    if (!s->have_model && scoring_store_resume_point(s->db, row.id, &after)) {
         set_error(s, scoring_store_errmsg(s->db));
         return s->have_model;
     }
@@ -90,10 +93,7 @@ static bool refresh_model(struct scorer *s)
         set_error(s, msg);
         return s->have_model;
     }
-    /* a model that replaces another continues where that one stopped, so no frame of the swap
-     * goes unscored; the first model (also the one found at start) resumes after its own last
-     * result, or starts at the newest frame (a backlog from before any model is not scored) */
-    s->last_id = s->have_model ? s->last_id : after;
+    s->last_id = after;
     memset(s->feedback_mark, 0, sizeof s->feedback_mark); /* the new bank has none yet */
     /* model and status change together: an upload scored now names the model that scored it
      * (lock order everywhere: model_lock, then lock) */

@@ -3,55 +3,46 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { INT, REAL, SEED };
+/* What a value is and the field it goes to: INT an int, FLOAT a float, DOUBLE a double (ranges
+ * with an open lower end for FLOAT and DOUBLE when lo_open), SEED a uint64_t. */
+enum kind { INT, FLOAT, DOUBLE, SEED };
 
 struct shared {
     const char *name;
     enum kind kind;
-    double lo, hi; /* inclusive for INT; for REAL, lo is exclusive when lo_open */
+    size_t offset; /* of the field in struct train_options */
+    double lo, hi; /* inclusive, but lo when lo_open */
     int lo_open;
     const char *range; /* as printed in an error */
 };
 
-/* In the order of the keys TRAIN_CLI_FIRST + i. */
-enum {
-    K_MINUTES,
-    K_EPOCHS,
-    K_DIM,
-    K_DEPTH,
-    K_HEADS,
-    K_PATCH,
-    K_BATCH,
-    K_LOCALS,
-    K_LR,
-    K_MOMENTUM,
-    K_TEACHER_TEMP,
-    K_KOLEO,
-    K_THREADS,
-    K_SEED,
-    K_COUNT
+#define F(field) offsetof(struct train_options, field)
+
+/* Entry i is getopt_long's value TRAIN_CLI_FIRST + i. */
+static const struct shared shared[] = {
+    {"minutes", DOUBLE, F(minutes), 0, 1e4, 1, "above 0, at most 10000"},
+    {"epochs", INT, F(epochs), 1, 100000, 0, "1 to 100000"},
+    {"dim", INT, F(model.dim), 8, 4096, 0, "8 to 4096"},
+    {"depth", INT, F(model.depth), 1, 64, 0, "1 to 64"},
+    {"heads", INT, F(model.heads), 1, 64, 0, "1 to 64"},
+    {"patch", INT, F(model.patch), 1, 256, 0, "1 to 256"},
+    {"batch", INT, F(batch), 2, 4096, 0, "2 to 4096"},
+    {"locals", INT, F(n_local), 0, 32, 0, "0 to 32"},
+    {"lr", FLOAT, F(lr), 0, 10, 1, "above 0, at most 10"},
+    {"momentum", FLOAT, F(momentum_teacher), 0, 1, 1, "above 0, at most 1"},
+    {"teacher-temp", FLOAT, F(teacher_temp), 0, 10, 1, "above 0, at most 10"},
+    {"koleo", FLOAT, F(koleo_weight), 0, 10, 0, "0 to 10"},
+    {"threads", INT, F(threads), 1, 64, 0, "1 to 64"},
+    {"seed", SEED, F(seed), 0, 0, 0, "a whole number from 0"},
 };
 
-static const struct shared shared[K_COUNT] = {
-    [K_MINUTES] = {"minutes", REAL, 0, 1e4, 1, "above 0, at most 10000"},
-    [K_EPOCHS] = {"epochs", INT, 1, 100000, 0, "1 to 100000"},
-    [K_DIM] = {"dim", INT, 8, 4096, 0, "8 to 4096"},
-    [K_DEPTH] = {"depth", INT, 1, 64, 0, "1 to 64"},
-    [K_HEADS] = {"heads", INT, 1, 64, 0, "1 to 64"},
-    [K_PATCH] = {"patch", INT, 1, 256, 0, "1 to 256"},
-    [K_BATCH] = {"batch", INT, 2, 4096, 0, "2 to 4096"},
-    [K_LOCALS] = {"locals", INT, 0, 32, 0, "0 to 32"},
-    [K_LR] = {"lr", REAL, 0, 10, 1, "above 0, at most 10"},
-    [K_MOMENTUM] = {"momentum", REAL, 0, 1, 1, "above 0, at most 1"},
-    [K_TEACHER_TEMP] = {"teacher-temp", REAL, 0, 10, 1, "above 0, at most 10"},
-    [K_KOLEO] = {"koleo", REAL, 0, 10, 0, "0 to 10"},
-    [K_THREADS] = {"threads", INT, 1, 64, 0, "1 to 64"},
-    [K_SEED] = {"seed", SEED, 0, 0, 0, "a whole number from 0"},
-};
+enum { K_COUNT = sizeof shared / sizeof *shared };
 
 void train_cli_usage(FILE *out)
 {
@@ -120,48 +111,19 @@ int train_cli_apply(const char *cmd, int key, const char *arg, struct train_opti
                 shared[k].name, shared[k].range);
         return -1;
     }
-    switch (k) {
-    case K_MINUTES:
-        t->minutes = v;
+    char *field = (char *)t + shared[k].offset;
+    switch (shared[k].kind) {
+    case INT:
+        *(int *)field = (int)v;
         break;
-    case K_EPOCHS:
-        t->epochs = (int)v;
+    case FLOAT:
+        *(float *)field = (float)v;
         break;
-    case K_DIM:
-        t->model.dim = (int)v;
+    case DOUBLE:
+        *(double *)field = v;
         break;
-    case K_DEPTH:
-        t->model.depth = (int)v;
-        break;
-    case K_HEADS:
-        t->model.heads = (int)v;
-        break;
-    case K_PATCH:
-        t->model.patch = (int)v;
-        break;
-    case K_BATCH:
-        t->batch = (int)v;
-        break;
-    case K_LOCALS:
-        t->n_local = (int)v;
-        break;
-    case K_LR:
-        t->lr = (float)v;
-        break;
-    case K_MOMENTUM:
-        t->momentum_teacher = (float)v;
-        break;
-    case K_TEACHER_TEMP:
-        t->teacher_temp = (float)v;
-        break;
-    case K_KOLEO:
-        t->koleo_weight = (float)v;
-        break;
-    case K_THREADS:
-        t->threads = (int)v;
-        break;
-    case K_SEED:
-        t->seed = (uint64_t)seed;
+    case SEED:
+        *(uint64_t *)field = (uint64_t)seed;
         break;
     }
     return 0;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model.h"
 #include "store_scoring.h"
 
 #define POLICY_CHECK_S  5
@@ -238,14 +239,6 @@ static bool kept(const struct keep_list *l, const struct stat *st)
     return false;
 }
 
-/* PATH.safetensors -> PATH.bank.safetensors, as `inspectd train --register` names a bank. */
-static void bank_of(const char *ckpt, char *out, size_t outsz)
-{
-    size_t n = strlen(ckpt), k = strlen(".safetensors");
-    int stem = n > k && strcmp(ckpt + n - k, ".safetensors") == 0 ? (int)(n - k) : (int)n;
-    snprintf(out, outsz, "%.*s.bank.safetensors", stem, ckpt);
-}
-
 int trainer_prune_models(struct scoring_store *db, const char *models_dir, int keep,
                          const char *const *spare, int nspare, int *files, int64_t *bytes,
                          char *err, size_t errsz)
@@ -268,7 +261,7 @@ int trainer_prune_models(struct scoring_store *db, const char *models_dir, int k
         char bank[PATH_MAX + 32];
         if (!spare[i] || !spare[i][0]) continue;
         if (stat(spare[i], &st) == 0) keep_file(&l, &st);
-        bank_of(spare[i], bank, sizeof bank);
+        model_bank_path(spare[i], bank, sizeof bank);
         if (stat(bank, &st) == 0) keep_file(&l, &st);
     }
     if (!rc && l.oom) {
