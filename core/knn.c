@@ -294,6 +294,22 @@ done:
     return rc;
 }
 
+int knn_bank_build_coreset(struct knn_bank *b, const float *x, int n, int dim, int max_rows,
+                           int threads)
+{
+    if (n <= max_rows) return knn_bank_build(b, x, n, dim, KNN_L2);
+    int *idx = malloc(sizeof(int) * (size_t)max_rows);
+    float *rows = malloc(sizeof(float) * (size_t)max_rows * dim);
+    int rc = -1;
+    if (idx && rows && !knn_coreset(x, n, dim, max_rows, 64, 1, threads, idx, NULL)) {
+        for (int i = 0; i < max_rows; i++)
+            memcpy(rows + (size_t)i * dim, x + (size_t)idx[i] * dim, sizeof(float) * dim);
+        rc = knn_bank_build(b, rows, max_rows, dim, KNN_L2);
+    }
+    free(idx), free(rows);
+    return rc;
+}
+
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;

@@ -54,6 +54,12 @@ int knn_patch_score(const struct knn_bank *b, const float *tokens, int nq, int T
 int knn_coreset(const float *x, int n, int dim, int m, int proj_dim, uint64_t seed, int threads,
                 int *idx, float *radius);
 
+/* A bank of the rows of x (n, dim) with the L2 metric, or of a k-centre coreset of max_rows of
+ * them when n > max_rows (knn_coreset on a 64-dimensional projection, seed 1): the memory bank
+ * the scorer searches. Returns 0, or -1 when out of memory. */
+int knn_bank_build_coreset(struct knn_bank *b, const float *x, int n, int dim, int max_rows,
+                           int threads);
+
 /* The flagging threshold from scores of normal items only (e.g. leave-one-out k-NN scores of
  * recent normal frames): the (1 − false_alarm_rate) quantile, linearly interpolated, so about
  * that fraction of normal items scores above it. n >= 1, rate in [0, 1). Returns 0, or -1 when

@@ -47,6 +47,15 @@ static void usage(FILE *out)
             "  --channels 1|3      MVTec: grey or RGB model input (default 3)\n"
             "  --minutes M         training budget per class or category (default 10)\n"
             "  --epochs N          upper bound on epochs per class (default 100)\n"
+            "  --readout R         auto (default), patch or aligned: the daemon's scoring of\n"
+            "                      the scoring layer's patch tokens (auto: aligned when position\n"
+            "                      explains much of the normal images' variance); grid: whole\n"
+            "                      images' tokens (--embed, --layers, --k, --metric,\n"
+            "                      --raw-features), the readout of earlier versions\n"
+            "  --bank-images N     patch readout: normal images in the bank (default 128)\n"
+            "  --coreset N         patch readout: bank rows kept by the coreset (default 8192)\n"
+            "  --top-q Q           patch readout: score = mean of the top share Q of patches\n"
+            "                      (default 0: the worst patch)\n"
             "  --k K               neighbours for the embedding scores (default 5)\n"
             "  --metric l2|cosine  distance for the embedding scores (default l2)\n"
             "  --embed KIND        cls | patch-mean | cls+patch | tokens (default: --layers)\n"
@@ -103,7 +112,11 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_CHANNELS,
         O_LAYERS,
         O_SAVE,
-        O_LOAD
+        O_LOAD,
+        O_READOUT,
+        O_BANK_IMAGES,
+        O_CORESET,
+        O_TOP_Q
     };
     static const struct option own[] = {{"dataset", 1, 0, O_DATASET},
                                         {"data-dir", 1, 0, O_DIR},
@@ -121,6 +134,10 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"layers", 1, 0, O_LAYERS},
                                         {"save", 1, 0, O_SAVE},
                                         {"load", 1, 0, O_LOAD},
+                                        {"readout", 1, 0, O_READOUT},
+                                        {"bank-images", 1, 0, O_BANK_IMAGES},
+                                        {"coreset", 1, 0, O_CORESET},
+                                        {"top-q", 1, 0, O_TOP_Q},
                                         {"help", 0, 0, 'h'}};
     enum { N_OWN = sizeof own / sizeof *own };
     struct option opts[N_OWN + 32];
@@ -163,6 +180,22 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_LOAD:
             o->load_dir = optarg;
             break;
+        case O_READOUT:
+            o->readout = strcmp(optarg, "grid") == 0 ? EVAL_READOUT_GRID : EVAL_READOUT_PATCH;
+            bad = o->readout == EVAL_READOUT_PATCH && model_readout_parse(optarg, &o->bank.readout);
+            break;
+        case O_BANK_IMAGES:
+            bad = parse_int(optarg, 1, 60000, &o->bank.bank_images);
+            break;
+        case O_CORESET:
+            bad = parse_int(optarg, 1, 1 << 24, &o->bank.max_patches);
+            break;
+        case O_TOP_Q: {
+            char *end;
+            o->bank.top_q = strtof(optarg, &end);
+            bad = *end || end == optarg || !(o->bank.top_q >= 0.0f && o->bank.top_q <= 1.0f);
+            break;
+        }
         case O_EMBED:
             bad = embedding_kind_parse(optarg, &o->embed), embed_given = true;
             break;
@@ -355,6 +388,7 @@ int cmd_eval(int argc, char **argv)
                              .metric = KNN_L2,
                              .embed = EMBEDDING_TOKENS,
                              .standardize = true};
+    model_build_defaults(&o.bank);
     train_defaults(&o.train, 28, 1);
     o.train.minutes = 10;
     for (int i = 0; i < 10; i++) o.classes[i] = i;

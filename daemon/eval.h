@@ -10,9 +10,15 @@
 
 #include "embedding.h"
 #include "knn.h"
+#include "model.h"
 #include "train.h"
 
 #define EVAL_PIXEL_K 2 /* raw-pixel baseline: k = 2, L2, as the literature's anchor */
+
+/* How an image's score is read off the backbone: `patch` is the daemon's (a coreset bank of the
+ * scoring layer's patch tokens of normal images, the worst patch against it, model_fit and
+ * model_score); `grid` compares whole images' token grids (--embed, --layers, --k, --metric). */
+enum eval_readout { EVAL_READOUT_PATCH = 0, EVAL_READOUT_GRID };
 
 struct eval_options {
     const char *dataset_dir; /* Fashion-MNIST IDX files */
@@ -25,10 +31,12 @@ struct eval_options {
     bool standardize; /* z-score embedding dimensions by the bank's mean and spread */
     enum knn_metric metric;
     enum embedding_kind embed;
-    unsigned layers;            /* nonzero: concatenated tokens of these layers instead of embed */
-    const char *save_dir;       /* write each case's trained teacher as DIR/<case>.safetensors */
-    const char *load_dir;       /* score teachers saved there instead of training */
-    struct train_options train; /* model, augmentation (with normalisation), schedules */
+    unsigned layers;      /* nonzero: concatenated tokens of these layers instead of embed */
+    const char *save_dir; /* write each case's trained teacher as DIR/<case>.safetensors */
+    const char *load_dir; /* score teachers saved there instead of training */
+    enum eval_readout readout;
+    struct model_build_options bank; /* the patch readout's bank, as the daemon builds it */
+    struct train_options train;      /* model, augmentation (with normalisation), schedules */
 };
 
 /* One case. Images are (n, C, S, S): `bank`/`test` in [0, 1] (what augmentation and the pixel
@@ -52,6 +60,10 @@ struct eval_result {
     double px_pixel, px_untrained, px_trained;
     double minutes;
     long steps;
+    double pixel_patch;     /* raw-pixel patches through the patch readout (AUROC, percent) */
+    double entropy;         /* the teacher's entropy at the last step (nats) */
+    double flagged, caught; /* patch readout, trained: percent of normal / anomalous test images
+                             * above the threshold calibrated as the daemon does; NAN for grid */
 };
 
 /* What the embeddings are: the kind's name, or "tokens of layers 0,2,4". */
@@ -72,6 +84,8 @@ struct eval_table {
     int width, done, px_done;
     bool pixel_level;
     double sum[3], px_sum[3];
+    double extra_sum[4]; /* pixels-patch, entropy, flagged, caught */
+    int extra_done[4];
 };
 void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level);
 void eval_table_row(struct eval_table *t, const char *name, const struct eval_result *r);

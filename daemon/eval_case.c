@@ -53,13 +53,14 @@ static void standardize(float *bank, int nb, float *q, int nq, int dim)
 
 struct progress_ctx {
     const char *name;
-    double last_log, seconds;
+    double last_log, seconds, entropy;
 };
 
 static int on_progress(const struct train_progress *p, void *arg)
 {
     struct progress_ctx *c = arg;
     c->seconds = p->seconds;
+    c->entropy = p->stats.teacher_entropy;
     if (p->seconds - c->last_log >= 15.0 || p->step == 0) {
         c->last_log = p->seconds;
         log_info("%s: step %ld/%ld epoch %d loss %.4f entropy %.3f kl %.3f koleo %.3f lr %.2e "
@@ -117,7 +118,7 @@ static int train_or_load(struct dino_step *s, const struct eval_options *o,
         if (rc) log_error("%s: %s", path, err);
         return rc ? -1 : 0;
     }
-    struct progress_ctx pc = {c->name, 0, 0};
+    struct progress_ctx pc = {c->name, 0, 0, NAN};
     int rc =
         train_run(s, train, c->bank, c->nb, c->size, c->size, on_progress, &pc, err, sizeof err);
     if (rc < 0) {
@@ -126,6 +127,7 @@ static int train_or_load(struct dino_step *s, const struct eval_options *o,
     }
     r->steps = s->student.adam_step;
     r->minutes = pc.seconds / 60.0;
+    r->entropy = pc.entropy;
     if (o->save_dir) {
         const struct vit_model *models[1] = {&s->teacher};
         const char *prefixes[1] = {""};
@@ -252,6 +254,90 @@ static double pixel_pixel_auroc(int patch, int threads, const struct eval_case *
                          C * patch * patch, S, c->masks, threads);
 }
 
+/* The share (percent) of the images with flag `want` scoring above threshold. */
+static double share_above(const float *scores, const unsigned char *flags, int n, bool want,
+                          float threshold)
+{
+    int above = 0, total = 0;
+    for (int i = 0; i < n; i++)
+        if ((bool)flags[i] == want) total++, above += scores[i] > threshold;
+    return total ? 100.0 * above / total : NAN;
+}
+
+/* The daemon's readout of backbone m: a bank built by model_fit from the normal images, each test
+ * image scored by model_score. Returns the AUROC (percent) and, when flagged is not NULL, the
+ * shares of normal and anomalous test images above the calibrated threshold; -1 on failure. */
+static double patch_auroc(const struct vit_model *m, const struct eval_options *o,
+                          const struct train_options *train, const struct eval_case *c,
+                          double *flagged, double *caught)
+{
+    char err[256];
+    struct scoring_model sm;
+    struct model_build_result res;
+    struct model_build_options bo = o->bank;
+    bo.threads = train->threads;
+    float *scores = malloc(sizeof(float) * (size_t)c->nq);
+    double a = -1;
+    if (!scores || model_from_vit(&sm, m, train->aug.mean, train->aug.std, err, sizeof err)) {
+        log_error("%s: %s", c->name, scores ? err : "out of memory for scores");
+        free(scores);
+        return -1;
+    }
+    if (model_fit(&sm, c->bank, c->nb, &bo, &res, err, sizeof err) ||
+        model_score(&sm, c->test, c->nq, bo.threads, scores, NULL, err, sizeof err)) {
+        log_error("%s: %s", c->name, err);
+    } else {
+        log_info("%s: %s readout (alignment %.2f), %d bank rows, threshold %.4g", c->name,
+                 model_readout_name(res.readout), res.alignment, res.bank_rows, res.threshold);
+        a = auroc(scores, c->anomalous, (size_t)c->nq);
+        a = a < 0 ? -1 : 100.0 * a;
+        if (flagged) *flagged = share_above(scores, c->anomalous, c->nq, false, res.threshold);
+        if (caught) *caught = share_above(scores, c->anomalous, c->nq, true, res.threshold);
+    }
+    model_free(&sm);
+    free(scores);
+    return a;
+}
+
+/* Raw-pixel patches (the model's patch size) through the patch readout: the bank images
+ * model_fit would take, coreset-reduced the same way, each test image's worst patch. */
+static double pixel_patch_auroc(const struct eval_options *o, const struct train_options *train,
+                                const struct eval_case *c)
+{
+    int p = train->model.patch, S = c->size, C = c->channels, T = (S / p) * (S / p);
+    int D = C * p * p, nb = 0, nc = 0;
+    size_t per = (size_t)C * S * S;
+    int *bank_idx = malloc(sizeof(int) * (size_t)c->nb), *cal_idx = malloc(sizeof(int) * c->nb);
+    float *imgs = malloc(sizeof(float) * per * (size_t)c->nb);
+    float *scores = malloc(sizeof(float) * (size_t)c->nq);
+    float *bank = NULL, *test = NULL;
+    struct knn_bank b = {0};
+    double a = -2;
+    if (bank_idx && cal_idx && imgs && scores) {
+        model_bank_split(c->nb, &o->bank, bank_idx, &nb, cal_idx, &nc);
+        for (int i = 0; i < nb; i++)
+            memcpy(imgs + per * i, c->bank + per * bank_idx[i], sizeof(float) * per);
+        bank = pixel_patches(imgs, nb, C, S, p);
+        test = bank ? pixel_patches(c->test, c->nq, C, S, p) : NULL;
+    }
+    if (test && !knn_bank_build_coreset(&b, bank, nb * T, D, o->bank.max_patches, train->threads) &&
+        !knn_patch_score(&b, test, c->nq, T, o->bank.top_q, train->threads, scores, NULL))
+        a = auroc(scores, c->anomalous, (size_t)c->nq);
+    knn_bank_free(&b);
+    free(bank_idx), free(cal_idx), free(imgs), free(scores), free(bank), free(test);
+    if (a == -2) log_error("out of memory for pixel patch scores");
+    return a < 0 ? -1 : 100.0 * a;
+}
+
+/* AUROC of backbone m through the chosen readout (flagged/caught only for the patch readout). */
+static double readout_auroc(const struct vit_model *m, const struct eval_options *o,
+                            const struct train_options *train, const struct eval_case *c,
+                            double *flagged, double *caught)
+{
+    if (o->readout == EVAL_READOUT_GRID) return model_auroc(m, o, train->threads, c);
+    return patch_auroc(m, o, train, c, flagged, caught);
+}
+
 int eval_case_run(const struct eval_options *o, const struct train_options *train,
                   const struct eval_case *c, struct eval_result *r)
 {
@@ -271,18 +357,23 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
         log_error("%s", err);
         return -1;
     }
-    r->untrained = model_auroc(&s.teacher, o, train->threads, c);
+    r->pixel_patch = pixel_patch_auroc(o, train, c);
+    r->untrained = readout_auroc(&s.teacher, o, train, c, NULL, NULL);
     r->px_pixel = r->px_untrained = r->px_trained = NAN;
+    r->flagged = r->caught = r->entropy = NAN;
     if (c->masks) {
         r->px_pixel = pixel_pixel_auroc(train->model.patch, train->threads, c);
         r->px_untrained = model_pixel_auroc(&s.teacher, train->threads, c);
     }
     rc = train_or_load(&s, o, train, c, r);
-    if (rc >= 0) r->trained = model_auroc(&s.teacher, o, train->threads, c);
+    if (rc >= 0) r->trained = readout_auroc(&s.teacher, o, train, c, &r->flagged, &r->caught);
     if (rc >= 0 && c->masks) r->px_trained = model_pixel_auroc(&s.teacher, train->threads, c);
     dino_step_destroy(&s);
     bool px_failed = c->masks && (r->px_pixel < 0 || r->px_untrained < 0 || r->px_trained < 0);
-    return rc < 0 || r->pixel < 0 || r->untrained < 0 || r->trained < 0 || px_failed ? -1 : rc;
+    return rc < 0 || r->pixel < 0 || r->pixel_patch < 0 || r->untrained < 0 || r->trained < 0 ||
+                   px_failed
+               ? -1
+               : rc;
 }
 
 void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level)
@@ -290,7 +381,8 @@ void eval_table_header(struct eval_table *t, const char *first_column, int width
     *t = (struct eval_table){.width = width, .pixel_level = pixel_level};
     printf("%-*s %8s %10s %8s", width, first_column, "pixels", "untrained", "trained");
     if (pixel_level) printf(" %9s %12s %10s", "px-pixels", "px-untrained", "px-trained");
-    printf(" %7s %8s\n", "steps", "minutes");
+    printf(" %7s %8s %12s %6s %7s %8s %7s\n", "steps", "minutes", "pixels-patch", "gain", "entropy",
+           "flagged%", "caught%");
 }
 
 /* A pixel-level column: the figure, or "-" for a case without masks. */
@@ -313,7 +405,13 @@ void eval_table_row(struct eval_table *t, const char *name, const struct eval_re
             t->px_done++;
         }
     }
-    printf(" %7ld %8.2f\n", r->steps, r->minutes);
+    printf(" %7ld %8.2f", r->steps, r->minutes);
+    double extra[4] = {r->pixel_patch, r->entropy, r->flagged, r->caught};
+    px_cell(12, extra[0]), px_cell(6, r->trained - r->untrained), px_cell(7, extra[1]);
+    px_cell(8, extra[2]), px_cell(7, extra[3]);
+    printf("\n");
+    for (int i = 0; i < 4; i++)
+        if (!isnan(extra[i])) t->extra_sum[i] += extra[i], t->extra_done[i]++;
     fflush(stdout);
     t->sum[0] += r->pixel, t->sum[1] += r->untrained, t->sum[2] += r->trained;
     t->done++;
@@ -329,6 +427,11 @@ int eval_table_end(struct eval_table *t)
         px_cell(9, m ? t->px_sum[0] / m : NAN), px_cell(12, m ? t->px_sum[1] / m : NAN);
         px_cell(10, m ? t->px_sum[2] / m : NAN);
     }
+    printf(" %7s %8s", "", "");
+    double ex[4];
+    for (int i = 0; i < 4; i++) ex[i] = t->extra_done[i] ? t->extra_sum[i] / t->extra_done[i] : NAN;
+    px_cell(12, ex[0]), px_cell(6, (t->sum[2] - t->sum[1]) / n), px_cell(7, ex[1]);
+    px_cell(8, ex[2]), px_cell(7, ex[3]);
     printf("\n");
     if (t->pixel_level && m) {
         printf("mean_pixel_auroc_pixels: %.2f\n", t->px_sum[0] / m);
@@ -337,6 +440,9 @@ int eval_table_end(struct eval_table *t)
     }
     printf("mean_auroc_pixels: %.2f\n", t->sum[0] / n);
     printf("mean_auroc_untrained: %.2f\n", t->sum[1] / n);
+    if (t->extra_done[0]) printf("mean_auroc_pixels_patch: %.2f\n", ex[0]);
+    if (t->extra_done[2]) printf("mean_flagged_normal_pct: %.2f\n", ex[2]);
+    if (t->extra_done[3]) printf("mean_caught_anomalous_pct: %.2f\n", ex[3]);
     printf("mean_auroc: %.2f\n", t->sum[2] / n);
     return 0;
 }

@@ -33,6 +33,7 @@ void model_build_defaults(struct model_build_options *o)
                                       .calib_images = 512,
                                       .false_alarm_rate = 0.005,
                                       .top_q = 0.0f,
+                                      .readout = MODEL_READOUT_AUTO,
                                       .threads = 2};
 }
 
@@ -120,49 +121,118 @@ static float *patch_tokens(const struct scoring_model *m, const float *images, i
     return tok;
 }
 
+/* Bank rows per image and floats per row in the model's readout. */
+static int rows_per_image(const struct scoring_model *m)
+{
+    return m->readout == MODEL_READOUT_ALIGNED ? 1 : m->gh * m->gw;
+}
+
+static int feature_dim(const struct scoring_model *m)
+{
+    return m->readout == MODEL_READOUT_ALIGNED ? m->gh * m->gw * m->vit.cfg.dim : m->vit.cfg.dim;
+}
+
+/* The bank-space rows of n images: (n · rows_per_image, feature_dim), patch tokens, standardised
+ * grids for ALIGNED (grid_mean and grid_scale set). NULL on failure (reason in err). */
+static float *features(const struct scoring_model *m, const float *images, int n, int threads,
+                       char *err, size_t errsz)
+{
+    float *x = patch_tokens(m, images, n, threads, err, errsz);
+    if (!x || m->readout != MODEL_READOUT_ALIGNED) return x;
+    size_t F = (size_t)feature_dim(m);
+    for (size_t i = 0; i < (size_t)n; i++)
+        for (size_t f = 0; f < F; f++)
+            x[i * F + f] = (x[i * F + f] - m->grid_mean[f]) * m->grid_scale[f];
+    return x;
+}
+
+/* ALIGNED: each grid's mean distance to its k nearest bank grids; grids (n, P) hold each
+ * position's distance to the nearest one's same position. */
+static int score_aligned(const struct scoring_model *m, const float *x, int n, int threads,
+                         float *scores, float *grids)
+{
+    int k = MODEL_ALIGNED_K < m->bank.n ? MODEL_ALIGNED_K : m->bank.n;
+    int P = m->gh * m->gw, D = m->vit.cfg.dim;
+    size_t F = (size_t)P * D;
+    float *dist = malloc(sizeof(float) * (size_t)n * k);
+    int *idx = malloc(sizeof(int) * (size_t)n * k);
+    int rc = dist && idx ? knn_search(&m->bank, x, n, k, false, threads, dist, idx) : -1;
+    for (int i = 0; !rc && i < n; i++) {
+        double sum = 0;
+        for (int j = 0; j < k; j++) sum += sqrt(fmax(dist[(size_t)i * k + j], 0.0));
+        scores[i] = (float)(sum / k);
+        const float *q = x + F * i, *b = m->bank.x + F * (size_t)idx[(size_t)i * k];
+        for (int t = 0; grids && t < P; t++) {
+            double d2 = 0;
+            for (int c = 0; c < D; c++) {
+                double e = q[t * D + c] - b[t * D + c];
+                d2 += e * e;
+            }
+            grids[(size_t)i * P + t] = (float)sqrt(d2);
+        }
+    }
+    free(dist), free(idx);
+    return rc;
+}
+
 int model_score(const struct scoring_model *m, const float *images, int n, int threads,
                 float *scores, float *grids, char *err, size_t errsz)
 {
-    float *tok = patch_tokens(m, images, n, threads, err, errsz);
-    if (!tok) return -1;
-    int rc = knn_patch_score(&m->bank, tok, n, m->gh * m->gw, m->top_q, threads, scores, grids);
-    free(tok);
+    float *x = features(m, images, n, threads, err, errsz);
+    if (!x) return -1;
+    int rc = m->readout == MODEL_READOUT_ALIGNED
+                 ? score_aligned(m, x, n, threads, scores, grids)
+                 : knn_patch_score(&m->bank, x, n, m->gh * m->gw, m->top_q, threads, scores, grids);
+    free(x);
     return rc ? fail(err, errsz, "out of memory for patch scores") : 0;
 }
 
-/* Copies images idx[0..n) of the set into one array. */
-static float *gather(const struct image_set *set, const int *idx, int n)
+/* ALIGNED: grid_mean and grid_scale from the raw grids x (n, F): each feature's mean and the
+ * inverse of its spread, floored at a hundredth of the mean spread (a position that never varies
+ * in the bank, such as an empty background, must not turn sensor noise into a defect). */
+static int fit_standardisation(struct scoring_model *m, const float *x, int n)
 {
-    size_t per = (size_t)set->channels * set->size * set->size;
-    float *out = malloc(sizeof(float) * per * (n ? n : 1));
-    for (int i = 0; out && i < n; i++)
-        memcpy(out + per * i, set->pixels + per * idx[i], sizeof(float) * per);
-    return out;
+    size_t F = (size_t)feature_dim(m);
+    free(m->grid_mean), free(m->grid_scale);
+    m->grid_mean = malloc(sizeof(float) * F);
+    m->grid_scale = malloc(sizeof(float) * F);
+    if (!m->grid_mean || !m->grid_scale) return -1;
+    double mean_var = 0;
+    for (size_t f = 0; f < F; f++) {
+        double s = 0, ss = 0;
+        for (int i = 0; i < n; i++) {
+            double v = x[(size_t)i * F + f];
+            s += v, ss += v * v;
+        }
+        double mu = s / n, var = fmax(ss / n - mu * mu, 0.0);
+        m->grid_mean[f] = (float)mu, m->grid_scale[f] = (float)var;
+        mean_var += var / (double)F;
+    }
+    double floor_var = fmax(1e-4 * mean_var, 1e-12);
+    for (size_t f = 0; f < F; f++)
+        m->grid_scale[f] = (float)(1.0 / sqrt(fmax(m->grid_scale[f], floor_var)));
+    return 0;
 }
 
-/* The bank rows: every patch of the bank images, or a k-centre coreset of them. */
+/* The bank rows: every patch of the bank images, or a k-centre coreset of them; for ALIGNED the
+ * standardised grids of the bank images. */
 static int build_bank(struct scoring_model *m, const float *imgs, int n,
                       const struct model_build_options *o, char *err, size_t errsz)
 {
-    int D = m->vit.cfg.dim, rows = n * m->gh * m->gw;
-    float *tok = patch_tokens(m, imgs, n, o->threads, err, errsz);
-    if (!tok) return -1;
-    float *x = tok;
-    if (rows > o->max_patches) {
-        int *idx = malloc(sizeof(int) * (size_t)o->max_patches);
-        x = malloc(sizeof(float) * (size_t)o->max_patches * D);
-        if (!idx || !x || knn_coreset(tok, rows, D, o->max_patches, 64, 1, o->threads, idx, NULL)) {
-            free(idx), free(x), free(tok);
-            return fail(err, errsz, "out of memory for the coreset");
-        }
-        for (int i = 0; i < o->max_patches; i++)
-            memcpy(x + (size_t)i * D, tok + (size_t)idx[i] * D, sizeof(float) * D);
-        free(idx);
-        rows = o->max_patches;
+    float *x = patch_tokens(m, imgs, n, o->threads, err, errsz);
+    if (!x) return -1;
+    int rc;
+    if (m->readout == MODEL_READOUT_ALIGNED) {
+        size_t F = (size_t)feature_dim(m);
+        rc = fit_standardisation(m, x, n);
+        for (size_t i = 0; !rc && i < (size_t)n * F; i++)
+            x[i] = (x[i] - m->grid_mean[i % F]) * m->grid_scale[i % F];
+        if (!rc) rc = knn_bank_build(&m->bank, x, n, (int)F, KNN_L2);
+    } else {
+        rc = knn_bank_build_coreset(&m->bank, x, n * m->gh * m->gw, m->vit.cfg.dim, o->max_patches,
+                                    o->threads);
     }
-    int rc = knn_bank_build(&m->bank, x, rows, D, KNN_L2);
-    if (x != tok) free(x);
-    free(tok);
+    free(x);
     return rc ? fail(err, errsz, "out of memory for the bank") : 0;
 }
 
@@ -176,12 +246,93 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
     snprintf(topq, sizeof topq, "%g", o->top_q);
     snprintf(bi, sizeof bi, "%d", r->bank_images);
     snprintf(ci, sizeof ci, "%d", r->calib_images);
-    const char *keys[] = {"format", "layer",       "threshold",         "false_alarm_rate",
-                          "top_q",  "bank_images", "calibration_images"};
-    const char *vals[] = {"inspectd-bank", layer, thr, rate, topq, bi, ci};
-    int shape[2] = {m->bank.n, m->bank.dim};
-    struct st_out t = {.name = "bank", .ndim = 2, .shape = shape, .data = m->bank.x};
-    return st_save(path, &t, 1, keys, vals, 7, err, errsz);
+    const char *keys[] = {"format", "layer",       "threshold", "false_alarm_rate",
+                          "top_q",  "bank_images", "readout",   "calibration_images"};
+    const char *vals[] = {
+        "inspectd-bank", layer, thr, rate, topq, bi, model_readout_name(m->readout), ci};
+    int shape[2] = {m->bank.n, m->bank.dim}, gshape[1] = {feature_dim(m)};
+    struct st_out t[3] = {
+        {.name = "bank", .ndim = 2, .shape = shape, .data = m->bank.x},
+        {.name = "grid_mean", .ndim = 1, .shape = gshape, .data = m->grid_mean},
+        {.name = "grid_scale", .ndim = 1, .shape = gshape, .data = m->grid_scale}};
+    int nt = m->readout == MODEL_READOUT_ALIGNED ? 3 : 1;
+    return st_save(path, t, nt, keys, vals, 8, err, errsz);
+}
+
+int model_from_vit(struct scoring_model *m, const struct vit_model *vit, const float *mean,
+                   const float *std, char *err, size_t errsz)
+{
+    memset(m, 0, sizeof *m);
+    if (vit_replica_create(&m->vit, vit, false, err, errsz)) return -1;
+    m->size = vit->cfg.img_size, m->channels = vit->cfg.in_chans;
+    m->gh = m->gw = vit->cfg.img_size / vit->cfg.patch;
+    for (int c = 0; c < m->channels; c++) m->mean[c] = mean[c], m->std[c] = std[c];
+    return 0;
+}
+
+void model_bank_split(int n, const struct model_build_options *o, int *bank_idx, int *nb,
+                      int *cal_idx, int *nc)
+{
+    *nb = *nc = 0;
+    for (int i = 0; i < n; i++) {
+        if (i % 5 == 4 || (i == n - 1 && *nc == 0)) {
+            if (*nc < o->calib_images) cal_idx[(*nc)++] = i;
+        } else if (*nb < o->bank_images) {
+            bank_idx[(*nb)++] = i;
+        }
+    }
+}
+
+int model_fit(struct scoring_model *m, const float *images, int n,
+              const struct model_build_options *o, struct model_build_result *r, char *err,
+              size_t errsz)
+{
+    memset(r, 0, sizeof *r);
+    m->layer = model_scoring_layer(&m->vit.cfg, o->layer);
+    m->top_q = o->top_q;
+    if (m->layer > m->vit.cfg.depth)
+        return fail(err, errsz, "layer %d: the model has %d blocks", m->layer, m->vit.cfg.depth);
+    if (n < 2) return fail(err, errsz, "need at least 2 normal images");
+    size_t per = (size_t)m->channels * m->size * m->size;
+    float *bank_imgs = malloc(sizeof(float) * per * (size_t)n);
+    float *cal_imgs = malloc(sizeof(float) * per * (size_t)n);
+    float *cal_scores = malloc(sizeof(float) * (size_t)n);
+    int *bank_idx = malloc(sizeof(int) * (size_t)n), *cal_idx = malloc(sizeof(int) * (size_t)n);
+    int rc = -1, nb = 0, nc = 0;
+    if (!bank_imgs || !cal_imgs || !cal_scores || !bank_idx || !cal_idx) {
+        fail(err, errsz, "out of memory");
+        goto done;
+    }
+    model_bank_split(n, o, bank_idx, &nb, cal_idx, &nc);
+    for (int i = 0; i < nb; i++)
+        memcpy(bank_imgs + per * i, images + per * bank_idx[i], sizeof(float) * per);
+    for (int i = 0; i < nc; i++)
+        memcpy(cal_imgs + per * i, images + per * cal_idx[i], sizeof(float) * per);
+    knn_bank_free(&m->bank);
+    r->alignment = model_alignment(bank_imgs, nb, m->channels, m->size);
+    m->readout = o->readout != MODEL_READOUT_AUTO    ? o->readout
+                 : r->alignment >= MODEL_ALIGNED_MIN ? MODEL_READOUT_ALIGNED
+                                                     : MODEL_READOUT_PATCH;
+    r->readout = m->readout;
+    if (build_bank(m, bank_imgs, nb, o, err, errsz) ||
+        model_score(m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz))
+        goto done;
+    if (knn_calibrate(cal_scores, nc, o->false_alarm_rate, &r->threshold)) {
+        fail(err, errsz, "out of memory for calibration");
+        goto done;
+    }
+    m->threshold = r->threshold;
+    m->base_rows = m->bank.n;
+    r->bank_rows = m->bank.n, r->bank_images = nb, r->calib_images = nc;
+    rc = 0;
+done:
+    free(bank_imgs), free(cal_imgs), free(cal_scores), free(bank_idx), free(cal_idx);
+    return rc;
+}
+
+int model_scoring_layer(const struct vit_config *c, int layer)
+{
+    return layer >= 0 ? layer : (c->depth + 1) / 2;
 }
 
 int model_build(const char *ckpt, const struct image_set *normal,
@@ -193,50 +344,11 @@ int model_build(const char *ckpt, const struct image_set *normal,
     memset(r, 0, sizeof *r);
     if (load_teacher(&m, ckpt, err, errsz)) return -1;
     int rc = -1;
-    int *bank_idx = malloc(sizeof(int) * (size_t)(normal->n + 1));
-    int *cal_idx = malloc(sizeof(int) * (size_t)(normal->n + 1));
-    float *bank_imgs = NULL, *cal_imgs = NULL, *cal_scores = NULL;
-    m.layer = o->layer >= 0 ? o->layer : (m.vit.cfg.depth + 1) / 2;
-    m.top_q = o->top_q;
-    if (m.layer > m.vit.cfg.depth) {
-        fail(err, errsz, "layer %d: the model has %d blocks", m.layer, m.vit.cfg.depth);
-        goto done;
-    }
-    if (normal->size != m.size || normal->channels != m.channels || normal->n < 2) {
+    if (normal->size != m.size || normal->channels != m.channels || normal->n < 2)
         fail(err, errsz, "need at least 2 normal images of %dx%d with %d channel(s)", m.size,
              m.size, m.channels);
-        goto done;
-    }
-    if (!bank_idx || !cal_idx) {
-        fail(err, errsz, "out of memory");
-        goto done;
-    }
-    int nb = 0, nc = 0;
-    for (int i = 0; i < normal->n; i++) {
-        if (i % 5 == 4 || (i == normal->n - 1 && nc == 0)) {
-            if (nc < o->calib_images) cal_idx[nc++] = i;
-        } else if (nb < o->bank_images) {
-            bank_idx[nb++] = i;
-        }
-    }
-    bank_imgs = gather(normal, bank_idx, nb);
-    cal_imgs = gather(normal, cal_idx, nc);
-    cal_scores = malloc(sizeof(float) * (size_t)nc);
-    if (!bank_imgs || !cal_imgs || !cal_scores) {
-        fail(err, errsz, "out of memory");
-        goto done;
-    }
-    if (build_bank(&m, bank_imgs, nb, o, err, errsz) ||
-        model_score(&m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz))
-        goto done;
-    if (knn_calibrate(cal_scores, nc, o->false_alarm_rate, &r->threshold)) {
-        fail(err, errsz, "out of memory for calibration");
-        goto done;
-    }
-    r->bank_rows = m.bank.n, r->bank_images = nb, r->calib_images = nc;
-    rc = save_bank(&m, o, r, bank_path, err, errsz);
-done:
-    free(bank_idx), free(cal_idx), free(bank_imgs), free(cal_imgs), free(cal_scores);
+    else if (!model_fit(&m, normal->pixels, normal->n, o, r, err, errsz))
+        rc = save_bank(&m, o, r, bank_path, err, errsz);
     model_free(&m);
     return rc;
 }
@@ -248,6 +360,28 @@ static int meta_float(const struct st_file *f, const char *key, float *out)
     if (!v) return -1;
     *out = strtof(v, &end);
     return *end ? -1 : 0;
+}
+
+/* The readout of a bank file ("readout" metadata; PATCH when absent, as in files of earlier
+ * versions) and, for ALIGNED, its standardisation tensors. Returns 0, or -1 with the reason. */
+static int load_readout(struct scoring_model *m, const struct st_file *f, const char *path,
+                        char *err, size_t errsz)
+{
+    const char *name = st_meta(f, "readout");
+    if (name && (model_readout_parse(name, &m->readout) || m->readout == MODEL_READOUT_AUTO))
+        return fail(err, errsz, "%s: unknown readout '%s'", path, name);
+    if (m->readout != MODEL_READOUT_ALIGNED) return 0;
+    const struct st_tensor *mu = st_find(f, "grid_mean"), *sc = st_find(f, "grid_scale");
+    size_t F = (size_t)feature_dim(m);
+    if (!mu || !sc || mu->numel != F || sc->numel != F)
+        return fail(err, errsz, "%s: aligned bank without a standardisation of %zu floats", path,
+                    F);
+    m->grid_mean = malloc(sizeof(float) * F);
+    m->grid_scale = malloc(sizeof(float) * F);
+    if (!m->grid_mean || !m->grid_scale) return fail(err, errsz, "out of memory for the bank");
+    st_read_f32(mu, m->grid_mean);
+    st_read_f32(sc, m->grid_scale);
+    return 0;
 }
 
 int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path, char *err,
@@ -269,7 +403,9 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
         meta_float(&f, "threshold", &m->threshold) || meta_float(&f, "top_q", &m->top_q) ||
         meta_float(&f, "layer", &layer_f) || !(m->threshold > 0.0f))
         rc = fail(err, errsz, "%s: not an inspectd bank file", bank_path);
-    else if (t->shape[1] != m->vit.cfg.dim || t->shape[0] < 1 || layer_f < 0 ||
+    else if (load_readout(m, &f, bank_path, err, errsz))
+        rc = -1;
+    else if (t->shape[1] != feature_dim(m) || t->shape[0] < 1 || layer_f < 0 ||
              layer_f > m->vit.cfg.depth)
         rc = fail(err, errsz,
                   "%s: bank of (%lld, %lld) layer %s does not fit %s (dim %d, %d blocks)",
@@ -300,9 +436,9 @@ bool model_has_feedback(const struct scoring_model *m, int64_t id)
 int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const float *fresh,
                        int threads, char *err, size_t errsz)
 {
-    int D = m->bank.dim, P = m->gh * m->gw, nfresh = 0;
+    int D = m->bank.dim, P = rows_per_image(m), nfresh = 0;
     for (int i = 0; i < n; i++) nfresh += !model_has_feedback(m, ids[i]);
-    float *tok = nfresh > 0 ? patch_tokens(m, fresh, nfresh, threads, err, errsz) : NULL;
+    float *tok = nfresh > 0 ? features(m, fresh, nfresh, threads, err, errsz) : NULL;
     if (nfresh > 0 && !tok) return -1;
     size_t base = (size_t)m->base_rows * D, per = (size_t)P * D;
     float *x = malloc(sizeof(float) * (base + per * (size_t)n));
@@ -338,6 +474,7 @@ int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const
 void model_free(struct scoring_model *m)
 {
     free(m->feedback);
+    free(m->grid_mean), free(m->grid_scale);
     knn_bank_free(&m->bank);
     vit_destroy(&m->vit);
     memset(m, 0, sizeof *m);
@@ -378,4 +515,38 @@ void model_bank_path(const char *ckpt, char *out, size_t outsz)
     size_t n = strlen(ckpt), k = sizeof ext - 1;
     int stem = n > k && strcmp(ckpt + n - k, ext) == 0 ? (int)(n - k) : (int)n;
     snprintf(out, outsz, "%.*s.bank%s", stem, ckpt, ext);
+}
+
+double model_alignment(const float *images, int n, int C, int S)
+{
+    size_t px = (size_t)C * S * S;
+    double within = 0, s = 0, ss = 0;
+    for (size_t p = 0; p < px; p++) {
+        double ps = 0, pss = 0;
+        for (int i = 0; i < n; i++) {
+            double v = images[(size_t)i * px + p];
+            ps += v, pss += v * v;
+        }
+        within += fmax(pss / n - (ps / n) * (ps / n), 0.0);
+        s += ps, ss += pss;
+    }
+    double N = (double)n * (double)px, total = ss / N - (s / N) * (s / N);
+    return n < 2 || total <= 1e-12 ? 0.0 : fmax(0.0, 1.0 - within / (double)px / total);
+}
+
+static const char *const readout_names[] = {"patch", "aligned", "auto"};
+
+const char *model_readout_name(enum model_readout r)
+{
+    return (unsigned)r <= MODEL_READOUT_AUTO ? readout_names[r] : "patch";
+}
+
+int model_readout_parse(const char *s, enum model_readout *out)
+{
+    for (int i = 0; i <= MODEL_READOUT_AUTO; i++)
+        if (strcmp(s, readout_names[i]) == 0) {
+            *out = (enum model_readout)i;
+            return 0;
+        }
+    return -1;
 }

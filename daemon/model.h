@@ -18,6 +18,19 @@
 #include "safetensors.h"
 #include "vit.h"
 
+/* How a frame's score is read off its patch tokens:
+ *   MODEL_READOUT_PATCH   each patch against a coreset of every normal patch, wherever it was (a
+ *                         defect is a patch unlike any normal one: surfaces, loose parts);
+ *   MODEL_READOUT_ALIGNED the whole grid of patch tokens, standardised per position and channel by
+ *                         the normal frames, against the k nearest normal grids (a part in a
+ *                         fixture: what belongs at one place may be a defect at another). The
+ *                         heatmap is each position's share of the distance to the nearest grid.
+ * MODEL_READOUT_AUTO (a build option only) takes ALIGNED when position explains at least
+ * MODEL_ALIGNED_MIN of the normal images' pixel variance (model_alignment), else PATCH. */
+enum model_readout { MODEL_READOUT_PATCH = 0, MODEL_READOUT_ALIGNED, MODEL_READOUT_AUTO };
+#define MODEL_ALIGNED_MIN 0.25
+#define MODEL_ALIGNED_K   5
+
 struct scoring_model {
     struct vit_model vit; /* the teacher */
     struct knn_bank bank; /* (rows, D) patch tokens of normal frames */
@@ -27,23 +40,37 @@ struct scoring_model {
     int size, channels, layer;
     float mean[3], std[3]; /* the training images' statistics: the model's input normalisation */
     float threshold, top_q;
-    int gh, gw; /* patch grid of a frame */
+    int gh, gw;                    /* patch grid of a frame */
+    enum model_readout readout;    /* PATCH or ALIGNED */
+    float *grid_mean, *grid_scale; /* ALIGNED: (gh·gw·D) standardisation of the bank's grids */
 };
 
 struct model_build_options {
-    int layer;               /* block whose tokens are scored (default: the middle one) */
-    int bank_images;         /* at most this many frames feed the bank (128) */
-    int max_patches;         /* coreset size when the bank has more rows (8192) */
-    int calib_images;        /* at most this many held-out frames calibrate (512) */
-    double false_alarm_rate; /* share of normal frames allowed above the threshold (0.005) */
-    float top_q;             /* 0: the largest patch; else the mean of this top share */
+    int layer;                  /* block whose tokens are scored (default: the middle one) */
+    int bank_images;            /* at most this many frames feed the bank (128) */
+    int max_patches;            /* coreset size when the bank has more rows (8192) */
+    int calib_images;           /* at most this many held-out frames calibrate (512) */
+    double false_alarm_rate;    /* share of normal frames allowed above the threshold (0.005) */
+    float top_q;                /* 0: the largest patch; else the mean of this top share */
+    enum model_readout readout; /* AUTO by default */
     int threads;
 };
 
 struct model_build_result {
     int bank_rows, bank_images, calib_images;
     float threshold;
+    double alignment;           /* model_alignment of the bank images */
+    enum model_readout readout; /* the one chosen */
 };
+
+/* The share of the pixel variance of n images (n, C, S, S) explained by position: 1 − (mean over
+ * pixels of their variance across images) / (variance of every pixel value). Near 0 for
+ * surfaces and loose parts, high for parts in a fixture. */
+double model_alignment(const float *images, int n, int C, int S);
+
+/* "patch", "aligned" or "auto", and back. Parse returns 0 or -1. */
+const char *model_readout_name(enum model_readout r);
+int model_readout_parse(const char *s, enum model_readout *out);
 
 void model_build_defaults(struct model_build_options *o);
 
@@ -58,6 +85,31 @@ void model_bank_path(const char *ckpt, char *out, size_t outsz);
 int model_build(const char *ckpt, const struct image_set *normal,
                 const struct model_build_options *o, const char *bank_path,
                 struct model_build_result *r, char *err, size_t errsz);
+
+/* The block a model scores: `layer` when >= 0, else the middle one ((depth + 1) / 2). */
+int model_scoring_layer(const struct vit_config *c, int layer);
+
+/* A scoring model around an in-memory backbone (a replica sharing vit's weights, so vit must
+ * outlive m) with the input normalisation mean, std (in_chans values each); no bank yet.
+ * Returns 0, or -1 with the reason in err. */
+int model_from_vit(struct scoring_model *m, const struct vit_model *vit, const float *mean,
+                   const float *std, char *err, size_t errsz);
+
+/* Which of n normal images feed the bank (bank_idx, *nb of them) and which calibrate (cal_idx,
+ * *nc): every fifth (at least one) calibrates, up to o->calib_images; up to o->bank_images of
+ * the others feed the bank. Both arrays hold n entries. */
+void model_bank_split(int n, const struct model_build_options *o, int *bank_idx, int *nb,
+                      int *cal_idx, int *nc);
+
+/* The bank and threshold of m from n normal images (n, C, S, S) in [0, 1] at the model's size,
+ * as model_build makes them: every fifth image (at least one) is held out for calibration, at
+ * most o->bank_images of the others feed the bank (coreset-reduced to o->max_patches rows), and
+ * the threshold is the (1 − false-alarm rate) quantile of the held-out images' scores. This is
+ * the function both `inspectd train --register` and `inspectd eval` build banks with. Returns 0,
+ * or -1 with the reason in err (m's bank then empty). */
+int model_fit(struct scoring_model *m, const float *images, int n,
+              const struct model_build_options *o, struct model_build_result *r, char *err,
+              size_t errsz);
 
 /* Reads the model config and input statistics (mean, std; size, channels and patch grid into m)
  * from a training checkpoint's "model" metadata, as cmd_train writes it. Returns 0, or -1 with
