@@ -27,11 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "base/config.h"
 #include "image_cache.h"
-#include "metrics.h"
-#include "retention.h"
-#include "store.h"
+#include "base/metrics.h"
+#include "store/retention.h"
+#include "store/store.h"
 
 enum camera_state {
     CAMERA_STARTING = 0, /* opening, no frame yet */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "queue.h"
+#include "source.h"
 
 struct frame_queue {
     pthread_mutex_t lock;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "source.h"
+#include "frame.h"
 
 struct queue_item {
     int camera; /* index into the pipeline's cameras */

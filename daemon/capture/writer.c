@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "writer.h"
+#include "source.h"
 
 #define LOG_TAG "writer"
 #include "log.h"

@@ -20,10 +20,10 @@
 #include <stdint.h>
 
 #include "image_cache.h"
-#include "metrics.h"
+#include "base/metrics.h"
 #include "queue.h"
-#include "retention.h"
-#include "store.h"
+#include "store/retention.h"
+#include "store/store.h"
 
 /* What the writer reports, updated without locks. */
 struct writer_status {

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "export.h"
-#include "store.h"
+#include "export/export.h"
+#include "store/store.h"
 
 static volatile sig_atomic_t interrupted;
 

@@ -13,8 +13,8 @@
 
 #include "commands.h"
 #include "imageset.h"
-#include "model.h"
-#include "store_scoring.h"
+#include "scoring/model.h"
+#include "store/store_scoring.h"
 #include "vit.h"
 
 static void usage(FILE *out)

@@ -4,7 +4,7 @@
 #include <sys/prctl.h>
 
 #include "commands.h"
-#include "version.h"
+#include "base/version.h"
 
 struct command {
     const char *name;

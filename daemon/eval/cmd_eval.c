@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cli/commands.h"
 #include "eval.h"
 #include "idx.h"
-#include "train_cli.h"
+#include "train/train_cli.h"
 
 #define FMNIST_DIR  "/usr/share/datasets/fashion-mnist"
 #define FMNIST_MEAN 0.2860f

@@ -17,9 +17,9 @@
 #include <time.h>
 
 #include "clock.h"
-#include "api.h"
+#include "http/api.h"
 #include "export.h"
-#include "model.h"
+#include "scoring/model.h"
 
 #define LOG_TAG "export"
 #include "log.h"

@@ -26,8 +26,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "store.h"
-#include "store_export.h"
+#include "store/store.h"
+#include "store/store_export.h"
 
 #define EXPORT_PAGE  128        /* alerts per metadata page */
 #define EXPORT_CHUNK (64 << 10) /* bytes of an entry's body written per step */

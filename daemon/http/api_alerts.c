@@ -8,7 +8,7 @@
 
 #include "clock.h"
 #include "api.h"
-#include "store_alerts.h"
+#include "store/store_alerts.h"
 
 #define LOG_TAG "api"
 #include "log.h"

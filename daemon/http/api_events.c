@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "api.h"
-#include "store_alerts.h"
+#include "store/store_alerts.h"
 
 #define LOG_TAG "api"
 #include "log.h"

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "api.h"
-#include "export.h"
+#include "export/export.h"
 
 #define LOG_TAG "api"
 #include "log.h"

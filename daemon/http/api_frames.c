@@ -7,7 +7,7 @@
 
 #include "api.h"
 #include "image.h"
-#include "model.h"
+#include "scoring/model.h"
 
 #define LOG_TAG "api"
 #include "log.h"

@@ -8,8 +8,8 @@
 
 #include "clock.h"
 #include "api.h"
-#include "store_alerts.h"
-#include "version.h"
+#include "store/store_alerts.h"
+#include "base/version.h"
 
 #define LOG_TAG "api"
 #include "log.h"

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "store_alerts.h"
+#include "store/store_alerts.h"
 
 #define LOG_TAG "api"
 #include "log.h"

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "api.h"
-#include "embed.h"
-#include "version.h"
+#include "base/embed.h"
+#include "base/version.h"
 
 static void serve_embedded(struct http_reply *r, const char *path, const char *type)
 {
@@ -30,12 +30,12 @@ static void get_page(const struct http_request *req, struct http_reply *r)
 {
     static const char *const none[] = {NULL};
     if (http_check_query(req, none, r) < 0) return;
-    serve_embedded(r, "daemon/review.html", "text/html; charset=utf-8");
+    serve_embedded(r, "daemon/http/review.html", "text/html; charset=utf-8");
 }
 
 static void get_openapi(const struct http_request *req, struct http_reply *r)
 {
-    serve_embedded(r, "daemon/openapi.yaml", "application/yaml");
+    serve_embedded(r, "daemon/http/openapi.yaml", "application/yaml");
 }
 
 const struct http_route api_page_routes[] = {

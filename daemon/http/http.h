@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "app.h"
+#include "run/app.h"
 
 #include <stdatomic.h>
 #include <sys/types.h>

@@ -11,11 +11,11 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "pipeline.h"
-#include "scorer.h"
-#include "trainer.h"
-#include "store.h"
+#include "base/config.h"
+#include "capture/pipeline.h"
+#include "scoring/scorer.h"
+#include "train/trainer.h"
+#include "store/store.h"
 
 struct app {
     const struct config *cfg;

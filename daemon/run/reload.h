@@ -20,10 +20,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-#include "http.h"
-#include "pipeline.h"
-#include "trainer.h"
+#include "base/config.h"
+#include "http/http.h"
+#include "capture/pipeline.h"
+#include "train/trainer.h"
 
 /* What differs between the running config and a new one (cameras aside: the pipeline compares
  * those with what it runs). */

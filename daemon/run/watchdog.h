@@ -24,9 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "pipeline.h"
-#include "scorer.h"
+#include "base/config.h"
+#include "capture/pipeline.h"
+#include "scoring/scorer.h"
 
 /* No progress for this long is still not a stall: a streaming camera may go 5 s without a frame
  * before it is "stalled", then its frame waits for a commit; a frame may take seconds to score. */

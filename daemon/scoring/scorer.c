@@ -13,7 +13,7 @@
 
 #include "imageset.h"
 #include "model.h"
-#include "store_scoring.h"
+#include "store/store_scoring.h"
 #include "vit.h"
 
 #define SCORER_BATCH   16

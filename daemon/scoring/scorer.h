@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "metrics.h"
-#include "image_cache.h"
+#include "base/metrics.h"
+#include "capture/image_cache.h"
 
 struct scorer;
 

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "source.h"
+#include "frame.h"
 
 struct store;
 struct store_reader;

@@ -19,13 +19,13 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "commands.h"
+#include "cli/commands.h"
 #include "imageset.h"
-#include "store.h"
+#include "store/store.h"
 #include "train.h"
 #include "train_cli.h"
-#include "store_scoring.h"
-#include "model.h"
+#include "store/store_scoring.h"
+#include "scoring/model.h"
 
 struct train_cmd {
     const char *images_dir, *out;

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "store_scoring.h"
+#include "scoring/model.h"
+#include "store/store_scoring.h"
 
 #define POLICY_CHECK_S  5
 #define LOCK_CHECK_MS   500 /* an earlier daemon's child holds the lock: look again this soon */

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "base/config.h"
 
 struct trainer;
 
