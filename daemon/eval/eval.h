@@ -10,7 +10,7 @@
 
 #include "embedding.h"
 #include "knn.h"
-#include "model.h"
+#include "scoring/model.h"
 #include "train.h"
 
 #define EVAL_PIXEL_K 2 /* raw-pixel baseline: k = 2, L2, as the literature's anchor */
