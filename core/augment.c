@@ -311,3 +311,19 @@ void augment_crop(const struct augment_config *c, enum augment_kind kind, const 
         for (size_t i = 0; i < plane; i++) p[i] = (p[i] - m) * inv;
     }
 }
+
+void augment_dihedral(const float *img, int C, int S, int t, float *out)
+{
+    int k = t & 3;
+    for (int c = 0; c < C; c++) {
+        const float *src = img + (size_t)c * S * S;
+        float *dst = out + (size_t)c * S * S;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int u = t >= 4 ? S - 1 - x : x; /* the column before the mirror */
+                int sy = k == 0 ? y : k == 1 ? u : k == 2 ? S - 1 - y : S - 1 - u;
+                int sx = k == 0 ? u : k == 1 ? S - 1 - y : k == 2 ? S - 1 - u : y;
+                dst[(size_t)y * S + x] = src[(size_t)sy * S + sx];
+            }
+    }
+}

@@ -57,6 +57,10 @@ void augment_crop(const struct augment_config *c, enum augment_kind kind, const 
 /* The single operations, as torchvision's functional ones on float tensors; x is planar
  * (C, S, S) in [0, 1] and stays there (results are clamped). */
 
+/* out (C, S, S) ← img (C, S, S) turned t mod 4 quarter turns counter-clockwise, then mirrored left
+ * to right when t >= 4 (t in [0, 8): the eight symmetries of the square). out != img. */
+void augment_dihedral(const float *img, int C, int S, int t, float *out);
+
 /* torchvision's RandomResizedCrop.get_params: box = (x, y, w, h) in whole source pixels. */
 void augment_random_box(const float scale[2], const float ratio[2], int H, int W, struct rng *r,
                         int box[4]);

@@ -181,3 +181,42 @@ int dino_koleo(const float *x, int n, int D, float weight, float *dx, double *ou
     *out_loss = loss;
     return 0;
 }
+
+int dino_aux_loss(const float *x, int n, int D, const float *W, const float *b, const int *target,
+                  int A, float weight, float *dx, float *dW, float *db, double *loss, double *acc)
+{
+    float *p = malloc(sizeof(float) * (size_t)A);
+    if (!p) return -1;
+    double total = 0;
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * D;
+        float top = -INFINITY;
+        int arg = 0;
+        for (int a = 0; a < A; a++) {
+            float z = b[a];
+            for (int d = 0; d < D; d++) z += W[(size_t)a * D + d] * xi[d];
+            p[a] = z;
+            if (z > top) top = z, arg = a;
+        }
+        double sum = 0;
+        for (int a = 0; a < A; a++) sum += exp((double)(p[a] - top));
+        total += log(sum) + top - p[target[i]];
+        right += arg == target[i];
+        /* d loss_i / d z_a = softmax_a − [a = target], scaled by weight / n */
+        float scale = weight / (float)n;
+        for (int a = 0; a < A; a++) {
+            float g = (float)(exp((double)(p[a] - top)) / sum) - (a == target[i] ? 1.0f : 0.0f);
+            g *= scale;
+            db[a] += g;
+            for (int d = 0; d < D; d++) {
+                dW[(size_t)a * D + d] += g * xi[d];
+                dx[(size_t)i * D + d] += g * W[(size_t)a * D + d];
+            }
+        }
+    }
+    free(p);
+    *loss = n ? total / n : 0;
+    *acc = n ? (double)right / n : 0;
+    return 0;
+}

@@ -22,7 +22,9 @@ struct dino_stats {
     double loss;
     double teacher_entropy;
     double teacher_kl;
-    double koleo; /* the KoLeo term (before its weight), 0 when off */
+    double koleo;             /* the KoLeo term (before its weight), 0 when off */
+    double aux_loss, aux_acc; /* transformation prediction: mean cross-entropy (before its
+                               * weight) and share of crops predicted right; 0 when off */
 };
 
 /* Computes the loss and writes d loss / d student logits into dstudent (same shape as student).
@@ -40,6 +42,13 @@ int dino_loss(const float *teacher, /* (n_teacher*B, K) */
  * 1e-8). Adds weight · d loss / dx into dx (n, D) and sets *loss (unweighted). Returns 0, or -1
  * when out of memory (dx untouched). */
 int dino_koleo(const float *x, int n, int D, float weight, float *dx, double *loss);
+
+/* Transformation prediction on n class embeddings x (n, D): logits = x Wᵀ + b over A classes,
+ * loss = mean_i cross-entropy(logits_i, target_i). Adds weight · d loss / d x into dx (n, D) and
+ * weight · d loss / d W, d b into dW (A, D), db (A); sets *loss (unweighted) and *acc (share of
+ * rows whose largest logit is the target). Returns 0, or -1 when out of memory (nothing added). */
+int dino_aux_loss(const float *x, int n, int D, const float *W, const float *b, const int *target,
+                  int A, float weight, float *dx, float *dW, float *db, double *loss, double *acc);
 
 /* center ← center·momentum + mean over rows of teacher · (1 − momentum). */
 void dino_center_update(float *center,        /* (K) */

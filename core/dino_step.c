@@ -1,6 +1,7 @@
 /* dino_step.c — the data-parallel DINO training step. */
 #include "dino_step.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +11,14 @@
 struct dino_step_worker {
     struct vit_model student, teacher; /* replicas */
     struct vit_acts s_glob, s_loc, t_glob;
-    long g0, g1;   /* this worker's rows of the global stack */
-    long l0, l1;   /* this worker's rows of the local stack */
-    float *dembed; /* (g1 − g0, D) KoLeo gradient on the student's global embeddings */
-    double koleo;  /* this worker's KoLeo loss, summed over its crops */
-    int failed;    /* out of memory in this worker's step */
+    long g0, g1;              /* this worker's rows of the global stack */
+    long l0, l1;              /* this worker's rows of the local stack */
+    float *dembed;            /* (g1 − g0, D) KoLeo and auxiliary gradient on the student's global
+                               * embeddings */
+    int *target;              /* (g1 − g0) auxiliary classes of this worker's global rows */
+    double koleo;             /* this worker's KoLeo loss, summed over its crops */
+    double aux_loss, aux_acc; /* this worker's auxiliary loss and accuracy, row-weighted */
+    int failed;               /* out of memory in this worker's step */
 };
 
 struct run_ctx {
@@ -42,26 +46,52 @@ static void forward_part(void *arg, int w, int n)
 
 /* KoLeo on the student's global embeddings of this worker, one group per crop (rows of the same
  * crop index), as DINOv2 does on each device's share of the batch. */
-static const float *koleo_part(struct dino_step *s, struct dino_step_worker *k)
+static int koleo_part(struct dino_step *s, struct dino_step_worker *k)
 {
     int D = s->model.dim, B = s->cfg.batch;
-    k->koleo = 0, k->failed = 0;
-    if (s->cfg.koleo_weight <= 0.0f) return NULL;
-    memset(k->dembed, 0, sizeof(float) * (size_t)(k->g1 - k->g0) * D);
+    k->koleo = 0;
+    if (s->cfg.koleo_weight <= 0.0f) return 0;
     for (long r = k->g0; r < k->g1;) {
         long end = (r / B + 1) * B < k->g1 ? (r / B + 1) * B : k->g1;
         double loss;
         size_t off = (size_t)(r - k->g0) * D;
         if (end - r >= 2) {
             if (dino_koleo(k->s_glob.embed + off, (int)(end - r), D, s->cfg.koleo_weight,
-                           k->dembed + off, &loss)) {
-                k->failed = 1;
-                return NULL;
-            }
+                           k->dembed + off, &loss))
+                return -1;
             k->koleo += loss;
         }
         r = end;
     }
+    return 0;
+}
+
+/* Transformation prediction on this worker's global rows: row r is image r mod B. Weighted by
+ * its share of the rows, so the workers' terms add up to the mean over every global crop. */
+static int aux_part(struct dino_step *s, struct dino_step_worker *k, const int *target)
+{
+    int B = s->cfg.batch, rows = (int)(k->g1 - k->g0);
+    k->aux_loss = k->aux_acc = 0;
+    if (!target || s->cfg.aux_weight <= 0.0f || s->model.aux_classes <= 0 || rows == 0) return 0;
+    for (int i = 0; i < rows; i++) k->target[i] = target[(k->g0 + i) % B];
+    float share = (float)rows / (float)(s->cfg.n_global * B);
+    double loss, acc;
+    if (dino_aux_loss(k->s_glob.embed, rows, s->model.dim, k->student.w.aux_w, k->student.w.aux_b,
+                      k->target, s->model.aux_classes, s->cfg.aux_weight * share, k->dembed,
+                      k->student.g.aux_w, k->student.g.aux_b, &loss, &acc))
+        return -1;
+    k->aux_loss = loss * share, k->aux_acc = acc * share;
+    return 0;
+}
+
+/* The gradient on the student's global embeddings from the terms that read them (KoLeo, the
+ * auxiliary head), or NULL when none is on. */
+static const float *embed_grad(struct dino_step *s, struct dino_step_worker *k, const int *target)
+{
+    k->failed = 0;
+    if (!k->dembed) return NULL;
+    memset(k->dembed, 0, sizeof(float) * (size_t)(k->g1 - k->g0) * s->model.dim);
+    if (koleo_part(s, k) || aux_part(s, k, target)) k->failed = 1;
     return k->dembed;
 }
 
@@ -72,7 +102,7 @@ static void backward_part(void *arg, int w, int n)
     struct dino_step_worker *k = &s->workers[w];
     size_t K = (size_t)s->model.head_out, nglob = (size_t)s->cfg.n_global * s->cfg.batch;
     vit_zero_grad(&k->student);
-    const float *dembed = koleo_part(s, k);
+    const float *dembed = embed_grad(s, k, c->p->aux_target);
     vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, dembed);
     if (k->l1 > k->l0)
         vit_backward(&k->student, &k->s_loc, s->dlogits_s + (nglob + (size_t)k->l0) * K, NULL);
@@ -137,10 +167,11 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
         return -2;
     dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
     pool_run(s->pool, backward_part, &ctx);
-    st.koleo = 0;
+    st.koleo = st.aux_loss = st.aux_acc = 0;
     for (int w = 0; w < s->nworkers; w++) {
         if (s->workers[w].failed) return -2;
         st.koleo += s->workers[w].koleo / c->n_global;
+        st.aux_loss += s->workers[w].aux_loss, st.aux_acc += s->workers[w].aux_acc;
     }
     pool_run(s->pool, reduce_part, &ctx);
     if (c->clip > 0.0f) adamw_clip_grads(&s->student, c->clip);
@@ -188,11 +219,13 @@ static int create_worker(struct dino_step *s, int w, char *err, size_t errsz)
     if (!rc)
         rc = vit_acts_create(&k->s_glob, &k->student, (int)(k->g1 - k->g0), G, G, true, true, err,
                              errsz);
-    if (!rc && c->koleo_weight > 0.0f) {
+    bool aux = c->aux_weight > 0.0f && s->model.aux_classes > 0;
+    if (!rc && (c->koleo_weight > 0.0f || aux)) {
         k->dembed = malloc(sizeof(float) * (size_t)(k->g1 - k->g0) * s->model.dim);
-        if (!k->dembed) {
+        k->target = malloc(sizeof(int) * (size_t)(k->g1 - k->g0 + 1));
+        if (!k->dembed || !k->target) {
             rc = -2;
-            if (errsz) snprintf(err, errsz, "out of memory for the KoLeo gradient");
+            if (errsz) snprintf(err, errsz, "out of memory for the embedding gradient");
         }
     }
     if (!rc && k->l1 > k->l0)
@@ -244,6 +277,7 @@ void dino_step_destroy(struct dino_step *s)
         vit_acts_destroy(&k->s_loc);
         vit_acts_destroy(&k->t_glob);
         free(k->dembed);
+        free(k->target);
         vit_destroy(&k->student);
         vit_destroy(&k->teacher);
     }

@@ -27,6 +27,8 @@ struct dino_step_config {
     float clip;            /* per-tensor gradient norm clip, 0 = none (DINO: 3.0) */
     float koleo_weight;    /* weight of DINOv2's KoLeo term on the student's global class
                             * embeddings, per crop and worker; 0 = off (DINO) */
+    float aux_weight;      /* weight of the transformation-prediction loss on the student's
+                            * global class embeddings (model aux_classes > 0); 0 = off */
     float beta1, beta2, eps;
     int threads; /* workers (cores); BLAS runs single-threaded inside each */
 };
@@ -37,6 +39,8 @@ struct dino_step_params {
     float teacher_temp;
     float teacher_momentum;
     int freeze_last_layer; /* zero the last layer's gradient this step */
+    const int *aux_target; /* (batch) the transformation each image's crops were made under,
+                            * the auxiliary head's class; NULL = no auxiliary loss this step */
 };
 
 struct dino_step_worker;

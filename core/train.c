@@ -1,6 +1,7 @@
 /* train.c — the DINO training loop and its schedules. */
 #include "train.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,17 @@ void train_defaults(struct train_options *o, int img_size, int in_chans)
     o->warmup_frac = 0.1f;
     o->teacher_temp_warmup_frac = 0.3f;
     o->freeze_last_layer_frac = 0.01f;
+    o->aux_weight = 1.0f;
     o->epochs = 100;
     o->seed = 0;
+}
+
+void train_set_size(struct train_options *o, int size)
+{
+    int patch = o->model.patch, local = size * 3 / 7 / patch * patch;
+    float global_min = o->aug.global_scale[0];
+    augment_defaults(&o->aug, size, local < patch ? patch : local);
+    if (global_min > 0.0f) o->aug.global_scale[0] = global_min;
 }
 
 int train_make_step(struct dino_step *s, const struct train_options *o, char *err, size_t errsz)
@@ -53,6 +63,7 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
                                  .center_momentum = o->center_momentum,
                                  .clip = o->clip,
                                  .koleo_weight = o->koleo_weight,
+                                 .aux_weight = o->model.aux_classes > 0 ? o->aux_weight : 0.0f,
                                  .beta1 = 0.9f,
                                  .beta2 = 0.999f,
                                  .eps = 1e-8f,
@@ -89,15 +100,22 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Fills the crop stacks for the batch of images idx[0..B). */
+/* Fills the crop stacks for the batch of images idx[0..B); with the auxiliary task, each image is
+ * first turned by a transformation drawn from its stream (target[b]) into turned (C, H, W). */
 static void make_crops(const struct train_options *o, const float *images, int C, int H, int W,
-                       const int *idx, uint64_t stream, float *glob, float *loc, float *scratch)
+                       const int *idx, uint64_t stream, float *glob, float *loc, float *scratch,
+                       int *target, float *turned)
 {
     int B = o->batch, G = o->aug.global_size, L = o->aug.local_size;
     size_t gsz = (size_t)C * G * G, lsz = (size_t)C * L * L, img = (size_t)C * H * W;
     for (int b = 0; b < B; b++) {
         struct rng r = rng_seed(o->seed, stream * (uint64_t)B + (uint64_t)b);
         const float *src = images + (size_t)idx[b] * img;
+        if (target) {
+            target[b] = (int)(rng_next(&r) % (uint64_t)o->model.aux_classes);
+            augment_dihedral(src, C, H, target[b], turned);
+            src = turned;
+        }
         augment_crop(&o->aug, AUG_GLOBAL1, src, C, H, W, &r, scratch, glob + (size_t)b * gsz);
         augment_crop(&o->aug, AUG_GLOBAL2, src, C, H, W, &r, scratch, glob + ((size_t)B + b) * gsz);
         for (int l = 0; l < o->n_local; l++)
@@ -133,8 +151,16 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
     float *scratch = malloc(sizeof(float) * augment_scratch_floats(&o->aug, C, H, W));
     int *perm = malloc(sizeof(int) * (size_t)n);
     int *idx = malloc(sizeof(int) * (size_t)B);
-    if (!glob || !loc || !scratch || !perm || !idx) {
+    bool aux = o->model.aux_classes > 0 && o->aux_weight > 0.0f;
+    if (aux && H != W) {
+        if (errsz) snprintf(err, errsz, "transformation prediction needs square images");
         free(glob), free(loc), free(scratch), free(perm), free(idx);
+        return -1;
+    }
+    int *target = aux ? malloc(sizeof(int) * (size_t)B) : NULL;
+    float *turned = aux ? malloc(sizeof(float) * (size_t)C * H * W) : NULL;
+    if (!glob || !loc || !scratch || !perm || !idx || (aux && (!target || !turned))) {
+        free(glob), free(loc), free(scratch), free(perm), free(idx), free(target), free(turned);
         if (errsz) snprintf(err, errsz, "out of memory for the training batch");
         return -2;
     }
@@ -145,9 +171,10 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         int e = (int)(it / per_epoch);
         if (e != epoch) epoch_order(perm, n, o->seed, epoch = e);
         for (int b = 0; b < B; b++) idx[b] = perm[(it % per_epoch) * B + b] % N;
-        make_crops(o, images, C, H, W, idx, (uint64_t)it, glob, loc, scratch);
+        make_crops(o, images, C, H, W, idx, (uint64_t)it, glob, loc, scratch, target, turned);
         struct dino_step_params p;
         step_params(o, it, total == unknown ? 1000 : total, &p);
+        p.aux_target = target;
         struct train_progress pr = {.step = it, .epoch = epoch, .lr = p.lr};
         if (dino_step_run(s, glob, loc, &p, &pr.stats)) {
             rc = -2;
@@ -174,6 +201,6 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
             break; /* the budget is a hard limit */
         }
     }
-    free(glob), free(loc), free(scratch), free(perm), free(idx);
+    free(glob), free(loc), free(scratch), free(perm), free(idx), free(target), free(turned);
     return rc;
 }

@@ -24,6 +24,9 @@ struct train_options {
     float center_momentum; /* 0.9; 1 keeps the centre where it started (zero) */
     float clip;
     float koleo_weight; /* DINOv2's KoLeo term on the class embeddings; 0 = off */
+    float aux_weight;   /* transformation prediction (model.aux_classes 4: quarter turns, 8: and
+                         * mirrors): each image is turned before its crops are cut and the student
+                         * predicts how from its global class embeddings; 0 = off */
     float warmup_frac;  /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;
@@ -51,9 +54,15 @@ void train_defaults(struct train_options *o, int img_size, int in_chans);
  * (not normalised: augmentation normalises), starting after the s->student.adam_step steps already
  * done, so a run restored from a checkpoint continues where it stopped: the data order and the
  * crops depend only on the seed and the step number. Returns 0, 1 when stopped by the callback,
- * or -2 when out of memory (reason in err). */
+ * -1 when the images do not suit the options (transformation prediction needs square ones), or
+ * -2 when out of memory (reason in err). */
 int train_run(struct dino_step *s, const struct train_options *o, const float *images, int N, int H,
               int W, train_progress_fn cb, void *ctx, char *err, size_t errsz);
+
+/* Sets the crop sizes for images of `size` pixels (global crops of the whole size, local crops
+ * of 3/7 of it, both multiples of the model's patch) with DINO's other augmentation defaults,
+ * keeping the configured smallest global-crop scale. */
+void train_set_size(struct train_options *o, int size);
 
 /* Creates the student/teacher step for these options. Returns as dino_step_create. */
 int train_make_step(struct dino_step *s, const struct train_options *o, char *err, size_t errsz);

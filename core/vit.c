@@ -39,6 +39,8 @@ int vit_config_check(const struct vit_config *c, char *err, size_t errsz)
     else if (c->head_out < 0 ||
              (c->head_out > 0 && (c->head_hidden <= 0 || c->head_bottleneck <= 0)))
         why = "head dims must be positive (head_out 0 means no head)";
+    else if (c->aux_classes < 0 || c->aux_classes > 64)
+        why = "aux_classes must be in [0, 64]";
     else if (c->dim > 8192 || c->depth > 256 || c->img_size > 4096 || c->head_out > 1 << 20 ||
              c->head_hidden > 1 << 16 || c->head_bottleneck > 1 << 16 || c->mlp_ratio > 16)
         why = "dimensions out of range";
@@ -111,11 +113,15 @@ static void build_table(struct vit_model *m)
         ADD(0, "head.last_layer.weight_g", 0, K, 1);
         ADD(TR, "head.last_layer.weight_v", 0, K, bott);
     }
+    if (c->aux_classes > 0) {
+        ADD(TR, "aux_head.weight", 0, c->aux_classes, D);
+        ADD(TR, "aux_head.bias", 0, c->aux_classes);
+    }
 }
 
 static int table_size(const struct vit_config *c)
 {
-    return 6 + 12 * c->depth + 8;
+    return 6 + 12 * c->depth + 8 + 2;
 }
 
 /* Points the named views at a flat buffer laid out by the tensor table (order of build_table). */
@@ -152,6 +158,10 @@ static void bind_weights(struct vit_weights *w, const struct vit_model *m, float
         }
         w->last_g = NEXT;
         w->last_v = NEXT;
+    }
+    if (m->cfg.aux_classes > 0) {
+        w->aux_w = NEXT;
+        w->aux_b = NEXT;
     }
 #undef NEXT
     assert(i == m->ntensors);

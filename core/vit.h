@@ -29,6 +29,9 @@ struct vit_config {
     int img_size;  /* native input size; pos_embed has (img_size/P)^2 + 1 rows */
     int in_chans;  /* 1 or 3 */
     int head_hidden, head_bottleneck, head_out; /* DINO head; head_out 0 = backbone only */
+    int aux_classes; /* transformation-prediction head on the class embedding: aux_head.weight
+                      * (A, D), aux_head.bias (A); 0 = none (nothing in the forward pass uses it:
+                      * the loss that trains it reads the embedding, dino_aux_loss) */
 };
 
 enum vit_tensor_flags { VIT_TRAINABLE = 1, VIT_DECAY = 2 };
@@ -62,6 +65,8 @@ struct vit_weights {
     float *head_b[3];
     float *last_g; /* (K, 1) */
     float *last_v; /* (K, bott) */
+    float *aux_w;  /* (A, D), NULL when aux_classes is 0 */
+    float *aux_b;  /* (A) */
 };
 
 struct vit_model {

@@ -406,8 +406,7 @@ int cmd_eval(int argc, char **argv)
                     o.size, m->patch);
             return 64;
         }
-        int local = o.size * 3 / 7 / m->patch * m->patch;
-        augment_defaults(&o.train.aug, o.size, local < m->patch ? m->patch : local);
+        train_set_size(&o.train, o.size);
         return eval_mvtec(&o);
     }
     o.train.aug.mean[0] = FMNIST_MEAN;

@@ -29,6 +29,7 @@ void model_build_defaults(struct model_build_options *o)
 {
     *o = (struct model_build_options){.layer = -1,
                                       .bank_images = 128,
+                                      .aligned_bank_bytes = 64l << 20,
                                       .max_patches = 8192,
                                       .calib_images = 512,
                                       .false_alarm_rate = 0.005,
@@ -52,6 +53,11 @@ int model_read_config(const struct st_file *f, const char *path, struct scoring_
                          "patch", &c->patch, "img_size", &c->img_size, "in_chans", &c->in_chans,
                          "head_hidden", &c->head_hidden, "head_bottleneck", &c->head_bottleneck,
                          "head_out", &c->head_out) == 0;
+    json_t *aux = j ? json_object_get(j, "aux_classes") : NULL;
+    if (ok && aux) {
+        ok = json_is_integer(aux);
+        c->aux_classes = (int)json_integer_value(aux);
+    }
     ok = ok && json_is_array(mean) && json_is_array(std) &&
          json_array_size(mean) == (size_t)c->in_chans &&
          json_array_size(std) == (size_t)c->in_chans && c->in_chans >= 1 && c->in_chans <= 3;
@@ -303,17 +309,24 @@ int model_fit(struct scoring_model *m, const float *images, int n,
         fail(err, errsz, "out of memory");
         goto done;
     }
-    model_bank_split(n, o, bank_idx, &nb, cal_idx, &nc);
-    for (int i = 0; i < nb; i++)
-        memcpy(bank_imgs + per * i, images + per * bank_idx[i], sizeof(float) * per);
-    for (int i = 0; i < nc; i++)
-        memcpy(cal_imgs + per * i, images + per * cal_idx[i], sizeof(float) * per);
     knn_bank_free(&m->bank);
-    r->alignment = model_alignment(bank_imgs, nb, m->channels, m->size);
+    r->alignment = model_alignment(images, n, m->channels, m->size);
     m->readout = o->readout != MODEL_READOUT_AUTO    ? o->readout
                  : r->alignment >= MODEL_ALIGNED_MIN ? MODEL_READOUT_ALIGNED
                                                      : MODEL_READOUT_PATCH;
     r->readout = m->readout;
+    struct model_build_options split = *o;
+    if (m->readout == MODEL_READOUT_ALIGNED) {
+        long per_grid = (long)sizeof(float) * feature_dim(m);
+        long fit = o->aligned_bank_bytes / per_grid;
+        split.bank_images =
+            (int)(fit < MODEL_ALIGNED_MAX_IMAGES ? (fit > 1 ? fit : 1) : MODEL_ALIGNED_MAX_IMAGES);
+    }
+    model_bank_split(n, &split, bank_idx, &nb, cal_idx, &nc);
+    for (int i = 0; i < nb; i++)
+        memcpy(bank_imgs + per * i, images + per * bank_idx[i], sizeof(float) * per);
+    for (int i = 0; i < nc; i++)
+        memcpy(cal_imgs + per * i, images + per * cal_idx[i], sizeof(float) * per);
     if (build_bank(m, bank_imgs, nb, o, err, errsz) ||
         model_score(m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz))
         goto done;

@@ -28,8 +28,9 @@
  * MODEL_READOUT_AUTO (a build option only) takes ALIGNED when position explains at least
  * MODEL_ALIGNED_MIN of the normal images' pixel variance (model_alignment), else PATCH. */
 enum model_readout { MODEL_READOUT_PATCH = 0, MODEL_READOUT_ALIGNED, MODEL_READOUT_AUTO };
-#define MODEL_ALIGNED_MIN 0.25
-#define MODEL_ALIGNED_K   5
+#define MODEL_ALIGNED_MIN        0.25
+#define MODEL_ALIGNED_K          5
+#define MODEL_ALIGNED_MAX_IMAGES 2048
 
 struct scoring_model {
     struct vit_model vit; /* the teacher */
@@ -47,7 +48,9 @@ struct scoring_model {
 
 struct model_build_options {
     int layer;                  /* block whose tokens are scored (default: the middle one) */
-    int bank_images;            /* at most this many frames feed the bank (128) */
+    int bank_images;            /* at most this many frames feed a patch bank (128) */
+    long aligned_bank_bytes;    /* an aligned bank holds as many grids as fit in this (64 MiB),
+                                 * at most MODEL_ALIGNED_MAX_IMAGES */
     int max_patches;            /* coreset size when the bank has more rows (8192) */
     int calib_images;           /* at most this many held-out frames calibrate (512) */
     double false_alarm_rate;    /* share of normal frames allowed above the threshold (0.005) */

@@ -312,6 +312,7 @@ static char *config_json(const struct train_cmd *c, const struct image_set *set)
                   m->depth, "heads", m->heads, "mlp_ratio", m->mlp_ratio, "patch", m->patch,
                   "img_size", m->img_size, "in_chans", m->in_chans, "head_hidden", m->head_hidden,
                   "head_bottleneck", m->head_bottleneck, "head_out", m->head_out);
+    if (m->aux_classes > 0) json_object_set_new(j, "aux_classes", json_integer(m->aux_classes));
     json_t *mean = json_array(), *std = json_array();
     for (int i = 0; i < set->channels; i++) {
         json_array_append_new(mean, json_real(set->mean[i]));
@@ -620,8 +621,7 @@ int cmd_train(int argc, char **argv)
     signal(SIGTERM, on_signal);
     c.t.model.img_size = c.size;
     c.t.model.in_chans = c.channels;
-    int local = c.size * 3 / 7 / c.t.model.patch * c.t.model.patch;
-    augment_defaults(&c.t.aug, c.size, local < c.t.model.patch ? c.t.model.patch : local);
+    train_set_size(&c.t, c.size);
     char source_buf[1024];
     const char *source = source_name(&c, source_buf, sizeof source_buf);
     struct image_set set = {.size = c.size, .channels = c.channels, .max = c.max_images};

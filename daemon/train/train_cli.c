@@ -38,6 +38,10 @@ static const struct shared shared[] = {
     {"momentum", FLOAT, F(momentum_teacher), 0, 1, 1, "above 0, at most 1"},
     {"teacher-temp", FLOAT, F(teacher_temp), 0, 10, 1, "above 0, at most 10"},
     {"koleo", FLOAT, F(koleo_weight), 0, 10, 0, "0 to 10"},
+    {"head-out", INT, F(model.head_out), 16, 65536, 0, "16 to 65536"},
+    {"rotations", INT, F(model.aux_classes), 0, 8, 0, "0 to 8"},
+    {"aux-weight", FLOAT, F(aux_weight), 0, 10, 0, "0 to 10"},
+    {"global-scale", FLOAT, F(aug.global_scale[0]), 0.05, 1, 0, "0.05 to 1"},
     {"threads", INT, F(threads), 1, 64, 0, "1 to 64"},
     {"seed", SEED, F(seed), 0, 0, 0, "a whole number from 0"},
 };
@@ -58,10 +62,17 @@ void train_cli_usage(FILE *out)
         "  --momentum M        teacher EMA momentum at the start, to 1 by a cosine (default %g)\n"
         "  --teacher-temp T    teacher temperature after its warm-up from %g (default %g)\n"
         "  --koleo W           weight of the KoLeo spreading term (default 0: off)\n"
+        "  --head-out K        DINO head output dimension (default %d)\n"
+        "  --rotations A       transformation prediction: each image is turned by one of\n"
+        "                      the first A of the square's eight symmetries (quarter turns,\n"
+        "                      then mirrored) and the student predicts which (default %d: off)\n"
+        "  --aux-weight W      weight of that loss beside DINO's (default %g)\n"
+        "  --global-scale S    smallest share of the image a global crop keeps (default %g)\n"
         "  --threads N         worker threads (default %d)\n"
         "  --seed S            seed for initialisation, augmentation and order (default %llu)\n",
         d.model.dim, d.model.depth, d.model.heads, d.model.patch, d.batch, d.n_local, (double)d.lr,
         (double)d.momentum_teacher, (double)d.warmup_teacher_temp, (double)d.teacher_temp,
+        d.model.head_out, d.model.aux_classes, (double)d.aux_weight, (double)d.aug.global_scale[0],
         d.threads, (unsigned long long)d.seed);
 }
 

@@ -276,9 +276,32 @@ static void bad_configs_are_refused(void **state)
     assert_non_null(strstr(err, "scale"));
 }
 
+/* The eight symmetries of a 3x3 image: a quarter turn counter-clockwise moves the top-right
+ * pixel to the top-left, four turns are the identity, the mirror flips columns, and all eight
+ * are different. */
+static void dihedral_symmetries(void **state)
+{
+    float img[9], out[8][9], tmp[9], back[9];
+    for (int i = 0; i < 9; i++) img[i] = (float)i;
+    for (int t = 0; t < 8; t++) augment_dihedral(img, 1, 3, t, out[t]);
+    assert_memory_equal(out[0], img, sizeof img);
+    assert_float_equal(out[1][0], img[2], 0); /* top-right → top-left */
+    assert_float_equal(out[1][6], img[0], 0); /* top-left → bottom-left */
+    assert_float_equal(out[4][0], img[2], 0); /* mirrored */
+    memcpy(back, img, sizeof img);
+    for (int k = 0; k < 4; k++) {
+        augment_dihedral(back, 1, 3, 1, tmp);
+        memcpy(back, tmp, sizeof tmp);
+    }
+    assert_memory_equal(back, img, sizeof img);
+    for (int a = 0; a < 8; a++)
+        for (int b = a + 1; b < 8; b++) assert_true(memcmp(out[a], out[b], sizeof img) != 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dihedral_symmetries),
         cmocka_unit_test(identity_crop_is_exact),
         cmocka_unit_test(solarise_and_normalise_by_hand),
         cmocka_unit_test(brightness_scales_every_pixel_alike),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "dino.h"
@@ -68,6 +69,50 @@ static void koleo_gradient_matches_finite_differences(void **state)
     for (int i = 0; i < 5 * 4; i++) dx2[i] = 1.0f;
     assert_int_equal(dino_koleo(k.x, 5, 4, 0.5f, dx2, &loss), 0);
     for (int i = 0; i < 5 * 4; i++) assert_float_equal(dx2[i], 1.0f + 0.5f * k.dx[i], 1e-6);
+}
+
+struct aux_ctx {
+    float x[6 * 5], w[3 * 5], b[3];
+    int target[6];
+};
+
+static double aux_of(void *p)
+{
+    struct aux_ctx *a = p;
+    float dx[6 * 5] = {0}, dw[3 * 5] = {0}, db[3] = {0};
+    double loss, acc;
+    assert_int_equal(
+        dino_aux_loss(a->x, 6, 5, a->w, a->b, a->target, 3, 1.0f, dx, dw, db, &loss, &acc), 0);
+    return loss;
+}
+
+/* The transformation-prediction loss: gradients in x, W and b by central differences, a hand
+ * value, the accuracy, and the weight scaling what is added. */
+static void aux_loss_gradients_match_finite_differences(void **state)
+{
+    struct aux_ctx a = {.target = {0, 1, 2, 2, 1, 0}};
+    struct rng r = rng_seed(9, 0);
+    gradcheck_fill(a.x, 6 * 5, 1.0f, &r);
+    gradcheck_fill(a.w, 3 * 5, 0.5f, &r);
+    gradcheck_fill(a.b, 3, 0.5f, &r);
+    float dx[6 * 5] = {0}, dw[3 * 5] = {0}, db[3] = {0};
+    double loss, acc;
+    assert_int_equal(dino_aux_loss(a.x, 6, 5, a.w, a.b, a.target, 3, 1.0f, dx, dw, db, &loss, &acc),
+                     0);
+    assert_true(gradcheck("aux.dx", a.x, dx, 6 * 5, aux_of, &a, 1e-3f, 30) < 1e-2);
+    assert_true(gradcheck("aux.dW", a.w, dw, 3 * 5, aux_of, &a, 1e-3f, 15) < 1e-2);
+    assert_true(gradcheck("aux.db", a.b, db, 3, aux_of, &a, 1e-3f, 3) < 1e-2);
+    assert_true(acc >= 0.0 && acc <= 1.0);
+    float dx2[6 * 5];
+    for (int i = 0; i < 6 * 5; i++) dx2[i] = 1.0f;
+    memset(dw, 0, sizeof dw), memset(db, 0, sizeof db);
+    assert_int_equal(
+        dino_aux_loss(a.x, 6, 5, a.w, a.b, a.target, 3, 0.5f, dx2, dw, db, &loss, &acc), 0);
+    for (int i = 0; i < 6 * 5; i++) assert_float_equal(dx2[i], 1.0f + 0.5f * dx[i], 1e-6);
+    /* zero weights and biases: every class equally likely, loss ln 3 */
+    struct aux_ctx z = {.target = {0, 1, 2, 0, 1, 2}};
+    memcpy(z.x, a.x, sizeof z.x);
+    assert_float_equal(aux_of(&z), log(3.0), 1e-6);
 }
 
 /* Two orthogonal unit vectors and a third at 45° between them: hand-computed nearest distances. */
@@ -188,6 +233,7 @@ int main(void)
         cmocka_unit_test(hand_computed_two_crop_case),
         cmocka_unit_test(koleo_gradient_matches_finite_differences),
         cmocka_unit_test(koleo_by_hand),
+        cmocka_unit_test(aux_loss_gradients_match_finite_differences),
         cmocka_unit_test(centre_is_an_ema_of_the_batch_mean),
         cmocka_unit_test(monitors_by_hand),
         cmocka_unit_test(cosine_with_warmup_by_hand),
