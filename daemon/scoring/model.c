@@ -152,22 +152,46 @@ static float *features(const struct scoring_model *m, const float *images, int n
     return x;
 }
 
-/* ALIGNED: each grid's mean distance to its k nearest bank grids; grids (n, P) hold each
- * position's distance to the nearest one's same position. */
-static int score_aligned(const struct scoring_model *m, const float *x, int n, int threads,
-                         float *scores, float *grids)
+/* The nearest-k search of x (n, F) in rows [first, first + count) of the bank: mean distance in
+ * dist_mean (n) and each query's nearest row (absolute) in nearest (n). */
+static int search_rows(const struct knn_bank *bank, int first, int count, int k, const float *x,
+                       int n, int threads, float *dist_mean, int *nearest)
 {
-    int k = MODEL_ALIGNED_K < m->bank.n ? MODEL_ALIGNED_K : m->bank.n;
-    int P = m->gh * m->gw, D = m->vit.cfg.dim;
-    size_t F = (size_t)P * D;
+    struct knn_bank part = *bank;
+    part.x += (size_t)first * bank->dim, part.norm2 += first, part.n = count;
+    k = k < count ? k : count;
     float *dist = malloc(sizeof(float) * (size_t)n * k);
     int *idx = malloc(sizeof(int) * (size_t)n * k);
-    int rc = dist && idx ? knn_search(&m->bank, x, n, k, false, threads, dist, idx) : -1;
+    int rc = dist && idx ? knn_search(&part, x, n, k, false, threads, dist, idx) : -1;
     for (int i = 0; !rc && i < n; i++) {
         double sum = 0;
         for (int j = 0; j < k; j++) sum += sqrt(fmax(dist[(size_t)i * k + j], 0.0));
-        scores[i] = (float)(sum / k);
-        const float *q = x + F * i, *b = m->bank.x + F * (size_t)idx[(size_t)i * k];
+        dist_mean[i] = (float)(sum / k);
+        nearest[i] = first + idx[(size_t)i * k];
+    }
+    free(dist), free(idx);
+    return rc;
+}
+
+/* ALIGNED: each grid's mean distance to its k nearest grids of the bank file, or its distance to
+ * the nearest operator-feedback grid when that is smaller (a frame marked normal scores 0);
+ * grids (n, P) hold each position's distance to the nearest grid's same position. */
+static int score_aligned(const struct scoring_model *m, const float *x, int n, int threads,
+                         float *scores, float *grids)
+{
+    int P = m->gh * m->gw, D = m->vit.cfg.dim, nfb = m->bank.n - m->base_rows;
+    size_t F = (size_t)P * D;
+    float *fb_dist = malloc(sizeof(float) * (size_t)n);
+    int *nearest = malloc(sizeof(int) * (size_t)n), *fb_nearest = malloc(sizeof(int) * (size_t)n);
+    int rc = fb_dist && nearest && fb_nearest
+                 ? search_rows(&m->bank, 0, m->base_rows, MODEL_ALIGNED_K, x, n, threads, scores,
+                               nearest)
+                 : -1;
+    if (!rc && nfb > 0)
+        rc = search_rows(&m->bank, m->base_rows, nfb, 1, x, n, threads, fb_dist, fb_nearest);
+    for (int i = 0; !rc && i < n; i++) {
+        if (nfb > 0 && fb_dist[i] < scores[i]) scores[i] = fb_dist[i], nearest[i] = fb_nearest[i];
+        const float *q = x + F * i, *b = m->bank.x + F * (size_t)nearest[i];
         for (int t = 0; grids && t < P; t++) {
             double d2 = 0;
             for (int c = 0; c < D; c++) {
@@ -177,7 +201,7 @@ static int score_aligned(const struct scoring_model *m, const float *x, int n, i
             grids[(size_t)i * P + t] = (float)sqrt(d2);
         }
     }
-    free(dist), free(idx);
+    free(fb_dist), free(nearest), free(fb_nearest);
     return rc;
 }
 
@@ -327,15 +351,14 @@ int model_fit(struct scoring_model *m, const float *images, int n,
         memcpy(bank_imgs + per * i, images + per * bank_idx[i], sizeof(float) * per);
     for (int i = 0; i < nc; i++)
         memcpy(cal_imgs + per * i, images + per * cal_idx[i], sizeof(float) * per);
-    if (build_bank(m, bank_imgs, nb, o, err, errsz) ||
-        model_score(m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz))
-        goto done;
+    if (build_bank(m, bank_imgs, nb, o, err, errsz)) goto done;
+    m->base_rows = m->bank.n;
+    if (model_score(m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz)) goto done;
     if (knn_calibrate(cal_scores, nc, o->false_alarm_rate, &r->threshold)) {
         fail(err, errsz, "out of memory for calibration");
         goto done;
     }
     m->threshold = r->threshold;
-    m->base_rows = m->bank.n;
     r->bank_rows = m->bank.n, r->bank_images = nb, r->calib_images = nc;
     rc = 0;
 done:

@@ -78,10 +78,12 @@ static void feedback_joins_and_leaves_the_bank(void **state)
     make_images(&normal, odd);
     struct model_build_options o;
     model_build_defaults(&o);
+    o.readout = MODEL_READOUT_PATCH;
     struct model_build_result r;
     if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
     struct scoring_model m;
     if (model_load(&m, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(m.readout, MODEL_READOUT_PATCH);
     int base = m.bank.n;
     assert_int_equal(base, m.base_rows);
 
@@ -133,6 +135,88 @@ static void feedback_joins_and_leaves_the_bank(void **state)
     image_set_free(&normal);
 }
 
+/* The aligned readout: chosen by auto for these images (a disc always near the centre), saved and
+ * loaded with its standardisation, a frame with a bright corner flagged, its grid joins the bank
+ * as feedback and it then scores 0, and the heatmap peaks at the corner. */
+static void aligned_readout_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    char ckpt[160], bank[160], err[512];
+    snprintf(ckpt, sizeof ckpt, "%s/a.safetensors", f->dir);
+    snprintf(bank, sizeof bank, "%s/a.bank.safetensors", f->dir);
+    write_checkpoint(ckpt);
+    struct image_set normal = {0};
+    float odd[S * S];
+    make_images(&normal, odd);
+    struct model_build_options o;
+    model_build_defaults(&o);
+    struct model_build_result r;
+    if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
+    print_message("alignment %.3f\n", r.alignment);
+    assert_true(r.alignment >= MODEL_ALIGNED_MIN);
+    assert_int_equal(r.readout, MODEL_READOUT_ALIGNED);
+    struct scoring_model m;
+    if (model_load(&m, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(m.readout, MODEL_READOUT_ALIGNED);
+    assert_int_equal(m.bank.n, r.bank_rows);
+    assert_int_equal(m.bank.dim, m.gh * m.gw * m.vit.cfg.dim);
+    float before, after, grid[16];
+    assert_int_equal(model_score(&m, odd, 1, 1, &before, grid, err, sizeof err), 0);
+    assert_true(before > m.threshold);
+    int worst = 0;
+    for (int t = 1; t < m.gh * m.gw; t++)
+        if (grid[t] > grid[worst]) worst = t;
+    /* the square (pixels 2..5) covers patches (0, 0), (0, 1), (1, 0) and (1, 1) */
+    assert_true(worst == 0 || worst == 1 || worst == m.gw || worst == m.gw + 1);
+    int64_t id = 3;
+    assert_int_equal(model_set_feedback(&m, &id, 1, odd, 1, err, sizeof err), 0);
+    assert_int_equal(m.bank.n, r.bank_rows + 1);
+    assert_int_equal(model_score(&m, odd, 1, 1, &after, NULL, err, sizeof err), 0);
+    assert_true(after < 1e-3f * before);
+    model_free(&m);
+    image_set_free(&normal);
+}
+
+/* What inspectd eval scores with (a model around the in-memory teacher, model_fit) equals what
+ * the daemon loads after inspectd train --register (model_build's file, model_load), bit for bit:
+ * the same threshold and the same scores, in both readouts. */
+static void eval_scores_as_the_daemon(void **state)
+{
+    struct fixture *f = *state;
+    char ckpt[160], bank[160], err[512];
+    snprintf(ckpt, sizeof ckpt, "%s/e.safetensors", f->dir);
+    snprintf(bank, sizeof bank, "%s/e.bank.safetensors", f->dir);
+    write_checkpoint(ckpt);
+    struct image_set normal = {0};
+    float odd[S * S];
+    make_images(&normal, odd);
+    for (int readout = MODEL_READOUT_PATCH; readout <= MODEL_READOUT_ALIGNED; readout++) {
+        struct model_build_options o;
+        model_build_defaults(&o);
+        o.readout = (enum model_readout)readout;
+        struct model_build_result r, r2;
+        if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
+        struct scoring_model daemon, eval;
+        if (model_load(&daemon, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+        const float mean[1] = {0.4f}, std[1] = {0.3f};
+        assert_int_equal(model_from_vit(&eval, &daemon.vit, mean, std, err, sizeof err), 0);
+        if (model_fit(&eval, normal.pixels, normal.n, &o, &r2, err, sizeof err))
+            fail_msg("%s", err);
+        assert_true(r2.threshold == daemon.threshold && r2.readout == daemon.readout);
+        float a[N + 1], b[N + 1];
+        float *all = malloc(sizeof(float) * (N + 1) * S * S);
+        memcpy(all, normal.pixels, sizeof(float) * N * S * S);
+        memcpy(all + N * S * S, odd, sizeof(float) * S * S);
+        assert_int_equal(model_score(&daemon, all, N + 1, 2, a, NULL, err, sizeof err), 0);
+        assert_int_equal(model_score(&eval, all, N + 1, 2, b, NULL, err, sizeof err), 0);
+        assert_memory_equal(a, b, sizeof a);
+        free(all);
+        model_free(&eval);
+        model_free(&daemon);
+    }
+    image_set_free(&normal);
+}
+
 static int setup(void **state)
 {
     return tmpdb_setup(state, "/tmp/test_model_XXXXXX");
@@ -146,6 +230,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(feedback_joins_and_leaves_the_bank, setup, teardown)};
+        cmocka_unit_test_setup_teardown(feedback_joins_and_leaves_the_bank, setup, teardown),
+        cmocka_unit_test_setup_teardown(aligned_readout_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(eval_scores_as_the_daemon, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
