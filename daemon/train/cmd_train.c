@@ -38,6 +38,7 @@ struct train_cmd {
     bool register_model;  /* --register: build the bank, calibrate, make it the db's model */
     const char *init;     /* --init FILE: start from these weights instead of a random init */
     const char *progress; /* --progress FILE: the run's progress as JSON, replaced every second */
+    enum model_readout readout; /* --readout: how the registered model reads its frames */
     struct train_options t;
 };
 
@@ -71,6 +72,11 @@ static void usage(FILE *out)
                  "  --register          then build the normal bank from the same frames,\n"
                  "                      calibrate the threshold and make the model the one\n"
                  "                      that scores the database's frames (with --db)\n"
+                 "  --readout R         how that model scores a frame: patch (each patch against\n"
+                 "                      every normal patch: surfaces, loose parts), aligned (the\n"
+                 "                      grid against whole normal frames: parts in a fixture) or\n"
+                 "                      auto (default: aligned when position explains at least a\n"
+                 "                      quarter of the normal frames' pixel variance)\n"
                  "  --progress FILE     keep FILE replaced (about once a second) with the run's\n"
                  "                      progress as JSON: phase, step, total_steps, loss, eta_s\n"
                  "  --minutes M         time budget (default: none)\n"
@@ -125,7 +131,8 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_CAMERA,
         O_SINCE,
         O_MAX_IMAGES,
-        O_PROGRESS
+        O_PROGRESS,
+        O_READOUT
     };
     static const struct option own[] = {{"images", 1, 0, O_IMAGES},
                                         {"out", 1, 0, O_OUT},
@@ -141,6 +148,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
                                         {"since", 1, 0, O_SINCE},
                                         {"max-images", 1, 0, O_MAX_IMAGES},
                                         {"progress", 1, 0, O_PROGRESS},
+                                        {"readout", 1, 0, O_READOUT},
                                         {"help", 0, 0, 'h'}};
     enum { N_OWN = sizeof own / sizeof *own };
     struct option opts[N_OWN + 32];
@@ -176,6 +184,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_PROGRESS:
             c->progress = optarg;
+            break;
+        case O_READOUT:
+            bad = model_readout_parse(optarg, &c->readout) != 0;
             break;
         case O_MAXSTEPS:
             bad = !num_ok || v < 1, c->max_steps = (long)v;
@@ -570,6 +581,7 @@ static int register_model(const struct run *r, const struct image_set *set)
     struct model_build_result res;
     model_build_defaults(&o);
     o.threads = c->t.threads;
+    o.readout = c->readout;
     if (model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
         log_error("model not registered: %s", err);
         return -1;
@@ -580,9 +592,9 @@ static int register_model(const struct run *r, const struct image_set *set)
     strftime(version, sizeof version, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(meta, sizeof meta,
              "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
-             "\"false_alarm_rate\":%g,\"steps\":%ld}",
+             "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"alignment\":%.3f,\"steps\":%ld}",
              res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
-             r->s->student.adam_step);
+             model_readout_name(res.readout), res.alignment, r->s->student.adam_step);
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     int64_t id = 0;
     char why[256] = "";
@@ -599,17 +611,21 @@ static int register_model(const struct run *r, const struct image_set *set)
     else if (!ok)
         log_error("model %s rejected, the active one keeps scoring: it %s", version, why), rc = -1;
     else
-        log_info("model %s (id %lld) now scores %s: bank of %d patches from %d frames, threshold "
-                 "%.4f from %d held-out frames",
-                 version, (long long)id, c->db, res.bank_rows, res.bank_images, res.threshold,
-                 res.calib_images);
+        log_info("model %s (id %lld) now scores %s: %s readout (alignment %.2f), bank of %d rows "
+                 "from %d frames, threshold %.4f from %d held-out frames",
+                 version, (long long)id, c->db, model_readout_name(res.readout), res.alignment,
+                 res.bank_rows, res.bank_images, res.threshold, res.calib_images);
     scoring_store_close(ss);
     return rc;
 }
 
 int cmd_train(int argc, char **argv)
 {
-    struct train_cmd c = {.size = 64, .channels = 3, .every = 100, .max_images = 20000};
+    struct train_cmd c = {.size = 64,
+                          .channels = 3,
+                          .every = 100,
+                          .max_images = 20000,
+                          .readout = MODEL_READOUT_AUTO};
     train_defaults(&c.t, 64, 3);
     if (parse_args(argc, argv, &c)) {
         usage(stderr);
