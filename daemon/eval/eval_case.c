@@ -287,8 +287,8 @@ static double patch_auroc(const struct vit_model *m, const struct eval_options *
         model_score(&sm, c->test, c->nq, bo.threads, scores, NULL, err, sizeof err)) {
         log_error("%s: %s", c->name, err);
     } else {
-        log_info("%s: %s readout (alignment %.2f), %d bank rows, threshold %.4g", c->name,
-                 model_readout_name(res.readout), res.alignment, res.bank_rows, res.threshold);
+        log_info("%s: %s readout, %d bank rows from %d images, threshold %.4g", c->name,
+                 model_readout_name(res.readout), res.bank_rows, res.bank_images, res.threshold);
         a = auroc(scores, c->anomalous, (size_t)c->nq);
         a = a < 0 ? -1 : 100.0 * a;
         if (flagged) *flagged = share_above(scores, c->anomalous, c->nq, false, res.threshold);

@@ -34,7 +34,7 @@ void model_build_defaults(struct model_build_options *o)
                                       .calib_images = 512,
                                       .false_alarm_rate = 0.005,
                                       .top_q = 0.0f,
-                                      .readout = MODEL_READOUT_AUTO,
+                                      .readout = MODEL_READOUT_BOTH,
                                       .threads = 2};
 }
 
@@ -127,32 +127,32 @@ static float *patch_tokens(const struct scoring_model *m, const float *images, i
     return tok;
 }
 
-/* Bank rows per image and floats per row in the model's readout. */
-static int rows_per_image(const struct scoring_model *m)
+static bool has_patch(const struct scoring_model *m)
 {
-    return m->readout == MODEL_READOUT_ALIGNED ? 1 : m->gh * m->gw;
+    return m->readout != MODEL_READOUT_ALIGNED;
 }
 
-static int feature_dim(const struct scoring_model *m)
+static bool has_grid(const struct scoring_model *m)
 {
-    return m->readout == MODEL_READOUT_ALIGNED ? m->gh * m->gw * m->vit.cfg.dim : m->vit.cfg.dim;
+    return m->readout != MODEL_READOUT_PATCH;
 }
 
-/* The bank-space rows of n images: (n · rows_per_image, feature_dim), patch tokens, standardised
- * grids for ALIGNED (grid_mean and grid_scale set). NULL on failure (reason in err). */
-static float *features(const struct scoring_model *m, const float *images, int n, int threads,
-                       char *err, size_t errsz)
+static size_t grid_dim(const struct scoring_model *m)
 {
-    float *x = patch_tokens(m, images, n, threads, err, errsz);
-    if (!x || m->readout != MODEL_READOUT_ALIGNED) return x;
-    size_t F = (size_t)feature_dim(m);
-    for (size_t i = 0; i < (size_t)n; i++)
-        for (size_t f = 0; f < F; f++)
-            x[i * F + f] = (x[i * F + f] - m->grid_mean[f]) * m->grid_scale[f];
+    return (size_t)m->gh * m->gw * m->vit.cfg.dim;
+}
+
+/* The standardised grids of n images' patch tokens tok (n, gh·gw, D); NULL when out of memory. */
+static float *standardised(const struct scoring_model *m, const float *tok, int n)
+{
+    size_t F = grid_dim(m);
+    float *x = malloc(sizeof(float) * F * (size_t)(n ? n : 1));
+    for (size_t i = 0; x && i < (size_t)n * F; i++)
+        x[i] = (tok[i] - m->grid_mean[i % F]) * m->grid_scale[i % F];
     return x;
 }
 
-/* The nearest-k search of x (n, F) in rows [first, first + count) of the bank: mean distance in
+/* The nearest-k search of x (n, F) in rows [first, first + count) of bank: mean distance in
  * dist_mean (n) and each query's nearest row (absolute) in nearest (n). */
 static int search_rows(const struct knn_bank *bank, int first, int count, int k, const float *x,
                        int n, int threads, float *dist_mean, int *nearest)
@@ -173,25 +173,27 @@ static int search_rows(const struct knn_bank *bank, int first, int count, int k,
     return rc;
 }
 
-/* ALIGNED: each grid's mean distance to its k nearest grids of the bank file, or its distance to
- * the nearest operator-feedback grid when that is smaller (a frame marked normal scores 0);
- * grids (n, P) hold each position's distance to the nearest grid's same position. */
+/* ALIGNED on standardised grids x (n, F): each grid's mean distance to its k nearest grids of the
+ * bank file, or its distance to the nearest operator-feedback grid when that is smaller (a frame
+ * marked normal scores 0); grids (n, P), when not NULL, hold each position's distance to the
+ * nearest grid's same position. */
 static int score_aligned(const struct scoring_model *m, const float *x, int n, int threads,
                          float *scores, float *grids)
 {
-    int P = m->gh * m->gw, D = m->vit.cfg.dim, nfb = m->bank.n - m->base_rows;
-    size_t F = (size_t)P * D;
+    int P = m->gh * m->gw, D = m->vit.cfg.dim, nfb = m->grid_bank.n - m->grid_base_rows;
+    size_t F = grid_dim(m);
     float *fb_dist = malloc(sizeof(float) * (size_t)n);
     int *nearest = malloc(sizeof(int) * (size_t)n), *fb_nearest = malloc(sizeof(int) * (size_t)n);
     int rc = fb_dist && nearest && fb_nearest
-                 ? search_rows(&m->bank, 0, m->base_rows, MODEL_ALIGNED_K, x, n, threads, scores,
-                               nearest)
+                 ? search_rows(&m->grid_bank, 0, m->grid_base_rows, MODEL_ALIGNED_K, x, n, threads,
+                               scores, nearest)
                  : -1;
     if (!rc && nfb > 0)
-        rc = search_rows(&m->bank, m->base_rows, nfb, 1, x, n, threads, fb_dist, fb_nearest);
+        rc = search_rows(&m->grid_bank, m->grid_base_rows, nfb, 1, x, n, threads, fb_dist,
+                         fb_nearest);
     for (int i = 0; !rc && i < n; i++) {
         if (nfb > 0 && fb_dist[i] < scores[i]) scores[i] = fb_dist[i], nearest[i] = fb_nearest[i];
-        const float *q = x + F * i, *b = m->bank.x + F * (size_t)nearest[i];
+        const float *q = x + F * i, *b = m->grid_bank.x + F * (size_t)nearest[i];
         for (int t = 0; grids && t < P; t++) {
             double d2 = 0;
             for (int c = 0; c < D; c++) {
@@ -205,24 +207,52 @@ static int score_aligned(const struct scoring_model *m, const float *x, int n, i
     return rc;
 }
 
+/* The patch readout's and the aligned readout's scores (n) and grids (n, P) of patch tokens tok,
+ * for those the model has (NULL outputs are skipped). */
+static int score_parts(const struct scoring_model *m, const float *tok, int n, int threads,
+                       float *ps, float *pg, float *gs, float *gg)
+{
+    int P = m->gh * m->gw;
+    if (has_patch(m) && knn_patch_score(&m->bank, tok, n, P, m->top_q, threads, ps, pg)) return -1;
+    if (!has_grid(m)) return 0;
+    float *x = standardised(m, tok, n);
+    int rc = x ? score_aligned(m, x, n, threads, gs, gg) : -1;
+    free(x);
+    return rc;
+}
+
 int model_score(const struct scoring_model *m, const float *images, int n, int threads,
                 float *scores, float *grids, char *err, size_t errsz)
 {
-    float *x = features(m, images, n, threads, err, errsz);
-    if (!x) return -1;
-    int rc = m->readout == MODEL_READOUT_ALIGNED
-                 ? score_aligned(m, x, n, threads, scores, grids)
-                 : knn_patch_score(&m->bank, x, n, m->gh * m->gw, m->top_q, threads, scores, grids);
-    free(x);
+    float *tok = patch_tokens(m, images, n, threads, err, errsz);
+    if (!tok) return -1;
+    int P = m->gh * m->gw, rc;
+    if (m->readout != MODEL_READOUT_BOTH) {
+        bool patch = m->readout == MODEL_READOUT_PATCH;
+        rc = score_parts(m, tok, n, threads, patch ? scores : NULL, patch ? grids : NULL,
+                         patch ? NULL : scores, patch ? NULL : grids);
+    } else {
+        float *gs = malloc(sizeof(float) * (size_t)n);
+        float *pg = grids ? malloc(sizeof(float) * (size_t)n * P) : NULL;
+        float *gg = grids ? malloc(sizeof(float) * (size_t)n * P) : NULL;
+        rc =
+            gs && (!grids || (pg && gg)) ? score_parts(m, tok, n, threads, scores, pg, gs, gg) : -1;
+        for (int i = 0; !rc && i < n; i++)
+            scores[i] = fmaxf(scores[i] / m->patch_unit, gs[i] / m->grid_unit);
+        for (size_t i = 0; !rc && grids && i < (size_t)n * P; i++)
+            grids[i] = fmaxf(pg[i] / m->patch_unit, gg[i] / m->grid_unit);
+        free(gs), free(pg), free(gg);
+    }
+    free(tok);
     return rc ? fail(err, errsz, "out of memory for patch scores") : 0;
 }
 
-/* ALIGNED: grid_mean and grid_scale from the raw grids x (n, F): each feature's mean and the
- * inverse of its spread, floored at a hundredth of the mean spread (a position that never varies
- * in the bank, such as an empty background, must not turn sensor noise into a defect). */
+/* grid_mean and grid_scale from the raw grids x (n, F): each feature's mean and the inverse of its
+ * spread, floored at a hundredth of the mean spread (a position that never varies in the bank,
+ * such as an empty background, must not turn sensor noise into a defect). */
 static int fit_standardisation(struct scoring_model *m, const float *x, int n)
 {
-    size_t F = (size_t)feature_dim(m);
+    size_t F = grid_dim(m);
     free(m->grid_mean), free(m->grid_scale);
     m->grid_mean = malloc(sizeof(float) * F);
     m->grid_scale = malloc(sizeof(float) * F);
@@ -244,49 +274,49 @@ static int fit_standardisation(struct scoring_model *m, const float *x, int n)
     return 0;
 }
 
-/* The bank rows: every patch of the bank images, or a k-centre coreset of them; for ALIGNED the
- * standardised grids of the bank images. */
-static int build_bank(struct scoring_model *m, const float *imgs, int n,
-                      const struct model_build_options *o, char *err, size_t errsz)
+/* The banks of the model's readout from the patch tokens of nb patch-bank images (tok, every
+ * patch or a k-centre coreset of them) and of ng grid-bank images (tok's first ng). */
+static int build_banks(struct scoring_model *m, const float *tok, int nb, int ng,
+                       const struct model_build_options *o)
 {
-    float *x = patch_tokens(m, imgs, n, o->threads, err, errsz);
-    if (!x) return -1;
-    int rc;
-    if (m->readout == MODEL_READOUT_ALIGNED) {
-        size_t F = (size_t)feature_dim(m);
-        rc = fit_standardisation(m, x, n);
-        for (size_t i = 0; !rc && i < (size_t)n * F; i++)
-            x[i] = (x[i] - m->grid_mean[i % F]) * m->grid_scale[i % F];
-        if (!rc) rc = knn_bank_build(&m->bank, x, n, (int)F, KNN_L2);
-    } else {
-        rc = knn_bank_build_coreset(&m->bank, x, n * m->gh * m->gw, m->vit.cfg.dim, o->max_patches,
-                                    o->threads);
-    }
+    if (has_patch(m) && knn_bank_build_coreset(&m->bank, tok, nb * m->gh * m->gw, m->vit.cfg.dim,
+                                               o->max_patches, o->threads))
+        return -1;
+    if (!has_grid(m)) return 0;
+    float *x = fit_standardisation(m, tok, ng) ? NULL : standardised(m, tok, ng);
+    int rc = x ? knn_bank_build(&m->grid_bank, x, ng, (int)grid_dim(m), KNN_L2) : -1;
     free(x);
-    return rc ? fail(err, errsz, "out of memory for the bank") : 0;
+    return rc;
 }
 
 static int save_bank(const struct scoring_model *m, const struct model_build_options *o,
                      const struct model_build_result *r, const char *path, char *err, size_t errsz)
 {
-    char layer[16], thr[32], rate[32], topq[32], bi[16], ci[16];
+    char layer[16], thr[32], rate[32], topq[32], bi[16], ci[16], pu[32], gu[32];
     snprintf(layer, sizeof layer, "%d", m->layer);
     snprintf(thr, sizeof thr, "%.9g", r->threshold);
     snprintf(rate, sizeof rate, "%g", o->false_alarm_rate);
     snprintf(topq, sizeof topq, "%g", o->top_q);
     snprintf(bi, sizeof bi, "%d", r->bank_images);
     snprintf(ci, sizeof ci, "%d", r->calib_images);
-    const char *keys[] = {"format", "layer",       "threshold", "false_alarm_rate",
-                          "top_q",  "bank_images", "readout",   "calibration_images"};
+    snprintf(pu, sizeof pu, "%.9g", m->patch_unit);
+    snprintf(gu, sizeof gu, "%.9g", m->grid_unit);
+    const char *keys[] = {"format",     "layer",    "threshold",          "false_alarm_rate",
+                          "top_q",      "readout",  "calibration_images", "bank_images",
+                          "patch_unit", "grid_unit"};
     const char *vals[] = {
-        "inspectd-bank", layer, thr, rate, topq, bi, model_readout_name(m->readout), ci};
-    int shape[2] = {m->bank.n, m->bank.dim}, gshape[1] = {feature_dim(m)};
-    struct st_out t[3] = {
-        {.name = "bank", .ndim = 2, .shape = shape, .data = m->bank.x},
-        {.name = "grid_mean", .ndim = 1, .shape = gshape, .data = m->grid_mean},
-        {.name = "grid_scale", .ndim = 1, .shape = gshape, .data = m->grid_scale}};
-    int nt = m->readout == MODEL_READOUT_ALIGNED ? 3 : 1;
-    return st_save(path, t, nt, keys, vals, 8, err, errsz);
+        "inspectd-bank", layer, thr, rate, topq, model_readout_name(m->readout), ci, bi, pu, gu};
+    int shape[2] = {m->bank.n, m->bank.dim}, gshape[2] = {m->grid_bank.n, m->grid_bank.dim};
+    int fshape[1] = {(int)grid_dim(m)}, nt = 0;
+    struct st_out t[4];
+    if (has_patch(m))
+        t[nt++] = (struct st_out){.name = "bank", .ndim = 2, .shape = shape, .data = m->bank.x};
+    if (has_grid(m)) {
+        t[nt++] = (struct st_out){"grid_bank", 2, gshape, m->grid_bank.x};
+        t[nt++] = (struct st_out){"grid_mean", 1, fshape, m->grid_mean};
+        t[nt++] = (struct st_out){"grid_scale", 1, fshape, m->grid_scale};
+    }
+    return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 10 : 8, err, errsz);
 }
 
 int model_from_vit(struct scoring_model *m, const struct vit_model *vit, const float *mean,
@@ -313,6 +343,32 @@ void model_bank_split(int n, const struct model_build_options *o, int *bank_idx,
     }
 }
 
+/* The median of n scores (n >= 1), at least a tiny positive unit. */
+static float median_unit(const float *x, int n)
+{
+    float q;
+    if (knn_calibrate(x, n, 0.5, &q)) return -1.0f;
+    return q > 1e-12f ? q : 1e-12f;
+}
+
+/* BOTH: the readouts' units from the held-out images' scores (scratch: 2·nc floats), then the
+ * held-out images' fused scores in cal_scores. */
+static int fit_units(struct scoring_model *m, const float *cal, int nc, int threads, float *scratch,
+                     float *cal_scores, char *err, size_t errsz)
+{
+    m->readout = MODEL_READOUT_PATCH;
+    int rc = model_score(m, cal, nc, threads, scratch, NULL, err, errsz);
+    m->readout = MODEL_READOUT_ALIGNED;
+    if (!rc) rc = model_score(m, cal, nc, threads, scratch + nc, NULL, err, errsz);
+    m->readout = MODEL_READOUT_BOTH;
+    if (rc) return -1;
+    m->patch_unit = median_unit(scratch, nc), m->grid_unit = median_unit(scratch + nc, nc);
+    if (m->patch_unit < 0 || m->grid_unit < 0) return fail(err, errsz, "out of memory");
+    for (int i = 0; i < nc; i++)
+        cal_scores[i] = fmaxf(scratch[i] / m->patch_unit, scratch[nc + i] / m->grid_unit);
+    return 0;
+}
+
 int model_fit(struct scoring_model *m, const float *images, int n,
               const struct model_build_options *o, struct model_build_result *r, char *err,
               size_t errsz)
@@ -320,49 +376,56 @@ int model_fit(struct scoring_model *m, const float *images, int n,
     memset(r, 0, sizeof *r);
     m->layer = model_scoring_layer(&m->vit.cfg, o->layer);
     m->top_q = o->top_q;
+    m->readout = r->readout = o->readout;
+    m->patch_unit = m->grid_unit = 1.0f;
     if (m->layer > m->vit.cfg.depth)
         return fail(err, errsz, "layer %d: the model has %d blocks", m->layer, m->vit.cfg.depth);
     if (n < 2) return fail(err, errsz, "need at least 2 normal images");
+    /* a grid bank holds as many frames as fit its memory budget; the patch bank the first of them
+     */
+    struct model_build_options split = *o;
+    long fit = o->aligned_bank_bytes / (long)(sizeof(float) * grid_dim(m));
+    fit = fit < 1 ? 1 : fit > MODEL_ALIGNED_MAX_IMAGES ? MODEL_ALIGNED_MAX_IMAGES : fit;
+    if (has_grid(m) && fit > split.bank_images) split.bank_images = (int)fit;
     size_t per = (size_t)m->channels * m->size * m->size;
     float *bank_imgs = malloc(sizeof(float) * per * (size_t)n);
     float *cal_imgs = malloc(sizeof(float) * per * (size_t)n);
-    float *cal_scores = malloc(sizeof(float) * (size_t)n);
+    float *cal_scores = malloc(sizeof(float) * (size_t)n * 3);
     int *bank_idx = malloc(sizeof(int) * (size_t)n), *cal_idx = malloc(sizeof(int) * (size_t)n);
+    float *tok = NULL;
     int rc = -1, nb = 0, nc = 0;
     if (!bank_imgs || !cal_imgs || !cal_scores || !bank_idx || !cal_idx) {
         fail(err, errsz, "out of memory");
         goto done;
-    }
-    knn_bank_free(&m->bank);
-    r->alignment = model_alignment(images, n, m->channels, m->size);
-    m->readout = o->readout != MODEL_READOUT_AUTO    ? o->readout
-                 : r->alignment >= MODEL_ALIGNED_MIN ? MODEL_READOUT_ALIGNED
-                                                     : MODEL_READOUT_PATCH;
-    r->readout = m->readout;
-    struct model_build_options split = *o;
-    if (m->readout == MODEL_READOUT_ALIGNED) {
-        long per_grid = (long)sizeof(float) * feature_dim(m);
-        long fit = o->aligned_bank_bytes / per_grid;
-        split.bank_images =
-            (int)(fit < MODEL_ALIGNED_MAX_IMAGES ? (fit > 1 ? fit : 1) : MODEL_ALIGNED_MAX_IMAGES);
     }
     model_bank_split(n, &split, bank_idx, &nb, cal_idx, &nc);
     for (int i = 0; i < nb; i++)
         memcpy(bank_imgs + per * i, images + per * bank_idx[i], sizeof(float) * per);
     for (int i = 0; i < nc; i++)
         memcpy(cal_imgs + per * i, images + per * cal_idx[i], sizeof(float) * per);
-    if (build_bank(m, bank_imgs, nb, o, err, errsz)) goto done;
-    m->base_rows = m->bank.n;
-    if (model_score(m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz)) goto done;
+    knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
+    tok = patch_tokens(m, bank_imgs, nb, o->threads, err, errsz);
+    int n_patch = nb < o->bank_images ? nb : o->bank_images;
+    if (!tok) goto done;
+    if (build_banks(m, tok, n_patch, nb, o)) {
+        fail(err, errsz, "out of memory for the bank");
+        goto done;
+    }
+    m->base_rows = m->bank.n, m->grid_base_rows = m->grid_bank.n;
+    if (m->readout == MODEL_READOUT_BOTH
+            ? fit_units(m, cal_imgs, nc, o->threads, cal_scores + n, cal_scores, err, errsz)
+            : model_score(m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz))
+        goto done;
     if (knn_calibrate(cal_scores, nc, o->false_alarm_rate, &r->threshold)) {
         fail(err, errsz, "out of memory for calibration");
         goto done;
     }
     m->threshold = r->threshold;
-    r->bank_rows = m->bank.n, r->bank_images = nb, r->calib_images = nc;
+    r->bank_rows = has_patch(m) ? m->bank.n : m->grid_bank.n;
+    r->bank_images = nb, r->calib_images = nc;
     rc = 0;
 done:
-    free(bank_imgs), free(cal_imgs), free(cal_scores), free(bank_idx), free(cal_idx);
+    free(bank_imgs), free(cal_imgs), free(cal_scores), free(bank_idx), free(cal_idx), free(tok);
     return rc;
 }
 
@@ -398,25 +461,55 @@ static int meta_float(const struct st_file *f, const char *key, float *out)
     return *end ? -1 : 0;
 }
 
-/* The readout of a bank file ("readout" metadata; PATCH when absent, as in files of earlier
- * versions) and, for ALIGNED, its standardisation tensors. Returns 0, or -1 with the reason. */
-static int load_readout(struct scoring_model *m, const struct st_file *f, const char *path,
-                        char *err, size_t errsz)
+/* A (rows, cols) tensor of the bank file into bank, cols as given. Returns 0, or -1 with the
+ * reason in err. */
+static int load_rows(struct knn_bank *bank, const struct st_file *f, const char *name, int cols,
+                     const char *path, char *err, size_t errsz)
+{
+    const struct st_tensor *t = st_find(f, name);
+    if (!t || t->ndim != 2 || t->shape[0] < 1 || t->shape[1] != cols)
+        return fail(err, errsz, "%s: no %s tensor of (rows, %d) for this model", path, name, cols);
+    float *x = malloc(sizeof(float) * t->numel);
+    int rc = x ? 0 : -1;
+    if (x) st_read_f32(t, x);
+    if (x && knn_bank_build(bank, x, (int)t->shape[0], cols, KNN_L2)) rc = -1;
+    free(x);
+    return rc ? fail(err, errsz, "out of memory for the bank") : 0;
+}
+
+/* A (F) tensor of the bank file into a new array *out. */
+static int load_vector(float **out, const struct st_file *f, const char *name, size_t F,
+                       const char *path, char *err, size_t errsz)
+{
+    const struct st_tensor *t = st_find(f, name);
+    if (!t || t->numel != F)
+        return fail(err, errsz, "%s: no %s tensor of %zu floats for this model", path, name, F);
+    *out = malloc(sizeof(float) * F);
+    if (!*out) return fail(err, errsz, "out of memory for the bank");
+    st_read_f32(t, *out);
+    return 0;
+}
+
+/* The banks of the file's readout ("readout" metadata; PATCH when absent, as in the files of
+ * earlier versions). Returns 0, or -1 with the reason in err. */
+static int load_banks(struct scoring_model *m, const struct st_file *f, const char *path, char *err,
+                      size_t errsz)
 {
     const char *name = st_meta(f, "readout");
-    if (name && (model_readout_parse(name, &m->readout) || m->readout == MODEL_READOUT_AUTO))
+    if (name && model_readout_parse(name, &m->readout))
         return fail(err, errsz, "%s: unknown readout '%s'", path, name);
-    if (m->readout != MODEL_READOUT_ALIGNED) return 0;
-    const struct st_tensor *mu = st_find(f, "grid_mean"), *sc = st_find(f, "grid_scale");
-    size_t F = (size_t)feature_dim(m);
-    if (!mu || !sc || mu->numel != F || sc->numel != F)
-        return fail(err, errsz, "%s: aligned bank without a standardisation of %zu floats", path,
-                    F);
-    m->grid_mean = malloc(sizeof(float) * F);
-    m->grid_scale = malloc(sizeof(float) * F);
-    if (!m->grid_mean || !m->grid_scale) return fail(err, errsz, "out of memory for the bank");
-    st_read_f32(mu, m->grid_mean);
-    st_read_f32(sc, m->grid_scale);
+    m->patch_unit = m->grid_unit = 1.0f;
+    if (m->readout == MODEL_READOUT_BOTH &&
+        (meta_float(f, "patch_unit", &m->patch_unit) || meta_float(f, "grid_unit", &m->grid_unit) ||
+         !(m->patch_unit > 0.0f) || !(m->grid_unit > 0.0f)))
+        return fail(err, errsz, "%s: no readout units", path);
+    size_t F = grid_dim(m);
+    if (has_patch(m) && load_rows(&m->bank, f, "bank", m->vit.cfg.dim, path, err, errsz)) return -1;
+    if (has_grid(m) && (load_rows(&m->grid_bank, f, "grid_bank", (int)F, path, err, errsz) ||
+                        load_vector(&m->grid_mean, f, "grid_mean", F, path, err, errsz) ||
+                        load_vector(&m->grid_scale, f, "grid_scale", F, path, err, errsz)))
+        return -1;
+    m->base_rows = m->bank.n, m->grid_base_rows = m->grid_bank.n;
     return 0;
 }
 
@@ -431,32 +524,19 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
         model_free(m);
         return fail(err, errsz, "%s", why);
     }
-    const struct st_tensor *t = st_find(&f, "bank");
     const char *format = st_meta(&f, "format"), *layer = st_meta(&f, "layer");
     float layer_f = 0;
     int rc = 0;
-    if (!format || strcmp(format, "inspectd-bank") != 0 || !t || t->ndim != 2 || !layer ||
+    if (!format || strcmp(format, "inspectd-bank") != 0 || !layer ||
         meta_float(&f, "threshold", &m->threshold) || meta_float(&f, "top_q", &m->top_q) ||
         meta_float(&f, "layer", &layer_f) || !(m->threshold > 0.0f))
         rc = fail(err, errsz, "%s: not an inspectd bank file", bank_path);
-    else if (load_readout(m, &f, bank_path, err, errsz))
+    else if (layer_f < 0 || layer_f > m->vit.cfg.depth)
+        rc = fail(err, errsz, "%s: layer %s does not fit %s (%d blocks)", bank_path, layer, ckpt,
+                  m->vit.cfg.depth);
+    else if (load_banks(m, &f, bank_path, err, errsz))
         rc = -1;
-    else if (t->shape[1] != feature_dim(m) || t->shape[0] < 1 || layer_f < 0 ||
-             layer_f > m->vit.cfg.depth)
-        rc = fail(err, errsz,
-                  "%s: bank of (%lld, %lld) layer %s does not fit %s (dim %d, %d blocks)",
-                  bank_path, (long long)t->shape[0], (long long)t->shape[1], layer, ckpt,
-                  m->vit.cfg.dim, m->vit.cfg.depth);
-    float *x = rc ? NULL : malloc(sizeof(float) * t->numel);
-    if (!rc && !x) rc = fail(err, errsz, "out of memory for the bank");
-    if (!rc) {
-        st_read_f32(t, x);
-        m->layer = (int)layer_f;
-        if (knn_bank_build(&m->bank, x, (int)t->shape[0], (int)t->shape[1], KNN_L2))
-            rc = fail(err, errsz, "out of memory for the bank");
-        m->base_rows = (int)t->shape[0];
-    }
-    free(x);
+    m->layer = (int)layer_f;
     st_free(&f);
     if (rc) model_free(m);
     return rc;
@@ -469,41 +549,57 @@ bool model_has_feedback(const struct scoring_model *m, int64_t id)
     return false;
 }
 
+/* bank's file rows (base of them) followed by per rows of each frame ids[0..n): the rows it had
+ * for a frame already in old_ids (old_n of them, in the same layout), else the next of fresh.
+ * Returns 0 or -1 when out of memory. */
+static int bank_with_feedback(const struct knn_bank *bank, int base, int per,
+                              const int64_t *old_ids, int old_n, const int64_t *ids, int n,
+                              const float *fresh, struct knn_bank *out)
+{
+    size_t D = (size_t)bank->dim, head = (size_t)base * D, block = (size_t)per * D;
+    float *x = malloc(sizeof(float) * (head + block * (size_t)n + 1));
+    if (!x) return -1;
+    memcpy(x, bank->x, sizeof(float) * head);
+    for (int i = 0, f = 0; i < n; i++) {
+        int old = -1;
+        for (int j = 0; j < old_n && old < 0; j++)
+            if (old_ids[j] == ids[i]) old = j;
+        const float *rows = old >= 0 ? bank->x + head + block * old : fresh + block * f++;
+        memcpy(x + head + block * i, rows, sizeof(float) * block);
+    }
+    int rc = knn_bank_build(out, x, base + n * per, bank->dim, KNN_L2);
+    free(x);
+    return rc;
+}
+
 int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const float *fresh,
                        int threads, char *err, size_t errsz)
 {
-    int D = m->bank.dim, P = rows_per_image(m), nfresh = 0;
+    int P = m->gh * m->gw, nfresh = 0;
     for (int i = 0; i < n; i++) nfresh += !model_has_feedback(m, ids[i]);
-    float *tok = nfresh > 0 ? features(m, fresh, nfresh, threads, err, errsz) : NULL;
+    float *tok = nfresh > 0 ? patch_tokens(m, fresh, nfresh, threads, err, errsz) : NULL;
     if (nfresh > 0 && !tok) return -1;
-    size_t base = (size_t)m->base_rows * D, per = (size_t)P * D;
-    float *x = malloc(sizeof(float) * (base + per * (size_t)n));
+    float *grids = has_grid(m) && tok ? standardised(m, tok, nfresh) : NULL;
     int64_t *kept = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    struct knn_bank b;
+    struct knn_bank b = {0}, g = {0};
     int rc = 0;
-    if (!x || !kept) {
+    if (!kept || (has_grid(m) && tok && !grids) ||
+        (has_patch(m) && bank_with_feedback(&m->bank, m->base_rows, P, m->feedback, m->feedback_n,
+                                            ids, n, tok, &b)) ||
+        (has_grid(m) && bank_with_feedback(&m->grid_bank, m->grid_base_rows, 1, m->feedback,
+                                           m->feedback_n, ids, n, grids, &g)))
         rc = fail(err, errsz, "out of memory for the bank");
-    } else {
-        memcpy(x, m->bank.x, sizeof(float) * base);
-        for (int i = 0, f = 0; i < n; i++) {
-            int old = -1;
-            for (int j = 0; j < m->feedback_n && old < 0; j++)
-                if (m->feedback[j] == ids[i]) old = j;
-            const float *rows = old >= 0 ? m->bank.x + base + per * old : tok + per * f++;
-            memcpy(x + base + per * i, rows, sizeof(float) * per);
-            kept[i] = ids[i];
-        }
-        if (knn_bank_build(&b, x, m->base_rows + n * P, D, KNN_L2))
-            rc = fail(err, errsz, "out of memory for the bank");
-    }
     if (!rc) {
-        knn_bank_free(&m->bank);
-        m->bank = b;
+        memcpy(kept, ids, sizeof(int64_t) * (size_t)n);
+        knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
+        m->bank = b, m->grid_bank = g;
         free(m->feedback);
         m->feedback = kept, m->feedback_n = n;
         kept = NULL;
+    } else {
+        knn_bank_free(&b), knn_bank_free(&g);
     }
-    free(x), free(tok), free(kept);
+    free(tok), free(grids), free(kept);
     return rc;
 }
 
@@ -511,7 +607,7 @@ void model_free(struct scoring_model *m)
 {
     free(m->feedback);
     free(m->grid_mean), free(m->grid_scale);
-    knn_bank_free(&m->bank);
+    knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
     vit_destroy(&m->vit);
     memset(m, 0, sizeof *m);
 }
@@ -553,33 +649,16 @@ void model_bank_path(const char *ckpt, char *out, size_t outsz)
     snprintf(out, outsz, "%.*s.bank%s", stem, ckpt, ext);
 }
 
-double model_alignment(const float *images, int n, int C, int S)
-{
-    size_t px = (size_t)C * S * S;
-    double within = 0, s = 0, ss = 0;
-    for (size_t p = 0; p < px; p++) {
-        double ps = 0, pss = 0;
-        for (int i = 0; i < n; i++) {
-            double v = images[(size_t)i * px + p];
-            ps += v, pss += v * v;
-        }
-        within += fmax(pss / n - (ps / n) * (ps / n), 0.0);
-        s += ps, ss += pss;
-    }
-    double N = (double)n * (double)px, total = ss / N - (s / N) * (s / N);
-    return n < 2 || total <= 1e-12 ? 0.0 : fmax(0.0, 1.0 - within / (double)px / total);
-}
-
-static const char *const readout_names[] = {"patch", "aligned", "auto"};
+static const char *const readout_names[] = {"patch", "aligned", "both"};
 
 const char *model_readout_name(enum model_readout r)
 {
-    return (unsigned)r <= MODEL_READOUT_AUTO ? readout_names[r] : "patch";
+    return (unsigned)r <= MODEL_READOUT_BOTH ? readout_names[r] : "patch";
 }
 
 int model_readout_parse(const char *s, enum model_readout *out)
 {
-    for (int i = 0; i <= MODEL_READOUT_AUTO; i++)
+    for (int i = 0; i <= MODEL_READOUT_BOTH; i++)
         if (strcmp(s, readout_names[i]) == 0) {
             *out = (enum model_readout)i;
             return 0;

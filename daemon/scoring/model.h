@@ -20,30 +20,33 @@
 
 /* How a frame's score is read off its patch tokens:
  *   MODEL_READOUT_PATCH   each patch against a coreset of every normal patch, wherever it was (a
- *                         defect is a patch unlike any normal one: surfaces, loose parts);
+ *                         defect is a patch unlike any normal one: scratches, stains, holes);
  *   MODEL_READOUT_ALIGNED the whole grid of patch tokens, standardised per position and channel by
- *                         the normal frames, against the k nearest normal grids (a part in a
- *                         fixture: what belongs at one place may be a defect at another). The
- *                         heatmap is each position's share of the distance to the nearest grid.
- * MODEL_READOUT_AUTO (a build option only) takes ALIGNED when position explains at least
- * MODEL_ALIGNED_MIN of the normal images' pixel variance (model_alignment), else PATCH. */
-enum model_readout { MODEL_READOUT_PATCH = 0, MODEL_READOUT_ALIGNED, MODEL_READOUT_AUTO };
-#define MODEL_ALIGNED_MIN        0.25
+ *                         the normal frames, against the k nearest normal grids (what belongs at
+ *                         one place may be wrong at another: a missing or different part); its
+ *                         heatmap is each position's distance to the nearest grid's same position;
+ *   MODEL_READOUT_BOTH    (the default) both, each in units of its median score on the held-out
+ *                         normal frames; a frame scores the larger of the two, so it is flagged
+ *                         when either readout finds it unusual. */
+enum model_readout { MODEL_READOUT_PATCH = 0, MODEL_READOUT_ALIGNED, MODEL_READOUT_BOTH };
 #define MODEL_ALIGNED_K          5
 #define MODEL_ALIGNED_MAX_IMAGES 2048
 
 struct scoring_model {
-    struct vit_model vit; /* the teacher */
-    struct knn_bank bank; /* (rows, D) patch tokens of normal frames */
-    int base_rows;        /* the bank file's rows come first; operator feedback follows */
-    int64_t *feedback;    /* the frames whose patches follow, in order (feedback_n of them) */
+    struct vit_model vit;          /* the teacher */
+    struct knn_bank bank;          /* PATCH, BOTH: (rows, D) patch tokens of normal frames */
+    struct knn_bank grid_bank;     /* ALIGNED, BOTH: (rows, gh·gw·D) standardised grids */
+    int base_rows, grid_base_rows; /* the bank file's rows come first; operator feedback follows
+                                    * (gh·gw patch rows and one grid row per frame) */
+    int64_t *feedback; /* the frames whose patches follow, in order (feedback_n of them) */
     int feedback_n;
     int size, channels, layer;
     float mean[3], std[3]; /* the training images' statistics: the model's input normalisation */
     float threshold, top_q;
     int gh, gw;                    /* patch grid of a frame */
-    enum model_readout readout;    /* PATCH or ALIGNED */
-    float *grid_mean, *grid_scale; /* ALIGNED: (gh·gw·D) standardisation of the bank's grids */
+    enum model_readout readout;
+    float *grid_mean, *grid_scale; /* ALIGNED, BOTH: (gh·gw·D) standardisation of the grids */
+    float patch_unit, grid_unit;   /* BOTH: the readouts' median held-out scores */
 };
 
 struct model_build_options {
@@ -55,23 +58,17 @@ struct model_build_options {
     int calib_images;           /* at most this many held-out frames calibrate (512) */
     double false_alarm_rate;    /* share of normal frames allowed above the threshold (0.005) */
     float top_q;                /* 0: the largest patch; else the mean of this top share */
-    enum model_readout readout; /* AUTO by default */
+    enum model_readout readout; /* BOTH by default */
     int threads;
 };
 
 struct model_build_result {
-    int bank_rows, bank_images, calib_images;
+    int bank_rows, bank_images, calib_images; /* bank_rows: of the patch bank, else the grids */
     float threshold;
-    double alignment;           /* model_alignment of the bank images */
-    enum model_readout readout; /* the one chosen */
+    enum model_readout readout;
 };
 
-/* The share of the pixel variance of n images (n, C, S, S) explained by position: 1 − (mean over
- * pixels of their variance across images) / (variance of every pixel value). Near 0 for
- * surfaces and loose parts, high for parts in a fixture. */
-double model_alignment(const float *images, int n, int C, int S);
-
-/* "patch", "aligned" or "auto", and back. Parse returns 0 or -1. */
+/* "patch", "aligned" or "both", and back. Parse returns 0 or -1. */
 const char *model_readout_name(enum model_readout r);
 int model_readout_parse(const char *s, enum model_readout *out);
 

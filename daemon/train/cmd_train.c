@@ -73,10 +73,10 @@ static void usage(FILE *out)
                  "                      calibrate the threshold and make the model the one\n"
                  "                      that scores the database's frames (with --db)\n"
                  "  --readout R         how that model scores a frame: patch (each patch against\n"
-                 "                      every normal patch: surfaces, loose parts), aligned (the\n"
-                 "                      grid against whole normal frames: parts in a fixture) or\n"
-                 "                      auto (default: aligned when position explains at least a\n"
-                 "                      quarter of the normal frames' pixel variance)\n"
+                 "                      every normal patch: scratches, stains, holes), aligned\n"
+                 "                      (the patch grid against whole normal frames: a missing\n"
+                 "                      or different part) or both (default: flagged when\n"
+                 "                      either finds the frame unusual)\n"
                  "  --progress FILE     keep FILE replaced (about once a second) with the run's\n"
                  "                      progress as JSON: phase, step, total_steps, loss, eta_s\n"
                  "  --minutes M         time budget (default: none)\n"
@@ -592,9 +592,9 @@ static int register_model(const struct run *r, const struct image_set *set)
     strftime(version, sizeof version, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(meta, sizeof meta,
              "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
-             "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"alignment\":%.3f,\"steps\":%ld}",
+             "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"steps\":%ld}",
              res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
-             model_readout_name(res.readout), res.alignment, r->s->student.adam_step);
+             model_readout_name(res.readout), r->s->student.adam_step);
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     int64_t id = 0;
     char why[256] = "";
@@ -611,10 +611,10 @@ static int register_model(const struct run *r, const struct image_set *set)
     else if (!ok)
         log_error("model %s rejected, the active one keeps scoring: it %s", version, why), rc = -1;
     else
-        log_info("model %s (id %lld) now scores %s: %s readout (alignment %.2f), bank of %d rows "
-                 "from %d frames, threshold %.4f from %d held-out frames",
-                 version, (long long)id, c->db, model_readout_name(res.readout), res.alignment,
-                 res.bank_rows, res.bank_images, res.threshold, res.calib_images);
+        log_info("model %s (id %lld) now scores %s: %s readout, bank of %d rows from %d frames, "
+                 "threshold %.4f from %d held-out frames",
+                 version, (long long)id, c->db, model_readout_name(res.readout), res.bank_rows,
+                 res.bank_images, res.threshold, res.calib_images);
     scoring_store_close(ss);
     return rc;
 }
@@ -625,7 +625,7 @@ int cmd_train(int argc, char **argv)
                           .channels = 3,
                           .every = 100,
                           .max_images = 20000,
-                          .readout = MODEL_READOUT_AUTO};
+                          .readout = MODEL_READOUT_BOTH};
     train_defaults(&c.t, 64, 3);
     if (parse_args(argc, argv, &c)) {
         usage(stderr);
