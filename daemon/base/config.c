@@ -2,6 +2,7 @@
  * "FILE:LINE: message". inih does not give handlers a line number, so the text is fed to it through
  * a reader that counts lines (and notes where each [section] header is). */
 #define LOG_TAG "config"
+#include "array.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "parse.h"
 #include "embed.h"
 
 #define MAX_KEYS 512
@@ -94,17 +96,6 @@ static char *read_chunk(char *buf, int num, void *stream)
     }
     note_chunk(r->parser, buf);
     return buf;
-}
-
-/* Strict integer parse of the whole string into [lo, hi]. */
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static int copy_value(struct parser *p, char *dst, size_t dstsz, const char *key, const char *v)
@@ -186,14 +177,10 @@ static int set_retention(struct parser *p, const char *key, const char *v)
         return parse_int(v, 0, 100000000, &c->store_min_free_mb) == 0
                    ? 1
                    : fail(p, "min_free_mb must be an integer in [0, 100000000] (0: none)");
-    if (strcmp(key, "flagged_days") == 0) {
-        char *end;
-        double d = strtod(v, &end);
-        if (*v == '\0' || *end || !(d >= 0 && d <= 36500))
-            return fail(p, "flagged_days must be a number of days in [0, 36500]");
-        c->store_flagged_days = d;
-        return 1;
-    }
+    if (strcmp(key, "flagged_days") == 0)
+        return parse_double(v, 0, 36500, false, &c->store_flagged_days) == 0
+                   ? 1
+                   : fail(p, "flagged_days must be a number of days in [0, 36500]");
     return fail(p, "unknown key '%s' in [store]", key);
 }
 
@@ -236,12 +223,10 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
 {
     struct config *c = p->cfg;
     if (strcmp(key, "enabled") == 0) {
-        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
-            c->trainer_enabled = 1;
-        else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
-            c->trainer_enabled = 0;
-        else
-            return fail(p, "enabled must be true or false");
+        bool on;
+        if (parse_bool(v, &on))
+            return fail(p, "enabled must be true or false (yes/no, on/off, 1/0)");
+        c->trainer_enabled = on;
         return 1;
     }
     struct {
@@ -258,7 +243,7 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
                 {"depth", &c->trainer_depth, 0, 32},
                 {"heads", &c->trainer_heads, 0, 32},
                 {"batch", &c->trainer_batch, 0, 1024}};
-    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+    for (size_t i = 0; i < ARRAY_LEN(ints); i++)
         if (strcmp(key, ints[i].key) == 0) {
             if (parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) != 0 ||
                 (ints[i].dst == &c->trainer_channels && c->trainer_channels == 2) ||

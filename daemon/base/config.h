@@ -13,11 +13,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sysexits.h>
 
 #include "log.h"
 #include "source.h"
 
-#define CONFIG_EXIT_CODE   78 /* EX_CONFIG */
 #define CONFIG_MAX_CAMERAS 16
 #define CONFIG_MAX_PARAMS  32
 #define CONFIG_NAME_MAX    64

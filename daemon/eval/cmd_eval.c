@@ -4,6 +4,7 @@
  * AUROC of "not class c" — beside raw-pixel k-NN and the untrained network on the same split.
  * `--mvtec DIR` runs the same protocol on an MVTec AD tree (eval_mvtec.c). */
 #define LOG_TAG "eval"
+#include "array.h"
 #include "log.h"
 
 #include <getopt.h>
@@ -12,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "cli/commands.h"
 #include "eval.h"
 #include "idx.h"
+#include "parse.h"
 #include "train/train_cli.h"
 
 #define FMNIST_DIR  "/usr/share/datasets/fashion-mnist"
@@ -76,15 +79,6 @@ static int parse_classes(const char *s, struct eval_options *o)
     return o->nclasses ? 0 : -1;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct eval_options *o)
 {
     enum {
@@ -122,9 +116,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"save", 1, 0, O_SAVE},
                                         {"load", 1, 0, O_LOAD},
                                         {"help", 0, 0, 'h'}};
-    enum { N_OWN = sizeof own / sizeof *own };
+    enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
-    if (train_cli_options(own, N_OWN, opts, (int)(sizeof opts / sizeof *opts))) return -1;
+    if (train_cli_options(own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
     struct train_options *t = &o->train;
     bool have_dataset = false;
     const char *layers = NULL;
@@ -361,7 +355,7 @@ int cmd_eval(int argc, char **argv)
     o.nclasses = 10;
     if (parse_args(argc, argv, &o)) {
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     signal(SIGINT, on_sigint);
     if (o.mvtec_dir) {
@@ -370,7 +364,7 @@ int cmd_eval(int argc, char **argv)
         if (o.size % m->patch) {
             fprintf(stderr, "inspectd eval: --size %d is not a multiple of the patch size %d\n",
                     o.size, m->patch);
-            return 64;
+            return EX_USAGE;
         }
         int local = o.size * 3 / 7 / m->patch * m->patch;
         augment_defaults(&o.train.aug, o.size, local < m->patch ? m->patch : local);

@@ -2,6 +2,7 @@
  * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C) and
  * --resume. */
 #define LOG_TAG "train"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
@@ -17,10 +18,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sysexits.h>
 
 #include "checkpoint.h"
 #include "cli/commands.h"
 #include "imageset.h"
+#include "parse.h"
 #include "store/store.h"
 #include "train.h"
 #include "train_cli.h"
@@ -61,8 +64,9 @@ static void usage(FILE *out)
                  "  --images DIR        JPEG/PNG files to learn from (others are skipped)\n"
                  "  --db FILE           or the frames stored in inspectd's database, newest first\n"
                  "  --camera NAME       only this camera's frames (with --db)\n"
-                 "  --since WHEN        only frames captured since WHEN: YYYY-MM-DD[THH:MM[:SS]]\n"
-                 "                      (UTC) or an age such as 90m, 12h, 7d (with --db)\n"
+                 "  --since WHEN        only frames captured since WHEN: RFC 3339, YYYY-MM-DD\n"
+                 "                      [THH:MM[:SS]] (UTC) or an age such as 90m, 12h, 7d\n"
+                 "                      (with --db)\n"
                  "  --max-images N      learn from at most N images (default 20000)\n"
                  "  --out FILE          checkpoint to write (atomically) and to --resume from\n"
                  "  --resume            continue the run saved in --out\n"
@@ -85,19 +89,16 @@ static void usage(FILE *out)
                  "the run's budget.\n");
 }
 
-/* WHEN as Unix microseconds: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" (UTC), or an age "N{s,m,h,d}"
- * before now. Returns 0 or -1. */
+/* WHEN as Unix microseconds: an age "N{s,m,h,d}" before now, a time parse_time_us takes, or the
+ * short UTC forms "YYYY-MM-DD" and "YYYY-MM-DDTHH:MM[:SS]". Returns 0 or -1. */
 static int parse_since(const char *when, int64_t now, int64_t *out)
 {
-    char *end;
-    double age = strtod(when, &end);
-    static const char units[] = "smhd";
-    static const double seconds[] = {1, 60, 3600, 86400};
-    const char *u = end != when && end[0] && !end[1] ? strchr(units, end[0]) : NULL;
-    if (u && age >= 0) {
-        *out = now - (int64_t)(age * seconds[u - units] * 1e6);
+    int64_t age;
+    if (parse_age_us(when, &age) == 0) {
+        *out = now - age;
         return 0;
     }
+    if (parse_time_us(when, out) == 0) return 0;
     struct tm tm = {0};
     const char *rest = strptime(when, "%Y-%m-%d", &tm);
     if (rest && *rest == 'T') {
@@ -142,9 +143,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
                                         {"max-images", 1, 0, O_MAX_IMAGES},
                                         {"progress", 1, 0, O_PROGRESS},
                                         {"help", 0, 0, 'h'}};
-    enum { N_OWN = sizeof own / sizeof *own };
+    enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
-    if (train_cli_options(own, N_OWN, opts, (int)(sizeof opts / sizeof *opts))) return -1;
+    if (train_cli_options(own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
     struct train_options *t = &c->t;
     int o;
     optind = 1;
@@ -612,7 +613,7 @@ int cmd_train(int argc, char **argv)
     train_defaults(&c.t, 64, 3);
     if (parse_args(argc, argv, &c)) {
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     /* from here on a stop is remembered: the run gets to its first step (or resumes) and saves,
      * so that a run stopped while it loads its images still leaves something to resume */
@@ -647,7 +648,7 @@ int cmd_train(int argc, char **argv)
     if (rc) {
         log_error("%s", err);
         image_set_free(&set);
-        return rc == -1 ? 78 : 1;
+        return rc == -1 ? EX_CONFIG : 1;
     }
     struct run r = {.c = &c,
                     .s = &s,

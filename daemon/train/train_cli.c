@@ -1,4 +1,5 @@
 /* train_cli.c — the training options shared by `inspectd train` and `inspectd eval`. */
+#include "array.h"
 #include "train_cli.h"
 
 #include <errno.h>
@@ -42,7 +43,7 @@ static const struct shared shared[] = {
     {"seed", SEED, F(seed), 0, 0, 0, "a whole number from 0"},
 };
 
-enum { K_COUNT = sizeof shared / sizeof *shared };
+enum { K_COUNT = ARRAY_LEN(shared) };
 
 void train_cli_usage(FILE *out)
 {

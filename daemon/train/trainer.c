@@ -1,5 +1,6 @@
 /* trainer.c — the retraining policy thread and its `inspectd train` child. */
 #define LOG_TAG "trainer"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
@@ -79,7 +80,7 @@ static int prepare_child(struct child_args *a, const struct config *c)
                           a->channels,   "--threads",  a->threads,   "--max-images",
                           a->max_images, "--progress", a->progress,  NULL};
     memcpy(a->argv, argv, sizeof argv);
-    size_t n = sizeof argv / sizeof *argv - 1; /* the terminating NULL */
+    size_t n = ARRAY_LEN(argv) - 1; /* the terminating NULL */
     if (a->resume) {
         a->argv[n++] = "--resume";
     } else if (c->trainer_import[0]) {
@@ -425,12 +426,9 @@ static void *trainer_main(void *arg)
         bool started = true;
         if (!t->status.running && (requested || policy)) started = start_child(t, &cfg);
         pthread_mutex_lock(&t->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns =
-            until.tv_nsec + (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL);
-        until.tv_sec += ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
+        struct timespec until =
+            clock_timespec(clock_wall_ns() +
+                           (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL));
         if (!t->stop) pthread_cond_timedwait(&t->wake, &t->lock, &until);
     }
     pthread_mutex_unlock(&t->lock);

@@ -258,10 +258,10 @@ static void run_exits_78_on_bad_config(void **state)
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     char *bad[] = {"run", "--config", path, NULL};
-    assert_int_equal(cmd_run(3, bad), CONFIG_EXIT_CODE);
+    assert_int_equal(cmd_run(3, bad), EX_CONFIG);
     unlink(path);
     char *missing[] = {"run", "--config", "/nonexistent/x.conf", NULL};
-    assert_int_equal(cmd_run(3, missing), CONFIG_EXIT_CODE);
+    assert_int_equal(cmd_run(3, missing), EX_CONFIG);
     char *usage[] = {"run", "--frobnicate", NULL};
     assert_int_equal(cmd_run(2, usage), 64);
 }

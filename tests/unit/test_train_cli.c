@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "array.h"
 #include "train/train_cli.h"
 
 enum { O_OWN = 256 };
@@ -99,7 +100,7 @@ static void values_out_of_range_are_refused(void **state)
     struct train_options t, before;
     train_defaults(&t, 64, 3);
     before = t;
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         if (one(&t, bad[i].name, bad[i].value) != -1)
             fail_msg("--%s '%s' was accepted", bad[i].name, bad[i].value);
         if (memcmp(&t, &before, sizeof t) != 0)
@@ -116,7 +117,7 @@ static void the_range_ends_are_accepted(void **state)
               {"koleo", "10"},      {"threads", "64"}, {"seed", "0"},     {"batch", "2"}};
     struct train_options t;
     train_defaults(&t, 64, 3);
-    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+    for (size_t i = 0; i < ARRAY_LEN(ok); i++)
         if (one(&t, ok[i].name, ok[i].value) != 0)
             fail_msg("--%s '%s' was refused", ok[i].name, ok[i].value);
 }
