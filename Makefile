@@ -2,7 +2,8 @@
 #
 #   make run     install what is missing, build, start the daemon on its embedded default config
 #   make check   install what is missing, build (release + ASan/UBSan + libFuzzer), run every test
-#                (with a few seconds of each fuzz target and one daemon run under valgrind)
+#                (with a few seconds of each fuzz target and one daemon run under valgrind); ends
+#                with its ten slowest tests and `N passed, N failed`
 #   make fuzz    build the libFuzzer targets (tests/fuzz) and run each for SECONDS (default 60),
 #                in WORKERS processes (default 1); ends with one line per target:
 #                `fuzz TARGET: N execs, N crashes`

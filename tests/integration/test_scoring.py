@@ -217,11 +217,17 @@ def main():
     lags = con.execute("SELECT (r.created_at - f.created_at) / 1e6 FROM results r JOIN frames f "
                        "ON f.id = r.frame_id WHERE f.id > ? ORDER BY f.id", (before,)).fetchall()
     worst = max(x for (x,) in lags[len(lags) // 2:])
+    # the time one frame takes to score here (results of a backlog come one after the other): a
+    # slow or busy CPU makes it longer, and a frame's lag is the bound plus a frame or two of it
+    done = [t for (t,) in con.execute("SELECT r.created_at / 1e6 FROM results r WHERE "
+                                      "r.frame_id > ? ORDER BY r.id", (before,)).fetchall()]
+    step = max(b - a for a, b in zip(done[len(done) // 2:], done[len(done) // 2 + 1:]))
     unscored = run[0] - len(lags)
     print("lag bound: %d frames stored, %d scored, %d skipped (status %d), worst lag of the "
-          "second half %.2f s" % (run[0], len(lags), unscored, status["frames_skipped"], worst))
+          "second half %.2f s, slowest frame %.2f s" % (run[0], len(lags), unscored,
+                                                         status["frames_skipped"], worst, step))
     assert status["frames_skipped"] > 0 and unscored >= status["frames_skipped"], status
-    assert worst < 3.0, worst
+    assert worst < 1.0 + max(2.0, 3 * step), (worst, step)
 
     # 6. a fresh line with retraining by policy: the daemon trains its first model by itself
     fresh = os.path.join(tmp, "fresh.db")
