@@ -381,7 +381,7 @@ static void seen_clear(struct seen_map *m)
     memset(m, 0, sizeof *m);
 }
 
-static int queue_push(struct name_queue *q, const char *name)
+static int names_push(struct name_queue *q, const char *name)
 {
     if (q->tail == q->cap) {
         if (q->head > 0) {
@@ -425,7 +425,7 @@ static int watch_offer(struct folder_source *s, const char *name)
     if (!e) return -1;
     if (e->pending) return 0;
     e->pending = true;
-    return queue_push(&s->queue, name);
+    return names_push(&s->queue, name);
 }
 
 /* A file left the folder: forget it unless it is still queued (then its read finds it gone). */

@@ -20,7 +20,7 @@
 
 #include "config.h"
 #include "parse.h"
-#include "embed.h"
+#include "embedded.h"
 
 #define MAX_KEYS 512
 

@@ -16,7 +16,7 @@
 #include "parse.h"
 #include "imageset.h"
 #include "scoring/model.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "vit.h"
 
 static void usage(FILE *out)

@@ -92,7 +92,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_EMBED,
         O_TRAIN_LIMIT,
         O_TEST_LIMIT,
-        O_STANDARDIZE,
+        O_RAW_FEATURES,
         O_MVTEC,
         O_CATEGORIES,
         O_LAYERS,
@@ -107,7 +107,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"embed", 1, 0, O_EMBED},
                                         {"train-limit", 1, 0, O_TRAIN_LIMIT},
                                         {"test-limit", 1, 0, O_TEST_LIMIT},
-                                        {"raw-features", 0, 0, O_STANDARDIZE},
+                                        {"raw-features", 0, 0, O_RAW_FEATURES},
                                         {"mvtec", 1, 0, O_MVTEC},
                                         {"categories", 1, 0, O_CATEGORIES},
                                         {"layers", 1, 0, O_LAYERS},
@@ -165,7 +165,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_TEST_LIMIT:
             bad = parse_int(optarg, 2, 10000, &o->test_limit);
             break;
-        case O_STANDARDIZE:
+        case O_RAW_FEATURES:
             o->standardize = false;
             break;
         case O_MVTEC:

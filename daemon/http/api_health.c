@@ -15,7 +15,7 @@
 #define LOG_TAG "api"
 #include "log.h"
 
-/* Until the scoring issue swaps models in, inspectd only captures: it is "learning". */
+/* The model state is the scorer's: "learning" until a model exists, then "scoring" (or "error"). */
 
 json_t *api_time(int64_t us)
 {

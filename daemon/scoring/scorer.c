@@ -14,7 +14,7 @@
 
 #include "imageset.h"
 #include "model.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "vit.h"
 
 #define SCORER_BATCH   16

@@ -1,7 +1,7 @@
-/* store_scoring.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
+/* scoring_store.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
 #include "array.h"
 #include "clock.h"
-#include "store_scoring.h"
+#include "scoring_store.h"
 
 #include "store.h"
 

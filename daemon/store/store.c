@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "clock.h"
-#include "base/embed.h"
+#include "base/embedded.h"
 #include "store.h"
 
 #define BUSY_TIMEOUT_MS 5000

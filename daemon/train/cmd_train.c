@@ -27,7 +27,7 @@
 #include "store/store.h"
 #include "train.h"
 #include "train_cli.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "scoring/model.h"
 
 struct train_cmd {

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "scoring/model.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 
 #define POLICY_CHECK_S  5
 #define LOCK_CHECK_MS   500 /* an earlier daemon's child holds the lock: look again this soon */

@@ -19,7 +19,7 @@
 
 #include "array.h"
 #include "store/store.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "tmpdb.h"
 #include "train/trainer.h"
 
