@@ -33,15 +33,16 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port  # noqa: E402
+from testlib import children_cpu, free_port  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 RUNS = int(os.environ.get("CRASH_RUNS", "20"))
 SEED = int(os.environ.get("CRASH_SEED", str(int(time.time()))))
 LIFE = (0.5, 3.5)  # seconds a daemon runs before its SIGKILL, uniform
 # The last daemon runs until training has resumed and finished, as long as its training makes
-# progress: it fails after STALL seconds in which nothing of its training status changed (a slow
-# or busy CPU only makes each step longer), or after LAST_LIFE seconds in all.
+# progress: it fails after STALL seconds in which neither its training status changed nor its
+# training child used CPU (a slow or busy CPU only makes each step longer), or after LAST_LIFE
+# seconds in all.
 STALL = 120
 LAST_LIFE = 1800
 
@@ -178,10 +179,11 @@ def registered_models(db):
 
 
 def training_progress(run, db):
-    """What changes while training gets on: its state, phase, step and counts, and the models."""
+    """What changes while training gets on: its state, phase, step and counts, the models, and the
+    CPU time of the training child (at idle priority a busy CPU may give it little)."""
     t = run.training
     return (t.get("state"), t.get("phase"), t.get("step"), t.get("runs"), t.get("resumed"),
-            registered_models(db) if os.path.exists(db) else 0)
+            registered_models(db) if os.path.exists(db) else 0, children_cpu(run.proc.pid))
 
 
 def life_until(tmp, db, i, fps, done):

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port, tiny_train  # noqa: E402
+from testlib import free_port, tiny_train, wait_while_training  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -348,8 +348,8 @@ def main():
         wait_for(lambda: api.get("/api/v1/train")["state"] == "training", 60, "training")
         busy = api.json("POST", "/api/v1/train", 409)
         assert "error" in busy and busy["state"] == "training", busy
-        wait_for(lambda: api.get("/api/v1/train").get("phase") == "training", 60,
-                 "training progress")
+        wait_while_training(lambda: api.get("/api/v1/train").get("phase") == "training", proc.pid,
+                            "training progress")
         # the training child (run as /proc/self/exe) goes by inspectd's name in ps and top
         kids = []
         for task in os.listdir("/proc/%d/task" % proc.pid):  # a thread starts it
@@ -362,9 +362,10 @@ def main():
         assert names == ["inspectd"], names
         t = api.get("/api/v1/train")
         assert 0 < t["step"] <= t["total_steps"] and t["eta_s"] >= 0, t
-        events.wait(lambda e: e[1] == "model" and e[2]["id"] != models["active"], 120,
-                    "the new model")
-        wait_for(lambda: api.get("/api/v1/train")["state"] == "idle", 60, "the run's end")
+        wait_while_training(lambda: any(e[1] == "model" and e[2]["id"] != models["active"]
+                                        for e in list(events.events)), proc.pid, "the new model")
+        wait_while_training(lambda: api.get("/api/v1/train")["state"] == "idle", proc.pid,
+                            "the run's end")
         t = api.get("/api/v1/train")
         assert t["runs"] == 1 and "last_exit" in t, t
         models = api.get("/api/v1/models")["models"]

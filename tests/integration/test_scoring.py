@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port, tiny_train  # noqa: E402
+from testlib import free_port, tiny_train, wait_while_training  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -237,14 +237,15 @@ def main():
     try:
         wait_for(lambda: get(port, "/api/v1/status")["training"]["runs"] >= 1, 60, "training")
         assert get(port, "/api/v1/status")["training"]["running"] is True
-        wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= 20, 180,
-                 "the first model scoring")
+        wait_while_training(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= 20,
+                            daemon.pid, "the first model scoring")
         status = get(port, "/api/v1/status")
         assert status["training"]["failures"] == 0 and status["model"]["state"] == "scoring", status
         first = status["scoring"]["model"]
         # the next model (every_frames later) takes over while the line keeps capturing
-        wait_for(lambda: get(port, "/api/v1/status")["scoring"].get("model") not in (None, first),
-                 240, "the second model")
+        wait_while_training(
+            lambda: get(port, "/api/v1/status")["scoring"].get("model") not in (None, first),
+            daemon.pid, "the second model")
         scored = get(port, "/api/v1/status")["scoring"]["frames_scored"]
         wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= scored + 50,
                  60, "the second model scoring")
