@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "scoring_store.h"
 
+#include "sqlite.h"
 #include "store.h"
 
 #include <errno.h>
@@ -14,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define BUSY_TIMEOUT_MS 5000
-
 struct scoring_store {
     sqlite3 *db;
     sqlite3_stmt *active, *unscored, *frame, *result, *heatmap, *alert;
@@ -25,9 +24,7 @@ struct scoring_store {
 
 static int fail(struct scoring_store *s, const char *what)
 {
-    int code = sqlite3_extended_errcode(s->db) & 0xff;
-    s->full =
-        code == SQLITE_FULL || (code == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
+    s->full = store_sqlite_full(s->db);
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
     return -1;
 }
@@ -63,14 +60,10 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
         "score_norm, threshold) VALUES (?, ?, ?, ?, ?, ?, ?)"};
     sqlite3_stmt **stmts[] = {&s->active, &s->unscored, &s->frame,
                               &s->result, &s->heatmap,  &s->alert};
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(s->db));
+    if (!(s->db = store_sqlite_open(path, SQLITE_OPEN_READWRITE, err, errsz))) {
         scoring_store_close(s);
         return NULL;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    sqlite3_exec(s->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
     for (size_t i = 0; i < ARRAY_LEN(sql); i++)
         if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, stmts[i], NULL) !=
             SQLITE_OK) {
