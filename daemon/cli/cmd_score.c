@@ -1,6 +1,7 @@
 /* cmd_score.c — `inspectd score`: image files scored against the active model of a database, one
  * JSON line each (and optionally their heatmaps as JPEG files). */
 #define LOG_TAG "score"
+#include "heatmap.h"
 #include "log.h"
 
 #include <getopt.h>
@@ -53,7 +54,7 @@ static int write_heatmap(const char *dir, const char *file, const void *data, si
     snprintf(out, outsz, "%s/%s.heatmap.jpg", dir, basename(copy));
     uint8_t *jpeg = NULL;
     size_t len = 0;
-    if (model_heatmap_jpeg(data, size, grid, m->gh, m->gw, m->threshold, &jpeg, &len, err, errsz))
+    if (heatmap_jpeg(data, size, grid, m->gh, m->gw, m->threshold, &jpeg, &len, err, errsz))
         return -1;
     FILE *f = fopen(out, "wb");
     int rc = f && fwrite(jpeg, 1, len, f) == len ? 0 : -1;

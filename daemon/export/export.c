@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "heatmap.h"
 #include "array.h"
 #include "clock.h"
 #include "parse.h"
@@ -339,8 +340,8 @@ static size_t draw_heatmap(struct export *e, int64_t id, size_t size, const floa
 {
     char err[256];
     size_t len = 0;
-    if (model_heatmap_jpeg(e->image, size, grid, gh, gw, (float)threshold, &e->heatmap, &len, err,
-                           sizeof err) == 0)
+    if (heatmap_jpeg(e->image, size, grid, gh, gw, (float)threshold, &e->heatmap, &len, err,
+                     sizeof err) == 0)
         return len;
     log_warn("frame %lld: exported without its heatmap: %s", (long long)id, err);
     e->counts.heatmap_errors++;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heatmap.h"
 #include "parse.h"
 #include "api.h"
 #include "image.h"
@@ -15,13 +16,11 @@
 
 #define DEFAULT_LIMIT 50
 
-static const char *const defect_names[] = {"none", "scratch", "hole", "stain"};
-
 static json_t *truth_json(const struct store_frame_info *f)
 {
     if (!f->has_truth) return json_null();
     if (f->truth.defect == DEFECT_NONE) return json_pack("{s:s, s:n}", "defect", "none", "bbox");
-    return json_pack("{s:s, s:[i,i,i,i]}", "defect", defect_names[f->truth.defect], "bbox",
+    return json_pack("{s:s, s:[i,i,i,i]}", "defect", frame_defect_name(f->truth.defect), "bbox",
                      f->truth.x0, f->truth.y0, f->truth.x1, f->truth.y1);
 }
 
@@ -234,8 +233,8 @@ static void get_heatmap(const struct http_request *req, struct http_reply *r)
     else if (has_map == 0)
         http_reply_error(r, 404, "frame %lld has no heatmap (not flagged, or not scored)",
                          (long long)id);
-    else if (model_heatmap_jpeg(data, size, grid, gh, gw, (float)threshold, &jpeg, &len, err,
-                                sizeof err)) {
+    else if (heatmap_jpeg(data, size, grid, gh, gw, (float)threshold, &jpeg, &len, err,
+                          sizeof err)) {
         log_error("heatmap of frame %lld: %s", (long long)id, err);
         http_reply_error(r, 500, "cannot draw the heatmap");
     } else {

@@ -1,5 +1,6 @@
 /* scorer.c — the scoring thread: poll the active model and the unscored frames, score, store. */
 #define LOG_TAG "scorer"
+#include "heatmap.h"
 #include "array.h"
 #include "clock.h"
 #include "log.h"
@@ -434,8 +435,8 @@ int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heat
     pthread_mutex_unlock(&s->model_lock);
     image_set_free(&one);
     if (rc == 0 && heatmap &&
-        model_heatmap_jpeg(data, len, grid, gh, gw, out->threshold, &out->heatmap_jpeg,
-                           &out->heatmap_len, err, errsz))
+        heatmap_jpeg(data, len, grid, gh, gw, out->threshold, &out->heatmap_jpeg, &out->heatmap_len,
+                     err, errsz))
         rc = -2;
     out->latency_us = clock_mono_us() - t0;
     free(grid);

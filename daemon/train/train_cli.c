@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "array.h"
@@ -107,8 +108,8 @@ static int store(const struct knob *o, const char *s, struct train_knobs *k)
     return -1;
 }
 
-/* The value of knob o in k as text: exact (store() reads it back to the same value) or, for a
- * person, short. */
+/* The value of knob o in k as text: exact (store() reads it back to the same value; as short as
+ * that allows) or, for a person, short. */
 static void format(const struct knob *o, const struct train_knobs *k, bool exact, char *buf,
                    size_t n)
 {
@@ -121,12 +122,18 @@ static void format(const struct knob *o, const struct train_knobs *k, bool exact
     case CHANNELS:
         snprintf(buf, n, "%d", *(const int *)field);
         break;
-    case FLOAT:
-        snprintf(buf, n, exact ? "%.9g" : "%g", (double)*(const float *)field);
+    case FLOAT: {
+        float v = *(const float *)field;
+        snprintf(buf, n, "%g", (double)v);
+        if (exact && strtof(buf, NULL) != v) snprintf(buf, n, "%.9g", (double)v);
         break;
-    case DOUBLE:
-        snprintf(buf, n, exact ? "%.17g" : "%g", *(const double *)field);
+    }
+    case DOUBLE: {
+        double v = *(const double *)field;
+        snprintf(buf, n, exact ? "%.15g" : "%g", v);
+        if (exact && strtod(buf, NULL) != v) snprintf(buf, n, "%.17g", v);
         break;
+    }
     }
 }
 
