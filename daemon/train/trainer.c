@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include "trainer.h"
+#include "scoring/model_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -187,101 +188,6 @@ static bool find_unfinished(struct trainer *t, const char *import, char *out, si
     return found;
 }
 
-/* The files a prune keeps, by identity (device and inode): a path registered in another form
- * (a bind mount, a moved data directory, a symlink) still names the same file. */
-struct keep_list {
-    struct stat *files; /* st_dev and st_ino are what count */
-    int n, cap;
-    bool oom;
-    char missing[PATH_MAX]; /* an active model's file that cannot be found */
-};
-
-static void keep_file(struct keep_list *l, const struct stat *st)
-{
-    if (l->oom) return;
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 16;
-        struct stat *p = realloc(l->files, sizeof *p * (size_t)cap);
-        if (!p) {
-            l->oom = true;
-            return;
-        }
-        l->files = p, l->cap = cap;
-    }
-    l->files[l->n++] = *st;
-}
-
-static void collect(const char *path, bool keep, bool active, void *ctx)
-{
-    struct keep_list *l = ctx;
-    struct stat st;
-    if (!keep) return;
-    if (stat(path, &st) == 0)
-        keep_file(l, &st);
-    else if (active && !l->missing[0])
-        snprintf(l->missing, sizeof l->missing, "%s", path);
-}
-
-static bool kept(const struct keep_list *l, const struct stat *st)
-{
-    for (int i = 0; i < l->n; i++)
-        if (l->files[i].st_dev == st->st_dev && l->files[i].st_ino == st->st_ino) return true;
-    return false;
-}
-
-int trainer_prune_models(struct scoring_store *db, const char *models_dir, int keep,
-                         const char *const *spare, int nspare, int *files, int64_t *bytes,
-                         char *err, size_t errsz)
-{
-    struct keep_list l = {0};
-    int rc = 0;
-    if (scoring_store_model_files(db, keep, collect, &l)) {
-        snprintf(err, errsz, "%s", scoring_store_errmsg(db));
-        rc = -1;
-    } else if (l.oom) {
-        snprintf(err, errsz, "out of memory");
-        rc = -1;
-    } else if (l.missing[0]) {
-        snprintf(err, errsz, "the active model's file %s cannot be found, so nothing is removed",
-                 l.missing);
-        rc = -1;
-    }
-    for (int i = 0; !rc && i < nspare; i++) {
-        struct stat st;
-        char bank[PATH_MAX + 32];
-        if (!spare[i] || !spare[i][0]) continue;
-        if (stat(spare[i], &st) == 0) keep_file(&l, &st);
-        model_bank_path(spare[i], bank, sizeof bank);
-        if (stat(bank, &st) == 0) keep_file(&l, &st);
-    }
-    if (!rc && l.oom) {
-        snprintf(err, errsz, "out of memory");
-        rc = -1;
-    }
-    DIR *d = rc ? NULL : opendir(models_dir);
-    if (!rc && !d) {
-        snprintf(err, errsz, "%s: %s", models_dir, strerror(errno));
-        rc = -1;
-    }
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char path[PATH_MAX + 256];
-        struct stat st;
-        if (!has_suffix(e->d_name, ".safetensors")) continue;
-        snprintf(path, sizeof path, "%s/%s", models_dir, e->d_name);
-        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || kept(&l, &st)) continue;
-        if (unlink(path) != 0) {
-            log_warn("cannot remove %s: %s", path, strerror(errno));
-            continue;
-        }
-        *files += 1;
-        *bytes += (int64_t)st.st_size;
-    }
-    if (d) closedir(d);
-    free(l.files);
-    return rc;
-}
-
 /* Returns false to look again soon (the lock is busy), true otherwise. */
 static bool start_child(struct trainer *t, const struct config *cfg)
 {
@@ -305,8 +211,8 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     const char *spare[] = {a.resume ? a.out : NULL, cfg->trainer_import};
     if (db_error)
         log_warn("old model files not removed: %s", scoring_store_errmsg(t->db));
-    else if (trainer_prune_models(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
-                                  &pruned_bytes, perr, sizeof perr))
+    else if (model_files_prune(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
+                               &pruned_bytes, perr, sizeof perr))
         log_warn("old model files not removed: %s", perr);
     if (pruned)
         log_info("removed %d model file(s) no longer kept (%.1f MiB; keep_models = %d)", pruned,

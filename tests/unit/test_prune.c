@@ -1,4 +1,4 @@
-/* test_prune.c — trainer_prune_models on a real models directory and SQLite file: the checkpoint
+/* test_prune.c — model_files_prune on a real models directory and SQLite file: the checkpoint
  * and bank of the active model and of the keep_models newest are kept (also when a row names its
  * file through another path), older ones and checkpoints no model names (abandoned runs) are
  * removed, a run to resume, its bank and the import file are spared, files that are not
@@ -21,7 +21,7 @@
 #include "store/store.h"
 #include "store/scoring_store.h"
 #include "tmpdb.h"
-#include "train/trainer.h"
+#include "scoring/model_files.h"
 
 static int setup(void **state)
 {
@@ -65,7 +65,7 @@ static int prune(struct scoring_store *ss, const char *models, int keep, const c
                  int nspare, int *files, int64_t *bytes, char *err)
 {
     *files = 0, *bytes = 0;
-    return trainer_prune_models(ss, models, keep, spare, nspare, files, bytes, err, 512);
+    return model_files_prune(ss, models, keep, spare, nspare, files, bytes, err, 512);
 }
 
 static void old_models_and_abandoned_runs_go(void **state)
