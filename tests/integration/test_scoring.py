@@ -220,7 +220,7 @@ def main():
     # the time one frame takes to score here (results of a backlog come one after the other): a
     # slow or busy CPU makes it longer, and a frame's lag is the bound plus a frame or two of it
     done = [t for (t,) in con.execute("SELECT r.created_at / 1e6 FROM results r WHERE "
-                                      "r.frame_id > ? ORDER BY r.id", (before,)).fetchall()]
+                                      "r.frame_id > ? ORDER BY r.created_at", (before,)).fetchall()]
     step = max(b - a for a, b in zip(done[len(done) // 2:], done[len(done) // 2 + 1:]))
     unscored = run[0] - len(lags)
     print("lag bound: %d frames stored, %d scored, %d skipped (status %d), worst lag of the "
