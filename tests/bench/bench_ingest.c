@@ -18,11 +18,11 @@
 
 #include "bench_common.h"
 #include "image.h"
-#include "metrics.h"
-#include "queue.h"
-#include "store.h"
+#include "base/metrics.h"
+#include "capture/queue.h"
+#include "store/store.h"
 #include "synthetic.h"
-#include "writer.h"
+#include "capture/writer.h"
 
 #define NFRAMES      32 /* distinct frames, pushed round-robin */
 #define WIDTH        640

@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "export.h"
-#include "http.h"
-#include "store_alerts.h"
+#include "http/api.h"
+#include "export/export.h"
+#include "http/http.h"
+#include "store/store_alerts.h"
 
 #define MAX_ARGS 64
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "model.h"
+#include "scoring/model.h"
 #include "safetensors.h"
 #include "tiny_step.h"
 

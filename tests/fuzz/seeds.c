@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "config.h"
+#include "base/config.h"
 #include "image.h"
 #include "tiny_step.h"
 

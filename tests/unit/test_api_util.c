@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "api.h"
+#include "http/api.h"
 
 static void expect_time(const char *s, int64_t want)
 {

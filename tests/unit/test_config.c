@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "config.h"
+#include "cli/commands.h"
+#include "base/config.h"
 
 /* Parses text as "t.conf"; returns config_parse_string's result and leaves the message in err. */
 static int parse(struct config *cfg, const char *text, char *err, size_t errsz)

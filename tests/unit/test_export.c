@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "export.h"
+#include "export/export.h"
 #include "image.h"
-#include "store.h"
+#include "store/store.h"
 
 #define NFRAMES  300
 #define T0       1800000000000000LL /* flagged_at of alert i: T0 + i ms */

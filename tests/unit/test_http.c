@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
-#include "http.h"
-#include "store_alerts.h"
+#include "http/api.h"
+#include "http/http.h"
+#include "store/store_alerts.h"
 
 static http_handler find(const char *method, const char *path, struct http_request *req, char *buf,
                          size_t bufsz, char *allow, bool *known)

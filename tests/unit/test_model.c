@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "model.h"
+#include "scoring/model.h"
 #include "tmpdb.h"
 #include "train.h"
 

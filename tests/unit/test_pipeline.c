@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "base/config.h"
 #include "image.h"
-#include "pipeline.h"
-#include "queue.h"
-#include "store.h"
-#include "writer.h"
+#include "capture/pipeline.h"
+#include "capture/queue.h"
+#include "store/store.h"
+#include "capture/writer.h"
 
 static struct queue_item item(int camera, uint64_t seq)
 {

@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store.h"
-#include "store_scoring.h"
+#include "store/store.h"
+#include "store/store_scoring.h"
 #include "tmpdb.h"
-#include "trainer.h"
+#include "train/trainer.h"
 
 static int setup(void **state)
 {

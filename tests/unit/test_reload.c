@@ -18,10 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "pipeline.h"
-#include "reload.h"
-#include "store.h"
+#include "base/config.h"
+#include "capture/pipeline.h"
+#include "run/reload.h"
+#include "store/store.h"
 
 static const char base_text[] = "[http]\nlisten = 127.0.0.1:8080\nthreads = 4\n"
                                 "[store]\npath = ./x.db\njpeg_quality = 90\nbatch_frames = 64\n"

@@ -20,11 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "image_cache.h"
-#include "retention.h"
-#include "store.h"
-#include "store_scoring.h"
-#include "writer.h"
+#include "capture/image_cache.h"
+#include "store/retention.h"
+#include "store/store.h"
+#include "store/store_scoring.h"
+#include "capture/writer.h"
 
 #define IMAGE_BYTES 8192
 

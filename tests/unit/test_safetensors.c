@@ -18,7 +18,7 @@
 
 #include "checkpoint.h"
 #include "dino_step.h"
-#include "model.h"
+#include "scoring/model.h"
 #include "safetensors.h"
 #include "../fuzz/tiny_step.h"
 

@@ -11,8 +11,8 @@
 #include <sqlite3.h>
 #include <stdio.h>
 
-#include "store.h"
-#include "store_scoring.h"
+#include "store/store.h"
+#include "store/store_scoring.h"
 #include "tmpdb.h"
 
 static int setup(void **state)

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store.h"
+#include "store/store.h"
 
 static int setup(void **state)
 {

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "train_cli.h"
+#include "train/train_cli.h"
 
 enum { O_OWN = 256 };
 static const struct option own[] = {{"own", 1, 0, O_OWN}, {"help", 0, 0, 'h'}};

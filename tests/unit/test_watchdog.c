@@ -17,11 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "pipeline.h"
-#include "scorer.h"
-#include "store.h"
-#include "watchdog.h"
+#include "base/config.h"
+#include "capture/pipeline.h"
+#include "scoring/scorer.h"
+#include "store/store.h"
+#include "run/watchdog.h"
 
 #define S 1000000LL /* one second in microseconds */
 

@@ -1,0 +1,151 @@
+/* cmd_score.c — `inspectd score`: image files scored against the active model of a database, one
+ * JSON line each (and optionally their heatmaps as JPEG files). */
+#define LOG_TAG "score"
+#include "log.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "imageset.h"
+#include "scoring/model.h"
+#include "store/store_scoring.h"
+#include "vit.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: inspectd score --db FILE [--heatmap-dir DIR] [--threads N] IMAGE...\n"
+            "  --db FILE           the database whose active model scores\n"
+            "  --heatmap-dir DIR   also write each image's heatmap as DIR/NAME.heatmap.jpg\n"
+            "  --threads N         workers (default 2)\n"
+            "Prints one JSON line per image: file, score, score_norm, flagged, model (and\n"
+            "heatmap); an unreadable image gets a line with \"error\", and the exit code is 1.\n");
+}
+
+static int read_file(const char *path, void **data, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    int rc = fseek(f, 0, SEEK_END);
+    long n = rc == 0 ? ftell(f) : -1;
+    *data = n >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc(n ? (size_t)n : 1) : NULL;
+    rc = *data && fread(*data, 1, (size_t)n, f) == (size_t)n ? 0 : -1;
+    fclose(f);
+    if (rc) free(*data);
+    *size = (size_t)n;
+    return rc;
+}
+
+static int write_heatmap(const char *dir, const char *file, const void *data, size_t size,
+                         const struct scoring_model *m, const float *grid, char *out, size_t outsz,
+                         char *err, size_t errsz)
+{
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", file);
+    snprintf(out, outsz, "%s/%s.heatmap.jpg", dir, basename(copy));
+    uint8_t *jpeg = NULL;
+    size_t len = 0;
+    if (model_heatmap_jpeg(data, size, grid, m->gh, m->gw, m->threshold, &jpeg, &len, err, errsz))
+        return -1;
+    FILE *f = fopen(out, "wb");
+    int rc = f && fwrite(jpeg, 1, len, f) == len ? 0 : -1;
+    if (f && fclose(f)) rc = -1;
+    if (rc) snprintf(err, errsz, "cannot write %.*s", (int)(errsz > 16 ? errsz - 16 : 0), out);
+    free(jpeg);
+    return rc;
+}
+
+/* Scores one file and prints its line. Returns 0, or 1 when it could not be scored. */
+static int score_one(const char *file, const struct scoring_model *m, const char *version,
+                     const char *heatmap_dir, int threads)
+{
+    void *data = NULL;
+    size_t size = 0;
+    char err[512] = "", heat[PATH_MAX + 32] = "";
+    struct image_set one = {.size = m->size, .channels = m->channels, .max = 1};
+    float score = 0, *grid = malloc(sizeof(float) * (size_t)m->gh * m->gw);
+    int ok = grid != NULL;
+    if (!ok) snprintf(err, sizeof err, "out of memory");
+    if (ok && read_file(file, &data, &size)) ok = 0, snprintf(err, sizeof err, "cannot read");
+    if (ok && image_set_add_encoded(&one, data, size, file) != 1)
+        ok = 0, snprintf(err, sizeof err, "not a decodable JPEG or PNG image");
+    if (ok && model_score(m, one.pixels, 1, threads, &score, grid, err, sizeof err)) ok = 0;
+    if (ok && heatmap_dir &&
+        write_heatmap(heatmap_dir, file, data, size, m, grid, heat, sizeof heat, err, sizeof err))
+        ok = 0;
+    json_t *j = ok ? json_pack("{s:s, s:f, s:f, s:b, s:s}", "file", file, "score", (double)score,
+                               "score_norm", (double)(score / m->threshold), "flagged",
+                               score > m->threshold, "model", version)
+                   : json_pack("{s:s, s:s}", "file", file, "error", err);
+    if (ok && heatmap_dir) json_object_set_new(j, "heatmap", json_string(heat));
+    char *line = json_dumps(j, JSON_COMPACT);
+    puts(line ? line : "{\"error\":\"out of memory\"}");
+    free(line);
+    json_decref(j);
+    free(data), free(grid);
+    image_set_free(&one);
+    return ok ? 0 : 1;
+}
+
+int cmd_score(int argc, char **argv)
+{
+    static const struct option opts[] = {{"db", 1, 0, 'd'},
+                                         {"heatmap-dir", 1, 0, 'm'},
+                                         {"threads", 1, 0, 't'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *db = NULL, *heatmap_dir = NULL;
+    int threads = 2, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'd')
+            db = optarg;
+        else if (c == 'm')
+            heatmap_dir = optarg;
+        else if (c == 't' && atoi(optarg) >= 1 && atoi(optarg) <= 64)
+            threads = atoi(optarg);
+        else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 64;
+        }
+    }
+    if (!db || optind == argc) {
+        fprintf(stderr, "inspectd score: --db FILE and at least one image are required\n");
+        usage(stderr);
+        return 64;
+    }
+    char err[512];
+    struct scoring_store *ss = scoring_store_open(db, err, sizeof err);
+    struct model_row row;
+    int found = ss ? scoring_store_active_model(ss, &row) : -1;
+    if (found <= 0) {
+        fprintf(stderr, "inspectd score: %s\n",
+                !ss ? err
+                    : (found < 0 ? scoring_store_errmsg(ss)
+                                 : "the database has no model yet (inspectd train --db "
+                                   "--register makes one)"));
+        scoring_store_close(ss);
+        return 1;
+    }
+    scoring_store_close(ss);
+    struct scoring_model m;
+    if (model_load(&m, row.path, row.bank, err, sizeof err)) {
+        fprintf(stderr, "inspectd score: model %s: %s\n", row.version, err);
+        return 1;
+    }
+    vit_set_threads(threads);
+    int failed = 0;
+    for (int i = optind; i < argc; i++)
+        failed |= score_one(argv[i], &m, row.version, heatmap_dir, threads);
+    model_free(&m);
+    return failed;
+}

@@ -1,0 +1,52 @@
+/* main.c — the inspectd command line: subcommands dispatch here. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "commands.h"
+#include "base/version.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"run", cmd_run, "the daemon: capture from the cameras into SQLite, serve the HTTP API"},
+    {"eval", cmd_eval, "one-class anomaly benchmark (Fashion-MNIST): pixels, untrained, DINO"},
+    {"train", cmd_train, "DINO pretraining on a directory of images, with checkpoints"},
+    {"score", cmd_score, "score image files against the active model of a database (JSON lines)"},
+    {"export", cmd_export, "the flagged frames of a database as a tar archive (images, heatmaps)"},
+    {"cameras", cmd_cameras, "list the cameras the drivers can see (GigE/USB3 Vision, libcamera)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: inspectd COMMAND [OPTIONS]\n"
+                 "       inspectd --version | --help\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\n`inspectd COMMAND --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    /* the daemon's training child is run as /proc/self/exe, which names the process "exe" in
+     * ps, top and the process-list columns of the journal: it is inspectd */
+    char comm[16] = "";
+    if (prctl(PR_GET_NAME, comm) == 0 && strcmp(comm, "exe") == 0) prctl(PR_SET_NAME, "inspectd");
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 64 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("inspectd %s\n", INSPECTD_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "inspectd: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 64;
+}

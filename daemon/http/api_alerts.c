@@ -1,0 +1,253 @@
+/* api_alerts.c — alerts over HTTP: the paged list with its filters, one alert, the summary per
+ * state, camera and hour, and the operator's review (which the scorer and the trainer act on: a
+ * false positive joins the normal bank, a confirmed defect is kept out of training and validates
+ * new models). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "api.h"
+#include "store/store_alerts.h"
+
+#define LOG_TAG "api"
+#include "log.h"
+
+#define DEFAULT_LIMIT 50
+#define DAY_US        (86400LL * 1000000)
+
+json_t *api_alert_json(const struct alert_info *a)
+{
+    char base[64], frame[64], link[6][96];
+    snprintf(base, sizeof base, "/api/v1/alerts/%lld", (long long)a->id);
+    snprintf(frame, sizeof frame, "/api/v1/frames/%lld", (long long)a->frame_id);
+    snprintf(link[0], sizeof link[0], "%s", base);
+    snprintf(link[1], sizeof link[1], "%s/review", base);
+    snprintf(link[2], sizeof link[2], "%s", frame);
+    snprintf(link[3], sizeof link[3], "%s/image", frame);
+    snprintf(link[4], sizeof link[4], "%s/thumbnail", frame);
+    snprintf(link[5], sizeof link[5], "%s/heatmap", frame);
+    json_t *links =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "self", link[0], "review", link[1], "frame",
+                  link[2], "image", link[3], "thumbnail", link[4], "heatmap", link[5]);
+    return json_pack("{s:I, s:I, s:s, s:o, s:I, s:o, s:f, s:f, s:f, s:I, s:s, s:s, s:o, s:o, "
+                     "s:o}",
+                     "id", (json_int_t)a->id, "frame_id", (json_int_t)a->frame_id, "camera",
+                     a->camera, "created_at", api_time(a->created_at), "created_at_us",
+                     (json_int_t)a->created_at, "captured_at", api_time(a->captured_at), "score",
+                     a->score, "score_norm", a->score_norm, "threshold", a->threshold, "model_id",
+                     (json_int_t)a->model_id, "model_version", a->model_version, "state", a->state,
+                     "note", a->has_note ? json_string(a->note) : json_null(), "reviewed_at",
+                     api_time(a->reviewed_at), "links", links);
+}
+
+static bool valid_state(const char *s)
+{
+    return strcmp(s, "new") == 0 || strcmp(s, "defect") == 0 || strcmp(s, "false_positive") == 0;
+}
+
+/* since/until from the query; replies 400 and returns -1 on a bad one. */
+static int parse_range(const struct http_request *req, struct http_reply *r, int64_t *since,
+                       int64_t *until)
+{
+    const char *names[2] = {"since", "until"};
+    int64_t *out[2] = {since, until};
+    for (int i = 0; i < 2; i++) {
+        const char *v = http_query(req, names[i]);
+        if (v && api_parse_time(v, out[i]) < 0) {
+            http_reply_error(r, 400,
+                             "%s must be an RFC 3339 time (2026-11-29T12:00:00Z) or Unix "
+                             "microseconds",
+                             names[i]);
+            return -1;
+        }
+    }
+    if (*since && *until && *since >= *until) {
+        http_reply_error(r, 400, "since must be before until");
+        return -1;
+    }
+    return 0;
+}
+
+/* Replies 404 and returns 0 when camera is set and was never stored; -1 after a 500. */
+static int camera_known(struct store_reader *rd, const char *camera, struct http_reply *r)
+{
+    if (!camera) return 1;
+    int known = store_has_camera(rd, camera);
+    if (known < 0) {
+        log_error("camera lookup: %s", store_reader_errmsg(rd));
+        http_reply_error(r, 500, "cannot read the database");
+    } else if (known == 0) {
+        http_reply_error(r, 404, "no camera named '%s'", camera);
+    }
+    return known;
+}
+
+int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
+                          struct alert_filter *f, int64_t *limit)
+{
+    static const char *const allowed[] = {"state", "camera", "since", "until",
+                                          "limit", "cursor", NULL};
+    if (http_check_query(req, allowed, r) < 0) return -1;
+    *f = (struct alert_filter){.state = http_query(req, "state"),
+                               .camera = http_query(req, "camera")};
+    const char *limit_s = http_query(req, "limit"), *cursor = http_query(req, "cursor");
+    *limit = DEFAULT_LIMIT;
+    if (f->state && !valid_state(f->state)) {
+        http_reply_error(r, 400, "state must be new, defect or false_positive");
+        return -1;
+    }
+    if (f->camera && (!f->camera[0] || strlen(f->camera) >= 64)) {
+        http_reply_error(r, 400, "camera must be a camera name");
+        return -1;
+    }
+    if (limit_s && http_parse_int(limit_s, 1, API_ALERTS_MAX_LIMIT, limit) < 0) {
+        http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_ALERTS_MAX_LIMIT);
+        return -1;
+    }
+    if (cursor && http_parse_int(cursor, 1, INT64_MAX, &f->before) < 0) {
+        http_reply_error(r, 400, "cursor must be the next_cursor of a previous page");
+        return -1;
+    }
+    return parse_range(req, r, &f->since, &f->until);
+}
+
+static void list_alerts(const struct http_request *req, struct http_reply *r)
+{
+    struct alert_filter f;
+    int64_t limit;
+    if (api_alerts_list_query(req, r, &f, &limit) < 0) return;
+    struct alert_info *a = malloc(sizeof *a * (size_t)limit);
+    if (!a) return http_reply_error(r, 500, "out of memory");
+    struct store_reader *rd = store_pool_get(req->app->readers);
+    int known = camera_known(rd, f.camera, r), n = 0;
+    if (known == 1 && (n = store_list_alerts(rd, &f, a, (int)limit)) < 0) {
+        log_error("list alerts: %s", store_reader_errmsg(rd));
+        http_reply_error(r, 500, "cannot read the database");
+    }
+    store_pool_put(req->app->readers, rd);
+    if (known == 1 && n >= 0) {
+        json_t *arr = json_array();
+        for (int i = 0; i < n; i++) json_array_append_new(arr, api_alert_json(&a[i]));
+        char next[32];
+        snprintf(next, sizeof next, "%lld", n ? (long long)a[n - 1].id : 0LL);
+        http_reply_json(r, 200,
+                        json_pack("{s:o, s:o}", "alerts", arr, "next_cursor",
+                                  n == limit ? json_string(next) : json_null()));
+    }
+    free(a);
+}
+
+/* Parses the {id} path segment; replies 400 and returns -1 when it is not an alert id. */
+static int alert_id(const struct http_request *req, struct http_reply *r, int64_t *id)
+{
+    if (http_parse_int(req->params[0], 1, INT64_MAX, id) == 0) return 0;
+    http_reply_error(r, 400, "alert id must be a positive integer, not '%s'", req->params[0]);
+    return -1;
+}
+
+/* Replies with alert id as it is now (200), 404, or 500. */
+static void reply_alert(const struct http_request *req, struct http_reply *r, int64_t id)
+{
+    struct alert_info a;
+    struct store_reader *rd = store_pool_get(req->app->readers);
+    int found = store_get_alert(rd, id, &a);
+    if (found < 0) log_error("get alert %lld: %s", (long long)id, store_reader_errmsg(rd));
+    store_pool_put(req->app->readers, rd);
+    if (found < 0)
+        http_reply_error(r, 500, "cannot read the database");
+    else if (found == 0)
+        http_reply_error(r, 404, "no alert %lld", (long long)id);
+    else
+        http_reply_json(r, 200, api_alert_json(&a));
+}
+
+static void get_alert(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const none[] = {NULL};
+    int64_t id;
+    if (http_check_query(req, none, r) < 0 || alert_id(req, r, &id) < 0) return;
+    reply_alert(req, r, id);
+}
+
+int api_alerts_review_body(const json_t *body, struct http_reply *r, const char **verdict,
+                           const char **note_text)
+{
+    const char *key;
+    json_t *value, *verdict_j = json_object_get(body, "verdict"),
+                   *note = json_object_get(body, "note");
+    json_object_foreach((json_t *)body, key, value)
+    {
+        if (strcmp(key, "verdict") != 0 && strcmp(key, "note") != 0) {
+            http_reply_error(r, 400, "unknown field '%.64s' (verdict and note are known)", key);
+            return -1;
+        }
+    }
+    const char *v = json_string_value(verdict_j);
+    if (!v || (strcmp(v, "defect") != 0 && strcmp(v, "false_positive") != 0)) {
+        http_reply_error(r, 400, "verdict must be \"defect\" or \"false_positive\"");
+    } else if (note && !json_is_null(note) && !json_is_string(note)) {
+        http_reply_error(r, 400, "note must be a string");
+    } else if (note && json_is_string(note) && json_string_length(note) > ALERT_NOTE_MAX) {
+        http_reply_error(r, 400, "note is longer than %d bytes", ALERT_NOTE_MAX);
+    } else if (note && json_is_string(note) &&
+               strlen(json_string_value(note)) != json_string_length(note)) {
+        http_reply_error(r, 400, "note must not contain NUL characters");
+    } else {
+        *verdict = v;
+        *note_text = note ? json_string_value(note) : NULL;
+        return 0;
+    }
+    return -1;
+}
+
+static void review_alert(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const none[] = {NULL};
+    int64_t id;
+    if (http_check_query(req, none, r) < 0 || alert_id(req, r, &id) < 0) return;
+    json_t *body = http_json_body(req, r);
+    if (!body) return;
+    const char *v, *note;
+    if (api_alerts_review_body(body, r, &v, &note) == 0) {
+        char err[512];
+        int found = store_review_alert(req->app->cfg->store_path, id, v, note, err, sizeof err);
+        if (found < 0) {
+            log_error("%s", err);
+            http_reply_error(r, 500, "cannot record the review");
+        } else if (found == 0) {
+            http_reply_error(r, 404, "no alert %lld", (long long)id);
+        } else {
+            log_info("alert %lld reviewed: %s", (long long)id, v);
+            reply_alert(req, r, id);
+        }
+    }
+    json_decref(body);
+}
+
+static void alert_summary(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const allowed[] = {"since", "until", NULL};
+    if (http_check_query(req, allowed, r) < 0) return;
+    int64_t since = 0, until = 0;
+    if (parse_range(req, r, &since, &until) < 0) return;
+    if (!until) until = since ? since + DAY_US : clock_wall_us() + 1;
+    if (!since) since = until - DAY_US;
+    if (since >= until) return http_reply_error(r, 400, "since must be before until");
+    struct store_reader *rd = store_pool_get(req->app->readers);
+    json_t *j = store_alert_summary(rd, since, until);
+    if (!j) log_error("alert summary: %s", store_reader_errmsg(rd));
+    store_pool_put(req->app->readers, rd);
+    if (!j) return http_reply_error(r, 500, "cannot read the database");
+    json_object_set_new(j, "since", api_time(since));
+    json_object_set_new(j, "until", api_time(until));
+    http_reply_json(r, 200, j);
+}
+
+const struct http_route api_alerts_routes[] = {
+    {"GET", "/api/v1/alerts", list_alerts},
+    {"GET", "/api/v1/alerts/summary", alert_summary},
+    {"GET", "/api/v1/alerts/{id}", get_alert},
+    {"POST", "/api/v1/alerts/{id}/review", review_alert},
+    {0},
+};

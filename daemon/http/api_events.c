@@ -1,0 +1,156 @@
+/* api_events.c — GET /api/v1/events: Server-Sent Events from the database's event log
+ * (schema/0003_operator.sql). The stream polls the log every 250 ms through a briefly lent
+ * connection, writes one event per row (`id`, `event: alert|review|model`, `data:` the alert or
+ * model as JSON), a comment every 15 s when nothing happens (proxies keep the connection, and a
+ * client that went away is noticed), and ends when the server stops. A client that reconnects
+ * with Last-Event-ID (or ?last_event_id=) gets what it missed, as far as the log goes back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "store/store_alerts.h"
+
+#define LOG_TAG "api"
+#include "log.h"
+
+#define POLL_MS      250
+#define KEEPALIVE_MS 15000
+#define BATCH        64
+
+struct sse {
+    struct app *app;
+    const atomic_bool *stopping;
+    int64_t last_id;
+    char *pending; /* bytes not yet sent */
+    size_t len, off, cap;
+    int idle_ms;
+};
+
+static void sse_free(void *ctx)
+{
+    struct sse *s = ctx;
+    free(s->pending);
+    free(s);
+}
+
+static int append(struct sse *s, const char *text, size_t n)
+{
+    if (s->len + n > s->cap) {
+        size_t cap = (s->len + n) * 2;
+        char *p = realloc(s->pending, cap);
+        if (!p) return -1;
+        s->pending = p, s->cap = cap;
+    }
+    memcpy(s->pending + s->len, text, n);
+    s->len += n;
+    return 0;
+}
+
+/* The event's data: the alert or model as it is now ({"id": N, "deleted": true} when gone). */
+static json_t *event_data(struct store_reader *rd, const struct event_row *e)
+{
+    if (strcmp(e->kind, "model") == 0) {
+        bool found;
+        json_t *m = store_get_model(rd, e->ref, &found);
+        return m ? api_model_json(m)
+                 : json_pack("{s:I, s:b}", "id", (json_int_t)e->ref, "deleted", 1);
+    }
+    struct alert_info a;
+    if (store_get_alert(rd, e->ref, &a) == 1) return api_alert_json(&a);
+    return json_pack("{s:I, s:b}", "id", (json_int_t)e->ref, "deleted", 1);
+}
+
+/* Reads new events into pending. Returns 0, or -1 on a database error (logged). */
+static int poll_events(struct sse *s)
+{
+    struct event_row ev[BATCH];
+    struct store_reader *rd = store_pool_get(s->app->readers);
+    int n = store_events_after(rd, s->last_id, ev, BATCH), rc = 0;
+    if (n < 0) {
+        log_error("events: %s", store_reader_errmsg(rd));
+        rc = -1;
+    }
+    for (int i = 0; i < n && rc == 0; i++) {
+        json_t *data = event_data(rd, &ev[i]);
+        char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+        json_decref(data);
+        char head[96];
+        int hn = snprintf(head, sizeof head, "id: %lld\nevent: %s\ndata: ", (long long)ev[i].id,
+                          ev[i].kind);
+        if (!text || append(s, head, (size_t)hn) || append(s, text, strlen(text)) ||
+            append(s, "\n\n", 2))
+            rc = -1;
+        free(text);
+        s->last_id = ev[i].id;
+    }
+    store_pool_put(s->app->readers, rd);
+    return rc;
+}
+
+static ssize_t sse_next(void *ctx, char *buf, size_t max)
+{
+    struct sse *s = ctx;
+    for (;;) {
+        if (s->off < s->len) {
+            size_t n = s->len - s->off < max ? s->len - s->off : max;
+            memcpy(buf, s->pending + s->off, n);
+            s->off += n;
+            if (s->off == s->len) s->off = s->len = 0;
+            return (ssize_t)n;
+        }
+        if (atomic_load(s->stopping)) return HTTP_STREAM_END;
+        if (poll_events(s) < 0) return HTTP_STREAM_ERROR;
+        if (s->len) {
+            s->idle_ms = 0;
+            continue;
+        }
+        if (s->idle_ms >= KEEPALIVE_MS) {
+            s->idle_ms = 0;
+            if (append(s, ": keep-alive\n\n", 14)) return HTTP_STREAM_ERROR;
+            continue;
+        }
+        struct timespec ts = {0, POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        s->idle_ms += POLL_MS;
+    }
+}
+
+static void get_events(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const allowed[] = {"last_event_id", NULL};
+    if (http_check_query(req, allowed, r) < 0) return;
+    const char *last = http_header(req, "Last-Event-ID");
+    if (!last) last = http_query(req, "last_event_id");
+    int64_t last_id = -1;
+    if (last && http_parse_int(last, 0, INT64_MAX, &last_id) < 0)
+        return http_reply_error(r, 400, "Last-Event-ID must be an event id");
+    struct sse *s = calloc(1, sizeof *s);
+    if (!s) return http_reply_error(r, 500, "out of memory");
+    s->app = req->app;
+    s->stopping = req->stopping;
+    if (last_id < 0) {
+        struct store_reader *rd = store_pool_get(req->app->readers);
+        int rc = store_last_event(rd, &s->last_id);
+        if (rc < 0) log_error("events: %s", store_reader_errmsg(rd));
+        store_pool_put(req->app->readers, rd);
+        if (rc < 0) {
+            sse_free(s);
+            return http_reply_error(r, 500, "cannot read the database");
+        }
+    } else {
+        s->last_id = last_id;
+    }
+    static const char hello[] = "retry: 3000\n: inspectd events\n\n";
+    if (append(s, hello, sizeof hello - 1)) {
+        sse_free(s);
+        return http_reply_error(r, 500, "out of memory");
+    }
+    http_reply_stream(r, 200, "text/event-stream", sse_next, sse_free, s);
+}
+
+const struct http_route api_events_routes[] = {
+    {"GET", "/api/v1/events", get_events},
+    {0},
+};

@@ -1,0 +1,159 @@
+/* api_models.c — model versions, training (progress, start now) and scoring an uploaded image:
+ * GET /api/v1/models, GET/POST /api/v1/train, POST /api/v1/score. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "store/store_alerts.h"
+
+#define LOG_TAG "api"
+#include "log.h"
+
+json_t *api_model_json(json_t *m)
+{
+    const char *keys[] = {"created_at", "activated_at"};
+    for (int i = 0; m && i < 2; i++) {
+        json_int_t us = json_integer_value(json_object_get(m, keys[i]));
+        json_object_set_new(m, keys[i], api_time(us));
+    }
+    return m;
+}
+
+static void list_models(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const none[] = {NULL};
+    if (http_check_query(req, none, r) < 0) return;
+    struct store_reader *rd = store_pool_get(req->app->readers);
+    json_t *models = store_list_models(rd);
+    if (!models) log_error("list models: %s", store_reader_errmsg(rd));
+    store_pool_put(req->app->readers, rd);
+    if (!models) return http_reply_error(r, 500, "cannot read the database");
+    json_t *active = json_null();
+    size_t i;
+    json_t *m;
+    json_array_foreach(models, i, m)
+    {
+        api_model_json(m);
+        const char *st = json_string_value(json_object_get(m, "status"));
+        if (st && strcmp(st, "active") == 0) {
+            json_decref(active);
+            active = json_incref(json_object_get(m, "id"));
+        }
+    }
+    http_reply_json(r, 200, json_pack("{s:o, s:o}", "models", models, "active", active));
+}
+
+static json_t *train_json(const struct trainer_status *st)
+{
+    json_t *j = json_pack("{s:s, s:b, s:b, s:I, s:I, s:I}", "state",
+                          st->running     ? "training"
+                          : st->requested ? "starting"
+                                          : "idle",
+                          "enabled", st->enabled, "requested", st->requested, "runs",
+                          (json_int_t)st->runs, "failures", (json_int_t)st->failures,
+                          "frames_since_model", (json_int_t)st->frames_since_model);
+    if (!j) return NULL;
+    if (st->running) {
+        json_object_set_new(j, "pid", json_integer(st->pid));
+        json_object_set_new(j, "started_at", api_time(st->started_us));
+    }
+    if (st->running && st->has_progress) {
+        json_object_set_new(j, "phase", json_string(st->phase));
+        json_object_set_new(j, "step", json_integer(st->step));
+        json_object_set_new(j, "total_steps", json_integer(st->total_steps));
+        json_object_set_new(j, "loss", json_real(st->loss));
+        json_object_set_new(j, "eta_s", json_real(st->eta_s));
+        json_object_set_new(j, "images_per_s", json_real(st->images_per_s));
+    }
+    if (st->runs && !st->running) {
+        json_object_set_new(j, "last_started_at", api_time(st->started_us));
+        json_object_set_new(j, "last_exit", json_integer(st->last_exit));
+    }
+    return j;
+}
+
+static void get_train(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const none[] = {NULL};
+    if (http_check_query(req, none, r) < 0) return;
+    struct trainer_status st;
+    trainer_get_status(req->app->trainer, &st);
+    http_reply_json(r, 200, train_json(&st));
+}
+
+static void post_train(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const none[] = {NULL};
+    if (http_check_query(req, none, r) < 0) return;
+    if (req->body_len) return http_reply_error(r, 400, "POST /api/v1/train takes no body");
+    int busy = trainer_request(req->app->trainer);
+    struct trainer_status st;
+    trainer_get_status(req->app->trainer, &st);
+    if (busy) {
+        json_t *j = train_json(&st);
+        json_object_set_new(j, "error", json_string("a training run is already going on"));
+        return http_reply_json(r, 409, j);
+    }
+    http_reply_json(r, 202, train_json(&st));
+}
+
+/* Base64 of n bytes (malloc'ed, NUL-terminated), or NULL. */
+static char *base64(const uint8_t *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        *o++ = tab[v >> 18 & 63];
+        *o++ = tab[v >> 12 & 63];
+        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+static void post_score(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const allowed[] = {"heatmap", NULL};
+    if (http_check_query(req, allowed, r) < 0) return;
+    const char *hm = http_query(req, "heatmap");
+    if (hm && strcmp(hm, "0") != 0 && strcmp(hm, "1") != 0)
+        return http_reply_error(r, 400, "heatmap must be 0 or 1");
+    const char *type = http_header(req, "Content-Type");
+    if (type && strncmp(type, "image/jpeg", 10) != 0 && strncmp(type, "image/png", 9) != 0 &&
+        strncmp(type, "application/octet-stream", 24) != 0)
+        return http_reply_error(r, 415, "send the image's bytes as image/jpeg or image/png");
+    if (req->body_len == 0) return http_reply_error(r, 400, "the body must be a JPEG or PNG image");
+    struct scorer_verdict v;
+    char err[512];
+    int rc = scorer_score_image(req->app->scorer, req->body, req->body_len, hm && hm[0] == '1', &v,
+                                err, sizeof err);
+    if (rc == 1) return http_reply_error(r, 503, "%s", err);
+    if (rc == -1) return http_reply_error(r, 400, "%s", err);
+    if (rc < 0) {
+        log_error("POST /api/v1/score: %s", err);
+        return http_reply_error(r, 500, "cannot score the image");
+    }
+    json_t *j = json_pack("{s:f, s:f, s:f, s:b, s:s, s:f}", "score", v.score, "score_norm",
+                          v.threshold > 0 ? v.score / v.threshold : 0.0, "threshold", v.threshold,
+                          "flagged", v.flagged, "model_version", v.model_version, "latency_ms",
+                          v.latency_us / 1000.0);
+    if (j && v.heatmap_jpeg) {
+        char *b64 = base64(v.heatmap_jpeg, v.heatmap_len);
+        json_object_set_new(j, "heatmap_jpeg", b64 ? json_string(b64) : json_null());
+        free(b64);
+    }
+    free(v.heatmap_jpeg);
+    http_reply_json(r, 200, j);
+}
+
+const struct http_route api_models_routes[] = {
+    {"GET", "/api/v1/models", list_models},
+    {"GET", "/api/v1/train", get_train},
+    {"POST", "/api/v1/train", post_train},
+    {"POST", "/api/v1/score", post_score},
+    {0},
+};

@@ -1,0 +1,75 @@
+/* scorer.h — the scoring thread: every stored frame gets a score against the database's active
+ * model (decode → resize to the model's input → teacher backbone → patch k-NN against the bank),
+ * a result row, and, when flagged, a heatmap and an alert. Frames are found in the database (the
+ * oldest unscored ones first, after the last frame the model scored, or from the newest for a
+ * first model that scored nothing yet; a model that replaces another continues where that one
+ * stopped, backlog included), so neither a restart nor a model swap loses a frame and capture is
+ * never slowed. With no
+ * model yet the scorer is "learning" and frames stay unscored. A frame stored without its image
+ * (storage full) is scored from the image cache the writer handed its image to; when the cache no
+ * longer holds it, it stays unscored and is counted. A result that cannot be written because the
+ * disk is full is retried (the writer's retention makes room) instead of being lost. */
+#ifndef INSPECTD_SCORER_H
+#define INSPECTD_SCORER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/metrics.h"
+#include "capture/image_cache.h"
+
+struct scorer;
+
+enum scorer_state { SCORER_LEARNING = 0, SCORER_SCORING, SCORER_ERROR };
+
+struct scorer_status {
+    enum scorer_state state;
+    char model_version[64];
+    int64_t model_id;
+    float threshold;
+    uint64_t scored, flagged, failed;
+    int64_t last_latency_us;  /* decode + embed + k-NN of the last frame */
+    int64_t model_created_us; /* the active model's creation time */
+    int feedback_frames;      /* false positives in the bank */
+    uint64_t
+        idle; /* turns that scored nothing: no model, no new frame, a read error, a full disk */
+    uint64_t without_image; /* stored without their image and no longer in memory: not scored */
+    uint64_t skipped;       /* stored longer than max_score_lag_s before their turn: not scored */
+    char last_error[256];
+};
+
+/* One image scored against the active model, for POST /api/v1/score. */
+struct scorer_verdict {
+    float score, threshold;
+    bool flagged;
+    char model_version[64];
+    int64_t latency_us;
+    uint8_t *heatmap_jpeg; /* malloc'ed when asked for, else NULL */
+    size_t heatmap_len;
+};
+
+/* Starts the thread on the database at path (already migrated). threads: BLAS/embedding
+ * workers for scoring. images: where the writer puts the images it could not store (may be NULL;
+ * must outlive the scorer). max_lag_s: frames stored longer ago than this when their turn comes
+ * are skipped and counted (0: none). Returns NULL with the reason in err. */
+struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images,
+                            int max_lag_s, char *err, size_t errsz);
+
+/* Stops the thread (after the frame in hand) and frees everything; NULL is fine. */
+void scorer_stop(struct scorer *s);
+
+void scorer_get_status(struct scorer *s, struct scorer_status *out);
+
+/* Seconds per scored frame (decode + embed + k-NN + storing the result), for /metrics. */
+struct metrics_histogram *scorer_latency(struct scorer *s);
+
+/* Scores an encoded JPEG/PNG with the scorer's model (waiting for the frame in hand), with its
+ * heatmap overlay when asked. Returns 0; 1 when there is no model yet; -1 when the image cannot be
+ * decoded (reason in err); -2 on an internal failure (reason in err). */
+int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heatmap,
+                       struct scorer_verdict *out, char *err, size_t errsz);
+
+const char *scorer_state_name(enum scorer_state st);
+
+#endif

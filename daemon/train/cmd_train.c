@@ -1,0 +1,684 @@
+/* cmd_train.c — `inspectd train`: DINO pretraining on the frames of the database or on a directory
+ * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C) and
+ * --resume. */
+#define LOG_TAG "train"
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "cli/commands.h"
+#include "imageset.h"
+#include "store/store.h"
+#include "train.h"
+#include "train_cli.h"
+#include "store/store_scoring.h"
+#include "scoring/model.h"
+
+struct train_cmd {
+    const char *images_dir, *out;
+    const char *db, *camera, *since; /* frames from the database instead of a directory */
+    int64_t since_us;                /* 0: every frame */
+    int max_images;
+    int size, channels, every;
+    long max_steps;
+    bool resume;
+    bool register_model;  /* --register: build the bank, calibrate, make it the db's model */
+    const char *init;     /* --init FILE: start from these weights instead of a random init */
+    const char *progress; /* --progress FILE: the run's progress as JSON, replaced every second */
+    struct train_options t;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+/* The first Ctrl-C or SIGTERM asks for a stop at the end of the step (with a checkpoint); a second
+ * one ends the process at once. */
+static void on_signal(int sig)
+{
+    if (stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: inspectd train (--images DIR | --db FILE) --out FILE.safetensors "
+                 "[options]\n"
+                 "  --images DIR        JPEG/PNG files to learn from (others are skipped)\n"
+                 "  --db FILE           or the frames stored in inspectd's database, newest first\n"
+                 "  --camera NAME       only this camera's frames (with --db)\n"
+                 "  --since WHEN        only frames captured since WHEN: YYYY-MM-DD[THH:MM[:SS]]\n"
+                 "                      (UTC) or an age such as 90m, 12h, 7d (with --db)\n"
+                 "  --max-images N      learn from at most N images (default 20000)\n"
+                 "  --out FILE          checkpoint to write (atomically) and to --resume from\n"
+                 "  --resume            continue the run saved in --out\n"
+                 "  --init FILE         start from the weights of FILE (a checkpoint's teacher,\n"
+                 "                      or a plain export of the same model) instead of random\n"
+                 "  --register          then build the normal bank from the same frames,\n"
+                 "                      calibrate the threshold and make the model the one\n"
+                 "                      that scores the database's frames (with --db)\n"
+                 "  --progress FILE     keep FILE replaced (about once a second) with the run's\n"
+                 "                      progress as JSON: phase, step, total_steps, loss, eta_s\n"
+                 "  --minutes M         time budget (default: none)\n"
+                 "  --epochs N          epochs (default 100; with --minutes, an upper bound)\n"
+                 "  --max-steps N       stop after step N, schedules unchanged (train in chunks)\n"
+                 "  --every N           checkpoint every N steps (default 100)\n"
+                 "  --size S            image size the model sees (default 64)\n"
+                 "  --channels 1|3      grey or RGB input (default 3)\n");
+    train_cli_usage(out);
+    fprintf(out, "Ctrl-C (or SIGTERM) saves a checkpoint and exits after the current step; a\n"
+                 "second one exits at once. With --minutes, a --resume gets what is left of\n"
+                 "the run's budget.\n");
+}
+
+/* WHEN as Unix microseconds: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" (UTC), or an age "N{s,m,h,d}"
+ * before now. Returns 0 or -1. */
+static int parse_since(const char *when, int64_t now, int64_t *out)
+{
+    char *end;
+    double age = strtod(when, &end);
+    static const char units[] = "smhd";
+    static const double seconds[] = {1, 60, 3600, 86400};
+    const char *u = end != when && end[0] && !end[1] ? strchr(units, end[0]) : NULL;
+    if (u && age >= 0) {
+        *out = now - (int64_t)(age * seconds[u - units] * 1e6);
+        return 0;
+    }
+    struct tm tm = {0};
+    const char *rest = strptime(when, "%Y-%m-%d", &tm);
+    if (rest && *rest == 'T') {
+        const char *t = strptime(rest + 1, "%H:%M", &tm);
+        rest = t && *t == ':' ? strptime(t + 1, "%S", &tm) : t;
+    }
+    if (!rest || *rest) return -1;
+    *out = (int64_t)timegm(&tm) * 1000000;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct train_cmd *c)
+{
+    enum {
+        O_IMAGES = 256,
+        O_OUT,
+        O_RESUME,
+        O_REGISTER,
+        O_INIT,
+        O_MAXSTEPS,
+        O_EVERY,
+        O_SIZE,
+        O_CHANNELS,
+        O_DB,
+        O_CAMERA,
+        O_SINCE,
+        O_MAX_IMAGES,
+        O_PROGRESS
+    };
+    static const struct option own[] = {{"images", 1, 0, O_IMAGES},
+                                        {"out", 1, 0, O_OUT},
+                                        {"resume", 0, 0, O_RESUME},
+                                        {"register", 0, 0, O_REGISTER},
+                                        {"init", 1, 0, O_INIT},
+                                        {"max-steps", 1, 0, O_MAXSTEPS},
+                                        {"every", 1, 0, O_EVERY},
+                                        {"size", 1, 0, O_SIZE},
+                                        {"channels", 1, 0, O_CHANNELS},
+                                        {"db", 1, 0, O_DB},
+                                        {"camera", 1, 0, O_CAMERA},
+                                        {"since", 1, 0, O_SINCE},
+                                        {"max-images", 1, 0, O_MAX_IMAGES},
+                                        {"progress", 1, 0, O_PROGRESS},
+                                        {"help", 0, 0, 'h'}};
+    enum { N_OWN = sizeof own / sizeof *own };
+    struct option opts[N_OWN + 32];
+    if (train_cli_options(own, N_OWN, opts, (int)(sizeof opts / sizeof *opts))) return -1;
+    struct train_options *t = &c->t;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int shared = train_cli_apply("train", o, optarg, t);
+        if (shared <= 0) {
+            if (shared < 0) return -1;
+            continue;
+        }
+        char *end = NULL;
+        double v = optarg ? strtod(optarg, &end) : 0;
+        bool num_ok = optarg && *optarg && end && *end == '\0';
+        bool bad = false;
+        switch (o) {
+        case O_IMAGES:
+            c->images_dir = optarg;
+            break;
+        case O_OUT:
+            c->out = optarg;
+            break;
+        case O_RESUME:
+            c->resume = true;
+            break;
+        case O_REGISTER:
+            c->register_model = true;
+            break;
+        case O_INIT:
+            c->init = optarg;
+            break;
+        case O_PROGRESS:
+            c->progress = optarg;
+            break;
+        case O_MAXSTEPS:
+            bad = !num_ok || v < 1, c->max_steps = (long)v;
+            break;
+        case O_EVERY:
+            bad = !num_ok || v < 1, c->every = (int)v;
+            break;
+        case O_SIZE:
+            bad = !num_ok || v < 4 || v > 1024, c->size = (int)v;
+            break;
+        case O_CHANNELS:
+            bad = !num_ok || (v != 1 && v != 3), c->channels = (int)v;
+            break;
+        case O_DB:
+            c->db = optarg;
+            break;
+        case O_CAMERA:
+            c->camera = optarg;
+            break;
+        case O_SINCE:
+            c->since = optarg, bad = parse_since(optarg, clock_wall_us(), &c->since_us);
+            break;
+        case O_MAX_IMAGES:
+            bad = !num_ok || v < 2 || v > 1e7, c->max_images = (int)v;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
+        }
+        if (bad) {
+            fprintf(stderr, "inspectd train: bad value '%s' for --%s\n", optarg,
+                    own[o - O_IMAGES].name);
+            return -1;
+        }
+    }
+    if (!c->images_dir == !c->db || !c->out || optind != argc) {
+        fprintf(stderr, "inspectd train: --out FILE and one of --images DIR or --db FILE are "
+                        "required\n");
+        return -1;
+    }
+    if (c->register_model && !c->db) {
+        fprintf(stderr, "inspectd train: --register makes the model the scoring model of --db\n");
+        return -1;
+    }
+    if (!c->db && (c->camera || c->since)) {
+        fprintf(stderr, "inspectd train: --camera and --since select frames of --db\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends c->db's frames (newest first; of c->camera, captured since c->since_us) to set, up to
+ * set->max. Returns 0 or -1 (logged). */
+static int load_db(const struct train_cmd *c, struct image_set *set)
+{
+    enum { PAGE = 256 };
+    char err[512], what[96];
+    struct store_pool *pool = store_pool_open(c->db, 1, err, sizeof err);
+    if (!pool) {
+        log_error("%s", err);
+        return -1;
+    }
+    struct store_reader *r = store_pool_get(pool);
+    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
+    if (!ss) log_warn("%s: confirmed defects cannot be left out: %s", c->db, err);
+    struct store_frame_info *page = malloc(sizeof *page * PAGE), info;
+    int rc = page ? 0 : -1, listed = 1;
+    if (!page) log_error("out of memory");
+    if (!rc && c->camera && store_has_camera(r, c->camera) != 1) {
+        log_error("%s: no frames of a camera named '%s'", c->db, c->camera);
+        rc = -1;
+    }
+    for (int64_t before = 0; !rc && listed > 0 && set->n < set->max;) {
+        listed = store_list_frames(r, c->camera, before, page, PAGE);
+        bool recent = false;
+        for (int i = 0; i < listed && !rc && set->n < set->max; i++) {
+            if (page[i].captured_at_us < c->since_us) continue;
+            recent = true;
+            void *data = NULL;
+            size_t size = 0;
+            snprintf(what, sizeof what, "frame %lld", (long long)page[i].id);
+            int defect = ss ? scoring_store_confirmed_defect(ss, page[i].id) : 0;
+            if (defect < 0) {
+                log_error("%s: %s", c->db, scoring_store_errmsg(ss));
+                rc = -1;
+                continue;
+            }
+            if (defect) continue; /* an operator confirmed it: not a normal product */
+            int found = store_get_image(r, page[i].id, &data, &size, &info);
+            if (found < 0) {
+                log_error("%s: %s", c->db, store_reader_errmsg(r));
+                rc = -1;
+            } else if (found == 1 && image_set_add_encoded(set, data, size, what) < 0) {
+                rc = -1;
+            }
+            free(data);
+        }
+        if (listed < 0) {
+            log_error("%s: %s", c->db, store_reader_errmsg(r));
+            rc = -1;
+        }
+        if (listed > 0) before = page[listed - 1].id;
+        if (!recent && c->since_us > 0) break; /* ids grow with time: older pages only from here */
+    }
+    free(page);
+    scoring_store_close(ss);
+    store_pool_put(pool, r);
+    store_pool_close(pool);
+    return rc;
+}
+
+/* The training images, from the directory or the database. Returns 0 or -1 (logged). */
+static int load_images(const struct train_cmd *c, struct image_set *set)
+{
+    if (c->db) return load_db(c, set);
+    return image_set_add_dir(set, c->images_dir) < 0 ? -1 : 0;
+}
+
+static const char *source_name(const struct train_cmd *c, char *buf, size_t n)
+{
+    if (!c->db) return c->images_dir;
+    snprintf(buf, n, "%s (camera %s, since %s)", c->db, c->camera ? c->camera : "any",
+             c->since ? c->since : "the first frame");
+    return buf;
+}
+
+static char *config_json(const struct train_cmd *c, const struct image_set *set)
+{
+    const struct vit_config *m = &c->t.model;
+    json_t *j =
+        json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "dim", m->dim, "depth",
+                  m->depth, "heads", m->heads, "mlp_ratio", m->mlp_ratio, "patch", m->patch,
+                  "img_size", m->img_size, "in_chans", m->in_chans, "head_hidden", m->head_hidden,
+                  "head_bottleneck", m->head_bottleneck, "head_out", m->head_out);
+    json_t *mean = json_array(), *std = json_array();
+    for (int i = 0; i < set->channels; i++) {
+        json_array_append_new(mean, json_real(set->mean[i]));
+        json_array_append_new(std, json_real(set->std[i]));
+    }
+    json_object_set_new(j, "mean", mean);
+    json_object_set_new(j, "std", std);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return s;
+}
+
+struct run {
+    double loss;            /* the last step's */
+    bool reached_max_steps; /* stopped at --max-steps, as planned */
+    struct train_cmd *c;
+    struct dino_step *s;
+    const struct image_set *set;
+    const char *source;
+    char *model_json;
+    long total;
+    double seconds_before; /* training time of the run before this --resume */
+    double seconds;        /* training time of the run so far, the above included */
+    bool budget_spent;     /* the resumed run had used its --minutes already */
+    double last_log, last_progress;
+    bool tty;
+};
+
+/* Replaces c->progress with {phase, step, total_steps, epoch, loss, images_per_s, seconds, eta_s}
+ * (write to a temporary file, then rename: a reader never sees half of it). Failures are
+ * logged once: progress is for watching, never a reason to stop. */
+static void write_progress(const struct train_cmd *c, const char *phase, long step, long total,
+                           int epoch, double loss, double images_per_s, double seconds, double eta)
+{
+    static bool warned;
+    if (!c->progress) return;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", c->progress);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fprintf(f,
+                           "{\"phase\":\"%s\",\"step\":%ld,\"total_steps\":%ld,\"epoch\":%d,"
+                           "\"loss\":%.6g,\"images_per_s\":%.3g,\"seconds\":%.1f,"
+                           "\"eta_s\":%.0f,\"pid\":%d}\n",
+                           phase, step, total, epoch, isfinite(loss) ? loss : 0.0, images_per_s,
+                           seconds, eta, (int)getpid()) > 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    ok = ok && rename(tmp, c->progress) == 0;
+    if (!ok && !warned) {
+        log_warn("cannot write progress to %s: %s", c->progress, strerror(errno));
+        warned = true;
+    }
+}
+
+static int save(struct run *r)
+{
+    char total[32], images[32], err[512], train[256], seconds[32];
+    snprintf(total, sizeof total, "%ld", r->total);
+    snprintf(seconds, sizeof seconds, "%.3f", r->seconds);
+    snprintf(images, sizeof images, "%d", r->set->n);
+    snprintf(train, sizeof train,
+             "{\"batch\":%d,\"locals\":%d,\"lr\":%g,\"momentum\":%g,\"teacher_temp\":%g,"
+             "\"koleo\":%g,\"seed\":%llu,\"epochs\":%d}",
+             r->c->t.batch, r->c->t.n_local, r->c->t.lr, r->c->t.momentum_teacher,
+             r->c->t.teacher_temp, r->c->t.koleo_weight, (unsigned long long)r->c->t.seed,
+             r->c->t.epochs);
+    const char *keys[] = {"format",      "version", "model",  "train",
+                          "total_steps", "images",  "source", "seconds"};
+    const char *vals[] = {
+        "inspectd-checkpoint", "1", r->model_json, train, total, images, r->source, seconds};
+    if (checkpoint_save_training(r->c->out, r->s, keys, vals, 8, err, sizeof err)) {
+        log_error("checkpoint not written: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_progress(const struct train_progress *p, void *arg)
+{
+    struct run *r = arg;
+    r->total = p->total_steps;
+    r->loss = p->stats.loss;
+    r->seconds = r->seconds_before + p->seconds;
+    long done = p->step + 1;
+    double steps_per_s = p->images_per_s / r->c->t.batch;
+    double eta = p->total_steps && steps_per_s > 0 ? (p->total_steps - done) / steps_per_s : 0;
+    if (r->tty) {
+        fprintf(stderr, "\repoch %d step %ld/%ld loss %.4f entropy %.3f %.1f img/s ETA %.0f s   ",
+                p->epoch, done, p->total_steps, p->stats.loss, p->stats.teacher_entropy,
+                p->images_per_s, eta);
+    } else if (p->seconds - r->last_log >= 15.0 || done == 1) {
+        r->last_log = p->seconds;
+        log_info(
+            "epoch %d step %ld/%ld loss %.4f entropy %.3f kl %.3f lr %.2e %.1f img/s ETA %.0f s",
+            p->epoch, done, p->total_steps, p->stats.loss, p->stats.teacher_entropy,
+            p->stats.teacher_kl, p->lr, p->images_per_s, eta);
+    }
+    if (p->seconds - r->last_progress >= 1.0 || done == 1 || done == p->total_steps) {
+        r->last_progress = p->seconds;
+        write_progress(r->c, "training", done, p->total_steps, p->epoch, p->stats.loss,
+                       p->images_per_s, p->seconds, eta);
+    }
+    if (done % r->c->every == 0 && save(r)) return 1;
+    r->reached_max_steps = r->c->max_steps > 0 && done >= r->c->max_steps;
+    return stop_requested || r->reached_max_steps;
+}
+
+/* Student and teacher start from the weights in c->init: a training checkpoint's teacher, or a
+ * plain state dict of the same model. Returns 0 or -1 (logged). */
+static int init_weights(const struct train_cmd *c, struct dino_step *s)
+{
+    struct st_file f;
+    char err[512], err2[512];
+    if (st_load(c->init, &f, err, sizeof err)) {
+        log_error("--init: %s", err);
+        return -1;
+    }
+    int rc = checkpoint_load_model(&s->student, &f, "teacher.", err, sizeof err);
+    if (rc) rc = checkpoint_load_model(&s->student, &f, "", err2, sizeof err2);
+    st_free(&f);
+    if (rc) {
+        log_error("--init %s: not a checkpoint of this model (%s; as a plain export: %s)", c->init,
+                  err, err2);
+        return -1;
+    }
+    vit_copy_params(&s->teacher, &s->student);
+    log_info("starting from the weights of %s", c->init);
+    return 0;
+}
+
+/* Whether two model descriptions (config_json) name the same network, whatever their image
+ * statistics. When they do, the run's statistics (saved's mean and std) replace the current
+ * ones in *current and in the augmentation, so a resumed run normalises as it started. */
+static bool same_model(const char *saved, char **current, struct augment_config *aug)
+{
+    json_t *a = json_loads(saved, 0, NULL), *b = json_loads(*current, 0, NULL);
+    json_t *mean = json_incref(json_object_get(a, "mean")),
+           *std = json_incref(json_object_get(a, "std"));
+    json_object_del(a, "mean"), json_object_del(a, "std");
+    json_object_del(b, "mean"), json_object_del(b, "std");
+    bool same = a && b && json_equal(a, b) && json_is_array(mean) && json_is_array(std) &&
+                json_array_size(mean) == json_array_size(std) && json_array_size(mean) <= 3;
+    char *copy = same ? strdup(saved) : NULL;
+    if (copy) {
+        for (size_t i = 0; i < json_array_size(mean); i++) {
+            aug->mean[i] = (float)json_number_value(json_array_get(mean, i));
+            aug->std[i] = (float)json_number_value(json_array_get(std, i));
+        }
+        free(*current);
+        *current = copy;
+    }
+    json_decref(a), json_decref(b), json_decref(mean), json_decref(std);
+    return copy != NULL;
+}
+
+static int restore(struct run *r)
+{
+    struct st_file f;
+    char err[512];
+    if (st_load(r->c->out, &f, err, sizeof err)) {
+        log_error("cannot resume: %s", err);
+        return -1;
+    }
+    const char *model = st_meta(&f, "model"), *total = st_meta(&f, "total_steps");
+    const char *seconds = st_meta(&f, "seconds");
+    int rc = -1;
+    if (!model || !same_model(model, &r->model_json, &r->c->t.aug))
+        log_error("cannot resume %s: it holds another model (%s)", r->c->out,
+                  model ? model : "no model metadata");
+    else if (checkpoint_load_training(r->s, &f, err, sizeof err))
+        log_error("cannot resume %s: %s", r->c->out, err);
+    else {
+        r->c->t.total_steps = r->total = total ? strtol(total, NULL, 10) : 0;
+        r->seconds_before = r->seconds = seconds ? strtod(seconds, NULL) : 0;
+        log_info("resuming %s at step %ld of %ld, after %.1f s of training", r->c->out,
+                 r->s->student.adam_step, r->c->t.total_steps, r->seconds_before);
+        /* --minutes is the run's budget: a resumed run gets what is left of it */
+        if (r->c->t.minutes > 0) {
+            r->c->t.minutes -= r->seconds_before / 60;
+            r->budget_spent = r->c->t.minutes <= 0;
+        }
+        rc = 0;
+    }
+    st_free(&f);
+    return rc;
+}
+
+#define VALIDATION_DEFECTS 256
+
+/* Share of the confirmed defects a model flags, or -1 when it cannot be loaded or run. */
+static double defects_caught(const char *ckpt, const char *bank, struct scoring_store *ss,
+                             const int64_t *ids, int n, int threads)
+{
+    struct scoring_model m;
+    char err[512];
+    if (model_load(&m, ckpt, bank, err, sizeof err)) {
+        log_warn("validation: %s", err);
+        return -1;
+    }
+    struct image_set set = {.size = m.size, .channels = m.channels, .max = n};
+    for (int i = 0; i < n; i++) {
+        void *data = NULL;
+        size_t size = 0;
+        int64_t camera;
+        char what[48];
+        snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
+        if (scoring_store_frame(ss, ids[i], &data, &size, &camera) == 1)
+            image_set_add_encoded(&set, data, size, what);
+        free(data);
+    }
+    float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
+    double caught = -1;
+    if (set.n && scores &&
+        !model_score(&m, set.pixels, set.n, threads, scores, NULL, err, sizeof err)) {
+        int k = 0;
+        for (int i = 0; i < set.n; i++) k += scores[i] > m.threshold;
+        caught = (double)k / set.n;
+    }
+    free(scores);
+    image_set_free(&set);
+    model_free(&m);
+    return caught;
+}
+
+/* A new model must flag the operator-confirmed defects at least as well as the active one.
+ * Returns true when it may be activated; *why says otherwise. */
+static bool validate(struct scoring_store *ss, const char *ckpt, const char *bank, int threads,
+                     char *why, size_t whysz)
+{
+    int64_t ids[VALIDATION_DEFECTS];
+    struct model_row old;
+    int n = scoring_store_confirmed_defects(ss, ids, VALIDATION_DEFECTS);
+    if (n <= 0 || scoring_store_active_model(ss, &old) != 1) return true;
+    double now = defects_caught(ckpt, bank, ss, ids, n, threads);
+    double before = defects_caught(old.path, old.bank, ss, ids, n, threads);
+    log_info("validation on %d confirmed defects: the new model flags %.1f %%, model %s %.1f %%", n,
+             100 * now, old.version, 100 * before);
+    if (now >= before) return true;
+    snprintf(why, whysz, "flags %.1f %% of %d confirmed defects, model %s %.1f %%", 100 * now, n,
+             old.version, 100 * before);
+    return false;
+}
+
+/* Builds the bank beside the checkpoint (FILE.safetensors → FILE.bank.safetensors), calibrates
+ * and registers the model as the database's active one. Returns 0 or -1 (logged). */
+static int register_model(const struct run *r, const struct image_set *set)
+{
+    const struct train_cmd *c = r->c;
+    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[32], meta[640];
+    if (!realpath(c->out, ckpt)) {
+        log_error("%s: %s", c->out, strerror(errno));
+        return -1;
+    }
+    model_bank_path(ckpt, bank, sizeof bank);
+    struct model_build_options o;
+    struct model_build_result res;
+    model_build_defaults(&o);
+    o.threads = c->t.threads;
+    if (model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
+        log_error("model not registered: %s", err);
+        return -1;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(version, sizeof version, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(meta, sizeof meta,
+             "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
+             "\"false_alarm_rate\":%g,\"steps\":%ld}",
+             res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
+             r->s->student.adam_step);
+    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
+    int64_t id = 0;
+    char why[256] = "";
+    bool ok = ss && validate(ss, ckpt, bank, c->t.threads, why, sizeof why);
+    if (ss && !ok) {
+        size_t len = strlen(meta);
+        snprintf(meta + len - 1, sizeof meta - len + 1, ",\"rejected\":\"%s\"}", why);
+    }
+    int rc = ss ? scoring_store_register_model(ss, version, ckpt, bank, res.threshold, set->n,
+                                               r->loss, meta, ok, &id)
+                : -1;
+    if (rc)
+        log_error("model not registered: %s", ss ? scoring_store_errmsg(ss) : err);
+    else if (!ok)
+        log_error("model %s rejected, the active one keeps scoring: it %s", version, why), rc = -1;
+    else
+        log_info("model %s (id %lld) now scores %s: bank of %d patches from %d frames, threshold "
+                 "%.4f from %d held-out frames",
+                 version, (long long)id, c->db, res.bank_rows, res.bank_images, res.threshold,
+                 res.calib_images);
+    scoring_store_close(ss);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    struct train_cmd c = {.size = 64, .channels = 3, .every = 100, .max_images = 20000};
+    train_defaults(&c.t, 64, 3);
+    if (parse_args(argc, argv, &c)) {
+        usage(stderr);
+        return 64;
+    }
+    /* from here on a stop is remembered: the run gets to its first step (or resumes) and saves,
+     * so that a run stopped while it loads its images still leaves something to resume */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    c.t.model.img_size = c.size;
+    c.t.model.in_chans = c.channels;
+    int local = c.size * 3 / 7 / c.t.model.patch * c.t.model.patch;
+    augment_defaults(&c.t.aug, c.size, local < c.t.model.patch ? c.t.model.patch : local);
+    char source_buf[1024];
+    const char *source = source_name(&c, source_buf, sizeof source_buf);
+    struct image_set set = {.size = c.size, .channels = c.channels, .max = c.max_images};
+    write_progress(&c, "loading", 0, 0, 0, 0, 0, 0, 0);
+    if (load_images(&c, &set)) {
+        image_set_free(&set);
+        return 1;
+    }
+    if (set.n < 2) {
+        log_error("%s: %d usable images; need at least 2", source, set.n);
+        image_set_free(&set);
+        return 1;
+    }
+    image_set_stats(&set);
+    if (c.t.batch > set.n) c.t.batch = set.n;
+    for (int i = 0; i < c.channels; i++)
+        c.t.aug.mean[i] = (float)set.mean[i], c.t.aug.std[i] = (float)set.std[i];
+    log_info("%d images from %s at %dx%d, %d channel(s)", set.n, source, c.size, c.size,
+             c.channels);
+    struct dino_step s;
+    char err[512];
+    int rc = train_make_step(&s, &c.t, err, sizeof err);
+    if (rc) {
+        log_error("%s", err);
+        image_set_free(&set);
+        return rc == -1 ? 78 : 1;
+    }
+    struct run r = {.c = &c,
+                    .s = &s,
+                    .set = &set,
+                    .source = source,
+                    .model_json = config_json(&c, &set),
+                    .tty = isatty(STDERR_FILENO)};
+    bool resuming = c.resume && access(c.out, F_OK) == 0;
+    if (!r.model_json || (resuming && restore(&r)) ||
+        (!resuming && c.init && init_weights(&c, &s))) {
+        dino_step_destroy(&s);
+        image_set_free(&set);
+        free(r.model_json);
+        return 1;
+    }
+    if (r.budget_spent)
+        log_info("the run had used its --minutes budget before it stopped: no more steps");
+    else
+        rc = train_run(&s, &c.t, set.pixels, set.n, c.size, c.size, on_progress, &r, err,
+                       sizeof err);
+    if (r.tty) fputc('\n', stderr);
+    if (rc < 0) log_error("%s", err);
+    int saved = save(&r);
+    if (!saved) log_info("checkpoint %s at step %ld", c.out, s.student.adam_step);
+    bool finished = rc == 0 || (rc == 1 && r.reached_max_steps && !stop_requested);
+    if (!saved && finished && c.register_model) {
+        write_progress(&c, "registering", s.student.adam_step, r.total, 0, r.loss, 0, 0, 0);
+        if (register_model(&r, &set)) saved = -1;
+    }
+    dino_step_destroy(&s);
+    image_set_free(&set);
+    free(r.model_json);
+    return rc < 0 || saved ? 1 : 0;
+}

@@ -1,0 +1,550 @@
+/* trainer.c — the retraining policy thread and its `inspectd train` child. */
+#define LOG_TAG "trainer"
+#include "clock.h"
+#include "log.h"
+
+#include "trainer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "scoring/model.h"
+#include "store/store_scoring.h"
+
+#define POLICY_CHECK_S  5
+#define LOCK_CHECK_MS   500 /* an earlier daemon's child holds the lock: look again this soon */
+#define LOCK_NAME       ".training.lock"
+#define RETRY_BACKOFF_S 600
+#define STOP_GRACE_MS   5000 /* a stopping child saves its checkpoint within this, or is killed */
+
+struct trainer {
+    struct config cfg; /* a copy without the cameras: the store path as started and the [trainer]
+                          keys, which trainer_set_policy() replaces (under lock) */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+    struct scoring_store *db;
+    char models_dir[PATH_MAX];
+    int64_t retry_after_us;
+    char progress_path[PATH_MAX + 80]; /* the running child's --progress file */
+    bool lock_busy;                    /* the last start found the lock held (logged once) */
+    bool resuming;                     /* the running child resumes an interrupted run */
+    char child_out[PATH_MAX + 64];     /* its checkpoint */
+    char abandoned[PATH_MAX + 64];     /* a checkpoint that failed to resume: not tried again */
+    struct trainer_status status;
+};
+
+extern char **environ;
+
+/* Everything the child needs, prepared before fork: after fork only async-signal-safe calls. */
+struct child_args {
+    char threads[16], minutes[32], size[16], channels[16], max_images[16], out[PATH_MAX + 64];
+    char progress[PATH_MAX + 80];
+    char shape[4][16];
+    char blas_env[48];
+    char *argv[32];
+    char **envp;
+    bool resume;  /* --resume the run saved in out */
+    int lock_fd;  /* held by the child for its whole life */
+    pid_t parent; /* the daemon */
+};
+
+static int prepare_child(struct child_args *a, const struct config *c)
+{
+    snprintf(a->threads, sizeof a->threads, "%d", c->trainer_threads);
+    snprintf(a->minutes, sizeof a->minutes, "%g", c->trainer_minutes);
+    snprintf(a->size, sizeof a->size, "%d", c->trainer_size);
+    snprintf(a->channels, sizeof a->channels, "%d", c->trainer_channels);
+    snprintf(a->max_images, sizeof a->max_images, "%d", c->trainer_max_images);
+    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", c->trainer_threads);
+    char *const argv[] = {"inspectd",    "train",      "--db",       (char *)c->store_path,
+                          "--out",       a->out,       "--register", "--minutes",
+                          a->minutes,    "--size",     a->size,      "--channels",
+                          a->channels,   "--threads",  a->threads,   "--max-images",
+                          a->max_images, "--progress", a->progress,  NULL};
+    memcpy(a->argv, argv, sizeof argv);
+    size_t n = sizeof argv / sizeof *argv - 1; /* the terminating NULL */
+    if (a->resume) {
+        a->argv[n++] = "--resume";
+    } else if (c->trainer_import[0]) {
+        a->argv[n++] = "--init";
+        a->argv[n++] = (char *)c->trainer_import;
+    }
+    const char *flags[4] = {"--dim", "--depth", "--heads", "--batch"};
+    const int values[4] = {c->trainer_dim, c->trainer_depth, c->trainer_heads, c->trainer_batch};
+    for (int i = 0; i < 4; i++) {
+        if (!values[i]) continue;
+        snprintf(a->shape[i], sizeof a->shape[i], "%d", values[i]);
+        a->argv[n++] = (char *)flags[i];
+        a->argv[n++] = a->shape[i];
+    }
+    a->argv[n] = NULL;
+    size_t nenv = 0;
+    while (environ[nenv]) nenv++;
+    a->envp = calloc(nenv + 2, sizeof *a->envp);
+    if (!a->envp) return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0) a->envp[k++] = environ[i];
+    a->envp[k] = a->blas_env;
+    return 0;
+}
+
+/* In the child: no blocked signals (the daemon blocks its stop signals), SIGTERM when the daemon
+ * dies (it saves its checkpoint and exits, so no orphan trains on), the lock kept across exec,
+ * nice 19, exec. */
+static void exec_child(const struct child_args *a)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != a->parent) _exit(0); /* the daemon died before the line above */
+    fcntl(a->lock_fd, F_SETFD, 0);
+    setpriority(PRIO_PROCESS, 0, 19);
+    execve("/proc/self/exe", a->argv, a->envp);
+    static const char msg[] = "inspectd trainer: cannot run /proc/self/exe\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(127);
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The lock file that a training child holds while it runs, so that a restarted daemon never runs
+ * a second one beside the child of its predecessor. Returns the locked fd (close-on-exec), or -1
+ * when another process holds it (or it cannot be opened: logged). */
+static int take_lock(struct trainer *t)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/" LOCK_NAME, t->models_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        log_error("cannot open %s: %s; retraining postponed", path, strerror(errno));
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        t->lock_busy = false;
+        return fd;
+    }
+    if (!t->lock_busy)
+        log_info("a training run of an earlier inspectd still holds %s: waiting for it to end",
+                 path);
+    t->lock_busy = true;
+    close(fd);
+    return -1;
+}
+
+/* Looks through the models directory (no child running: the lock is ours): removes what children
+ * that were killed left behind (temporary checkpoint files, progress files), and finds the newest
+ * checkpoint no model row names — a run interrupted before it registered — to resume. Returns
+ * true with its path in out. */
+static bool find_unfinished(struct trainer *t, const char *import, char *out, size_t outsz,
+                            bool *db_error)
+{
+    DIR *d = opendir(t->models_dir);
+    if (!d) return false;
+    struct stat imp;
+    bool have_import = import && import[0] && stat(import, &imp) == 0;
+    struct timespec best = {0, 0};
+    bool found = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[PATH_MAX + 256], real[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", t->models_dir, e->d_name);
+        if (strstr(e->d_name, ".safetensors.tmp.") || has_suffix(e->d_name, ".progress")) {
+            unlink(path);
+            continue;
+        }
+        if (!has_suffix(e->d_name, ".safetensors") || has_suffix(e->d_name, ".bank.safetensors") ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(path, real) ||
+            strcmp(real, t->abandoned) == 0 ||
+            (have_import && st.st_dev == imp.st_dev && st.st_ino == imp.st_ino))
+            continue;
+        int named = scoring_store_has_checkpoint(t->db, real);
+        if (named < 0) *db_error = true;
+        if (named != 0) continue;
+        if (!found || st.st_mtim.tv_sec > best.tv_sec ||
+            (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec > best.tv_nsec)) {
+            best = st.st_mtim;
+            snprintf(out, outsz, "%s", real);
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* The files a prune keeps, by identity (device and inode): a path registered in another form
+ * (a bind mount, a moved data directory, a symlink) still names the same file. */
+struct keep_list {
+    struct stat *files; /* st_dev and st_ino are what count */
+    int n, cap;
+    bool oom;
+    char missing[PATH_MAX]; /* an active model's file that cannot be found */
+};
+
+static void keep_file(struct keep_list *l, const struct stat *st)
+{
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        struct stat *p = realloc(l->files, sizeof *p * (size_t)cap);
+        if (!p) {
+            l->oom = true;
+            return;
+        }
+        l->files = p, l->cap = cap;
+    }
+    l->files[l->n++] = *st;
+}
+
+static void collect(const char *path, bool keep, bool active, void *ctx)
+{
+    struct keep_list *l = ctx;
+    struct stat st;
+    if (!keep) return;
+    if (stat(path, &st) == 0)
+        keep_file(l, &st);
+    else if (active && !l->missing[0])
+        snprintf(l->missing, sizeof l->missing, "%s", path);
+}
+
+static bool kept(const struct keep_list *l, const struct stat *st)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->files[i].st_dev == st->st_dev && l->files[i].st_ino == st->st_ino) return true;
+    return false;
+}
+
+int trainer_prune_models(struct scoring_store *db, const char *models_dir, int keep,
+                         const char *const *spare, int nspare, int *files, int64_t *bytes,
+                         char *err, size_t errsz)
+{
+    struct keep_list l = {0};
+    int rc = 0;
+    if (scoring_store_model_files(db, keep, collect, &l)) {
+        snprintf(err, errsz, "%s", scoring_store_errmsg(db));
+        rc = -1;
+    } else if (l.oom) {
+        snprintf(err, errsz, "out of memory");
+        rc = -1;
+    } else if (l.missing[0]) {
+        snprintf(err, errsz, "the active model's file %s cannot be found, so nothing is removed",
+                 l.missing);
+        rc = -1;
+    }
+    for (int i = 0; !rc && i < nspare; i++) {
+        struct stat st;
+        char bank[PATH_MAX + 32];
+        if (!spare[i] || !spare[i][0]) continue;
+        if (stat(spare[i], &st) == 0) keep_file(&l, &st);
+        model_bank_path(spare[i], bank, sizeof bank);
+        if (stat(bank, &st) == 0) keep_file(&l, &st);
+    }
+    if (!rc && l.oom) {
+        snprintf(err, errsz, "out of memory");
+        rc = -1;
+    }
+    DIR *d = rc ? NULL : opendir(models_dir);
+    if (!rc && !d) {
+        snprintf(err, errsz, "%s: %s", models_dir, strerror(errno));
+        rc = -1;
+    }
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[PATH_MAX + 256];
+        struct stat st;
+        if (!has_suffix(e->d_name, ".safetensors")) continue;
+        snprintf(path, sizeof path, "%s/%s", models_dir, e->d_name);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || kept(&l, &st)) continue;
+        if (unlink(path) != 0) {
+            log_warn("cannot remove %s: %s", path, strerror(errno));
+            continue;
+        }
+        *files += 1;
+        *bytes += (int64_t)st.st_size;
+    }
+    if (d) closedir(d);
+    free(l.files);
+    return rc;
+}
+
+/* Returns false to look again soon (the lock is busy), true otherwise. */
+static bool start_child(struct trainer *t, const struct config *cfg)
+{
+    struct child_args a = {.parent = getpid()};
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    if (mkdir(t->models_dir, 0750) != 0 && errno != EEXIST) {
+        log_error("cannot create %s: %s; retraining postponed", t->models_dir, strerror(errno));
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        return true;
+    }
+    if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
+    bool db_error = false;
+    a.resume = find_unfinished(t, cfg->trainer_import, a.out, sizeof a.out, &db_error);
+    int pruned = 0;
+    int64_t pruned_bytes = 0;
+    char perr[PATH_MAX + 128];
+    const char *spare[] = {a.resume ? a.out : NULL, cfg->trainer_import};
+    if (db_error)
+        log_warn("old model files not removed: %s", scoring_store_errmsg(t->db));
+    else if (trainer_prune_models(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
+                                  &pruned_bytes, perr, sizeof perr))
+        log_warn("old model files not removed: %s", perr);
+    if (pruned)
+        log_info("removed %d model file(s) no longer kept (%.1f MiB; keep_models = %d)", pruned,
+                 (double)pruned_bytes / (1024.0 * 1024.0), cfg->trainer_keep_models);
+    if (!a.resume) snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
+    snprintf(a.progress, sizeof a.progress, "%s.progress", a.out);
+    if (prepare_child(&a, cfg)) {
+        log_error("out of memory starting training");
+        close(a.lock_fd);
+        return true;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) exec_child(&a);
+    free(a.envp);
+    close(a.lock_fd); /* the child's copy keeps the lock */
+    if (pid < 0) {
+        log_error("cannot start training: %s", strerror(errno));
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+        return true;
+    }
+    if (a.resume)
+        log_info("training resumed (pid %d, %g min): the interrupted run %s", (int)pid,
+                 cfg->trainer_minutes, a.out);
+    else
+        log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
+                 cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
+    t->resuming = a.resume;
+    snprintf(t->child_out, sizeof t->child_out, "%s", a.out);
+    pthread_mutex_lock(&t->lock);
+    snprintf(t->progress_path, sizeof t->progress_path, "%s", a.progress);
+    t->status.running = true;
+    t->status.requested = false;
+    t->status.pid = pid;
+    t->status.started_us = clock_wall_us();
+    t->status.runs++;
+    t->status.resumed += a.resume;
+    pthread_mutex_unlock(&t->lock);
+    return true;
+}
+
+/* Reaps the child if it ended. */
+static void reap(struct trainer *t, bool wait, bool stopping)
+{
+    if (!t->status.running) return;
+    int st;
+    pid_t r = waitpid(t->status.pid, &st, wait ? 0 : WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR)) return;
+    int code = r < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    pthread_mutex_lock(&t->lock);
+    unlink(t->progress_path);
+    t->progress_path[0] = '\0';
+    t->status.running = false;
+    t->status.pid = 0;
+    t->status.last_exit = code;
+    if (code != 0) t->status.failures++;
+    pthread_mutex_unlock(&t->lock);
+    if (code == 0 && !stopping) {
+        log_info("training finished; the new model scores from now on");
+    } else if (stopping) {
+        log_info("training stopped with the daemon (%s %d); an unregistered run is resumed by the "
+                 "next one",
+                 code < 0 ? "signal" : "exit code", code < 0 ? -code : code);
+    } else if (t->resuming && code > 0) {
+        log_warn("the interrupted run %s could not be resumed (exit code %d); the next run starts "
+                 "afresh",
+                 t->child_out, code);
+        snprintf(t->abandoned, sizeof t->abandoned, "%s", t->child_out);
+    } else {
+        log_warn("training ended with %s %d; the model in use (if any) keeps scoring, next try "
+                 "in %d s",
+                 code < 0 ? "signal" : "exit code", code < 0 ? -code : code, RETRY_BACKOFF_S);
+        t->retry_after_us = clock_wall_us() + (int64_t)RETRY_BACKOFF_S * 1000000;
+    }
+}
+
+static bool due(struct trainer *t, const struct config *cfg)
+{
+    int64_t since = 0;
+    if (scoring_store_frames_since_model(t->db, &since)) {
+        log_error("%s", scoring_store_errmsg(t->db));
+        return false;
+    }
+    struct model_row row;
+    int have = scoring_store_active_model(t->db, &row);
+    pthread_mutex_lock(&t->lock);
+    t->status.frames_since_model = since;
+    pthread_mutex_unlock(&t->lock);
+    if (have < 0 || clock_wall_us() < t->retry_after_us) return false;
+    return since >= (have ? cfg->trainer_every : cfg->trainer_min_frames);
+}
+
+static void *trainer_main(void *arg)
+{
+    struct trainer *t = arg;
+    struct config cfg; /* this turn's policy */
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        pthread_mutex_unlock(&t->lock);
+        reap(t, false, false);
+        pthread_mutex_lock(&t->lock);
+        bool requested = t->status.requested;
+        memcpy(&cfg, &t->cfg, sizeof cfg);
+        pthread_mutex_unlock(&t->lock);
+        bool policy = cfg.trainer_enabled && !t->status.running && due(t, &cfg);
+        bool started = true;
+        if (!t->status.running && (requested || policy)) started = start_child(t, &cfg);
+        pthread_mutex_lock(&t->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        int64_t ns =
+            until.tv_nsec + (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL);
+        until.tv_sec += ns / 1000000000;
+        until.tv_nsec = ns % 1000000000;
+        if (!t->stop) pthread_cond_timedwait(&t->wake, &t->lock, &until);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (t->status.running) {
+        log_info("stopping the training child (pid %d)", (int)t->status.pid);
+        kill(t->status.pid, SIGTERM);
+        for (int i = 0; i < STOP_GRACE_MS / 50 && t->status.running; i++) {
+            struct timespec ts = {0, 50 * 1000000};
+            nanosleep(&ts, NULL);
+            reap(t, false, true);
+        }
+        if (t->status.running) {
+            log_warn("the training child did not stop within %d ms: killing it", STOP_GRACE_MS);
+            kill(t->status.pid, SIGKILL);
+            reap(t, true, true);
+        }
+    }
+    return NULL;
+}
+
+struct trainer *trainer_start(const struct config *cfg, char *err, size_t errsz)
+{
+    struct trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errsz, "out of memory for the trainer");
+        return NULL;
+    }
+    memcpy(&t->cfg, cfg, sizeof t->cfg);
+    memset(t->cfg.cameras, 0, sizeof t->cfg.cameras); /* their strings belong to cfg */
+    t->cfg.ncameras = 0;
+    t->status.enabled = cfg->trainer_enabled;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", cfg->store_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(t->models_dir, sizeof t->models_dir, "%.*s/models", PATH_MAX - 8, dir);
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->wake, NULL);
+    if (!(t->db = scoring_store_open(cfg->store_path, err, errsz)) ||
+        pthread_create(&t->thread, NULL, trainer_main, t) != 0) {
+        if (t->db) snprintf(err, errsz, "cannot start the trainer thread");
+        scoring_store_close(t->db);
+        pthread_cond_destroy(&t->wake);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void trainer_stop(struct trainer *t)
+{
+    if (!t) return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    scoring_store_close(t->db);
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+/* Reads the child's progress file into st (has_progress stays false when it is not there yet). */
+static void read_progress(const char *path, struct trainer_status *st)
+{
+    json_error_t je;
+    json_t *j = path[0] ? json_load_file(path, 0, &je) : NULL;
+    const char *phase = NULL;
+    json_int_t step = 0, total = 0;
+    double loss = 0, eta = 0, ips = 0;
+    if (j && json_unpack(j, "{s:s, s:I, s:I, s:F, s:F, s:F}", "phase", &phase, "step", &step,
+                         "total_steps", &total, "loss", &loss, "eta_s", &eta, "images_per_s",
+                         &ips) == 0) {
+        st->has_progress = true;
+        snprintf(st->phase, sizeof st->phase, "%s", phase);
+        st->step = (long)step, st->total_steps = (long)total;
+        st->loss = loss, st->eta_s = eta, st->images_per_s = ips;
+    }
+    json_decref(j);
+}
+
+void trainer_get_status(struct trainer *t, struct trainer_status *out)
+{
+    char path[sizeof t->progress_path];
+    pthread_mutex_lock(&t->lock);
+    *out = t->status;
+    snprintf(path, sizeof path, "%s", t->status.running ? t->progress_path : "");
+    pthread_mutex_unlock(&t->lock);
+    read_progress(path, out);
+}
+
+int trainer_request(struct trainer *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int busy = t->status.running;
+    if (!busy) {
+        t->status.requested = true;
+        pthread_cond_signal(&t->wake);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (!busy) log_info("a training run was asked for over the API");
+    return busy;
+}
+
+void trainer_set_policy(struct trainer *t, const struct config *cfg)
+{
+    pthread_mutex_lock(&t->lock);
+    config_copy_trainer(&t->cfg, cfg);
+    t->status.enabled = cfg->trainer_enabled;
+    pthread_cond_signal(&t->wake); /* look at the new policy now */
+    pthread_mutex_unlock(&t->lock);
+}
