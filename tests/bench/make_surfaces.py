@@ -22,11 +22,13 @@ in the mask, and the mask covers the visible defect.
 
 Deterministic: the same arguments give byte-identical files (PNGs written here with zlib, no
 metadata; every image drawn from its own seed derived from --seed, the category, the split and
-its index, so a smaller count gives a prefix of a larger one). Needs /usr/bin/python3 with Debian's
+its index, so a smaller count gives a prefix of a larger one, and a tree of one defect kind
+(--kinds) holds the same images as the full tree: evaluating it gives that kind's AUROC). Needs /usr/bin/python3 with Debian's
 python3-numpy and python3-pil (JPEG decoding).
 
     /usr/bin/python3 tests/bench/make_surfaces.py --out var/surfaces [--seed 0] [--size 128]
-        [--categories slate,sand,lichen,snow] [--train 200] [--test-good 50] [--per-defect 20]
+        [--categories slate,sand,lichen,snow] [--kinds scratch,stain,hole,crack]
+        [--train 200] [--test-good 50] [--per-defect 20]
     /usr/bin/python3 tests/bench/make_surfaces.py --check-overlap
 """
 import argparse
@@ -40,7 +42,7 @@ from PIL import Image
 
 TEXTURES = "/usr/share/games/lugaru/Textures"
 # category: (photograph in lugaru-data, what it shows, SPLIT: train rows [0, SPLIT), test rows
-# [SPLIT, 1024)). Slate's split is lower because its rows 704-770 are a clone of rows 460-526.
+# [SPLIT, 1024)). Slate's split is lower because its rows 704-767 repeat rows 460-523.
 CATEGORIES = {
     "slate": ("Rock2.jpg", "smooth grey-green slate with faint veins", 768),
     "sand": ("Sand.jpg", "rippled beige sand", 704),
@@ -283,7 +285,7 @@ def to_u8(a):
 
 # --- the tree ------------------------------------------------------------------------------------
 
-def make_category(out, category, seed, size, counts):
+def make_category(out, category, seed, size, counts, kinds):
     """Writes one category's train/good, test/good, test/<kind> and ground_truth/<kind>."""
     src = load_source(category)
     root = os.path.join(out, category)
@@ -294,6 +296,8 @@ def make_category(out, category, seed, size, counts):
             win, _ = cut(src, rows(category, split), size, rng_for(seed, category, split, i))
             write_png(os.path.join(d, "%03d.png" % i), to_u8(win))
     for k, kind in enumerate(KINDS):
+        if kind not in kinds:
+            continue
         d, gt = os.path.join(root, "test", kind), os.path.join(root, "ground_truth", kind)
         os.makedirs(d, exist_ok=True)
         os.makedirs(gt, exist_ok=True)
@@ -305,7 +309,7 @@ def make_category(out, category, seed, size, counts):
     print("%s: %s (lugaru-data %s), %d px; train %d (rows %d-%d), test good %d, %d each of %s "
           "(rows %d-%d)" % (category, CATEGORIES[category][1], CATEGORIES[category][0], size,
                             counts["train"], 0, CATEGORIES[category][2] - 1, counts["test_good"],
-                            counts["per_defect"], "/".join(KINDS), CATEGORIES[category][2],
+                            counts["per_defect"], "/".join(kinds), CATEGORIES[category][2],
                             SOURCE_SIZE - 1))
 
 
@@ -357,6 +361,7 @@ def main():
     ap.add_argument("--size", type=int, default=128, help="product side in pixels (32..256)")
     ap.add_argument("--categories", default=DEFAULT_CATEGORIES,
                     help="comma-separated, of: " + ",".join(CATEGORIES))
+    ap.add_argument("--kinds", default=",".join(KINDS), help="defect kinds, of: " + ",".join(KINDS))
     ap.add_argument("--train", type=int, default=200, help="train/good images per category")
     ap.add_argument("--test-good", type=int, default=50, help="test/good images per category")
     ap.add_argument("--per-defect", type=int, default=20, help="test images per defect kind")
@@ -369,6 +374,9 @@ def main():
         ap.error("unknown category %s (known: %s)" % (",".join(bad) or "''", ",".join(CATEGORIES)))
     if not 32 <= a.size <= MAX_SIZE:
         ap.error("--size must be within 32..%d" % MAX_SIZE)
+    kinds = [k for k in a.kinds.split(",") if k]
+    if not kinds or any(k not in KINDS for k in kinds):
+        ap.error("--kinds: a comma-separated list of %s" % ",".join(KINDS))
     if min(a.train, a.test_good, a.per_defect) < 0 or a.per_defect > 99999:
         ap.error("counts must be >= 0 (and --per-defect < 100000)")
     if a.check_overlap:
@@ -376,7 +384,7 @@ def main():
         return
     counts = {"train": a.train, "test_good": a.test_good, "per_defect": a.per_defect}
     for c in cats:
-        make_category(a.out, c, a.seed, a.size, counts)
+        make_category(a.out, c, a.seed, a.size, counts, kinds)
 
 
 if __name__ == "__main__":

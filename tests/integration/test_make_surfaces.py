@@ -1,7 +1,7 @@
 """test_make_surfaces.py — tests/bench/make_surfaces.py: two runs with the same seed write
 byte-identical trees in the MVTec AD layout (another seed does not); every defect image equals its
 clean source window outside its mask, the mask is non-empty and the defect changed most of it;
-train and test windows come from disjoint source rows. Needs lugaru-data, python3-numpy and
+train and test windows come from disjoint source rows; --kinds writes a subset of the same files. Needs lugaru-data, python3-numpy and
 python3-pil (DEB_DEPS)."""
 import hashlib
 import os
@@ -99,6 +99,14 @@ def main():
     r = subprocess.run([sys.executable, os.path.join(BENCH, "make_surfaces.py"), "--out", a,
                         "--categories", "marble"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown category marble" in r.stderr, r.stderr
+    one = os.path.join(tmp, "holes")
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "make_surfaces.py"), "--out", one,
+                        "--seed", "7", "--size", str(SIZE), "--kinds", "hole"] + COUNTS,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d1 = digests(one)  # one kind alone: the same files as in the full tree, no others
+    assert d1 and all(da[f] == h for f, h in d1.items()), "a kind's images depend on --kinds"
+    assert {f.split("/")[2] for f in d1 if "/test/" in f} == {"good", "hole"}, sorted(d1)
     shutil.rmtree(tmp)
     print("ok: %d files, identical over two runs" % len(da))
 
