@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "commands.h"
+#include "parse.h"
 #include "imageset.h"
 #include "scoring/model.h"
 #include "store/store_scoring.h"
@@ -108,20 +110,20 @@ int cmd_score(int argc, char **argv)
             db = optarg;
         else if (c == 'm')
             heatmap_dir = optarg;
-        else if (c == 't' && atoi(optarg) >= 1 && atoi(optarg) <= 64)
-            threads = atoi(optarg);
+        else if (c == 't' && parse_int(optarg, 1, 64, &threads) == 0)
+            continue;
         else if (c == 'h') {
             usage(stdout);
             return 0;
         } else {
             usage(stderr);
-            return 64;
+            return EX_USAGE;
         }
     }
     if (!db || optind == argc) {
         fprintf(stderr, "inspectd score: --db FILE and at least one image are required\n");
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     char err[512];
     struct scoring_store *ss = scoring_store_open(db, err, sizeof err);

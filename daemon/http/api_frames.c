@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "api.h"
 #include "image.h"
 #include "scoring/model.h"
@@ -50,7 +51,7 @@ static void reply_no_image(struct http_reply *r, int64_t id, const struct store_
 /* Parses the {id} path segment; replies 400 and returns -1 when it is not a frame id. */
 static int frame_id(const struct http_request *req, struct http_reply *r, int64_t *id)
 {
-    if (http_parse_int(req->params[0], 1, INT64_MAX, id) == 0) return 0;
+    if (parse_i64(req->params[0], 1, INT64_MAX, id) == 0) return 0;
     http_reply_error(r, 400, "frame id must be a positive integer, not '%s'", req->params[0]);
     return -1;
 }
@@ -68,11 +69,11 @@ int api_frames_list_query(const struct http_request *req, struct http_reply *r,
         http_reply_error(r, 400, "camera must be a camera name");
         return -1;
     }
-    if (before && http_parse_int(before, 1, INT64_MAX, &q->before) < 0) {
+    if (before && parse_i64(before, 1, INT64_MAX, &q->before) < 0) {
         http_reply_error(r, 400, "before must be a positive frame id");
         return -1;
     }
-    if (limit && http_parse_int(limit, 1, API_FRAMES_MAX_LIMIT, &q->limit) < 0) {
+    if (limit && parse_i64(limit, 1, API_FRAMES_MAX_LIMIT, &q->limit) < 0) {
         http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_FRAMES_MAX_LIMIT);
         return -1;
     }
@@ -163,7 +164,7 @@ static void get_thumbnail(const struct http_request *req, struct http_reply *r)
     int64_t id, size = THUMB_DEFAULT;
     if (http_check_query(req, allowed, r) < 0 || frame_id(req, r, &id) < 0) return;
     const char *size_s = http_query(req, "size");
-    if (size_s && http_parse_int(size_s, 16, 1024, &size) < 0)
+    if (size_s && parse_i64(size_s, 16, 1024, &size) < 0)
         return http_reply_error(r, 400, "size must be an integer in [16, 1024]");
     struct store_frame_info info;
     void *data = NULL;

@@ -1,5 +1,6 @@
 /* scorer.c — the scoring thread: poll the active model and the unscored frames, score, store. */
 #define LOG_TAG "scorer"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
@@ -344,7 +345,7 @@ struct scorer *scorer_start(const char *db_path, int threads, struct image_cache
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->model_lock, NULL);
     static const double bounds[] = {0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2};
-    metrics_histogram_init(&s->latency, bounds, sizeof bounds / sizeof *bounds);
+    metrics_histogram_init(&s->latency, bounds, ARRAY_LEN(bounds));
     if (!(s->db = scoring_store_open(db_path, err, errsz))) {
         pthread_mutex_destroy(&s->lock);
         free(s);

@@ -1,4 +1,5 @@
 /* store_scoring.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
+#include "array.h"
 #include "clock.h"
 #include "store_scoring.h"
 
@@ -70,7 +71,7 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     sqlite3_exec(s->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++)
+    for (size_t i = 0; i < ARRAY_LEN(sql); i++)
         if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, stmts[i], NULL) !=
             SQLITE_OK) {
             snprintf(err, errsz, "%s: %s (is the schema migrated?)", path, sqlite3_errmsg(s->db));
@@ -84,7 +85,7 @@ void scoring_store_close(struct scoring_store *s)
 {
     if (!s) return;
     sqlite3_stmt *stmts[] = {s->active, s->unscored, s->frame, s->result, s->heatmap, s->alert};
-    for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++) sqlite3_finalize(stmts[i]);
+    for (size_t i = 0; i < ARRAY_LEN(stmts); i++) sqlite3_finalize(stmts[i]);
     sqlite3_close(s->db);
     free(s);
 }

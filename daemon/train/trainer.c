@@ -1,5 +1,6 @@
 /* trainer.c — the retraining policy thread and its `inspectd train` child. */
 #define LOG_TAG "trainer"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
@@ -54,11 +55,11 @@ extern char **environ;
 
 /* Everything the child needs, prepared before fork: after fork only async-signal-safe calls. */
 struct child_args {
-    char threads[16], minutes[32], size[16], channels[16], max_images[16], out[PATH_MAX + 64];
+    char out[PATH_MAX + 64];
     char progress[PATH_MAX + 80];
-    char shape[4][16];
+    char knobs[2 * TRAIN_CLI_MAX][32]; /* "--NAME", "VALUE" of the [trainer] knobs */
     char blas_env[48];
-    char *argv[32];
+    char *argv[16 + 2 * TRAIN_CLI_MAX];
     char **envp;
     bool resume;  /* --resume the run saved in out */
     int lock_fd;  /* held by the child for its whole life */
@@ -67,33 +68,22 @@ struct child_args {
 
 static int prepare_child(struct child_args *a, const struct config *c)
 {
-    snprintf(a->threads, sizeof a->threads, "%d", c->trainer_threads);
-    snprintf(a->minutes, sizeof a->minutes, "%g", c->trainer_minutes);
-    snprintf(a->size, sizeof a->size, "%d", c->trainer_size);
-    snprintf(a->channels, sizeof a->channels, "%d", c->trainer_channels);
-    snprintf(a->max_images, sizeof a->max_images, "%d", c->trainer_max_images);
-    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", c->trainer_threads);
-    char *const argv[] = {"inspectd",    "train",      "--db",       (char *)c->store_path,
-                          "--out",       a->out,       "--register", "--minutes",
-                          a->minutes,    "--size",     a->size,      "--channels",
-                          a->channels,   "--threads",  a->threads,   "--max-images",
-                          a->max_images, "--progress", a->progress,  NULL};
+    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d",
+             c->trainer_knobs.t.threads);
+    char *const argv[] = {"inspectd", "train", "--db",       (char *)c->store_path,
+                          "--out",    a->out,  "--register", "--progress",
+                          a->progress};
     memcpy(a->argv, argv, sizeof argv);
-    size_t n = sizeof argv / sizeof *argv - 1; /* the terminating NULL */
+    int n = (int)ARRAY_LEN(argv);
     if (a->resume) {
         a->argv[n++] = "--resume";
     } else if (c->trainer_import[0]) {
         a->argv[n++] = "--init";
         a->argv[n++] = (char *)c->trainer_import;
     }
-    const char *flags[4] = {"--dim", "--depth", "--heads", "--batch"};
-    const int values[4] = {c->trainer_dim, c->trainer_depth, c->trainer_heads, c->trainer_batch};
-    for (int i = 0; i < 4; i++) {
-        if (!values[i]) continue;
-        snprintf(a->shape[i], sizeof a->shape[i], "%d", values[i]);
-        a->argv[n++] = (char *)flags[i];
-        a->argv[n++] = a->shape[i];
-    }
+    if (train_cli_argv(&c->trainer_knobs, c->trainer_knobs_set, a->knobs, a->argv, &n,
+                       (int)ARRAY_LEN(a->argv) - 1))
+        return -1;
     a->argv[n] = NULL;
     size_t nenv = 0;
     while (environ[nenv]) nenv++;
@@ -340,10 +330,10 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     }
     if (a.resume)
         log_info("training resumed (pid %d, %g min): the interrupted run %s", (int)pid,
-                 cfg->trainer_minutes, a.out);
+                 cfg->trainer_knobs.t.minutes, a.out);
     else
         log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
-                 cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
+                 cfg->trainer_knobs.t.minutes, (long long)t->status.frames_since_model, a.out);
     t->resuming = a.resume;
     snprintf(t->child_out, sizeof t->child_out, "%s", a.out);
     pthread_mutex_lock(&t->lock);
@@ -425,12 +415,9 @@ static void *trainer_main(void *arg)
         bool started = true;
         if (!t->status.running && (requested || policy)) started = start_child(t, &cfg);
         pthread_mutex_lock(&t->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns =
-            until.tv_nsec + (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL);
-        until.tv_sec += ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
+        struct timespec until =
+            clock_timespec(clock_wall_ns() +
+                           (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL));
         if (!t->stop) pthread_cond_timedwait(&t->wake, &t->lock, &until);
     }
     pthread_mutex_unlock(&t->lock);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "store/store.h"
 #include "store/store_scoring.h"
 #include "tmpdb.h"
@@ -100,7 +101,7 @@ static void old_models_and_abandoned_runs_go(void **state)
     write_file(import, 300);
     static const char *const others[] = {".training.lock", "notes.txt", "m1.safetensors.progress",
                                          "x.safetensors.tmp.123"};
-    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(others); i++) {
         snprintf(path, sizeof path, "%s/%s", models, others[i]);
         write_file(path, 10);
     }
@@ -119,7 +120,7 @@ static void old_models_and_abandoned_runs_go(void **state)
     static const char *const gone[] = {
         "m1.safetensors", "m1.bank.safetensors", "m2.safetensors",       "m2.bank.safetensors",
         "m4.safetensors", "m4.bank.safetensors", "abandoned.safetensors"};
-    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+    for (size_t i = 0; i < ARRAY_LEN(gone); i++)
         if (exists(models, gone[i])) fail_msg("%s is still there", gone[i]);
     static const char *const kept[] = {"m3.safetensors",
                                        "m3.bank.safetensors",
@@ -135,7 +136,7 @@ static void old_models_and_abandoned_runs_go(void **state)
                                        "m1.safetensors.progress",
                                        "x.safetensors.tmp.123",
                                        "link.safetensors"};
-    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+    for (size_t i = 0; i < ARRAY_LEN(kept); i++)
         if (!exists(models, kept[i])) fail_msg("%s was removed", kept[i]);
     assert_true(exists(outside, "o0.safetensors") && exists(outside, "o0.bank.safetensors"));
 
