@@ -11,6 +11,7 @@
 #   make install [DESTDIR=dir] [PREFIX=/usr/local]   binary, systemd unit, sysusers, tmpfiles, config
 #   make crash-test N=200   SIGKILL the daemon under load N times (20 of them run in make check)
 #   make soak    an hour of capture, training and polling (DURATION=seconds to shorten)
+#   make surfaces [OUT=var/surfaces]   write the surface-defect benchmark (MVTec AD layout)
 #
 # Sources are found by wildcard: core/*.c, drivers/*.c, daemon/ROOM/*.c, tests/unit/test_*.c (one
 # cmocka binary each). BUILD=dir puts objects elsewhere (several trees can build side by side).
@@ -41,10 +42,12 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
 # systemd: systemd-analyze verify/security, systemd-sysusers and systemd-tmpfiles check the
 # installed unit files (test_install.sh).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl clang libclang-rt-14-dev \
-            valgrind systemd chromium
+            valgrind systemd chromium lugaru-data python3-numpy python3-pil
 # chromium: the review page in a headless browser (test_browser.py).
+# lugaru-data (34 MB): the photographed surfaces tests/bench/make_surfaces.py cuts products from
+# (test_make_surfaces.py); it reads them with python3-pil and python3-numpy.
 # Debian packages needed only by benchmarks (the peers we compare against).
-BENCH_DEBS := python3-torch python3-numpy python3-faiss wrk
+BENCH_DEBS := python3-torch python3-faiss wrk
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
@@ -59,7 +62,7 @@ endif
 
 .PHONY: all deps bench-deps run check build-all test test-san clean format install fuzz fuzz-build \
         fuzz-bins fuzz-seeds valgrind-build bench bench-train bench-embed bench-camera bench-ingest \
-        bench-knn bench-latency bench-http eval-fmnist crash-test soak
+        bench-knn bench-latency bench-http eval-fmnist surfaces crash-test soak
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -348,6 +351,13 @@ soak: deps
 eval-fmnist: deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock ./$(BUILD)/inspectd eval --dataset fashion-mnist --minutes 10
+
+# The surface-defect benchmark (tests/bench/README.md): products cut from lugaru-data's photographs
+# with scratches, stains, holes and cracks drawn on them, in the MVTec AD layout under OUT;
+# SURFACES_ARGS passes more options (--seed, --size, --categories, --train, --test-good, --per-defect).
+OUT ?= var/surfaces
+surfaces: deps
+	$(PYTHON) tests/bench/make_surfaces.py --out $(OUT) $(SURFACES_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD) $(VG_BUILD)
