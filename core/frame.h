@@ -18,6 +18,11 @@ enum frame_format {
 /* Ground truth a synthetic source knows about what it drew (for tests and benchmarks). */
 enum defect_kind { DEFECT_NONE = 0, DEFECT_SCRATCH, DEFECT_HOLE, DEFECT_STAIN };
 
+/* "none", "scratch", "hole", "stain": the names the database and the API use. */
+const char *frame_defect_name(enum defect_kind k);
+/* The kind named name: 0 with *out set, or -1 for an unknown name. */
+int frame_defect_parse(const char *name, enum defect_kind *out);
+
 struct frame_truth {
     enum defect_kind defect; /* DEFECT_NONE for a good product */
     int x0, y0, x1, y1;      /* defect bounding box in pixels, [x0,x1) x [y0,y1) */

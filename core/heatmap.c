@@ -1,9 +1,13 @@
-/* heatmap.c — bilinear upsampling, Gaussian blur and the colour overlay of anomaly maps. */
+/* heatmap.c — bilinear upsampling, Gaussian blur and the colour overlay of anomaly maps, and the
+ * overlay of a frame as a JPEG. */
 #include "heatmap.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "image.h"
 
 /* Source coordinate of output pixel i when n_in cells span n_out pixels (align_corners=False),
  * as the two neighbouring cells and the weight of the second. */
@@ -103,4 +107,33 @@ void heatmap_peak(const float *map, int H, int W, int x0, int y0, int x1, int y1
             float *dst = x >= x0 && x < x1 && y >= y0 && y < y1 ? inside : outside;
             if (v > *dst) *dst = v;
         }
+}
+
+int heatmap_jpeg(const void *frame, size_t len, const float *grid, int gh, int gw, float threshold,
+                 uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errsz)
+{
+    struct image im = {0};
+    struct image_decode_opts opts = {.channels = 3};
+    if (image_decode(frame, len, &opts, &im, err, errsz) < 0) return -1;
+    int W = im.width, H = im.height, rc = -1;
+    float *map = malloc(sizeof(float) * (size_t)W * H);
+    uint8_t *rgb = malloc((size_t)W * H * 3);
+    if (map && rgb) {
+        for (int y = 0; y < H; y++)
+            memcpy(rgb + (size_t)y * W * 3, im.data + im.stride * y, (size_t)W * 3);
+        float sigma = 4.0f * (float)(W > H ? W : H) / 256.0f;
+        if (heatmap_upsample(grid, gh, gw, map, H, W, sigma) == 0) {
+            heatmap_overlay(rgb, map, H, W, threshold, rgb);
+            for (int y = 0; y < H; y++)
+                memcpy(im.data + im.stride * y, rgb + (size_t)y * W * 3, (size_t)W * 3);
+            rc = image_encode_jpeg(&im, 85, jpeg, jpeg_len, err, errsz) < 0 ? -1 : 0;
+        } else {
+            snprintf(err, errsz, "out of memory for the heatmap");
+        }
+    } else {
+        snprintf(err, errsz, "out of memory for the heatmap");
+    }
+    free(map), free(rgb);
+    image_free(&im);
+    return rc;
 }

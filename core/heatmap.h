@@ -8,6 +8,7 @@
 #ifndef INSPECTD_HEATMAP_H
 #define INSPECTD_HEATMAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* map (H, W) = grid (gh, gw) upsampled, then blurred with sigma pixels (0: no blur). Returns 0,
@@ -18,6 +19,13 @@ int heatmap_upsample(const float *grid, int gh, int gw, float *map, int H, int W
  * scaled by 1 / threshold (threshold > 0). out may be rgb. */
 void heatmap_overlay(const uint8_t *rgb, const float *map, int H, int W, float threshold,
                      uint8_t *out);
+
+/* The heatmap of a scored frame as a JPEG: the patch grid (gh, gw) upsampled to the frame's size,
+ * smoothed (sigma 4 px at 256 px, scaled with the frame), coloured on the threshold's scale and
+ * laid over the frame (encoded JPEG/PNG bytes). *jpeg is malloc'ed. Returns 0, or -1 with the
+ * reason in err. */
+int heatmap_jpeg(const void *frame, size_t len, const float *grid, int gh, int gw, float threshold,
+                 uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errsz);
 
 /* The largest value of map inside the box [x0, x1) x [y0, y1) and outside it: does a map peak on
  * a known defect? */

@@ -2,11 +2,13 @@
  * triggers, loss and reconnect (see aravis.h). Aravis's own threads only ever set one atomic flag
  * here. */
 #define LOG_TAG "aravis"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
 #include "aravis.h"
 #include "bayer.h"
+#include "parse.h"
 
 #include <arv.h>
 #include <pthread.h>
@@ -41,7 +43,7 @@ static const struct pixfmt pixfmts[] = {
     {"BayerGB8", ARV_PIXEL_FORMAT_BAYER_GB_8, FRAME_RGB8, BAYER_GB},
     {"BayerGR8", ARV_PIXEL_FORMAT_BAYER_GR_8, FRAME_RGB8, BAYER_GR},
 };
-#define N_PIXFMTS (sizeof pixfmts / sizeof *pixfmts)
+#define N_PIXFMTS ARRAY_LEN(pixfmts)
 
 struct aravis_camera {
     char name[64];
@@ -77,13 +79,6 @@ struct aravis_camera {
     atomic_int state;
     atomic_uint_fast64_t frames, incomplete, losses, reconnects;
 };
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static const char *or_empty(const char *s)
 {
@@ -142,26 +137,6 @@ static const struct pixfmt *pixfmt_by_arv(ArvPixelFormat f)
     return NULL;
 }
 
-/* Parses an integer in [lo, hi]; returns 0 or -1. */
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* Parses a finite number in [lo, hi]; returns 0 or -1. */
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
 static int copy_name(char *dst, size_t dstsz, const char *value)
 {
     size_t n = strlen(value);
@@ -195,14 +170,14 @@ int aravis_config_set(struct aravis_config *cfg, const char *key, const char *va
         if (parse_int(value, 2, 65535, &cfg->height)) why = "height must be 2..65535";
     } else if (strcmp(key, "exposure_us") == 0) {
         cfg->exposure_auto = strcmp(value, "auto") == 0;
-        if (!cfg->exposure_auto && parse_double(value, 1, 1e8, &cfg->exposure_us))
+        if (!cfg->exposure_auto && parse_double(value, 1, 1e8, false, &cfg->exposure_us))
             why = "exposure_us must be auto or a number of microseconds in [1, 1e8]";
     } else if (strcmp(key, "gain") == 0) {
         cfg->gain_auto = strcmp(value, "auto") == 0;
-        if (!cfg->gain_auto && parse_double(value, 0, 1000, &cfg->gain))
+        if (!cfg->gain_auto && parse_double(value, 0, 1000, false, &cfg->gain))
             why = "gain must be auto or a number in [0, 1000] (camera units, usually dB)";
     } else if (strcmp(key, "fps") == 0) {
-        if (parse_double(value, 0.001, 100000, &cfg->fps))
+        if (parse_double(value, 0.001, 100000, false, &cfg->fps))
             why = "fps must be a number in [0.001, 100000]";
     } else if (strcmp(key, "trigger") == 0) {
         if (strcmp(value, "free") == 0)
@@ -616,7 +591,7 @@ static bool camera_answers(struct aravis_camera *c)
 static int64_t frame_time_us(struct aravis_camera *c, ArvBuffer *b)
 {
     int64_t host = (int64_t)arv_buffer_get_system_timestamp(b);
-    if (host == 0) host = wall_ns();
+    if (host == 0) host = clock_wall_ns();
     int64_t cam = (int64_t)arv_buffer_get_timestamp(b);
     if (cam == 0) return host / 1000;
     int64_t t = cam + c->clock_offset_ns;

@@ -36,16 +36,6 @@ extern const struct source_driver libcamera_driver;
 int driver_fail(char *err, size_t errsz, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Parse a whole string (no trailing junk) into a value within [lo, hi]. Return 0 or -1. */
-int driver_parse_long(const char *value, long lo, long hi, long *out);
-int driver_parse_double(const char *value, double lo, double hi, double *out);
-/* Accepts true/false, yes/no, on/off, 1/0. */
-int driver_parse_bool(const char *value, bool *out);
-
-/* CLOCK_MONOTONIC and CLOCK_REALTIME in ns / us. */
-int64_t driver_monotonic_ns(void);
-int64_t driver_realtime_us(void);
-
 /* Paces frames on absolute CLOCK_MONOTONIC deadlines so the rate does not drift. A period of 0
  * means "as fast as possible". */
 struct driver_pacer {

@@ -38,7 +38,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "driver.h"
+#include "parse.h"
 #include "image.h"
 
 #define LOG_TAG "folder"
@@ -115,10 +117,9 @@ static int folder_param_set(struct folder_config *c, const char *key, const char
             return driver_fail(err, errsz, "mode must be replay or watch");
     } else if (strcmp(key, "loop") == 0 || strcmp(key, "delete_after_ingest") == 0) {
         bool *dst = key[0] == 'l' ? &c->loop : &c->delete_after_ingest;
-        if (driver_parse_bool(value, dst))
-            return driver_fail(err, errsz, "%s must be true or false", key);
+        if (parse_bool(value, dst)) return driver_fail(err, errsz, "%s must be true or false", key);
     } else if (strcmp(key, "fps") == 0) {
-        if (driver_parse_double(value, 0, 1000, &c->fps))
+        if (parse_double(value, 0, 1000, false, &c->fps))
             return driver_fail(err, errsz, "fps must be a number in [0, 1000] (0: unpaced)");
     } else {
         return driver_fail(err, errsz, "unknown key '%s' for the folder driver", key);
@@ -300,7 +301,7 @@ static int replay_next(struct folder_source *s, struct frame *f, int timeout_ms)
         if (rc == -2) return SOURCE_ENOMEM;
         if (rc == 0) {
             s->frame_this_pass = true;
-            f->captured_at_us = driver_realtime_us();
+            f->captured_at_us = clock_wall_us();
             return SOURCE_OK;
         }
         log_warn("%s: skipping %s: %s", s->name, s->files[i], why);
@@ -380,7 +381,7 @@ static void seen_clear(struct seen_map *m)
     memset(m, 0, sizeof *m);
 }
 
-static int queue_push(struct name_queue *q, const char *name)
+static int names_push(struct name_queue *q, const char *name)
 {
     if (q->tail == q->cap) {
         if (q->head > 0) {
@@ -424,7 +425,7 @@ static int watch_offer(struct folder_source *s, const char *name)
     if (!e) return -1;
     if (e->pending) return 0;
     e->pending = true;
-    return queue_push(&s->queue, name);
+    return names_push(&s->queue, name);
 }
 
 /* A file left the folder: forget it unless it is still queued (then its read finds it gone). */
@@ -553,7 +554,7 @@ static bool directory_gone(struct folder_source *s)
 
 static int watch_next(struct folder_source *s, struct frame *f, int timeout_ms)
 {
-    int64_t deadline = driver_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = clock_mono_ns() + (int64_t)timeout_ms * 1000000;
     for (;;) {
         if (directory_gone(s)) return SOURCE_ELOST;
         int rc = watch_read_events(s);
@@ -562,7 +563,7 @@ static int watch_next(struct folder_source *s, struct frame *f, int timeout_ms)
         if (rc != SOURCE_TIMEOUT) return rc;
         int wait_ms = 1000; /* look at the directory at least once a second */
         if (timeout_ms >= 0) {
-            int64_t left = deadline - driver_monotonic_ns();
+            int64_t left = deadline - clock_mono_ns();
             if (left <= 0) return SOURCE_TIMEOUT;
             if (left < (int64_t)wait_ms * 1000000) wait_ms = (int)((left + 999999) / 1000000);
         }

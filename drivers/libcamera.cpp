@@ -24,9 +24,11 @@
 
 extern "C" {
 #define LOG_TAG "libcamera"
+#include "clock.h"
 #include "log.h"
 
 #include "libcam.h"
+#include "parse.h"
 #include "yuv.h"
 }
 
@@ -125,20 +127,6 @@ std::string camera_ids(CameraManager *m)
     std::string ids;
     for (const auto &c : m->cameras()) ids += (ids.empty() ? "" : ", ") + c->id();
     return ids.empty() ? "none" : ids;
-}
-
-int64_t wall_ns()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t mono_ms()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 const char *format_name(const PixelFormat &f)
@@ -390,7 +378,7 @@ int open_steps(libcam *c, char *err, size_t errsz)
 /* Sensor clock to wall clock: anchored at the first frame, again if it drifts over a second. */
 int64_t frame_time_us(libcam *c, uint64_t sensor_ns)
 {
-    int64_t host = wall_ns();
+    int64_t host = clock_wall_ns();
     if (sensor_ns == 0) return host / 1000;
     int64_t t = (int64_t)sensor_ns + c->clock_offset_ns;
     if (!c->have_offset || llabs(t - host) > 1000000000) {
@@ -467,7 +455,7 @@ int to_frame(libcam *c, size_t index, const FrameMetadata &md, struct frame *f)
 int next_steps(libcam *c, struct frame *f, int64_t deadline_ms)
 {
     for (;;) {
-        int64_t left = deadline_ms - mono_ms();
+        int64_t left = deadline_ms - clock_mono_ns() / 1000000;
         int wait_ms = deadline_ms == INT64_MAX ? -1 : left > 0 ? (int)left : 0;
         struct pollfd pfd = {c->pipe_rd, POLLIN, 0};
         int n = poll(&pfd, 1, wait_ms);
@@ -496,15 +484,6 @@ int next_steps(libcam *c, struct frame *f, int64_t deadline_ms)
         }
         if (st != SOURCE_TIMEOUT) return st;
     }
-}
-
-int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 } // namespace
@@ -542,12 +521,8 @@ int libcam_config_set(struct libcam_config *cfg, const char *key, const char *va
         else
             why = "pixel_format must be yuv420, mjpeg or rgb";
     } else if (strcmp(key, "fps") == 0) {
-        char *end;
-        double v = strtod(value, &end);
-        if (end == value || *end != '\0' || !(v >= 0.1 && v <= 1000))
+        if (parse_double(value, 0.1, 1000, false, &cfg->fps))
             why = "fps must be a number in [0.1, 1000]";
-        else
-            cfg->fps = v;
     } else if (strcmp(key, "buffers") == 0) {
         if (parse_int(value, 2, 16, &cfg->buffers)) why = "buffers must be 2..16";
     } else {
@@ -589,7 +564,8 @@ struct libcam *libcam_open(const char *name, const struct libcam_config *cfg, in
 int libcam_next(struct libcam *c, struct frame *f, int timeout_ms)
 {
     try {
-        return next_steps(c, f, timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms);
+        return next_steps(c, f,
+                          timeout_ms < 0 ? INT64_MAX : clock_mono_ns() / 1000000 + timeout_ms);
     } catch (const std::bad_alloc &) {
         return SOURCE_ENOMEM;
     } catch (...) {

@@ -1,5 +1,6 @@
 /* source.c — the driver registry and the dispatch behind source.h, plus the parameter parsing
  * and fps pacing that every driver shares (driver.h). */
+#include "array.h"
 #include "clock.h"
 #include "driver.h"
 
@@ -33,7 +34,7 @@ static const struct source_driver *const drivers[] = {
     &libcamera_driver,
 #endif
 };
-#define NDRIVERS (sizeof drivers / sizeof drivers[0])
+#define NDRIVERS ARRAY_LEN(drivers)
 
 const char *const *source_drivers(void)
 {
@@ -210,51 +211,10 @@ int driver_fail(char *err, size_t errsz, const char *fmt, ...)
     return -1;
 }
 
-int driver_parse_long(const char *value, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-int driver_parse_double(const char *value, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(value, &end);
-    if (errno || end == value || *end || !isfinite(v) || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-int driver_parse_bool(const char *value, bool *out)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    for (int i = 0; i < 4; i++) {
-        if (strcasecmp(value, yes[i]) == 0) return *out = true, 0;
-        if (strcasecmp(value, no[i]) == 0) return *out = false, 0;
-    }
-    return -1;
-}
-
-int64_t driver_monotonic_ns(void)
-{
-    return clock_mono_ns();
-}
-
-int64_t driver_realtime_us(void)
-{
-    return clock_wall_us();
-}
-
 void driver_pacer_start(struct driver_pacer *p, double fps)
 {
     p->period_ns = fps > 0 ? (int64_t)llround(1e9 / fps) : 0;
-    p->next_ns = driver_monotonic_ns();
+    p->next_ns = clock_mono_ns();
 }
 
 static void sleep_until_ns(int64_t t)
@@ -266,7 +226,7 @@ static void sleep_until_ns(int64_t t)
 int driver_pacer_wait(struct driver_pacer *p, int timeout_ms)
 {
     if (p->period_ns == 0) return SOURCE_OK;
-    int64_t now = driver_monotonic_ns();
+    int64_t now = clock_mono_ns();
     if (timeout_ms >= 0 && p->next_ns > now + (int64_t)timeout_ms * 1000000) {
         sleep_until_ns(now + (int64_t)timeout_ms * 1000000);
         return SOURCE_TIMEOUT;

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "driver.h"
+#include "parse.h"
 #include "rng.h"
 
 #define LOG_TAG "synthetic"
@@ -71,23 +73,23 @@ int synthetic_param_set(struct synthetic_params *p, const char *key, const char 
     double d;
     int e;
     if (strcmp(key, "width") == 0 || strcmp(key, "height") == 0) {
-        if (driver_parse_long(value, 16, 8192, &l))
+        if (parse_long(value, 16, 8192, &l))
             return driver_fail(err, errsz, "%s must be an integer in [16, 8192]", key);
         *(key[0] == 'w' ? &p->width : &p->height) = (int)l;
     } else if (strcmp(key, "fps") == 0) {
-        if (driver_parse_double(value, 0, 1000, &d))
+        if (parse_double(value, 0, 1000, false, &d))
             return driver_fail(err, errsz, "fps must be a number in [0, 1000] (0: unpaced)");
         p->fps = d;
     } else if (strcmp(key, "seed") == 0) {
-        if (driver_parse_long(value, 0, 0x7fffffffL, &l))
+        if (parse_long(value, 0, 0x7fffffffL, &l))
             return driver_fail(err, errsz, "seed must be an integer in [0, 2147483647]");
         p->seed = (uint64_t)l;
     } else if (strcmp(key, "defect_rate") == 0) {
-        if (driver_parse_double(value, 0, 1, &d))
+        if (parse_double(value, 0, 1, false, &d))
             return driver_fail(err, errsz, "defect_rate must be a number in [0, 1]");
         p->defect_rate = d;
     } else if (strcmp(key, "defect_scale") == 0) {
-        if (driver_parse_double(value, 0.1, 4, &d))
+        if (parse_double(value, 0.1, 4, false, &d))
             return driver_fail(err, errsz, "defect_scale must be a number in [0.1, 4]");
         p->defect_scale = d;
     } else if (strcmp(key, "format") == 0) {
@@ -97,11 +99,11 @@ int synthetic_param_set(struct synthetic_params *p, const char *key, const char 
             return driver_fail(err, errsz, "format must be jpeg, rgb8 or mono8");
         p->format = formats[e];
     } else if (strcmp(key, "jpeg_quality") == 0) {
-        if (driver_parse_long(value, 1, 100, &l))
+        if (parse_long(value, 1, 100, &l))
             return driver_fail(err, errsz, "jpeg_quality must be an integer in [1, 100]");
         p->jpeg_quality = (int)l;
     } else if (strcmp(key, "frames") == 0) {
-        if (driver_parse_long(value, 0, 0x7fffffffL, &l))
+        if (parse_long(value, 0, 0x7fffffffL, &l))
             return driver_fail(err, errsz, "frames must be an integer >= 0 (0: endless)");
         p->frames = (uint64_t)l;
     } else if (strcmp(key, "shape") == 0) {
@@ -488,7 +490,7 @@ static int synthetic_next(void *state, struct frame *f, int timeout_ms)
         log_error("%s: out of memory rendering frame %llu", s->name, (unsigned long long)s->seq);
         return SOURCE_ENOMEM;
     }
-    f->captured_at_us = driver_realtime_us();
+    f->captured_at_us = clock_wall_us();
     rc = to_frame(s, &im, f);
     if (rc != SOURCE_OK) return rc;
     f->seq = s->seq++;

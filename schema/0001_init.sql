@@ -41,7 +41,7 @@ CREATE TABLE models (
 CREATE TABLE results (
     frame_id    INTEGER NOT NULL REFERENCES frames (id) ON DELETE CASCADE,
     model_id    INTEGER NOT NULL REFERENCES models (id),
-    score       REAL    NOT NULL,          -- mean k-NN distance to the normal bank
+    score       REAL    NOT NULL,          -- the worst patch's k-NN distance to the bank
     score_norm  REAL    NOT NULL,          -- score / threshold: 1.0 is the flagging line
     flagged     INTEGER NOT NULL CHECK (flagged IN (0, 1)),
     latency_us  INTEGER NOT NULL,          -- decode + embed + k-NN time

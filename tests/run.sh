@@ -5,7 +5,8 @@
 # each target is one test, failed by a crash; logs and crashes under FUZZ_BUILD/fuzz/smoke/).
 # INSPECTD_VALGRIND_BIN: the inspectd test_valgrind.py runs under memcheck (default: the first
 # tree's; make passes one built without AVX-512, which valgrind cannot decode).
-# Prints each binary's output, then one summary line `N passed, N failed`; exits 1 on any failure.
+# Prints each binary's output, then the ten slowest tests with their seconds (so that additions keep
+# within make check's budget), then one summary line `N passed, N failed`; exits 1 on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: tests/run.sh BUILD_DIR [BUILD_DIR…]" >&2; exit 2; }
@@ -30,12 +31,23 @@ count_cmocka() { # $1 = output file, $2 = exit code, $3 = name
 }
 
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+times=$(mktemp)
+trap 'rm -f "$out" "$times"' EXIT
+# `timed NAME CMD...`: runs CMD, notes its wall-clock milliseconds under NAME; returns its exit code.
+timed() {
+    local name=$1 t0 rc
+    shift
+    t0=$(date +%s%N)
+    "$@"
+    rc=$?
+    echo "$((($(date +%s%N) - t0) / 1000000)) $name" >>"$times"
+    return $rc
+}
 for build in "$@"; do
     for t in "$build"/tests/test_*; do
         [ -x "$t" ] || continue
         echo "=== $t"
-        "$t" >"$out" 2>&1
+        timed "$t" "$t" >"$out" 2>&1
         rc=$?
         cat "$out"
         count_cmocka "$out" "$rc" "$t"
@@ -47,8 +59,8 @@ for s in tests/integration/*.sh tests/integration/*.py; do
     [ -f "$s" ] || continue
     echo "=== $s"
     case "$s" in
-        *.py) /usr/bin/python3 "$s" >"$out" 2>&1 ;;
-        *) bash "$s" >"$out" 2>&1 ;;
+        *.py) timed "$s" /usr/bin/python3 "$s" >"$out" 2>&1 ;;
+        *) timed "$s" bash "$s" >"$out" 2>&1 ;;
     esac
     rc=$?
     cat "$out"
@@ -60,7 +72,8 @@ done
 
 if [ -n "${FUZZ_BUILD:-}" ]; then
     echo "=== tests/fuzz/run.sh $FUZZ_BUILD ${FUZZ_SECONDS:-8}"
-    FUZZ_OUT="$FUZZ_BUILD/fuzz/smoke" tests/fuzz/run.sh "$FUZZ_BUILD" "${FUZZ_SECONDS:-8}" >"$out" 2>&1
+    FUZZ_OUT="$FUZZ_BUILD/fuzz/smoke" timed tests/fuzz/run.sh tests/fuzz/run.sh "$FUZZ_BUILD" \
+        "${FUZZ_SECONDS:-8}" >"$out" 2>&1
     rc=$?
     cat "$out"
     counted=0
@@ -79,6 +92,10 @@ if [ -n "${FUZZ_BUILD:-}" ]; then
     fi
 fi
 
+echo "slowest tests (seconds):"
+sort -rn "$times" | head -10 | while read -r ms name; do
+    printf '%6d.%d  %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$name"
+done
 for n in "${failed_names[@]}"; do echo "FAILED: $n"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -2,6 +2,7 @@
  * "FILE:LINE: message". inih does not give handlers a line number, so the text is fed to it through
  * a reader that counts lines (and notes where each [section] header is). */
 #define LOG_TAG "config"
+#include "array.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -18,7 +19,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "embed.h"
+#include "parse.h"
+#include "embedded.h"
 
 #define MAX_KEYS 512
 
@@ -40,6 +42,7 @@ struct parser {
     size_t nseen;
 
     int listen_line;
+    int trainer_knob_line; /* the last training knob set in [trainer] */
     int camera_line[CONFIG_MAX_CAMERAS];
     int driver_line[CONFIG_MAX_CAMERAS];
     int param_line[CONFIG_MAX_CAMERAS][CONFIG_MAX_PARAMS];
@@ -94,17 +97,6 @@ static char *read_chunk(char *buf, int num, void *stream)
     }
     note_chunk(r->parser, buf);
     return buf;
-}
-
-/* Strict integer parse of the whole string into [lo, hi]. */
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static int copy_value(struct parser *p, char *dst, size_t dstsz, const char *key, const char *v)
@@ -186,14 +178,10 @@ static int set_retention(struct parser *p, const char *key, const char *v)
         return parse_int(v, 0, 100000000, &c->store_min_free_mb) == 0
                    ? 1
                    : fail(p, "min_free_mb must be an integer in [0, 100000000] (0: none)");
-    if (strcmp(key, "flagged_days") == 0) {
-        char *end;
-        double d = strtod(v, &end);
-        if (*v == '\0' || *end || !(d >= 0 && d <= 36500))
-            return fail(p, "flagged_days must be a number of days in [0, 36500]");
-        c->store_flagged_days = d;
-        return 1;
-    }
+    if (strcmp(key, "flagged_days") == 0)
+        return parse_double(v, 0, 36500, false, &c->store_flagged_days) == 0
+                   ? 1
+                   : fail(p, "flagged_days must be a number of days in [0, 36500]");
     return fail(p, "unknown key '%s' in [store]", key);
 }
 
@@ -236,12 +224,10 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
 {
     struct config *c = p->cfg;
     if (strcmp(key, "enabled") == 0) {
-        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
-            c->trainer_enabled = 1;
-        else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "0") == 0)
-            c->trainer_enabled = 0;
-        else
-            return fail(p, "enabled must be true or false");
+        bool on;
+        if (parse_bool(v, &on))
+            return fail(p, "enabled must be true or false (yes/no, on/off, 1/0)");
+        c->trainer_enabled = on;
         return 1;
     }
     struct {
@@ -249,41 +235,23 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
         int *dst, lo, hi;
     } ints[] = {{"every_frames", &c->trainer_every, 10, 100000000},
                 {"min_frames", &c->trainer_min_frames, 2, 100000000},
-                {"size", &c->trainer_size, 16, 512},
-                {"channels", &c->trainer_channels, 1, 3},
-                {"threads", &c->trainer_threads, 1, 64},
-                {"max_images", &c->trainer_max_images, 2, 10000000},
-                {"keep_models", &c->trainer_keep_models, 1, 1000},
-                {"dim", &c->trainer_dim, 0, 1024},
-                {"depth", &c->trainer_depth, 0, 32},
-                {"heads", &c->trainer_heads, 0, 32},
-                {"batch", &c->trainer_batch, 0, 1024}};
-    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
-        if (strcmp(key, ints[i].key) == 0) {
-            if (parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) != 0 ||
-                (ints[i].dst == &c->trainer_channels && c->trainer_channels == 2) ||
-                (ints[i].dst == &c->trainer_dim && c->trainer_dim > 0 && c->trainer_dim < 8) ||
-                (ints[i].dst == &c->trainer_batch && c->trainer_batch == 1) ||
-                (ints[i].dst == &c->trainer_size && c->trainer_size % 8 != 0))
-                return fail(p, "%s must be an integer in [%d, %d]%s", key, ints[i].lo, ints[i].hi,
-                            ints[i].dst == &c->trainer_size       ? ", a multiple of 8"
-                            : ints[i].dst == &c->trainer_channels ? ", 1 or 3"
-                            : ints[i].dst == &c->trainer_dim      ? ", 0 or at least 8"
-                            : ints[i].dst == &c->trainer_batch    ? ", 0 or at least 2"
-                                                                  : "");
-            return 1;
-        }
+                {"keep_models", &c->trainer_keep_models, 1, 1000}};
+    for (size_t i = 0; i < ARRAY_LEN(ints); i++)
+        if (strcmp(key, ints[i].key) == 0)
+            return parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) == 0
+                       ? 1
+                       : fail(p, "%s must be an integer in [%d, %d]", key, ints[i].lo, ints[i].hi);
     if (strcmp(key, "import") == 0) {
         if (strlen(v) >= sizeof c->trainer_import) return fail(p, "import: path too long");
         snprintf(c->trainer_import, sizeof c->trainer_import, "%s", v);
         return 1;
     }
-    if (strcmp(key, "minutes") == 0) {
-        char *end;
-        double m = strtod(v, &end);
-        if (*v == '\0' || *end || !(m > 0 && m <= 1440))
-            return fail(p, "minutes must be in (0, 1440]");
-        c->trainer_minutes = m;
+    int knob = train_cli_find_key(key);
+    if (knob >= 0) {
+        char why[128];
+        if (train_cli_set(knob, v, &c->trainer_knobs, why, sizeof why)) return fail(p, "%s", why);
+        c->trainer_knobs_set |= (uint64_t)1 << knob;
+        p->trainer_knob_line = p->line;
         return 1;
     }
     return fail(p, "unknown key '%s' in [trainer]", key);
@@ -413,12 +381,22 @@ static void set_defaults(struct config *c, const char *name)
     c->trainer_enabled = 1;
     c->trainer_every = 5000;
     c->trainer_min_frames = 500;
-    c->trainer_minutes = 10;
-    c->trainer_size = 64;
-    c->trainer_channels = 3;
-    c->trainer_threads = 1;
-    c->trainer_max_images = 2000;
     c->trainer_keep_models = 3;
+    train_knobs_defaults(&c->trainer_knobs);
+    c->trainer_knobs_set = 0;
+    static const char *const knobs[][2] = {{"minutes", "10"},
+                                           {"size", "64"},
+                                           {"channels", "3"},
+                                           {"threads", "1"},
+                                           {"max_images", "2000"}};
+    for (size_t i = 0; i < ARRAY_LEN(knobs); i++) {
+        int k = train_cli_find_key(knobs[i][0]);
+        char why[128];
+        int rc = train_cli_set(k, knobs[i][1], &c->trainer_knobs, why, sizeof why);
+        assert(rc == 0);
+        (void)rc;
+        c->trainer_knobs_set |= (uint64_t)1 << k;
+    }
 }
 
 int config_load_token(struct config *c, char *err, size_t errsz)
@@ -528,6 +506,12 @@ static void validate(struct parser *p)
     if (!c->http_tls_cert[0] != !c->http_tls_key[0]) {
         p->line = 0;
         fail(p, "[http] tls_cert and tls_key go together");
+        return;
+    }
+    char why[128];
+    if (train_cli_check(&c->trainer_knobs, why, sizeof why)) {
+        p->line = p->trainer_knob_line;
+        fail(p, "[trainer] %s", why);
     }
 }
 
@@ -663,16 +647,9 @@ void config_copy_trainer(struct config *dst, const struct config *src)
     dst->trainer_enabled = src->trainer_enabled;
     dst->trainer_every = src->trainer_every;
     dst->trainer_min_frames = src->trainer_min_frames;
-    dst->trainer_minutes = src->trainer_minutes;
-    dst->trainer_size = src->trainer_size;
-    dst->trainer_channels = src->trainer_channels;
-    dst->trainer_threads = src->trainer_threads;
-    dst->trainer_max_images = src->trainer_max_images;
     dst->trainer_keep_models = src->trainer_keep_models;
-    dst->trainer_dim = src->trainer_dim;
-    dst->trainer_depth = src->trainer_depth;
-    dst->trainer_heads = src->trainer_heads;
-    dst->trainer_batch = src->trainer_batch;
+    memcpy(&dst->trainer_knobs, &src->trainer_knobs, sizeof dst->trainer_knobs);
+    dst->trainer_knobs_set = src->trainer_knobs_set;
     memcpy(dst->trainer_import, src->trainer_import, sizeof dst->trainer_import);
 }
 

@@ -13,11 +13,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sysexits.h>
 
 #include "log.h"
 #include "source.h"
+#include "train/train_cli.h"
 
-#define CONFIG_EXIT_CODE   78 /* EX_CONFIG */
 #define CONFIG_MAX_CAMERAS 16
 #define CONFIG_MAX_PARAMS  32
 #define CONFIG_NAME_MAX    64
@@ -63,13 +64,11 @@ struct config {
     int trainer_enabled;     /* 0 or 1 */
     int trainer_every;       /* retrain once this many frames arrived since the active model */
     int trainer_min_frames;  /* no first model before this many frames */
-    double trainer_minutes;  /* training budget of one run */
-    int trainer_size;        /* model input, pixels */
-    int trainer_channels;    /* 1 or 3 */
-    int trainer_threads;     /* cores the child may use */
-    int trainer_max_images;  /* newest frames a run learns from */
     int trainer_keep_models; /* model files kept: the newest this many models' (and the active's) */
-    int trainer_dim, trainer_depth, trainer_heads, trainer_batch; /* 0: train's defaults */
+    /* the child's training knobs (train/train_cli.h): those in trainer_knobs_set (bit i: knob i)
+     * are passed to it, the others keep `inspectd train`'s defaults */
+    struct train_knobs trainer_knobs;
+    uint64_t trainer_knobs_set;
     char trainer_import[512]; /* weights trained elsewhere every run starts from; "" for none */
 
     /* [log] */

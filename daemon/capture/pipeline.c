@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "clock.h"
 #include "image.h"
 #include "pipeline.h"
@@ -126,10 +127,7 @@ static bool stopping(struct capture *c)
 static bool sleep_or_stop(struct capture *c, int ms)
 {
     struct pipeline *p = c->p;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + (int64_t)ms * 1000000;
-    ts = (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    struct timespec ts = clock_timespec(clock_mono_ns() + (int64_t)ms * 1000000);
     pthread_mutex_lock(&p->stop_lock);
     while (!stopping(c))
         if (pthread_cond_timedwait(&p->stop_cond, &p->stop_lock, &ts) != 0) break;
@@ -187,7 +185,7 @@ static void deliver(struct capture *c, struct frame *f)
 {
     struct pipeline *p = c->p;
     atomic_fetch_add(&p->counters[c->index].captured, 1);
-    int64_t now = queue_now_ns();
+    int64_t now = clock_mono_ns();
     c->last_frame_ns = now;
     update_fps(c, now);
     pthread_mutex_lock(&c->lock);
@@ -225,7 +223,7 @@ static bool open_source(struct capture *c, int *backoff_ms)
                              why, sizeof why);
         if (c->src) {
             set_state(c, CAMERA_STARTING, "");
-            c->last_frame_ns = queue_now_ns();
+            c->last_frame_ns = clock_mono_ns();
             c->window_start_ns = c->last_frame_ns;
             c->window_frames = 0;
             return true;
@@ -256,7 +254,7 @@ static void *capture_main(void *arg)
             backoff_ms = BACKOFF_FIRST_MS;
             deliver(c, &f);
         } else if (rc == SOURCE_TIMEOUT) {
-            if (queue_now_ns() - c->last_frame_ns > STALLED_AFTER_NS)
+            if (clock_mono_ns() - c->last_frame_ns > STALLED_AFTER_NS)
                 set_state(c, CAMERA_STALLED, "no frame for 5 s");
         } else if (rc == SOURCE_END) {
             set_state(c, CAMERA_ENDED, "the source has no more frames");
@@ -328,8 +326,7 @@ static int assign_camera(struct pipeline *p, struct capture *c, const struct con
 static void init_state(struct pipeline *p, const struct config *cfg)
 {
     atomic_store(&p->jpeg_quality, cfg->jpeg_quality);
-    metrics_histogram_init(&p->commit_latency, commit_bounds,
-                           sizeof commit_bounds / sizeof *commit_bounds);
+    metrics_histogram_init(&p->commit_latency, commit_bounds, ARRAY_LEN(commit_bounds));
     pthread_mutex_init(&p->stop_lock, NULL);
     pthread_rwlock_init(&p->table_lock, NULL);
     pthread_condattr_t attr;

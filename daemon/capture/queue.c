@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "queue.h"
 #include "source.h"
 
@@ -16,13 +17,6 @@ struct frame_queue {
     size_t capacity, head, depth;
     bool closed;
 };
-
-int64_t queue_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 struct frame_queue *queue_create(size_t capacity)
 {
@@ -77,11 +71,6 @@ int queue_push(struct frame_queue *q, struct queue_item *item)
     return dropped;
 }
 
-static struct timespec to_timespec(int64_t ns)
-{
-    return (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-}
-
 int queue_pop(struct frame_queue *q, struct queue_item *out, int64_t deadline_ns)
 {
     int rc = 1;
@@ -90,7 +79,7 @@ int queue_pop(struct frame_queue *q, struct queue_item *out, int64_t deadline_ns
         if (deadline_ns < 0) {
             pthread_cond_wait(&q->nonempty, &q->lock);
         } else {
-            struct timespec ts = to_timespec(deadline_ns);
+            struct timespec ts = clock_timespec(deadline_ns);
             if (pthread_cond_timedwait(&q->nonempty, &q->lock, &ts) != 0 && q->depth == 0 &&
                 !q->closed) {
                 rc = 0;

@@ -40,7 +40,4 @@ void queue_close(struct frame_queue *q);
 size_t queue_depth(struct frame_queue *q);
 size_t queue_capacity(const struct frame_queue *q);
 
-/* CLOCK_MONOTONIC in nanoseconds (for deadlines). */
-int64_t queue_now_ns(void);
-
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "writer.h"
 #include "source.h"
 
@@ -184,7 +185,7 @@ static size_t collect(struct writer *w)
 {
     if (queue_pop(w->cfg.queue, &w->batch[0], -1) < 0) return 0;
     size_t n = 1;
-    int64_t deadline = queue_now_ns() + (int64_t)w->cfg.batch_ms * 1000000;
+    int64_t deadline = clock_mono_ns() + (int64_t)w->cfg.batch_ms * 1000000;
     while (n < (size_t)w->cfg.batch_frames && queue_pop(w->cfg.queue, &w->batch[n], deadline) == 1)
         n++;
     return n;
@@ -198,11 +199,11 @@ static void *writer_main(void *arg)
         for (size_t from = 0, to; from < n; from = to) {
             to = transaction_end(w, from, n);
             pthread_mutex_lock(&w->store_lock);
-            int64_t t0 = queue_now_ns();
+            int64_t t0 = clock_mono_ns();
             bool images = true;
             bool ok = store_batch(w, from, to, &images);
             if (ok && w->cfg.commit_latency)
-                metrics_histogram_observe(w->cfg.commit_latency, queue_now_ns() - t0);
+                metrics_histogram_observe(w->cfg.commit_latency, clock_mono_ns() - t0);
             account(w, from, to, ok, images);
             pthread_mutex_unlock(&w->store_lock);
         }

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
+#include "array.h"
 #include "aravis.h"
 #include "commands.h"
 #ifdef INSPECTD_WITH_LIBCAMERA
@@ -74,15 +76,15 @@ int cmd_cameras(int argc, char **argv)
             return 0;
         } else {
             usage(stderr);
-            return 64;
+            return EX_USAGE;
         }
     }
     if (optind != argc) {
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     if (l.json && (l.array = json_array()) == NULL) return 70;
-    size_t failed = 0, n = sizeof listers / sizeof *listers;
+    size_t failed = 0, n = ARRAY_LEN(listers);
     for (size_t i = 0; i < n; i++) {
         char err[256];
         if (listers[i].list(print_row, &l, err, sizeof err) < 0) {

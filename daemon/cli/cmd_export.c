@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sysexits.h>
 
 #include "commands.h"
 #include "export/export.h"
@@ -197,25 +198,25 @@ int cmd_export(int argc, char **argv)
             return 0;
         default:
             usage(stderr);
-            return 64;
+            return EX_USAGE;
         }
     }
     if (!db || !out || optind != argc) {
         fprintf(stderr, "inspectd export: --db FILE and --out FILE.tar are required%s\n",
                 optind != argc ? " (and nothing else)" : "");
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO)) {
         fprintf(stderr, "inspectd export: not writing a tar archive to a terminal; redirect "
                         "stdout or give --out FILE.tar\n");
-        return 64;
+        return EX_USAGE;
     }
     struct export_filter f;
     char err[320];
     if (export_filter_parse(&f, state, camera, since, until, err, sizeof err) < 0) {
         fprintf(stderr, "inspectd export: %s\n", err);
-        return 64;
+        return EX_USAGE;
     }
     return run(db, out, &f);
 }

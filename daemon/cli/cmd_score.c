@@ -1,6 +1,7 @@
 /* cmd_score.c — `inspectd score`: image files scored against the active model of a database, one
  * JSON line each (and optionally their heatmaps as JPEG files). */
 #define LOG_TAG "score"
+#include "heatmap.h"
 #include "log.h"
 
 #include <getopt.h>
@@ -10,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "commands.h"
+#include "parse.h"
 #include "imageset.h"
 #include "scoring/model.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "vit.h"
 
 static void usage(FILE *out)
@@ -51,7 +54,7 @@ static int write_heatmap(const char *dir, const char *file, const void *data, si
     snprintf(out, outsz, "%s/%s.heatmap.jpg", dir, basename(copy));
     uint8_t *jpeg = NULL;
     size_t len = 0;
-    if (model_heatmap_jpeg(data, size, grid, m->gh, m->gw, m->threshold, &jpeg, &len, err, errsz))
+    if (heatmap_jpeg(data, size, grid, m->gh, m->gw, m->threshold, &jpeg, &len, err, errsz))
         return -1;
     FILE *f = fopen(out, "wb");
     int rc = f && fwrite(jpeg, 1, len, f) == len ? 0 : -1;
@@ -108,20 +111,20 @@ int cmd_score(int argc, char **argv)
             db = optarg;
         else if (c == 'm')
             heatmap_dir = optarg;
-        else if (c == 't' && atoi(optarg) >= 1 && atoi(optarg) <= 64)
-            threads = atoi(optarg);
+        else if (c == 't' && parse_int(optarg, 1, 64, &threads) == 0)
+            continue;
         else if (c == 'h') {
             usage(stdout);
             return 0;
         } else {
             usage(stderr);
-            return 64;
+            return EX_USAGE;
         }
     }
     if (!db || optind == argc) {
         fprintf(stderr, "inspectd score: --db FILE and at least one image are required\n");
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     char err[512];
     struct scoring_store *ss = scoring_store_open(db, err, sizeof err);

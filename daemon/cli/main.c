@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sysexits.h>
 
+#include "array.h"
 #include "commands.h"
 #include "base/version.h"
 
@@ -25,7 +27,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: inspectd COMMAND [OPTIONS]\n"
                  "       inspectd --version | --help\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\n`inspectd COMMAND --help` describes a command's options.\n");
 }
@@ -38,15 +40,15 @@ int main(int argc, char **argv)
     if (prctl(PR_GET_NAME, comm) == 0 && strcmp(comm, "exe") == 0) prctl(PR_SET_NAME, "inspectd");
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 64 : 0;
+        return argc < 2 ? EX_USAGE : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("inspectd %s\n", INSPECTD_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "inspectd: unknown command '%s'\n", argv[1]);
     usage(stderr);
-    return 64;
+    return EX_USAGE;
 }

@@ -4,6 +4,7 @@
  * AUROC of "not class c" — beside raw-pixel k-NN and the untrained network on the same split.
  * `--mvtec DIR` runs the same protocol on an MVTec AD tree (eval_mvtec.c). */
 #define LOG_TAG "eval"
+#include "array.h"
 #include "log.h"
 
 #include <getopt.h>
@@ -12,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "cli/commands.h"
 #include "eval.h"
 #include "idx.h"
+#include "parse.h"
 #include "train/train_cli.h"
 
 #define FMNIST_DIR  "/usr/share/datasets/fashion-mnist"
@@ -43,10 +46,9 @@ static void usage(FILE *out)
             "  --classes LIST      e.g. 0,6 (default: all ten)\n"
             "  --mvtec DIR         MVTec AD layout: CATEGORY/train/good, CATEGORY/test/<kind>\n"
             "  --categories LIST   MVTec categories, e.g. bottle,screw (default: all in DIR)\n"
-            "  --size S            MVTec: model input size in pixels (default 64)\n"
-            "  --channels 1|3      MVTec: grey or RGB model input (default 3)\n"
-            "  --minutes M         training budget per class or category (default 10)\n"
-            "  --epochs N          upper bound on epochs per class (default 100)\n"
+            "  --minutes M         training budget per class or category, above 0, at most\n"
+            "                      10000 (default 10)\n"
+            "  --epochs N          upper bound on epochs per class, 1 to 100000 (default 100)\n"
             "  --readout R         both (default), patch or aligned: the daemon's scoring of\n"
             "                      the scoring layer's patch tokens (see inspectd train\n"
             "                      --readout); grid: whole images' tokens (--embed, --layers,\n"
@@ -67,7 +69,10 @@ static void usage(FILE *out)
             "  --load DIR          score the teachers saved by --save instead of training\n"
             "  --train-limit N     use at most N training images per class (default all)\n"
             "  --test-limit N      use the first N test images (default all 10000)\n");
-    train_cli_usage(out);
+    struct train_knobs d;
+    train_knobs_defaults(&d);
+    train_cli_usage(TRAIN_CLI_EVAL, &d, out);
+    fprintf(out, "(--size and --channels apply to MVTec; Fashion-MNIST is 28 px grey.)\n");
     fprintf(out, "Ends with `mean_auroc: X` (percent, the trained model).\n");
 }
 
@@ -85,15 +90,6 @@ static int parse_classes(const char *s, struct eval_options *o)
     return o->nclasses ? 0 : -1;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct eval_options *o)
 {
     enum {
@@ -105,11 +101,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_EMBED,
         O_TRAIN_LIMIT,
         O_TEST_LIMIT,
-        O_STANDARDIZE,
+        O_RAW_FEATURES,
         O_MVTEC,
         O_CATEGORIES,
-        O_SIZE,
-        O_CHANNELS,
         O_LAYERS,
         O_SAVE,
         O_LOAD,
@@ -126,11 +120,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"embed", 1, 0, O_EMBED},
                                         {"train-limit", 1, 0, O_TRAIN_LIMIT},
                                         {"test-limit", 1, 0, O_TEST_LIMIT},
-                                        {"raw-features", 0, 0, O_STANDARDIZE},
+                                        {"raw-features", 0, 0, O_RAW_FEATURES},
                                         {"mvtec", 1, 0, O_MVTEC},
                                         {"categories", 1, 0, O_CATEGORIES},
-                                        {"size", 1, 0, O_SIZE},
-                                        {"channels", 1, 0, O_CHANNELS},
                                         {"layers", 1, 0, O_LAYERS},
                                         {"save", 1, 0, O_SAVE},
                                         {"load", 1, 0, O_LOAD},
@@ -139,17 +131,18 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"coreset", 1, 0, O_CORESET},
                                         {"top-q", 1, 0, O_TOP_Q},
                                         {"help", 0, 0, 'h'}};
-    enum { N_OWN = sizeof own / sizeof *own };
+    enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
-    if (train_cli_options(own, N_OWN, opts, (int)(sizeof opts / sizeof *opts))) return -1;
-    struct train_options *t = &o->train;
+    if (train_cli_options(TRAIN_CLI_EVAL, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
+    struct train_knobs k = {.t = o->train, .size = o->size, .channels = o->channels};
+    struct train_options *t = &k.t;
     bool have_dataset = false;
     const char *layers = NULL;
     bool embed_given = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int shared = train_cli_apply("eval", c, optarg, t);
+        int shared = train_cli_apply("eval", c, optarg, &k);
         if (shared <= 0) {
             if (shared < 0) return -1;
             continue;
@@ -205,7 +198,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_TEST_LIMIT:
             bad = parse_int(optarg, 2, 10000, &o->test_limit);
             break;
-        case O_STANDARDIZE:
+        case O_RAW_FEATURES:
             o->standardize = false;
             break;
         case O_MVTEC:
@@ -213,12 +206,6 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             break;
         case O_CATEGORIES:
             o->categories = optarg, bad = !*optarg;
-            break;
-        case O_SIZE:
-            bad = parse_int(optarg, 8, 1024, &o->size);
-            break;
-        case O_CHANNELS:
-            bad = parse_int(optarg, 1, 3, &o->channels) || o->channels == 2;
             break;
         case 'h':
             usage(stdout);
@@ -232,6 +219,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             return -1;
         }
     }
+    o->train = k.t;
+    o->size = k.size;
+    o->channels = k.channels;
     if (layers && embedding_layers_parse(layers, t->model.depth, &o->layers)) {
         fprintf(stderr, "inspectd eval: bad value '%s' for --layers (numbers 0..%d)\n", layers,
                 t->model.depth);
@@ -395,7 +385,7 @@ int cmd_eval(int argc, char **argv)
     o.nclasses = 10;
     if (parse_args(argc, argv, &o)) {
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     signal(SIGINT, on_sigint);
     if (o.mvtec_dir) {
@@ -404,7 +394,7 @@ int cmd_eval(int argc, char **argv)
         if (o.size % m->patch) {
             fprintf(stderr, "inspectd eval: --size %d is not a multiple of the patch size %d\n",
                     o.size, m->patch);
-            return 64;
+            return EX_USAGE;
         }
         train_set_size(&o.train, o.size);
         return eval_mvtec(&o);

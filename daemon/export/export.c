@@ -16,8 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "heatmap.h"
+#include "array.h"
 #include "clock.h"
-#include "http/api.h"
+#include "parse.h"
+#include "rfc3339.h"
 #include "export.h"
 #include "scoring/model.h"
 
@@ -30,13 +33,13 @@
 static const char *const columns[] = {
     "frame_id",  "alert_id", "camera",  "captured_at", "flagged_at",    "score", "score_norm",
     "threshold", "state",    "verdict", "note",        "model_version", "image", "heatmap"};
-#define NCOLUMNS (sizeof columns / sizeof *columns)
+#define NCOLUMNS ARRAY_LEN(columns)
 
 /* A folder per alert state: the ImageFolder class of the frame. */
 static const struct {
     const char *state, *folder;
 } classes[] = {{"false_positive", "good"}, {"defect", "defect"}, {"new", "unreviewed"}};
-#define NCLASSES (sizeof classes / sizeof *classes)
+#define NCLASSES ARRAY_LEN(classes)
 
 /* An entry waiting to be written: a directory, or a file whose body is in memory or in a spool
  * file. */
@@ -102,7 +105,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct export *e, const ch
 
 static int time_arg(const char *name, const char *s, int64_t *us, char *err, size_t errsz)
 {
-    if (api_parse_time(s, us) == 0) return 0;
+    if (parse_time_us(s, us) == 0) return 0;
     snprintf(err, errsz,
              "%s must be an RFC 3339 time (2026-11-29T12:00:00Z) or Unix microseconds, not "
              "'%.64s'",
@@ -234,13 +237,20 @@ static json_t *text_json(const char *s)
     return j;
 }
 
+/* Unix microseconds as an RFC 3339 string, or null for 0 (never). */
+static json_t *time_json(int64_t us)
+{
+    char buf[RFC3339_LEN];
+    return us > 0 ? json_string(rfc3339_format(us, buf, sizeof buf)) : json_null();
+}
+
 static json_t *row_json(const struct export_row *r, const char *verdict, const char *image,
                         const char *heatmap)
 {
     return json_pack("{s:I, s:I, s:o, s:o, s:o, s:f, s:f, s:f, s:s, s:s, s:o, s:o, s:s, s:s?}",
                      "frame_id", (json_int_t)r->frame_id, "alert_id", (json_int_t)r->alert_id,
-                     "camera", text_json(r->camera), "captured_at", api_time(r->captured_at_us),
-                     "flagged_at", api_time(r->flagged_at_us), "score", r->score, "score_norm",
+                     "camera", text_json(r->camera), "captured_at", time_json(r->captured_at_us),
+                     "flagged_at", time_json(r->flagged_at_us), "score", r->score, "score_norm",
                      r->score_norm, "threshold", r->threshold, "state", r->state, "verdict",
                      verdict, "note", text_json(r->note), "model_version",
                      text_json(r->model_version), "image", image, "heatmap", heatmap);
@@ -330,8 +340,8 @@ static size_t draw_heatmap(struct export *e, int64_t id, size_t size, const floa
 {
     char err[256];
     size_t len = 0;
-    if (model_heatmap_jpeg(e->image, size, grid, gh, gw, (float)threshold, &e->heatmap, &len, err,
-                           sizeof err) == 0)
+    if (heatmap_jpeg(e->image, size, grid, gh, gw, (float)threshold, &e->heatmap, &len, err,
+                     sizeof err) == 0)
         return len;
     log_warn("frame %lld: exported without its heatmap: %s", (long long)id, err);
     e->counts.heatmap_errors++;

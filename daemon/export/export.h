@@ -48,7 +48,7 @@ struct export_counts {
 
 /* Checks and fills a filter from its text form (NULL or absent: no bound; "" is refused):
  * state new|defect|false_positive, a camera name, since/until as RFC 3339 or Unix microseconds
- * (api_parse_time) with since < until. Returns 0, or -1 with a message for the user in err. */
+ * (parse_time_us) with since < until. Returns 0, or -1 with a message for the user in err. */
 int export_filter_parse(struct export_filter *f, const char *state, const char *camera,
                         const char *since, const char *until, char *err, size_t errsz);
 

@@ -35,13 +35,6 @@ int api_frames_list_query(const struct http_request *req, struct http_reply *r,
  * 0 (never). Returns a new reference. */
 json_t *api_time(int64_t us);
 
-/* Parses a point in time: RFC 3339 ("2026-11-29T12:00:00Z", "2026-11-29T13:00:00.25+01:00"; the
- * fraction is optional, digits past microseconds are dropped; a space may replace the T) or Unix
- * microseconds (digits only); never before 1970.
- * Sets *us (Unix microseconds) and returns 0, or returns -1 for anything else. The `since` and
- * `until` filters of the API and the command line all go through it. */
-int api_parse_time(const char *s, int64_t *us);
-
 struct alert_info;
 struct alert_filter;
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "parse.h"
 #include "clock.h"
 #include "api.h"
 #include "store/store_alerts.h"
@@ -54,7 +55,7 @@ static int parse_range(const struct http_request *req, struct http_reply *r, int
     int64_t *out[2] = {since, until};
     for (int i = 0; i < 2; i++) {
         const char *v = http_query(req, names[i]);
-        if (v && api_parse_time(v, out[i]) < 0) {
+        if (v && parse_time_us(v, out[i]) < 0) {
             http_reply_error(r, 400,
                              "%s must be an RFC 3339 time (2026-11-29T12:00:00Z) or Unix "
                              "microseconds",
@@ -101,11 +102,11 @@ int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
         http_reply_error(r, 400, "camera must be a camera name");
         return -1;
     }
-    if (limit_s && http_parse_int(limit_s, 1, API_ALERTS_MAX_LIMIT, limit) < 0) {
+    if (limit_s && parse_i64(limit_s, 1, API_ALERTS_MAX_LIMIT, limit) < 0) {
         http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_ALERTS_MAX_LIMIT);
         return -1;
     }
-    if (cursor && http_parse_int(cursor, 1, INT64_MAX, &f->before) < 0) {
+    if (cursor && parse_i64(cursor, 1, INT64_MAX, &f->before) < 0) {
         http_reply_error(r, 400, "cursor must be the next_cursor of a previous page");
         return -1;
     }
@@ -141,7 +142,7 @@ static void list_alerts(const struct http_request *req, struct http_reply *r)
 /* Parses the {id} path segment; replies 400 and returns -1 when it is not an alert id. */
 static int alert_id(const struct http_request *req, struct http_reply *r, int64_t *id)
 {
-    if (http_parse_int(req->params[0], 1, INT64_MAX, id) == 0) return 0;
+    if (parse_i64(req->params[0], 1, INT64_MAX, id) == 0) return 0;
     http_reply_error(r, 400, "alert id must be a positive integer, not '%s'", req->params[0]);
     return -1;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "parse.h"
 #include "api.h"
 #include "store/store_alerts.h"
 
@@ -124,7 +125,7 @@ static void get_events(const struct http_request *req, struct http_reply *r)
     const char *last = http_header(req, "Last-Event-ID");
     if (!last) last = http_query(req, "last_event_id");
     int64_t last_id = -1;
-    if (last && http_parse_int(last, 0, INT64_MAX, &last_id) < 0)
+    if (last && parse_i64(last, 0, INT64_MAX, &last_id) < 0)
         return http_reply_error(r, 400, "Last-Event-ID must be an event id");
     struct sse *s = calloc(1, sizeof *s);
     if (!s) return http_reply_error(r, 500, "out of memory");

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heatmap.h"
+#include "parse.h"
 #include "api.h"
 #include "image.h"
 #include "scoring/model.h"
@@ -14,13 +16,11 @@
 
 #define DEFAULT_LIMIT 50
 
-static const char *const defect_names[] = {"none", "scratch", "hole", "stain"};
-
 static json_t *truth_json(const struct store_frame_info *f)
 {
     if (!f->has_truth) return json_null();
     if (f->truth.defect == DEFECT_NONE) return json_pack("{s:s, s:n}", "defect", "none", "bbox");
-    return json_pack("{s:s, s:[i,i,i,i]}", "defect", defect_names[f->truth.defect], "bbox",
+    return json_pack("{s:s, s:[i,i,i,i]}", "defect", frame_defect_name(f->truth.defect), "bbox",
                      f->truth.x0, f->truth.y0, f->truth.x1, f->truth.y1);
 }
 
@@ -50,7 +50,7 @@ static void reply_no_image(struct http_reply *r, int64_t id, const struct store_
 /* Parses the {id} path segment; replies 400 and returns -1 when it is not a frame id. */
 static int frame_id(const struct http_request *req, struct http_reply *r, int64_t *id)
 {
-    if (http_parse_int(req->params[0], 1, INT64_MAX, id) == 0) return 0;
+    if (parse_i64(req->params[0], 1, INT64_MAX, id) == 0) return 0;
     http_reply_error(r, 400, "frame id must be a positive integer, not '%s'", req->params[0]);
     return -1;
 }
@@ -68,11 +68,11 @@ int api_frames_list_query(const struct http_request *req, struct http_reply *r,
         http_reply_error(r, 400, "camera must be a camera name");
         return -1;
     }
-    if (before && http_parse_int(before, 1, INT64_MAX, &q->before) < 0) {
+    if (before && parse_i64(before, 1, INT64_MAX, &q->before) < 0) {
         http_reply_error(r, 400, "before must be a positive frame id");
         return -1;
     }
-    if (limit && http_parse_int(limit, 1, API_FRAMES_MAX_LIMIT, &q->limit) < 0) {
+    if (limit && parse_i64(limit, 1, API_FRAMES_MAX_LIMIT, &q->limit) < 0) {
         http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_FRAMES_MAX_LIMIT);
         return -1;
     }
@@ -163,7 +163,7 @@ static void get_thumbnail(const struct http_request *req, struct http_reply *r)
     int64_t id, size = THUMB_DEFAULT;
     if (http_check_query(req, allowed, r) < 0 || frame_id(req, r, &id) < 0) return;
     const char *size_s = http_query(req, "size");
-    if (size_s && http_parse_int(size_s, 16, 1024, &size) < 0)
+    if (size_s && parse_i64(size_s, 16, 1024, &size) < 0)
         return http_reply_error(r, 400, "size must be an integer in [16, 1024]");
     struct store_frame_info info;
     void *data = NULL;
@@ -233,8 +233,8 @@ static void get_heatmap(const struct http_request *req, struct http_reply *r)
     else if (has_map == 0)
         http_reply_error(r, 404, "frame %lld has no heatmap (not flagged, or not scored)",
                          (long long)id);
-    else if (model_heatmap_jpeg(data, size, grid, gh, gw, (float)threshold, &jpeg, &len, err,
-                                sizeof err)) {
+    else if (heatmap_jpeg(data, size, grid, gh, gw, (float)threshold, &jpeg, &len, err,
+                          sizeof err)) {
         log_error("heatmap of frame %lld: %s", (long long)id, err);
         http_reply_error(r, 500, "cannot draw the heatmap");
     } else {

@@ -8,24 +8,19 @@
 
 #include "clock.h"
 #include "api.h"
+#include "rfc3339.h"
 #include "store/store_alerts.h"
 #include "base/version.h"
 
 #define LOG_TAG "api"
 #include "log.h"
 
-/* Until the scoring issue swaps models in, inspectd only captures: it is "learning". */
+/* The model state is the scorer's: "learning" until a model exists, then "scoring" (or "error"). */
 
 json_t *api_time(int64_t us)
 {
-    if (us <= 0) return json_null();
-    time_t secs = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%06lldZ", (long long)(us % 1000000));
-    return json_string(buf);
+    char buf[RFC3339_LEN];
+    return us > 0 ? json_string(rfc3339_format(us, buf, sizeof buf)) : json_null();
 }
 
 static void healthz(const struct http_request *req, struct http_reply *r)

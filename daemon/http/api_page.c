@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "api.h"
-#include "base/embed.h"
+#include "base/embedded.h"
 #include "base/version.h"
 
 static void serve_embedded(struct http_reply *r, const char *path, const char *type)

@@ -160,17 +160,6 @@ int http_check_query(const struct http_request *req, const char *const *allowed,
     return 0;
 }
 
-int http_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!s || *s == '\0' || strspn(s, "-0123456789") != strlen(s)) return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end != '\0' || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 void http_write_metrics(FILE *out)
 {
     fprintf(out, "# HELP inspectd_http_requests_total HTTP requests answered, by status code.\n"

@@ -141,8 +141,6 @@ int http_check_query(const struct http_request *req, const char *const *allowed,
                      struct http_reply *r);
 /* A request header, or NULL. */
 const char *http_header(const struct http_request *req, const char *name);
-/* Parses a whole decimal integer in [lo, hi]. Returns 0 or -1. */
-int http_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
 /* Writes the request counters by status code for /metrics. */
 void http_write_metrics(FILE *out);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <sysexits.h>
 
 #include "clock.h"
 #include "app.h"
@@ -229,15 +230,15 @@ int cmd_run(int argc, char **argv)
         else if (c == 'h')
             return usage(stdout), 0;
         else
-            return usage(stderr), 64;
+            return usage(stderr), EX_USAGE;
     }
-    if (optind != argc) return usage(stderr), 64;
+    if (optind != argc) return usage(stderr), EX_USAGE;
 
     struct config cfg;
     char err[600];
     if (config_load(&cfg, config_path, err, sizeof err) < 0) {
         fprintf(stderr, "inspectd: %s\n", err);
-        return CONFIG_EXIT_CODE;
+        return EX_CONFIG;
     }
     log_set_level(cfg.log_level);
 

@@ -612,35 +612,6 @@ void model_free(struct scoring_model *m)
     memset(m, 0, sizeof *m);
 }
 
-int model_heatmap_jpeg(const void *frame, size_t len, const float *grid, int gh, int gw,
-                       float threshold, uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errsz)
-{
-    struct image im = {0};
-    struct image_decode_opts opts = {.channels = 3};
-    if (image_decode(frame, len, &opts, &im, err, errsz) < 0) return -1;
-    int W = im.width, H = im.height, rc = -1;
-    float *map = malloc(sizeof(float) * (size_t)W * H);
-    uint8_t *rgb = malloc((size_t)W * H * 3);
-    if (map && rgb) {
-        for (int y = 0; y < H; y++)
-            memcpy(rgb + (size_t)y * W * 3, im.data + im.stride * y, (size_t)W * 3);
-        float sigma = 4.0f * (float)(W > H ? W : H) / 256.0f;
-        if (heatmap_upsample(grid, gh, gw, map, H, W, sigma) == 0) {
-            heatmap_overlay(rgb, map, H, W, threshold, rgb);
-            for (int y = 0; y < H; y++)
-                memcpy(im.data + im.stride * y, rgb + (size_t)y * W * 3, (size_t)W * 3);
-            rc = image_encode_jpeg(&im, 85, jpeg, jpeg_len, err, errsz) < 0 ? -1 : 0;
-        } else {
-            fail(err, errsz, "out of memory for the heatmap");
-        }
-    } else {
-        fail(err, errsz, "out of memory for the heatmap");
-    }
-    free(map), free(rgb);
-    image_free(&im);
-    return rc;
-}
-
 void model_bank_path(const char *ckpt, char *out, size_t outsz)
 {
     static const char ext[] = ".safetensors";

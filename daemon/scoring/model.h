@@ -137,11 +137,4 @@ bool model_has_feedback(const struct scoring_model *m, int64_t id);
 int model_score(const struct scoring_model *m, const float *images, int n, int threads,
                 float *scores, float *grids, char *err, size_t errsz);
 
-/* The heatmap of a scored frame as a JPEG: the patch grid (gh, gw) upsampled to the frame's size,
- * smoothed (sigma 4 px at 256 px, scaled with the frame), coloured on the threshold's scale and
- * laid over the frame (encoded JPEG/PNG bytes). *jpeg is malloc'ed. Returns 0, or -1 with the
- * reason in err. */
-int model_heatmap_jpeg(const void *frame, size_t len, const float *grid, int gh, int gw,
-                       float threshold, uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errsz);
-
 #endif

@@ -1,5 +1,7 @@
 /* scorer.c — the scoring thread: poll the active model and the unscored frames, score, store. */
 #define LOG_TAG "scorer"
+#include "heatmap.h"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
@@ -13,7 +15,7 @@
 
 #include "imageset.h"
 #include "model.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "vit.h"
 
 #define SCORER_BATCH   16
@@ -344,7 +346,7 @@ struct scorer *scorer_start(const char *db_path, int threads, struct image_cache
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->model_lock, NULL);
     static const double bounds[] = {0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2};
-    metrics_histogram_init(&s->latency, bounds, sizeof bounds / sizeof *bounds);
+    metrics_histogram_init(&s->latency, bounds, ARRAY_LEN(bounds));
     if (!(s->db = scoring_store_open(db_path, err, errsz))) {
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -433,8 +435,8 @@ int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heat
     pthread_mutex_unlock(&s->model_lock);
     image_set_free(&one);
     if (rc == 0 && heatmap &&
-        model_heatmap_jpeg(data, len, grid, gh, gw, out->threshold, &out->heatmap_jpeg,
-                           &out->heatmap_len, err, errsz))
+        heatmap_jpeg(data, len, grid, gh, gw, out->threshold, &out->heatmap_jpeg, &out->heatmap_len,
+                     err, errsz))
         rc = -2;
     out->latency_us = clock_mono_us() - t0;
     free(grid);

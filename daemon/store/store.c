@@ -14,10 +14,9 @@
 #include <time.h>
 
 #include "clock.h"
-#include "base/embed.h"
+#include "base/embedded.h"
+#include "sqlite.h"
 #include "store.h"
-
-#define BUSY_TIMEOUT_MS 5000
 
 struct store {
     sqlite3 *db;
@@ -44,8 +43,6 @@ struct store_pool {
     struct store_reader **free_list; /* nfree entries */
 };
 
-static const char *const defect_names[] = {"none", "scratch", "hole", "stain"};
-
 #define FRAME_COLUMNS                                                                              \
     "f.id, c.name, f.seq, f.captured_at, f.created_at, f.width, f.height, f.format, "              \
     "length(f.image), f.defect, f.defect_x0, f.defect_y0, f.defect_x1, f.defect_y1, "              \
@@ -60,17 +57,9 @@ __attribute__((format(printf, 3, 4))) static int set_err(char *buf, size_t n, co
     return -1;
 }
 
-/* Whether the connection's last error means "no room": the disk or max_page_count. */
-static bool error_is_full(sqlite3 *db)
-{
-    return (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL ||
-           ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_IOERR &&
-            sqlite3_system_errno(db) == ENOSPC);
-}
-
 static int db_fail(struct store *s, const char *what)
 {
-    s->full = error_is_full(s->db);
+    s->full = store_sqlite_full(s->db);
     return set_err(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
@@ -185,7 +174,7 @@ static int exec(struct store *s, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK) return 0;
-    s->full = error_is_full(s->db);
+    s->full = store_sqlite_full(s->db);
     set_err(s->err, sizeof s->err, "%s: %s", sql, msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     return -1;
@@ -214,8 +203,6 @@ static int set_pragmas(struct store *s)
         wal = strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
     sqlite3_finalize(st);
     if (!wal) return set_err(s->err, sizeof s->err, "cannot switch the database to WAL mode");
-    if (exec(s, "PRAGMA synchronous = NORMAL") < 0 || exec(s, "PRAGMA foreign_keys = ON") < 0)
-        return -1;
     /* Debian's SQLite overwrites deleted content by default: deleting a megabyte of images would
      * write a megabyte to the WAL, which a full disk may not have room for. Freed pages are given
      * back (incremental vacuum) or reused soon enough. */
@@ -262,13 +249,11 @@ struct store *store_open(const char *path, char *err, size_t errsz)
         set_err(err, errsz, "%s: out of memory", path);
         return NULL;
     }
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        db_fail(s, "open");
-        goto fail;
+    s->db = store_sqlite_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errsz);
+    if (!s->db) {
+        free(s);
+        return NULL;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(s->db, 1);
     if (set_pragmas(s) < 0 || migrate(s) < 0 || make_incremental(s) < 0 || prepare_writes(s) < 0)
         goto fail;
     return s;
@@ -362,7 +347,7 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
     sqlite3_bind_int64(st, 8, clock_wall_us());
     if (f->has_truth) {
         assert(f->truth.defect >= DEFECT_NONE && f->truth.defect <= DEFECT_STAIN);
-        sqlite3_bind_text(st, 9, defect_names[f->truth.defect], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, frame_defect_name(f->truth.defect), -1, SQLITE_STATIC);
         if (f->truth.defect != DEFECT_NONE) {
             sqlite3_bind_int(st, 10, f->truth.x0);
             sqlite3_bind_int(st, 11, f->truth.y0);
@@ -514,13 +499,8 @@ int store_set_limits(struct store *s, int64_t max_bytes, int64_t wal_bytes)
 
 static int reader_open(struct store_reader *r, const char *path, char *err, size_t errsz)
 {
-    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
     r->path = path;
-    if (sqlite3_open_v2(path, &r->db, flags, NULL) != SQLITE_OK) {
-        reader_fail(r, "open read-only");
-        return set_err(err, errsz, "%s: %s", path, r->err);
-    }
-    sqlite3_busy_timeout(r->db, BUSY_TIMEOUT_MS);
+    if (!(r->db = store_sqlite_open(path, SQLITE_OPEN_READONLY, err, errsz))) return -1;
     if (prepare(r->db,
                 "SELECT " FRAME_COLUMNS " FROM frames f JOIN cameras c ON c.id = f.camera_id"
                 " WHERE f.id < ?2 ORDER BY f.id DESC LIMIT ?3",
@@ -614,10 +594,11 @@ void store_pool_put(struct store_pool *p, struct store_reader *r)
 
 static enum defect_kind parse_defect(const unsigned char *name)
 {
-    for (int k = DEFECT_NONE; k <= DEFECT_STAIN; k++)
-        if (strcmp((const char *)name, defect_names[k]) == 0) return (enum defect_kind)k;
-    assert(!"the schema's CHECK allows only known defect names");
-    return DEFECT_NONE;
+    enum defect_kind k = DEFECT_NONE;
+    int known = frame_defect_parse((const char *)name, &k);
+    assert(known == 0 && "the schema's CHECK allows only known defect names");
+    (void)known;
+    return k;
 }
 
 /* Reads a row of FRAME_COLUMNS. */

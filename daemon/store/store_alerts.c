@@ -2,14 +2,13 @@
 #include "store_alerts.h"
 
 #include "clock.h"
+#include "sqlite.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define BUSY_TIMEOUT_MS 5000
 
 static const char alert_columns[] =
     "SELECT a.id, a.frame_id, a.model_id, a.created_at, coalesce(f.captured_at, 0), "
@@ -293,15 +292,12 @@ int store_alert_counts(struct store_reader *r, int64_t counts[3])
 int store_review_alert(const char *path, int64_t id, const char *verdict, const char *note,
                        char *err, size_t errsz)
 {
-    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int found = -1;
     int64_t now = clock_wall_us();
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
-            SQLITE_OK &&
-        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) == SQLITE_OK &&
-        sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db,
+    sqlite3 *db = store_sqlite_open(path, SQLITE_OPEN_READWRITE, err, errsz);
+    if (!db) return -1;
+    if (sqlite3_prepare_v2(db,
                            "UPDATE alerts SET state = ?, note = ?, reviewed_at = ? WHERE id = ?",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, verdict, -1, SQLITE_STATIC);

@@ -2,6 +2,7 @@
  * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C) and
  * --resume. */
 #define LOG_TAG "train"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
@@ -17,29 +18,31 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sysexits.h>
 
 #include "checkpoint.h"
 #include "cli/commands.h"
 #include "imageset.h"
+#include "parse.h"
 #include "store/store.h"
 #include "train.h"
 #include "train_cli.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
+#include "scoring/golive.h"
 #include "scoring/model.h"
 
 struct train_cmd {
     const char *images_dir, *out;
     const char *db, *camera, *since; /* frames from the database instead of a directory */
     int64_t since_us;                /* 0: every frame */
-    int max_images;
-    int size, channels, every;
+    int every;
     long max_steps;
     bool resume;
     bool register_model;  /* --register: build the bank, calibrate, make it the db's model */
     const char *init;     /* --init FILE: start from these weights instead of a random init */
     const char *progress; /* --progress FILE: the run's progress as JSON, replaced every second */
     enum model_readout readout; /* --readout: how the registered model reads its frames */
-    struct train_options t;
+    struct train_knobs k;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -62,9 +65,9 @@ static void usage(FILE *out)
                  "  --images DIR        JPEG/PNG files to learn from (others are skipped)\n"
                  "  --db FILE           or the frames stored in inspectd's database, newest first\n"
                  "  --camera NAME       only this camera's frames (with --db)\n"
-                 "  --since WHEN        only frames captured since WHEN: YYYY-MM-DD[THH:MM[:SS]]\n"
-                 "                      (UTC) or an age such as 90m, 12h, 7d (with --db)\n"
-                 "  --max-images N      learn from at most N images (default 20000)\n"
+                 "  --since WHEN        only frames captured since WHEN: RFC 3339, YYYY-MM-DD\n"
+                 "                      [THH:MM[:SS]] (UTC) or an age such as 90m, 12h, 7d\n"
+                 "                      (with --db)\n"
                  "  --out FILE          checkpoint to write (atomically) and to --resume from\n"
                  "  --resume            continue the run saved in --out\n"
                  "  --init FILE         start from the weights of FILE (a checkpoint's teacher,\n"
@@ -79,31 +82,29 @@ static void usage(FILE *out)
                  "                      either finds the frame unusual)\n"
                  "  --progress FILE     keep FILE replaced (about once a second) with the run's\n"
                  "                      progress as JSON: phase, step, total_steps, loss, eta_s\n"
-                 "  --minutes M         time budget (default: none)\n"
-                 "  --epochs N          epochs (default 100; with --minutes, an upper bound)\n"
+                 "  --minutes M         time budget, above 0, at most 10000 (default: none)\n"
+                 "  --epochs N          epochs, 1 to 100000 (default 100; with --minutes, an\n"
+                 "                      upper bound)\n"
                  "  --max-steps N       stop after step N, schedules unchanged (train in chunks)\n"
-                 "  --every N           checkpoint every N steps (default 100)\n"
-                 "  --size S            image size the model sees (default 64)\n"
-                 "  --channels 1|3      grey or RGB input (default 3)\n");
-    train_cli_usage(out);
+                 "  --every N           checkpoint every N steps (default 100)\n");
+    struct train_knobs d;
+    train_knobs_defaults(&d);
+    train_cli_usage(TRAIN_CLI_TRAIN, &d, out);
     fprintf(out, "Ctrl-C (or SIGTERM) saves a checkpoint and exits after the current step; a\n"
                  "second one exits at once. With --minutes, a --resume gets what is left of\n"
                  "the run's budget.\n");
 }
 
-/* WHEN as Unix microseconds: "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS]" (UTC), or an age "N{s,m,h,d}"
- * before now. Returns 0 or -1. */
+/* WHEN as Unix microseconds: an age "N{s,m,h,d}" before now, a time parse_time_us takes, or the
+ * short UTC forms "YYYY-MM-DD" and "YYYY-MM-DDTHH:MM[:SS]". Returns 0 or -1. */
 static int parse_since(const char *when, int64_t now, int64_t *out)
 {
-    char *end;
-    double age = strtod(when, &end);
-    static const char units[] = "smhd";
-    static const double seconds[] = {1, 60, 3600, 86400};
-    const char *u = end != when && end[0] && !end[1] ? strchr(units, end[0]) : NULL;
-    if (u && age >= 0) {
-        *out = now - (int64_t)(age * seconds[u - units] * 1e6);
+    int64_t age;
+    if (parse_age_us(when, &age) == 0) {
+        *out = now - age;
         return 0;
     }
+    if (parse_time_us(when, out) == 0) return 0;
     struct tm tm = {0};
     const char *rest = strptime(when, "%Y-%m-%d", &tm);
     if (rest && *rest == 'T') {
@@ -125,46 +126,31 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_INIT,
         O_MAXSTEPS,
         O_EVERY,
-        O_SIZE,
-        O_CHANNELS,
         O_DB,
         O_CAMERA,
         O_SINCE,
-        O_MAX_IMAGES,
         O_PROGRESS,
         O_READOUT
     };
-    static const struct option own[] = {{"images", 1, 0, O_IMAGES},
-                                        {"out", 1, 0, O_OUT},
-                                        {"resume", 0, 0, O_RESUME},
-                                        {"register", 0, 0, O_REGISTER},
-                                        {"init", 1, 0, O_INIT},
-                                        {"max-steps", 1, 0, O_MAXSTEPS},
-                                        {"every", 1, 0, O_EVERY},
-                                        {"size", 1, 0, O_SIZE},
-                                        {"channels", 1, 0, O_CHANNELS},
-                                        {"db", 1, 0, O_DB},
-                                        {"camera", 1, 0, O_CAMERA},
-                                        {"since", 1, 0, O_SINCE},
-                                        {"max-images", 1, 0, O_MAX_IMAGES},
-                                        {"progress", 1, 0, O_PROGRESS},
-                                        {"readout", 1, 0, O_READOUT},
-                                        {"help", 0, 0, 'h'}};
-    enum { N_OWN = sizeof own / sizeof *own };
+    static const struct option own[] = {
+        {"images", 1, 0, O_IMAGES},     {"out", 1, 0, O_OUT},
+        {"resume", 0, 0, O_RESUME},     {"register", 0, 0, O_REGISTER},
+        {"init", 1, 0, O_INIT},         {"max-steps", 1, 0, O_MAXSTEPS},
+        {"every", 1, 0, O_EVERY},       {"db", 1, 0, O_DB},
+        {"camera", 1, 0, O_CAMERA},     {"since", 1, 0, O_SINCE},
+        {"progress", 1, 0, O_PROGRESS}, {"readout", 1, 0, O_READOUT},
+        {"help", 0, 0, 'h'}};
+    enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
-    if (train_cli_options(own, N_OWN, opts, (int)(sizeof opts / sizeof *opts))) return -1;
-    struct train_options *t = &c->t;
+    if (train_cli_options(TRAIN_CLI_TRAIN, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int shared = train_cli_apply("train", o, optarg, t);
+        int shared = train_cli_apply("train", o, optarg, &c->k);
         if (shared <= 0) {
             if (shared < 0) return -1;
             continue;
         }
-        char *end = NULL;
-        double v = optarg ? strtod(optarg, &end) : 0;
-        bool num_ok = optarg && *optarg && end && *end == '\0';
         bool bad = false;
         switch (o) {
         case O_IMAGES:
@@ -189,16 +175,10 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             bad = model_readout_parse(optarg, &c->readout) != 0;
             break;
         case O_MAXSTEPS:
-            bad = !num_ok || v < 1, c->max_steps = (long)v;
+            bad = parse_long(optarg, 1, LONG_MAX, &c->max_steps);
             break;
         case O_EVERY:
-            bad = !num_ok || v < 1, c->every = (int)v;
-            break;
-        case O_SIZE:
-            bad = !num_ok || v < 4 || v > 1024, c->size = (int)v;
-            break;
-        case O_CHANNELS:
-            bad = !num_ok || (v != 1 && v != 3), c->channels = (int)v;
+            bad = parse_int(optarg, 1, INT_MAX, &c->every);
             break;
         case O_DB:
             c->db = optarg;
@@ -208,9 +188,6 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_SINCE:
             c->since = optarg, bad = parse_since(optarg, clock_wall_us(), &c->since_us);
-            break;
-        case O_MAX_IMAGES:
-            bad = !num_ok || v < 2 || v > 1e7, c->max_images = (int)v;
             break;
         case 'h':
             usage(stdout);
@@ -317,7 +294,7 @@ static const char *source_name(const struct train_cmd *c, char *buf, size_t n)
 
 static char *config_json(const struct train_cmd *c, const struct image_set *set)
 {
-    const struct vit_config *m = &c->t.model;
+    const struct vit_config *m = &c->k.t.model;
     json_t *j =
         json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "dim", m->dim, "depth",
                   m->depth, "heads", m->heads, "mlp_ratio", m->mlp_ratio, "patch", m->patch,
@@ -386,9 +363,9 @@ static int save(struct run *r)
     snprintf(train, sizeof train,
              "{\"batch\":%d,\"locals\":%d,\"lr\":%g,\"momentum\":%g,\"teacher_temp\":%g,"
              "\"koleo\":%g,\"seed\":%llu,\"epochs\":%d}",
-             r->c->t.batch, r->c->t.n_local, r->c->t.lr, r->c->t.momentum_teacher,
-             r->c->t.teacher_temp, r->c->t.koleo_weight, (unsigned long long)r->c->t.seed,
-             r->c->t.epochs);
+             r->c->k.t.batch, r->c->k.t.n_local, r->c->k.t.lr, r->c->k.t.momentum_teacher,
+             r->c->k.t.teacher_temp, r->c->k.t.koleo_weight, (unsigned long long)r->c->k.t.seed,
+             r->c->k.t.epochs);
     const char *keys[] = {"format",      "version", "model",  "train",
                           "total_steps", "images",  "source", "seconds"};
     const char *vals[] = {
@@ -407,7 +384,7 @@ static int on_progress(const struct train_progress *p, void *arg)
     r->loss = p->stats.loss;
     r->seconds = r->seconds_before + p->seconds;
     long done = p->step + 1;
-    double steps_per_s = p->images_per_s / r->c->t.batch;
+    double steps_per_s = p->images_per_s / r->c->k.t.batch;
     double eta = p->total_steps && steps_per_s > 0 ? (p->total_steps - done) / steps_per_s : 0;
     if (r->tty) {
         fprintf(stderr, "\repoch %d step %ld/%ld loss %.4f entropy %.3f %.1f img/s ETA %.0f s   ",
@@ -489,81 +466,25 @@ static int restore(struct run *r)
     const char *model = st_meta(&f, "model"), *total = st_meta(&f, "total_steps");
     const char *seconds = st_meta(&f, "seconds");
     int rc = -1;
-    if (!model || !same_model(model, &r->model_json, &r->c->t.aug))
+    if (!model || !same_model(model, &r->model_json, &r->c->k.t.aug))
         log_error("cannot resume %s: it holds another model (%s)", r->c->out,
                   model ? model : "no model metadata");
     else if (checkpoint_load_training(r->s, &f, err, sizeof err))
         log_error("cannot resume %s: %s", r->c->out, err);
     else {
-        r->c->t.total_steps = r->total = total ? strtol(total, NULL, 10) : 0;
+        r->c->k.t.total_steps = r->total = total ? strtol(total, NULL, 10) : 0;
         r->seconds_before = r->seconds = seconds ? strtod(seconds, NULL) : 0;
         log_info("resuming %s at step %ld of %ld, after %.1f s of training", r->c->out,
-                 r->s->student.adam_step, r->c->t.total_steps, r->seconds_before);
+                 r->s->student.adam_step, r->c->k.t.total_steps, r->seconds_before);
         /* --minutes is the run's budget: a resumed run gets what is left of it */
-        if (r->c->t.minutes > 0) {
-            r->c->t.minutes -= r->seconds_before / 60;
-            r->budget_spent = r->c->t.minutes <= 0;
+        if (r->c->k.t.minutes > 0) {
+            r->c->k.t.minutes -= r->seconds_before / 60;
+            r->budget_spent = r->c->k.t.minutes <= 0;
         }
         rc = 0;
     }
     st_free(&f);
     return rc;
-}
-
-#define VALIDATION_DEFECTS 256
-
-/* Share of the confirmed defects a model flags, or -1 when it cannot be loaded or run. */
-static double defects_caught(const char *ckpt, const char *bank, struct scoring_store *ss,
-                             const int64_t *ids, int n, int threads)
-{
-    struct scoring_model m;
-    char err[512];
-    if (model_load(&m, ckpt, bank, err, sizeof err)) {
-        log_warn("validation: %s", err);
-        return -1;
-    }
-    struct image_set set = {.size = m.size, .channels = m.channels, .max = n};
-    for (int i = 0; i < n; i++) {
-        void *data = NULL;
-        size_t size = 0;
-        int64_t camera;
-        char what[48];
-        snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
-        if (scoring_store_frame(ss, ids[i], &data, &size, &camera) == 1)
-            image_set_add_encoded(&set, data, size, what);
-        free(data);
-    }
-    float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
-    double caught = -1;
-    if (set.n && scores &&
-        !model_score(&m, set.pixels, set.n, threads, scores, NULL, err, sizeof err)) {
-        int k = 0;
-        for (int i = 0; i < set.n; i++) k += scores[i] > m.threshold;
-        caught = (double)k / set.n;
-    }
-    free(scores);
-    image_set_free(&set);
-    model_free(&m);
-    return caught;
-}
-
-/* A new model must flag the operator-confirmed defects at least as well as the active one.
- * Returns true when it may be activated; *why says otherwise. */
-static bool validate(struct scoring_store *ss, const char *ckpt, const char *bank, int threads,
-                     char *why, size_t whysz)
-{
-    int64_t ids[VALIDATION_DEFECTS];
-    struct model_row old;
-    int n = scoring_store_confirmed_defects(ss, ids, VALIDATION_DEFECTS);
-    if (n <= 0 || scoring_store_active_model(ss, &old) != 1) return true;
-    double now = defects_caught(ckpt, bank, ss, ids, n, threads);
-    double before = defects_caught(old.path, old.bank, ss, ids, n, threads);
-    log_info("validation on %d confirmed defects: the new model flags %.1f %%, model %s %.1f %%", n,
-             100 * now, old.version, 100 * before);
-    if (now >= before) return true;
-    snprintf(why, whysz, "flags %.1f %% of %d confirmed defects, model %s %.1f %%", 100 * now, n,
-             old.version, 100 * before);
-    return false;
 }
 
 /* Builds the bank beside the checkpoint (FILE.safetensors → FILE.bank.safetensors), calibrates
@@ -580,7 +501,7 @@ static int register_model(const struct run *r, const struct image_set *set)
     struct model_build_options o;
     struct model_build_result res;
     model_build_defaults(&o);
-    o.threads = c->t.threads;
+    o.threads = c->k.t.threads;
     o.readout = c->readout;
     if (model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
         log_error("model not registered: %s", err);
@@ -598,7 +519,7 @@ static int register_model(const struct run *r, const struct image_set *set)
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     int64_t id = 0;
     char why[256] = "";
-    bool ok = ss && validate(ss, ckpt, bank, c->t.threads, why, sizeof why);
+    bool ok = ss && golive_allowed(ss, ckpt, bank, c->k.t.threads, why, sizeof why);
     if (ss && !ok) {
         size_t len = strlen(meta);
         snprintf(meta + len - 1, sizeof meta - len + 1, ",\"rejected\":\"%s\"}", why);
@@ -621,26 +542,22 @@ static int register_model(const struct run *r, const struct image_set *set)
 
 int cmd_train(int argc, char **argv)
 {
-    struct train_cmd c = {.size = 64,
-                          .channels = 3,
-                          .every = 100,
-                          .max_images = 20000,
-                          .readout = MODEL_READOUT_BOTH};
-    train_defaults(&c.t, 64, 3);
+    struct train_cmd c = {.every = 100, .readout = MODEL_READOUT_BOTH};
+    train_knobs_defaults(&c.k);
     if (parse_args(argc, argv, &c)) {
         usage(stderr);
-        return 64;
+        return EX_USAGE;
     }
     /* from here on a stop is remembered: the run gets to its first step (or resumes) and saves,
      * so that a run stopped while it loads its images still leaves something to resume */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    c.t.model.img_size = c.size;
-    c.t.model.in_chans = c.channels;
-    train_set_size(&c.t, c.size);
+    c.k.t.model.img_size = c.k.size;
+    c.k.t.model.in_chans = c.k.channels;
+    train_set_size(&c.k.t, c.k.size);
     char source_buf[1024];
     const char *source = source_name(&c, source_buf, sizeof source_buf);
-    struct image_set set = {.size = c.size, .channels = c.channels, .max = c.max_images};
+    struct image_set set = {.size = c.k.size, .channels = c.k.channels, .max = c.k.max_images};
     write_progress(&c, "loading", 0, 0, 0, 0, 0, 0, 0);
     if (load_images(&c, &set)) {
         image_set_free(&set);
@@ -652,18 +569,18 @@ int cmd_train(int argc, char **argv)
         return 1;
     }
     image_set_stats(&set);
-    if (c.t.batch > set.n) c.t.batch = set.n;
-    for (int i = 0; i < c.channels; i++)
-        c.t.aug.mean[i] = (float)set.mean[i], c.t.aug.std[i] = (float)set.std[i];
-    log_info("%d images from %s at %dx%d, %d channel(s)", set.n, source, c.size, c.size,
-             c.channels);
+    if (c.k.t.batch > set.n) c.k.t.batch = set.n;
+    for (int i = 0; i < c.k.channels; i++)
+        c.k.t.aug.mean[i] = (float)set.mean[i], c.k.t.aug.std[i] = (float)set.std[i];
+    log_info("%d images from %s at %dx%d, %d channel(s)", set.n, source, c.k.size, c.k.size,
+             c.k.channels);
     struct dino_step s;
     char err[512];
-    int rc = train_make_step(&s, &c.t, err, sizeof err);
+    int rc = train_make_step(&s, &c.k.t, err, sizeof err);
     if (rc) {
         log_error("%s", err);
         image_set_free(&set);
-        return rc == -1 ? 78 : 1;
+        return rc == -1 ? EX_CONFIG : 1;
     }
     struct run r = {.c = &c,
                     .s = &s,
@@ -682,7 +599,7 @@ int cmd_train(int argc, char **argv)
     if (r.budget_spent)
         log_info("the run had used its --minutes budget before it stopped: no more steps");
     else
-        rc = train_run(&s, &c.t, set.pixels, set.n, c.size, c.size, on_progress, &r, err,
+        rc = train_run(&s, &c.k.t, set.pixels, set.n, c.k.size, c.k.size, on_progress, &r, err,
                        sizeof err);
     if (r.tty) fputc('\n', stderr);
     if (rc < 0) log_error("%s", err);

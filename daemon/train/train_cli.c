@@ -1,141 +1,238 @@
-/* train_cli.c — the training options shared by `inspectd train` and `inspectd eval`. */
+/* train_cli.c — the table of training knobs (see train_cli.h) and what reads and writes it. */
 #include "train_cli.h"
 
-#include <errno.h>
+#include <assert.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* What a value is and the field it goes to: INT an int, FLOAT a float, DOUBLE a double (ranges
- * with an open lower end for FLOAT and DOUBLE when lo_open), SEED a uint64_t. */
-enum kind { INT, FLOAT, DOUBLE, SEED };
+#include "array.h"
+#include "parse.h"
 
-struct shared {
-    const char *name;
+/* What a value is and the field it goes to: INT an int, FLOAT a float, DOUBLE a double (reals have
+ * an open lower end when lo_open), SEED a uint64_t, CHANNELS an int that is 1 or 3. */
+enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS };
+
+struct knob {
+    const char *name; /* --NAME on the command lines */
+    const char *key;  /* its key in [trainer] */
+    int who;          /* TRAIN_CLI_* that take it */
     enum kind kind;
-    size_t offset; /* of the field in struct train_options */
+    size_t offset; /* of the field in struct train_knobs */
     double lo, hi; /* inclusive, but lo when lo_open */
     int lo_open;
-    const char *range; /* as printed in an error */
+    const char *arg;  /* the value's name in --help */
+    const char *help; /* NULL: the command describes it (its meaning differs) */
 };
 
-#define F(field) offsetof(struct train_options, field)
+#define K(field) offsetof(struct train_knobs, field)
+#define ALL      (TRAIN_CLI_TRAIN | TRAIN_CLI_EVAL | TRAIN_CLI_CONFIG)
+#define NO_EVAL  (TRAIN_CLI_TRAIN | TRAIN_CLI_CONFIG)
 
-/* Entry i is getopt_long's value TRAIN_CLI_FIRST + i. */
-static const struct shared shared[] = {
-    {"minutes", DOUBLE, F(minutes), 0, 1e4, 1, "above 0, at most 10000"},
-    {"epochs", INT, F(epochs), 1, 100000, 0, "1 to 100000"},
-    {"dim", INT, F(model.dim), 8, 4096, 0, "8 to 4096"},
-    {"depth", INT, F(model.depth), 1, 64, 0, "1 to 64"},
-    {"heads", INT, F(model.heads), 1, 64, 0, "1 to 64"},
-    {"patch", INT, F(model.patch), 1, 256, 0, "1 to 256"},
-    {"batch", INT, F(batch), 2, 4096, 0, "2 to 4096"},
-    {"locals", INT, F(n_local), 0, 32, 0, "0 to 32"},
-    {"lr", FLOAT, F(lr), 0, 10, 1, "above 0, at most 10"},
-    {"momentum", FLOAT, F(momentum_teacher), 0, 1, 1, "above 0, at most 1"},
-    {"teacher-temp", FLOAT, F(teacher_temp), 0, 10, 1, "above 0, at most 10"},
-    {"koleo", FLOAT, F(koleo_weight), 0, 10, 0, "0 to 10"},
-    {"head-out", INT, F(model.head_out), 16, 65536, 0, "16 to 65536"},
-    {"rotations", INT, F(model.aux_classes), 0, 8, 0, "0 to 8"},
-    {"aux-weight", FLOAT, F(aux_weight), 0, 10, 0, "0 to 10"},
-    {"global-scale", FLOAT, F(aug.global_scale[0]), 0.05, 1, 0, "0.05 to 1"},
-    {"threads", INT, F(threads), 1, 64, 0, "1 to 64"},
-    {"seed", SEED, F(seed), 0, 0, 0, "a whole number from 0"},
+/* Entry i is getopt_long's value TRAIN_CLI_FIRST + i and bit i of a set. */
+static const struct knob knobs[] = {
+    {"minutes", "minutes", ALL, DOUBLE, K(t.minutes), 0, 1e4, 1, "M", NULL},
+    {"epochs", "epochs", ALL, INT, K(t.epochs), 1, 100000, 0, "N", NULL},
+    {"size", "size", ALL, INT, K(size), 4, 1024, 0, "S", "image size the model sees, pixels"},
+    {"channels", "channels", ALL, CHANNELS, K(channels), 1, 3, 0, "C", "1 grey or 3 RGB input"},
+    {"max-images", "max_images", NO_EVAL, INT, K(max_images), 2, 1e7, 0, "N",
+     "learn from at most N images"},
+    {"dim", "dim", ALL, INT, K(t.model.dim), 8, 4096, 0, "D", "ViT width (a multiple of heads)"},
+    {"depth", "depth", ALL, INT, K(t.model.depth), 1, 64, 0, "N", "ViT blocks"},
+    {"heads", "heads", ALL, INT, K(t.model.heads), 1, 64, 0, "H", "attention heads"},
+    {"patch", "patch", ALL, INT, K(t.model.patch), 1, 256, 0, "P", "patch pixels (divides size)"},
+    {"batch", "batch", ALL, INT, K(t.batch), 2, 4096, 0, "B", "images per step"},
+    {"locals", "locals", ALL, INT, K(t.n_local), 0, 32, 0, "L", "local crops per image"},
+    {"lr", "lr", ALL, FLOAT, K(t.lr), 0, 10, 1, "LR", "peak learning rate per 256 images"},
+    {"momentum", "momentum", ALL, FLOAT, K(t.momentum_teacher), 0, 1, 1, "M",
+     "teacher EMA momentum at the start, to 1 by a cosine"},
+    {"teacher-temp", "teacher_temp", ALL, FLOAT, K(t.teacher_temp), 0, 10, 1, "T",
+     "teacher temperature after its warm-up"},
+    {"koleo", "koleo", ALL, FLOAT, K(t.koleo_weight), 0, 10, 0, "W",
+     "weight of the KoLeo spreading term (0: off)"},
+    {"head-out", "head_out", ALL, INT, K(t.model.head_out), 16, 65536, 0, "K",
+     "DINO head output dimension"},
+    {"rotations", "rotations", ALL, INT, K(t.model.aux_classes), 0, 8, 0, "A",
+     "transformation prediction: each image turned by one of the first A of the square's eight "
+     "symmetries (quarter turns, then mirrored), the student predicts which (0: off)"},
+    {"aux-weight", "aux_weight", ALL, FLOAT, K(t.aux_weight), 0, 10, 0, "W",
+     "weight of the transformation prediction beside DINO's loss"},
+    {"global-scale", "global_scale", ALL, FLOAT, K(t.aug.global_scale[0]), 0.05, 1, 0, "S",
+     "smallest share of the image a global crop keeps"},
+    {"threads", "threads", ALL, INT, K(t.threads), 1, 64, 0, "N", "worker threads"},
+    {"seed", "seed", ALL, SEED, K(t.seed), 0, 0, 0, "S",
+     "seed for initialisation, augmentation and order"},
 };
 
-enum { K_COUNT = sizeof shared / sizeof *shared };
+enum { N_KNOBS = ARRAY_LEN(knobs) };
+static_assert(N_KNOBS <= TRAIN_CLI_MAX, "a set of knobs is a uint64_t");
 
-void train_cli_usage(FILE *out)
+void train_knobs_defaults(struct train_knobs *k)
 {
-    struct train_options d;
-    train_defaults(&d, 64, 3);
-    fprintf(
-        out,
-        "  --dim D --depth N --heads H --patch P\n"
-        "                      the ViT: width, blocks, heads, patch pixels (default %d %d %d %d)\n"
-        "  --batch B           images per step (default %d)\n"
-        "  --locals L          local crops per image, 0 to 32 (default %d)\n"
-        "  --lr LR             peak learning rate per 256 images (default %g)\n"
-        "  --momentum M        teacher EMA momentum at the start, to 1 by a cosine (default %g)\n"
-        "  --teacher-temp T    teacher temperature after its warm-up from %g (default %g)\n"
-        "  --koleo W           weight of the KoLeo spreading term (default 0: off)\n"
-        "  --head-out K        DINO head output dimension (default %d)\n"
-        "  --rotations A       transformation prediction: each image is turned by one of\n"
-        "                      the first A of the square's eight symmetries (quarter turns,\n"
-        "                      then mirrored) and the student predicts which (default %d: off)\n"
-        "  --aux-weight W      weight of that loss beside DINO's (default %g)\n"
-        "  --global-scale S    smallest share of the image a global crop keeps (default %g)\n"
-        "  --threads N         worker threads (default %d)\n"
-        "  --seed S            seed for initialisation, augmentation and order (default %llu)\n",
-        d.model.dim, d.model.depth, d.model.heads, d.model.patch, d.batch, d.n_local, (double)d.lr,
-        (double)d.momentum_teacher, (double)d.warmup_teacher_temp, (double)d.teacher_temp,
-        d.model.head_out, d.model.aux_classes, (double)d.aux_weight, (double)d.aug.global_scale[0],
-        d.threads, (unsigned long long)d.seed);
+    memset(k, 0, sizeof *k);
+    k->size = 64;
+    k->channels = 3;
+    k->max_images = 20000;
+    train_defaults(&k->t, k->size, k->channels);
 }
 
-int train_cli_options(const struct option *own, int n_own, struct option *out, int cap)
+/* The knob's range as a person reads it: "1 to 64", "above 0, at most 10", "1 or 3". */
+static const char *range(const struct knob *o, char *buf, size_t n)
 {
-    if (n_own < 0 || n_own + K_COUNT + 1 > cap) return -1;
-    memcpy(out, own, sizeof *out * (size_t)n_own);
-    for (int i = 0; i < K_COUNT; i++)
-        out[n_own + i] =
-            (struct option){shared[i].name, required_argument, NULL, TRAIN_CLI_FIRST + i};
-    out[n_own + K_COUNT] = (struct option){0};
-    return 0;
+    if (o->kind == SEED) return "a whole number from 0";
+    if (o->kind == CHANNELS) return "1 or 3";
+    if (o->lo_open)
+        snprintf(buf, n, "above %.10g, at most %.10g", o->lo, o->hi);
+    else
+        snprintf(buf, n, "%.10g to %.10g", o->lo, o->hi);
+    return buf;
 }
 
-/* The whole of s as a number of the option's kind inside its range. */
-static int parse(const struct shared *o, const char *s, double *out, unsigned long long *seed)
+/* The whole of s as a value of the knob's kind inside its range, stored in k. */
+static int store(const struct knob *o, const char *s, struct train_knobs *k)
 {
-    if (!s || !*s) return -1;
-    char *end;
-    errno = 0;
-    if (o->kind == SEED) {
-        if (*s == '-' || *s == '+') return -1;
-        *seed = strtoull(s, &end, 10);
-        return *end || errno ? -1 : 0;
-    }
+    char *field = (char *)k + o->offset;
     double v;
-    if (o->kind == INT) {
-        long long i = strtoll(s, &end, 10);
-        v = (double)i;
-    } else {
-        v = strtod(s, &end);
+    int i;
+    switch (o->kind) {
+    case SEED:
+        return parse_u64(s, (uint64_t *)field);
+    case CHANNELS:
+        if (parse_int(s, 1, 3, &i) || i == 2) return -1;
+        *(int *)field = i;
+        return 0;
+    case INT:
+        return parse_int(s, (int)o->lo, (int)o->hi, (int *)field);
+    case FLOAT:
+        if (parse_double(s, o->lo, o->hi, o->lo_open, &v)) return -1;
+        *(float *)field = (float)v;
+        return 0;
+    case DOUBLE:
+        return parse_double(s, o->lo, o->hi, o->lo_open, (double *)field);
     }
-    if (*end || errno || !isfinite(v) || v > o->hi) return -1;
-    if (o->lo_open ? !(v > o->lo) : !(v >= o->lo)) return -1;
-    *out = v;
+    return -1;
+}
+
+/* The value of knob o in k as text: exact (store() reads it back to the same value; as short as
+ * that allows) or, for a person, short. */
+static void format(const struct knob *o, const struct train_knobs *k, bool exact, char *buf,
+                   size_t n)
+{
+    const char *field = (const char *)k + o->offset;
+    switch (o->kind) {
+    case SEED:
+        snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case INT:
+    case CHANNELS:
+        snprintf(buf, n, "%d", *(const int *)field);
+        break;
+    case FLOAT: {
+        float v = *(const float *)field;
+        snprintf(buf, n, "%g", (double)v);
+        if (exact && strtof(buf, NULL) != v) snprintf(buf, n, "%.9g", (double)v);
+        break;
+    }
+    case DOUBLE: {
+        double v = *(const double *)field;
+        snprintf(buf, n, exact ? "%.15g" : "%g", v);
+        if (exact && strtod(buf, NULL) != v) snprintf(buf, n, "%.17g", v);
+        break;
+    }
+    }
+}
+
+int train_cli_options(int who, const struct option *own, int n_own, struct option *out, int cap)
+{
+    if (n_own < 0 || n_own + N_KNOBS + 1 > cap) return -1;
+    memcpy(out, own, sizeof *out * (size_t)n_own);
+    int n = n_own;
+    for (int i = 0; i < N_KNOBS; i++)
+        if (knobs[i].who & who)
+            out[n++] = (struct option){knobs[i].name, required_argument, NULL, TRAIN_CLI_FIRST + i};
+    out[n] = (struct option){0};
     return 0;
 }
 
-int train_cli_apply(const char *cmd, int key, const char *arg, struct train_options *t)
+int train_cli_apply(const char *cmd, int key, const char *arg, struct train_knobs *k)
 {
-    if (key < TRAIN_CLI_FIRST || key >= TRAIN_CLI_FIRST + K_COUNT) return 1;
-    int k = key - TRAIN_CLI_FIRST;
-    double v = 0;
-    unsigned long long seed = 0;
-    if (parse(&shared[k], arg, &v, &seed)) {
-        fprintf(stderr, "inspectd %s: bad value '%s' for --%s (%s)\n", cmd, arg ? arg : "",
-                shared[k].name, shared[k].range);
+    if (key < TRAIN_CLI_FIRST || key >= TRAIN_CLI_FIRST + N_KNOBS) return 1;
+    const struct knob *o = &knobs[key - TRAIN_CLI_FIRST];
+    if (store(o, arg, k) == 0) return 0;
+    char buf[64];
+    fprintf(stderr, "inspectd %s: bad value '%s' for --%s (%s)\n", cmd, arg ? arg : "", o->name,
+            range(o, buf, sizeof buf));
+    return -1;
+}
+
+void train_cli_usage(int who, const struct train_knobs *defaults, FILE *out)
+{
+    for (int i = 0; i < N_KNOBS; i++) {
+        const struct knob *o = &knobs[i];
+        if (!(o->who & who) || !o->help) continue;
+        char flag[40], value[40], buf[64], tail[160];
+        snprintf(flag, sizeof flag, "--%s %s", o->name, o->arg);
+        struct train_knobs probe = *defaults;
+        format(o, defaults, true, value, sizeof value);
+        if (store(o, value, &probe))
+            snprintf(value, sizeof value, "none");
+        else
+            format(o, defaults, false, value, sizeof value);
+        snprintf(tail, sizeof tail, "(%s; default %s)", range(o, buf, sizeof buf), value);
+        bool one_line = 22 + strlen(o->help) + 1 + strlen(tail) <= 100;
+        fprintf(out, "  %-19s %s%s%s\n", flag, o->help, one_line ? " " : "\n                      ",
+                tail);
+    }
+}
+
+int train_cli_find_key(const char *key)
+{
+    for (int i = 0; i < N_KNOBS; i++)
+        if ((knobs[i].who & TRAIN_CLI_CONFIG) && strcmp(knobs[i].key, key) == 0) return i;
+    return -1;
+}
+
+int train_cli_set(int i, const char *value, struct train_knobs *k, char *err, size_t errsz)
+{
+    assert(i >= 0 && i < N_KNOBS);
+    struct train_knobs v = *k;
+    if (store(&knobs[i], value, &v) == 0) {
+        memcpy(k, &v, sizeof v);
+        return 0;
+    }
+    char buf[64];
+    snprintf(err, errsz, "%s must be %s", knobs[i].key, range(&knobs[i], buf, sizeof buf));
+    return -1;
+}
+
+int train_cli_check(const struct train_knobs *k, char *err, size_t errsz)
+{
+    const struct vit_config *m = &k->t.model;
+    if (k->size % m->patch) {
+        snprintf(err, errsz, "size %d is not a multiple of patch %d", k->size, m->patch);
         return -1;
     }
-    char *field = (char *)t + shared[k].offset;
-    switch (shared[k].kind) {
-    case INT:
-        *(int *)field = (int)v;
-        break;
-    case FLOAT:
-        *(float *)field = (float)v;
-        break;
-    case DOUBLE:
-        *(double *)field = v;
-        break;
-    case SEED:
-        *(uint64_t *)field = (uint64_t)seed;
-        break;
+    if (m->dim % m->heads) {
+        snprintf(err, errsz, "dim %d is not a multiple of heads %d", m->dim, m->heads);
+        return -1;
+    }
+    return 0;
+}
+
+int train_cli_argv(const struct train_knobs *k, uint64_t set, char text[][32], char **argv, int *n,
+                   int cap)
+{
+    for (int i = 0; i < N_KNOBS; i++) {
+        if (!(set >> i & 1)) continue;
+        if (*n + 2 > cap) return -1;
+        snprintf(text[2 * i], 32, "--%s", knobs[i].name);
+        format(&knobs[i], k, true, text[2 * i + 1], 32);
+        argv[(*n)++] = text[2 * i];
+        argv[(*n)++] = text[2 * i + 1];
     }
     return 0;
 }

@@ -1,9 +1,11 @@
 /* trainer.c — the retraining policy thread and its `inspectd train` child. */
 #define LOG_TAG "trainer"
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 
 #include "trainer.h"
+#include "scoring/model_files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +26,7 @@
 #include <unistd.h>
 
 #include "scoring/model.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 
 #define POLICY_CHECK_S  5
 #define LOCK_CHECK_MS   500 /* an earlier daemon's child holds the lock: look again this soon */
@@ -54,11 +56,11 @@ extern char **environ;
 
 /* Everything the child needs, prepared before fork: after fork only async-signal-safe calls. */
 struct child_args {
-    char threads[16], minutes[32], size[16], channels[16], max_images[16], out[PATH_MAX + 64];
+    char out[PATH_MAX + 64];
     char progress[PATH_MAX + 80];
-    char shape[4][16];
+    char knobs[2 * TRAIN_CLI_MAX][32]; /* "--NAME", "VALUE" of the [trainer] knobs */
     char blas_env[48];
-    char *argv[32];
+    char *argv[16 + 2 * TRAIN_CLI_MAX];
     char **envp;
     bool resume;  /* --resume the run saved in out */
     int lock_fd;  /* held by the child for its whole life */
@@ -67,33 +69,22 @@ struct child_args {
 
 static int prepare_child(struct child_args *a, const struct config *c)
 {
-    snprintf(a->threads, sizeof a->threads, "%d", c->trainer_threads);
-    snprintf(a->minutes, sizeof a->minutes, "%g", c->trainer_minutes);
-    snprintf(a->size, sizeof a->size, "%d", c->trainer_size);
-    snprintf(a->channels, sizeof a->channels, "%d", c->trainer_channels);
-    snprintf(a->max_images, sizeof a->max_images, "%d", c->trainer_max_images);
-    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", c->trainer_threads);
-    char *const argv[] = {"inspectd",    "train",      "--db",       (char *)c->store_path,
-                          "--out",       a->out,       "--register", "--minutes",
-                          a->minutes,    "--size",     a->size,      "--channels",
-                          a->channels,   "--threads",  a->threads,   "--max-images",
-                          a->max_images, "--progress", a->progress,  NULL};
+    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d",
+             c->trainer_knobs.t.threads);
+    char *const argv[] = {"inspectd", "train", "--db",       (char *)c->store_path,
+                          "--out",    a->out,  "--register", "--progress",
+                          a->progress};
     memcpy(a->argv, argv, sizeof argv);
-    size_t n = sizeof argv / sizeof *argv - 1; /* the terminating NULL */
+    int n = (int)ARRAY_LEN(argv);
     if (a->resume) {
         a->argv[n++] = "--resume";
     } else if (c->trainer_import[0]) {
         a->argv[n++] = "--init";
         a->argv[n++] = (char *)c->trainer_import;
     }
-    const char *flags[4] = {"--dim", "--depth", "--heads", "--batch"};
-    const int values[4] = {c->trainer_dim, c->trainer_depth, c->trainer_heads, c->trainer_batch};
-    for (int i = 0; i < 4; i++) {
-        if (!values[i]) continue;
-        snprintf(a->shape[i], sizeof a->shape[i], "%d", values[i]);
-        a->argv[n++] = (char *)flags[i];
-        a->argv[n++] = a->shape[i];
-    }
+    if (train_cli_argv(&c->trainer_knobs, c->trainer_knobs_set, a->knobs, a->argv, &n,
+                       (int)ARRAY_LEN(a->argv) - 1))
+        return -1;
     a->argv[n] = NULL;
     size_t nenv = 0;
     while (environ[nenv]) nenv++;
@@ -197,101 +188,6 @@ static bool find_unfinished(struct trainer *t, const char *import, char *out, si
     return found;
 }
 
-/* The files a prune keeps, by identity (device and inode): a path registered in another form
- * (a bind mount, a moved data directory, a symlink) still names the same file. */
-struct keep_list {
-    struct stat *files; /* st_dev and st_ino are what count */
-    int n, cap;
-    bool oom;
-    char missing[PATH_MAX]; /* an active model's file that cannot be found */
-};
-
-static void keep_file(struct keep_list *l, const struct stat *st)
-{
-    if (l->oom) return;
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 16;
-        struct stat *p = realloc(l->files, sizeof *p * (size_t)cap);
-        if (!p) {
-            l->oom = true;
-            return;
-        }
-        l->files = p, l->cap = cap;
-    }
-    l->files[l->n++] = *st;
-}
-
-static void collect(const char *path, bool keep, bool active, void *ctx)
-{
-    struct keep_list *l = ctx;
-    struct stat st;
-    if (!keep) return;
-    if (stat(path, &st) == 0)
-        keep_file(l, &st);
-    else if (active && !l->missing[0])
-        snprintf(l->missing, sizeof l->missing, "%s", path);
-}
-
-static bool kept(const struct keep_list *l, const struct stat *st)
-{
-    for (int i = 0; i < l->n; i++)
-        if (l->files[i].st_dev == st->st_dev && l->files[i].st_ino == st->st_ino) return true;
-    return false;
-}
-
-int trainer_prune_models(struct scoring_store *db, const char *models_dir, int keep,
-                         const char *const *spare, int nspare, int *files, int64_t *bytes,
-                         char *err, size_t errsz)
-{
-    struct keep_list l = {0};
-    int rc = 0;
-    if (scoring_store_model_files(db, keep, collect, &l)) {
-        snprintf(err, errsz, "%s", scoring_store_errmsg(db));
-        rc = -1;
-    } else if (l.oom) {
-        snprintf(err, errsz, "out of memory");
-        rc = -1;
-    } else if (l.missing[0]) {
-        snprintf(err, errsz, "the active model's file %s cannot be found, so nothing is removed",
-                 l.missing);
-        rc = -1;
-    }
-    for (int i = 0; !rc && i < nspare; i++) {
-        struct stat st;
-        char bank[PATH_MAX + 32];
-        if (!spare[i] || !spare[i][0]) continue;
-        if (stat(spare[i], &st) == 0) keep_file(&l, &st);
-        model_bank_path(spare[i], bank, sizeof bank);
-        if (stat(bank, &st) == 0) keep_file(&l, &st);
-    }
-    if (!rc && l.oom) {
-        snprintf(err, errsz, "out of memory");
-        rc = -1;
-    }
-    DIR *d = rc ? NULL : opendir(models_dir);
-    if (!rc && !d) {
-        snprintf(err, errsz, "%s: %s", models_dir, strerror(errno));
-        rc = -1;
-    }
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char path[PATH_MAX + 256];
-        struct stat st;
-        if (!has_suffix(e->d_name, ".safetensors")) continue;
-        snprintf(path, sizeof path, "%s/%s", models_dir, e->d_name);
-        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || kept(&l, &st)) continue;
-        if (unlink(path) != 0) {
-            log_warn("cannot remove %s: %s", path, strerror(errno));
-            continue;
-        }
-        *files += 1;
-        *bytes += (int64_t)st.st_size;
-    }
-    if (d) closedir(d);
-    free(l.files);
-    return rc;
-}
-
 /* Returns false to look again soon (the lock is busy), true otherwise. */
 static bool start_child(struct trainer *t, const struct config *cfg)
 {
@@ -315,8 +211,8 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     const char *spare[] = {a.resume ? a.out : NULL, cfg->trainer_import};
     if (db_error)
         log_warn("old model files not removed: %s", scoring_store_errmsg(t->db));
-    else if (trainer_prune_models(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
-                                  &pruned_bytes, perr, sizeof perr))
+    else if (model_files_prune(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
+                               &pruned_bytes, perr, sizeof perr))
         log_warn("old model files not removed: %s", perr);
     if (pruned)
         log_info("removed %d model file(s) no longer kept (%.1f MiB; keep_models = %d)", pruned,
@@ -340,10 +236,10 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     }
     if (a.resume)
         log_info("training resumed (pid %d, %g min): the interrupted run %s", (int)pid,
-                 cfg->trainer_minutes, a.out);
+                 cfg->trainer_knobs.t.minutes, a.out);
     else
         log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
-                 cfg->trainer_minutes, (long long)t->status.frames_since_model, a.out);
+                 cfg->trainer_knobs.t.minutes, (long long)t->status.frames_since_model, a.out);
     t->resuming = a.resume;
     snprintf(t->child_out, sizeof t->child_out, "%s", a.out);
     pthread_mutex_lock(&t->lock);
@@ -425,12 +321,9 @@ static void *trainer_main(void *arg)
         bool started = true;
         if (!t->status.running && (requested || policy)) started = start_child(t, &cfg);
         pthread_mutex_lock(&t->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        int64_t ns =
-            until.tv_nsec + (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL);
-        until.tv_sec += ns / 1000000000;
-        until.tv_nsec = ns % 1000000000;
+        struct timespec until =
+            clock_timespec(clock_wall_ns() +
+                           (started ? POLICY_CHECK_S * 1000000000LL : LOCK_CHECK_MS * 1000000LL));
         if (!t->stop) pthread_cond_timedwait(&t->wake, &t->lock, &until);
     }
     pthread_mutex_unlock(&t->lock);

@@ -22,7 +22,7 @@ static void check_accepted(const struct config *c)
     if (c->ncameras < 1 || c->ncameras > CONFIG_MAX_CAMERAS) abort();
     if (c->http_port < 0 || c->http_port > 65535 || c->http_threads < 1) abort();
     if (c->jpeg_quality < 1 || c->jpeg_quality > 100) abort();
-    if (c->trainer_channels != 1 && c->trainer_channels != 3) abort();
+    if (c->trainer_knobs.channels != 1 && c->trainer_knobs.channels != 3) abort();
     for (size_t i = 0; i < c->ncameras; i++) {
         if (!valid_name(c->cameras[i].name) || c->cameras[i].nparams > CONFIG_MAX_PARAMS) abort();
         for (size_t j = 0; j < i; j++)

@@ -1,6 +1,6 @@
 /* fuzz_http.c — libFuzzer target: what the HTTP API makes of a request's text before any
  * database or pipeline work: route matching (every registered table), query-string checks and
- * their parsing by the handlers (frames, alerts, export), http_parse_int, times in query
+ * their parsing by the handlers (frames, alerts, export), parse_i64, times in query
  * strings, JSON bodies and the alert review's body.
  *
  * Input layout: the first byte picks the kind of input (byte % number of kinds), the rest is
@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
+#include "parse.h"
 #include "http/api.h"
 #include "export/export.h"
 #include "http/http.h"
@@ -113,12 +115,12 @@ static void fuzz_alerts_query(char *text, size_t len)
 static void fuzz_time(char *text, size_t len)
 {
     int64_t us = -1;
-    if (api_parse_time(text, &us) != 0) return;
+    if (parse_time_us(text, &us) != 0) return;
     if (us < 0) abort();
     if (us == 0 || us >= 253402300800000000LL) return; /* api_time: null, or past year 9999 */
     json_t *s = api_time(us);
     int64_t again = -1;
-    if (!json_is_string(s) || api_parse_time(json_string_value(s), &again) != 0 || again != us)
+    if (!json_is_string(s) || parse_time_us(json_string_value(s), &again) != 0 || again != us)
         abort();
     json_decref(s);
 }
@@ -134,7 +136,7 @@ static void fuzz_parse_int(char *text, size_t len)
         hi = strtoll(a + 1, NULL, 10);
         s = b + 1;
     }
-    if (http_parse_int(s, lo, hi, &v) == 0) {
+    if (parse_i64(s, lo, hi, &v) == 0) {
         if (v < lo || v > hi) abort();
         /* only an optional '-' then digits may be accepted */
         const char *d = s + (s[0] == '-');
@@ -225,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text) return 0;
     memcpy(text, data + 1, n);
     text[n] = '\0';
-    kinds[data[0] % (sizeof kinds / sizeof *kinds)](text, n);
+    kinds[data[0] % ARRAY_LEN(kinds)](text, n);
     free(text);
     return 0;
 }

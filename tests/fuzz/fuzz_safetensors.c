@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "checkpoint.h"
 #include "scoring/model.h"
 #include "safetensors.h"
@@ -78,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (model_read_config(&f, "fuzz", &m, &c, err, sizeof err) && err[0] == '\0') abort();
 
     static const char *const prefixes[] = {"", "teacher.", "student."};
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         err[0] = '\0';
         reset();
         if (checkpoint_load_model(&step.student, &f, prefixes[i], err, sizeof err)) {

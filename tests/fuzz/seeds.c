@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "checkpoint.h"
 #include "base/config.h"
 #include "image.h"
@@ -59,7 +60,7 @@ static void image_seeds(void)
         int w, h, ch;
     } sizes[] = {{8, 8, 1}, {16, 16, 3}, {5, 3, 3}, {33, 17, 1}};
     char err[256], name[64];
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
         struct image im;
         uint8_t *out;
         size_t len;
@@ -191,7 +192,7 @@ static void http_seeds(void)
         {"export-query", "\x07state=defect&camera=line1&since=2025-11-29 12:00:00Z"
                          "&until=1764460800000000"},
     };
-    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
+    for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 

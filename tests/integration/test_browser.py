@@ -183,7 +183,7 @@ def drive(page, port, token):
     nid = page.eval("Number(document.querySelector('#alerts .alert.sel').dataset.id)")
     assert nid != aid, nid
     page.key("d")
-    wait_for(lambda: get(port, "/api/v1/alerts/%d" % nid)["state"] == "defect", 10,
+    wait_for(lambda: get(port, "/api/v1/alerts/%d" % nid)["state"] == "defect", 60,
              "the d key's verdict")
 
     # the state filter: only the false positive is left, and the export follows the filter

@@ -33,13 +33,18 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port  # noqa: E402
+from testlib import children_cpu, free_port  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 RUNS = int(os.environ.get("CRASH_RUNS", "20"))
 SEED = int(os.environ.get("CRASH_SEED", str(int(time.time()))))
 LIFE = (0.5, 3.5)  # seconds a daemon runs before its SIGKILL, uniform
-LAST_LIFE = 120  # seconds the last daemon may take for training to resume and finish
+# The last daemon runs until training has resumed and finished, as long as its training makes
+# progress: it fails after STALL seconds in which neither its training status changed nor its
+# training child used CPU (a slow or busy CPU only makes each step longer), or after LAST_LIFE
+# seconds in all.
+STALL = 120
+LAST_LIFE = 1800
 
 CONFIG = """[http]
 listen = 127.0.0.1:{port}
@@ -173,16 +178,28 @@ def registered_models(db):
     return n
 
 
+def training_progress(run, db):
+    """What changes while training gets on: its state, phase, step and counts, the models, and the
+    CPU time of the training child (at idle priority a busy CPU may give it little)."""
+    t = run.training
+    return (t.get("state"), t.get("phase"), t.get("step"), t.get("runs"), t.get("resumed"),
+            registered_models(db) if os.path.exists(db) else 0, children_cpu(run.proc.pid))
+
+
 def life_until(tmp, db, i, fps, done):
-    """A daemon left running until done(run) (or LAST_LIFE seconds), then stopped cleanly.
-    Returns (the run, clean exit)."""
+    """A daemon left running until done(run), then stopped cleanly; it gives up after STALL
+    seconds without training progress (or LAST_LIFE in all). Returns (the run, clean exit)."""
     run = Run(tmp, db, i, fps)
-    deadline = time.time() + LAST_LIFE
+    start = last_change = time.monotonic()
+    seen = None
     try:
-        while time.time() < deadline:
+        while time.monotonic() - last_change < STALL and time.monotonic() - start < LAST_LIFE:
             run.live(0.5)
             if done(run):
                 break
+            now = training_progress(run, db)
+            if now != seen:
+                seen, last_change = now, time.monotonic()
     finally:
         code = run.stop() if run.proc.poll() is None else run.proc.returncode
     return run, code == 0
@@ -256,7 +273,8 @@ def main():
         if not clean:
             print("the last daemon did not stop cleanly")
         if models < 2 or resumed == 0:
-            print("training did not resume and finish within %d s of the last start" % LAST_LIFE)
+            print("training did not resume and finish: no progress for %d s (or %d s in all) "
+                  "after the last start" % (STALL, LAST_LIFE))
         print("crash_runs: %d corrupt: %d lost: %d" % (RUNS, corrupt, lost))
         sys.exit(0 if ok else 1)
     except Exception:

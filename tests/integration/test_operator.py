@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port, tiny_train  # noqa: E402
+from testlib import free_port, tiny_train, wait_while_training  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -278,14 +278,17 @@ def main():
     api.token = token
     try:
         assert open(token_file).read().strip() == token  # kept across restarts
-        events = Events(api.port)
+        # from the start of the event log: the daemon scores (and raises alerts) from its first
+        # frames on, maybe before this listener is connected
+        events = Events(api.port, last_id=0)
         events.start()
-        assert events.opened.wait(10)
+        assert events.opened.wait(60)
         wait_for(lambda: api.get("/api/v1/status")["scoring"]["frames_scored"] >= 400, 120,
                  "400 frames scored")
         con = sqlite3.connect(db)
         ids = check_alert_list(api, con)
-        events.wait(lambda e: e[1] == "alert" and e[2]["id"] == ids[0], 10, "the newest alert")
+        events.wait(lambda e: e[1] == "alert" and e[2]["id"] == ids[0], 60,
+                    "the newest alert")
         alert_events = sorted(e[2]["id"] for e in events.events if e[1] == "alert")
         assert alert_events == sorted(ids), (alert_events, ids)
 
@@ -331,7 +334,7 @@ def main():
         first_review = min(e[0] for e in events.events if e[1] == "review")
         replay = Events(api.port, last_id=first_review - 1)
         replay.start()
-        replay.wait(lambda e: e[1] == "review" and e[2]["id"] == ids[1], 10, "the replay")
+        replay.wait(lambda e: e[1] == "review" and e[2]["id"] == ids[1], 60, "the replay")
         assert [e[2]["id"] for e in replay.events if e[1] == "review"] == [ids[0], ids[1]]
         replay.close()
 
@@ -342,11 +345,11 @@ def main():
         assert "error" in api.json("POST", "/api/v1/train", 401, auth=False)
         started = api.json("POST", "/api/v1/train", 202)
         assert started["state"] in ("starting", "training"), started
-        wait_for(lambda: api.get("/api/v1/train")["state"] == "training", 10, "training")
+        wait_for(lambda: api.get("/api/v1/train")["state"] == "training", 60, "training")
         busy = api.json("POST", "/api/v1/train", 409)
         assert "error" in busy and busy["state"] == "training", busy
-        wait_for(lambda: api.get("/api/v1/train").get("phase") == "training", 60,
-                 "training progress")
+        wait_while_training(lambda: api.get("/api/v1/train").get("phase") == "training", proc.pid,
+                            "training progress")
         # the training child (run as /proc/self/exe) goes by inspectd's name in ps and top
         kids = []
         for task in os.listdir("/proc/%d/task" % proc.pid):  # a thread starts it
@@ -359,9 +362,10 @@ def main():
         assert names == ["inspectd"], names
         t = api.get("/api/v1/train")
         assert 0 < t["step"] <= t["total_steps"] and t["eta_s"] >= 0, t
-        events.wait(lambda e: e[1] == "model" and e[2]["id"] != models["active"], 120,
-                    "the new model")
-        wait_for(lambda: api.get("/api/v1/train")["state"] == "idle", 60, "the run's end")
+        wait_while_training(lambda: any(e[1] == "model" and e[2]["id"] != models["active"]
+                                        for e in list(events.events)), proc.pid, "the new model")
+        wait_while_training(lambda: api.get("/api/v1/train")["state"] == "idle", proc.pid,
+                            "the run's end")
         t = api.get("/api/v1/train")
         assert t["runs"] == 1 and "last_exit" in t, t
         models = api.get("/api/v1/models")["models"]

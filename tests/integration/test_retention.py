@@ -51,7 +51,7 @@ class Daemon:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([BIN, "run", "--config", self.conf], stdout=self.log,
                                      stderr=self.log)
-        self.wait(lambda: self.get("/healthz")[0] == 200, 15, "the daemon to answer")
+        self.wait(lambda: self.get("/healthz")[0] == 200, 60, "the daemon to answer")
 
     def get(self, path):
         try:
@@ -190,7 +190,7 @@ def only_protected(tmp, db):
         st = d.status()["storage"]
         assert st["images_stored"] is True and st["frames_deleted"] > 0, st
         latest = lambda: d.json("/api/v1/frames?limit=1")[1]["frames"][0]
-        d.wait(lambda: latest()["image"], 10, "a new frame with its image")
+        d.wait(lambda: latest()["image"], 60, "a new frame with its image")
         assert d.get(latest()["image"])[0] == 200
         assert "room again" in d.text()
         last = d.stop()

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port, tiny_train  # noqa: E402
+from testlib import free_port, tiny_train, wait_while_training  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -217,11 +217,17 @@ def main():
     lags = con.execute("SELECT (r.created_at - f.created_at) / 1e6 FROM results r JOIN frames f "
                        "ON f.id = r.frame_id WHERE f.id > ? ORDER BY f.id", (before,)).fetchall()
     worst = max(x for (x,) in lags[len(lags) // 2:])
+    # the time one frame takes to score here (results of a backlog come one after the other): a
+    # slow or busy CPU makes it longer, and a frame's lag is the bound plus a frame or two of it
+    done = [t for (t,) in con.execute("SELECT r.created_at / 1e6 FROM results r WHERE "
+                                      "r.frame_id > ? ORDER BY r.created_at", (before,)).fetchall()]
+    step = max(b - a for a, b in zip(done[len(done) // 2:], done[len(done) // 2 + 1:]))
     unscored = run[0] - len(lags)
     print("lag bound: %d frames stored, %d scored, %d skipped (status %d), worst lag of the "
-          "second half %.2f s" % (run[0], len(lags), unscored, status["frames_skipped"], worst))
+          "second half %.2f s, slowest frame %.2f s" % (run[0], len(lags), unscored,
+                                                         status["frames_skipped"], worst, step))
     assert status["frames_skipped"] > 0 and unscored >= status["frames_skipped"], status
-    assert worst < 3.0, worst
+    assert worst < 1.0 + max(2.0, 3 * step), (worst, step)
 
     # 6. a fresh line with retraining by policy: the daemon trains its first model by itself
     fresh = os.path.join(tmp, "fresh.db")
@@ -231,14 +237,15 @@ def main():
     try:
         wait_for(lambda: get(port, "/api/v1/status")["training"]["runs"] >= 1, 60, "training")
         assert get(port, "/api/v1/status")["training"]["running"] is True
-        wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= 20, 180,
-                 "the first model scoring")
+        wait_while_training(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= 20,
+                            daemon.pid, "the first model scoring")
         status = get(port, "/api/v1/status")
         assert status["training"]["failures"] == 0 and status["model"]["state"] == "scoring", status
         first = status["scoring"]["model"]
         # the next model (every_frames later) takes over while the line keeps capturing
-        wait_for(lambda: get(port, "/api/v1/status")["scoring"].get("model") not in (None, first),
-                 240, "the second model")
+        wait_while_training(
+            lambda: get(port, "/api/v1/status")["scoring"].get("model") not in (None, first),
+            daemon.pid, "the second model")
         scored = get(port, "/api/v1/status")["scoring"]["frames_scored"]
         wait_for(lambda: get(port, "/api/v1/status")["scoring"]["frames_scored"] >= scored + 50,
                  60, "the second model scoring")

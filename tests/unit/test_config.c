@@ -138,8 +138,13 @@ static void bad_values(void **state)
     assert_refused("[pipeline]\nqueue_size = 0\n" CAM, "t.conf:2:", "queue_size");
     assert_refused("[pipeline]\nmax_score_lag_s = -1\n" CAM, "t.conf:2:", "max_score_lag_s");
     assert_refused("[trainer]\nkeep_models = 0\n" CAM, "t.conf:2:", "keep_models");
-    assert_refused("[trainer]\ndim = 4\n" CAM, "t.conf:2:", "0 or at least 8");
-    assert_refused("[trainer]\nbatch = 1\n" CAM, "t.conf:2:", "0 or at least 2");
+    assert_refused("[trainer]\ndim = 4\n" CAM, "t.conf:2:", "dim must be 8 to 4096");
+    assert_refused("[trainer]\nbatch = 1\n" CAM, "t.conf:2:", "batch must be 2 to 4096");
+    assert_refused("[trainer]\nlr = 0\n" CAM, "t.conf:2:", "lr must be above 0, at most 10");
+    assert_refused("[trainer]\nenabled = maybe\n" CAM,
+                   "t.conf:2:", "enabled must be true or false");
+    assert_refused("[trainer]\npatch = 8\nsize = 60\n" CAM,
+                   "t.conf:3:", "size 60 is not a multiple of patch 8");
     assert_refused("[pipeline]\nmax_score_lag_s = 1d\n" CAM, "t.conf:2:", "max_score_lag_s");
     assert_refused("[log]\nlevel = loud\n" CAM, "t.conf:2:", "level");
 }
@@ -158,6 +163,32 @@ static void unattended_defaults_and_values(void **state)
         0);
     assert_int_equal(cfg.trainer_keep_models, 1000);
     assert_int_equal(cfg.max_score_lag_s, 86400);
+}
+
+/* [trainer] takes every training knob of `inspectd train` under its config key, and the one
+ * boolean vocabulary. */
+static void trainer_knobs(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_true(cfg.trainer_knobs.t.minutes == 10);
+    assert_int_equal(cfg.trainer_knobs.max_images, 2000);
+    assert_int_equal(cfg.trainer_knobs.t.threads, 1);
+    uint64_t defaults = cfg.trainer_knobs_set;
+    assert_int_equal(parse(&cfg,
+                           "[trainer]\nenabled = off\nlr = 2e-4\nteacher_temp = 0.05\nlocals = 2\n"
+                           "seed = 7\n" CAM,
+                           err, sizeof err),
+                     0);
+    assert_int_equal(cfg.trainer_enabled, 0);
+    assert_true(cfg.trainer_knobs.t.lr == 2e-4f);
+    assert_true(cfg.trainer_knobs.t.teacher_temp == 0.05f);
+    assert_int_equal(cfg.trainer_knobs.t.n_local, 2);
+    assert_true(cfg.trainer_knobs.t.seed == 7);
+    assert_true((cfg.trainer_knobs_set & defaults) == defaults);
+    assert_int_equal(__builtin_popcountll(cfg.trainer_knobs_set & ~defaults), 4);
+    config_free(&cfg);
 }
 
 static void duplicate_key(void **state)
@@ -258,10 +289,10 @@ static void run_exits_78_on_bad_config(void **state)
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     char *bad[] = {"run", "--config", path, NULL};
-    assert_int_equal(cmd_run(3, bad), CONFIG_EXIT_CODE);
+    assert_int_equal(cmd_run(3, bad), EX_CONFIG);
     unlink(path);
     char *missing[] = {"run", "--config", "/nonexistent/x.conf", NULL};
-    assert_int_equal(cmd_run(3, missing), CONFIG_EXIT_CODE);
+    assert_int_equal(cmd_run(3, missing), EX_CONFIG);
     char *usage[] = {"run", "--frobnicate", NULL};
     assert_int_equal(cmd_run(2, usage), 64);
 }
@@ -299,6 +330,7 @@ int main(void)
         cmocka_unit_test(unknown_section_and_key),
         cmocka_unit_test(bad_values),
         cmocka_unit_test(unattended_defaults_and_values),
+        cmocka_unit_test(trainer_knobs),
         cmocka_unit_test(duplicate_key),
         cmocka_unit_test(syntax_error),
         cmocka_unit_test(camera_problems),

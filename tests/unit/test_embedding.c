@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "embedding.h"
 #include "layers.h"
 #include "rng.h"
@@ -162,7 +163,7 @@ static void layer_lists_parse(void **state)
     assert_int_equal(embedding_layers_parse("3", 4, &m), 0);
     assert_int_equal(m, 0x8u);
     const char *bad[] = {"", "5", "-1", "1,,2", "1,", "a", "2x"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++)
         assert_int_equal(embedding_layers_parse(bad[i], 4, &m), -1);
 }
 

@@ -1,6 +1,6 @@
 /* test_http.c — what the HTTP layer makes of a request before any handler work, on the real route
  * tables: route matching with {params}, 405 with the allowed methods, query checks on decoded
- * arguments, the frame and alert lists' query parsing, http_parse_int at its edges, JSON bodies
+ * arguments, the frame and alert lists' query parsing, JSON bodies
  * and the alert review's body. (The
  * server itself is tested end to end by tests/integration/test_daemon.py.) */
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "http/api.h"
 #include "http/http.h"
 #include "store/store_alerts.h"
@@ -117,25 +118,6 @@ static void frame_list_query(void **state)
     assert_400(&r, "before must be a positive frame id");
 }
 
-static void parse_int_edges(void **state)
-{
-    int64_t v = 12345;
-    assert_int_equal(http_parse_int("9223372036854775807", 1, INT64_MAX, &v), 0);
-    assert_true(v == INT64_MAX);
-    assert_int_equal(http_parse_int("-9223372036854775808", INT64_MIN, 0, &v), 0);
-    assert_true(v == INT64_MIN);
-    assert_int_equal(http_parse_int("007", 1, 10, &v), 0);
-    assert_int_equal(v, 7);
-    v = 12345;
-    static const char *const bad[] = {"",    "-",    "+1",  " 1", "1 ", "1-2",
-                                      "--1", "0x10", "1e3", "11", "-1", "9223372036854775808",
-                                      NULL};
-    for (const char *const *s = bad; *s; s++)
-        if (http_parse_int(*s, 0, 10, &v) != -1) fail_msg("'%s' accepted", *s);
-    assert_int_equal(http_parse_int(NULL, 0, 10, &v), -1);
-    assert_int_equal(v, 12345); /* untouched on refusal */
-}
-
 static json_t *body(const char *text, struct http_reply *r)
 {
     return http_parse_json(text, strlen(text), r);
@@ -207,7 +189,7 @@ static void review_bodies(void **state)
         {"{\"verdict\":\"defect\",\"note\":\"a\\u0000b\"}", "bad JSON"},
         {"{\"verdict\":\"defect\",\"severity\":2}", "unknown field 'severity'"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         j = http_parse_json(bad[i].body, strlen(bad[i].body), &r);
         if (j) assert_int_equal(api_alerts_review_body(j, &r, &v, &note), -1);
         assert_400(&r, bad[i].why);
@@ -256,7 +238,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_match_with_params),
         cmocka_unit_test(frame_list_query),
-        cmocka_unit_test(parse_int_edges),
         cmocka_unit_test(json_bodies),
         cmocka_unit_test(review_bodies),
         cmocka_unit_test(alerts_query),

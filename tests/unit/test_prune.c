@@ -1,4 +1,4 @@
-/* test_prune.c — trainer_prune_models on a real models directory and SQLite file: the checkpoint
+/* test_prune.c — model_files_prune on a real models directory and SQLite file: the checkpoint
  * and bank of the active model and of the keep_models newest are kept (also when a row names its
  * file through another path), older ones and checkpoints no model names (abandoned runs) are
  * removed, a run to resume, its bank and the import file are spared, files that are not
@@ -17,10 +17,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "store/store.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "tmpdb.h"
-#include "train/trainer.h"
+#include "scoring/model_files.h"
 
 static int setup(void **state)
 {
@@ -64,7 +65,7 @@ static int prune(struct scoring_store *ss, const char *models, int keep, const c
                  int nspare, int *files, int64_t *bytes, char *err)
 {
     *files = 0, *bytes = 0;
-    return trainer_prune_models(ss, models, keep, spare, nspare, files, bytes, err, 512);
+    return model_files_prune(ss, models, keep, spare, nspare, files, bytes, err, 512);
 }
 
 static void old_models_and_abandoned_runs_go(void **state)
@@ -100,7 +101,7 @@ static void old_models_and_abandoned_runs_go(void **state)
     write_file(import, 300);
     static const char *const others[] = {".training.lock", "notes.txt", "m1.safetensors.progress",
                                          "x.safetensors.tmp.123"};
-    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(others); i++) {
         snprintf(path, sizeof path, "%s/%s", models, others[i]);
         write_file(path, 10);
     }
@@ -119,7 +120,7 @@ static void old_models_and_abandoned_runs_go(void **state)
     static const char *const gone[] = {
         "m1.safetensors", "m1.bank.safetensors", "m2.safetensors",       "m2.bank.safetensors",
         "m4.safetensors", "m4.bank.safetensors", "abandoned.safetensors"};
-    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+    for (size_t i = 0; i < ARRAY_LEN(gone); i++)
         if (exists(models, gone[i])) fail_msg("%s is still there", gone[i]);
     static const char *const kept[] = {"m3.safetensors",
                                        "m3.bank.safetensors",
@@ -135,7 +136,7 @@ static void old_models_and_abandoned_runs_go(void **state)
                                        "m1.safetensors.progress",
                                        "x.safetensors.tmp.123",
                                        "link.safetensors"};
-    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+    for (size_t i = 0; i < ARRAY_LEN(kept); i++)
         if (!exists(models, kept[i])) fail_msg("%s was removed", kept[i]);
     assert_true(exists(outside, "o0.safetensors") && exists(outside, "o0.bank.safetensors"));
 

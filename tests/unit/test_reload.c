@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "array.h"
 #include "tmpdb.h"
 
 #include <sqlite3.h>
@@ -85,7 +86,7 @@ static void live_keys_are_flagged(void **state)
     };
     struct config a;
     parse(&a, base_text);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         struct config b;
         parse_with(&b, cases[i].from, cases[i].to);
         struct reload_diff d;
@@ -128,7 +129,7 @@ static void restart_keys_are_named(void **state)
     };
     struct config a;
     parse(&a, base_text);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         struct config b;
         parse_with(&b, cases[i].from, cases[i].to);
         struct reload_diff d;
@@ -185,7 +186,7 @@ static void camera_sections_compare_and_copy(void **state)
                            "[camera.x]\ndriver = synthetic\nfps = 5\nwidth = 32\nheight = 48\n",
                            "[camera.y]\ndriver = synthetic\nfps = 5\nwidth = 32\n",
                            "[camera.x]\ndriver = folder\nfps = 5\npath = /tmp\n"};
-    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(other); i++) {
         parse(&b, other[i]);
         assert_false(config_camera_equal(&a.cameras[0], &b.cameras[0]));
         config_free(&b);

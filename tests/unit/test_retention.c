@@ -23,7 +23,7 @@
 #include "capture/image_cache.h"
 #include "store/retention.h"
 #include "store/store.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "capture/writer.h"
 
 #define IMAGE_BYTES 8192

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "checkpoint.h"
 #include "dino_step.h"
 #include "scoring/model.h"
@@ -96,7 +97,7 @@ static void every_tensor_is_found_by_name(void **state)
         assert_true(v == (float)k);
     }
     const char *absent[] = {"", "a", "blocks.", "blocks.1", "blocks.40.w", "blocks.9.w.", "z"};
-    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) assert_null(st_find(&f, absent[i]));
+    for (size_t i = 0; i < ARRAY_LEN(absent); i++) assert_null(st_find(&f, absent[i]));
     st_free(&f);
 }
 
@@ -328,7 +329,7 @@ static void hostile_headers_are_refused(void **state)
         "{} trailing",
         "",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         assert_int_equal(parse_text(bad[i], 8, err), -1);
         printf("  refused: %s\n", err);
     }
@@ -404,7 +405,7 @@ static void training_checkpoint_needs_a_valid_step(void **state)
 
     float before = b.student.params[0];
     static const char *const bad[] = {"", "-1", "12x", "99999999999999999999999", "x"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         free(f.meta_values[step_meta]);
         f.meta_values[step_meta] = strdup(bad[i]);
         if (checkpoint_load_training(&b, &f, err, sizeof err) != -1)
@@ -468,7 +469,7 @@ static void model_metadata_out_of_range_is_refused(void **state)
         {"1", "8", "0.5", "4", "-1", "model metadata"},
         {"1", "8", "0.5", "4", "1e-300", "model metadata"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         snprintf(json, sizeof json, fmt, bad[i].depth, bad[i].img_size, bad[i].mean, bad[i].patch,
                  bad[i].std);
         assert_int_equal(read_model_meta(json, &m, &c, err), -1);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "source.h"
 #include "synthetic.h"
 
@@ -140,7 +141,7 @@ static void bad_params_are_rejected_with_a_reason(void **state)
                             {"width", "8"},       {"height", "100000"},  {"format", "png"},
                             {"defect_rate", "2"}, {"jpeg_quality", "0"}, {"frames", "-3"},
                             {"seed", ""},         {"no_such_key", "1"}};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         err[0] = 0;
         assert_int_equal(source_check_param("synthetic", bad[i][0], bad[i][1], err, sizeof err),
                          -1);

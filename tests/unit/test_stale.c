@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #include "store/store.h"
-#include "store/store_scoring.h"
+#include "store/scoring_store.h"
 #include "tmpdb.h"
 
 static int setup(void **state)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "array.h"
 #include "tmpdb.h"
 
 #include <stdio.h>
@@ -103,7 +104,7 @@ static void stalled_cameras_must_poll(void **state)
 static void other_states_need_nothing(void **state)
 {
     const enum camera_state states[] = {CAMERA_STARTING, CAMERA_ERROR, CAMERA_ENDED};
-    for (size_t k = 0; k < sizeof states / sizeof *states; k++) {
+    for (size_t k = 0; k < ARRAY_LEN(states); k++) {
         struct watchdog_snapshot a = base(0), b = a;
         b.at_us += 20 * S;
         b.scorer_idle++;

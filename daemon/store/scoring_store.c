@@ -1,7 +1,9 @@
-/* store_scoring.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
+/* scoring_store.c — SQL for models, results, heatmaps and alerts on the scorer's connection. */
+#include "array.h"
 #include "clock.h"
-#include "store_scoring.h"
+#include "scoring_store.h"
 
+#include "sqlite.h"
 #include "store.h"
 
 #include <errno.h>
@@ -13,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define BUSY_TIMEOUT_MS 5000
-
 struct scoring_store {
     sqlite3 *db;
     sqlite3_stmt *active, *unscored, *frame, *result, *heatmap, *alert;
@@ -24,9 +24,7 @@ struct scoring_store {
 
 static int fail(struct scoring_store *s, const char *what)
 {
-    int code = sqlite3_extended_errcode(s->db) & 0xff;
-    s->full =
-        code == SQLITE_FULL || (code == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
+    s->full = store_sqlite_full(s->db);
     snprintf(s->err, sizeof s->err, "%s: %s", what, sqlite3_errmsg(s->db));
     return -1;
 }
@@ -62,15 +60,11 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
         "score_norm, threshold) VALUES (?, ?, ?, ?, ?, ?, ?)"};
     sqlite3_stmt **stmts[] = {&s->active, &s->unscored, &s->frame,
                               &s->result, &s->heatmap,  &s->alert};
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(s->db));
+    if (!(s->db = store_sqlite_open(path, SQLITE_OPEN_READWRITE, err, errsz))) {
         scoring_store_close(s);
         return NULL;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    sqlite3_exec(s->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
-    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++)
+    for (size_t i = 0; i < ARRAY_LEN(sql); i++)
         if (sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, stmts[i], NULL) !=
             SQLITE_OK) {
             snprintf(err, errsz, "%s: %s (is the schema migrated?)", path, sqlite3_errmsg(s->db));
@@ -84,7 +78,7 @@ void scoring_store_close(struct scoring_store *s)
 {
     if (!s) return;
     sqlite3_stmt *stmts[] = {s->active, s->unscored, s->frame, s->result, s->heatmap, s->alert};
-    for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++) sqlite3_finalize(stmts[i]);
+    for (size_t i = 0; i < ARRAY_LEN(stmts); i++) sqlite3_finalize(stmts[i]);
     sqlite3_close(s->db);
     free(s);
 }

@@ -1,4 +1,4 @@
-/* store_scoring.h — the scoring side of the database: model versions, unscored frames, and one
+/* scoring_store.h — the scoring side of the database: model versions, unscored frames, and one
  * result (with heatmap and alert when flagged) per scored frame. A connection of its own, so the
  * scorer never waits on the capture writer's batches for longer than SQLite's busy timeout.
  * The database must exist with its schema (store_open creates and migrates it). */

@@ -1,15 +1,10 @@
-/* api_util.c — parsing helpers the API files and the command line share: a point in time given as
- * RFC 3339 or as Unix microseconds (the `since` / `until` query parameters and options).
- *
- * Invariant: a string is either accepted whole or refused; nothing is guessed (no date-only form,
- * no local time, no trailing text). A space may stand for the 'T' (RFC 3339 section 5.6 allows it;
- * "?since=2026-11-29 12:00:00Z" is what people type). */
-#include <errno.h>
-#include <stdbool.h>
-#include <stdlib.h>
-#include <string.h>
+/* rfc3339.c — RFC 3339 times to and from Unix microseconds (see rfc3339.h). */
+#include "rfc3339.h"
 
-#include "api.h"
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 /* Reads exactly n decimal digits at *p and advances it. Returns the value, or -1. */
 static int digits(const char **p, int n)
@@ -78,7 +73,7 @@ static int zone_offset(const char **p, int *offset_s)
     return 0;
 }
 
-static int parse_rfc3339(const char *s, int64_t *us)
+int rfc3339_parse(const char *s, int64_t *us)
 {
     const char *p = s;
     int year = digits(&p, 4);
@@ -102,17 +97,12 @@ static int parse_rfc3339(const char *s, int64_t *us)
     return 0;
 }
 
-int api_parse_time(const char *s, int64_t *us)
+char *rfc3339_format(int64_t us, char *buf, size_t n)
 {
-    if (!s || *s == '\0') return -1;
-    size_t n = strlen(s);
-    if (strspn(s, "0123456789") == n) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s, &end, 10);
-        if (errno || *end != '\0') return -1;
-        *us = v;
-        return 0;
-    }
-    return parse_rfc3339(s, us);
+    time_t secs = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + len, n - len, ".%06lldZ", (long long)(us % 1000000));
+    return buf;
 }

@@ -1,4 +1,4 @@
-/* test_scoring.c — AUROC on hand-computed cases, exact k-NN against brute force, IDX reading of
+/* test_knn.c — AUROC on hand-computed cases, exact k-NN against brute force, IDX reading of
  * the real Fashion-MNIST files and of broken ones. */
 #include <setjmp.h>
 #include <stdarg.h>
