@@ -1,6 +1,10 @@
 /* train.c — the DINO training loop and its schedules. */
+#define LOG_TAG "train"
+#include "log.h"
+
 #include "train.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +128,22 @@ static void make_crops(const struct train_options *o, const float *images, int C
     }
 }
 
+void train_guard_init(struct train_guard *g)
+{
+    *g = (struct train_guard){.temp_scale = 1.0f};
+}
+
+int train_guard_step(struct train_guard *g, const struct dino_stats *st, int K)
+{
+    bool uniform = st->teacher_entropy > TRAIN_GUARD_ENTROPY * log((double)K) &&
+                   st->teacher_kl < TRAIN_GUARD_KL;
+    g->streak = uniform ? g->streak + 1 : 0;
+    if (g->streak < TRAIN_GUARD_STEPS || g->fires >= TRAIN_GUARD_MAX_FIRES) return 0;
+    g->streak = 0, g->fires++;
+    g->temp_scale *= 0.5f;
+    return 1;
+}
+
 /* The order of epoch e: a permutation of [0, n) from the seed alone. */
 static void epoch_order(int *perm, int n, uint64_t seed, int epoch)
 {
@@ -166,6 +186,8 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
     }
     double t0 = now_s();
     long first = s->student.adam_step;
+    struct train_guard guard;
+    train_guard_init(&guard);
     int rc = 0, epoch = -1;
     for (long it = first; it < total; it++) {
         int e = (int)(it / per_epoch);
@@ -175,12 +197,20 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         struct dino_step_params p;
         step_params(o, it, total == unknown ? 1000 : total, &p);
         p.aux_target = target;
+        p.teacher_temp =
+            fmaxf(p.teacher_temp * guard.temp_scale, fminf(p.teacher_temp, TRAIN_GUARD_MIN_TEMP));
         struct train_progress pr = {.step = it, .epoch = epoch, .lr = p.lr};
         if (dino_step_run(s, glob, loc, &p, &pr.stats)) {
             rc = -2;
             if (errsz) snprintf(err, errsz, "out of memory in a training step");
             break;
         }
+        if (train_guard_step(&guard, &pr.stats, o->model.head_out))
+            log_warn("the teacher's output is uniform (entropy %.3f of %.3f, KL %.4f) for %d "
+                     "steps: its temperature is now %g of the schedule's",
+                     pr.stats.teacher_entropy, log((double)o->model.head_out), pr.stats.teacher_kl,
+                     TRAIN_GUARD_STEPS, (double)guard.temp_scale);
+        pr.teacher_temp = p.teacher_temp, pr.guard_fires = guard.fires;
         pr.seconds = now_s() - t0;
         long done = it - first + 1;
         if (o->minutes > 0 && o->total_steps == 0 && (done == 5 || done % 50 == 0)) {

@@ -42,7 +42,31 @@ struct train_progress {
     double seconds, images_per_s;
     struct dino_stats stats;
     float lr;
+    float teacher_temp; /* this step's, after the collapse guard */
+    int guard_fires;    /* times the collapse guard has fired in this run */
 };
+
+/* The collapse guard: a teacher whose centred output is uniform (entropy above
+ * TRAIN_GUARD_ENTROPY · ln K) and no longer tells one image from another (KL to the centre below
+ * TRAIN_GUARD_KL) for TRAIN_GUARD_STEPS steps in a row teaches nothing; the guard then halves the
+ * teacher's temperature (down to TRAIN_GUARD_MIN_TEMP), sharpening small differences between
+ * images into targets, at most TRAIN_GUARD_MAX_FIRES times a run. */
+#define TRAIN_GUARD_ENTROPY   0.98
+#define TRAIN_GUARD_KL        0.02
+#define TRAIN_GUARD_STEPS     10
+#define TRAIN_GUARD_MAX_FIRES 3
+#define TRAIN_GUARD_MIN_TEMP  0.01f
+
+struct train_guard {
+    int streak, fires;
+    float temp_scale; /* multiplies the scheduled teacher temperature; 1 until it fires */
+};
+
+void train_guard_init(struct train_guard *g);
+
+/* Feeds one step's statistics (K the head's output dimension). Returns 1 when the guard fires at
+ * this step (temp_scale halved), else 0. */
+int train_guard_step(struct train_guard *g, const struct dino_stats *st, int K);
 
 /* Called after each step; a nonzero return stops training (e.g. on Ctrl-C). */
 typedef int (*train_progress_fn)(const struct train_progress *p, void *ctx);

@@ -56,6 +56,9 @@ static void usage(FILE *out)
             "                      versions\n"
             "  --bank-images N     patch readout: normal images in the bank (default 128)\n"
             "  --coreset N         patch readout: bank rows kept by the coreset (default 8192)\n"
+            "  --runs R            R successive training runs of --minutes each, each going on\n"
+            "                      from the last (as the daemon's runs do), the trained AUROC\n"
+            "                      printed after each (default 1)\n"
             "  --top-q Q           patch readout: score = mean of the top share Q of patches\n"
             "                      (default 0: the worst patch)\n"
             "  --k K               neighbours for the embedding scores (default 5)\n"
@@ -110,7 +113,8 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_READOUT,
         O_BANK_IMAGES,
         O_CORESET,
-        O_TOP_Q
+        O_TOP_Q,
+        O_RUNS
     };
     static const struct option own[] = {{"dataset", 1, 0, O_DATASET},
                                         {"data-dir", 1, 0, O_DIR},
@@ -130,6 +134,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"bank-images", 1, 0, O_BANK_IMAGES},
                                         {"coreset", 1, 0, O_CORESET},
                                         {"top-q", 1, 0, O_TOP_Q},
+                                        {"runs", 1, 0, O_RUNS},
                                         {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
@@ -183,6 +188,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         case O_CORESET:
             bad = parse_int(optarg, 1, 1 << 24, &o->bank.max_patches);
             break;
+        case O_RUNS:
+            bad = parse_int(optarg, 1, 1000, &o->runs);
+            break;
         case O_TOP_Q: {
             char *end;
             o->bank.top_q = strtof(optarg, &end);
@@ -228,6 +236,10 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         return -1;
     }
     if (!layers && !embed_given) o->layers = 1u << (t->model.depth + 1) / 2;
+    if (o->load_dir && o->runs > 1) {
+        fprintf(stderr, "inspectd eval: --runs trains, --load does not\n");
+        return -1;
+    }
     if (o->save_dir && o->load_dir) {
         fprintf(stderr, "inspectd eval: --save and --load exclude each other\n");
         return -1;

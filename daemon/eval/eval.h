@@ -33,6 +33,7 @@ struct eval_options {
     enum embedding_kind embed;
     unsigned layers;      /* nonzero: concatenated tokens of these layers instead of embed */
     const char *save_dir; /* write each case's trained teacher as DIR/<case>.safetensors */
+    int runs;             /* successive training runs of `minutes` each, each from the last */
     const char *load_dir; /* score teachers saved there instead of training */
     enum eval_readout readout;
     struct model_build_options bank; /* the patch readout's bank, as the daemon builds it */

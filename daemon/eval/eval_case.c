@@ -126,7 +126,7 @@ static int train_or_load(struct dino_step *s, const struct eval_options *o,
         return rc;
     }
     r->steps = s->student.adam_step;
-    r->minutes = pc.seconds / 60.0;
+    r->minutes += pc.seconds / 60.0;
     r->entropy = pc.entropy;
     if (o->save_dir) {
         const struct vit_model *models[1] = {&s->teacher};
@@ -365,8 +365,18 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
         r->px_pixel = pixel_pixel_auroc(train->model.patch, train->threads, c);
         r->px_untrained = model_pixel_auroc(&s.teacher, train->threads, c);
     }
-    rc = train_or_load(&s, o, train, c, r);
-    if (rc >= 0) r->trained = readout_auroc(&s.teacher, o, train, c, &r->flagged, &r->caught);
+    /* each run continues the last one's weights, centre and optimiser state, with the step count
+     * (and so the schedules) carried on, as the daemon's warm-started runs do */
+    for (int run = 1; run <= (o->runs > 1 ? o->runs : 1); run++) {
+        rc = train_or_load(&s, o, train, c, r);
+        if (rc < 0) break;
+        r->trained = readout_auroc(&s.teacher, o, train, c, &r->flagged, &r->caught);
+        if (o->runs > 1) {
+            printf("%s run %d: %ld steps, trained %.2f\n", c->name, run, r->steps, r->trained);
+            fflush(stdout);
+        }
+        if (rc == 1) break;
+    }
     if (rc >= 0 && c->masks) r->px_trained = model_pixel_auroc(&s.teacher, train->threads, c);
     dino_step_destroy(&s);
     bool px_failed = c->masks && (r->px_pixel < 0 || r->px_untrained < 0 || r->px_trained < 0);

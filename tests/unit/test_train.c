@@ -119,9 +119,39 @@ static void same_seed_same_teacher_and_resume_continues(void **state)
     free(img);
 }
 
+/* The collapse guard fires on a constructed uniform teacher (every image's logits the same, so
+ * centring leaves a flat target: entropy ln K, KL 0) after TRAIN_GUARD_STEPS steps, halving the
+ * temperature each time up to its limit, and never on a teacher that tells images apart. */
+static void collapse_guard_fires_on_a_uniform_teacher(void **state)
+{
+    enum { B = 4, K = 64 };
+    float t[2 * B * K], st[2 * B * K], center[K], ds[2 * B * K];
+    for (int i = 0; i < 2 * B * K; i++) t[i] = st[i] = (float)(i % K) * 0.01f;
+    for (int k = 0; k < K; k++) center[k] = t[k];
+    struct dino_stats uniform, healthy;
+    assert_int_equal(dino_loss(t, st, center, ds, B, 2, 2, K, 0.04f, 0.1f, &uniform), 0);
+    assert_true(uniform.teacher_entropy > TRAIN_GUARD_ENTROPY * log(K));
+    for (int r = 0; r < 2 * B; r++) t[r * K + r % K] += 2.0f; /* each image its own peak */
+    memset(center, 0, sizeof center);
+    assert_int_equal(dino_loss(t, st, center, ds, B, 2, 2, K, 0.04f, 0.1f, &healthy), 0);
+    struct train_guard g;
+    train_guard_init(&g);
+    for (int i = 0; i < 100; i++) assert_int_equal(train_guard_step(&g, &healthy, K), 0);
+    int fired = 0;
+    for (int i = 1; i <= TRAIN_GUARD_STEPS * (TRAIN_GUARD_MAX_FIRES + 2); i++) {
+        int f = train_guard_step(&g, &uniform, K);
+        assert_int_equal(f, i % TRAIN_GUARD_STEPS == 0 &&
+                                i / TRAIN_GUARD_STEPS <= TRAIN_GUARD_MAX_FIRES);
+        fired += f;
+    }
+    assert_int_equal(fired, TRAIN_GUARD_MAX_FIRES);
+    assert_float_equal(g.temp_scale, 1.0 / (1 << TRAIN_GUARD_MAX_FIRES), 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(collapse_guard_fires_on_a_uniform_teacher),
         cmocka_unit_test(student_learns_a_fixed_teacher),
         cmocka_unit_test(same_seed_same_teacher_and_resume_continues),
     };
