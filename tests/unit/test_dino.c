@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "dino.h"
+#include "safetensors.h"
 #include "gradcheck.h"
 
 enum { B = 3, NT = 2, NS = 4, K = 6 };
@@ -113,6 +114,36 @@ static void aux_loss_gradients_match_finite_differences(void **state)
     struct aux_ctx z = {.target = {0, 1, 2, 0, 1, 2}};
     memcpy(z.x, a.x, sizeof z.x);
     assert_float_equal(aux_of(&z), log(3.0), 1e-6);
+}
+
+/* The same loss and gradients as PyTorch's cross_entropy on a linear head
+ * (tests/reference/aux_loss.safetensors, written by make_aux_reference.py). */
+static void aux_loss_matches_pytorch(void **state)
+{
+    struct st_file f;
+    char err[256];
+    if (st_load("tests/reference/aux_loss.safetensors", &f, err, sizeof err)) fail_msg("%s", err);
+    const char *names[] = {"x", "weight", "bias", "target", "loss", "dx", "dweight", "dbias"};
+    float *t[8];
+    for (int i = 0; i < 8; i++) {
+        const struct st_tensor *st = st_find(&f, names[i]);
+        assert_non_null(st);
+        t[i] = malloc(sizeof(float) * st->numel);
+        st_read_f32(st, t[i]);
+    }
+    enum { N = 12, D = 16, A = 8 };
+    int target[N];
+    for (int i = 0; i < N; i++) target[i] = (int)t[3][i];
+    float dx[N * D] = {0}, dw[A * D] = {0}, db[A] = {0};
+    double loss, acc;
+    assert_int_equal(
+        dino_aux_loss(t[0], N, D, t[1], t[2], target, A, 1.0f, dx, dw, db, &loss, &acc), 0);
+    assert_float_equal(loss, t[4][0], 1e-5);
+    for (int i = 0; i < N * D; i++) assert_float_equal(dx[i], t[5][i], 1e-6);
+    for (int i = 0; i < A * D; i++) assert_float_equal(dw[i], t[6][i], 1e-6);
+    for (int i = 0; i < A; i++) assert_float_equal(db[i], t[7][i], 1e-6);
+    for (int i = 0; i < 8; i++) free(t[i]);
+    st_free(&f);
 }
 
 /* Two orthogonal unit vectors and a third at 45° between them: hand-computed nearest distances. */
@@ -234,6 +265,7 @@ int main(void)
         cmocka_unit_test(koleo_gradient_matches_finite_differences),
         cmocka_unit_test(koleo_by_hand),
         cmocka_unit_test(aux_loss_gradients_match_finite_differences),
+        cmocka_unit_test(aux_loss_matches_pytorch),
         cmocka_unit_test(centre_is_an_ema_of_the_batch_mean),
         cmocka_unit_test(monitors_by_hand),
         cmocka_unit_test(cosine_with_warmup_by_hand),
