@@ -43,6 +43,7 @@ const struct source_driver aravis_driver = {
     .open = aravis_source_open,
     .next = aravis_source_next,
     .close = aravis_source_close,
+    .list = aravis_list,
 };
 
 #ifdef INSPECTD_WITH_LIBCAMERA
@@ -83,5 +84,6 @@ const struct source_driver libcamera_driver = {
     .open = libcamera_source_open,
     .next = libcamera_source_next,
     .close = libcamera_source_close,
+    .list = libcam_list,
 };
 #endif

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "camera_list.h"
 #include "source.h"
 
 struct source_driver {
@@ -23,6 +24,8 @@ struct source_driver {
     /* Same contract as source_next(). */
     int (*next)(void *state, struct frame *f, int timeout_ms);
     void (*close)(void *state);
+    /* The cameras it can see, as camera_list.h says; NULL for a source that is not a camera. */
+    int (*list)(camera_list_fn fn, void *ctx, char *err, size_t errsz);
 };
 
 extern const struct source_driver synthetic_driver;

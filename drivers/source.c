@@ -51,6 +51,20 @@ static const struct source_driver *find_driver(const char *name)
     return NULL;
 }
 
+bool source_lists_cameras(const char *driver)
+{
+    const struct source_driver *d = find_driver(driver);
+    return d && d->list;
+}
+
+int source_list_cameras(const char *driver, camera_list_fn fn, void *ctx, char *err, size_t errsz)
+{
+    const struct source_driver *d = find_driver(driver);
+    if (!d || !d->list)
+        return driver_fail(err, errsz, "driver '%s' lists no cameras", driver ? driver : "(none)");
+    return d->list(fn, ctx, err, errsz);
+}
+
 int source_check_param(const char *driver, const char *key, const char *value, char *err,
                        size_t errsz)
 {

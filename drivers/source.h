@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "camera_list.h"
 #include "frame.h"
 
 struct source_param {
@@ -41,6 +42,14 @@ const char *const *source_drivers(void);
  * "fps must be a number in (0, 1000]", or "unknown driver"). */
 int source_check_param(const char *driver, const char *key, const char *value, char *err,
                        size_t errsz);
+
+/* Whether the driver lists the cameras it can see (the camera drivers do; synthetic and folder
+ * do not). */
+bool source_lists_cameras(const char *driver);
+
+/* Calls fn once per camera the driver can see (camera_list.h). Returns how many it saw, or -1 with
+ * a reason in err (the driver could not look, or it lists no cameras). */
+int source_list_cameras(const char *driver, camera_list_fn fn, void *ctx, char *err, size_t errsz);
 
 /* Opens a source. `name` is the camera's name (for logs). Returns NULL with a reason in err and,
  * when status is not NULL, why in *status: SOURCE_EINVAL (bad parameter: do not retry),

@@ -4,6 +4,8 @@
 
 #include "metrics.h"
 
+#include <stdarg.h>
+
 void metrics_histogram_init(struct metrics_histogram *h, const double *bounds, size_t n)
 {
     assert(n <= METRICS_MAX_BUCKETS);
@@ -28,6 +30,18 @@ void metrics_histogram_observe(struct metrics_histogram *h, int64_t ns)
 void metrics_write_header(FILE *out, const char *name, const char *type, const char *help)
 {
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void metrics_write_one(FILE *out, const char *name, const char *type, const char *help,
+                       const char *fmt, ...)
+{
+    metrics_write_header(out, name, type, help);
+    fprintf(out, "%s ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
 }
 
 void metrics_write_histogram(FILE *out, const char *name, const char *help,

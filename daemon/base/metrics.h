@@ -40,6 +40,11 @@ void metrics_write_histogram(FILE *out, const char *name, const char *help,
 /* Writes "# HELP" and "# TYPE" lines for a metric family. */
 void metrics_write_header(FILE *out, const char *name, const char *type, const char *help);
 
+/* Writes a metric family of one sample without labels: its "# HELP" and "# TYPE" lines, then
+ * "NAME VALUE" with VALUE formatted by fmt. */
+void metrics_write_one(FILE *out, const char *name, const char *type, const char *help,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Escapes a label value (backslash, quote, newline) into buf. Returns buf. */
 const char *metrics_label(const char *value, char *buf, size_t bufsz);
 

@@ -659,3 +659,41 @@ struct image_cache *pipeline_image_cache(struct pipeline *p)
 {
     return p->images;
 }
+
+static void write_camera_counter(FILE *out, struct pipeline *p, const char *name, const char *help,
+                                 size_t offset)
+{
+    metrics_write_header(out, name, "counter", help);
+    struct pipeline_camera_status st;
+    for (size_t i = 0; pipeline_camera_status(p, i, &st); i++) {
+        char label[2 * CONFIG_NAME_MAX];
+        uint64_t v = *(const uint64_t *)((const char *)&st + offset);
+        fprintf(out, "%s{camera=\"%s\"} %llu\n", name, metrics_label(st.name, label, sizeof label),
+                (unsigned long long)v);
+    }
+}
+
+void pipeline_write_metrics(FILE *out, struct pipeline *p)
+{
+    write_camera_counter(out, p, "inspectd_frames_captured_total", "Frames delivered by a camera.",
+                         offsetof(struct pipeline_camera_status, captured));
+    write_camera_counter(out, p, "inspectd_frames_stored_total",
+                         "Frames committed to the database.",
+                         offsetof(struct pipeline_camera_status, stored));
+    write_camera_counter(out, p, "inspectd_frames_dropped_total",
+                         "Frames dropped because the queue was full.",
+                         offsetof(struct pipeline_camera_status, dropped));
+    write_camera_counter(out, p, "inspectd_frames_failed_total",
+                         "Frames lost to an encoding or database error.",
+                         offsetof(struct pipeline_camera_status, failed));
+    write_camera_counter(out, p, "inspectd_source_errors_total",
+                         "Failures to open or read a camera.",
+                         offsetof(struct pipeline_camera_status, source_errors));
+    metrics_write_one(out, "inspectd_queue_depth", "gauge", "Frames waiting for the writer.", "%zu",
+                      pipeline_queue_depth(p));
+    metrics_write_one(out, "inspectd_queue_capacity", "gauge", "Size of the frame queue.", "%zu",
+                      pipeline_queue_capacity(p));
+    metrics_write_histogram(out, "inspectd_store_commit_seconds",
+                            "Time to insert and commit one batch of frames.",
+                            pipeline_commit_latency(p));
+}

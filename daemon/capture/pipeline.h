@@ -92,6 +92,10 @@ size_t pipeline_queue_capacity(const struct pipeline *p);
 bool pipeline_ready(struct pipeline *p);
 /* Duration of each batch's inserts and commit. */
 struct metrics_histogram *pipeline_commit_latency(struct pipeline *p);
+
+/* The capture side's /metrics lines: frames per camera (captured, stored, dropped, failed, source
+ * errors), the queue, the commit latency. */
+void pipeline_write_metrics(FILE *out, struct pipeline *p);
 void pipeline_storage_status(struct pipeline *p, struct pipeline_storage_status *out);
 /* Where the scorer finds the images of frames stored without them. Valid until pipeline_free(). */
 struct image_cache *pipeline_image_cache(struct pipeline *p);

@@ -1,5 +1,5 @@
-/* cmd_cameras.c — `inspectd cameras`: the cameras each camera driver can see (GigE Vision and USB3
- * Vision through Aravis, libcamera when built in), as a table or as JSON. */
+/* cmd_cameras.c — `inspectd cameras`: the cameras each camera driver of the source registry can see
+ * (GigE Vision and USB3 Vision through Aravis, libcamera when built in), as a table or as JSON. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -8,29 +8,13 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "array.h"
-#include "aravis.h"
 #include "commands.h"
-#ifdef INSPECTD_WITH_LIBCAMERA
-#include "libcam.h"
-#endif
+#include "source.h"
 
 struct listing {
     bool json;
     int shown;
     json_t *array; /* --json */
-};
-
-typedef int (*list_fn)(camera_list_fn fn, void *ctx, char *err, size_t errsz);
-
-static const struct {
-    const char *driver;
-    list_fn list;
-} listers[] = {
-    {"aravis", aravis_list},
-#ifdef INSPECTD_WITH_LIBCAMERA
-    {"libcamera", libcam_list},
-#endif
 };
 
 static void print_row(const struct camera_info *ci, void *ctx)
@@ -83,24 +67,27 @@ int cmd_cameras(int argc, char **argv)
         usage(stderr);
         return EX_USAGE;
     }
-    if (l.json && (l.array = json_array()) == NULL) return 70;
-    size_t failed = 0, n = ARRAY_LEN(listers);
-    for (size_t i = 0; i < n; i++) {
+    if (l.json && (l.array = json_array()) == NULL) return EX_SOFTWARE;
+    size_t failed = 0, n = 0;
+    for (const char *const *d = source_drivers(); *d; d++) {
         char err[256];
-        if (listers[i].list(print_row, &l, err, sizeof err) < 0) {
-            fprintf(stderr, "inspectd: %s: %s\n", listers[i].driver, err);
+        if (!source_lists_cameras(*d)) continue;
+        n++;
+        if (source_list_cameras(*d, print_row, &l, err, sizeof err) < 0) {
+            fprintf(stderr, "inspectd: %s: %s\n", *d, err);
             failed++;
         }
     }
     if (l.json) {
         char *text = json_dumps(l.array, JSON_INDENT(2));
         json_decref(l.array);
-        if (text == NULL) return 70;
+        if (text == NULL) return EX_SOFTWARE;
         printf("%s\n", text);
         free(text);
     } else if (l.shown == 0) {
         printf("no cameras found (drivers:");
-        for (size_t i = 0; i < n; i++) printf(" %s", listers[i].driver);
+        for (const char *const *d = source_drivers(); *d; d++)
+            if (source_lists_cameras(*d)) printf(" %s", *d);
         printf(")\n");
     }
     return failed == n ? 1 : 0;

@@ -125,81 +125,14 @@ static void status(const struct http_request *req, struct http_reply *r)
     http_reply_json(r, 200, obj);
 }
 
-static void write_camera_counter(FILE *out, struct pipeline *p, const char *name, const char *help,
-                                 size_t offset)
-{
-    metrics_write_header(out, name, "counter", help);
-    struct pipeline_camera_status st;
-    for (size_t i = 0; pipeline_camera_status(p, i, &st); i++) {
-        char label[2 * CONFIG_NAME_MAX];
-        uint64_t v = *(const uint64_t *)((const char *)&st + offset);
-        fprintf(out, "%s{camera=\"%s\"} %llu\n", name, metrics_label(st.name, label, sizeof label),
-                (unsigned long long)v);
-    }
-}
-
 static void write_metrics(FILE *out, struct app *app)
 {
-    struct pipeline *p = app->pipeline;
     metrics_write_header(out, "inspectd_build_info", "gauge", "Version of the running inspectd.");
     fprintf(out, "inspectd_build_info{version=\"%s\"} 1\n", INSPECTD_VERSION);
-    metrics_write_header(out, "inspectd_uptime_seconds", "gauge", "Seconds since start.");
-    fprintf(out, "inspectd_uptime_seconds %.3f\n",
-            (double)(clock_wall_us() - app->started_us) * 1e-6);
-    write_camera_counter(out, p, "inspectd_frames_captured_total", "Frames delivered by a camera.",
-                         offsetof(struct pipeline_camera_status, captured));
-    write_camera_counter(out, p, "inspectd_frames_stored_total",
-                         "Frames committed to the database.",
-                         offsetof(struct pipeline_camera_status, stored));
-    write_camera_counter(out, p, "inspectd_frames_dropped_total",
-                         "Frames dropped because the queue was full.",
-                         offsetof(struct pipeline_camera_status, dropped));
-    write_camera_counter(out, p, "inspectd_frames_failed_total",
-                         "Frames lost to an encoding or database error.",
-                         offsetof(struct pipeline_camera_status, failed));
-    write_camera_counter(out, p, "inspectd_source_errors_total",
-                         "Failures to open or read a camera.",
-                         offsetof(struct pipeline_camera_status, source_errors));
-    metrics_write_header(out, "inspectd_queue_depth", "gauge", "Frames waiting for the writer.");
-    fprintf(out, "inspectd_queue_depth %zu\n", pipeline_queue_depth(p));
-    metrics_write_header(out, "inspectd_queue_capacity", "gauge", "Size of the frame queue.");
-    fprintf(out, "inspectd_queue_capacity %zu\n", pipeline_queue_capacity(p));
-    struct scorer_status sc;
-    scorer_get_status(app->scorer, &sc);
-    metrics_write_header(out, "inspectd_frames_scored_total", "counter",
-                         "Frames scored against the active model.");
-    fprintf(out, "inspectd_frames_scored_total %llu\n", (unsigned long long)sc.scored);
-    metrics_write_header(out, "inspectd_frames_flagged_total", "counter",
-                         "Frames whose score crossed the threshold.");
-    fprintf(out, "inspectd_frames_flagged_total %llu\n", (unsigned long long)sc.flagged);
-    metrics_write_header(out, "inspectd_frames_score_failed_total", "counter",
-                         "Frames that could not be scored (undecodable, database error).");
-    fprintf(out, "inspectd_frames_score_failed_total %llu\n", (unsigned long long)sc.failed);
-    metrics_write_header(
-        out, "inspectd_frames_skipped_total", "counter",
-        "Frames not scored: stored longer than max_score_lag_s before their turn.");
-    fprintf(out, "inspectd_frames_skipped_total %llu\n", (unsigned long long)sc.skipped);
-    metrics_write_header(out, "inspectd_model_id", "gauge", "Id of the active model (0: none).");
-    fprintf(out, "inspectd_model_id %lld\n", (long long)sc.model_id);
-    char label[160];
-    metrics_write_header(out, "inspectd_model_info", "gauge",
-                         "The active model's version (1 while one scores).");
-    if (sc.model_id)
-        fprintf(out, "inspectd_model_info{version=\"%s\"} 1\n",
-                metrics_label(sc.model_version, label, sizeof label));
-    metrics_write_header(out, "inspectd_model_age_seconds", "gauge",
-                         "Seconds since the active model was created (0: none).");
-    fprintf(out, "inspectd_model_age_seconds %.0f\n",
-            sc.model_id ? (double)(clock_wall_us() - sc.model_created_us) * 1e-6 : 0.0);
-    metrics_write_header(out, "inspectd_model_threshold", "gauge",
-                         "The active model's flagging threshold (raw score units).");
-    fprintf(out, "inspectd_model_threshold %g\n", sc.model_id ? sc.threshold : 0.0);
-    metrics_write_header(out, "inspectd_feedback_frames", "gauge",
-                         "Frames marked false positive whose patches are in the bank.");
-    fprintf(out, "inspectd_feedback_frames %d\n", sc.feedback_frames);
-    metrics_write_histogram(out, "inspectd_scoring_seconds",
-                            "Time to score one frame: decode, embed, k-NN, store the result.",
-                            scorer_latency(app->scorer));
+    metrics_write_one(out, "inspectd_uptime_seconds", "gauge", "Seconds since start.", "%.3f",
+                      (double)(clock_wall_us() - app->started_us) * 1e-6);
+    pipeline_write_metrics(out, app->pipeline);
+    scorer_write_metrics(out, app->scorer);
     int64_t counts[3];
     struct store_reader *rd = store_pool_get(app->readers);
     int crc = store_alert_counts(rd, counts);
@@ -210,29 +143,8 @@ static void write_metrics(FILE *out, struct app *app)
         fprintf(out, "inspectd_alerts{state=\"defect\"} %lld\n", (long long)counts[1]);
         fprintf(out, "inspectd_alerts{state=\"false_positive\"} %lld\n", (long long)counts[2]);
     }
-    struct trainer_status tr;
-    trainer_get_status(app->trainer, &tr);
-    metrics_write_header(out, "inspectd_training_running", "gauge",
-                         "1 while a training child runs.");
-    fprintf(out, "inspectd_training_running %d\n", tr.running ? 1 : 0);
-    if (tr.running && tr.has_progress) {
-        metrics_write_header(out, "inspectd_training_progress_ratio", "gauge",
-                             "Share of the running training's steps done.");
-        fprintf(out, "inspectd_training_progress_ratio %.4f\n",
-                tr.total_steps > 0 ? (double)tr.step / tr.total_steps : 0.0);
-        metrics_write_header(out, "inspectd_training_loss", "gauge",
-                             "The running training's last loss.");
-        fprintf(out, "inspectd_training_loss %g\n", tr.loss);
-    }
-    metrics_write_header(out, "inspectd_training_runs_total", "counter", "Training runs started.");
-    fprintf(out, "inspectd_training_runs_total %llu\n", (unsigned long long)tr.runs);
-    metrics_write_header(out, "inspectd_training_failures_total", "counter",
-                         "Training runs that failed or were killed (the old model kept scoring).");
-    fprintf(out, "inspectd_training_failures_total %llu\n", (unsigned long long)tr.failures);
+    trainer_write_metrics(out, app->trainer);
     http_write_metrics(out);
-    metrics_write_histogram(out, "inspectd_store_commit_seconds",
-                            "Time to insert and commit one batch of frames.",
-                            pipeline_commit_latency(p));
     api_storage_metrics(out, app);
 }
 

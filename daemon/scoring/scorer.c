@@ -442,3 +442,41 @@ int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heat
     free(grid);
     return rc;
 }
+
+void scorer_write_metrics(FILE *out, struct scorer *s)
+{
+    struct scorer_status sc;
+    scorer_get_status(s, &sc);
+    metrics_write_one(out, "inspectd_frames_scored_total", "counter",
+                      "Frames scored against the active model.", "%llu",
+                      (unsigned long long)sc.scored);
+    metrics_write_one(out, "inspectd_frames_flagged_total", "counter",
+                      "Frames whose score crossed the threshold.", "%llu",
+                      (unsigned long long)sc.flagged);
+    metrics_write_one(out, "inspectd_frames_score_failed_total", "counter",
+                      "Frames that could not be scored (undecodable, database error).", "%llu",
+                      (unsigned long long)sc.failed);
+    metrics_write_one(out, "inspectd_frames_skipped_total", "counter",
+                      "Frames not scored: stored longer than max_score_lag_s before their turn.",
+                      "%llu", (unsigned long long)sc.skipped);
+    metrics_write_one(out, "inspectd_model_id", "gauge", "Id of the active model (0: none).",
+                      "%lld", (long long)sc.model_id);
+    char label[160];
+    metrics_write_header(out, "inspectd_model_info", "gauge",
+                         "The active model's version (1 while one scores).");
+    if (sc.model_id)
+        fprintf(out, "inspectd_model_info{version=\"%s\"} 1\n",
+                metrics_label(sc.model_version, label, sizeof label));
+    metrics_write_one(out, "inspectd_model_age_seconds", "gauge",
+                      "Seconds since the active model was created (0: none).", "%.0f",
+                      sc.model_id ? (double)(clock_wall_us() - sc.model_created_us) * 1e-6 : 0.0);
+    metrics_write_one(out, "inspectd_model_threshold", "gauge",
+                      "The active model's flagging threshold (raw score units).", "%g",
+                      sc.model_id ? sc.threshold : 0.0);
+    metrics_write_one(out, "inspectd_feedback_frames", "gauge",
+                      "Frames marked false positive whose patches are in the bank.", "%d",
+                      sc.feedback_frames);
+    metrics_write_histogram(out, "inspectd_scoring_seconds",
+                            "Time to score one frame: decode, embed, k-NN, store the result.",
+                            scorer_latency(s));
+}

@@ -64,6 +64,10 @@ void scorer_get_status(struct scorer *s, struct scorer_status *out);
 /* Seconds per scored frame (decode + embed + k-NN + storing the result), for /metrics. */
 struct metrics_histogram *scorer_latency(struct scorer *s);
 
+/* The scorer's /metrics lines: frames scored, flagged, failed and skipped, the active model, the
+ * feedback in its bank, the scoring latency. */
+void scorer_write_metrics(FILE *out, struct scorer *s);
+
 /* Scores an encoded JPEG/PNG with the scorer's model (waiting for the frame in hand), with its
  * heatmap overlay when asked. Returns 0; 1 when there is no model yet; -1 when the image cannot be
  * decoded (reason in err); -2 on an internal failure (reason in err). */

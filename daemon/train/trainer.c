@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include "trainer.h"
+#include "base/metrics.h"
 #include "scoring/model_files.h"
 
 #include <dirent.h>
@@ -440,4 +441,24 @@ void trainer_set_policy(struct trainer *t, const struct config *cfg)
     t->status.enabled = cfg->trainer_enabled;
     pthread_cond_signal(&t->wake); /* look at the new policy now */
     pthread_mutex_unlock(&t->lock);
+}
+
+void trainer_write_metrics(FILE *out, struct trainer *t)
+{
+    struct trainer_status tr;
+    trainer_get_status(t, &tr);
+    metrics_write_one(out, "inspectd_training_running", "gauge", "1 while a training child runs.",
+                      "%d", tr.running ? 1 : 0);
+    if (tr.running && tr.has_progress) {
+        metrics_write_one(out, "inspectd_training_progress_ratio", "gauge",
+                          "Share of the running training's steps done.", "%.4f",
+                          tr.total_steps > 0 ? (double)tr.step / tr.total_steps : 0.0);
+        metrics_write_one(out, "inspectd_training_loss", "gauge",
+                          "The running training's last loss.", "%g", tr.loss);
+    }
+    metrics_write_one(out, "inspectd_training_runs_total", "counter", "Training runs started.",
+                      "%llu", (unsigned long long)tr.runs);
+    metrics_write_one(out, "inspectd_training_failures_total", "counter",
+                      "Training runs that failed or were killed (the old model kept scoring).",
+                      "%llu", (unsigned long long)tr.failures);
 }

@@ -55,6 +55,9 @@ void trainer_stop(struct trainer *t);
 /* The status, with the running child's progress read from its progress file. */
 void trainer_get_status(struct trainer *t, struct trainer_status *out);
 
+/* The trainer's /metrics lines: whether a run is on (its progress and loss), runs and failures. */
+void trainer_write_metrics(FILE *out, struct trainer *t);
+
 /* Asks for a run now, whatever the policy says (also when [trainer] enabled = false). Returns 0
  * (it starts within a second), or 1 when a run is already going on. */
 int trainer_request(struct trainer *t);
