@@ -590,7 +590,7 @@ int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const
                                            m->feedback_n, ids, n, grids, &g)))
         rc = fail(err, errsz, "out of memory for the bank");
     if (!rc) {
-        memcpy(kept, ids, sizeof(int64_t) * (size_t)n);
+        if (n) memcpy(kept, ids, sizeof(int64_t) * (size_t)n);
         knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
         m->bank = b, m->grid_bank = g;
         free(m->feedback);

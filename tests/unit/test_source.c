@@ -107,8 +107,10 @@ static void fps_is_kept_without_drift(void **state)
         assert_int_equal(source_next(s, &f, 1000), SOURCE_OK);
         frame_free(&f);
     }
-    double dt = now_ms() - t0; /* 15 periods of 20 ms */
-    assert_true(dt > 280 && dt < 400);
+    /* 15 periods of 20 ms: never faster; slower only by what a busy machine takes (the deadlines
+     * are absolute, so a late frame does not push the later ones back) */
+    double dt = now_ms() - t0;
+    assert_true(dt > 280 && dt < 2000);
     source_close(s);
 }
 
