@@ -235,7 +235,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                 t->model.depth);
         return -1;
     }
-    if (!layers && !embed_given) o->layers = 1u << (t->model.depth + 1) / 2;
+    if (!layers && !embed_given) o->layers = 1u << model_scoring_layer(&t->model, -1);
     if (o->load_dir && o->runs > 1) {
         fprintf(stderr, "inspectd eval: --runs trains, --load does not\n");
         return -1;

@@ -170,7 +170,7 @@ static float *layer_patches(const struct vit_model *m, const float *norm, int n,
 {
     char err[256];
     int T = (S / m->cfg.patch) * (S / m->cfg.patch), D = m->cfg.dim;
-    unsigned layer = 1u << ((m->cfg.depth + 1) / 2);
+    unsigned layer = 1u << model_scoring_layer(&m->cfg, -1);
     float *tok = malloc(sizeof(float) * (size_t)n * (T + 1) * D);
     if (!tok) {
         log_error("out of memory for %d images' patch tokens", n);

@@ -219,7 +219,7 @@ int eval_mvtec(const struct eval_options *o)
            "layer %d; pixels: raw %dx%d patches) where masks exist\n",
            o->mvtec_dir, mc->dim, mc->depth, mc->heads, mc->patch, o->size, o->channels,
            o->train.batch, o->train.n_local, o->train.minutes, o->k,
-           o->metric == KNN_L2 ? "l2" : "cosine", embed, EVAL_PIXEL_K, (mc->depth + 1) / 2,
+           o->metric == KNN_L2 ? "l2" : "cosine", embed, EVAL_PIXEL_K, model_scoring_layer(mc, -1),
            mc->patch, mc->patch);
     struct eval_table table;
     eval_table_header(&table, "category", 12, true);
