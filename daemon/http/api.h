@@ -54,9 +54,12 @@ int api_alerts_review_body(const json_t *body, struct http_reply *r, const char 
 /* An alert as the API shows it (with links). Returns a new reference. */
 json_t *api_alert_json(const struct alert_info *a);
 
-/* A model row of store_list_models/store_get_model as the API shows it: its Unix-µs times
- * (created_at, activated_at) as RFC 3339 strings. Returns m. */
-json_t *api_model_json(json_t *m);
+struct model_info;
+
+/* A model as the API shows it: {id, version, status, created_at, activated_at (RFC 3339, null for
+ * never), frames_used, loss, threshold (null when unknown), meta (an object)}. Returns a new
+ * reference, or NULL when out of memory. */
+json_t *api_model_json(const struct model_info *m);
 
 /* api_storage.c: the "storage" object of /api/v1/status (a new reference); why the daemon is not
  * ready on account of storage (NULL when it is; else buf, filled); its /metrics lines. */

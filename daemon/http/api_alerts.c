@@ -226,6 +226,48 @@ static void review_alert(const struct http_request *req, struct http_reply *r)
     json_decref(body);
 }
 
+static json_t *zero_counts(void)
+{
+    return json_pack("{s:i, s:i, s:i}", "new", 0, "defect", 0, "false_positive", 0);
+}
+
+static void add_count(json_t *obj, int state, json_int_t n)
+{
+    static const char *const names[] = {"new", "defect", "false_positive"};
+    json_t *v = json_object_get(obj, names[state]);
+    if (v) json_integer_set(v, json_integer_value(v) + n);
+}
+
+/* {total, by_state, by_camera, by_hour} of the summary's rows (by hour, oldest first). */
+static json_t *summary_json(const struct alert_count *rows, int n)
+{
+    json_t *by_state = zero_counts(), *by_camera = json_object(), *by_hour = json_array();
+    json_t *hour = NULL;
+    int64_t hour_no = -1, total = 0;
+    for (int i = 0; i < n && by_state && by_camera && by_hour; i++) {
+        const struct alert_count *c = &rows[i];
+        total += c->n;
+        add_count(by_state, c->state, c->n);
+        json_t *cam = json_object_get(by_camera, c->camera);
+        if (!cam) json_object_set_new(by_camera, c->camera, cam = zero_counts());
+        add_count(cam, c->state, c->n);
+        if (c->hour != hour_no) {
+            char stamp[32];
+            time_t secs = (time_t)(c->hour * 3600);
+            struct tm tm;
+            gmtime_r(&secs, &tm);
+            strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:00:00Z", &tm);
+            hour = zero_counts();
+            json_object_set_new(hour, "hour", json_string(stamp));
+            json_array_append_new(by_hour, hour);
+            hour_no = c->hour;
+        }
+        add_count(hour, c->state, c->n);
+    }
+    return json_pack("{s:I, s:o, s:o, s:o}", "total", (json_int_t)total, "by_state", by_state,
+                     "by_camera", by_camera, "by_hour", by_hour);
+}
+
 static void alert_summary(const struct http_request *req, struct http_reply *r)
 {
     static const char *const allowed[] = {"since", "until", NULL};
@@ -236,10 +278,14 @@ static void alert_summary(const struct http_request *req, struct http_reply *r)
     if (!since) since = until - DAY_US;
     if (since >= until) return http_reply_error(r, 400, "since must be before until");
     struct store_reader *rd = store_pool_get(req->app->readers);
-    json_t *j = store_alert_summary(rd, since, until);
-    if (!j) log_error("alert summary: %s", store_reader_errmsg(rd));
+    struct alert_count *rows;
+    int n = store_alert_summary(rd, since, until, &rows);
+    if (n < 0) log_error("alert summary: %s", store_reader_errmsg(rd));
     store_pool_put(req->app->readers, rd);
-    if (!j) return http_reply_error(r, 500, "cannot read the database");
+    if (n < 0) return http_reply_error(r, 500, "cannot read the database");
+    json_t *j = summary_json(rows, n);
+    free(rows);
+    if (!j) return http_reply_error(r, 500, "out of memory");
     json_object_set_new(j, "since", api_time(since));
     json_object_set_new(j, "until", api_time(until));
     http_reply_json(r, 200, j);

@@ -53,10 +53,12 @@ static int append(struct sse *s, const char *text, size_t n)
 static json_t *event_data(struct store_reader *rd, const struct event_row *e)
 {
     if (strcmp(e->kind, "model") == 0) {
-        bool found;
-        json_t *m = store_get_model(rd, e->ref, &found);
-        return m ? api_model_json(m)
-                 : json_pack("{s:I, s:b}", "id", (json_int_t)e->ref, "deleted", 1);
+        struct model_info m;
+        if (store_get_model(rd, e->ref, &m) != 1)
+            return json_pack("{s:I, s:b}", "id", (json_int_t)e->ref, "deleted", 1);
+        json_t *j = api_model_json(&m);
+        store_model_clear(&m);
+        return j;
     }
     struct alert_info a;
     if (store_get_alert(rd, e->ref, &a) == 1) return api_alert_json(&a);

@@ -9,14 +9,17 @@
 #define LOG_TAG "api"
 #include "log.h"
 
-json_t *api_model_json(json_t *m)
+json_t *api_model_json(const struct model_info *m)
 {
-    const char *keys[] = {"created_at", "activated_at"};
-    for (int i = 0; m && i < 2; i++) {
-        json_int_t us = json_integer_value(json_object_get(m, keys[i]));
-        json_object_set_new(m, keys[i], api_time(us));
-    }
-    return m;
+    json_error_t je;
+    json_t *meta = m->meta ? json_loads(m->meta, 0, &je) : NULL;
+    return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)m->id,
+                     "version", m->version, "status", m->status, "created_at",
+                     api_time(m->created_at), "activated_at", api_time(m->activated_at),
+                     "frames_used", m->has_frames_used ? json_integer(m->frames_used) : json_null(),
+                     "loss", m->has_loss ? json_real(m->loss) : json_null(), "threshold",
+                     m->has_threshold ? json_real(m->threshold) : json_null(), "meta",
+                     meta && json_is_object(meta) ? meta : (json_decref(meta), json_object()));
 }
 
 static void list_models(const struct http_request *req, struct http_reply *r)
@@ -24,23 +27,21 @@ static void list_models(const struct http_request *req, struct http_reply *r)
     static const char *const none[] = {NULL};
     if (http_check_query(req, none, r) < 0) return;
     struct store_reader *rd = store_pool_get(req->app->readers);
-    json_t *models = store_list_models(rd);
-    if (!models) log_error("list models: %s", store_reader_errmsg(rd));
+    struct model_info *models;
+    int n = store_list_models(rd, &models);
+    if (n < 0) log_error("list models: %s", store_reader_errmsg(rd));
     store_pool_put(req->app->readers, rd);
-    if (!models) return http_reply_error(r, 500, "cannot read the database");
-    json_t *active = json_null();
-    size_t i;
-    json_t *m;
-    json_array_foreach(models, i, m)
-    {
-        api_model_json(m);
-        const char *st = json_string_value(json_object_get(m, "status"));
-        if (st && strcmp(st, "active") == 0) {
+    if (n < 0) return http_reply_error(r, 500, "cannot read the database");
+    json_t *list = json_array(), *active = json_null();
+    for (int i = 0; i < n; i++) {
+        json_array_append_new(list, api_model_json(&models[i]));
+        if (strcmp(models[i].status, "active") == 0) {
             json_decref(active);
-            active = json_incref(json_object_get(m, "id"));
+            active = json_integer(models[i].id);
         }
     }
-    http_reply_json(r, 200, json_pack("{s:o, s:o}", "models", models, "active", active));
+    store_models_free(models, n);
+    http_reply_json(r, 200, json_pack("{s:o, s:o}", "models", list, "active", active));
 }
 
 static json_t *train_json(const struct trainer_status *st)

@@ -100,141 +100,125 @@ static int state_index(const char *s)
     return -1;
 }
 
-static json_t *zero_counts(void)
-{
-    return json_pack("{s:i, s:i, s:i}", "new", 0, "defect", 0, "false_positive", 0);
-}
-
-static void add_count(json_t *obj, const char *state, json_int_t n)
-{
-    json_t *v = json_object_get(obj, state);
-    if (v) json_integer_set(v, json_integer_value(v) + n);
-}
-
-json_t *store_alert_summary(struct store_reader *r, int64_t since, int64_t until)
+int store_alert_summary(struct store_reader *r, int64_t since, int64_t until,
+                        struct alert_count **out)
 {
     sqlite3_stmt *st;
+    *out = NULL;
     if (sqlite3_prepare_v2(store_reader_db(r),
                            "SELECT coalesce(c.name, ''), a.state, a.created_at / 3600000000, "
                            "count(*) FROM alerts a LEFT JOIN cameras c ON c.id = a.camera_id "
                            "WHERE a.created_at >= ? AND a.created_at < ? "
                            "GROUP BY 1, 2, 3 ORDER BY 3, 1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        store_reader_fail(r, "alert summary");
-        return NULL;
-    }
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_reader_fail(r, "alert summary");
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int64(st, 2, until);
-    json_t *by_state = zero_counts(), *by_camera = json_object(), *by_hour = json_array();
-    json_t *hour = NULL;
-    int64_t hour_no = -1, total = 0;
-    int rc;
+    struct alert_count *rows = NULL;
+    int n = 0, cap = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *cam = (const char *)sqlite3_column_text(st, 0);
         const char *state = (const char *)sqlite3_column_text(st, 1);
-        int64_t h = sqlite3_column_int64(st, 2), n = sqlite3_column_int64(st, 3);
-        if (!cam || !state || state_index(state) < 0) continue;
-        total += n;
-        add_count(by_state, state, n);
-        json_t *c = json_object_get(by_camera, cam);
-        if (!c) json_object_set_new(by_camera, cam, c = zero_counts());
-        add_count(c, state, n);
-        if (h != hour_no) {
-            char stamp[32];
-            time_t secs = (time_t)(h * 3600);
-            struct tm tm;
-            gmtime_r(&secs, &tm);
-            strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:00:00Z", &tm);
-            hour = zero_counts();
-            json_object_set_new(hour, "hour", json_string(stamp));
-            json_array_append_new(by_hour, hour);
-            hour_no = h;
+        int i = state ? state_index(state) : -1;
+        if (i < 0) continue;
+        if (n == cap) {
+            struct alert_count *p = realloc(rows, sizeof *p * (size_t)(cap = cap ? 2 * cap : 32));
+            if (!p) break;
+            rows = p;
         }
-        add_count(hour, state, n);
+        store_column_text(rows[n].camera, sizeof rows[n].camera, st, 0);
+        rows[n].state = i;
+        rows[n].hour = sqlite3_column_int64(st, 2);
+        rows[n].n = sqlite3_column_int64(st, 3);
+        n++;
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        store_reader_fail(r, "alert summary");
-        json_decref(by_state), json_decref(by_camera), json_decref(by_hour);
-        return NULL;
+        free(rows);
+        return rc == SQLITE_ROW ? store_reader_error(r, "alert summary: out of memory")
+                                : store_reader_fail(r, "alert summary");
     }
-    return json_pack("{s:I, s:o, s:o, s:o}", "total", (json_int_t)total, "by_state", by_state,
-                     "by_camera", by_camera, "by_hour", by_hour);
+    *out = rows;
+    return n;
 }
 
-static json_t *model_row_json(sqlite3_stmt *st)
+/* Reads a row of model_columns into m. Returns 0, or -1 when out of memory. */
+static int read_model(sqlite3_stmt *st, struct model_info *m)
 {
-    json_error_t je;
-    const char *meta_text = (const char *)sqlite3_column_text(st, 8);
-    json_t *meta = meta_text ? json_loads(meta_text, 0, &je) : NULL;
-    json_t *j =
-        json_pack("{s:I, s:s, s:s, s:I, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-                  "version", (const char *)sqlite3_column_text(st, 1), "status",
-                  (const char *)sqlite3_column_text(st, 2), "created_at",
-                  (json_int_t)sqlite3_column_int64(st, 3), "activated_at",
-                  (json_int_t)sqlite3_column_int64(st, 4));
-    if (!j) {
-        json_decref(meta);
-        return NULL;
-    }
-    json_object_set_new(j, "frames_used",
-                        sqlite3_column_type(st, 5) == SQLITE_NULL
-                            ? json_null()
-                            : json_integer(sqlite3_column_int64(st, 5)));
-    json_object_set_new(j, "loss",
-                        sqlite3_column_type(st, 6) == SQLITE_NULL
-                            ? json_null()
-                            : json_real(sqlite3_column_double(st, 6)));
-    json_object_set_new(j, "threshold",
-                        sqlite3_column_type(st, 7) == SQLITE_NULL
-                            ? json_null()
-                            : json_real(sqlite3_column_double(st, 7)));
-    json_object_set_new(j, "meta", meta ? meta : json_object());
-    return j;
+    memset(m, 0, sizeof *m);
+    m->id = sqlite3_column_int64(st, 0);
+    store_column_text(m->version, sizeof m->version, st, 1);
+    store_column_text(m->status, sizeof m->status, st, 2);
+    m->created_at = sqlite3_column_int64(st, 3);
+    m->activated_at = sqlite3_column_int64(st, 4);
+    if ((m->has_frames_used = sqlite3_column_type(st, 5) != SQLITE_NULL))
+        m->frames_used = sqlite3_column_int64(st, 5);
+    if ((m->has_loss = sqlite3_column_type(st, 6) != SQLITE_NULL))
+        m->loss = sqlite3_column_double(st, 6);
+    if ((m->has_threshold = sqlite3_column_type(st, 7) != SQLITE_NULL))
+        m->threshold = sqlite3_column_double(st, 7);
+    const char *meta = (const char *)sqlite3_column_text(st, 8);
+    return meta && !(m->meta = strdup(meta)) ? -1 : 0;
 }
 
 static const char model_columns[] =
     "SELECT id, version, status, created_at, coalesce(activated_at, 0), frames_used, loss, "
     "threshold, meta FROM models ";
 
-json_t *store_list_models(struct store_reader *r)
+void store_model_clear(struct model_info *m)
+{
+    free(m->meta);
+    m->meta = NULL;
+}
+
+void store_models_free(struct model_info *m, int n)
+{
+    for (int i = 0; m && i < n; i++) store_model_clear(&m[i]);
+    free(m);
+}
+
+int store_list_models(struct store_reader *r, struct model_info **out)
 {
     char sql[512];
     snprintf(sql, sizeof sql, "%sORDER BY id DESC", model_columns);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(store_reader_db(r), sql, -1, &st, NULL) != SQLITE_OK) {
-        store_reader_fail(r, "list models");
-        return NULL;
+    *out = NULL;
+    if (sqlite3_prepare_v2(store_reader_db(r), sql, -1, &st, NULL) != SQLITE_OK)
+        return store_reader_fail(r, "list models");
+    struct model_info *m = NULL;
+    int n = 0, cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            struct model_info *p = realloc(m, sizeof *p * (size_t)(cap = cap ? 2 * cap : 8));
+            if (!p) break;
+            m = p;
+        }
+        if (read_model(st, &m[n]) < 0) break;
+        n++;
     }
-    json_t *arr = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) json_array_append_new(arr, model_row_json(st));
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        store_reader_fail(r, "list models");
-        return NULL;
+        store_models_free(m, n);
+        return rc == SQLITE_ROW ? store_reader_error(r, "list models: out of memory")
+                                : store_reader_fail(r, "list models");
     }
-    return arr;
+    *out = m;
+    return n;
 }
 
-json_t *store_get_model(struct store_reader *r, int64_t id, bool *found)
+int store_get_model(struct store_reader *r, int64_t id, struct model_info *out)
 {
     char sql[512];
     snprintf(sql, sizeof sql, "%sWHERE id = ?", model_columns);
     sqlite3_stmt *st;
-    *found = false;
-    if (sqlite3_prepare_v2(store_reader_db(r), sql, -1, &st, NULL) != SQLITE_OK) {
-        store_reader_fail(r, "get model");
-        return NULL;
-    }
+    if (sqlite3_prepare_v2(store_reader_db(r), sql, -1, &st, NULL) != SQLITE_OK)
+        return store_reader_fail(r, "get model");
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    json_t *j = rc == SQLITE_ROW ? model_row_json(st) : NULL;
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) found = read_model(st, out) < 0 ? -1 : 1;
     sqlite3_finalize(st);
-    *found = rc == SQLITE_ROW;
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) store_reader_fail(r, "get model");
-    return j;
+    if (found < 0) return store_reader_error(r, "get model: out of memory");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_reader_fail(r, "get model");
+    return found;
 }
 
 int store_events_after(struct store_reader *r, int64_t after, struct event_row *out, int max)

@@ -6,7 +6,6 @@
 #ifndef INSPECTD_STORE_ALERTS_H
 #define INSPECTD_STORE_ALERTS_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,17 +37,40 @@ int store_list_alerts(struct store_reader *r, const struct alert_filter *f, stru
 /* One alert. Returns 1, 0 when there is no such alert, or -1. */
 int store_get_alert(struct store_reader *r, int64_t id, struct alert_info *out);
 
-/* Counts of alerts created in [since, until): total, per state, per camera and state, per hour
- * (UTC, oldest first) and state, as {total, by_state, by_camera, by_hour}. Returns a new
- * reference, or NULL on an error. */
-json_t *store_alert_summary(struct store_reader *r, int64_t since, int64_t until);
+/* The alerts created in one hour by one camera in one state. */
+struct alert_count {
+    char camera[64];
+    int state;    /* 0 new, 1 defect, 2 false_positive (the order of store_alert_counts) */
+    int64_t hour; /* hours since 1970-01-01T00:00Z */
+    int64_t n;
+};
 
-/* Every model version, newest first: [{id, version, status, created_at (µs), activated_at,
- * frames_used, loss, threshold, meta}] with times as Unix µs (0 for never). Returns a new
- * reference, or NULL on an error. One model by id: store_get_model (NULL and *found = false when
- * there is none). */
-json_t *store_list_models(struct store_reader *r);
-json_t *store_get_model(struct store_reader *r, int64_t id, bool *found);
+/* Counts of alerts created in [since, until) by hour (oldest first), camera and state, into *out
+ * (malloc'ed, NULL when there are none). Returns the number of rows, or -1. */
+int store_alert_summary(struct store_reader *r, int64_t since, int64_t until,
+                        struct alert_count **out);
+
+/* A model version as stored. */
+struct model_info {
+    int64_t id;
+    char version[64];
+    char status[16];                  /* "active", "retired", "rejected" */
+    int64_t created_at, activated_at; /* Unix µs; activated_at 0: never */
+    bool has_frames_used, has_loss, has_threshold;
+    int64_t frames_used;
+    double loss, threshold;
+    char *meta; /* its meta, JSON text (malloc'ed), NULL when there is none */
+};
+
+/* Every model version, newest first, into *out (malloc'ed, NULL when there are none; free with
+ * store_models_free). Returns the count, or -1. */
+int store_list_models(struct store_reader *r, struct model_info **out);
+/* One model by id into *out (free what it holds with store_model_clear). Returns 1, 0 when there
+ * is no such model, or -1. */
+int store_get_model(struct store_reader *r, int64_t id, struct model_info *out);
+/* Frees what a model_info holds (its meta); store_models_free also frees the array of n. */
+void store_model_clear(struct model_info *m);
+void store_models_free(struct model_info *m, int n);
 
 struct event_row {
     int64_t id, ref, created_at;
