@@ -41,7 +41,6 @@ struct train_cmd {
     bool register_model;  /* --register: build the bank, calibrate, make it the db's model */
     const char *init;     /* --init FILE: start from these weights instead of a random init */
     const char *progress; /* --progress FILE: the run's progress as JSON, replaced every second */
-    enum model_readout readout; /* --readout: how the registered model reads its frames */
     struct train_knobs k;
 };
 
@@ -75,11 +74,6 @@ static void usage(FILE *out)
                  "  --register          then build the normal bank from the same frames,\n"
                  "                      calibrate the threshold and make the model the one\n"
                  "                      that scores the database's frames (with --db)\n"
-                 "  --readout R         how that model scores a frame: patch (each patch against\n"
-                 "                      every normal patch: scratches, stains, holes), aligned\n"
-                 "                      (the patch grid against whole normal frames: a missing\n"
-                 "                      or different part) or both (default: flagged when\n"
-                 "                      either finds the frame unusual)\n"
                  "  --progress FILE     keep FILE replaced (about once a second) with the run's\n"
                  "                      progress as JSON: phase, step, total_steps, loss, eta_s\n"
                  "  --minutes M         time budget, above 0, at most 10000 (default: none)\n"
@@ -129,8 +123,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_DB,
         O_CAMERA,
         O_SINCE,
-        O_PROGRESS,
-        O_READOUT
+        O_PROGRESS
     };
     static const struct option own[] = {
         {"images", 1, 0, O_IMAGES},     {"out", 1, 0, O_OUT},
@@ -138,8 +131,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         {"init", 1, 0, O_INIT},         {"max-steps", 1, 0, O_MAXSTEPS},
         {"every", 1, 0, O_EVERY},       {"db", 1, 0, O_DB},
         {"camera", 1, 0, O_CAMERA},     {"since", 1, 0, O_SINCE},
-        {"progress", 1, 0, O_PROGRESS}, {"readout", 1, 0, O_READOUT},
-        {"help", 0, 0, 'h'}};
+        {"progress", 1, 0, O_PROGRESS}, {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
     if (train_cli_options(TRAIN_CLI_TRAIN, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
@@ -170,9 +162,6 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_PROGRESS:
             c->progress = optarg;
-            break;
-        case O_READOUT:
-            bad = model_readout_parse(optarg, &c->readout) != 0;
             break;
         case O_MAXSTEPS:
             bad = parse_long(optarg, 1, LONG_MAX, &c->max_steps);
@@ -502,7 +491,7 @@ static int register_model(const struct run *r, const struct image_set *set)
     struct model_build_result res;
     model_build_defaults(&o);
     o.threads = c->k.t.threads;
-    o.readout = c->readout;
+    o.readout = (enum model_readout)c->k.readout;
     if (model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
         log_error("model not registered: %s", err);
         return -1;
@@ -542,7 +531,7 @@ static int register_model(const struct run *r, const struct image_set *set)
 
 int cmd_train(int argc, char **argv)
 {
-    struct train_cmd c = {.every = 100, .readout = MODEL_READOUT_BOTH};
+    struct train_cmd c = {.every = 100};
     train_knobs_defaults(&c.k);
     if (parse_args(argc, argv, &c)) {
         usage(stderr);

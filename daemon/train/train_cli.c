@@ -12,10 +12,12 @@
 
 #include "array.h"
 #include "parse.h"
+#include "scoring/model.h"
 
 /* What a value is and the field it goes to: INT an int, FLOAT a float, DOUBLE a double (reals have
- * an open lower end when lo_open), SEED a uint64_t, CHANNELS an int that is 1 or 3. */
-enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS };
+ * an open lower end when lo_open), SEED a uint64_t, CHANNELS an int that is 1 or 3, READOUT an
+ * enum model_readout by its name. */
+enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS, READOUT };
 
 struct knob {
     const char *name; /* --NAME on the command lines */
@@ -57,12 +59,13 @@ static const struct knob knobs[] = {
     {"head-out", "head_out", ALL, INT, K(t.model.head_out), 16, 65536, 0, "K",
      "DINO head output dimension"},
     {"rotations", "rotations", ALL, INT, K(t.model.aux_classes), 0, 8, 0, "A",
-     "transformation prediction: each image turned by one of the first A of the square's eight "
-     "symmetries (quarter turns, then mirrored), the student predicts which (0: off)"},
+     "predict which of the first A symmetries of the square turned the image (0: off)"},
     {"aux-weight", "aux_weight", ALL, FLOAT, K(t.aux_weight), 0, 10, 0, "W",
      "weight of the transformation prediction beside DINO's loss"},
     {"global-scale", "global_scale", ALL, FLOAT, K(t.aug.global_scale[0]), 0.05, 1, 0, "S",
      "smallest share of the image a global crop keeps"},
+    {"readout", "readout", NO_EVAL, READOUT, K(readout), 0, 0, 0, "R",
+     "how the registered model scores a frame: patch, aligned or both (README)"},
     {"threads", "threads", ALL, INT, K(t.threads), 1, 64, 0, "N", "worker threads"},
     {"seed", "seed", ALL, SEED, K(t.seed), 0, 0, 0, "S",
      "seed for initialisation, augmentation and order"},
@@ -77,6 +80,7 @@ void train_knobs_defaults(struct train_knobs *k)
     k->size = 64;
     k->channels = 3;
     k->max_images = 20000;
+    k->readout = MODEL_READOUT_BOTH;
     train_defaults(&k->t, k->size, k->channels);
 }
 
@@ -85,6 +89,7 @@ static const char *range(const struct knob *o, char *buf, size_t n)
 {
     if (o->kind == SEED) return "a whole number from 0";
     if (o->kind == CHANNELS) return "1 or 3";
+    if (o->kind == READOUT) return "patch, aligned or both";
     if (o->lo_open)
         snprintf(buf, n, "above %.10g, at most %.10g", o->lo, o->hi);
     else
@@ -113,6 +118,12 @@ static int store(const struct knob *o, const char *s, struct train_knobs *k)
         return 0;
     case DOUBLE:
         return parse_double(s, o->lo, o->hi, o->lo_open, (double *)field);
+    case READOUT: {
+        enum model_readout r;
+        if (!s || model_readout_parse(s, &r)) return -1;
+        *(int *)field = (int)r;
+        return 0;
+    }
     }
     return -1;
 }
@@ -143,6 +154,9 @@ static void format(const struct knob *o, const struct train_knobs *k, bool exact
         if (exact && strtod(buf, NULL) != v) snprintf(buf, n, "%.17g", v);
         break;
     }
+    case READOUT:
+        snprintf(buf, n, "%s", model_readout_name((enum model_readout) * (const int *)field));
+        break;
     }
 }
 

@@ -19,6 +19,7 @@ struct train_knobs {
     int size;               /* model input in pixels (square) */
     int channels;           /* 1 grey, 3 RGB */
     int max_images;         /* a run learns from at most this many images */
+    int readout;            /* enum model_readout of the model --register makes */
 };
 
 /* Who takes a knob: `inspectd train`, `inspectd eval`, the [trainer] section. */

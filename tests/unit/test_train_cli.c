@@ -218,9 +218,10 @@ static void the_childs_argv_reads_back(void **state)
     struct train_knobs k, back;
     train_knobs_defaults(&k);
     static const char *const set[][2] = {
-        {"lr", "1e-3"},   {"minutes", "2.5"},       {"seed", "18446744073709551615"},
-        {"size", "32"},   {"teacher_temp", "0.07"}, {"max_images", "123"},
-        {"koleo", "0.1"}, {"momentum", "0.996"}};
+        {"lr", "1e-3"},    {"minutes", "2.5"},       {"seed", "18446744073709551615"},
+        {"size", "32"},    {"teacher_temp", "0.07"}, {"max_images", "123"},
+        {"koleo", "0.1"},  {"momentum", "0.996"},    {"readout", "aligned"},
+        {"rotations", "4"}};
     uint64_t mask = 0;
     char err[128];
     for (size_t i = 0; i < ARRAY_LEN(set); i++) {
