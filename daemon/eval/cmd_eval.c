@@ -192,9 +192,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             bad = parse_int(optarg, 1, 1000, &o->runs);
             break;
         case O_TOP_Q: {
-            char *end;
-            o->bank.top_q = strtof(optarg, &end);
-            bad = *end || end == optarg || !(o->bank.top_q >= 0.0f && o->bank.top_q <= 1.0f);
+            double q = 0;
+            bad = parse_double(optarg, 0, 1, false, &q) != 0;
+            o->bank.top_q = (float)q;
             break;
         }
         case O_EMBED:

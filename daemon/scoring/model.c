@@ -356,12 +356,11 @@ static float median_unit(const float *x, int n)
 static int fit_units(struct scoring_model *m, const float *cal, int nc, int threads, float *scratch,
                      float *cal_scores, char *err, size_t errsz)
 {
-    m->readout = MODEL_READOUT_PATCH;
-    int rc = model_score(m, cal, nc, threads, scratch, NULL, err, errsz);
-    m->readout = MODEL_READOUT_ALIGNED;
-    if (!rc) rc = model_score(m, cal, nc, threads, scratch + nc, NULL, err, errsz);
-    m->readout = MODEL_READOUT_BOTH;
-    if (rc) return -1;
+    float *tok = patch_tokens(m, cal, nc, threads, err, errsz);
+    if (!tok) return -1;
+    int rc = score_parts(m, tok, nc, threads, scratch, NULL, scratch + nc, NULL);
+    free(tok);
+    if (rc) return fail(err, errsz, "out of memory for patch scores");
     m->patch_unit = median_unit(scratch, nc), m->grid_unit = median_unit(scratch + nc, nc);
     if (m->patch_unit < 0 || m->grid_unit < 0) return fail(err, errsz, "out of memory");
     for (int i = 0; i < nc; i++)

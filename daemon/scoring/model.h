@@ -43,7 +43,7 @@ struct scoring_model {
     int size, channels, layer;
     float mean[3], std[3]; /* the training images' statistics: the model's input normalisation */
     float threshold, top_q;
-    int gh, gw;                    /* patch grid of a frame */
+    int gh, gw; /* patch grid of a frame */
     enum model_readout readout;
     float *grid_mean, *grid_scale; /* ALIGNED, BOTH: (gh·gw·D) standardisation of the grids */
     float patch_unit, grid_unit;   /* BOTH: the readouts' median held-out scores */
