@@ -62,6 +62,8 @@ static const struct knob knobs[] = {
      "predict which of the first A symmetries of the square turned the image (0: off)"},
     {"aux-weight", "aux_weight", ALL, FLOAT, K(t.aux_weight), 0, 10, 0, "W",
      "weight of the transformation prediction beside DINO's loss"},
+    {"defects", "defects", ALL, FLOAT, K(t.defect_weight), 0, 10, 0, "W",
+     "weight of synthetic-defect prediction on patch tokens (0: off)"},
     {"global-scale", "global_scale", ALL, FLOAT, K(t.aug.global_scale[0]), 0.05, 1, 0, "S",
      "smallest share of the image a global crop keeps"},
     {"readout", "readout", NO_EVAL, READOUT, K(readout), 0, 0, 0, "R",
