@@ -51,6 +51,14 @@ BENCH_DEBS := python3-torch python3-faiss wrk
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
+# oneDNN (core/gemm_onednn.c): the default GEMM backend; `make WITH_ONEDNN=0` builds with OpenBLAS
+# alone (and `make deps` then does not install libdnnl-dev, which has no .pc file). Defines
+# INSPECTD_WITH_ONEDNN when built. Debian's libdnnl runs on OpenMP (libgomp).
+WITH_ONEDNN ?= 1
+ifeq ($(WITH_ONEDNN),1)
+ONEDNN_DEBS := libdnnl-dev
+endif
+
 # libcamera (drivers/*.cpp, C++17): built when pkg-config finds it; `make WITH_LIBCAMERA=0` leaves it
 # out (and `make deps` then does not install it). Defines INSPECTD_WITH_LIBCAMERA when built.
 # libcamera-ipa holds the image-processing modules that sensors behind an ISP (Raspberry Pi) need.
@@ -81,7 +89,7 @@ define install_missing
 endef
 
 deps:
-	$(call install_missing,$(PC_DEPS) $(LIBCAMERA_DEPS),$(DEB_DEPS) $(LIBCAMERA_DEBS))
+	$(call install_missing,$(PC_DEPS) $(LIBCAMERA_DEPS),$(DEB_DEPS) $(LIBCAMERA_DEBS) $(ONEDNN_DEBS))
 
 bench-deps: deps
 	$(call install_missing,,$(BENCH_DEBS))
@@ -107,6 +115,10 @@ CFLAGS   := -std=c11 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -pthread
 LDFLAGS  := $(OPT) -pthread
 LDLIBS   := $(PKG_LIBS) -lm
 CXXFLAGS := -std=c++17 $(OPT) -Wall -Wextra -Werror -Wno-unused-parameter -pthread -MMD -MP
+ifeq ($(WITH_ONEDNN),1)
+CPPFLAGS += -DINSPECTD_WITH_ONEDNN
+LDLIBS   += -ldnnl -lgomp
+endif
 ifeq ($(HAVE_LIBCAMERA),1)
 CPPFLAGS += -DINSPECTD_WITH_LIBCAMERA
 CXXFLAGS += $(shell pkg-config --cflags libcamera)
@@ -116,6 +128,9 @@ endif
 
 # --- sources ------------------------------------------------------------------------------------
 CORE_SRC   := $(wildcard core/*.c)
+ifneq ($(WITH_ONEDNN),1)
+CORE_SRC   := $(filter-out core/gemm_onednn.c,$(CORE_SRC))
+endif
 DRV_SRC    := $(wildcard drivers/*.c)
 DAEMON_SRC := $(filter-out daemon/cli/main.c,$(wildcard daemon/*.c daemon/*/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -231,10 +246,11 @@ test: all
 	@INSPECTD_VALGRIND_BIN=$(CURDIR)/$(VG_BUILD)/inspectd tests/run.sh $(BUILD)
 
 # The daemon that tests/integration/test_valgrind.py runs under memcheck: the release build
-# without AVX-512 (valgrind 3.19 stops at the first AVX-512 instruction -march=native emits).
+# without AVX-512 (valgrind 3.19 stops at the first AVX-512 instruction -march=native emits) and
+# without oneDNN (its JIT-compiled kernels are AVX-512 too): the OpenBLAS backend.
 VG_ARCH := $(ARCH)$(if $(filter x86_64,$(shell uname -m)), -mno-avx512f)
 valgrind-build:
-	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) ARCH="$(VG_ARCH)" $(VG_BUILD)/inspectd
+	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) ARCH="$(VG_ARCH)" WITH_ONEDNN=0 $(VG_BUILD)/inspectd
 
 # The libFuzzer targets, built with clang in their own tree (libcamera's C++ driver left out).
 fuzz-build:

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "pool.h"
 
 struct dino_step_worker {
@@ -181,7 +182,7 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
     struct run_ctx ctx = {.s = s, .globals = globals, .locals = locals, .p = p};
     /* each worker runs its own GEMMs: BLAS must not add threads of its own (set on every step,
      * since other code may have raised the BLAS thread count in between) */
-    if (s->nworkers > 1) vit_set_threads(1);
+    if (s->nworkers > 1) gemm_set_threads(1);
     pool_run(s->pool, forward_part, &ctx);
     gather_logits(s);
     struct dino_stats st;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "pool.h"
 
 #define EMBEDDING_BATCH 64
@@ -148,7 +149,7 @@ static int extract(struct embedding_job *j, int threads, char *err, size_t errsz
         }
     }
     if (!rc) {
-        if (threads > 1) vit_set_threads(1);
+        if (threads > 1) gemm_set_threads(1);
         pool_run(p, embedding_part, j);
     }
     pool_destroy(p);

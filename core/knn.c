@@ -2,15 +2,14 @@
 #include "knn.h"
 
 #include <assert.h>
-#include <cblas.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "pool.h"
 #include "rng.h"
-#include "vit.h"
 
 static void normalise_rows(float *x, int n, int dim)
 {
@@ -102,12 +101,7 @@ static void search_part(void *arg, int w, int nw)
         for (int q0 = 0; q0 < j->nq; q0 += KNN_QBLOCK) {
             int m = j->nq - q0 < KNN_QBLOCK ? j->nq - q0 : KNN_QBLOCK;
             const float *qx = j->q + (size_t)q0 * b->dim;
-            if (m == 1)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, nb, b->dim, 1.0f, bx, b->dim, qx, 1, 0.0f,
-                            tile, 1);
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nb, b->dim, 1.0f, qx,
-                            b->dim, bx, b->dim, 0.0f, tile, nb);
+            gemm_f32(false, true, m, nb, b->dim, 1.0f, qx, b->dim, bx, b->dim, 0.0f, tile, nb);
             for (int i = 0; i < m; i++) {
                 const float *dots = tile + (size_t)i * nb, *bn = b->norm2 + b0;
                 float qn = j->qn[q0 + i];
@@ -152,7 +146,7 @@ int knn_search(const struct knn_bank *b, const float *q, int nq, int k, bool exc
         (threads == 1 || p)) {
         row_norms(qn, j.q, nq, b->dim);
         if (p) {
-            vit_set_threads(1);
+            gemm_set_threads(1);
             pool_run(p, search_part, &j);
         } else {
             search_part(&j, 0, 1);
@@ -269,8 +263,7 @@ int knn_coreset(const float *x, int n, int dim, int m, int proj_dim, uint64_t se
     if (d < dim) {
         float scale = 1.0f / sqrtf((float)d);
         for (size_t i = 0; i < (size_t)dim * d; i++) R[i] = (float)rng_normal(&r) * scale;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, dim, 1.0f, x, dim, R, d, 0.0f,
-                    proj, d);
+        gemm_f32(false, false, n, d, dim, 1.0f, x, dim, R, d, 0.0f, proj, d);
     }
     j.p = d < dim ? proj : x;
     for (int i = 0; i < n; i++) j.mind[i] = INFINITY;

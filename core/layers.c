@@ -1,10 +1,10 @@
-/* layers.c — forward/backward kernels of the ViT: GEMMs go to OpenBLAS, the memory-bound rest is
- * plain loops written so that gcc vectorises them. */
+/* layers.c — forward/backward kernels of the ViT: GEMMs go to gemm.h's backend, the memory-bound
+ * rest is plain loops written so that gcc vectorises them. */
 #include "layers.h"
 
 #include "fastmath.h"
+#include "gemm.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -16,18 +16,14 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, sizeof(float) * (size_t)OC);
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, in, IC, w, IC, beta, out,
-                OC);
+    gemm(false, true, N, OC, IC, 1.0f, in, IC, w, IC, beta, out, OC);
 }
 
 void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, int N, int IC, int OC)
 {
-    if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, w, IC,
-                    1.0f, din, IC);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, in, IC, 1.0f,
-                dw, IC);
+    if (din) gemm(false, false, N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, din, IC);
+    gemm(true, false, OC, IC, N, 1.0f, dout, OC, in, IC, 1.0f, dw, IC);
     if (db) {
         for (int n = 0; n < N; n++) {
             const float *row = dout + (size_t)n * OC;
@@ -129,11 +125,9 @@ void attention_forward(float *out, float *probs, const float *qkv, int B, int T,
             const float *v = q + 2 * C;
             float *p = probs + ((size_t)b * H + h) * T * T;
             float *o = out + (size_t)b * T * C + (size_t)h * hs;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, 3 * C, k,
-                        3 * C, 0.0f, p, T);
+            gemm(false, true, T, T, hs, scale, q, 3 * C, k, 3 * C, 0.0f, p, T);
             softmax_rows(p, T, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, p, T, v, 3 * C,
-                        0.0f, o, C);
+            gemm(false, false, T, hs, T, 1.0f, p, T, v, 3 * C, 0.0f, o, C);
         }
     }
 }
@@ -150,10 +144,8 @@ void attention_backward(float *dqkv, float *dprobs, const float *dout, const flo
             float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
             const float *p = probs + ((size_t)b * H + h) * T * T;
             const float *dO = dout + (size_t)b * T * C + (size_t)h * hs;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dO, C, v, 3 * C,
-                        0.0f, dprobs, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, p, T, dO, C, 1.0f,
-                        dv, 3 * C);
+            gemm(false, true, T, T, hs, 1.0f, dO, C, v, 3 * C, 0.0f, dprobs, T);
+            gemm(true, false, T, hs, T, 1.0f, p, T, dO, C, 1.0f, dv, 3 * C);
             for (int i = 0; i < T; i++) {
                 const float *pr = p + (size_t)i * T;
                 float *dr = dprobs + (size_t)i * T;
@@ -161,10 +153,8 @@ void attention_backward(float *dqkv, float *dprobs, const float *dout, const flo
                 for (int j = 0; j < T; j++) dot += pr[j] * dr[j];
                 for (int j = 0; j < T; j++) dr[j] = pr[j] * (dr[j] - dot);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, dprobs, T, k,
-                        3 * C, 1.0f, dq, 3 * C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, dprobs, T, q,
-                        3 * C, 1.0f, dk, 3 * C);
+            gemm(false, false, T, hs, T, scale, dprobs, T, k, 3 * C, 1.0f, dq, 3 * C);
+            gemm(true, false, T, hs, T, scale, dprobs, T, q, 3 * C, 1.0f, dk, 3 * C);
         }
     }
 }

@@ -2,12 +2,12 @@
 #include "vit.h"
 
 #include <assert.h>
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 #include "rng.h"
 
@@ -283,11 +283,6 @@ void vit_zero_grad(struct vit_model *m)
     if (m->grads) memset(m->grads, 0, sizeof(float) * m->nparams);
 }
 
-void vit_set_threads(int n)
-{
-    openblas_set_num_threads(n > 0 ? n : 1);
-}
-
 /* ---- initialisation ---------------------------------------------------------------------------
  */
 
@@ -490,8 +485,7 @@ static void linear_residual_forward(float *out, const float *resid, const float 
         const float *x = resid + (size_t)r * OC;
         for (int j = 0; j < OC; j++) o[j] = x[j] + b[j];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out,
-                OC);
+    gemm(false, true, N, OC, IC, 1.0f, in, IC, w, IC, 1.0f, out, OC);
 }
 
 static void embed_forward(struct vit_model *m, struct vit_acts *a, const float *images)

@@ -164,7 +164,4 @@ void vit_forward(struct vit_model *m, struct vit_acts *a, const float *images);
 void vit_backward(struct vit_model *m, struct vit_acts *a, const float *dlogits,
                   const float *dembed, const float *dtokens);
 
-/* Number of BLAS threads (OpenBLAS). */
-void vit_set_threads(int n);
-
 #endif

@@ -257,6 +257,19 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
     return fail(p, "unknown key '%s' in [trainer]", key);
 }
 
+/* [engine] gemm, precision: training knobs too, so that the training child computes as the
+ * daemon does. */
+static int set_engine(struct parser *p, const char *key, const char *v)
+{
+    struct config *c = p->cfg;
+    int knob = train_cli_find_engine_key(key);
+    if (knob < 0) return fail(p, "unknown key '%s' in [engine]", key);
+    char why[128];
+    if (train_cli_set(knob, v, &c->trainer_knobs, why, sizeof why)) return fail(p, "%s", why);
+    c->trainer_knobs_set |= (uint64_t)1 << knob;
+    return 1;
+}
+
 static int set_log(struct parser *p, const char *key, const char *v)
 {
     if (strcmp(key, "level") == 0)
@@ -352,6 +365,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
     if (strcmp(section, "store") == 0) return set_store(p, key, v);
     if (strcmp(section, "pipeline") == 0) return set_pipeline(p, key, v);
     if (strcmp(section, "log") == 0) return set_log(p, key, v);
+    if (strcmp(section, "engine") == 0) return set_engine(p, key, v);
     if (strcmp(section, "trainer") == 0) return set_trainer(p, key, v);
     if (strncmp(section, "camera.", 7) == 0) return set_camera(p, section + 7, key, v);
     if (section[0] == '\0') return fail(p, "key '%s' outside any [section]", key);

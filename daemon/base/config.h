@@ -1,7 +1,9 @@
 /* config.h — the daemon's configuration: an INI file (inih) read once at start-up into a plain
  * struct, every value validated, every error reported as "FILE:LINE: message".
  *
- * Sections: [http] [store] [pipeline] [trainer] [log] and one [camera.NAME] per camera. Camera
+ * Sections: [http] [store] [pipeline] [trainer] [engine] [log] and one [camera.NAME] per camera.
+ * [engine]'s keys (gemm, precision) are training knobs kept in trainer_knobs: the daemon selects
+ * them at start and passes them to every training child. Camera
  * parameters other than `driver` go to the driver unchanged after source_check_param() accepted
  * them. systemd/inspectd.conf documents every key; it is compiled in and used when no file is
  * given.

@@ -18,6 +18,7 @@
 #include "imageset.h"
 #include "scoring/model.h"
 #include "store/scoring_store.h"
+#include "gemm.h"
 #include "vit.h"
 
 static void usage(FILE *out)
@@ -27,6 +28,10 @@ static void usage(FILE *out)
             "  --db FILE           the database whose active model scores\n"
             "  --heatmap-dir DIR   also write each image's heatmap as DIR/NAME.heatmap.jpg\n"
             "  --threads N         workers (default 2)\n"
+            "  --gemm B            matrix products: auto (onednn when built with it), onednn\n"
+            "                      or openblas (default auto)\n"
+            "  --precision P       matmul inputs: f32, or bf16 (onednn on a CPU with AVX-512\n"
+            "                      BF16 or AMX) (default f32)\n"
             "Prints one JSON line per image: file, score, score_norm, flagged, model (and\n"
             "heatmap); an unreadable image gets a line with \"error\", and the exit code is 1.\n");
 }
@@ -98,13 +103,14 @@ static int score_one(const char *file, const struct scoring_model *m, const char
 
 int cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", 1, 0, 'd'},
-                                         {"heatmap-dir", 1, 0, 'm'},
-                                         {"threads", 1, 0, 't'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", 1, 0, 'd'},   {"heatmap-dir", 1, 0, 'm'}, {"threads", 1, 0, 't'},
+        {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'p'},   {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *db = NULL, *heatmap_dir = NULL;
     int threads = 2, c;
+    enum gemm_backend backend = GEMM_AUTO;
+    enum gemm_precision precision = GEMM_F32;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'd')
@@ -112,6 +118,10 @@ int cmd_score(int argc, char **argv)
         else if (c == 'm')
             heatmap_dir = optarg;
         else if (c == 't' && parse_int(optarg, 1, 64, &threads) == 0)
+            continue;
+        else if (c == 'g' && gemm_backend_parse(optarg, &backend) == 0)
+            continue;
+        else if (c == 'p' && gemm_precision_parse(optarg, &precision) == 0)
             continue;
         else if (c == 'h') {
             usage(stdout);
@@ -127,6 +137,10 @@ int cmd_score(int argc, char **argv)
         return EX_USAGE;
     }
     char err[512];
+    if (gemm_select(backend, precision, err, sizeof err)) {
+        fprintf(stderr, "inspectd score: %s\n", err);
+        return EX_CONFIG;
+    }
     struct scoring_store *ss = scoring_store_open(db, err, sizeof err);
     struct model_row row;
     int found = ss ? scoring_store_active_model(ss, &row) : -1;
@@ -145,7 +159,7 @@ int cmd_score(int argc, char **argv)
         fprintf(stderr, "inspectd score: model %s: %s\n", row.version, err);
         return 1;
     }
-    vit_set_threads(threads);
+    gemm_set_threads(threads);
     int failed = 0;
     for (int i = optind; i < argc; i++)
         failed |= score_one(argv[i], &m, row.version, heatmap_dir, threads);

@@ -6,6 +6,7 @@
 
 #include "array.h"
 #include "commands.h"
+#include "gemm.h"
 #include "base/version.h"
 
 struct command {
@@ -43,7 +44,9 @@ int main(int argc, char **argv)
         return argc < 2 ? EX_USAGE : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("inspectd %s\n", INSPECTD_VERSION);
+        char engine[128];
+        gemm_describe(engine, sizeof engine);
+        printf("inspectd %s\ngemm: %s\n", INSPECTD_VERSION, engine);
         return 0;
     }
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)

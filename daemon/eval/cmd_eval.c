@@ -230,6 +230,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
     o->train = k.t;
     o->size = k.size;
     o->channels = k.channels;
+    if (train_cli_select_gemm("eval", &k)) return -2;
     if (layers && embedding_layers_parse(layers, t->model.depth, &o->layers)) {
         fprintf(stderr, "inspectd eval: bad value '%s' for --layers (numbers 0..%d)\n", layers,
                 t->model.depth);
@@ -395,7 +396,9 @@ int cmd_eval(int argc, char **argv)
     o.train.minutes = 10;
     for (int i = 0; i < 10; i++) o.classes[i] = i;
     o.nclasses = 10;
-    if (parse_args(argc, argv, &o)) {
+    int bad = parse_args(argc, argv, &o);
+    if (bad) {
+        if (bad == -2) return EX_CONFIG;
         usage(stderr);
         return EX_USAGE;
     }

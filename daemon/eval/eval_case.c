@@ -11,6 +11,7 @@
 #include "auroc.h"
 #include "checkpoint.h"
 #include "eval.h"
+#include "gemm.h"
 #include "heatmap.h"
 
 volatile sig_atomic_t eval_interrupted;
@@ -158,7 +159,7 @@ static double model_auroc(const struct vit_model *m, const struct eval_options *
         log_error("%s", err);
     else {
         if (o->standardize) standardize(eb, c->nb, eq, c->nq, dim);
-        vit_set_threads(threads);
+        gemm_set_threads(threads);
         a = knn_auroc(eb, c->nb, eq, c->nq, dim, o->k, o->metric, c->anomalous);
     }
     free(eb), free(eq);
@@ -243,7 +244,7 @@ static double model_pixel_auroc(const struct vit_model *m, int threads, const st
     int S = c->size, g = S / m->cfg.patch;
     float *bank = layer_patches(m, c->bank_norm, c->nb, S, threads);
     float *test = bank ? layer_patches(m, c->test_norm, c->nq, S, threads) : NULL;
-    vit_set_threads(threads);
+    gemm_set_threads(threads);
     return heatmap_auroc(bank, c->nb, test, c->nq, g, m->cfg.dim, S, c->masks, threads);
 }
 
@@ -351,7 +352,7 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
         log_error("%s: %d normal images, fewer than a batch of %d", c->name, c->nb, train->batch);
         return -1;
     }
-    vit_set_threads(train->threads);
+    gemm_set_threads(train->threads);
     r->pixel = knn_auroc(c->bank, c->nb, c->test, c->nq, dim, EVAL_PIXEL_K, KNN_L2, c->anomalous);
     int rc = train_make_step(&s, train, err, sizeof err);
     if (rc) {

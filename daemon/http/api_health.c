@@ -11,6 +11,7 @@
 #include "rfc3339.h"
 #include "store/store_alerts.h"
 #include "base/version.h"
+#include "gemm.h"
 
 #define LOG_TAG "api"
 #include "log.h"
@@ -99,6 +100,15 @@ static void readyz(const struct http_request *req, struct http_reply *r)
                               cameras_json(p), "reason", storage));
 }
 
+/* The GEMM backend the process selected at start (gemm.h). */
+static json_t *engine_json(void)
+{
+    struct gemm_info gi;
+    gemm_get_info(&gi);
+    return json_pack("{s:s, s:s, s:s, s:s}", "gemm", gemm_backend_name(gi.backend), "version",
+                     gi.version, "isa", gi.isa, "precision", gemm_precision_name(gi.precision));
+}
+
 static void status(const struct http_request *req, struct http_reply *r)
 {
     struct app *app = req->app;
@@ -122,6 +132,7 @@ static void status(const struct http_request *req, struct http_reply *r)
     json_object_set_new(obj, "scoring", scoring_json(app));
     json_object_set_new(obj, "training", training_json(app));
     json_object_set_new(obj, "storage", api_storage_json(app));
+    json_object_set_new(obj, "engine", engine_json());
     http_reply_json(r, 200, obj);
 }
 

@@ -17,6 +17,7 @@
 #include <sysexits.h>
 
 #include "clock.h"
+#include "gemm.h"
 #include "app.h"
 #include "cli/commands.h"
 #include "base/config.h"
@@ -198,6 +199,11 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
     log_info("inspectd %s running (config %s)", INSPECTD_VERSION, cfg->path);
+    char engine[128];
+    struct gemm_info gi;
+    gemm_get_info(&gi);
+    gemm_describe(engine, sizeof engine);
+    log_info("gemm %s, precision %s", engine, gemm_precision_name(gi.precision));
     struct run_loop loop = {.app = &app, .cfg = cfg, .config_path = config_path, .http = http};
     int sig = wait_for_stop(&loop, signals);
     sd_notify(0, "STOPPING=1\nSTATUS=stopping: draining the queue");
@@ -241,6 +247,12 @@ int cmd_run(int argc, char **argv)
         return EX_CONFIG;
     }
     log_set_level(cfg.log_level);
+    if (gemm_select((enum gemm_backend)cfg.trainer_knobs.gemm,
+                    (enum gemm_precision)cfg.trainer_knobs.precision, err, sizeof err)) {
+        fprintf(stderr, "inspectd: %s: [engine] %s\n", cfg.path, err);
+        config_free(&cfg);
+        return EX_CONFIG;
+    }
 
     sigset_t signals; /* stop, and SIGHUP to reload */
     sigemptyset(&signals);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "imageset.h"
+#include "gemm.h"
 #include "model.h"
 #include "store/scoring_store.h"
 #include "vit.h"
@@ -299,7 +300,7 @@ static void *scorer_main(void *arg)
     struct scorer *s = arg;
     int64_t next_check = 0;
     /* small GEMMs on one core: OpenBLAS threads would only contend with capture and training */
-    vit_set_threads(1);
+    gemm_set_threads(1);
     while (!stopping(s)) {
         if (clock_mono_us() >= next_check) {
             refresh_model(s);

@@ -26,6 +26,7 @@
 #include "parse.h"
 #include "store/store.h"
 #include "train.h"
+#include "gemm.h"
 #include "train_cli.h"
 #include "store/scoring_store.h"
 #include "scoring/golive.h"
@@ -539,6 +540,11 @@ int cmd_train(int argc, char **argv)
         usage(stderr);
         return EX_USAGE;
     }
+    if (train_cli_select_gemm("train", &c.k)) return EX_CONFIG;
+    char engine[128];
+    gemm_describe(engine, sizeof engine);
+    log_info("gemm %s, precision %s", engine,
+             gemm_precision_name((enum gemm_precision)c.k.precision));
     /* from here on a stop is remembered: the run gets to its first step (or resumes) and saves,
      * so that a run stopped while it loads its images still leaves something to resume */
     signal(SIGINT, on_signal);

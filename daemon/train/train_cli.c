@@ -11,13 +11,15 @@
 #include <string.h>
 
 #include "array.h"
+#include "gemm.h"
 #include "parse.h"
 #include "scoring/model.h"
 
 /* What a value is and the field it goes to: INT an int, FLOAT a float, DOUBLE a double (reals have
  * an open lower end when lo_open), SEED a uint64_t, CHANNELS an int that is 1 or 3, READOUT an
- * enum model_readout by its name. */
-enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS, READOUT };
+ * enum model_readout by its name, GEMM an enum gemm_backend and PRECISION an enum gemm_precision
+ * by theirs. */
+enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS, READOUT, GEMM, PRECISION };
 
 struct knob {
     const char *name; /* --NAME on the command lines */
@@ -34,6 +36,7 @@ struct knob {
 #define K(field) offsetof(struct train_knobs, field)
 #define ALL      (TRAIN_CLI_TRAIN | TRAIN_CLI_EVAL | TRAIN_CLI_CONFIG)
 #define NO_EVAL  (TRAIN_CLI_TRAIN | TRAIN_CLI_CONFIG)
+#define ENGINE   (TRAIN_CLI_TRAIN | TRAIN_CLI_EVAL | TRAIN_CLI_ENGINE)
 
 /* Entry i is getopt_long's value TRAIN_CLI_FIRST + i and bit i of a set. */
 static const struct knob knobs[] = {
@@ -71,6 +74,10 @@ static const struct knob knobs[] = {
     {"threads", "threads", ALL, INT, K(t.threads), 1, 64, 0, "N", "worker threads"},
     {"seed", "seed", ALL, SEED, K(t.seed), 0, 0, 0, "S",
      "seed for initialisation, augmentation and order"},
+    {"gemm", "gemm", ENGINE, GEMM, K(gemm), 0, 0, 0, "B",
+     "matrix products (auto: onednn when built with it)"},
+    {"precision", "precision", ENGINE, PRECISION, K(precision), 0, 0, 0, "P",
+     "matmul inputs (bf16: onednn, on a CPU with AVX-512 BF16 or AMX)"},
 };
 
 enum { N_KNOBS = ARRAY_LEN(knobs) };
@@ -83,6 +90,8 @@ void train_knobs_defaults(struct train_knobs *k)
     k->channels = 3;
     k->max_images = 20000;
     k->readout = MODEL_READOUT_BOTH;
+    k->gemm = GEMM_AUTO;
+    k->precision = GEMM_F32;
     train_defaults(&k->t, k->size, k->channels);
 }
 
@@ -92,6 +101,8 @@ static const char *range(const struct knob *o, char *buf, size_t n)
     if (o->kind == SEED) return "a whole number from 0";
     if (o->kind == CHANNELS) return "1 or 3";
     if (o->kind == READOUT) return "patch, aligned or both";
+    if (o->kind == GEMM) return "auto, onednn or openblas";
+    if (o->kind == PRECISION) return "f32 or bf16";
     if (o->lo_open)
         snprintf(buf, n, "above %.10g, at most %.10g", o->lo, o->hi);
     else
@@ -126,6 +137,18 @@ static int store(const struct knob *o, const char *s, struct train_knobs *k)
         *(int *)field = (int)r;
         return 0;
     }
+    case GEMM: {
+        enum gemm_backend b;
+        if (gemm_backend_parse(s, &b)) return -1;
+        *(int *)field = (int)b;
+        return 0;
+    }
+    case PRECISION: {
+        enum gemm_precision p;
+        if (gemm_precision_parse(s, &p)) return -1;
+        *(int *)field = (int)p;
+        return 0;
+    }
     }
     return -1;
 }
@@ -158,6 +181,12 @@ static void format(const struct knob *o, const struct train_knobs *k, bool exact
     }
     case READOUT:
         snprintf(buf, n, "%s", model_readout_name((enum model_readout) * (const int *)field));
+        break;
+    case GEMM:
+        snprintf(buf, n, "%s", gemm_backend_name((enum gemm_backend) * (const int *)field));
+        break;
+    case PRECISION:
+        snprintf(buf, n, "%s", gemm_precision_name((enum gemm_precision) * (const int *)field));
         break;
     }
 }
@@ -209,6 +238,23 @@ int train_cli_find_key(const char *key)
 {
     for (int i = 0; i < N_KNOBS; i++)
         if ((knobs[i].who & TRAIN_CLI_CONFIG) && strcmp(knobs[i].key, key) == 0) return i;
+    return -1;
+}
+
+int train_cli_find_engine_key(const char *key)
+{
+    for (int i = 0; i < N_KNOBS; i++)
+        if ((knobs[i].who & TRAIN_CLI_ENGINE) && strcmp(knobs[i].key, key) == 0) return i;
+    return -1;
+}
+
+int train_cli_select_gemm(const char *cmd, const struct train_knobs *k)
+{
+    char err[256];
+    if (gemm_select((enum gemm_backend)k->gemm, (enum gemm_precision)k->precision, err,
+                    sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "inspectd %s: %s\n", cmd, err);
     return -1;
 }
 

@@ -20,10 +20,13 @@ struct train_knobs {
     int channels;           /* 1 grey, 3 RGB */
     int max_images;         /* a run learns from at most this many images */
     int readout;            /* enum model_readout of the model --register makes */
+    int gemm;               /* enum gemm_backend the run computes with */
+    int precision;          /* enum gemm_precision */
 };
 
-/* Who takes a knob: `inspectd train`, `inspectd eval`, the [trainer] section. */
-enum { TRAIN_CLI_TRAIN = 1, TRAIN_CLI_EVAL = 2, TRAIN_CLI_CONFIG = 4 };
+/* Who takes a knob: `inspectd train`, `inspectd eval`, the [trainer] section, the [engine]
+ * section (whose keys reach the training child as the knobs of [trainer] do). */
+enum { TRAIN_CLI_TRAIN = 1, TRAIN_CLI_EVAL = 2, TRAIN_CLI_CONFIG = 4, TRAIN_CLI_ENGINE = 8 };
 
 /* getopt_long returns values from here on for the knobs; a command's own start lower. */
 enum { TRAIN_CLI_FIRST = 0x1000 };
@@ -50,6 +53,12 @@ void train_cli_usage(int who, const struct train_knobs *defaults, FILE *out);
 
 /* The knob whose [trainer] key is key: its index, or -1. */
 int train_cli_find_key(const char *key);
+/* The knob whose [engine] key is key: its index, or -1. */
+int train_cli_find_engine_key(const char *key);
+
+/* Selects the knobs' GEMM backend and precision for the process (gemm_select). Returns 0, or -1
+ * after printing "inspectd CMD: REASON" to stderr. */
+int train_cli_select_gemm(const char *cmd, const struct train_knobs *k);
 
 /* Stores value for knob i. Returns 0, or -1 with "KEY must be RANGE" in err (k unchanged). */
 int train_cli_set(int i, const char *value, struct train_knobs *k, char *err, size_t errsz);

@@ -2,11 +2,13 @@
 #ifndef INSPECTD_BENCH_COMMON_H
 #define INSPECTD_BENCH_COMMON_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
+#include "gemm.h"
 #include "rng.h"
 
 static inline double bench_now(void)
@@ -43,6 +45,36 @@ static inline int bench_arg_int(int argc, char **argv, const char *name, int def
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], name) == 0) return atoi(argv[i + 1]);
     return def;
+}
+
+/* Value of `--name WORD` on the command line, or def. */
+static inline const char *bench_arg_str(int argc, char **argv, const char *name, const char *def)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0) return argv[i + 1];
+    return def;
+}
+
+/* Selects the GEMM backend and precision of `--gemm B` and `--precision P` (auto and f32 by
+ * default) and prints `gemm: BACKEND VERSION (ISA) precision P`; exits with 2 on a bad value or
+ * one this build or CPU cannot run. */
+static inline void bench_select_gemm(int argc, char **argv, const char *prog)
+{
+    enum gemm_backend b;
+    enum gemm_precision p;
+    const char *bs = bench_arg_str(argc, argv, "--gemm", "auto");
+    const char *ps = bench_arg_str(argc, argv, "--precision", "f32");
+    char err[256], what[128];
+    if (gemm_backend_parse(bs, &b) || gemm_precision_parse(ps, &p)) {
+        fprintf(stderr, "%s: --gemm auto|onednn|openblas, --precision f32|bf16\n", prog);
+        exit(2);
+    }
+    if (gemm_select(b, p, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        exit(2);
+    }
+    gemm_describe(what, sizeof what);
+    printf("gemm: %s precision %s\n", what, gemm_precision_name(p));
 }
 
 /* Fills p with standard normal values from a seed. */

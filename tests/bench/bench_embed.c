@@ -37,7 +37,8 @@ static double images_per_s(struct vit_model *m, int B, int iters)
 int main(int argc, char **argv)
 {
     int iters = bench_arg_int(argc, argv, "--iters", 50);
-    vit_set_threads(bench_arg_int(argc, argv, "--threads", 2));
+    bench_select_gemm(argc, argv, "bench_embed");
+    gemm_set_threads(bench_arg_int(argc, argv, "--threads", 2));
     struct vit_config cfg = {.dim = 192,
                              .depth = 12,
                              .heads = 3,

@@ -13,6 +13,7 @@ int main(int argc, char **argv)
 {
     int steps = bench_arg_int(argc, argv, "--steps", 5);
     if (steps < 1) steps = 1;
+    bench_select_gemm(argc, argv, "bench_train");
     struct vit_config model = {.dim = 192,
                                .depth = 12,
                                .heads = 3,

@@ -91,6 +91,7 @@ static void config_seeds(void)
         "channels = 1\nthreads = 2\nmax_images = 50\nkeep_models = 2\nimport = "
         "/srv/model.safetensors\n"
         "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
+        "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");

@@ -265,6 +265,9 @@ def main():
         assert status["version"] and status["uptime_s"] > first["uptime_s"]
         assert status["database"]["frames_stored"] > first["database"]["frames_stored"], status
         assert status["database"]["size_bytes"] > 0
+        engine = status["engine"]  # the default build's [engine] gemm = auto: oneDNN, in f32
+        assert engine["gemm"] == "onednn" and engine["precision"] == "f32", engine
+        assert engine["isa"] and engine["version"], engine
         cams = {cam["name"]: cam for cam in status["cameras"]}
         assert cams["line1"]["state"] == "streaming" and cams["line1"]["fps"] > 10, cams
         assert cams["replay"]["frames_captured"] == len(files), cams
@@ -283,6 +286,8 @@ def main():
                   re.finditer(r"camera (\w+): \d+ frames captured, (\d+) stored", text)}
         assert set(stored) == {"line1", "replay"}, text
         assert "stopped cleanly" in text, text
+        assert len(re.findall(r"gemm onednn \S+ \(%s\), precision f32" % engine["isa"], text)) == 1, \
+            text
 
         check_notifications(notify)
 

@@ -1,7 +1,8 @@
 """test_train.py — `inspectd train` on a directory of images written here: non-images and a
 truncated PNG are skipped with a log line, the checkpoint is a safetensors file with the teacher
 under DINO names, a run interrupted after 5 steps and resumed ends in the same state as an
-uninterrupted one, and resuming with another model is refused. Python standard library only."""
+uninterrupted one (on each GEMM backend, pinned with --gemm), and resuming with another model is
+refused. Python standard library only."""
 import json
 import os
 import random
@@ -74,20 +75,27 @@ def main():
     assert "student.head.last_layer.weight_v" in ta and "adam_v.cls_token" in ta
     assert int(meta["adam_step"]) == 12, meta["adam_step"]  # 4 epochs of 24 / 8
 
-    b = os.path.join(tmp, "b.safetensors")
-    r = train(img_dir, b, "--max-steps", "5")
-    assert r.returncode == 0, r.stderr
-    _, mb = read_safetensors(b)
-    assert int(mb["adam_step"]) == 5, mb["adam_step"]
-    r = train(img_dir, b, "--resume")
-    assert r.returncode == 0, r.stderr
-    assert "resuming" in r.stderr
-    tb, mb = read_safetensors(b)
-    assert int(mb["adam_step"]) == 12
-    worst = max(abs(x - y) for k in ta if k.startswith("teacher.")
-                for x, y in zip(ta[k], tb[k]))
-    print("max |teacher difference| after resume: %.3g" % worst)
-    assert worst < 1e-4, worst
+    for backend in ("openblas", "onednn"):
+        full = os.path.join(tmp, "full-%s.safetensors" % backend)
+        r = train(img_dir, full, "--gemm", backend)
+        assert r.returncode == 0, r.stderr
+        ta_pinned, _ = read_safetensors(full)
+        b = os.path.join(tmp, "b.safetensors")
+        if os.path.exists(b):
+            os.unlink(b)
+        r = train(img_dir, b, "--max-steps", "5", "--gemm", backend)
+        assert r.returncode == 0, r.stderr
+        _, mb = read_safetensors(b)
+        assert int(mb["adam_step"]) == 5, mb["adam_step"]
+        r = train(img_dir, b, "--resume", "--gemm", backend)
+        assert r.returncode == 0, r.stderr
+        assert "resuming" in r.stderr
+        tb, mb = read_safetensors(b)
+        assert int(mb["adam_step"]) == 12
+        worst = max(abs(x - y) for k in ta_pinned if k.startswith("teacher.")
+                    for x, y in zip(ta_pinned[k], tb[k]))
+        print("%s: max |teacher difference| after resume: %.3g" % (backend, worst))
+        assert worst == 0, worst
 
     r = train(img_dir, b, "--resume", "--dim", "32")
     assert r.returncode != 0 and "another model" in r.stderr, r.stderr

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "base/config.h"
+#include "gemm.h"
 
 /* Parses text as "t.conf"; returns config_parse_string's result and leaves the message in err. */
 static int parse(struct config *cfg, const char *text, char *err, size_t errsz)
@@ -191,6 +192,32 @@ static void trainer_knobs(void **state)
     config_free(&cfg);
 }
 
+/* [engine] gemm and precision: validated, kept as training knobs (so the child gets them), and
+ * not [trainer] keys. */
+static void engine_keys(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_int_equal(cfg.trainer_knobs.gemm, GEMM_AUTO);
+    assert_int_equal(cfg.trainer_knobs.precision, GEMM_F32);
+    uint64_t defaults = cfg.trainer_knobs_set;
+    config_free(&cfg);
+    assert_int_equal(
+        parse(&cfg, "[engine]\ngemm = openblas\nprecision = bf16\n" CAM, err, sizeof err), 0);
+    assert_int_equal(cfg.trainer_knobs.gemm, GEMM_OPENBLAS);
+    assert_int_equal(cfg.trainer_knobs.precision, GEMM_BF16);
+    assert_int_equal(__builtin_popcountll(cfg.trainer_knobs_set & ~defaults), 2);
+    config_free(&cfg);
+    assert_refused("[engine]\ngemm = mkl\n" CAM,
+                   "t.conf:2:", "gemm must be auto, onednn or openblas");
+    assert_refused("[engine]\nprecision = fp16\n" CAM,
+                   "t.conf:2:", "precision must be f32 or bf16");
+    assert_refused("[engine]\nthreads = 2\n" CAM, "t.conf:2:", "unknown key 'threads' in [engine]");
+    assert_refused("[trainer]\ngemm = onednn\n" CAM,
+                   "t.conf:2:", "unknown key 'gemm' in [trainer]");
+}
+
 static void duplicate_key(void **state)
 {
     assert_refused(CAM "fps = 10\nfps = 20\n", "t.conf:4:", "duplicate key 'fps'");
@@ -331,6 +358,7 @@ int main(void)
         cmocka_unit_test(bad_values),
         cmocka_unit_test(unattended_defaults_and_values),
         cmocka_unit_test(trainer_knobs),
+        cmocka_unit_test(engine_keys),
         cmocka_unit_test(duplicate_key),
         cmocka_unit_test(syntax_error),
         cmocka_unit_test(camera_problems),

@@ -212,20 +212,21 @@ static void config_keys(void **state)
     assert_true(k.t.lr == 2e-4f);
 }
 
-/* Every knob set in [trainer] reaches the child as the value it was given. */
+/* Every knob set in [trainer] and [engine] reaches the child as the value it was given. */
 static void the_childs_argv_reads_back(void **state)
 {
     struct train_knobs k, back;
     train_knobs_defaults(&k);
     static const char *const set[][2] = {
-        {"lr", "1e-3"},    {"minutes", "2.5"},       {"seed", "18446744073709551615"},
-        {"size", "32"},    {"teacher_temp", "0.07"}, {"max_images", "123"},
-        {"koleo", "0.1"},  {"momentum", "0.996"},    {"readout", "aligned"},
-        {"rotations", "4"}};
+        {"lr", "1e-3"},     {"minutes", "2.5"},       {"seed", "18446744073709551615"},
+        {"size", "32"},     {"teacher_temp", "0.07"}, {"max_images", "123"},
+        {"koleo", "0.1"},   {"momentum", "0.996"},    {"readout", "aligned"},
+        {"rotations", "4"}, {"gemm", "openblas"},     {"precision", "bf16"}};
     uint64_t mask = 0;
     char err[128];
     for (size_t i = 0; i < ARRAY_LEN(set); i++) {
         int knob = train_cli_find_key(set[i][0]);
+        if (knob < 0) knob = train_cli_find_engine_key(set[i][0]);
         assert_true(knob >= 0);
         assert_int_equal(train_cli_set(knob, set[i][1], &k, err, sizeof err), 0);
         mask |= (uint64_t)1 << knob;
