@@ -279,9 +279,11 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         pr.teacher_temp = p.teacher_temp, pr.guard_fires = guard.fires;
         pr.seconds = now_s() - t0;
         long done = it - first + 1;
-        if (o->minutes > 0 && o->total_steps == 0 && (done == 5 || done % 50 == 0)) {
-            /* plan the schedules from the speed so far (after 5 steps, then every 50, as the
-             * machine's load changes); never beyond the epoch bound */
+        if (o->minutes > 0 && o->total_steps == 0 &&
+            (done == 5 || done == 10 || done == 20 || done % 25 == 0)) {
+            /* plan the schedules from the speed so far (after 5, 10 and 20 steps, then every 25,
+             * as the machine's load changes: a short run planned while the machine was busy
+             * would otherwise end early once it is not); never beyond the epoch bound */
             long fit = first + (long)(o->minutes * 60.0 / (pr.seconds / (double)done));
             long bound = o->epochs > 0 ? per_epoch * o->epochs : unknown;
             total = fit < bound ? fit : bound;

@@ -234,6 +234,17 @@ void train_cli_usage(int who, const struct train_knobs *defaults, FILE *out)
     }
 }
 
+int train_cli_count(void)
+{
+    return N_KNOBS;
+}
+
+const char *train_cli_config_key(int i, int *engine)
+{
+    *engine = (knobs[i].who & TRAIN_CLI_ENGINE) != 0;
+    return knobs[i].who & (TRAIN_CLI_CONFIG | TRAIN_CLI_ENGINE) ? knobs[i].key : NULL;
+}
+
 int train_cli_find_key(const char *key)
 {
     for (int i = 0; i < N_KNOBS; i++)
