@@ -69,7 +69,7 @@ HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
 .PHONY: all deps bench-deps run check build-all test test-san clean format install fuzz fuzz-build \
-        fuzz-bins fuzz-seeds valgrind-build bench bench-train bench-embed bench-camera bench-ingest \
+        fuzz-bins fuzz-seeds valgrind-build bench bench-train bench-embed bench-score bench-camera bench-ingest \
         bench-knn bench-latency bench-http eval-fmnist surfaces crash-test soak
 .DEFAULT_GOAL := all
 
@@ -304,11 +304,17 @@ install: $(BUILD)/inspectd
 	fi
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
-bench: bench-train bench-embed bench-camera bench-ingest bench-knn bench-latency bench-http
+bench: bench-train bench-embed bench-score bench-camera bench-ingest bench-knn bench-latency bench-http
 
 bench-train: bench-deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock tests/bench/compare.sh train 3
+
+# Frames/s one core sustains scoring 64 px frames with the default model, one at a time and in
+# the scorer's batches of 16 (after decoding); ends with c_score_b16_frames_per_s.
+bench-score: deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock ./$(BUILD)/bench/bench_score
 
 # Exact k-NN against FAISS IndexFlatL2 on the same data: banks 10k/100k x 192, batch 1 and 64;
 # ends with knn_time_ratio_vs_faiss_q64 (inspectd time / FAISS time).

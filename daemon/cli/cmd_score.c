@@ -70,7 +70,7 @@ static int write_heatmap(const char *dir, const char *file, const void *data, si
 }
 
 /* Scores one file and prints its line. Returns 0, or 1 when it could not be scored. */
-static int score_one(const char *file, const struct scoring_model *m, const char *version,
+static int score_one(const char *file, struct scoring_model *m, const char *version,
                      const char *heatmap_dir, int threads)
 {
     void *data = NULL;

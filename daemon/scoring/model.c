@@ -100,7 +100,64 @@ static int load_teacher(struct scoring_model *m, const char *ckpt, char *err, si
 }
 
 /* Patch tokens (n, gh·gw, D) of images (n, C, S, S) in [0, 1], normalised on the way. */
-static float *patch_tokens(const struct scoring_model *m, const float *images, int n, int threads,
+/* model_score's activations for one thread: a replica of the backbone and buffers for batches of
+ * up to MODEL_SCRATCH_BATCH frames, tapped at the scored layer. */
+#define MODEL_SCRATCH_BATCH 16
+struct model_scratch {
+    struct vit_model replica;
+    struct vit_acts acts;
+};
+
+static void scratch_free(struct model_scratch *s)
+{
+    if (!s) return;
+    free(s->acts.taps);
+    vit_acts_destroy(&s->acts);
+    vit_destroy(&s->replica);
+    free(s);
+}
+
+static struct model_scratch *scratch_get(struct scoring_model *m, char *err, size_t errsz)
+{
+    if (m->scratch) return m->scratch;
+    struct model_scratch *s = calloc(1, sizeof *s);
+    int rc = s ? vit_replica_create(&s->replica, &m->vit, false, err, errsz) : -2;
+    if (!rc)
+        rc = vit_acts_create(&s->acts, &s->replica, MODEL_SCRATCH_BATCH, m->size, m->size, false,
+                             false, err, errsz);
+    if (!rc) {
+        s->acts.tap_mask = 1u << m->layer;
+        s->acts.taps = malloc(sizeof(float) * MODEL_SCRATCH_BATCH * s->acts.T * m->vit.cfg.dim);
+        if (!s->acts.taps) rc = -2;
+    }
+    if (rc) {
+        if (rc == -2) fail(err, errsz, "out of memory for the scoring buffers");
+        scratch_free(s);
+        return NULL;
+    }
+    m->scratch = s;
+    return s;
+}
+
+/* embedding_extract_layers' tokens (n, 1 + P, D) of normalised images with one thread, through
+ * the model's scratch. Returns 0, or -1 with the reason in err. */
+static int tokens_one_thread(struct scoring_model *m, const float *norm, int n, float *tok,
+                             char *err, size_t errsz)
+{
+    struct model_scratch *s = scratch_get(m, err, errsz);
+    if (!s) return -1;
+    size_t img = (size_t)m->channels * m->size * m->size;
+    size_t per = (size_t)s->acts.T * m->vit.cfg.dim;
+    for (int i = 0; i < n; i += MODEL_SCRATCH_BATCH) {
+        int b = n - i < MODEL_SCRATCH_BATCH ? n - i : MODEL_SCRATCH_BATCH;
+        vit_acts_set_batch(&s->acts, b);
+        vit_forward(&s->replica, &s->acts, norm + (size_t)i * img);
+        memcpy(tok + (size_t)i * per, s->acts.taps, sizeof(float) * (size_t)b * per);
+    }
+    return 0;
+}
+
+static float *patch_tokens(struct scoring_model *m, const float *images, int n, int threads,
                            char *err, size_t errsz)
 {
     int S = m->size, C = m->channels, D = m->vit.cfg.dim, P = m->gh * m->gw;
@@ -118,8 +175,9 @@ static float *patch_tokens(const struct scoring_model *m, const float *images, i
             float *dst = norm + ((size_t)i * C + c) * px;
             for (size_t k = 0; k < px; k++) dst[k] = (src[k] - m->mean[c]) / m->std[c];
         }
-    int rc =
-        embedding_extract_layers(&m->vit, norm, n, S, S, 1u << m->layer, threads, tok, err, errsz);
+    int rc = threads == 1 ? tokens_one_thread(m, norm, n, tok, err, errsz)
+                          : embedding_extract_layers(&m->vit, norm, n, S, S, 1u << m->layer,
+                                                     threads, tok, err, errsz);
     free(norm);
     if (rc) {
         free(tok);
@@ -226,28 +284,38 @@ static int score_parts(const struct scoring_model *m, const float *tok, int n, i
     return rc;
 }
 
-int model_score(const struct scoring_model *m, const float *images, int n, int threads,
-                float *scores, float *grids, char *err, size_t errsz)
+/* One image's scores from its patch tokens tok (P, D): score and, when not NULL, grid (P). */
+static int score_one(const struct scoring_model *m, const float *tok, int threads, float *score,
+                     float *grid, float *pg, float *gg)
+{
+    if (m->readout != MODEL_READOUT_BOTH) {
+        bool patch = m->readout == MODEL_READOUT_PATCH;
+        return score_parts(m, tok, 1, threads, patch ? score : NULL, patch ? grid : NULL,
+                           patch ? NULL : score, patch ? NULL : grid);
+    }
+    float gs;
+    if (score_parts(m, tok, 1, threads, score, grid ? pg : NULL, &gs, grid ? gg : NULL)) return -1;
+    *score = fmaxf(*score / m->patch_unit, gs / m->grid_unit);
+    for (int t = 0; grid && t < m->gh * m->gw; t++)
+        grid[t] = fmaxf(pg[t] / m->patch_unit, gg[t] / m->grid_unit);
+    return 0;
+}
+
+int model_score(struct scoring_model *m, const float *images, int n, int threads, float *scores,
+                float *grids, char *err, size_t errsz)
 {
     float *tok = patch_tokens(m, images, n, threads, err, errsz);
     if (!tok) return -1;
-    int P = m->gh * m->gw, rc;
-    if (m->readout != MODEL_READOUT_BOTH) {
-        bool patch = m->readout == MODEL_READOUT_PATCH;
-        rc = score_parts(m, tok, n, threads, patch ? scores : NULL, patch ? grids : NULL,
-                         patch ? NULL : scores, patch ? NULL : grids);
-    } else {
-        float *gs = malloc(sizeof(float) * (size_t)n);
-        float *pg = grids ? malloc(sizeof(float) * (size_t)n * P) : NULL;
-        float *gg = grids ? malloc(sizeof(float) * (size_t)n * P) : NULL;
-        rc =
-            gs && (!grids || (pg && gg)) ? score_parts(m, tok, n, threads, scores, pg, gs, gg) : -1;
-        for (int i = 0; !rc && i < n; i++)
-            scores[i] = fmaxf(scores[i] / m->patch_unit, gs[i] / m->grid_unit);
-        for (size_t i = 0; !rc && grids && i < (size_t)n * P; i++)
-            grids[i] = fmaxf(pg[i] / m->patch_unit, gg[i] / m->grid_unit);
-        free(gs), free(pg), free(gg);
-    }
+    int P = m->gh * m->gw, D = m->vit.cfg.dim, rc = 0;
+    float *pg = grids ? malloc(sizeof(float) * (size_t)P) : NULL;
+    float *gg = grids ? malloc(sizeof(float) * (size_t)P) : NULL;
+    if (grids && (!pg || !gg)) rc = -1;
+    /* the backbone ran on the batch; each image's k-NN runs alone, in tiles of its own patches,
+     * so that an image scores the same, bit for bit, in any batch */
+    for (int i = 0; !rc && i < n; i++)
+        rc = score_one(m, tok + (size_t)i * P * D, threads, scores + i,
+                       grids ? grids + (size_t)i * P : NULL, pg, gg);
+    free(pg), free(gg);
     free(tok);
     return rc ? fail(err, errsz, "out of memory for patch scores") : 0;
 }
@@ -609,6 +677,7 @@ int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const
 
 void model_free(struct scoring_model *m)
 {
+    scratch_free(m->scratch);
     free(m->feedback);
     free(m->grid_mean), free(m->grid_scale);
     knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);

@@ -47,6 +47,8 @@ struct scoring_model {
     enum model_readout readout;
     float *grid_mean, *grid_scale; /* ALIGNED, BOTH: (gh·gw·D) standardisation of the grids */
     float patch_unit, grid_unit;   /* BOTH: the readouts' median held-out scores */
+    struct model_scratch *scratch; /* model_score's buffers with one thread, kept between calls
+                                    * (NULL until the first) */
 };
 
 struct model_build_options {
@@ -133,8 +135,15 @@ int model_set_feedback(struct scoring_model *m, const int64_t *ids, int n, const
 bool model_has_feedback(const struct scoring_model *m, int64_t id);
 
 /* Scores n images (n, C, S, S) in [0, 1] at the model's size: scores (n) and, when not NULL,
- * grids (n, gh·gw) of patch distances. Returns 0, or -1 with the reason in err. */
-int model_score(const struct scoring_model *m, const float *images, int n, int threads,
-                float *scores, float *grids, char *err, size_t errsz);
+ * grids (n, gh·gw) of patch distances. The backbone runs once on the n images (the scorer's
+ * batches); each image's k-NN runs on its own. An image's score and grid are the same, bit for
+ * bit, whatever the batch it is in, on oneDNN in float32 (its products give a row the same value
+ * whatever the number of rows); OpenBLAS's kernels for small products (under 10^6 multiply-adds)
+ * do not, so with gemm = openblas a small model's batch can differ in the last bits. With one
+ * thread the activations are the model's own, kept from call to call (a frame's buffers are not
+ * allocated, faulted in and zeroed again for every frame): calls on one model with threads = 1
+ * must not overlap (the scorer holds its model lock). Returns 0, or -1 with the reason in err. */
+int model_score(struct scoring_model *m, const float *images, int n, int threads, float *scores,
+                float *grids, char *err, size_t errsz);
 
 #endif

@@ -19,13 +19,13 @@
 #include "store/scoring_store.h"
 #include "vit.h"
 
-#define SCORER_BATCH   16
+#define SCORER_BATCH   16 /* frames waiting that are scored in one backbone pass, at most */
 #define SCORER_IDLE_MS 10
 #define MODEL_CHECK_MS 1000
 #define FEEDBACK_MAX   256 /* latest false positives that join the bank */
 #define FULL_RETRY_MS  500 /* a result not written on a full disk is retried after this */
 
-enum { SCORE_RETRY = -2 }; /* score_frame(): the disk is full, try the frame again later */
+enum { SCORE_RETRY = -2 }; /* store_result(): the disk is full, try the frame again later */
 
 struct scorer {
     pthread_t thread;
@@ -190,73 +190,115 @@ static int image_from_cache(struct scorer *s, int64_t id, void **data, size_t *s
     return 0;
 }
 
-/* Scores one frame and stores the result. Returns 0, -1 (error recorded), or SCORE_RETRY when the
- * result could not be written on a full disk. */
-static int score_frame(struct scorer *s, int64_t id)
+/* A frame of a batch: its encoded image (from the database or the image cache) and, once decoded,
+ * its place in the batch's image set (-1: not decoded). */
+struct batch_frame {
+    int64_t id, camera;
+    void *data;
+    size_t size;
+    bool cached;
+    int slot;
+};
+
+/* Stores frame f's result. Returns 0, -1 (error recorded), or SCORE_RETRY on a full disk. */
+static int store_result(struct scorer *s, const struct batch_frame *f, float score, float *grid,
+                        int64_t t0)
 {
-    void *data = NULL;
-    size_t size = 0;
-    int64_t camera = 0, t0 = clock_mono_us();
-    int found = scoring_store_frame(s->db, id, &data, &size, &camera);
-    bool cached = found == 2;
-    if (cached) found = image_from_cache(s, id, &data, &size);
-    if (found <= 0) {
-        if (found < 0) set_error(s, scoring_store_errmsg(s->db));
-        free(data);
-        return found;
-    }
-    struct scoring_model *m = &s->model;
-    struct image_set one = {.size = m->size, .channels = m->channels, .max = 1};
-    char what[48], err[256];
-    snprintf(what, sizeof what, "frame %lld", (long long)id);
-    int added = image_set_add_encoded(&one, data, size, what);
-    int P = m->gh * m->gw, rc = -1;
-    float score = 0, *grid = malloc(sizeof(float) * (size_t)P);
-    pthread_mutex_lock(&s->model_lock);
-    int scored = added == 1 && grid
-                     ? model_score(m, one.pixels, 1, s->threads, &score, grid, err, sizeof err)
-                     : -1;
-    pthread_mutex_unlock(&s->model_lock);
-    if (scored == 0) {
-        struct scoring_result r = {.frame_id = id,
-                                   .model_id = s->status.model_id,
-                                   .camera_id = camera,
-                                   .score = score,
-                                   .threshold = m->threshold,
-                                   .flagged = score > m->threshold,
-                                   .latency_us = clock_mono_us() - t0,
-                                   .grid = grid,
-                                   .grid_w = m->gw,
-                                   .grid_h = m->gh};
-        rc = scoring_store_result(s->db, &r);
-        if (!rc) metrics_histogram_observe(&s->latency, (clock_mono_us() - t0) * 1000);
-        if (rc) set_error(s, scoring_store_errmsg(s->db));
-        if (rc && scoring_store_error_is_full(s->db)) {
-            if (cached) image_cache_put(s->images, id, data, size), data = NULL;
-            free(data);
-            free(grid);
-            image_set_free(&one);
-            return SCORE_RETRY;
-        }
-        pthread_mutex_lock(&s->lock);
-        if (!rc) {
-            s->status.scored++;
-            s->status.flagged += r.flagged;
-            s->status.last_latency_us = r.latency_us;
-        }
-        pthread_mutex_unlock(&s->lock);
-    } else if (added == 1 && grid) {
-        set_error(s, err);
-    }
+    const struct scoring_model *m = &s->model;
+    struct scoring_result r = {.frame_id = f->id,
+                               .model_id = s->status.model_id,
+                               .camera_id = f->camera,
+                               .score = score,
+                               .threshold = m->threshold,
+                               .flagged = score > m->threshold,
+                               .latency_us = clock_mono_us() - t0,
+                               .grid = grid,
+                               .grid_w = m->gw,
+                               .grid_h = m->gh};
+    int rc = scoring_store_result(s->db, &r);
     if (rc) {
-        pthread_mutex_lock(&s->lock);
-        s->status.failed++;
-        pthread_mutex_unlock(&s->lock);
+        set_error(s, scoring_store_errmsg(s->db));
+        if (scoring_store_error_is_full(s->db)) return SCORE_RETRY;
+    } else {
+        metrics_histogram_observe(&s->latency, (clock_mono_us() - t0) * 1000);
     }
-    free(data);
-    free(grid);
-    image_set_free(&one);
+    pthread_mutex_lock(&s->lock);
+    if (!rc) {
+        s->status.scored++;
+        s->status.flagged += r.flagged;
+        s->status.last_latency_us = r.latency_us;
+    } else {
+        s->status.failed++;
+    }
+    pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+static void count_failed(struct scorer *s, int n)
+{
+    pthread_mutex_lock(&s->lock);
+    s->status.failed += (uint64_t)n;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Scores the n frames ids (oldest first) in one backbone pass and stores their results, in order.
+ * A frame that cannot be read, decoded or stored is passed over (counted, error recorded).
+ * Returns how many frames were dealt with: n, or fewer when a result could not be written on a
+ * full disk (that frame and the later ones are to be tried again). */
+static int score_batch(struct scorer *s, const int64_t *ids, int n)
+{
+    int64_t t0 = clock_mono_us();
+    struct scoring_model *m = &s->model;
+    struct batch_frame f[SCORER_BATCH];
+    struct image_set set = {.size = m->size, .channels = m->channels, .max = n};
+    for (int i = 0; i < n; i++) {
+        f[i] = (struct batch_frame){.id = ids[i], .slot = -1};
+        int found = scoring_store_frame(s->db, ids[i], &f[i].data, &f[i].size, &f[i].camera);
+        f[i].cached = found == 2;
+        if (f[i].cached) found = image_from_cache(s, ids[i], &f[i].data, &f[i].size);
+        if (found < 0) set_error(s, scoring_store_errmsg(s->db));
+        if (found <= 0) continue;
+        char what[48];
+        snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
+        if (image_set_add_encoded(&set, f[i].data, f[i].size, what) == 1)
+            f[i].slot = set.n - 1;
+        else
+            count_failed(s, 1);
+    }
+    int P = m->gh * m->gw, done = n;
+    float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
+    float *grids = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1) * P);
+    char err[256] = "out of memory for a batch of frames";
+    int scored = -1;
+    if (scores && grids) {
+        pthread_mutex_lock(&s->model_lock);
+        scored = set.n
+                     ? model_score(m, set.pixels, set.n, s->threads, scores, grids, err, sizeof err)
+                     : 0;
+        pthread_mutex_unlock(&s->model_lock);
+    }
+    if (scored) {
+        set_error(s, err);
+        count_failed(s, set.n);
+    }
+    for (int i = 0; !scored && i < n; i++) {
+        if (f[i].slot < 0) continue;
+        int k = f[i].slot;
+        if (store_result(s, &f[i], scores[k], grids + (size_t)k * P, t0) == SCORE_RETRY) {
+            done = i;
+            break;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        /* the images of frames to be tried again go back where they came from */
+        if (i >= done && f[i].cached && f[i].data)
+            image_cache_put(s->images, f[i].id, f[i].data, f[i].size);
+        else
+            free(f[i].data);
+    }
+    free(scores), free(grids);
+    image_set_free(&set);
+    return done;
 }
 
 static bool stopping(struct scorer *s)
@@ -313,15 +355,16 @@ static void *scorer_main(void *arg)
                                                        SCORER_BATCH)
                               : 0;
         if (n < 0) set_error(s, scoring_store_errmsg(s->db));
-        for (int i = 0; i < n && !stopping(s); i++) {
-            if (score_frame(s, ids[i]) == SCORE_RETRY) {
+        if (n > 0 && !stopping(s)) {
+            /* the frames waiting go through the backbone together */
+            int done = score_batch(s, ids, n);
+            if (done > 0) s->last_id = ids[done - 1]; /* one that cannot be scored is not retried */
+            if (done < n) {
                 pthread_mutex_lock(&s->lock);
                 s->status.idle++; /* waiting for room is not a hang (watchdog.h) */
                 pthread_mutex_unlock(&s->lock);
                 sleep_ms(FULL_RETRY_MS);
-                break;
             }
-            s->last_id = ids[i]; /* a frame that cannot be scored is not retried in a loop */
         }
         if (n <= 0) {
             pthread_mutex_lock(&s->lock);
@@ -413,7 +456,7 @@ int scorer_score_image(struct scorer *s, const void *data, size_t len, bool heat
         return -1;
     }
     pthread_mutex_lock(&s->model_lock);
-    const struct scoring_model *m = &s->model;
+    struct scoring_model *m = &s->model;
     int gh = m->gh, gw = m->gw, rc = 0;
     float *grid = malloc(sizeof(float) * (size_t)gh * gw);
     char why[256] = "";

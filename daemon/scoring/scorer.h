@@ -4,7 +4,8 @@
  * oldest unscored ones first, after the last frame the model scored, or from the newest for a
  * first model that scored nothing yet; a model that replaces another continues where that one
  * stopped, backlog included), so neither a restart nor a model swap loses a frame and capture is
- * never slowed. With no
+ * never slowed. The frames waiting (up to 16) are scored together, in one backbone pass; each
+ * gets the result it would get alone (model_score). With no
  * model yet the scorer is "learning" and frames stay unscored. A frame stored without its image
  * (storage full) is scored from the image cache the writer handed its image to; when the cache no
  * longer holds it, it stays unscored and is counted. A result that cannot be written because the
@@ -29,7 +30,7 @@ struct scorer_status {
     int64_t model_id;
     float threshold;
     uint64_t scored, flagged, failed;
-    int64_t last_latency_us;  /* decode + embed + k-NN of the last frame */
+    int64_t last_latency_us;  /* decode + embed + k-NN of the last frame (with its batch's) */
     int64_t model_created_us; /* the active model's creation time */
     int feedback_frames;      /* false positives in the bank */
     uint64_t
@@ -56,7 +57,7 @@ struct scorer_verdict {
 struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images,
                             int max_lag_s, char *err, size_t errsz);
 
-/* Stops the thread (after the frame in hand) and frees everything; NULL is fine. */
+/* Stops the thread (after the batch in hand) and frees everything; NULL is fine. */
 void scorer_stop(struct scorer *s);
 
 void scorer_get_status(struct scorer *s, struct scorer_status *out);

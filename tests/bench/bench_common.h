@@ -56,8 +56,9 @@ static inline const char *bench_arg_str(int argc, char **argv, const char *name,
 }
 
 /* Selects the GEMM backend and precision of `--gemm B` and `--precision P` (auto and f32 by
- * default) and prints `gemm: BACKEND VERSION (ISA) precision P`; exits with 2 on a bad value or
- * one this build or CPU cannot run. */
+ * default) and prints `gemm: BACKEND VERSION (ISA) precision P`, and OpenBLAS's core beside it
+ * (`openblas: 0.3.21 (Cooperlake)`); exits with 2 on a bad value or one this build or CPU cannot
+ * run. */
 static inline void bench_select_gemm(int argc, char **argv, const char *prog)
 {
     enum gemm_backend b;
@@ -68,6 +69,11 @@ static inline void bench_select_gemm(int argc, char **argv, const char *prog)
     if (gemm_backend_parse(bs, &b) || gemm_precision_parse(ps, &p)) {
         fprintf(stderr, "%s: --gemm auto|onednn|openblas, --precision f32|bf16\n", prog);
         exit(2);
+    }
+    struct gemm_info blas;
+    if (gemm_select(GEMM_OPENBLAS, GEMM_F32, err, sizeof err) == 0) {
+        gemm_get_info(&blas);
+        printf("openblas: %s (%s)\n", blas.version, blas.isa);
     }
     if (gemm_select(b, p, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);

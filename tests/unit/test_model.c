@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "gemm.h"
 #include "scoring/model.h"
 #include "tmpdb.h"
 #include "train.h"
@@ -221,6 +222,46 @@ static void eval_scores_as_the_daemon(void **state)
     image_set_free(&normal);
 }
 
+/* The scorer scores the frames waiting in its queue in one batch: every score and patch grid equals
+ * the frame's scored alone, bit for bit, in every readout (on the default GEMM backend, oneDNN,
+ * whose products give a row the same value whatever the number of rows; model.h). */
+static void batch_scores_as_one_by_one(void **state)
+{
+    struct fixture *f = *state;
+    char ckpt[160], bank[160], err[512];
+    snprintf(ckpt, sizeof ckpt, "%s/b.safetensors", f->dir);
+    snprintf(bank, sizeof bank, "%s/b.bank.safetensors", f->dir);
+    write_checkpoint(ckpt);
+    struct image_set normal = {0};
+    float odd[S * S];
+    make_images(&normal, odd);
+    memcpy(normal.pixels + (N - 1) * S * S, odd, sizeof odd); /* one of them flagged */
+    assert_int_equal(gemm_select(GEMM_AUTO, GEMM_F32, err, sizeof err), 0);
+    for (int readout = MODEL_READOUT_PATCH; readout <= MODEL_READOUT_BOTH; readout++) {
+        struct model_build_options o;
+        model_build_defaults(&o);
+        o.readout = (enum model_readout)readout;
+        struct model_build_result r;
+        if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
+        struct scoring_model m;
+        if (model_load(&m, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+        int P = m.gh * m.gw;
+        float batch[N], alone[N];
+        float *grids = malloc(sizeof(float) * N * P), *grid = malloc(sizeof(float) * P);
+        assert_int_equal(model_score(&m, normal.pixels, N, 1, batch, grids, err, sizeof err), 0);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(
+                model_score(&m, normal.pixels + i * S * S, 1, 1, &alone[i], grid, err, sizeof err),
+                0);
+            assert_memory_equal(grid, grids + (size_t)i * P, sizeof(float) * P);
+        }
+        assert_memory_equal(batch, alone, sizeof batch);
+        free(grids), free(grid);
+        model_free(&m);
+    }
+    image_set_free(&normal);
+}
+
 static int setup(void **state)
 {
     return tmpdb_setup(state, "/tmp/test_model_XXXXXX");
@@ -236,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(feedback_joins_and_leaves_the_bank, setup, teardown),
         cmocka_unit_test_setup_teardown(aligned_readout_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(eval_scores_as_the_daemon, setup, teardown)};
+        cmocka_unit_test_setup_teardown(eval_scores_as_the_daemon, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_scores_as_one_by_one, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
