@@ -1,5 +1,6 @@
 /* fastmath.h — exp and erf in plain arithmetic so that gcc vectorises the loops that use them
- * (libm's expf/erff are calls that block vectorisation). Accuracy: fm_expf ~2 ulp over
+ * (libm's expf/erff are calls that block vectorisation), and the lane count of vectorised sums.
+ * Accuracy: fm_expf ~2 ulp over
  * [-87, 88]; fm_erff absolute error < 2e-7 (Abramowitz & Stegun 7.1.26). */
 #ifndef INSPECTD_FASTMATH_H
 #define INSPECTD_FASTMATH_H
@@ -29,15 +30,32 @@ static inline float fm_expf(float x)
     return p * scale;
 }
 
+/* Abramowitz & Stegun's polynomial in t = 1 / (1 + p·a), a = |x|: erf(x) = 1 - poly · exp(-a²). */
+static inline float fm_erf_poly(float a)
+{
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    return ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
+            0.254829592f) *
+           t;
+}
+
 static inline float fm_erff(float x)
 {
     float a = x < 0.0f ? -x : x;
-    float t = 1.0f / (1.0f + 0.3275911f * a);
-    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
-                  0.254829592f) *
-                 t;
-    float y = 1.0f - poly * fm_expf(-a * a);
+    float y = 1.0f - fm_erf_poly(a) * fm_expf(-a * a);
     return x < 0.0f ? -y : y;
 }
+
+/* erf(x) from e = exp(-x²), which a caller that needs it too computes once (GELU's backward). */
+static inline float fm_erff_exp(float x, float e)
+{
+    float a = x < 0.0f ? -x : x;
+    float y = 1.0f - fm_erf_poly(a) * e;
+    return x < 0.0f ? -y : y;
+}
+
+/* Row reductions in FM_LANES interleaved partial sums: C fixes the order of a plain float sum,
+ * which keeps such a loop scalar; this order is one gcc vectorises. */
+#define FM_LANES 16
 
 #endif

@@ -32,21 +32,40 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
     }
 }
 
+/* Σ x[i] and Σ (x[i] - m)² of one row, in FM_LANES partial sums. */
+static float row_sum(const float *x, int C)
+{
+    float acc[FM_LANES] = {0}, s = 0.0f;
+    int i = 0;
+    for (; i + FM_LANES <= C; i += FM_LANES)
+        for (int l = 0; l < FM_LANES; l++) acc[l] += x[i + l];
+    for (; i < C; i++) s += x[i];
+    for (int l = 0; l < FM_LANES; l++) s += acc[l];
+    return s;
+}
+
+static float row_sq_dev(const float *x, float m, int C)
+{
+    float acc[FM_LANES] = {0}, s = 0.0f;
+    int i = 0;
+    for (; i + FM_LANES <= C; i += FM_LANES)
+        for (int l = 0; l < FM_LANES; l++) {
+            float d = x[i + l] - m;
+            acc[l] += d * d;
+        }
+    for (; i < C; i++) s += (x[i] - m) * (x[i] - m);
+    for (int l = 0; l < FM_LANES; l++) s += acc[l];
+    return s;
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
                        const float *b, int N, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
         float *y = out + (size_t)n * C;
-        float m = 0.0f;
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= (float)C;
-        float v = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float d = x[i] - m;
-            v += d * d;
-        }
-        v /= (float)C;
+        float m = row_sum(x, C) / (float)C;
+        float v = row_sq_dev(x, m, C) / (float)C;
         float s = 1.0f / sqrtf(v + LAYERS_LN_EPS);
         for (int i = 0; i < C; i++) y[i] = (x[i] - m) * s * w[i] + b[i];
         mean[n] = m;
@@ -62,8 +81,18 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
         const float *dy = dout + (size_t)n * C;
         float *dx = din + (size_t)n * C;
         float m = mean[n], s = rstd[n];
-        float sum_g = 0.0f, sum_gx = 0.0f;
-        for (int i = 0; i < C; i++) {
+        float acc_g[FM_LANES] = {0}, acc_gx[FM_LANES] = {0}, sum_g = 0.0f, sum_gx = 0.0f;
+        int i = 0;
+        for (; i + FM_LANES <= C; i += FM_LANES)
+            for (int l = 0; l < FM_LANES; l++) {
+                float xhat = (x[i + l] - m) * s;
+                float g = dy[i + l] * w[i + l];
+                acc_g[l] += g;
+                acc_gx[l] += g * xhat;
+                dw[i + l] += dy[i + l] * xhat;
+                db[i + l] += dy[i + l];
+            }
+        for (; i < C; i++) {
             float xhat = (x[i] - m) * s;
             float g = dy[i] * w[i];
             sum_g += g;
@@ -71,9 +100,10 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
             dw[i] += dy[i] * xhat;
             db[i] += dy[i];
         }
+        for (int l = 0; l < FM_LANES; l++) sum_g += acc_g[l], sum_gx += acc_gx[l];
         sum_g /= (float)C;
         sum_gx /= (float)C;
-        for (int i = 0; i < C; i++) {
+        for (i = 0; i < C; i++) {
             float xhat = (x[i] - m) * s;
             dx[i] += s * (dy[i] * w[i] - sum_g - xhat * sum_gx);
         }
@@ -91,25 +121,45 @@ void gelu_forward(float *out, const float *in, size_t n)
 void gelu_backward(float *din, const float *in, const float *dout, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        float cdf = 0.5f * (1.0f + fm_erff(x * INV_SQRT2));
-        float pdf = INV_SQRT_2PI * fm_expf(-0.5f * x * x);
+        float x = in[i], u = x * INV_SQRT2;
+        float e = fm_expf(-u * u); /* exp(-x²/2): the density's, and erf's */
+        float cdf = 0.5f * (1.0f + fm_erff_exp(u, e));
+        float pdf = INV_SQRT_2PI * e;
         din[i] += dout[i] * (cdf + x * pdf);
     }
 }
 
+static float row_max(const float *x, int n)
+{
+    float acc[FM_LANES], mx = x[0];
+    for (int l = 0; l < FM_LANES; l++) acc[l] = x[0];
+    int i = 0;
+    for (; i + FM_LANES <= n; i += FM_LANES)
+        for (int l = 0; l < FM_LANES; l++) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int l = 0; l < FM_LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
+    return mx;
+}
+
+static float row_dot(const float *a, const float *b, int n)
+{
+    float acc[FM_LANES] = {0}, s = 0.0f;
+    int i = 0;
+    for (; i + FM_LANES <= n; i += FM_LANES)
+        for (int l = 0; l < FM_LANES; l++) acc[l] += a[i + l] * b[i + l];
+    for (; i < n; i++) s += a[i] * b[i];
+    for (int l = 0; l < FM_LANES; l++) s += acc[l];
+    return s;
+}
+
+/* The exponentials in a loop of their own (a sum beside them would keep it scalar). */
 static void softmax_rows(float *s, int rows, int cols)
 {
     for (int r = 0; r < rows; r++) {
         float *row = s + (size_t)r * cols;
-        float mx = row[0];
-        for (int j = 1; j < cols; j++) mx = row[j] > mx ? row[j] : mx;
-        float sum = 0.0f;
-        for (int j = 0; j < cols; j++) {
-            row[j] = fm_expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = 1.0f / sum;
+        float mx = row_max(row, cols);
+        for (int j = 0; j < cols; j++) row[j] = fm_expf(row[j] - mx);
+        float inv = 1.0f / row_sum(row, cols);
         for (int j = 0; j < cols; j++) row[j] *= inv;
     }
 }
@@ -149,8 +199,7 @@ void attention_backward(float *dqkv, float *dprobs, const float *dout, const flo
             for (int i = 0; i < T; i++) {
                 const float *pr = p + (size_t)i * T;
                 float *dr = dprobs + (size_t)i * T;
-                float dot = 0.0f;
-                for (int j = 0; j < T; j++) dot += pr[j] * dr[j];
+                float dot = row_dot(pr, dr, T);
                 for (int j = 0; j < T; j++) dr[j] = pr[j] * (dr[j] - dot);
             }
             gemm(false, false, T, hs, T, scale, dprobs, T, k, 3 * C, 1.0f, dq, 3 * C);
