@@ -84,20 +84,31 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
     return dino_step_create(s, &model, &c, o->seed, err, errsz);
 }
 
+void train_warm_start(struct train_options *o, const struct dino_step *s)
+{
+    o->run_first = s->student.adam_step;
+    o->total_steps = 0;
+}
+
+/* The schedules at step it of a run planned to end at step total: over the run's own steps (from
+ * o->run_first), with the warm-ups of a model's first run left out on a warm start. */
 static void step_params(const struct train_options *o, long it, long total,
                         struct dino_step_params *p)
 {
-    struct dino_schedule sch = {.total = total,
-                                .lr = o->lr * o->batch / 256.0,
-                                .min_lr = o->min_lr,
-                                .lr_warmup = (long)(o->warmup_frac * total),
-                                .weight_decay = o->weight_decay,
-                                .weight_decay_end = o->weight_decay_end,
-                                .momentum = o->momentum_teacher,
-                                .teacher_temp = o->teacher_temp,
-                                .warmup_teacher_temp = o->warmup_teacher_temp,
-                                .teacher_temp_warmup = (long)(o->teacher_temp_warmup_frac * total),
-                                .freeze_last_layer = (long)(o->freeze_last_layer_frac * total)};
+    bool warm = o->run_first > 0;
+    it -= o->run_first, total -= o->run_first;
+    struct dino_schedule sch = {
+        .total = total,
+        .lr = o->lr * o->batch / 256.0,
+        .min_lr = o->min_lr,
+        .lr_warmup = (long)(o->warmup_frac * total),
+        .weight_decay = o->weight_decay,
+        .weight_decay_end = o->weight_decay_end,
+        .momentum = o->momentum_teacher,
+        .teacher_temp = o->teacher_temp,
+        .warmup_teacher_temp = o->warmup_teacher_temp,
+        .teacher_temp_warmup = warm ? 0 : (long)(o->teacher_temp_warmup_frac * total),
+        .freeze_last_layer = warm ? 0 : (long)(o->freeze_last_layer_frac * total)};
     struct dino_schedule_point v = dino_schedule_at(&sch, it);
     *p = (struct dino_step_params){.lr = v.lr,
                                    .weight_decay = v.weight_decay,
@@ -215,7 +226,7 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
     long per_epoch = n / B;
     const long unknown = 1L << 40;
     long total = o->total_steps > 0 ? o->total_steps
-                 : o->epochs > 0    ? per_epoch * o->epochs
+                 : o->epochs > 0    ? o->run_first + per_epoch * o->epochs
                                     : unknown;
     float *glob = malloc(sizeof(float) * (size_t)2 * B * C * G * G);
     float *loc = malloc(sizeof(float) * ((size_t)o->n_local * B * C * L * L + 1));
@@ -257,7 +268,7 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         for (int b = 0; b < B; b++) idx[b] = perm[(it % per_epoch) * B + b] % N;
         make_crops(o, images, C, H, W, idx, (uint64_t)it, glob, loc, scratch, target, turned);
         struct dino_step_params p;
-        step_params(o, it, total == unknown ? 1000 : total, &p);
+        step_params(o, it, total == unknown ? o->run_first + 1000 : total, &p);
         p.aux_target = target;
         if (defects) {
             make_defects(o, C, glob, (uint64_t)it, &db);
@@ -285,7 +296,7 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
              * as the machine's load changes: a short run planned while the machine was busy
              * would otherwise end early once it is not); never beyond the epoch bound */
             long fit = first + (long)(o->minutes * 60.0 / (pr.seconds / (double)done));
-            long bound = o->epochs > 0 ? per_epoch * o->epochs : unknown;
+            long bound = o->epochs > 0 ? o->run_first + per_epoch * o->epochs : unknown;
             total = fit < bound ? fit : bound;
             if (total < it + 1) total = it + 1;
         }
@@ -295,8 +306,9 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
             rc = 1;
             break;
         }
-        if (o->minutes > 0 && pr.seconds >= o->minutes * 60.0) {
-            break; /* the budget is a hard limit */
+        if (o->minutes > 0 && pr.seconds + pr.seconds / (double)done > o->minutes * 60.0) {
+            break; /* the budget is a hard limit: no step that would end beyond it (at the
+                    * steps' mean time so far), though a run makes one step at least */
         }
     }
     free(glob), free(loc), free(scratch), free(perm), free(idx), free(target), free(turned);

@@ -367,10 +367,13 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
         r->px_pixel = pixel_pixel_auroc(train->model.patch, train->threads, c);
         r->px_untrained = model_pixel_auroc(&s.teacher, train->threads, c);
     }
-    /* each run continues the last one's weights, centre and optimiser state, with the step count
-     * (and so the schedules) carried on, as the daemon's warm-started runs do */
+    /* each run after the first is a warm start from the last one's weights, centre and optimiser
+     * state (train_warm_start: the step count goes on, the schedules are the run's own), as the
+     * daemon's runs continue its active model */
+    struct train_options run_train = *train;
     for (int run = 1; run <= (o->runs > 1 ? o->runs : 1); run++) {
-        rc = train_or_load(&s, o, train, c, r);
+        if (run > 1) train_warm_start(&run_train, &s);
+        rc = train_or_load(&s, o, &run_train, c, r);
         if (rc < 0) break;
         r->trained = readout_auroc(&s.teacher, o, train, c, &r->flagged, &r->caught);
         if (o->runs > 1) {
