@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,13 @@ static int prefixed(char *out, size_t outsz, const char *prefix, const char *nam
     return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const char *prefix,
-                          char *err, size_t errsz)
+static bool task_head(const char *name)
+{
+    return strncmp(name, "aux_head.", 9) == 0 || strncmp(name, "defect_head.", 12) == 0;
+}
+
+static int load_model(struct vit_model *m, const struct st_file *f, const char *prefix,
+                      bool tasks_optional, char *err, size_t errsz)
 {
     char name[256];
     const struct st_tensor **found = calloc((size_t)m->ntensors, sizeof *found);
@@ -21,13 +27,17 @@ int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const ch
         if (errsz) snprintf(err, errsz, "out of memory");
         return -1;
     }
-    int rc = 0;
+    int rc = 0, expected = m->ntensors;
     for (int i = 0; !rc && i < m->ntensors; i++) {
         const struct vit_tensor *t = &m->tensors[i];
         if (prefixed(name, sizeof name, prefix, t->name)) {
             rc = -1;
             if (errsz) snprintf(err, errsz, "tensor name too long");
         } else if (!(found[i] = st_find(f, name))) {
+            if (tasks_optional && task_head(t->name)) {
+                expected--;
+                continue;
+            }
             rc = -1;
             if (errsz) snprintf(err, errsz, "missing tensor %s (model config differs?)", name);
         } else {
@@ -35,7 +45,7 @@ int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const ch
         }
     }
     size_t plen = strlen(prefix);
-    int expected = m->ntensors, under_prefix = 0;
+    int under_prefix = 0;
     for (int i = 0; !rc && i < f->ntensors; i++)
         if (strncmp(f->tensors[i].name, prefix, plen) == 0) under_prefix++;
     if (!rc && under_prefix != expected) {
@@ -49,9 +59,21 @@ int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const ch
         rc = -1;
     }
     for (int i = 0; !rc && i < m->ntensors; i++)
-        st_read_f32(found[i], m->params + m->tensors[i].offset);
+        if (found[i]) st_read_f32(found[i], m->params + m->tensors[i].offset);
     free(found);
     return rc;
+}
+
+int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const char *prefix,
+                          char *err, size_t errsz)
+{
+    return load_model(m, f, prefix, false, err, errsz);
+}
+
+int checkpoint_load_model_tasks_optional(struct vit_model *m, const struct st_file *f,
+                                         const char *prefix, char *err, size_t errsz)
+{
+    return load_model(m, f, prefix, true, err, errsz);
 }
 
 int checkpoint_save_models(const char *path, const struct vit_model *const *models,

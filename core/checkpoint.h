@@ -14,6 +14,12 @@
 int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const char *prefix,
                           char *err, size_t errsz);
 
+/* As checkpoint_load_model, but the training tasks' heads (aux_head.*, defect_head.*) that the
+ * file lacks keep their values: weights made without those tasks (an older model, a PyTorch
+ * export) can start a run that has them. */
+int checkpoint_load_model_tasks_optional(struct vit_model *m, const struct st_file *f,
+                                         const char *prefix, char *err, size_t errsz);
+
 /* Writes one or more models into one file atomically; model i's tensors are named prefixes[i] +
  * name. Metadata: nmeta key/value pairs. Returns 0, or -1 with the reason in err. */
 int checkpoint_save_models(const char *path, const struct vit_model *const *models,

@@ -444,8 +444,8 @@ static int init_weights(const struct train_cmd *c, struct dino_step *s)
         log_error("--init: %s", err);
         return -1;
     }
-    int rc = checkpoint_load_model(&s->student, &f, "teacher.", err, sizeof err);
-    if (rc) rc = checkpoint_load_model(&s->student, &f, "", err2, sizeof err2);
+    int rc = checkpoint_load_model_tasks_optional(&s->student, &f, "teacher.", err, sizeof err);
+    if (rc) rc = checkpoint_load_model_tasks_optional(&s->student, &f, "", err2, sizeof err2);
     st_free(&f);
     if (rc) {
         log_error("--init %s: not a checkpoint of this model (%s; as a plain export: %s)", c->init,

@@ -58,9 +58,9 @@ static void write_checkpoint(const char *path)
     snprintf(model, sizeof model,
              "{\"dim\":%d,\"depth\":%d,\"heads\":%d,\"mlp_ratio\":%d,\"patch\":%d,"
              "\"img_size\":%d,\"in_chans\":%d,\"head_hidden\":%d,\"head_bottleneck\":%d,"
-             "\"head_out\":%d,\"mean\":[0.4],\"std\":[0.3]}",
+             "\"head_out\":%d,\"aux_classes\":%d,\"mean\":[0.4],\"std\":[0.3]}",
              m->dim, m->depth, m->heads, m->mlp_ratio, m->patch, m->img_size, m->in_chans,
-             m->head_hidden, m->head_bottleneck, m->head_out);
+             m->head_hidden, m->head_bottleneck, m->head_out, m->aux_classes);
     const char *keys[] = {"format", "version", "model"};
     const char *vals[] = {"inspectd-checkpoint", "1", model};
     if (checkpoint_save_training(path, &s, keys, vals, 3, err, sizeof err)) fail_msg("%s", err);

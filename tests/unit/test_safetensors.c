@@ -161,6 +161,21 @@ static void dino_checkpoint_exported_by_python_loads(void **state)
     }
     printf("  %d tensors, data at byte %llu\n", m.ntensors, (unsigned long long)(8 + hlen));
     vit_destroy(&m);
+    /* a model with the training tasks' heads: the strict load refuses the export, the load for
+     * starting a run takes it and leaves the heads it lacks as they were */
+    cfg.aux_classes = 8, cfg.defect_head = 1;
+    assert_int_equal(vit_create(&m, &cfg, false, err, sizeof err), 0);
+    m.w.aux_w[0] = 0.5f, m.w.defect_b[0] = 0.25f;
+    assert_int_equal(checkpoint_load_model(&m, &f, "", err, sizeof err), -1);
+    assert_non_null(strstr(err, "missing tensor aux_head.weight"));
+    rc = checkpoint_load_model_tasks_optional(&m, &f, "", err, sizeof err);
+    if (rc) printf("  %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_float_equal(m.w.aux_w[0], 0.5f, 0);
+    assert_float_equal(m.w.defect_b[0], 0.25f, 0);
+    const struct vit_tensor *qkv = vit_find_tensor(&m, "blocks.0.attn.qkv.weight");
+    assert_float_equal(m.params[qkv->offset + 3], pattern_value(qkv->name, 3), 0);
+    vit_destroy(&m);
     st_free(&f);
 }
 
