@@ -23,10 +23,7 @@ void train_defaults(struct train_options *o, int img_size, int in_chans)
                                    .in_chans = in_chans,
                                    .head_hidden = 1024,
                                    .head_bottleneck = 256,
-                                   .head_out = 4096,
-                                   /* transformation prediction over the square's 8 symmetries:
-                                    * what makes training pay within minutes (tests/bench/README.md) */
-                                   .aux_classes = 8};
+                                   .head_out = 4096};
     int local = img_size * 3 / 7 / 4 * 4;
     augment_defaults(&o->aug, img_size, local < 4 ? 4 : local);
     o->batch = 64;
