@@ -27,6 +27,10 @@ struct train_options {
     float aux_weight;   /* transformation prediction (model.aux_classes 4: quarter turns, 8: and
                          * mirrors): each image is turned before its crops are cut and the student
                          * predicts how from its global class embeddings; 0 = off */
+    float defect_weight; /* synthetic-defect prediction: a defect (augment_paste_defect) is pasted
+                          * into a copy of each image's second global crop and a linear head on the
+                          * student's patch tokens learns which patches it covers (balanced
+                          * cross-entropy); the model then has a defect head. 0 = off */
     float warmup_frac;  /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;
@@ -77,6 +81,10 @@ typedef int (*train_progress_fn)(const struct train_progress *p, void *ctx);
 
 /* Defaults for small grey images (Fashion-MNIST-like), the ones `inspectd eval` uses. */
 void train_defaults(struct train_options *o, int img_size, int in_chans);
+
+/* The model o trains: o->model with the heads its losses need (defect_head when defect_weight
+ * is on). */
+struct vit_config train_model_config(const struct train_options *o);
 
 /* Trains s (created from o by the caller with train_make_step) on N images (N, C, H, W) in [0, 1]
  * (not normalised: augmentation normalises), starting after the s->student.adam_step steps already

@@ -307,13 +307,15 @@ static const char *source_name(const struct train_cmd *c, char *buf, size_t n)
 
 static char *config_json(const struct train_cmd *c, const struct image_set *set)
 {
-    const struct vit_config *m = &c->k.t.model;
+    struct vit_config mc = train_model_config(&c->k.t);
+    const struct vit_config *m = &mc;
     json_t *j =
         json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "dim", m->dim, "depth",
                   m->depth, "heads", m->heads, "mlp_ratio", m->mlp_ratio, "patch", m->patch,
                   "img_size", m->img_size, "in_chans", m->in_chans, "head_hidden", m->head_hidden,
                   "head_bottleneck", m->head_bottleneck, "head_out", m->head_out);
     if (m->aux_classes > 0) json_object_set_new(j, "aux_classes", json_integer(m->aux_classes));
+    if (m->defect_head) json_object_set_new(j, "defect_head", json_integer(m->defect_head));
     json_t *mean = json_array(), *std = json_array();
     for (int i = 0; i < set->channels; i++) {
         json_array_append_new(mean, json_real(set->mean[i]));
