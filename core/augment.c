@@ -327,3 +327,40 @@ void augment_dihedral(const float *img, int C, int S, int t, float *out)
             }
     }
 }
+
+void augment_paste_defect(float *dst, const float *src, int C, int S, struct rng *r, float *alpha)
+{
+    int kind = (int)(rng_next(r) % 3);
+    double cy = rng_range(r, 0.15, 0.85) * S, cx = rng_range(r, 0.15, 0.85) * S;
+    double th = rng_range(r, 0, M_PI), ct = cos(th), st = sin(th);
+    /* half-extents along the shape's own axes (u along th, v across) */
+    double hu, hv;
+    if (kind == 0) /* rectangle */
+        hu = rng_range(r, 0.06, 0.18) * S, hv = rng_range(r, 0.06, 0.18) * S, ct = 1, st = 0;
+    else if (kind == 1) /* bar */
+        hu = rng_range(r, 0.15, 0.4) * S, hv = fmax(0.6, rng_range(r, 0.01, 0.04) * S);
+    else /* ellipse */
+        hu = rng_range(r, 0.06, 0.2) * S, hv = rng_range(r, 0.06, 0.2) * S;
+    /* the pasted content: src shifted by (dy, dx), its contrast and level changed */
+    int dy = (int)(rng_range(r, 0.2, 0.8) * S), dx = (int)(rng_range(r, 0.2, 0.8) * S);
+    float gain = (float)rng_range(r, 0.6, 1.4), shift = (float)rng_range(r, -0.6, 0.6);
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            double py = y + 0.5 - cy, px = x + 0.5 - cx;
+            double u = px * ct + py * st, v = -px * st + py * ct, a;
+            if (kind == 2) {
+                double q = (u * u) / (hu * hu) + (v * v) / (hv * hv);
+                a = q >= 1 ? 0 : q <= 0.5 ? 1 : (1 - q) * 2;
+            } else {
+                a = fabs(u) <= hu && fabs(v) <= hv ? 1 : 0;
+            }
+            alpha[(size_t)y * S + x] = (float)a;
+            if (a <= 0) continue;
+            int sy = (y + dy) % S, sx = (x + dx) % S;
+            for (int c = 0; c < C; c++) {
+                size_t o = ((size_t)c * S + y) * S + x;
+                float v2 = src[((size_t)c * S + sy) * S + sx] * gain + shift;
+                dst[o] = (float)((1 - a) * dst[o] + a * v2);
+            }
+        }
+}

@@ -61,6 +61,14 @@ void augment_crop(const struct augment_config *c, enum augment_kind kind, const 
  * to right when t >= 4 (t in [0, 8): the eight symmetries of the square). out != img. */
 void augment_dihedral(const float *img, int C, int S, int t, float *out);
 
+/* A synthetic defect for training a per-patch defect head (never the benchmarks' defects): pastes
+ * into dst (C, S, S) a region of src (C, S, S) (another crop, of this image or another one) taken
+ * from elsewhere, with its brightness and offset changed, in one of three shapes: a rectangle, a
+ * thin bar at any angle, or an ellipse with a soft edge. Writes the blend weight of every pixel
+ * into alpha (S, S): 0 where dst is unchanged, up to 1 inside the shape. Works on normalised or
+ * raw crops alike (the content change is relative to src's own values). */
+void augment_paste_defect(float *dst, const float *src, int C, int S, struct rng *r, float *alpha);
+
 /* torchvision's RandomResizedCrop.get_params: box = (x, y, w, h) in whole source pixels. */
 void augment_random_box(const float scale[2], const float ratio[2], int H, int W, struct rng *r,
                         int box[4]);

@@ -220,3 +220,32 @@ int dino_aux_loss(const float *x, int n, int D, const float *W, const float *b, 
     *acc = n ? (double)right / n : 0;
     return 0;
 }
+
+void dino_defect_loss(const float *x, int n, int T, int D, const float *w, const float *b,
+                      const float *target, const float *pw, float weight, float *dx, float *dw,
+                      float *db, double *loss, double *acc)
+{
+    double total = 0, right = 0;
+    for (int i = 0; i < n; i++)
+        for (int t = 1; t < T; t++) {
+            size_t p = (size_t)i * (T - 1) + (size_t)(t - 1);
+            if (pw[p] == 0.0f) continue;
+            const float *xi = x + ((size_t)i * T + t) * D;
+            float z = b[0];
+            for (int d = 0; d < D; d++) z += w[d] * xi[d];
+            float y = target[p];
+            /* BCE with logits, stable: max(z, 0) − z·y + log(1 + e^−|z|) */
+            double l = (z > 0 ? z : 0) - (double)z * y + log1p(exp(-fabs((double)z)));
+            total += pw[p] * l;
+            right += (z > 0.0f) == (y > 0.5f) ? pw[p] : 0.0f;
+            float g = weight * pw[p] * (float)(1.0 / (1.0 + exp(-(double)z)) - y);
+            db[0] += g;
+            float *dxi = dx + ((size_t)i * T + t) * D;
+            for (int d = 0; d < D; d++) {
+                dw[d] += g * xi[d];
+                dxi[d] += g * w[d];
+            }
+        }
+    *loss = total;
+    *acc = right;
+}

@@ -25,6 +25,8 @@ struct dino_stats {
     double koleo;             /* the KoLeo term (before its weight), 0 when off */
     double aux_loss, aux_acc; /* transformation prediction: mean cross-entropy (before its
                                * weight) and share of crops predicted right; 0 when off */
+    double defect_loss, defect_acc; /* synthetic-defect prediction: the weighted cross-entropy
+                                     * (before its weight) and weighted share of patches right */
 };
 
 /* Computes the loss and writes d loss / d student logits into dstudent (same shape as student).
@@ -49,6 +51,16 @@ int dino_koleo(const float *x, int n, int D, float weight, float *dx, double *lo
  * rows whose largest logit is the target). Returns 0, or -1 when out of memory (nothing added). */
 int dino_aux_loss(const float *x, int n, int D, const float *W, const float *b, const int *target,
                   int A, float weight, float *dx, float *dW, float *db, double *loss, double *acc);
+
+/* Synthetic-defect prediction on the patch tokens of n images x (n, T, D) (row 0 of each image,
+ * the class token, is not read): logit z = x·w + b per patch, loss = Σ pw · BCE(z, target) over
+ * the n·(T − 1) patches, target and pw (n, T − 1) the 0/1 labels and the weights (0 for a patch
+ * that is neither clean nor defective; the caller normalises them, e.g. to a balanced mean).
+ * Adds weight · d loss / d x into dx (n, T, D) (class rows untouched), weight · d loss / d w, d b
+ * into dw (D), db (1); sets *loss (unweighted) and *acc = Σ pw · [(z > 0) = target]. */
+void dino_defect_loss(const float *x, int n, int T, int D, const float *w, const float *b,
+                      const float *target, const float *pw, float weight, float *dx, float *dw,
+                      float *db, double *loss, double *acc);
 
 /* center ← center·momentum + mean over rows of teacher · (1 − momentum). */
 void dino_center_update(float *center,        /* (K) */

@@ -11,9 +11,12 @@
 
 struct dino_step_worker {
     struct vit_model student, teacher; /* replicas */
-    struct vit_acts s_glob, s_loc, t_glob;
+    struct vit_acts s_glob, s_loc, t_glob, s_def;
     long g0, g1;              /* this worker's rows of the global stack */
     long l0, l1;              /* this worker's rows of the local stack */
+    long d0, d1;              /* this worker's defect images */
+    float *dtokens;           /* (d1 − d0, T, D) the defect loss's gradient on their tokens */
+    double defect_loss, defect_acc;
     float *dembed;            /* (g1 − g0, D) KoLeo and auxiliary gradient on the student's global
                                * embeddings */
     int *target;              /* (g1 − g0) auxiliary classes of this worker's global rows */
@@ -43,6 +46,24 @@ static void forward_part(void *arg, int w, int n)
     vit_forward(&k->teacher, &k->t_glob, c->globals + (size_t)k->g0 * gi);
     vit_forward(&k->student, &k->s_glob, c->globals + (size_t)k->g0 * gi);
     if (k->l1 > k->l0) vit_forward(&k->student, &k->s_loc, c->locals + (size_t)k->l0 * li);
+    if (k->dtokens && c->p->defects && k->d1 > k->d0)
+        vit_forward(&k->student, &k->s_def, c->p->defects + (size_t)k->d0 * gi);
+}
+
+/* The synthetic-defect loss on this worker's defect images; returns whether it ran. */
+static bool defect_part(struct dino_step *s, struct dino_step_worker *k,
+                        const struct dino_step_params *p)
+{
+    k->defect_loss = k->defect_acc = 0;
+    if (!k->dtokens || !p->defects || k->d1 <= k->d0) return false;
+    int T = k->s_def.T, D = s->model.dim, rows = (int)(k->d1 - k->d0);
+    size_t P = (size_t)(T - 1);
+    memset(k->dtokens, 0, sizeof(float) * (size_t)rows * T * D);
+    dino_defect_loss(k->s_def.tokens, rows, T, D, k->student.w.defect_w, k->student.w.defect_b,
+                     p->defect_target + (size_t)k->d0 * P, p->defect_pw + (size_t)k->d0 * P,
+                     s->cfg.defect_weight, k->dtokens, k->student.g.defect_w,
+                     k->student.g.defect_b, &k->defect_loss, &k->defect_acc);
+    return true;
 }
 
 /* KoLeo on the student's global embeddings of this worker, one group per crop (rows of the same
@@ -104,9 +125,11 @@ static void backward_part(void *arg, int w, int n)
     size_t K = (size_t)s->model.head_out, nglob = (size_t)s->cfg.n_global * s->cfg.batch;
     vit_zero_grad(&k->student);
     const float *dembed = embed_grad(s, k, c->p->aux_target);
-    vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, dembed);
+    vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, dembed, NULL);
     if (k->l1 > k->l0)
-        vit_backward(&k->student, &k->s_loc, s->dlogits_s + (nglob + (size_t)k->l0) * K, NULL);
+        vit_backward(&k->student, &k->s_loc, s->dlogits_s + (nglob + (size_t)k->l0) * K, NULL,
+                     NULL);
+    if (defect_part(s, k, c->p)) vit_backward(&k->student, &k->s_def, NULL, NULL, k->dtokens);
 }
 
 static void reduce_part(void *arg, int w, int n)
@@ -168,11 +191,12 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
         return -2;
     dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
     pool_run(s->pool, backward_part, &ctx);
-    st.koleo = st.aux_loss = st.aux_acc = 0;
+    st.koleo = st.aux_loss = st.aux_acc = st.defect_loss = st.defect_acc = 0;
     for (int w = 0; w < s->nworkers; w++) {
         if (s->workers[w].failed) return -2;
         st.koleo += s->workers[w].koleo / c->n_global;
         st.aux_loss += s->workers[w].aux_loss, st.aux_acc += s->workers[w].aux_acc;
+        st.defect_loss += s->workers[w].defect_loss, st.defect_acc += s->workers[w].defect_acc;
     }
     pool_run(s->pool, reduce_part, &ctx);
     if (c->clip > 0.0f) adamw_clip_grads(&s->student, c->clip);
@@ -198,6 +222,8 @@ static int check_config(const struct vit_config *m, const struct dino_step_confi
         why = "threads must be in [1, 64] and at most n_global x batch";
     else if (c->student_temp <= 0.0f)
         why = "student_temp must be positive";
+    else if (c->defect_weight < 0.0f || (c->defect_weight > 0.0f && !m->defect_head))
+        why = "the defect loss needs a model with a defect head (defect_head 1)";
     if (why) {
         if (errsz) snprintf(err, errsz, "invalid training config: %s", why);
         return -1;
@@ -227,6 +253,19 @@ static int create_worker(struct dino_step *s, int w, char *err, size_t errsz)
         if (!k->dembed || !k->target) {
             rc = -2;
             if (errsz) snprintf(err, errsz, "out of memory for the embedding gradient");
+        }
+    }
+    pool_share((long)c->batch, w, s->nworkers, &k->d0, &k->d1);
+    if (!rc && c->defect_weight > 0.0f && k->d1 > k->d0) {
+        rc = vit_acts_create(&k->s_def, &k->student, (int)(k->d1 - k->d0), G, G, false, true, err,
+                             errsz);
+        if (!rc) {
+            k->dtokens = malloc(sizeof(float) * (size_t)(k->d1 - k->d0) * k->s_def.T *
+                                (size_t)s->model.dim);
+            if (!k->dtokens) {
+                rc = -2;
+                if (errsz) snprintf(err, errsz, "out of memory for the defect gradient");
+            }
         }
     }
     if (!rc && k->l1 > k->l0)
@@ -277,6 +316,8 @@ void dino_step_destroy(struct dino_step *s)
         vit_acts_destroy(&k->s_glob);
         vit_acts_destroy(&k->s_loc);
         vit_acts_destroy(&k->t_glob);
+        vit_acts_destroy(&k->s_def);
+        free(k->dtokens);
         free(k->dembed);
         free(k->target);
         vit_destroy(&k->student);

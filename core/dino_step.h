@@ -29,6 +29,8 @@ struct dino_step_config {
                             * embeddings, per crop and worker; 0 = off (DINO) */
     float aux_weight;      /* weight of the transformation-prediction loss on the student's
                             * global class embeddings (model aux_classes > 0); 0 = off */
+    float defect_weight;   /* weight of the synthetic-defect loss on the patch tokens of a third
+                            * student pass over defect images (model defect_head); 0 = off */
     float beta1, beta2, eps;
     int threads; /* workers (cores); BLAS runs single-threaded inside each */
 };
@@ -41,6 +43,10 @@ struct dino_step_params {
     int freeze_last_layer; /* zero the last layer's gradient this step */
     const int *aux_target; /* (batch) the transformation each image's crops were made under,
                             * the auxiliary head's class; NULL = no auxiliary loss this step */
+    /* synthetic defects (defect_weight > 0): defects (B, C, G, G) global-size images with a
+     * pasted defect, defect_target and defect_pw (B, P) per patch (P the patch grid) the 0/1
+     * label and the loss weight (summing to 1 over the batch); NULL = no defect loss this step */
+    const float *defects, *defect_target, *defect_pw;
 };
 
 struct dino_step_worker;

@@ -55,6 +55,13 @@ void train_set_size(struct train_options *o, int size)
     if (global_min > 0.0f) o->aug.global_scale[0] = global_min;
 }
 
+struct vit_config train_model_config(const struct train_options *o)
+{
+    struct vit_config m = o->model;
+    m.defect_head = o->defect_weight > 0.0f;
+    return m;
+}
+
 int train_make_step(struct dino_step *s, const struct train_options *o, char *err, size_t errsz)
 {
     if (augment_check(&o->aug, err, errsz)) return -1;
@@ -68,27 +75,40 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
                                  .clip = o->clip,
                                  .koleo_weight = o->koleo_weight,
                                  .aux_weight = o->model.aux_classes > 0 ? o->aux_weight : 0.0f,
+                                 .defect_weight = o->defect_weight,
                                  .beta1 = 0.9f,
                                  .beta2 = 0.999f,
                                  .eps = 1e-8f,
                                  .threads = o->threads};
-    return dino_step_create(s, &o->model, &c, o->seed, err, errsz);
+    struct vit_config model = train_model_config(o);
+    return dino_step_create(s, &model, &c, o->seed, err, errsz);
 }
 
+void train_warm_start(struct train_options *o, const struct dino_step *s)
+{
+    o->run_first = s->student.adam_step;
+    o->total_steps = 0;
+}
+
+/* The schedules at step it of a run planned to end at step total: over the run's own steps (from
+ * o->run_first), with the warm-ups of a model's first run left out on a warm start. */
 static void step_params(const struct train_options *o, long it, long total,
                         struct dino_step_params *p)
 {
-    struct dino_schedule sch = {.total = total,
-                                .lr = o->lr * o->batch / 256.0,
-                                .min_lr = o->min_lr,
-                                .lr_warmup = (long)(o->warmup_frac * total),
-                                .weight_decay = o->weight_decay,
-                                .weight_decay_end = o->weight_decay_end,
-                                .momentum = o->momentum_teacher,
-                                .teacher_temp = o->teacher_temp,
-                                .warmup_teacher_temp = o->warmup_teacher_temp,
-                                .teacher_temp_warmup = (long)(o->teacher_temp_warmup_frac * total),
-                                .freeze_last_layer = (long)(o->freeze_last_layer_frac * total)};
+    bool warm = o->run_first > 0;
+    it -= o->run_first, total -= o->run_first;
+    struct dino_schedule sch = {
+        .total = total,
+        .lr = o->lr * o->batch / 256.0,
+        .min_lr = o->min_lr,
+        .lr_warmup = (long)(o->warmup_frac * total),
+        .weight_decay = o->weight_decay,
+        .weight_decay_end = o->weight_decay_end,
+        .momentum = o->momentum_teacher,
+        .teacher_temp = o->teacher_temp,
+        .warmup_teacher_temp = o->warmup_teacher_temp,
+        .teacher_temp_warmup = warm ? 0 : (long)(o->teacher_temp_warmup_frac * total),
+        .freeze_last_layer = warm ? 0 : (long)(o->freeze_last_layer_frac * total)};
     struct dino_schedule_point v = dino_schedule_at(&sch, it);
     *p = (struct dino_step_params){.lr = v.lr,
                                    .weight_decay = v.weight_decay,
@@ -128,6 +148,48 @@ static void make_crops(const struct train_options *o, const float *images, int C
     }
 }
 
+/* The defect images of a batch: each image's second global crop with a defect pasted from the
+ * first global crop of itself or of another image, and per patch its label (the defect covers at
+ * least a quarter of it) and loss weight (balanced: the defective patches weigh half the loss,
+ * the clean ones the other half; patches the defect only grazes weigh nothing). */
+struct defect_batch {
+    float *images; /* (B, C, G, G) */
+    float *target, *pw; /* (B, P) */
+    float *alpha;       /* (G, G) scratch */
+};
+
+static void make_defects(const struct train_options *o, int C, const float *glob, uint64_t stream,
+                         struct defect_batch *d)
+{
+    int B = o->batch, G = o->aug.global_size, ps = o->model.patch, g = G / ps;
+    size_t gsz = (size_t)C * G * G, P = (size_t)g * g;
+    long npos = 0, nneg = 0;
+    for (int b = 0; b < B; b++) {
+        struct rng r = rng_seed(o->seed ^ 0xDEFEC7ull, stream * (uint64_t)B + (uint64_t)b);
+        float *img = d->images + (size_t)b * gsz;
+        memcpy(img, glob + ((size_t)B + b) * gsz, sizeof(float) * gsz);
+        int j = B > 1 && rng_uniform(&r) < 0.5 ? (b + 1 + (int)(rng_next(&r) % (uint64_t)(B - 1))) % B
+                                               : b;
+        augment_paste_defect(img, glob + (size_t)j * gsz, C, G, &r, d->alpha);
+        for (int py = 0; py < g; py++)
+            for (int px = 0; px < g; px++) {
+                double cov = 0;
+                for (int y = 0; y < ps; y++)
+                    for (int x = 0; x < ps; x++)
+                        cov += d->alpha[(size_t)(py * ps + y) * G + px * ps + x];
+                cov /= ps * ps;
+                size_t k = (size_t)b * P + (size_t)py * g + px;
+                d->target[k] = cov >= 0.25 ? 1.0f : 0.0f;
+                d->pw[k] = cov >= 0.25 ? 1.0f : cov <= 0.01 ? -1.0f : 0.0f;
+                npos += d->pw[k] > 0, nneg += d->pw[k] < 0;
+            }
+    }
+    float wp = npos ? (nneg ? 0.5f : 1.0f) / (float)npos : 0.0f;
+    float wn = nneg ? (npos ? 0.5f : 1.0f) / (float)nneg : 0.0f;
+    for (size_t k = 0; k < (size_t)B * P; k++)
+        d->pw[k] = d->pw[k] > 0 ? wp : d->pw[k] < 0 ? wn : 0.0f;
+}
+
 void train_guard_init(struct train_guard *g)
 {
     *g = (struct train_guard){.temp_scale = 1.0f};
@@ -164,7 +226,7 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
     long per_epoch = n / B;
     const long unknown = 1L << 40;
     long total = o->total_steps > 0 ? o->total_steps
-                 : o->epochs > 0    ? per_epoch * o->epochs
+                 : o->epochs > 0    ? o->run_first + per_epoch * o->epochs
                                     : unknown;
     float *glob = malloc(sizeof(float) * (size_t)2 * B * C * G * G);
     float *loc = malloc(sizeof(float) * ((size_t)o->n_local * B * C * L * L + 1));
@@ -179,8 +241,19 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
     }
     int *target = aux ? malloc(sizeof(int) * (size_t)B) : NULL;
     float *turned = aux ? malloc(sizeof(float) * (size_t)C * H * W) : NULL;
-    if (!glob || !loc || !scratch || !perm || !idx || (aux && (!target || !turned))) {
+    bool defects = o->defect_weight > 0.0f;
+    size_t P = (size_t)(G / o->model.patch) * (size_t)(G / o->model.patch);
+    struct defect_batch db = {0};
+    if (defects) {
+        db.images = malloc(sizeof(float) * (size_t)B * C * G * G);
+        db.target = malloc(sizeof(float) * (size_t)B * P);
+        db.pw = malloc(sizeof(float) * (size_t)B * P);
+        db.alpha = malloc(sizeof(float) * (size_t)G * G);
+    }
+    bool db_ok = !defects || (db.images && db.target && db.pw && db.alpha);
+    if (!glob || !loc || !scratch || !perm || !idx || (aux && (!target || !turned)) || !db_ok) {
         free(glob), free(loc), free(scratch), free(perm), free(idx), free(target), free(turned);
+        free(db.images), free(db.target), free(db.pw), free(db.alpha);
         if (errsz) snprintf(err, errsz, "out of memory for the training batch");
         return -2;
     }
@@ -195,8 +268,12 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         for (int b = 0; b < B; b++) idx[b] = perm[(it % per_epoch) * B + b] % N;
         make_crops(o, images, C, H, W, idx, (uint64_t)it, glob, loc, scratch, target, turned);
         struct dino_step_params p;
-        step_params(o, it, total == unknown ? 1000 : total, &p);
+        step_params(o, it, total == unknown ? o->run_first + 1000 : total, &p);
         p.aux_target = target;
+        if (defects) {
+            make_defects(o, C, glob, (uint64_t)it, &db);
+            p.defects = db.images, p.defect_target = db.target, p.defect_pw = db.pw;
+        }
         p.teacher_temp =
             fmaxf(p.teacher_temp * guard.temp_scale, fminf(p.teacher_temp, TRAIN_GUARD_MIN_TEMP));
         struct train_progress pr = {.step = it, .epoch = epoch, .lr = p.lr};
@@ -213,11 +290,13 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         pr.teacher_temp = p.teacher_temp, pr.guard_fires = guard.fires;
         pr.seconds = now_s() - t0;
         long done = it - first + 1;
-        if (o->minutes > 0 && o->total_steps == 0 && (done == 5 || done % 50 == 0)) {
-            /* plan the schedules from the speed so far (after 5 steps, then every 50, as the
-             * machine's load changes); never beyond the epoch bound */
+        if (o->minutes > 0 && o->total_steps == 0 &&
+            (done == 5 || done == 10 || done == 20 || done % 25 == 0)) {
+            /* plan the schedules from the speed so far (after 5, 10 and 20 steps, then every 25,
+             * as the machine's load changes: a short run planned while the machine was busy
+             * would otherwise end early once it is not); never beyond the epoch bound */
             long fit = first + (long)(o->minutes * 60.0 / (pr.seconds / (double)done));
-            long bound = o->epochs > 0 ? per_epoch * o->epochs : unknown;
+            long bound = o->epochs > 0 ? o->run_first + per_epoch * o->epochs : unknown;
             total = fit < bound ? fit : bound;
             if (total < it + 1) total = it + 1;
         }
@@ -227,10 +306,12 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
             rc = 1;
             break;
         }
-        if (o->minutes > 0 && pr.seconds >= o->minutes * 60.0) {
-            break; /* the budget is a hard limit */
+        if (o->minutes > 0 && pr.seconds + pr.seconds / (double)done > o->minutes * 60.0) {
+            break; /* the budget is a hard limit: no step that would end beyond it (at the
+                    * steps' mean time so far), though a run makes one step at least */
         }
     }
     free(glob), free(loc), free(scratch), free(perm), free(idx), free(target), free(turned);
+    free(db.images), free(db.target), free(db.pw), free(db.alpha);
     return rc;
 }

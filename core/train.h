@@ -27,12 +27,20 @@ struct train_options {
     float aux_weight;   /* transformation prediction (model.aux_classes 4: quarter turns, 8: and
                          * mirrors): each image is turned before its crops are cut and the student
                          * predicts how from its global class embeddings; 0 = off */
+    float defect_weight; /* synthetic-defect prediction: a defect (augment_paste_defect) is pasted
+                          * into a copy of each image's second global crop and a linear head on the
+                          * student's patch tokens learns which patches it covers (balanced
+                          * cross-entropy); the model then has a defect head. 0 = off */
     float warmup_frac;  /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;
-    int epochs;       /* upper bound; 0 = time budget only */
-    double minutes;   /* time budget; 0 = epochs only */
+    int epochs;       /* upper bound on the run's (from run_first); 0 = time budget only */
+    double minutes;   /* time budget (no step starts that would end beyond it, at the mean step
+                       * time; one step at least); 0 = epochs only */
     long total_steps; /* schedule length when known (a resumed run); 0 = derive it */
+    long run_first;   /* the step this run began at: 0 for a run from scratch, the steps the model
+                       * had done for a warm start (train_warm_start); the schedules are laid over
+                       * the steps from here to total_steps */
     uint64_t seed;
 };
 
@@ -74,6 +82,10 @@ typedef int (*train_progress_fn)(const struct train_progress *p, void *ctx);
 /* Defaults for small grey images (Fashion-MNIST-like), the ones `inspectd eval` uses. */
 void train_defaults(struct train_options *o, int img_size, int in_chans);
 
+/* The model o trains: o->model with the heads its losses need (defect_head when defect_weight
+ * is on). */
+struct vit_config train_model_config(const struct train_options *o);
+
 /* Trains s (created from o by the caller with train_make_step) on N images (N, C, H, W) in [0, 1]
  * (not normalised: augmentation normalises), starting after the s->student.adam_step steps already
  * done, so a run restored from a checkpoint continues where it stopped: the data order and the
@@ -82,6 +94,17 @@ void train_defaults(struct train_options *o, int img_size, int in_chans);
  * -2 when out of memory (reason in err). */
 int train_run(struct dino_step *s, const struct train_options *o, const float *images, int N, int H,
               int W, train_progress_fn cb, void *ctx, char *err, size_t errsz);
+
+/* Makes the next train_run of s a warm start: a run that continues s's weights, DINO centre and
+ * optimiser state (restored from an earlier run, or left by one in memory), with its step count
+ * going on from s->student.adam_step and its schedules laid over its own steps (the length planned
+ * from the time budget again). On a warm start the learning rate warms up again (the first
+ * warmup_frac of the run's steps, then the cosine to min_lr at its end), and so does the weight
+ * decay's cosine; the teacher momentum follows its cosine from momentum_teacher to 1 over the run,
+ * as in a first run (carried on across runs it would sit at 1 after a few, the teacher, which
+ * scores, frozen); the teacher temperature starts at teacher_temp (no warm-up) and the last layer
+ * is not frozen again: both protect a model's first steps only. */
+void train_warm_start(struct train_options *o, const struct dino_step *s);
 
 /* Sets the crop sizes for images of `size` pixels (global crops of the whole size, local crops
  * of 3/7 of it, both multiples of the model's patch) with DINO's other augmentation defaults,

@@ -41,6 +41,8 @@ int vit_config_check(const struct vit_config *c, char *err, size_t errsz)
         why = "head dims must be positive (head_out 0 means no head)";
     else if (c->aux_classes < 0 || c->aux_classes > 64)
         why = "aux_classes must be in [0, 64]";
+    else if (c->defect_head < 0 || c->defect_head > 1)
+        why = "defect_head must be 0 or 1";
     else if (c->dim > 8192 || c->depth > 256 || c->img_size > 4096 || c->head_out > 1 << 20 ||
              c->head_hidden > 1 << 16 || c->head_bottleneck > 1 << 16 || c->mlp_ratio > 16)
         why = "dimensions out of range";
@@ -117,11 +119,15 @@ static void build_table(struct vit_model *m)
         ADD(TR, "aux_head.weight", 0, c->aux_classes, D);
         ADD(TR, "aux_head.bias", 0, c->aux_classes);
     }
+    if (c->defect_head) {
+        ADD(TR, "defect_head.weight", 0, 1, D);
+        ADD(TR, "defect_head.bias", 0, 1);
+    }
 }
 
 static int table_size(const struct vit_config *c)
 {
-    return 6 + 12 * c->depth + 8 + 2;
+    return 6 + 12 * c->depth + 8 + 2 + 2;
 }
 
 /* Points the named views at a flat buffer laid out by the tensor table (order of build_table). */
@@ -162,6 +168,10 @@ static void bind_weights(struct vit_weights *w, const struct vit_model *m, float
     if (m->cfg.aux_classes > 0) {
         w->aux_w = NEXT;
         w->aux_b = NEXT;
+    }
+    if (m->cfg.defect_head) {
+        w->defect_w = NEXT;
+        w->defect_b = NEXT;
     }
 #undef NEXT
     assert(i == m->ntensors);
@@ -659,7 +669,7 @@ static void embed_backward(struct vit_model *m, struct vit_acts *a, const float 
 }
 
 void vit_backward(struct vit_model *m, struct vit_acts *a, const float *dlogits,
-                  const float *dembed)
+                  const float *dembed, const float *dtokens)
 {
     const struct vit_config *c = &m->cfg;
     assert(a->train && m->grads);
@@ -671,11 +681,21 @@ void vit_backward(struct vit_model *m, struct vit_acts *a, const float *dlogits,
     }
     if (dembed)
         for (size_t i = 0; i < (size_t)B * D; i++) a->d_embed[i] += dembed[i];
-    /* final norm: only the class-token rows carry gradient */
     float *dx = a->d_res[0];
     zero(dx, (size_t)BT * D);
     const float *xlast = a->blk[c->depth - 1].res2;
-    for (int b = 0; b < B; b++) {
+    if (dtokens) {
+        /* every token row carries gradient: d(normed tokens), the class rows plus d_embed
+         * (d_res[1] is free until the blocks' backward) */
+        float *dy = a->d_res[1];
+        memcpy(dy, dtokens, sizeof(float) * (size_t)BT * D);
+        for (int b = 0; b < B; b++)
+            for (int d = 0; d < D; d++) dy[(size_t)b * T * D + d] += a->d_embed[(size_t)b * D + d];
+        layernorm_backward(dx, m->g.norm_w, m->g.norm_b, dy, xlast, m->w.norm_w, a->norm_mean,
+                           a->norm_rstd, BT, D);
+    }
+    /* final norm without dtokens: only the class-token rows carry gradient */
+    for (int b = 0; !dtokens && b < B; b++) {
         size_t row = (size_t)b * T;
         layernorm_backward(dx + row * D, m->g.norm_w, m->g.norm_b, a->d_embed + (size_t)b * D,
                            xlast + row * D, m->w.norm_w, a->norm_mean + row, a->norm_rstd + row, 1,

@@ -32,6 +32,9 @@ struct vit_config {
     int aux_classes; /* transformation-prediction head on the class embedding: aux_head.weight
                       * (A, D), aux_head.bias (A); 0 = none (nothing in the forward pass uses it:
                       * the loss that trains it reads the embedding, dino_aux_loss) */
+    int defect_head; /* 1: a per-patch synthetic-defect head on the normed patch tokens,
+                      * defect_head.weight (1, D), defect_head.bias (1); 0 = none (read only by
+                      * the loss that trains it, dino_defect_loss) */
 };
 
 enum vit_tensor_flags { VIT_TRAINABLE = 1, VIT_DECAY = 2 };
@@ -67,6 +70,7 @@ struct vit_weights {
     float *last_v; /* (K, bott) */
     float *aux_w;  /* (A, D), NULL when aux_classes is 0 */
     float *aux_b;  /* (A) */
+    float *defect_w, *defect_b; /* (1, D), (1); NULL when defect_head is 0 */
 };
 
 struct vit_model {
@@ -154,9 +158,10 @@ void vit_acts_set_batch(struct vit_acts *a, int B);
 void vit_forward(struct vit_model *m, struct vit_acts *a, const float *images);
 
 /* Backward pass: adds the gradients of the loss into m->grads, given dlogits (B, K) (NULL when
- * the loss does not use the head) and/or dembed (B, D) (NULL when the loss does not use the
- * embedding directly). Needs acts created with train = true. */
+ * the loss does not use the head), dembed (B, D) (NULL when the loss does not use the embedding
+ * directly) and/or dtokens (B, T, D) on the normed tokens a->tokens (NULL when the loss does not
+ * read them; its class-token rows add to dembed). Needs acts created with train = true. */
 void vit_backward(struct vit_model *m, struct vit_acts *a, const float *dlogits,
-                  const float *dembed);
+                  const float *dembed, const float *dtokens);
 
 #endif

@@ -241,6 +241,10 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
             return parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) == 0
                        ? 1
                        : fail(p, "%s must be an integer in [%d, %d]", key, ints[i].lo, ints[i].hi);
+    if (strcmp(key, "first_minutes") == 0)
+        return parse_double(v, 0, 1e4, 1, &c->trainer_first_minutes) == 0
+                   ? 1
+                   : fail(p, "first_minutes must be a number above 0, at most 10000");
     if (strcmp(key, "import") == 0) {
         if (strlen(v) >= sizeof c->trainer_import) return fail(p, "import: path too long");
         snprintf(c->trainer_import, sizeof c->trainer_import, "%s", v);
@@ -394,7 +398,8 @@ static void set_defaults(struct config *c, const char *name)
     c->log_level = LOGL_INFO;
     c->trainer_enabled = 1;
     c->trainer_every = 5000;
-    c->trainer_min_frames = 500;
+    c->trainer_min_frames = 100;
+    c->trainer_first_minutes = 0.5;
     c->trainer_keep_models = 3;
     train_knobs_defaults(&c->trainer_knobs);
     c->trainer_knobs_set = 0;
@@ -662,6 +667,7 @@ void config_copy_trainer(struct config *dst, const struct config *src)
     dst->trainer_every = src->trainer_every;
     dst->trainer_min_frames = src->trainer_min_frames;
     dst->trainer_keep_models = src->trainer_keep_models;
+    dst->trainer_first_minutes = src->trainer_first_minutes;
     memcpy(&dst->trainer_knobs, &src->trainer_knobs, sizeof dst->trainer_knobs);
     dst->trainer_knobs_set = src->trainer_knobs_set;
     memcpy(dst->trainer_import, src->trainer_import, sizeof dst->trainer_import);

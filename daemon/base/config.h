@@ -67,6 +67,7 @@ struct config {
     int trainer_every;       /* retrain once this many frames arrived since the active model */
     int trainer_min_frames;  /* no first model before this many frames */
     int trainer_keep_models; /* model files kept: the newest this many models' (and the active's) */
+    double trainer_first_minutes; /* the budget of the runs before the first model exists */
     /* the child's training knobs (train/train_cli.h): those in trainer_knobs_set (bit i: knob i)
      * are passed to it, the others keep `inspectd train`'s defaults */
     struct train_knobs trainer_knobs;

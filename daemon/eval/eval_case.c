@@ -65,10 +65,11 @@ static int on_progress(const struct train_progress *p, void *arg)
     if (p->seconds - c->last_log >= 15.0 || p->step == 0) {
         c->last_log = p->seconds;
         log_info("%s: step %ld/%ld epoch %d loss %.4f entropy %.3f kl %.3f koleo %.3f aux %.3f "
-                 "(%.0f%% right) lr %.2e %.1f img/s",
+                 "(%.0f%% right) defects %.3f (%.0f%% right) lr %.2e %.1f img/s",
                  c->name, p->step + 1, p->total_steps, p->epoch, p->stats.loss,
                  p->stats.teacher_entropy, p->stats.teacher_kl, p->stats.koleo, p->stats.aux_loss,
-                 100 * p->stats.aux_acc, p->lr, p->images_per_s);
+                 100 * p->stats.aux_acc, p->stats.defect_loss, 100 * p->stats.defect_acc, p->lr,
+                 p->images_per_s);
     }
     return eval_interrupted;
 }
@@ -366,10 +367,13 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
         r->px_pixel = pixel_pixel_auroc(train->model.patch, train->threads, c);
         r->px_untrained = model_pixel_auroc(&s.teacher, train->threads, c);
     }
-    /* each run continues the last one's weights, centre and optimiser state, with the step count
-     * (and so the schedules) carried on, as the daemon's warm-started runs do */
+    /* each run after the first is a warm start from the last one's weights, centre and optimiser
+     * state (train_warm_start: the step count goes on, the schedules are the run's own), as the
+     * daemon's runs continue its active model */
+    struct train_options run_train = *train;
     for (int run = 1; run <= (o->runs > 1 ? o->runs : 1); run++) {
-        rc = train_or_load(&s, o, train, c, r);
+        if (run > 1) train_warm_start(&run_train, &s);
+        rc = train_or_load(&s, o, &run_train, c, r);
         if (rc < 0) break;
         r->trained = readout_auroc(&s.teacher, o, train, c, &r->flagged, &r->caught);
         if (o->runs > 1) {

@@ -51,6 +51,10 @@ int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
 int api_alerts_review_body(const json_t *body, struct http_reply *r, const char **verdict,
                            const char **note);
 
+/* The body of POST /api/v1/train, {"fresh": true|false} or {} (an empty body is {}): *fresh.
+ * Returns 0, or -1 after replying 400. */
+int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh);
+
 /* An alert as the API shows it (with links). Returns a new reference. */
 json_t *api_alert_json(const struct alert_info *a);
 

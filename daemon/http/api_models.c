@@ -54,6 +54,7 @@ static json_t *train_json(const struct trainer_status *st)
                           (json_int_t)st->runs, "failures", (json_int_t)st->failures,
                           "frames_since_model", (json_int_t)st->frames_since_model);
     if (!j) return NULL;
+    if (st->runs) json_object_set_new(j, "fresh", json_boolean(st->fresh));
     if (st->running) {
         json_object_set_new(j, "pid", json_integer(st->pid));
         json_object_set_new(j, "started_at", api_time(st->started_us));
@@ -82,12 +83,38 @@ static void get_train(const struct http_request *req, struct http_reply *r)
     http_reply_json(r, 200, train_json(&st));
 }
 
+int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)body, key, value)
+    {
+        if (strcmp(key, "fresh") != 0) {
+            http_reply_error(r, 400, "unknown field '%.64s' (fresh is known)", key);
+            return -1;
+        }
+        if (!json_is_boolean(value)) {
+            http_reply_error(r, 400, "fresh must be true or false");
+            return -1;
+        }
+    }
+    *fresh = json_is_true(json_object_get(body, "fresh"));
+    return 0;
+}
+
 static void post_train(const struct http_request *req, struct http_reply *r)
 {
     static const char *const none[] = {NULL};
     if (http_check_query(req, none, r) < 0) return;
-    if (req->body_len) return http_reply_error(r, 400, "POST /api/v1/train takes no body");
-    int busy = trainer_request(req->app->trainer);
+    bool fresh = false;
+    if (req->body_len) { /* JSON whatever the Content-Type: a bare curl -d is understood too */
+        json_t *body = http_parse_json(req->body, req->body_len, r);
+        if (!body) return;
+        int bad = api_models_train_body(body, r, &fresh);
+        json_decref(body);
+        if (bad) return;
+    }
+    int busy = trainer_request(req->app->trainer, fresh);
     struct trainer_status st;
     trainer_get_status(req->app->trainer, &st);
     if (busy) {

@@ -1,6 +1,6 @@
 /* cmd_train.c — `inspectd train`: DINO pretraining on the frames of the database or on a directory
- * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C) and
- * --resume. */
+ * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C), --resume
+ * and warm starts from the database's active model (train/start.h). */
 #define LOG_TAG "train"
 #include "array.h"
 #include "clock.h"
@@ -28,6 +28,7 @@
 #include "train.h"
 #include "gemm.h"
 #include "train_cli.h"
+#include "train/start.h"
 #include "store/scoring_store.h"
 #include "scoring/golive.h"
 #include "scoring/model.h"
@@ -41,6 +42,8 @@ struct train_cmd {
     bool resume;
     bool register_model;  /* --register: build the bank, calibrate, make it the db's model */
     const char *init;     /* --init FILE: start from these weights instead of a random init */
+    const char *warm;     /* --warm FILE: continue that model (default: the --db's active one) */
+    bool fresh;           /* --fresh: no warm start */
     const char *progress; /* --progress FILE: the run's progress as JSON, replaced every second */
     struct train_knobs k;
 };
@@ -70,8 +73,13 @@ static void usage(FILE *out)
                  "                      (with --db)\n"
                  "  --out FILE          checkpoint to write (atomically) and to --resume from\n"
                  "  --resume            continue the run saved in --out\n"
+                 "  --warm FILE         continue the model of FILE (a checkpoint of this\n"
+                 "                      network: its weights, centre and optimiser state);\n"
+                 "                      default with --db: the database's active model\n"
+                 "  --fresh             no warm start: begin from --init or random\n"
                  "  --init FILE         start from the weights of FILE (a checkpoint's teacher,\n"
-                 "                      or a plain export of the same model) instead of random\n"
+                 "                      or a plain export of the same model) instead of random,\n"
+                 "                      when there is no warm start\n"
                  "  --register          then build the normal bank from the same frames,\n"
                  "                      calibrate the threshold and make the model the one\n"
                  "                      that scores the database's frames (with --db)\n"
@@ -80,14 +88,16 @@ static void usage(FILE *out)
                  "  --minutes M         time budget, above 0, at most 10000 (default: none)\n"
                  "  --epochs N          epochs, 1 to 100000 (default 100; with --minutes, an\n"
                  "                      upper bound)\n"
-                 "  --max-steps N       stop after step N, schedules unchanged (train in chunks)\n"
+                 "  --max-steps N       stop after step N (of the model's steps, a warm start's\n"
+                 "                      included), schedules unchanged (train in chunks)\n"
                  "  --every N           checkpoint every N steps (default 100)\n");
     struct train_knobs d;
     train_knobs_defaults(&d);
     train_cli_usage(TRAIN_CLI_TRAIN, &d, out);
     fprintf(out, "Ctrl-C (or SIGTERM) saves a checkpoint and exits after the current step; a\n"
                  "second one exits at once. With --minutes, a --resume gets what is left of\n"
-                 "the run's budget.\n");
+                 "the run's budget. Where a run starts: resuming (--resume), else a warm\n"
+                 "start from --warm's model when it is this network, else --init, else random.\n");
 }
 
 /* WHEN as Unix microseconds: an age "N{s,m,h,d}" before now, a time parse_time_us takes, or the
@@ -124,7 +134,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_DB,
         O_CAMERA,
         O_SINCE,
-        O_PROGRESS
+        O_PROGRESS,
+        O_WARM,
+        O_FRESH
     };
     static const struct option own[] = {
         {"images", 1, 0, O_IMAGES},     {"out", 1, 0, O_OUT},
@@ -132,7 +144,8 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         {"init", 1, 0, O_INIT},         {"max-steps", 1, 0, O_MAXSTEPS},
         {"every", 1, 0, O_EVERY},       {"db", 1, 0, O_DB},
         {"camera", 1, 0, O_CAMERA},     {"since", 1, 0, O_SINCE},
-        {"progress", 1, 0, O_PROGRESS}, {"help", 0, 0, 'h'}};
+        {"progress", 1, 0, O_PROGRESS}, {"warm", 1, 0, O_WARM},
+        {"fresh", 0, 0, O_FRESH},       {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
     if (train_cli_options(TRAIN_CLI_TRAIN, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
@@ -163,6 +176,12 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
             break;
         case O_PROGRESS:
             c->progress = optarg;
+            break;
+        case O_WARM:
+            c->warm = optarg;
+            break;
+        case O_FRESH:
+            c->fresh = true;
             break;
         case O_MAXSTEPS:
             bad = parse_long(optarg, 1, LONG_MAX, &c->max_steps);
@@ -198,6 +217,10 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
     }
     if (c->register_model && !c->db) {
         fprintf(stderr, "inspectd train: --register makes the model the scoring model of --db\n");
+        return -1;
+    }
+    if (c->fresh && (c->warm || c->resume)) {
+        fprintf(stderr, "inspectd train: --fresh starts anew: not with --warm or --resume\n");
         return -1;
     }
     if (!c->db && (c->camera || c->since)) {
@@ -284,13 +307,15 @@ static const char *source_name(const struct train_cmd *c, char *buf, size_t n)
 
 static char *config_json(const struct train_cmd *c, const struct image_set *set)
 {
-    const struct vit_config *m = &c->k.t.model;
+    struct vit_config mc = train_model_config(&c->k.t);
+    const struct vit_config *m = &mc;
     json_t *j =
         json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "dim", m->dim, "depth",
                   m->depth, "heads", m->heads, "mlp_ratio", m->mlp_ratio, "patch", m->patch,
                   "img_size", m->img_size, "in_chans", m->in_chans, "head_hidden", m->head_hidden,
                   "head_bottleneck", m->head_bottleneck, "head_out", m->head_out);
     if (m->aux_classes > 0) json_object_set_new(j, "aux_classes", json_integer(m->aux_classes));
+    if (m->defect_head) json_object_set_new(j, "defect_head", json_integer(m->defect_head));
     json_t *mean = json_array(), *std = json_array();
     for (int i = 0; i < set->channels; i++) {
         json_array_append_new(mean, json_real(set->mean[i]));
@@ -317,16 +342,21 @@ struct run {
     bool budget_spent;     /* the resumed run had used its --minutes already */
     double last_log, last_progress;
     bool tty;
+    enum train_start start;   /* where the run started (a resumed run: where it first did) */
+    char warm_path[PATH_MAX]; /* the model a warm start continues */
 };
 
 /* Replaces c->progress with {phase, step, total_steps, epoch, loss, images_per_s, seconds, eta_s}
- * (write to a temporary file, then rename: a reader never sees half of it). Failures are
- * logged once: progress is for watching, never a reason to stop. */
+ * (write to a temporary file, then rename: a reader never sees half of it); step and total_steps
+ * (the model's) are shown as this run's, a warm start's counted from its first step. Failures
+ * are logged once: progress is for watching, never a reason to stop. */
 static void write_progress(const struct train_cmd *c, const char *phase, long step, long total,
                            int epoch, double loss, double images_per_s, double seconds, double eta)
 {
     static bool warned;
     if (!c->progress) return;
+    step -= c->k.t.run_first;
+    if (total > 0) total -= c->k.t.run_first;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", c->progress);
     FILE *f = fopen(tmp, "w");
@@ -346,8 +376,9 @@ static void write_progress(const struct train_cmd *c, const char *phase, long st
 
 static int save(struct run *r)
 {
-    char total[32], images[32], err[512], train[256], seconds[32];
+    char total[32], images[32], err[512], train[256], seconds[32], run_first[32];
     snprintf(total, sizeof total, "%ld", r->total);
+    snprintf(run_first, sizeof run_first, "%ld", r->c->k.t.run_first);
     snprintf(seconds, sizeof seconds, "%.3f", r->seconds);
     snprintf(images, sizeof images, "%d", r->set->n);
     snprintf(train, sizeof train,
@@ -356,11 +387,20 @@ static int save(struct run *r)
              r->c->k.t.batch, r->c->k.t.n_local, r->c->k.t.lr, r->c->k.t.momentum_teacher,
              r->c->k.t.teacher_temp, r->c->k.t.koleo_weight, (unsigned long long)r->c->k.t.seed,
              r->c->k.t.epochs);
-    const char *keys[] = {"format",      "version", "model",  "train",
-                          "total_steps", "images",  "source", "seconds"};
-    const char *vals[] = {
-        "inspectd-checkpoint", "1", r->model_json, train, total, images, r->source, seconds};
-    if (checkpoint_save_training(r->c->out, r->s, keys, vals, 8, err, sizeof err)) {
+    const char *keys[] = {"format", "version", "model",   "train",     "total_steps",
+                          "images", "source",  "seconds", "run_first", "start"};
+    const char *vals[] = {"inspectd-checkpoint",
+                          "1",
+                          r->model_json,
+                          train,
+                          total,
+                          images,
+                          r->source,
+                          seconds,
+                          run_first,
+                          train_start_name(r->start)};
+    if (checkpoint_save_training(r->c->out, r->s, keys, vals, (int)ARRAY_LEN(keys), err,
+                                 sizeof err)) {
         log_error("checkpoint not written: %s", err);
         return -1;
     }
@@ -454,7 +494,8 @@ static int restore(struct run *r)
         return -1;
     }
     const char *model = st_meta(&f, "model"), *total = st_meta(&f, "total_steps");
-    const char *seconds = st_meta(&f, "seconds");
+    const char *seconds = st_meta(&f, "seconds"), *run_first = st_meta(&f, "run_first");
+    const char *start = st_meta(&f, "start");
     int rc = -1;
     if (!model || !same_model(model, &r->model_json, &r->c->k.t.aug))
         log_error("cannot resume %s: it holds another model (%s)", r->c->out,
@@ -464,6 +505,8 @@ static int restore(struct run *r)
     else {
         r->c->k.t.total_steps = r->total = total ? strtol(total, NULL, 10) : 0;
         r->seconds_before = r->seconds = seconds ? strtod(seconds, NULL) : 0;
+        r->c->k.t.run_first = run_first ? strtol(run_first, NULL, 10) : 0;
+        if (!start || train_start_parse(start, &r->start)) r->start = TRAIN_START_RANDOM;
         log_info("resuming %s at step %ld of %ld, after %.1f s of training", r->c->out,
                  r->s->student.adam_step, r->c->k.t.total_steps, r->seconds_before);
         /* --minutes is the run's budget: a resumed run gets what is left of it */
@@ -474,6 +517,114 @@ static int restore(struct run *r)
         rc = 0;
     }
     st_free(&f);
+    return rc;
+}
+
+/* The checkpoint of c->db's active model into path. Returns 1, 0 when there is no active model,
+ * or -1 (logged). */
+static int active_checkpoint(const struct train_cmd *c, char *path, size_t n)
+{
+    char err[512];
+    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
+    if (!ss) {
+        log_error("%s", err);
+        return -1;
+    }
+    struct model_row row;
+    int have = scoring_store_active_model(ss, &row);
+    if (have < 0)
+        log_error("%s: %s", c->db, scoring_store_errmsg(ss));
+    else if (have)
+        snprintf(path, n, "%s", row.path);
+    scoring_store_close(ss);
+    return have;
+}
+
+/* Opens the model a warm start would continue (--warm FILE, or with --db the database's active
+ * model) into *f when it is the network this run trains; its image statistics then replace the
+ * run's, as a resumed run's do. Returns 1 (the caller frees f), 0 when there is none (a model of
+ * another network is logged), or -1 when --warm cannot be read (logged). */
+static int warm_candidate(struct run *r, struct st_file *f)
+{
+    const struct train_cmd *c = r->c;
+    char err[512];
+    if (c->fresh || (!c->warm && !c->db)) return 0;
+    if (c->warm)
+        snprintf(r->warm_path, sizeof r->warm_path, "%s", c->warm);
+    else if (active_checkpoint(c, r->warm_path, sizeof r->warm_path) <= 0)
+        return 0; /* no active model yet; a database error was logged and shows again */
+    if (st_load(r->warm_path, f, err, sizeof err)) {
+        if (c->warm) {
+            log_error("--warm: %s", err);
+            return -1;
+        }
+        log_warn("no warm start from the active model: %s", err);
+        return 0;
+    }
+    const char *model = st_meta(f, "model");
+    if (!model || !same_model(model, &r->model_json, &r->c->k.t.aug)) {
+        log_info("no warm start: %s is another network (%s); this run starts anew", r->warm_path,
+                 model ? model : "no model metadata");
+        st_free(f);
+        return 0;
+    }
+    return 1;
+}
+
+/* A warm start from f (warm_candidate's): its student, teacher, centre, optimiser state and step
+ * count when it holds a training state, else its teacher's (or plain) weights alone. Returns 0,
+ * or -1 (logged; s unchanged). */
+static int warm_start(struct run *r, const struct st_file *f)
+{
+    char err[512], err2[512];
+    struct dino_step *s = r->s;
+    if (checkpoint_load_training(s, f, err, sizeof err) == 0) {
+        train_warm_start(&r->c->k.t, s);
+        log_info("warm start from %s: its weights, DINO centre and optimiser state, going on "
+                 "from step %ld",
+                 r->warm_path, s->student.adam_step);
+        return 0;
+    }
+    int rc = checkpoint_load_model(&s->student, f, "teacher.", err2, sizeof err2);
+    if (rc) rc = checkpoint_load_model(&s->student, f, "", err2, sizeof err2);
+    if (rc) {
+        log_warn("no warm start from %s: %s", r->warm_path, err2);
+        return -1;
+    }
+    vit_copy_params(&s->teacher, &s->student);
+    log_info("warm start from the weights of %s (%s: the centre and optimiser state start anew)",
+             r->warm_path, err);
+    return 0;
+}
+
+/* Where the run starts (train/start.h), and its state from there. Returns 0, or -1 (logged). */
+static int start_run(struct run *r, const struct image_set *set)
+{
+    struct train_cmd *c = r->c;
+    struct st_file warm;
+    bool resuming = c->resume && access(c->out, F_OK) == 0;
+    int have_warm = resuming ? 0 : warm_candidate(r, &warm);
+    if (have_warm < 0) return -1;
+    struct train_start_facts facts = {.interrupted = resuming,
+                                      .fresh = c->fresh,
+                                      .active_same = have_warm == 1,
+                                      .import = c->init != NULL};
+    r->start = train_start_choose(&facts);
+    int rc = 0;
+    if (r->start == TRAIN_START_WARM && warm_start(r, &warm)) {
+        /* the run's own image statistics again, then the next start in the order */
+        free(r->model_json);
+        r->model_json = config_json(c, set);
+        for (int i = 0; i < set->channels; i++)
+            c->k.t.aug.mean[i] = (float)set->mean[i], c->k.t.aug.std[i] = (float)set->std[i];
+        facts.active_same = false;
+        r->start = train_start_choose(&facts);
+        if (!r->model_json) rc = -1;
+    }
+    if (have_warm == 1) st_free(&warm);
+    if (!rc && r->start == TRAIN_START_RESUME) rc = restore(r);
+    if (!rc && r->start == TRAIN_START_IMPORT) rc = init_weights(c, r->s);
+    if (!rc && r->start == TRAIN_START_RANDOM) log_info("starting from random weights");
     return rc;
 }
 
@@ -503,9 +654,11 @@ static int register_model(const struct run *r, const struct image_set *set)
     strftime(version, sizeof version, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(meta, sizeof meta,
              "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
-             "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"steps\":%ld}",
+             "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"steps\":%ld,\"run_steps\":%ld,"
+             "\"start\":\"%s\"}",
              res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
-             model_readout_name(res.readout), r->s->student.adam_step);
+             model_readout_name(res.readout), r->s->student.adam_step,
+             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start));
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     int64_t id = 0;
     char why[256] = "";
@@ -583,9 +736,7 @@ int cmd_train(int argc, char **argv)
                     .source = source,
                     .model_json = config_json(&c, &set),
                     .tty = isatty(STDERR_FILENO)};
-    bool resuming = c.resume && access(c.out, F_OK) == 0;
-    if (!r.model_json || (resuming && restore(&r)) ||
-        (!resuming && c.init && init_weights(&c, &s))) {
+    if (!r.model_json || start_run(&r, &set)) {
         dino_step_destroy(&s);
         image_set_free(&set);
         free(r.model_json);

@@ -65,6 +65,8 @@ static const struct knob knobs[] = {
      "predict which of the first A symmetries of the square turned the image (0: off)"},
     {"aux-weight", "aux_weight", ALL, FLOAT, K(t.aux_weight), 0, 10, 0, "W",
      "weight of the transformation prediction beside DINO's loss"},
+    {"defects", "defects", ALL, FLOAT, K(t.defect_weight), 0, 10, 0, "W",
+     "weight of synthetic-defect prediction on patch tokens (0: off)"},
     {"global-scale", "global_scale", ALL, FLOAT, K(t.aug.global_scale[0]), 0.05, 1, 0, "S",
      "smallest share of the image a global crop keeps"},
     {"readout", "readout", NO_EVAL, READOUT, K(readout), 0, 0, 0, "R",
@@ -230,6 +232,17 @@ void train_cli_usage(int who, const struct train_knobs *defaults, FILE *out)
         fprintf(out, "  %-19s %s%s%s\n", flag, o->help, one_line ? " " : "\n                      ",
                 tail);
     }
+}
+
+int train_cli_count(void)
+{
+    return N_KNOBS;
+}
+
+const char *train_cli_config_key(int i, int *engine)
+{
+    *engine = (knobs[i].who & TRAIN_CLI_ENGINE) != 0;
+    return knobs[i].who & (TRAIN_CLI_CONFIG | TRAIN_CLI_ENGINE) ? knobs[i].key : NULL;
 }
 
 int train_cli_find_key(const char *key)

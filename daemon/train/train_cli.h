@@ -51,6 +51,11 @@ int train_cli_apply(const char *cmd, int key, const char *arg, struct train_knob
  * (a value outside its range, such as 0 minutes, shows as "none"). */
 void train_cli_usage(int who, const struct train_knobs *defaults, FILE *out);
 
+/* How many knobs there are, and the config key of knob i: its [trainer] key, its [engine] key
+ * (*engine set), or NULL when the config does not take it. */
+int train_cli_count(void);
+const char *train_cli_config_key(int i, int *engine);
+
 /* The knob whose [trainer] key is key: its index, or -1. */
 int train_cli_find_key(const char *key);
 /* The knob whose [engine] key is key: its index, or -1. */

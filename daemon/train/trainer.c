@@ -48,6 +48,7 @@ struct trainer {
     char progress_path[PATH_MAX + 80]; /* the running child's --progress file */
     bool lock_busy;                    /* the last start found the lock held (logged once) */
     bool resuming;                     /* the running child resumes an interrupted run */
+    bool requested_fresh;              /* the run asked for is to start fresh */
     char child_out[PATH_MAX + 64];     /* its checkpoint */
     char abandoned[PATH_MAX + 64];     /* a checkpoint that failed to resume: not tried again */
     struct trainer_status status;
@@ -59,19 +60,20 @@ extern char **environ;
 struct child_args {
     char out[PATH_MAX + 64];
     char progress[PATH_MAX + 80];
-    char knobs[2 * TRAIN_CLI_MAX][32]; /* "--NAME", "VALUE" of the [trainer] knobs */
+    char knob_text[2 * TRAIN_CLI_MAX][32]; /* "--NAME", "VALUE" of the [trainer] knobs */
     char blas_env[48];
     char *argv[16 + 2 * TRAIN_CLI_MAX];
     char **envp;
-    bool resume;  /* --resume the run saved in out */
-    int lock_fd;  /* held by the child for its whole life */
-    pid_t parent; /* the daemon */
+    bool resume;              /* --resume the run saved in out */
+    bool fresh;               /* --fresh: no warm start from the active model */
+    struct train_knobs knobs; /* the run's, its budget the first run's before a first model */
+    int lock_fd;              /* held by the child for its whole life */
+    pid_t parent;             /* the daemon */
 };
 
-static int prepare_child(struct child_args *a, const struct config *c)
+static int prepare_child(struct child_args *a, const struct config *c, uint64_t knobs_set)
 {
-    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d",
-             c->trainer_knobs.t.threads);
+    snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", a->knobs.t.threads);
     char *const argv[] = {"inspectd", "train", "--db",       (char *)c->store_path,
                           "--out",    a->out,  "--register", "--progress",
                           a->progress};
@@ -79,11 +81,14 @@ static int prepare_child(struct child_args *a, const struct config *c)
     int n = (int)ARRAY_LEN(argv);
     if (a->resume) {
         a->argv[n++] = "--resume";
-    } else if (c->trainer_import[0]) {
-        a->argv[n++] = "--init";
-        a->argv[n++] = (char *)c->trainer_import;
+    } else {
+        if (a->fresh) a->argv[n++] = "--fresh";
+        if (c->trainer_import[0]) {
+            a->argv[n++] = "--init";
+            a->argv[n++] = (char *)c->trainer_import;
+        }
     }
-    if (train_cli_argv(&c->trainer_knobs, c->trainer_knobs_set, a->knobs, a->argv, &n,
+    if (train_cli_argv(&a->knobs, knobs_set, a->knob_text, a->argv, &n,
                        (int)ARRAY_LEN(a->argv) - 1))
         return -1;
     a->argv[n] = NULL;
@@ -189,10 +194,12 @@ static bool find_unfinished(struct trainer *t, const char *import, char *out, si
     return found;
 }
 
-/* Returns false to look again soon (the lock is busy), true otherwise. */
-static bool start_child(struct trainer *t, const struct config *cfg)
+/* Starts a run: fresh, asked for, skips resuming and the warm start. Returns false to look again
+ * soon (the lock is busy), true otherwise. */
+static bool start_child(struct trainer *t, const struct config *cfg, bool fresh)
 {
-    struct child_args a = {.parent = getpid()};
+    struct child_args a = {.parent = getpid(), .fresh = fresh, .knobs = cfg->trainer_knobs};
+    uint64_t knobs_set = cfg->trainer_knobs_set;
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -205,7 +212,14 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     }
     if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
     bool db_error = false;
-    a.resume = find_unfinished(t, cfg->trainer_import, a.out, sizeof a.out, &db_error);
+    a.resume = find_unfinished(t, cfg->trainer_import, a.out, sizeof a.out, &db_error) && !fresh;
+    struct model_row row;
+    int have = scoring_store_active_model(t->db, &row);
+    if (have == 0) { /* a new line: the first model comes quickly, later runs get the budget */
+        int minutes = train_cli_find_key("minutes");
+        a.knobs.t.minutes = cfg->trainer_first_minutes;
+        knobs_set |= (uint64_t)1 << minutes;
+    }
     int pruned = 0;
     int64_t pruned_bytes = 0;
     char perr[PATH_MAX + 128];
@@ -220,7 +234,7 @@ static bool start_child(struct trainer *t, const struct config *cfg)
                  (double)pruned_bytes / (1024.0 * 1024.0), cfg->trainer_keep_models);
     if (!a.resume) snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
     snprintf(a.progress, sizeof a.progress, "%s.progress", a.out);
-    if (prepare_child(&a, cfg)) {
+    if (prepare_child(&a, cfg, knobs_set)) {
         log_error("out of memory starting training");
         close(a.lock_fd);
         return true;
@@ -237,16 +251,18 @@ static bool start_child(struct trainer *t, const struct config *cfg)
     }
     if (a.resume)
         log_info("training resumed (pid %d, %g min): the interrupted run %s", (int)pid,
-                 cfg->trainer_knobs.t.minutes, a.out);
+                 a.knobs.t.minutes, a.out);
     else
-        log_info("training started (pid %d, %g min, %lld new frames): %s", (int)pid,
-                 cfg->trainer_knobs.t.minutes, (long long)t->status.frames_since_model, a.out);
+        log_info("training started (pid %d, %g min, %lld new frames%s%s): %s", (int)pid,
+                 a.knobs.t.minutes, (long long)t->status.frames_since_model,
+                 have == 0 ? ", the first model" : "", fresh ? ", fresh as asked" : "", a.out);
     t->resuming = a.resume;
     snprintf(t->child_out, sizeof t->child_out, "%s", a.out);
     pthread_mutex_lock(&t->lock);
     snprintf(t->progress_path, sizeof t->progress_path, "%s", a.progress);
     t->status.running = true;
     t->status.requested = false;
+    t->status.fresh = fresh;
     t->status.pid = pid;
     t->status.started_us = clock_wall_us();
     t->status.runs++;
@@ -315,12 +331,12 @@ static void *trainer_main(void *arg)
         pthread_mutex_unlock(&t->lock);
         reap(t, false, false);
         pthread_mutex_lock(&t->lock);
-        bool requested = t->status.requested;
+        bool requested = t->status.requested, fresh = requested && t->requested_fresh;
         memcpy(&cfg, &t->cfg, sizeof cfg);
         pthread_mutex_unlock(&t->lock);
         bool policy = cfg.trainer_enabled && !t->status.running && due(t, &cfg);
         bool started = true;
-        if (!t->status.running && (requested || policy)) started = start_child(t, &cfg);
+        if (!t->status.running && (requested || policy)) started = start_child(t, &cfg, fresh);
         pthread_mutex_lock(&t->lock);
         struct timespec until =
             clock_timespec(clock_wall_ns() +
@@ -421,16 +437,17 @@ void trainer_get_status(struct trainer *t, struct trainer_status *out)
     read_progress(path, out);
 }
 
-int trainer_request(struct trainer *t)
+int trainer_request(struct trainer *t, bool fresh)
 {
     pthread_mutex_lock(&t->lock);
     int busy = t->status.running;
     if (!busy) {
         t->status.requested = true;
+        t->requested_fresh = fresh;
         pthread_cond_signal(&t->wake);
     }
     pthread_mutex_unlock(&t->lock);
-    if (!busy) log_info("a training run was asked for over the API");
+    if (!busy) log_info("a%s training run was asked for over the API", fresh ? " fresh" : "");
     return busy;
 }
 

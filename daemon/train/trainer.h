@@ -37,6 +37,7 @@ struct trainer_status {
     int last_exit;    /* exit status of the last child (-signal when killed) */
     int64_t frames_since_model;
     bool requested; /* a run was asked for (POST /api/v1/train) and starts within seconds */
+    bool fresh;     /* the running or last run was asked to start fresh */
     /* the running child's progress (valid when has_progress) */
     bool has_progress;
     char phase[16]; /* "training", then "registering" (bank, calibration, validation) */
@@ -58,9 +59,10 @@ void trainer_get_status(struct trainer *t, struct trainer_status *out);
 /* The trainer's /metrics lines: whether a run is on (its progress and loss), runs and failures. */
 void trainer_write_metrics(FILE *out, struct trainer *t);
 
-/* Asks for a run now, whatever the policy says (also when [trainer] enabled = false). Returns 0
+/* Asks for a run now, whatever the policy says (also when [trainer] enabled = false); a fresh one
+ * neither resumes an interrupted run nor continues the active model (train/start.h). Returns 0
  * (it starts within a second), or 1 when a run is already going on. */
-int trainer_request(struct trainer *t);
+int trainer_request(struct trainer *t, bool fresh);
 
 /* Takes cfg's [trainer] keys (a reload): they decide the next run; a run going on keeps the
  * settings it started with. Disabling lets a running child finish. */

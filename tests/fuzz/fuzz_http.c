@@ -1,7 +1,7 @@
 /* fuzz_http.c — libFuzzer target: what the HTTP API makes of a request's text before any
  * database or pipeline work: route matching (every registered table), query-string checks and
  * their parsing by the handlers (frames, alerts, export), parse_i64, times in query
- * strings, JSON bodies and the alert review's body.
+ * strings, JSON bodies, the alert review's body and POST /api/v1/train's.
  *
  * Input layout: the first byte picks the kind of input (byte % number of kinds), the rest is
  * that kind's text. Adding a parser means one function and one line in `kinds` below; existing
@@ -180,6 +180,29 @@ static void fuzz_review_body(char *text, size_t len)
     free(r.body);
 }
 
+/* The body of POST /api/v1/train. */
+static void fuzz_train_body(char *text, size_t len)
+{
+    struct http_reply r = {0};
+    json_t *j = http_parse_json(text, len, &r);
+    if (!j) {
+        check_error_reply(&r);
+        free(r.body);
+        return;
+    }
+    bool fresh = false;
+    if (api_models_train_body(j, &r, &fresh) == 0) {
+        json_t *f = json_object_get(j, "fresh");
+        if (r.body || json_object_size(j) > 1 ||
+            (json_object_size(j) == 1 && !json_is_boolean(f)) || fresh != json_is_true(f))
+            abort();
+    } else {
+        check_error_reply(&r);
+    }
+    json_decref(j);
+    free(r.body);
+}
+
 /* The query string of GET /api/v1/export, checked as its handler does. */
 static void fuzz_export_query(char *text, size_t len)
 {
@@ -217,6 +240,7 @@ static void (*const kinds[])(char *text, size_t len) = {
     fuzz_review_body,  /* 5 */
     fuzz_time,         /* 6 */
     fuzz_export_query, /* 7 */
+    fuzz_train_body,   /* 8 */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -88,8 +88,8 @@ static void config_seeds(void)
         "[store]\npath = /tmp/x.db\njpeg_quality = 75\nbatch_frames = 10\nbatch_ms = 0\n"
         "[pipeline]\nqueue_size = 8\n"
         "[trainer]\nenabled = 0\nevery_frames = 100\nmin_frames = 10\nminutes = 0.5\nsize = 32\n"
-        "channels = 1\nthreads = 2\nmax_images = 50\nkeep_models = 2\nimport = "
-        "/srv/model.safetensors\n"
+        "first_minutes = 0.25\nchannels = 1\nthreads = 2\nmax_images = 50\nkeep_models = 2\n"
+        "import = /srv/model.safetensors\n"
         "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
         "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
@@ -154,7 +154,7 @@ static void safetensors_seeds(void)
 }
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
- * 5 review body, 6 query-string time, 7 export query. */
+ * 5 review body, 6 query-string time, 7 export query, 8 train body. */
 static void http_seeds(void)
 {
     static const struct {
@@ -192,6 +192,8 @@ static void http_seeds(void)
                     "1764417600000000"},
         {"export-query", "\x07state=defect&camera=line1&since=2025-11-29 12:00:00Z"
                          "&until=1764460800000000"},
+        {"train-fresh", "\x08{\"fresh\":true}"},
+        {"train-bad", "\x08{\"fresh\":1,\"minutes\":3}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));

@@ -57,6 +57,7 @@ enabled = true
 min_frames = 100
 every_frames = 1000
 minutes = 0.04
+first_minutes = 0.04
 size = 32
 channels = 3
 threads = 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_eval.sh — `inspectd eval` on a small two-class subset of the real Fashion-MNIST: finishes in
 # seconds, prints the per-class table beside the pixel and untrained baselines, beats chance;
-# bad arguments exit 64 with a message.
+# --runs continues each run from the last; bad arguments exit 64 with a message.
 set -euo pipefail
 bin=${INSPECTD_BIN:?INSPECTD_BIN must point at inspectd}
 out=$(mktemp)
@@ -16,6 +16,14 @@ auroc=$(sed -n 's/^mean_auroc: //p' "$out")
 pixels=$(sed -n 's/^mean_auroc_pixels: //p' "$out")
 echo "mean_auroc=$auroc pixels=$pixels"
 awk -v a="$auroc" -v p="$pixels" 'BEGIN { exit !(a > 55 && p > 55 && a <= 100) }'
+
+# --runs: each run after the first is a warm start from the last (train_warm_start, as the
+# daemon's runs continue its active model): the step count goes on, each run has its own epochs
+"$bin" eval --dataset fashion-mnist --classes 0 --runs 2 --epochs 1 --train-limit 256 \
+    --test-limit 200 --dim 32 --depth 1 --heads 2 --batch 32 --locals 2 >"$out" 2>/dev/null
+cat "$out"
+grep -q '^class 0 run 1: 8 steps' "$out"
+grep -q '^class 0 run 2: 16 steps' "$out"
 
 if "$bin" eval --dataset mnist >/dev/null 2>&1; then echo "bad dataset accepted"; exit 1; fi
 set +e

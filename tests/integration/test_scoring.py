@@ -232,6 +232,7 @@ def main():
     # 6. a fresh line with retraining by policy: the daemon trains its first model by itself
     fresh = os.path.join(tmp, "fresh.db")
     policy = ("[trainer]\nenabled = true\nmin_frames = 150\nevery_frames = 400\nminutes = 0.1\n"
+              "first_minutes = 0.1\n"
               "size = 32\nchannels = 3\nthreads = 2\n")
     daemon, port, log = start(tmp, fresh, 0, 50, 3, 0.01, policy)
     try:

@@ -42,6 +42,7 @@ enabled = true
 min_frames = 300
 every_frames = 1800
 minutes = 2
+first_minutes = 2
 size = 32
 channels = 3
 threads = 1

@@ -298,10 +298,41 @@ static void dihedral_symmetries(void **state)
         for (int b = a + 1; b < 8; b++) assert_true(memcmp(out[a], out[b], sizeof img) != 0);
 }
 
+/* A pasted defect changes exactly the pixels its blend weight covers, covers some of them, and
+ * is the same for the same rng state (every shape drawn over 30 draws). */
+static void pasted_defects_change_only_their_mask(void **state)
+{
+    enum { C = 3, S = 32 };
+    static float src[C * S * S], base[C * S * S], a[C * S * S], b[C * S * S];
+    static float alpha[S * S], alpha2[S * S];
+    for (int i = 0; i < C * S * S; i++) src[i] = (float)((i * 37) % 101) / 100.0f;
+    for (int i = 0; i < C * S * S; i++) base[i] = (float)((i * 11) % 97) / 96.0f;
+    for (int k = 0; k < 30; k++) {
+        memcpy(a, base, sizeof a), memcpy(b, base, sizeof b);
+        struct rng r1 = rng_seed(3, (uint64_t)k), r2 = rng_seed(3, (uint64_t)k);
+        augment_paste_defect(a, src, C, S, &r1, alpha);
+        augment_paste_defect(b, src, C, S, &r2, alpha2);
+        assert_memory_equal(a, b, sizeof a);
+        assert_memory_equal(alpha, alpha2, sizeof alpha);
+        int covered = 0;
+        for (int p = 0; p < S * S; p++) {
+            assert_true(alpha[p] >= 0.0f && alpha[p] <= 1.0f);
+            covered += alpha[p] > 0.0f;
+            for (int c = 0; c < C; c++)
+                if (alpha[p] == 0.0f) assert_float_equal(a[c * S * S + p], base[c * S * S + p], 0);
+        }
+        assert_true(covered >= 4 && covered < S * S / 2);
+        int changed = 0;
+        for (int i = 0; i < C * S * S; i++) changed += a[i] != base[i];
+        assert_true(changed > 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dihedral_symmetries),
+        cmocka_unit_test(pasted_defects_change_only_their_mask),
         cmocka_unit_test(identity_crop_is_exact),
         cmocka_unit_test(solarise_and_normalise_by_hand),
         cmocka_unit_test(brightness_scales_every_pixel_alike),

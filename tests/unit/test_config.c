@@ -139,6 +139,8 @@ static void bad_values(void **state)
     assert_refused("[pipeline]\nqueue_size = 0\n" CAM, "t.conf:2:", "queue_size");
     assert_refused("[pipeline]\nmax_score_lag_s = -1\n" CAM, "t.conf:2:", "max_score_lag_s");
     assert_refused("[trainer]\nkeep_models = 0\n" CAM, "t.conf:2:", "keep_models");
+    assert_refused("[trainer]\nfirst_minutes = 0\n" CAM,
+                   "t.conf:2:", "first_minutes must be a number above 0, at most 10000");
     assert_refused("[trainer]\ndim = 4\n" CAM, "t.conf:2:", "dim must be 8 to 4096");
     assert_refused("[trainer]\nbatch = 1\n" CAM, "t.conf:2:", "batch must be 2 to 4096");
     assert_refused("[trainer]\nlr = 0\n" CAM, "t.conf:2:", "lr must be above 0, at most 10");
@@ -158,10 +160,14 @@ static void unattended_defaults_and_values(void **state)
     assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
     assert_int_equal(cfg.trainer_keep_models, 3);
     assert_int_equal(cfg.max_score_lag_s, 60);
-    assert_int_equal(
-        parse(&cfg, "[trainer]\nkeep_models = 1000\n[pipeline]\nmax_score_lag_s = 86400\n" CAM, err,
-              sizeof err),
-        0);
+    assert_int_equal(cfg.trainer_min_frames, 100); /* a new line's first model comes quickly */
+    assert_true(cfg.trainer_first_minutes == 0.5);
+    assert_int_equal(parse(&cfg,
+                           "[trainer]\nkeep_models = 1000\nfirst_minutes = 10000\n"
+                           "[pipeline]\nmax_score_lag_s = 86400\n" CAM,
+                           err, sizeof err),
+                     0);
+    assert_true(cfg.trainer_first_minutes == 10000);
     assert_int_equal(cfg.trainer_keep_models, 1000);
     assert_int_equal(cfg.max_score_lag_s, 86400);
 }

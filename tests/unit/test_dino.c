@@ -146,6 +146,79 @@ static void aux_loss_matches_pytorch(void **state)
     st_free(&f);
 }
 
+struct defect_ctx {
+    float x[3 * 5 * 4], w[4], b[1], target[3 * 4], pw[3 * 4];
+};
+
+static double defect_of(void *p)
+{
+    struct defect_ctx *a = p;
+    float dx[3 * 5 * 4] = {0}, dw[4] = {0}, db[1] = {0};
+    double loss, acc;
+    dino_defect_loss(a->x, 3, 5, 4, a->w, a->b, a->target, a->pw, 1.0f, dx, dw, db, &loss, &acc);
+    return loss;
+}
+
+/* The synthetic-defect loss: gradients in the tokens, w and b by central differences, class rows
+ * and zero-weight patches untouched, the weight scaling what is added, a hand value. */
+static void defect_loss_gradients_match_finite_differences(void **state)
+{
+    struct defect_ctx a;
+    struct rng r = rng_seed(10, 0);
+    gradcheck_fill(a.x, 3 * 5 * 4, 1.0f, &r);
+    gradcheck_fill(a.w, 4, 0.7f, &r);
+    gradcheck_fill(a.b, 1, 0.5f, &r);
+    for (int i = 0; i < 12; i++) a.target[i] = (float)(i % 3 == 0), a.pw[i] = 1.0f / 11;
+    a.pw[5] = 0.0f;
+    float dx[3 * 5 * 4] = {0}, dw[4] = {0}, db[1] = {0};
+    double loss, acc;
+    dino_defect_loss(a.x, 3, 5, 4, a.w, a.b, a.target, a.pw, 1.0f, dx, dw, db, &loss, &acc);
+    assert_true(gradcheck("defect.dx", a.x, dx, 3 * 5 * 4, defect_of, &a, 1e-3f, 60) < 1e-2);
+    assert_true(gradcheck("defect.dw", a.w, dw, 4, defect_of, &a, 1e-3f, 4) < 1e-2);
+    assert_true(gradcheck("defect.db", a.b, db, 1, defect_of, &a, 1e-3f, 1) < 1e-2);
+    for (int i = 0; i < 3; i++)
+        for (int d = 0; d < 4; d++) assert_float_equal(dx[i * 5 * 4 + d], 0.0f, 0.0);
+    /* patch 5 is image 1's second patch: token row 1·5 + 2 */
+    for (int d = 0; d < 4; d++) assert_float_equal(dx[(1 * 5 + 2) * 4 + d], 0.0f, 0.0);
+    assert_true(acc >= 0.0 && acc <= 1.0 + 1e-6);
+    float dx2[3 * 5 * 4];
+    for (int i = 0; i < 60; i++) dx2[i] = 1.0f;
+    memset(dw, 0, sizeof dw), memset(db, 0, sizeof db);
+    dino_defect_loss(a.x, 3, 5, 4, a.w, a.b, a.target, a.pw, 0.5f, dx2, dw, db, &loss, &acc);
+    for (int i = 0; i < 60; i++) assert_float_equal(dx2[i], 1.0f + 0.5f * dx[i], 1e-6);
+    /* a zero head: every logit 0, the loss ln 2 times the total weight */
+    memset(a.w, 0, sizeof a.w), a.b[0] = 0;
+    assert_float_equal(defect_of(&a), log(2.0), 1e-6);
+}
+
+/* The same loss and gradients as PyTorch's binary_cross_entropy_with_logits with weights
+ * (tests/reference/defect_loss.safetensors, written by make_defect_reference.py). */
+static void defect_loss_matches_pytorch(void **state)
+{
+    struct st_file f;
+    char err[256];
+    if (st_load("tests/reference/defect_loss.safetensors", &f, err, sizeof err))
+        fail_msg("%s", err);
+    const char *names[] = {"x", "weight", "bias", "target", "pw", "loss", "dx", "dweight", "dbias"};
+    float *t[9];
+    for (int i = 0; i < 9; i++) {
+        const struct st_tensor *st = st_find(&f, names[i]);
+        assert_non_null(st);
+        t[i] = malloc(sizeof(float) * st->numel);
+        st_read_f32(st, t[i]);
+    }
+    enum { N = 3, T = 10, D = 16 };
+    float dx[N * T * D] = {0}, dw[D] = {0}, db[1] = {0};
+    double loss, acc;
+    dino_defect_loss(t[0], N, T, D, t[1], t[2], t[3], t[4], 1.0f, dx, dw, db, &loss, &acc);
+    assert_float_equal(loss, t[5][0], 1e-5);
+    for (int i = 0; i < N * T * D; i++) assert_float_equal(dx[i], t[6][i], 1e-6);
+    for (int i = 0; i < D; i++) assert_float_equal(dw[i], t[7][i], 1e-6);
+    assert_float_equal(db[0], t[8][0], 1e-6);
+    for (int i = 0; i < 9; i++) free(t[i]);
+    st_free(&f);
+}
+
 /* Two orthogonal unit vectors and a third at 45° between them: hand-computed nearest distances. */
 static void koleo_by_hand(void **state)
 {
@@ -266,6 +339,8 @@ int main(void)
         cmocka_unit_test(koleo_by_hand),
         cmocka_unit_test(aux_loss_gradients_match_finite_differences),
         cmocka_unit_test(aux_loss_matches_pytorch),
+        cmocka_unit_test(defect_loss_gradients_match_finite_differences),
+        cmocka_unit_test(defect_loss_matches_pytorch),
         cmocka_unit_test(centre_is_an_ema_of_the_batch_mean),
         cmocka_unit_test(monitors_by_hand),
         cmocka_unit_test(cosine_with_warmup_by_hand),

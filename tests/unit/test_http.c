@@ -1,7 +1,7 @@
 /* test_http.c — what the HTTP layer makes of a request before any handler work, on the real route
  * tables: route matching with {params}, 405 with the allowed methods, query checks on decoded
- * arguments, the frame and alert lists' query parsing, JSON bodies
- * and the alert review's body. (The
+ * arguments, the frame and alert lists' query parsing, JSON bodies, the alert review's body
+ * and POST /api/v1/train's. (The
  * server itself is tested end to end by tests/integration/test_daemon.py.) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +197,43 @@ static void review_bodies(void **state)
     }
 }
 
+/* POST /api/v1/train's body: {} or {"fresh": true|false}, nothing else. */
+static void train_bodies(void **state)
+{
+    struct http_reply r = {0};
+    static const struct {
+        const char *body;
+        bool fresh;
+    } good[] = {{"{}", false}, {"{\"fresh\":true}", true}, {"{\"fresh\": false}", false}};
+    for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+        json_t *j = http_parse_json(good[i].body, strlen(good[i].body), &r);
+        assert_non_null(j);
+        bool fresh = !good[i].fresh;
+        assert_int_equal(api_models_train_body(j, &r, &fresh), 0);
+        assert_true(fresh == good[i].fresh);
+        assert_null(r.body);
+        json_decref(j);
+    }
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{\"fresh\":1}", "fresh must be true or false"},
+        {"{\"fresh\":\"yes\"}", "fresh must be true or false"},
+        {"{\"fresh\":null}", "fresh must be true or false"},
+        {"{\"fresh\":true,\"minutes\":3}", "unknown field 'minutes'"},
+        {"[true]", "must be an object"},
+        {"fresh", "bad JSON"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        bool fresh = false;
+        json_t *j = http_parse_json(bad[i].body, strlen(bad[i].body), &r);
+        if (j) assert_int_equal(api_models_train_body(j, &r, &fresh), -1);
+        assert_400(&r, bad[i].why);
+        assert_false(fresh);
+        json_decref(j);
+    }
+}
+
 static void alerts_query(void **state)
 {
     struct http_reply r = {0};
@@ -240,6 +277,7 @@ int main(void)
         cmocka_unit_test(frame_list_query),
         cmocka_unit_test(json_bodies),
         cmocka_unit_test(review_bodies),
+        cmocka_unit_test(train_bodies),
         cmocka_unit_test(alerts_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* test_train.c — the DINO training loop on a few dozen generated images: against a fixed teacher
  * the student's loss falls towards the targets' entropy; the full recipe stays finite; two runs
  * with one seed end bit-identical; a run stopped by the callback and continued from its step count
- * ends where an uninterrupted one does. */
+ * ends where an uninterrupted one does; a warm start goes on from the step count with its own
+ * schedules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +51,7 @@ static struct train_options options(void)
 
 struct record {
     double loss[STEPS];
+    double defect_loss[STEPS], defect_acc[STEPS];
     double entropy;  /* of the teacher's targets at the last step */
     long stop_after; /* stop once this many steps ran (0 = never) */
 };
@@ -60,6 +62,8 @@ static int record_loss(const struct train_progress *p, void *ctx)
     assert_true(p->step >= 0 && p->step < STEPS && p->total_steps == STEPS);
     assert_true(isfinite(p->stats.loss) && p->lr >= 0);
     r->loss[p->step] = p->stats.loss;
+    r->defect_loss[p->step] = p->stats.defect_loss;
+    r->defect_acc[p->step] = p->stats.defect_acc;
     r->entropy = p->stats.teacher_entropy;
     return r->stop_after && p->step + 1 >= r->stop_after;
 }
@@ -96,6 +100,40 @@ static void student_learns_a_fixed_teacher(void **state)
     free(img);
 }
 
+/* Synthetic-defect prediction: the model gains its defect head, and the head learns to find the
+ * pasted defects (the balanced loss falls from ln 2, the balanced accuracy rises above chance; 16 px
+ * images of 4 × 4 patches make it a hard task, so the margins are small but exact: the run is
+ * seeded). */
+static void defect_head_learns_the_pasted_defects(void **state)
+{
+    float *img = make_images();
+    struct train_options o = options();
+    o.defect_weight = 1.0f;
+    o.lr = 2e-2f;
+    struct dino_step s;
+    char err[256];
+    assert_int_equal(train_make_step(&s, &o, err, sizeof err), 0);
+    assert_non_null(vit_find_tensor(&s.student, "defect_head.weight"));
+    assert_non_null(vit_find_tensor(&s.teacher, "defect_head.bias"));
+    struct record rec = {0};
+    run(&s, &o, img, &rec, 0);
+    double first = (rec.defect_loss[0] + rec.defect_loss[1]) / 2;
+    double last = 0, acc = 0;
+    for (int i = STEPS - 5; i < STEPS; i++) last += rec.defect_loss[i] / 5, acc += rec.defect_acc[i] / 5;
+    printf("  defect loss: first 2 steps %.4f, last 5 %.4f (balanced accuracy %.2f)\n", first, last,
+           acc);
+    assert_true(fabs(first - log(2.0)) < 0.1);
+    assert_true(last < first - 0.02);
+    assert_true(acc > 0.55);
+    dino_step_destroy(&s);
+    /* without the option the model has no defect head */
+    o.defect_weight = 0.0f;
+    assert_int_equal(train_make_step(&s, &o, err, sizeof err), 0);
+    assert_null(vit_find_tensor(&s.student, "defect_head.weight"));
+    dino_step_destroy(&s);
+    free(img);
+}
+
 static void same_seed_same_teacher_and_resume_continues(void **state)
 {
     float *img = make_images();
@@ -116,6 +154,66 @@ static void same_seed_same_teacher_and_resume_continues(void **state)
     assert_memory_equal(a.center, b.center, sizeof(float) * (size_t)o.model.head_out);
     dino_step_destroy(&a);
     dino_step_destroy(&b);
+    free(img);
+}
+
+struct schedule {
+    long first, last, total;
+    float lr[64], teacher_temp[64];
+    int n;
+};
+
+static int record_schedule(const struct train_progress *p, void *ctx)
+{
+    struct schedule *r = ctx;
+    if (r->n == 0) r->first = p->step;
+    assert_true(r->n < 64);
+    r->lr[r->n] = p->lr, r->teacher_temp[r->n++] = p->teacher_temp;
+    r->last = p->step, r->total = p->total_steps;
+    return 0;
+}
+
+/* A warm start (train_warm_start) goes on from the model's step count, through as many steps as
+ * its own budget gives (here epochs, counted from its first step), with its own schedules: the
+ * learning rate warms up again and ends at min_lr, the teacher temperature does not warm up
+ * again; the weights, centre and moments are those it was given. */
+static void a_warm_start_runs_its_own_schedules(void **state)
+{
+    float *img = make_images();
+    struct train_options o = options();
+    o.total_steps = 20, o.warmup_teacher_temp = 0.02f, o.teacher_temp = 0.04f;
+    struct dino_step s;
+    char err[256];
+    assert_int_equal(train_make_step(&s, &o, err, sizeof err), 0);
+    struct schedule first = {0};
+    assert_int_equal(train_run(&s, &o, img, N, H, H, record_schedule, &first, err, sizeof err), 0);
+    assert_int_equal(s.student.adam_step, 20);
+    assert_true(first.lr[0] == 0.0f && first.teacher_temp[0] == 0.02f); /* warm-ups */
+    float *center = malloc(sizeof(float) * (size_t)o.model.head_out);
+    assert_non_null(center);
+    memcpy(center, s.center, sizeof(float) * (size_t)o.model.head_out);
+
+    o.epochs = 10; /* 10 epochs of N / batch = 2 steps: 20 steps, whatever the count before */
+    train_warm_start(&o, &s);
+    assert_int_equal(o.run_first, 20);
+    assert_int_equal(o.total_steps, 0);
+    struct schedule warm = {0};
+    assert_int_equal(train_run(&s, &o, img, N, H, H, record_schedule, &warm, err, sizeof err), 0);
+    assert_int_equal(warm.first, 20);
+    assert_int_equal(warm.last, 39);
+    assert_int_equal(warm.total, 40);
+    assert_int_equal(s.student.adam_step, 40);
+    assert_true(warm.lr[0] == 0.0f); /* the learning rate warms up again */
+    float peak = o.lr * o.batch / 256.0f;
+    assert_true(warm.lr[2] > 0.9f * peak);   /* after 10 % of the run's steps */
+    assert_true(warm.lr[19] < 0.05f * peak); /* and ends near min_lr */
+    for (int i = 0; i < warm.n; i++) assert_true(warm.teacher_temp[i] == 0.04f);
+    /* the centre went on from where the first run left it */
+    double moved = 0;
+    for (int k = 0; k < o.model.head_out; k++) moved += fabs(s.center[k] - center[k]);
+    assert_true(moved > 0);
+    free(center);
+    dino_step_destroy(&s);
     free(img);
 }
 
@@ -154,6 +252,8 @@ int main(void)
         cmocka_unit_test(collapse_guard_fires_on_a_uniform_teacher),
         cmocka_unit_test(student_learns_a_fixed_teacher),
         cmocka_unit_test(same_seed_same_teacher_and_resume_continues),
+        cmocka_unit_test(defect_head_learns_the_pasted_defects),
+        cmocka_unit_test(a_warm_start_runs_its_own_schedules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -277,10 +277,57 @@ static void help_states_ranges_and_defaults(void **state)
     free(text);
 }
 
+/* systemd/inspectd.conf documents every knob the config takes, in its section ([trainer] or
+ * [engine]), and a commented-out "# key = value" shows the knob's default. */
+static void the_shipped_config_documents_every_knob(void **state)
+{
+    FILE *f = fopen("systemd/inspectd.conf", "r");
+    assert_non_null(f);
+    static char text[160], lines[512][160], section[512][32];
+    int n = 0;
+    char cur[32] = "";
+    while (n < 512 && fgets(text, sizeof text, f)) {
+        text[strcspn(text, "\n")] = 0;
+        if (text[0] == '[') {
+            snprintf(cur, sizeof cur, "%.*s", (int)strcspn(text + 1, "]"), text + 1);
+            continue;
+        }
+        snprintf(lines[n], sizeof lines[n], "%s", text);
+        snprintf(section[n++], sizeof section[0], "%s", cur);
+    }
+    fclose(f);
+    struct train_knobs def;
+    train_knobs_defaults(&def);
+    for (int i = 0; i < train_cli_count(); i++) {
+        int engine;
+        const char *key = train_cli_config_key(i, &engine);
+        if (!key) continue;
+        const char *want = engine ? "engine" : "trainer";
+        bool found = false;
+        for (int l = 0; l < n && !found; l++) {
+            const char *p = lines[l];
+            bool commented = p[0] == '#';
+            if (commented) p += strspn(p + 1, " ") + 1;
+            size_t len = strlen(key);
+            if (strcmp(section[l], want) || strncmp(p, key, len) || strncmp(p + len, " = ", 3))
+                continue;
+            found = true;
+            if (!commented) continue; /* a value the shipped config sets */
+            struct train_knobs k = def;
+            char err[128];
+            if (train_cli_set(i, p + len + 3, &k, err, sizeof err))
+                fail_msg("[%s] %s: %s", want, key, err);
+            if (memcmp(&k, &def, sizeof k)) fail_msg("[%s] %s: '%s' is not the default", want, key, p);
+        }
+        if (!found) fail_msg("systemd/inspectd.conf has no '%s' in [%s]", key, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_option_stores_its_value),
+        cmocka_unit_test(the_shipped_config_documents_every_knob),
         cmocka_unit_test(values_out_of_range_are_refused),
         cmocka_unit_test(the_range_ends_are_accepted),
         cmocka_unit_test(a_commands_own_option_is_left_to_it),

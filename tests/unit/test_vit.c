@@ -31,6 +31,7 @@ struct ctx {
     struct vit_acts glob, loc;
     float *img_g, *img_l;
     float *Rg, *Rl, *Re; /* loss weights for global logits, local logits, global embeddings */
+    float *Rt;           /* and for the global pass's normed tokens (all rows) */
 };
 
 static double model_loss(void *p)
@@ -41,6 +42,7 @@ static double model_loss(void *p)
     double l = gradcheck_dot(c->glob.logits, c->Rg, (size_t)c->glob.B * tiny.head_out);
     l += gradcheck_dot(c->loc.logits, c->Rl, (size_t)c->loc.B * tiny.head_out);
     l += gradcheck_dot(c->glob.embed, c->Re, (size_t)c->glob.B * tiny.dim);
+    l += gradcheck_dot(c->glob.tokens, c->Rt, (size_t)c->glob.B * c->glob.T * tiny.dim);
     return l;
 }
 
@@ -63,6 +65,8 @@ static void setup_ctx(struct ctx *c)
     c->img_g = malloc(ng * sizeof(float)), c->img_l = malloc(nl * sizeof(float));
     c->Rg = malloc(2 * 7 * sizeof(float)), c->Rl = malloc(3 * 7 * sizeof(float));
     c->Re = malloc(2 * 12 * sizeof(float));
+    c->Rt = malloc(2 * 10 * 12 * sizeof(float));
+    gradcheck_fill(c->Rt, 2 * 10 * 12, 1, &r);
     gradcheck_fill(c->img_g, ng, 1, &r), gradcheck_fill(c->img_l, nl, 1, &r);
     gradcheck_fill(c->Rg, 14, 1, &r), gradcheck_fill(c->Rl, 21, 1, &r);
     gradcheck_fill(c->Re, 24, 1, &r);
@@ -73,7 +77,7 @@ static void teardown_ctx(struct ctx *c)
     vit_acts_destroy(&c->glob);
     vit_acts_destroy(&c->loc);
     vit_destroy(&c->m);
-    free(c->img_g), free(c->img_l), free(c->Rg), free(c->Rl), free(c->Re);
+    free(c->img_g), free(c->img_l), free(c->Rg), free(c->Rl), free(c->Re), free(c->Rt);
 }
 
 static void every_tensor_gradient_matches_finite_differences(void **state)
@@ -82,9 +86,9 @@ static void every_tensor_gradient_matches_finite_differences(void **state)
     setup_ctx(&c);
     vit_zero_grad(&c.m);
     vit_forward(&c.m, &c.glob, c.img_g);
-    vit_backward(&c.m, &c.glob, c.Rg, c.Re);
+    vit_backward(&c.m, &c.glob, c.Rg, c.Re, c.Rt);
     vit_forward(&c.m, &c.loc, c.img_l);
-    vit_backward(&c.m, &c.loc, c.Rl, NULL);
+    vit_backward(&c.m, &c.loc, c.Rl, NULL, NULL);
     float *analytic = malloc(c.m.nparams * sizeof(float));
     memcpy(analytic, c.m.grads, c.m.nparams * sizeof(float));
     double worst = 0;

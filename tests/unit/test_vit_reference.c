@@ -248,8 +248,8 @@ static void forward_backward_match_pytorch(void **state)
     memcpy(logits + (size_t)NG * B * K, al.logits, sizeof(float) * (size_t)NL * B * K);
     assert_true(compare(&r, "student.logits", logits, (size_t)(NG + NL) * B * K) < tol.fwd);
     vit_zero_grad(&m);
-    vit_backward(&m, &ag, dlog, NULL);
-    vit_backward(&m, &al, dlog + (size_t)NG * B * K, NULL);
+    vit_backward(&m, &ag, dlog, NULL, NULL);
+    vit_backward(&m, &al, dlog + (size_t)NG * B * K, NULL, NULL);
     double worst = 0;
     char name[256];
     for (int i = 0; i < m.ntensors; i++) {
