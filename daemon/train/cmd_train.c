@@ -347,13 +347,16 @@ struct run {
 };
 
 /* Replaces c->progress with {phase, step, total_steps, epoch, loss, images_per_s, seconds, eta_s}
- * (write to a temporary file, then rename: a reader never sees half of it). Failures are
- * logged once: progress is for watching, never a reason to stop. */
+ * (write to a temporary file, then rename: a reader never sees half of it); step and total_steps
+ * (the model's) are shown as this run's, a warm start's counted from its first step. Failures
+ * are logged once: progress is for watching, never a reason to stop. */
 static void write_progress(const struct train_cmd *c, const char *phase, long step, long total,
                            int epoch, double loss, double images_per_s, double seconds, double eta)
 {
     static bool warned;
     if (!c->progress) return;
+    step -= c->k.t.run_first;
+    if (total > 0) total -= c->k.t.run_first;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", c->progress);
     FILE *f = fopen(tmp, "w");

@@ -2,7 +2,10 @@
 same backbone inference) with torch, 2 threads. Run with /usr/bin/python3 (Debian python3-torch).
 
     torch_dino_step.py train [--steps N] [--batch B]   → torch_images_per_s: X, peak RSS
-    torch_dino_step.py embed [--iters N]               → torch_embed_b1_images_per_s, _b32_"""
+    torch_dino_step.py embed [--iters N]               → torch_embed_b1_images_per_s, _b32_
+With --bf16 the forward passes and the loss run under torch.autocast("cpu", dtype=torch.bfloat16)
+(master weights, gradients and AdamW stay float32) and the lines are torch_bf16_…"""
+import contextlib
 import argparse
 import os
 import resource
@@ -17,6 +20,17 @@ from torchvit import Model, clip_gradients, dino_loss, param_groups  # noqa: E40
 
 BENCH = dict(dim=192, depth=12, heads=3, mlp_ratio=4, patch=8, img_size=64, in_chans=3,
              head_hidden=2048, head_bottleneck=256, head_out=4096)
+
+
+def autocast(args):
+    """bfloat16 autocast on the CPU with --bf16, else nothing."""
+    if args.bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prefix(args):
+    return "torch_bf16" if args.bf16 else "torch"
 
 
 def train(args):
@@ -34,10 +48,12 @@ def train(args):
     times = []
     for step in range(-1, args.steps):
         t0 = time.perf_counter()
-        with torch.no_grad():
-            _, t_logits = teacher([glob])
-        _, s_logits = student([glob, loc])
-        loss = dino_loss(s_logits, t_logits, center, ng, ng + nl, 0.1, 0.04)
+        with autocast(args):
+            with torch.no_grad():
+                _, t_logits = teacher([glob])
+            _, s_logits = student([glob, loc])
+            loss = dino_loss(s_logits.float(), t_logits.float(), center, ng, ng + nl, 0.1, 0.04)
+        t_logits = t_logits.float()
         opt.zero_grad()
         loss.backward()
         clip_gradients(student, 3.0)
@@ -51,9 +67,10 @@ def train(args):
             times.append(dt)
         print(f"step {step}: {dt:.3f} s, loss {loss.item():.4f}", flush=True)
     med = statistics.median(times)
-    print(f"torch_step_seconds: {med:.4f}")
-    print(f"torch_peak_rss_mib: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
-    print(f"torch_images_per_s: {b / med:.3f}")
+    tag = prefix(args)
+    print(f"{tag}_step_seconds: {med:.4f}")
+    print(f"{tag}_peak_rss_mib: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+    print(f"{tag}_images_per_s: {b / med:.3f}")
 
 
 def embed(args):
@@ -62,13 +79,13 @@ def embed(args):
     for b in (1, 32):
         x = torch.randn(b, 3, 64, 64)
         times = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(args):
             for i in range(-2, args.iters if b == 1 else max(3, args.iters // 8)):
                 t0 = time.perf_counter()
                 model(x)
                 if i >= 0:
                     times.append(time.perf_counter() - t0)
-        print(f"torch_embed_b{b}_images_per_s: {b / statistics.median(times):.2f}")
+        print(f"{prefix(args)}_embed_b{b}_images_per_s: {b / statistics.median(times):.2f}")
 
 
 def main():
@@ -78,6 +95,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -353,8 +353,11 @@ def main():
         # the training child (run as /proc/self/exe) goes by inspectd's name in ps and top
         kids = []
         for task in os.listdir("/proc/%d/task" % proc.pid):  # a thread starts it
-            with open("/proc/%d/task/%s/children" % (proc.pid, task)) as f:
-                kids += [int(k) for k in f.read().split()]
+            try:
+                with open("/proc/%d/task/%s/children" % (proc.pid, task)) as f:
+                    kids += [int(k) for k in f.read().split()]
+            except FileNotFoundError:  # a thread that ended since the listing (an HTTP one)
+                pass
         names = []
         for k in kids:
             with open("/proc/%d/comm" % k) as f:

@@ -121,12 +121,20 @@ def main():
         wait_for(lambda: get(port, "/api/v1/status")["database"]["frames_stored"] >= 60, 60,
                  "frames")
 
-        def run(body, want_models):
+        def run(body, want_models, steps=STEPS):
             status, j = call(port, "POST", "/api/v1/train", body)
             assert status == 202, (status, j)
-            wait_while_training(lambda: len(models(db)) >= want_models and
-                                get(port, "/api/v1/train")["state"] == "idle",
-                                proc.pid, "training run %d" % want_models)
+            progress = []
+
+            def done():
+                t = get(port, "/api/v1/train")
+                if t.get("phase") == "training":
+                    progress.append((t["step"], t["total_steps"]))
+                return len(models(db)) >= want_models and t["state"] == "idle"
+
+            wait_while_training(done, proc.pid, "training run %d" % want_models)
+            # the API counts the run's own steps, a warm start's from its first
+            assert all(0 <= s <= n <= steps for s, n in progress if n), progress
             t = get(port, "/api/v1/train")
             assert t["last_exit"] == 0, t
             m = models(db)[-1]
@@ -200,7 +208,7 @@ def main():
         # ... and the run after it continues the new network
         wait_while_training(lambda: get(port, "/api/v1/train")["state"] == "idle", proc.pid,
                             "the run's end")
-        again, _ = run(None, 5)
+        again, _ = run(None, 5, 4 * STEPS)
         assert again["meta"]["start"] == "warm" and again["meta"]["steps"] == 8 * STEPS, again
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -30,7 +30,6 @@ struct tolerance {
     double fwd, loss, grad;
 };
 static const struct tolerance tol_f32 = {1e-5, 1e-5, 1e-4};
-static const struct tolerance tol_bf16 = {1e-2, 5e-2, 5e-2};
 static struct tolerance tol;
 static bool no_bf16; /* the CPU lacks bf16: its tests are skipped */
 
@@ -58,6 +57,8 @@ static int on_onednn(void **state)
 {
     return select_backend(GEMM_ONEDNN, GEMM_F32, tol_f32);
 }
+
+static const struct tolerance tol_bf16 = {1e-2, 5e-2, 5e-2};
 
 static int on_onednn_bf16(void **state)
 {
