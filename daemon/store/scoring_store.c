@@ -105,10 +105,35 @@ static int exec(struct scoring_store *s, const char *sql)
     return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(s, sql);
 }
 
+/* version, or version-N for the smallest N >= 2 not taken, into out. Returns 0 or -1. */
+static int free_version(struct scoring_store *s, const char *version, char *out, size_t outsz)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM models WHERE version = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(s, "register model");
+    int rc = -1;
+    for (int n = 1; n < 1000 && rc == -1; n++) {
+        int len = n == 1 ? snprintf(out, outsz, "%s", version)
+                         : snprintf(out, outsz, "%s-%d", version, n);
+        if (len < 0 || (size_t)len >= outsz) break;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE) rc = 0;
+        else if (step != SQLITE_ROW) break;
+    }
+    sqlite3_finalize(st);
+    if (rc) snprintf(s->err, sizeof s->err, "register model: no free version for %s", version);
+    return rc;
+}
+
 int scoring_store_register_model(struct scoring_store *s, const char *version, const char *ckpt,
                                  const char *bank, double threshold, int frames_used, double loss,
-                                 const char *meta, bool active, int64_t *id)
+                                 const char *meta, bool active, int64_t *id, char *used,
+                                 size_t usedsz)
 {
+    char unique[96];
     json_error_t je;
     json_t *j = json_loads(meta ? meta : "{}", 0, &je);
     if (!json_is_object(j)) {
@@ -124,6 +149,7 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
     int rc = text ? 0 : -1;
     if (!text) snprintf(s->err, sizeof s->err, "register model: out of memory");
     if (!rc) rc = exec(s, "BEGIN IMMEDIATE");
+    if (!rc) rc = free_version(s, version, unique, sizeof unique);
     if (!rc && active) rc = exec(s, "UPDATE models SET status = 'retired' WHERE status = 'active'");
     if (!rc && sqlite3_prepare_v2(s->db,
                                   "INSERT INTO models (version, path, created_at, threshold, "
@@ -132,7 +158,7 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
                                   -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, "register model");
     if (!rc) {
-        sqlite3_bind_text(st, 1, version, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, unique, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, ckpt, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_double(st, 4, threshold);
@@ -149,6 +175,7 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
     sqlite3_finalize(st);
     if (!rc && id) *id = sqlite3_last_insert_rowid(s->db);
     if (!rc) rc = exec(s, "COMMIT");
+    if (!rc && used) snprintf(used, usedsz, "%s", unique);
     if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     free(text);
     return rc;

@@ -42,10 +42,13 @@ int scoring_store_active_model(struct scoring_store *s, struct model_row *out);
 
 /* Adds a model, in one transaction: active (the previous active one retired) or, with active
  * false, 'rejected' (nothing else changes). meta: JSON object text (the bank path is added to it
- * as "bank"). Returns 0 (id set when not NULL) or -1. */
+ * as "bank"). A version already taken (two models registered within the same second) gets a
+ * suffix "-2", "-3", …; the version stored is copied into used (usedsz bytes) when not NULL.
+ * Returns 0 (id set when not NULL) or -1. */
 int scoring_store_register_model(struct scoring_store *s, const char *version, const char *ckpt,
                                  const char *bank, double threshold, int frames_used, double loss,
-                                 const char *meta, bool active, int64_t *id);
+                                 const char *meta, bool active, int64_t *id, char *used,
+                                 size_t usedsz);
 
 /* Up to max ids of frames an operator confirmed as defects, newest first. Returns the count or
  * -1. */

@@ -633,7 +633,7 @@ static int start_run(struct run *r, const struct image_set *set)
 static int register_model(const struct run *r, const struct image_set *set)
 {
     const struct train_cmd *c = r->c;
-    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[32], meta[640];
+    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[64], meta[640];
     if (!realpath(c->out, ckpt)) {
         log_error("%s: %s", c->out, strerror(errno));
         return -1;
@@ -668,7 +668,7 @@ static int register_model(const struct run *r, const struct image_set *set)
         snprintf(meta + len - 1, sizeof meta - len + 1, ",\"rejected\":\"%s\"}", why);
     }
     int rc = ss ? scoring_store_register_model(ss, version, ckpt, bank, res.threshold, set->n,
-                                               r->loss, meta, ok, &id)
+                                               r->loss, meta, ok, &id, version, sizeof version)
                 : -1;
     if (rc)
         log_error("model not registered: %s", ss ? scoring_store_errmsg(ss) : err);

@@ -58,7 +58,8 @@ static void add_model(struct scoring_store *ss, const char *dir, const char *reg
     snprintf(ckpt, sizeof ckpt, "%s/%s.safetensors", reg, name);
     snprintf(bank, sizeof bank, "%s/%s.bank.safetensors", reg, name);
     assert_int_equal(
-        scoring_store_register_model(ss, name, ckpt, bank, 1.0, 10, 0.5, "{}", active, NULL), 0);
+        scoring_store_register_model(ss, name, ckpt, bank, 1.0, 10, 0.5, "{}", active, NULL, NULL, 0),
+        0);
 }
 
 static int prune(struct scoring_store *ss, const char *models, int keep, const char *const *spare,
@@ -172,10 +173,42 @@ static void old_models_and_abandoned_runs_go(void **state)
     store_close(s);
 }
 
+/* Two models registered within the same second (the same version stamp) both register: the second
+ * gets a suffix, and the caller learns the version stored. */
+static void a_version_taken_gets_a_suffix(void **state)
+{
+    struct fixture *f = *state;
+    char err[512], used[64];
+    struct store *s = store_open(f->path, err, sizeof err); /* creates the schema */
+    if (!s) fail_msg("store_open: %s", err);
+    struct scoring_store *ss = scoring_store_open(f->path, err, sizeof err);
+    if (!ss) fail_msg("scoring_store_open: %s", err);
+    const char *v = "20261203T123938Z";
+    for (int i = 1; i <= 3; i++) {
+        int64_t id = 0;
+        assert_int_equal(scoring_store_register_model(ss, v, "/m.safetensors", "/m.bank", 1.0, 10,
+                                                      0.5, "{}", true, &id, used, sizeof used),
+                         0);
+        char want[64];
+        if (i == 1)
+            snprintf(want, sizeof want, "%s", v);
+        else
+            snprintf(want, sizeof want, "%s-%d", v, i);
+        assert_string_equal(used, want);
+        assert_true(id > 0);
+    }
+    struct model_row m;
+    assert_int_equal(scoring_store_active_model(ss, &m), 1);
+    assert_string_equal(m.version, "20261203T123938Z-3");
+    scoring_store_close(ss);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(old_models_and_abandoned_runs_go, setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(a_version_taken_gets_a_suffix, setup, tmpdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
