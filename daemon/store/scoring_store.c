@@ -120,8 +120,10 @@ static int free_version(struct scoring_store *s, const char *version, char *out,
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
         int step = sqlite3_step(st);
-        if (step == SQLITE_DONE) rc = 0;
-        else if (step != SQLITE_ROW) break;
+        if (step == SQLITE_DONE)
+            rc = 0;
+        else if (step != SQLITE_ROW)
+            break;
     }
     sqlite3_finalize(st);
     if (rc) snprintf(s->err, sizeof s->err, "register model: no free version for %s", version);
