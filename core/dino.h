@@ -22,9 +22,9 @@ struct dino_stats {
     double loss;
     double teacher_entropy;
     double teacher_kl;
-    double koleo;             /* the KoLeo term (before its weight), 0 when off */
-    double aux_loss, aux_acc; /* transformation prediction: mean cross-entropy (before its
-                               * weight) and share of crops predicted right; 0 when off */
+    double koleo;                   /* the KoLeo term (before its weight), 0 when off */
+    double aux_loss, aux_acc;       /* transformation prediction: mean cross-entropy (before its
+                                     * weight) and share of crops predicted right; 0 when off */
     double defect_loss, defect_acc; /* synthetic-defect prediction: the weighted cross-entropy
                                      * (before its weight) and weighted share of patches right */
 };

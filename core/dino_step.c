@@ -12,10 +12,10 @@
 struct dino_step_worker {
     struct vit_model student, teacher; /* replicas */
     struct vit_acts s_glob, s_loc, t_glob, s_def;
-    long g0, g1;              /* this worker's rows of the global stack */
-    long l0, l1;              /* this worker's rows of the local stack */
-    long d0, d1;              /* this worker's defect images */
-    float *dtokens;           /* (d1 − d0, T, D) the defect loss's gradient on their tokens */
+    long g0, g1;    /* this worker's rows of the global stack */
+    long l0, l1;    /* this worker's rows of the local stack */
+    long d0, d1;    /* this worker's defect images */
+    float *dtokens; /* (d1 − d0, T, D) the defect loss's gradient on their tokens */
     double defect_loss, defect_acc;
     float *dembed;            /* (g1 − g0, D) KoLeo and auxiliary gradient on the student's global
                                * embeddings */
@@ -61,8 +61,8 @@ static bool defect_part(struct dino_step *s, struct dino_step_worker *k,
     memset(k->dtokens, 0, sizeof(float) * (size_t)rows * T * D);
     dino_defect_loss(k->s_def.tokens, rows, T, D, k->student.w.defect_w, k->student.w.defect_b,
                      p->defect_target + (size_t)k->d0 * P, p->defect_pw + (size_t)k->d0 * P,
-                     s->cfg.defect_weight, k->dtokens, k->student.g.defect_w,
-                     k->student.g.defect_b, &k->defect_loss, &k->defect_acc);
+                     s->cfg.defect_weight, k->dtokens, k->student.g.defect_w, k->student.g.defect_b,
+                     &k->defect_loss, &k->defect_acc);
     return true;
 }
 
@@ -260,8 +260,8 @@ static int create_worker(struct dino_step *s, int w, char *err, size_t errsz)
         rc = vit_acts_create(&k->s_def, &k->student, (int)(k->d1 - k->d0), G, G, false, true, err,
                              errsz);
         if (!rc) {
-            k->dtokens = malloc(sizeof(float) * (size_t)(k->d1 - k->d0) * k->s_def.T *
-                                (size_t)s->model.dim);
+            k->dtokens =
+                malloc(sizeof(float) * (size_t)(k->d1 - k->d0) * k->s_def.T * (size_t)s->model.dim);
             if (!k->dtokens) {
                 rc = -2;
                 if (errsz) snprintf(err, errsz, "out of memory for the defect gradient");

@@ -153,7 +153,7 @@ static void make_crops(const struct train_options *o, const float *images, int C
  * least a quarter of it) and loss weight (balanced: the defective patches weigh half the loss,
  * the clean ones the other half; patches the defect only grazes weigh nothing). */
 struct defect_batch {
-    float *images; /* (B, C, G, G) */
+    float *images;      /* (B, C, G, G) */
     float *target, *pw; /* (B, P) */
     float *alpha;       /* (G, G) scratch */
 };
@@ -168,8 +168,9 @@ static void make_defects(const struct train_options *o, int C, const float *glob
         struct rng r = rng_seed(o->seed ^ 0xDEFEC7ull, stream * (uint64_t)B + (uint64_t)b);
         float *img = d->images + (size_t)b * gsz;
         memcpy(img, glob + ((size_t)B + b) * gsz, sizeof(float) * gsz);
-        int j = B > 1 && rng_uniform(&r) < 0.5 ? (b + 1 + (int)(rng_next(&r) % (uint64_t)(B - 1))) % B
-                                               : b;
+        int j = B > 1 && rng_uniform(&r) < 0.5
+                    ? (b + 1 + (int)(rng_next(&r) % (uint64_t)(B - 1))) % B
+                    : b;
         augment_paste_defect(img, glob + (size_t)j * gsz, C, G, &r, d->alpha);
         for (int py = 0; py < g; py++)
             for (int px = 0; px < g; px++) {

@@ -23,15 +23,15 @@ struct train_options {
     float student_temp;    /* 0.1 */
     float center_momentum; /* 0.9; 1 keeps the centre where it started (zero) */
     float clip;
-    float koleo_weight; /* DINOv2's KoLeo term on the class embeddings; 0 = off */
-    float aux_weight;   /* transformation prediction (model.aux_classes 4: quarter turns, 8: and
-                         * mirrors): each image is turned before its crops are cut and the student
-                         * predicts how from its global class embeddings; 0 = off */
+    float koleo_weight;  /* DINOv2's KoLeo term on the class embeddings; 0 = off */
+    float aux_weight;    /* transformation prediction (model.aux_classes 4: quarter turns, 8: and
+                          * mirrors): each image is turned before its crops are cut and the student
+                          * predicts how from its global class embeddings; 0 = off */
     float defect_weight; /* synthetic-defect prediction: a defect (augment_paste_defect) is pasted
                           * into a copy of each image's second global crop and a linear head on the
                           * student's patch tokens learns which patches it covers (balanced
                           * cross-entropy); the model then has a defect head. 0 = off */
-    float warmup_frac;  /* share of the steps for the learning-rate warm-up */
+    float warmup_frac;   /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;
     int epochs;       /* upper bound on the run's (from run_first); 0 = time budget only */

@@ -66,10 +66,10 @@ struct vit_weights {
     float *norm_w, *norm_b; /* (D) */
     float *head_w[3];       /* (hid, D), (hid, hid), (bott, hid) */
     float *head_b[3];
-    float *last_g; /* (K, 1) */
-    float *last_v; /* (K, bott) */
-    float *aux_w;  /* (A, D), NULL when aux_classes is 0 */
-    float *aux_b;  /* (A) */
+    float *last_g;              /* (K, 1) */
+    float *last_v;              /* (K, bott) */
+    float *aux_w;               /* (A, D), NULL when aux_classes is 0 */
+    float *aux_b;               /* (A) */
     float *defect_w, *defect_b; /* (1, D), (1); NULL when defect_head is 0 */
 };
 

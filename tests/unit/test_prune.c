@@ -57,9 +57,9 @@ static void add_model(struct scoring_store *ss, const char *dir, const char *reg
     write_file(bank, 100);
     snprintf(ckpt, sizeof ckpt, "%s/%s.safetensors", reg, name);
     snprintf(bank, sizeof bank, "%s/%s.bank.safetensors", reg, name);
-    assert_int_equal(
-        scoring_store_register_model(ss, name, ckpt, bank, 1.0, 10, 0.5, "{}", active, NULL, NULL, 0),
-        0);
+    assert_int_equal(scoring_store_register_model(ss, name, ckpt, bank, 1.0, 10, 0.5, "{}", active,
+                                                  NULL, NULL, 0),
+                     0);
 }
 
 static int prune(struct scoring_store *ss, const char *models, int keep, const char *const *spare,

@@ -101,8 +101,8 @@ static void student_learns_a_fixed_teacher(void **state)
 }
 
 /* Synthetic-defect prediction: the model gains its defect head, and the head learns to find the
- * pasted defects (the balanced loss falls from ln 2, the balanced accuracy rises above chance; 16 px
- * images of 4 × 4 patches make it a hard task, so the margins are small but exact: the run is
+ * pasted defects (the balanced loss falls from ln 2, the balanced accuracy rises above chance; 16
+ * px images of 4 × 4 patches make it a hard task, so the margins are small but exact: the run is
  * seeded). */
 static void defect_head_learns_the_pasted_defects(void **state)
 {
@@ -119,7 +119,8 @@ static void defect_head_learns_the_pasted_defects(void **state)
     run(&s, &o, img, &rec, 0);
     double first = (rec.defect_loss[0] + rec.defect_loss[1]) / 2;
     double last = 0, acc = 0;
-    for (int i = STEPS - 5; i < STEPS; i++) last += rec.defect_loss[i] / 5, acc += rec.defect_acc[i] / 5;
+    for (int i = STEPS - 5; i < STEPS; i++)
+        last += rec.defect_loss[i] / 5, acc += rec.defect_acc[i] / 5;
     printf("  defect loss: first 2 steps %.4f, last 5 %.4f (balanced accuracy %.2f)\n", first, last,
            acc);
     assert_true(fabs(first - log(2.0)) < 0.1);

@@ -317,7 +317,8 @@ static void the_shipped_config_documents_every_knob(void **state)
             char err[128];
             if (train_cli_set(i, p + len + 3, &k, err, sizeof err))
                 fail_msg("[%s] %s: %s", want, key, err);
-            if (memcmp(&k, &def, sizeof k)) fail_msg("[%s] %s: '%s' is not the default", want, key, p);
+            if (memcmp(&k, &def, sizeof k))
+                fail_msg("[%s] %s: '%s' is not the default", want, key, p);
         }
         if (!found) fail_msg("systemd/inspectd.conf has no '%s' in [%s]", key, want);
     }
