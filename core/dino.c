@@ -249,3 +249,26 @@ void dino_defect_loss(const float *x, int n, int T, int D, const float *w, const
     *loss = total;
     *acc = right;
 }
+
+void dino_dense_loss(const float *s, const float *t, const unsigned char *mask, int n, int T, int D,
+                     float weight, float *ds, double *loss)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        for (int p = 1; p < T; p++) {
+            if (!mask[(size_t)i * (T - 1) + (size_t)(p - 1)]) continue;
+            size_t row = ((size_t)i * T + (size_t)p) * D;
+            const float *si = s + row, *ti = t + row;
+            double st = 0, ss = 0, tt = 0;
+            for (int d = 0; d < D; d++)
+                st += (double)si[d] * ti[d], ss += (double)si[d] * si[d],
+                    tt += (double)ti[d] * ti[d];
+            double ns = sqrt(ss) + 1e-12, nt = sqrt(tt) + 1e-12, cs = st / (ns * nt);
+            total += 1.0 - cs;
+            /* d(1 − cos)/ds = −(t / (|s||t|) − cos · s / |s|²) */
+            float a = (float)(-weight / (ns * nt)), b = (float)(weight * cs / (ns * ns));
+            float *dsi = ds + row;
+            for (int d = 0; d < D; d++) dsi[d] += a * ti[d] + b * si[d];
+        }
+    *loss = total;
+}

@@ -27,6 +27,8 @@ struct dino_stats {
                                      * weight) and share of crops predicted right; 0 when off */
     double defect_loss, defect_acc; /* synthetic-defect prediction: the weighted cross-entropy
                                      * (before its weight) and weighted share of patches right */
+    double dense_loss;              /* masked-patch distillation: mean 1 − cos over the masked
+                                     * patches (before its weight); 0 when off */
 };
 
 /* Computes the loss and writes d loss / d student logits into dstudent (same shape as student).
@@ -61,6 +63,15 @@ int dino_aux_loss(const float *x, int n, int D, const float *W, const float *b, 
 void dino_defect_loss(const float *x, int n, int T, int D, const float *w, const float *b,
                       const float *target, const float *pw, float weight, float *dx, float *dw,
                       float *db, double *loss, double *acc);
+
+/* Masked-patch self-distillation (iBOT's idea with a cosine target, as data2vec): the student saw
+ * images whose masked patches were blanked, the teacher the whole images; for every masked patch
+ * p of the n images (mask (n, T − 1), 1 = masked; the class row 0 of each image is not read),
+ * loss_p = 1 − cos(s_p, t_p) between the student's tokens s (n, T, D) and the teacher's t. Adds
+ * weight · d Σ_p loss_p / d s into ds (n, T, D) and sets *loss = Σ_p loss_p (unweighted, summed:
+ * the caller divides by the masked patches of the whole batch, in weight too). */
+void dino_dense_loss(const float *s, const float *t, const unsigned char *mask, int n, int T, int D,
+                     float weight, float *ds, double *loss);
 
 /* center ← center·momentum + mean over rows of teacher · (1 − momentum). */
 void dino_center_update(float *center,        /* (K) */

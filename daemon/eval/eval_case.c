@@ -65,10 +65,11 @@ static int on_progress(const struct train_progress *p, void *arg)
     if (p->seconds - c->last_log >= 15.0 || p->step == 0) {
         c->last_log = p->seconds;
         log_info("%s: step %ld/%ld epoch %d loss %.4f entropy %.3f kl %.3f koleo %.3f aux %.3f "
-                 "(%.0f%% right) defects %.3f (%.0f%% right) lr %.2e %.1f img/s",
+                 "(%.0f%% right) defects %.3f (%.0f%% right) dense %.3f lr %.2e %.1f img/s",
                  c->name, p->step + 1, p->total_steps, p->epoch, p->stats.loss,
                  p->stats.teacher_entropy, p->stats.teacher_kl, p->stats.koleo, p->stats.aux_loss,
-                 100 * p->stats.aux_acc, p->stats.defect_loss, 100 * p->stats.defect_acc, p->lr,
+                 100 * p->stats.aux_acc, p->stats.defect_loss, 100 * p->stats.defect_acc,
+                 p->stats.dense_loss, p->lr,
                  p->images_per_s);
     }
     return eval_interrupted;
