@@ -41,6 +41,17 @@ int dino_loss(const float *teacher, /* (n_teacher*B, K) */
               int B, int n_teacher, int n_student, int K, float tau_t, float tau_s,
               struct dino_stats *stats);
 
+/* Sinkhorn-Knopp targets (SwAV, DINOv2) in place of centring: q = exp(teacher / tau) over the
+ * rows (rows, K) of a batch, then `iters` rounds of giving every prototype the same share of the
+ * batch and every row a total of 1; q (rows, K) rows sum to 1. */
+void dino_sinkhorn(const float *teacher, int rows, int K, float tau, int iters, float *q);
+
+/* dino_loss with Sinkhorn-Knopp targets (dino_sinkhorn over the n_teacher·B teacher rows) instead
+ * of the centred softmax; teacher_kl is each target's KL to the batch's mean target. */
+int dino_loss_sinkhorn(const float *teacher, const float *student, float *dstudent, int B,
+                       int n_teacher, int n_student, int K, float tau_t, float tau_s, int iters,
+                       struct dino_stats *stats);
+
 /* The KoLeo spreading term of DINOv2 on n embeddings x (n, D), n >= 2: each row is L2-normalised,
  * paired with its nearest other row (largest dot product), and the loss is −mean log(distance +
  * 1e-8). Adds weight · d loss / dx into dx (n, D) and sets *loss (unweighted). Returns 0, or -1

@@ -231,9 +231,13 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
     pool_run(s->pool, forward_part, &ctx);
     gather_logits(s);
     struct dino_stats st;
-    if (dino_loss(s->logits_t, s->logits_s, s->center, s->dlogits_s, B, c->n_global,
-                  c->n_global + c->n_local, K, p->teacher_temp, c->student_temp, &st))
-        return -2;
+    int lrc = c->sinkhorn > 0
+                  ? dino_loss_sinkhorn(s->logits_t, s->logits_s, s->dlogits_s, B, c->n_global,
+                                       c->n_global + c->n_local, K, p->teacher_temp,
+                                       c->student_temp, c->sinkhorn, &st)
+                  : dino_loss(s->logits_t, s->logits_s, s->center, s->dlogits_s, B, c->n_global,
+                              c->n_global + c->n_local, K, p->teacher_temp, c->student_temp, &st);
+    if (lrc) return -2;
     dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
     pool_run(s->pool, backward_part, &ctx);
     st.koleo = st.aux_loss = st.aux_acc = st.defect_loss = st.defect_acc = st.dense_loss = 0;

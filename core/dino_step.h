@@ -35,6 +35,8 @@ struct dino_step_config {
                             * student's global crops have the patches of dino_step_params.mask
                             * blanked and its tokens there match the teacher's of the whole crop;
                             * 0 = off */
+    int sinkhorn;          /* Sinkhorn-Knopp iterations for the teacher's targets
+                            * (dino_loss_sinkhorn); 0 = DINO's centring */
     float beta1, beta2, eps;
     int threads; /* workers (cores); BLAS runs single-threaded inside each */
 };

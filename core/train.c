@@ -79,6 +79,7 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
                                  .aux_weight = o->model.aux_classes > 0 ? o->aux_weight : 0.0f,
                                  .defect_weight = o->defect_weight,
                                  .dense_weight = o->dense_weight,
+                                 .sinkhorn = o->sinkhorn,
                                  .beta1 = 0.9f,
                                  .beta2 = 0.999f,
                                  .eps = 1e-8f,

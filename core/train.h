@@ -36,6 +36,7 @@ struct train_options {
                           * the student's tokens there learn the teacher's of the whole crop, so
                           * patch tokens are trained too (dino_dense_loss); 0 = off */
     float mask_ratio;    /* the largest share of a crop's patches blanked (0.1 .. 0.9) */
+    int sinkhorn;        /* Sinkhorn-Knopp iterations for the teacher's targets; 0 = centring */
     float warmup_frac;   /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;

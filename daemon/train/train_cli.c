@@ -71,6 +71,8 @@ static const struct knob knobs[] = {
      "weight of masked-patch distillation on patch tokens (0: off)"},
     {"mask-ratio", "mask_ratio", ALL, FLOAT, K(t.mask_ratio), 0.1, 0.9, 0, "R",
      "largest share of a crop's patches the masked-patch distillation blanks"},
+    {"sinkhorn", "sinkhorn", ALL, INT, K(t.sinkhorn), 0, 20, 0, "N",
+     "Sinkhorn-Knopp iterations for the teacher's targets (0: DINO's centring)"},
     {"global-scale", "global_scale", ALL, FLOAT, K(t.aug.global_scale[0]), 0.05, 1, 0, "S",
      "smallest share of the image a global crop keeps"},
     {"readout", "readout", NO_EVAL, READOUT, K(readout), 0, 0, 0, "R",

@@ -291,6 +291,46 @@ static void dense_loss_matches_pytorch(void **state)
     st_free(&f);
 }
 
+/* Sinkhorn-Knopp targets and the loss on them as PyTorch computes them with DINOv2's
+ * sinkhorn_knopp_teacher (tests/reference/sinkhorn_loss.safetensors, written by
+ * make_sinkhorn_reference.py); rows of the targets sum to 1, prototypes share the batch evenly. */
+static void sinkhorn_loss_matches_pytorch(void **state)
+{
+    struct st_file f;
+    char err[256];
+    if (st_load("tests/reference/sinkhorn_loss.safetensors", &f, err, sizeof err))
+        fail_msg("%s", err);
+    const char *names[] = {"teacher", "student", "targets", "loss", "dstudent"};
+    float *t[5];
+    for (int i = 0; i < 5; i++) {
+        const struct st_tensor *st = st_find(&f, names[i]);
+        assert_non_null(st);
+        t[i] = malloc(sizeof(float) * st->numel);
+        st_read_f32(st, t[i]);
+    }
+    enum { B = 3, NT = 2, NS = 4, K = 12 };
+    float q[NT * B * K], ds[NS * B * K];
+    dino_sinkhorn(t[0], NT * B, K, 0.07f, 3, q);
+    for (int i = 0; i < NT * B * K; i++) assert_float_equal(q[i], t[2][i], 1e-5);
+    for (int r = 0; r < NT * B; r++) {
+        double sum = 0;
+        for (int k = 0; k < K; k++) sum += q[r * K + k];
+        assert_float_equal(sum, 1.0, 1e-5);
+    }
+    struct dino_stats st;
+    assert_int_equal(dino_loss_sinkhorn(t[0], t[1], ds, B, NT, NS, K, 0.07f, 0.1f, 3, &st), 0);
+    assert_float_equal(st.loss, t[3][0], 1e-5);
+    for (int i = 0; i < NS * B * K; i++) assert_float_equal(ds[i], t[4][i], 1e-6);
+    assert_true(st.teacher_kl > 0.0 && st.teacher_entropy < log((double)K));
+    /* one target for every row: its KL to the batch mean is 0 */
+    float same[NT * B * K];
+    for (int i = 0; i < NT * B * K; i++) same[i] = t[0][i % K];
+    assert_int_equal(dino_loss_sinkhorn(same, t[1], ds, B, NT, NS, K, 0.07f, 0.1f, 3, &st), 0);
+    assert_true(st.teacher_kl < 1e-6);
+    for (int i = 0; i < 5; i++) free(t[i]);
+    st_free(&f);
+}
+
 /* Two orthogonal unit vectors and a third at 45° between them: hand-computed nearest distances. */
 static void koleo_by_hand(void **state)
 {
@@ -415,6 +455,7 @@ int main(void)
         cmocka_unit_test(defect_loss_matches_pytorch),
         cmocka_unit_test(dense_loss_gradients_match_finite_differences),
         cmocka_unit_test(dense_loss_matches_pytorch),
+        cmocka_unit_test(sinkhorn_loss_matches_pytorch),
         cmocka_unit_test(centre_is_an_ema_of_the_batch_mean),
         cmocka_unit_test(monitors_by_hand),
         cmocka_unit_test(cosine_with_warmup_by_hand),
