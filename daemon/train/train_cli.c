@@ -77,6 +77,9 @@ static const struct knob knobs[] = {
      "smallest share of the image a global crop keeps"},
     {"readout", "readout", NO_EVAL, READOUT, K(readout), 0, 0, 0, "R",
      "how the registered model scores a frame: patch, aligned or both (README)"},
+    {"aggregate", "aggregate", NO_EVAL, INT, K(aggregate), 0, MODEL_AGGREGATE_MAX, 0, "R",
+     "the registered model scores each patch as the mean of its (2R+1)x(2R+1) neighbourhood "
+     "(0: off)"},
     {"threads", "threads", ALL, INT, K(t.threads), 1, 64, 0, "N", "worker threads"},
     {"seed", "seed", ALL, SEED, K(t.seed), 0, 0, 0, "S",
      "seed for initialisation, augmentation and order"},
