@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "base/metrics.h"
+#include "line/result_json.h"
+#include "store/store_alerts.h"
 
 #define POLL_MS     5
 #define BATCH       64
@@ -27,7 +29,8 @@ struct line_feed {
     struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
     int noutputs;
     int64_t last_id;
-    bool failing; /* the last poll failed: logged once */
+    int64_t last_event_id; /* of the event log: model changes */
+    bool failing;          /* the last poll failed: logged once */
 
     pthread_mutex_t lock; /* guards what follows */
     bool stop;
@@ -60,7 +63,8 @@ static int load_counts(struct line_feed *f, char *err, size_t errsz)
     struct store_reader *rd = store_pool_get(f->pool);
     struct result_count *rows = NULL;
     int n = -1;
-    if (store_last_result(rd, &f->last_id) == 0) n = store_result_counts(rd, f->last_id, &rows);
+    if (store_last_result(rd, &f->last_id) == 0 && store_last_event(rd, &f->last_event_id) == 0)
+        n = store_result_counts(rd, f->last_id, &rows);
     if (n < 0) snprintf(err, errsz, "results feed: %s", store_reader_errmsg(rd));
     store_pool_put(f->pool, rd);
     for (int i = 0; i < n; i++)
@@ -77,11 +81,32 @@ static bool stopping(struct line_feed *f)
     return stop;
 }
 
+/* Hands on the model changes logged after last_event_id. Returns 0 or -1. */
+static int poll_models(struct line_feed *f, struct store_reader *rd)
+{
+    struct event_row ev[BATCH];
+    int n = store_events_after(rd, f->last_event_id, ev, BATCH);
+    for (int i = 0; i < n; i++) {
+        f->last_event_id = ev[i].id;
+        struct model_info mi;
+        if (strcmp(ev[i].kind, "model") != 0 || store_get_model(rd, ev[i].ref, &mi) != 1) continue;
+        json_t *j = line_model_json(&mi);
+        store_model_clear(&mi);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        for (int k = 0; text && k < f->noutputs; k++)
+            if (f->outputs[k].model) f->outputs[k].model(f->outputs[k].ctx, text);
+        free(text);
+    }
+    return n < 0 ? -1 : 0;
+}
+
 /* Reads and hands on the verdicts after last_id. Returns how many there were, or -1. */
 static int poll_once(struct line_feed *f, struct result_info *batch)
 {
     struct store_reader *rd = store_pool_get(f->pool);
     int n = store_results_after(rd, f->last_id, batch, BATCH);
+    if (n >= 0 && poll_models(f, rd) < 0) n = -1;
     if (n < 0 && !f->failing) log_error("cannot read new results: %s", store_reader_errmsg(rd));
     store_pool_put(f->pool, rd);
     if (n >= 0 && f->failing) log_info("reading new results again");

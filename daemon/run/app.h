@@ -15,6 +15,7 @@
 #include "base/config.h"
 #include "capture/pipeline.h"
 #include "line/feed.h"
+#include "line/mqtt.h"
 #include "scoring/scorer.h"
 #include "train/trainer.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ struct app {
     struct scorer *scorer;
     struct trainer *trainer;
     struct line_feed *feed; /* the verdicts as they are reached, to the line outputs */
+    struct line_mqtt *mqtt; /* NULL: no [mqtt] host */
     int64_t started_us;     /* wall clock, Unix microseconds */
 };
 
