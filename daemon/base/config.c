@@ -372,6 +372,9 @@ static int on_key(void *user, const char *section, const char *key, const char *
     if (strcmp(section, "engine") == 0) return set_engine(p, key, v);
     if (strcmp(section, "trainer") == 0) return set_trainer(p, key, v);
     if (strncmp(section, "camera.", 7) == 0) return set_camera(p, section + 7, key, v);
+    char why[256];
+    int line = line_config_set(&p->cfg->line, section, key, v, why, sizeof why);
+    if (line >= 0) return line ? 1 : fail(p, "%s", why);
     if (section[0] == '\0') return fail(p, "key '%s' outside any [section]", key);
     return fail(p, "unknown section [%s]", section);
 }
@@ -403,6 +406,7 @@ static void set_defaults(struct config *c, const char *name)
     c->trainer_keep_models = 3;
     train_knobs_defaults(&c->trainer_knobs);
     c->trainer_knobs_set = 0;
+    line_config_defaults(&c->line);
     static const char *const knobs[][2] = {{"minutes", "10"},
                                            {"size", "64"},
                                            {"channels", "3"},

@@ -1,7 +1,8 @@
 /* config.h — the daemon's configuration: an INI file (inih) read once at start-up into a plain
  * struct, every value validated, every error reported as "FILE:LINE: message".
  *
- * Sections: [http] [store] [pipeline] [trainer] [engine] [log] and one [camera.NAME] per camera.
+ * Sections: [http] [store] [pipeline] [trainer] [engine] [log] [results] (line/line_config.h)
+ * and one [camera.NAME] per camera.
  * [engine]'s keys (gemm, precision) are training knobs kept in trainer_knobs: the daemon selects
  * them at start and passes them to every training child. Camera
  * parameters other than `driver` go to the driver unchanged after source_check_param() accepted
@@ -19,6 +20,7 @@
 
 #include "log.h"
 #include "source.h"
+#include "line/line_config.h"
 #include "train/train_cli.h"
 
 #define CONFIG_MAX_CAMERAS 16
@@ -76,6 +78,9 @@ struct config {
 
     /* [log] */
     enum log_level log_level;
+
+    /* the line's outputs: [results] */
+    struct line_config line;
 
     struct config_camera cameras[CONFIG_MAX_CAMERAS];
     size_t ncameras;

@@ -144,6 +144,7 @@ static void write_metrics(FILE *out, struct app *app)
                       (double)(clock_wall_us() - app->started_us) * 1e-6);
     pipeline_write_metrics(out, app->pipeline);
     scorer_write_metrics(out, app->scorer);
+    line_feed_write_metrics(out, app->feed);
     int64_t counts[3];
     struct store_reader *rd = store_pool_get(app->readers);
     int crc = store_alert_counts(rd, counts);

@@ -195,6 +195,7 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
                            cfg->max_score_lag_s, err, sizeof err)))
         goto out;
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
+    if (!(app.feed = line_feed_start(cfg->store_path, NULL, 0, err, sizeof err))) goto out;
     if (!(http = http_start(&app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
@@ -215,6 +216,7 @@ out:
     http_stop(http);             /* no request can reach the pipeline or the store after this */
     trainer_stop(app.trainer);   /* a running training child is stopped; its model is not used */
     scorer_stop(app.scorer);
+    line_feed_stop(app.feed);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);

@@ -93,6 +93,7 @@ static void config_seeds(void)
         "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
         "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
+        "[results]\nshifts = 06:00,14:00,22:00\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
@@ -154,7 +155,8 @@ static void safetensors_seeds(void)
 }
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
- * 5 review body, 6 query-string time, 7 export query, 8 train body. */
+ * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 results query, 10 parts
+ * body, 11 event types. */
 static void http_seeds(void)
 {
     static const struct {
@@ -194,6 +196,15 @@ static void http_seeds(void)
                          "&until=1764460800000000"},
         {"train-fresh", "\x08{\"fresh\":true}"},
         {"train-bad", "\x08{\"fresh\":1,\"minutes\":3}"},
+        {"results-query", "\x09"
+                          "camera=line1&verdict=unscored&since=2026-12-03T06:00:00Z&limit=100"
+                          "&cursor=77"},
+        {"parts-body", "\x0a{\"camera\":\"line1\",\"part_id\":\"SN-2026-000042\"}"},
+        {"parts-bad", "\x0a{\"camera\":\"line1\",\"part_id\":7}"},
+        {"event-types", "\x0b"
+                        "result,alert"},
+        {"event-types-bad", "\x0b"
+                            "alert,,results"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
