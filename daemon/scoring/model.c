@@ -63,6 +63,11 @@ int model_read_config(const struct st_file *f, const char *path, struct scoring_
         ok = json_is_integer(defect);
         c->defect_head = (int)json_integer_value(defect);
     }
+    json_t *pred = j ? json_object_get(j, "predictor") : NULL;
+    if (ok && pred) {
+        ok = json_is_integer(pred);
+        c->pred_hidden = (int)json_integer_value(pred);
+    }
     ok = ok && json_is_array(mean) && json_is_array(std) &&
          json_array_size(mean) == (size_t)c->in_chans &&
          json_array_size(std) == (size_t)c->in_chans && c->in_chans >= 1 && c->in_chans <= 3;
