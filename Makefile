@@ -35,7 +35,8 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
            sqlite3:libsqlite3-dev libmicrohttpd:libmicrohttpd-dev jansson:libjansson-dev \
            inih:libinih-dev libarchive:libarchive-dev libsystemd:libsystemd-dev \
            cmocka:libcmocka-dev zlib:zlib1g-dev \
-           aravis-0.8:libaravis-dev libusb-1.0:libusb-1.0-0-dev libmosquitto:libmosquitto-dev
+           aravis-0.8:libaravis-dev libusb-1.0:libusb-1.0-0-dev libmosquitto:libmosquitto-dev \
+           libcurl:libcurl4-openssl-dev libcrypto:libssl-dev
 # (aravis-0.8.pc names libusb-1.0 as a private requirement that libaravis-dev does not pull in)
 # Debian packages needed by tests (checked with dpkg).
 # clang + libclang-rt-14-dev build the libFuzzer targets; valgrind runs one daemon under memcheck;

@@ -172,8 +172,8 @@ static int request_training(void *ctx, bool fresh)
     return trainer_request(app->trainer, fresh);
 }
 
-/* The outputs to the line ([mqtt]) and the results feed that serves them. Returns 0, or -1 with
- * the reason in err. */
+/* The outputs to the line ([mqtt], [webhook.NAME]) and the results feed that serves them. Returns
+ * 0, or -1 with the reason in err. */
 static int start_line_outputs(struct app *app, char *err, size_t errsz)
 {
     const struct config *cfg = app->cfg;
@@ -184,7 +184,13 @@ static int start_line_outputs(struct app *app, char *err, size_t errsz)
         if (!(app->mqtt =
                   line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
             return -1;
-        outputs[n++] = (struct line_output){line_mqtt_result, line_mqtt_model, app->mqtt};
+        outputs[n++] = (struct line_output){line_mqtt_result, line_mqtt_event, app->mqtt};
+    }
+    if (cfg->line.nwebhooks) {
+        if (!(app->webhooks = line_webhooks_start(&cfg->line, cfg->store_path, err, errsz)))
+            return -1;
+        outputs[n++] =
+            (struct line_output){line_webhooks_result, line_webhooks_event, app->webhooks};
     }
     return (app->feed = line_feed_start(cfg->store_path, outputs, n, err, errsz)) ? 0 : -1;
 }
@@ -247,6 +253,7 @@ out:
     scorer_stop(app.scorer);
     line_feed_stop(app.feed);
     line_mqtt_stop(app.mqtt); /* after the feed: nothing hands it messages any more */
+    line_webhooks_stop(app.webhooks);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);

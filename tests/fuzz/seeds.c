@@ -98,6 +98,8 @@ static void config_seeds(void)
         "password_file = /etc/p\nca_file = /ca.pem\ncert_file = /c.pem\nkey_file = /k.pem\n"
         "topic_prefix = plant/inspectd\nqos_results = 1\nqos_alerts = 2\nmax_queued = 50\n"
         "keepalive = 10\n"
+        "[webhook.mes]\nurl = https://mes.example/hook\nevents = alert, result\nsecret = k\n"
+        "timeout_ms = 2000\nmax_pending = 100\nmax_age = 3600\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
