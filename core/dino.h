@@ -29,6 +29,9 @@ struct dino_stats {
                                      * (before its weight) and weighted share of patches right */
     double dense_loss;              /* masked-patch distillation: mean 1 − cos over the masked
                                      * patches (before its weight); 0 when off */
+    double embed_std; /* BYOL, Barlow Twins, SimCLR (ssl.h): the mean per-dimension standard
+                       * deviation of the student's L2-normalised global projections
+                       * (ssl_embed_std); 0 for DINO, whose monitors are the teacher's */
 };
 
 /* Computes the loss and writes d loss / d student logits into dstudent (same shape as student).

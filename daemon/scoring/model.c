@@ -64,6 +64,11 @@ int model_read_config(const struct st_file *f, const char *path, struct scoring_
         ok = json_is_integer(defect);
         c->defect_head = (int)json_integer_value(defect);
     }
+    json_t *pred = j ? json_object_get(j, "predictor") : NULL;
+    if (ok && pred) {
+        ok = json_is_integer(pred);
+        c->pred_hidden = (int)json_integer_value(pred);
+    }
     ok = ok && json_is_array(mean) && json_is_array(std) &&
          json_array_size(mean) == (size_t)c->in_chans &&
          json_array_size(std) == (size_t)c->in_chans && c->in_chans >= 1 && c->in_chans <= 3;
@@ -412,11 +417,20 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
     snprintf(pu, sizeof pu, "%.9g", m->patch_unit);
     snprintf(gu, sizeof gu, "%.9g", m->grid_unit);
     snprintf(agg, sizeof agg, "%d", m->aggregate);
-    const char *keys[] = {"format",      "layer",     "threshold",          "false_alarm_rate",
-                          "top_q",       "readout",   "calibration_images", "bank_images",
-                          "aggregate",   "patch_unit", "grid_unit"};
-    const char *vals[] = {"inspectd-bank", layer, thr, rate, topq, model_readout_name(m->readout),
-                          ci, bi, agg, pu, gu};
+    const char *keys[] = {"format",    "layer",      "threshold",          "false_alarm_rate",
+                          "top_q",     "readout",    "calibration_images", "bank_images",
+                          "aggregate", "patch_unit", "grid_unit"};
+    const char *vals[] = {"inspectd-bank",
+                          layer,
+                          thr,
+                          rate,
+                          topq,
+                          model_readout_name(m->readout),
+                          ci,
+                          bi,
+                          agg,
+                          pu,
+                          gu};
     int shape[2] = {m->bank.n, m->bank.dim}, gshape[2] = {m->grid_bank.n, m->grid_bank.dim};
     int fshape[1] = {(int)grid_dim(m)}, nt = 0;
     struct st_out t[4];
@@ -658,7 +672,8 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
     else if (layer_f < 0 || layer_f > m->vit.cfg.depth)
         rc = fail(err, errsz, "%s: layer %s does not fit %s (%d blocks)", bank_path, layer, ckpt,
                   m->vit.cfg.depth);
-    else if (load_aggregate(m, &f, bank_path, err, errsz) || load_banks(m, &f, bank_path, err, errsz))
+    else if (load_aggregate(m, &f, bank_path, err, errsz) ||
+             load_banks(m, &f, bank_path, err, errsz))
         rc = -1;
     m->layer = (int)layer_f;
     st_free(&f);

@@ -22,8 +22,10 @@
 #define SCORER_BATCH   16 /* frames waiting that are scored in one backbone pass, at most */
 #define SCORER_IDLE_MS 10
 #define MODEL_CHECK_MS 1000
-#define FEEDBACK_MAX   256 /* latest false positives that join the bank */
-#define FULL_RETRY_MS  500 /* a result not written on a full disk is retried after this */
+#define FEEDBACK_MAX   256  /* latest false positives that join the bank */
+#define FULL_RETRY_MS  500  /* a result not written on a full disk is retried after this */
+#define NO_MODEL_BATCH 1024 /* frames given 'no_model' verdicts per turn, at most */
+#define NO_MODEL_MS    100  /* how often they are given: one small transaction per turn */
 
 enum { SCORE_RETRY = -2 }; /* store_result(): the disk is full, try the frame again later */
 
@@ -40,7 +42,8 @@ struct scorer {
     bool have_model;
     int64_t feedback_mark[3]; /* of the false positives now in the bank */
     struct metrics_histogram latency;
-    int64_t last_id;        /* frames up to this id were looked at under the current model */
+    int64_t last_id; /* frames up to this id were looked at under the current model (or have their
+                        no_model verdict); -1: not known yet */
     int64_t max_lag_us;     /* frames stored longer ago than this are skipped; 0: never */
     int64_t skip_logged_us; /* when skipping was last logged (monotonic) */
     uint64_t skip_unlogged; /* skipped since */
@@ -174,6 +177,13 @@ static void refresh_feedback(struct scorer *s)
              m->bank.n);
 }
 
+/* Gives frame id the verdict 'unscored' for reason (when it has none yet); an error is recorded. */
+static void unscored(struct scorer *s, int64_t id, const char *reason)
+{
+    if (scoring_store_unscored_verdicts(s->db, id - 1, id, reason))
+        set_error(s, scoring_store_errmsg(s->db));
+}
+
 /* A frame stored without its image: its image from the cache, if the cache still holds it.
  * Returns 1, or 0 (counted). */
 static int image_from_cache(struct scorer *s, int64_t id, void **data, size_t *size)
@@ -219,6 +229,7 @@ static int store_result(struct scorer *s, const struct batch_frame *f, float sco
     if (rc) {
         set_error(s, scoring_store_errmsg(s->db));
         if (scoring_store_error_is_full(s->db)) return SCORE_RETRY;
+        unscored(s, f->id, "error");
     } else {
         metrics_histogram_observe(&s->latency, (clock_mono_us() - t0) * 1000);
     }
@@ -255,15 +266,21 @@ static int score_batch(struct scorer *s, const int64_t *ids, int n)
         f[i] = (struct batch_frame){.id = ids[i], .slot = -1};
         int found = scoring_store_frame(s->db, ids[i], &f[i].data, &f[i].size, &f[i].camera);
         f[i].cached = found == 2;
-        if (f[i].cached) found = image_from_cache(s, ids[i], &f[i].data, &f[i].size);
-        if (found < 0) set_error(s, scoring_store_errmsg(s->db));
+        if (f[i].cached && !(found = image_from_cache(s, ids[i], &f[i].data, &f[i].size)))
+            unscored(s, ids[i], "no_image");
+        if (found < 0) {
+            set_error(s, scoring_store_errmsg(s->db));
+            unscored(s, ids[i], "error");
+        }
         if (found <= 0) continue;
         char what[48];
         snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
-        if (image_set_add_encoded(&set, f[i].data, f[i].size, what) == 1)
+        if (image_set_add_encoded(&set, f[i].data, f[i].size, what) == 1) {
             f[i].slot = set.n - 1;
-        else
+        } else {
             count_failed(s, 1);
+            unscored(s, ids[i], "undecodable");
+        }
     }
     int P = m->gh * m->gw, done = n;
     float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
@@ -280,6 +297,8 @@ static int score_batch(struct scorer *s, const int64_t *ids, int n)
     if (scored) {
         set_error(s, err);
         count_failed(s, set.n);
+        for (int i = 0; i < n; i++)
+            if (f[i].slot >= 0) unscored(s, f[i].id, "error");
     }
     for (int i = 0; !scored && i < n; i++) {
         if (f[i].slot < 0) continue;
@@ -320,6 +339,10 @@ static void skip_stale(struct scorer *s)
         return;
     }
     if (count <= 0) return;
+    if (scoring_store_unscored_verdicts(s->db, s->last_id, last, "skipped")) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return;
+    }
     s->last_id = last;
     pthread_mutex_lock(&s->lock);
     s->status.skipped += (uint64_t)count;
@@ -337,10 +360,29 @@ static void skip_stale(struct scorer *s)
     }
 }
 
+/* Before the first model: the frames stored since the last look get the verdict 'unscored'
+ * (no_model), NO_MODEL_BATCH at a time. Returns 0 or -1 (error recorded). */
+static int mark_no_model(struct scorer *s)
+{
+    int64_t last;
+    if (s->last_id < 0 && scoring_store_resume_point(s->db, 0, &s->last_id)) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return -1;
+    }
+    if (scoring_store_frames_after(s->db, s->last_id, NO_MODEL_BATCH, &last) ||
+        (last > s->last_id &&
+         scoring_store_unscored_verdicts(s->db, s->last_id, last, "no_model"))) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return -1;
+    }
+    s->last_id = last;
+    return 0;
+}
+
 static void *scorer_main(void *arg)
 {
     struct scorer *s = arg;
-    int64_t next_check = 0;
+    int64_t next_check = 0, next_no_model = 0;
     /* small GEMMs on one core: OpenBLAS threads would only contend with capture and training */
     gemm_set_threads(1);
     while (!stopping(s)) {
@@ -355,6 +397,10 @@ static void *scorer_main(void *arg)
                                                        SCORER_BATCH)
                               : 0;
         if (n < 0) set_error(s, scoring_store_errmsg(s->db));
+        if (!s->have_model && clock_mono_us() >= next_no_model) {
+            mark_no_model(s);
+            next_no_model = clock_mono_us() + NO_MODEL_MS * 1000;
+        }
         if (n > 0 && !stopping(s)) {
             /* the frames waiting go through the backbone together */
             int done = score_batch(s, ids, n);
@@ -386,6 +432,7 @@ struct scorer *scorer_start(const char *db_path, int threads, struct image_cache
     }
     s->threads = threads < 1 ? 1 : threads;
     s->images = images;
+    s->last_id = -1;
     s->max_lag_us = (int64_t)max_lag_s * 1000000;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->model_lock, NULL);

@@ -263,14 +263,13 @@ static void dense_loss_gradients_match_finite_differences(void **state)
     assert_float_equal(dense_of(&a), 2.0 * masked, 1e-5);
 }
 
-/* The same loss and gradient as PyTorch's cosine_similarity (tests/reference/dense_loss.safetensors,
- * written by make_dense_reference.py). */
+/* The same loss and gradient as PyTorch's cosine_similarity
+ * (tests/reference/dense_loss.safetensors, written by make_dense_reference.py). */
 static void dense_loss_matches_pytorch(void **state)
 {
     struct st_file f;
     char err[256];
-    if (st_load("tests/reference/dense_loss.safetensors", &f, err, sizeof err))
-        fail_msg("%s", err);
+    if (st_load("tests/reference/dense_loss.safetensors", &f, err, sizeof err)) fail_msg("%s", err);
     const char *names[] = {"student", "teacher", "mask", "loss", "dstudent"};
     float *t[5];
     for (int i = 0; i < 5; i++) {
