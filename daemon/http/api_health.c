@@ -93,6 +93,8 @@ static void readyz(const struct http_request *req, struct http_reply *r)
     struct pipeline *p = req->app->pipeline;
     char why[400];
     const char *storage = api_storage_unready(req->app, why, sizeof why);
+    if (!storage && req->app->plc && !line_plc_listening(req->app->plc, NULL))
+        storage = "the Modbus server ([plc] listen) is not listening";
     bool ready = pipeline_ready(p) && !storage;
     http_reply_json(r, ready ? 200 : 503,
                     json_pack("{s:s, s:b, s:s, s:o, s:s?}", "status", ready ? "ready" : "not ready",
@@ -139,7 +141,15 @@ static json_t *line_json(struct app *app)
                          (json_int_t)st.connects, "received", (json_int_t)st.received, "last_error",
                          st.last_error[0] ? json_string(st.last_error) : json_null());
     }
-    return json_pack("{s:o, s:o}", "mqtt", mqtt, "webhooks", webhooks_json(app));
+    json_t *plc = json_null();
+    int clients = 0;
+    if (app->plc) {
+        bool listening = line_plc_listening(app->plc, &clients);
+        plc = json_pack("{s:b, s:i, s:s, s:i, s:b}", "listening", listening, "clients", clients,
+                        "host", app->cfg->line.plc.host, "port", app->cfg->line.plc.port,
+                        "writable", app->cfg->line.plc.writable);
+    }
+    return json_pack("{s:o, s:o, s:o}", "mqtt", mqtt, "webhooks", webhooks_json(app), "plc", plc);
 }
 
 static void status(const struct http_request *req, struct http_reply *r)
