@@ -16,7 +16,7 @@
 
 #include "clock.h"
 #include "base/metrics.h"
-#include "line/result_json.h"
+#include "result_json.h"
 
 #define MQTT_INFLIGHT    64 /* messages handed to libmosquitto and not yet written, at most */
 #define LOOP_MS          20

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "line/line_config.h"
+#include "line_config.h"
 #include "store/store_results.h"
 
 #define PLC_STATUS      0
