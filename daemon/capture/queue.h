@@ -14,7 +14,8 @@
 #include "frame.h"
 
 struct queue_item {
-    int camera; /* index into the pipeline's cameras */
+    int camera;        /* index into the pipeline's cameras */
+    int64_t recipe_id; /* the camera's recipe when the frame was captured (0: none) */
     struct frame frame;
 };
 

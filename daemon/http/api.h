@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "http.h"
+#include "run/app.h"
 
 extern const struct http_route api_health_routes[];
 extern const struct http_route api_frames_routes[];
@@ -17,6 +18,12 @@ extern const struct http_route api_alerts_routes[];
 extern const struct http_route api_events_routes[];
 extern const struct http_route api_models_routes[];
 extern const struct http_route api_export_routes[];
+
+/* The daemon's state every handler reads (http_start()'s ctx). */
+static inline struct app *api_app(const struct http_request *req)
+{
+    return req->ctx;
+}
 
 #define API_FRAMES_MAX_LIMIT 1000
 

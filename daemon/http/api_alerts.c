@@ -120,13 +120,13 @@ static void list_alerts(const struct http_request *req, struct http_reply *r)
     if (api_alerts_list_query(req, r, &f, &limit) < 0) return;
     struct alert_info *a = malloc(sizeof *a * (size_t)limit);
     if (!a) return http_reply_error(r, 500, "out of memory");
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int known = camera_known(rd, f.camera, r), n = 0;
     if (known == 1 && (n = store_list_alerts(rd, &f, a, (int)limit)) < 0) {
         log_error("list alerts: %s", store_reader_errmsg(rd));
         http_reply_error(r, 500, "cannot read the database");
     }
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (known == 1 && n >= 0) {
         json_t *arr = json_array();
         for (int i = 0; i < n; i++) json_array_append_new(arr, api_alert_json(&a[i]));
@@ -151,10 +151,10 @@ static int alert_id(const struct http_request *req, struct http_reply *r, int64_
 static void reply_alert(const struct http_request *req, struct http_reply *r, int64_t id)
 {
     struct alert_info a;
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int found = store_get_alert(rd, id, &a);
     if (found < 0) log_error("get alert %lld: %s", (long long)id, store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (found < 0)
         http_reply_error(r, 500, "cannot read the database");
     else if (found == 0)
@@ -212,7 +212,7 @@ static void review_alert(const struct http_request *req, struct http_reply *r)
     const char *v, *note;
     if (api_alerts_review_body(body, r, &v, &note) == 0) {
         char err[512];
-        int found = store_review_alert(req->app->cfg->store_path, id, v, note, err, sizeof err);
+        int found = store_review_alert(api_app(req)->cfg->store_path, id, v, note, err, sizeof err);
         if (found < 0) {
             log_error("%s", err);
             http_reply_error(r, 500, "cannot record the review");
@@ -277,11 +277,11 @@ static void alert_summary(const struct http_request *req, struct http_reply *r)
     if (!until) until = since ? since + DAY_US : clock_wall_us() + 1;
     if (!since) since = until - DAY_US;
     if (since >= until) return http_reply_error(r, 400, "since must be before until");
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     struct alert_count *rows;
     int n = store_alert_summary(rd, since, until, &rows);
     if (n < 0) log_error("alert summary: %s", store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (n < 0) return http_reply_error(r, 500, "cannot read the database");
     json_t *j = summary_json(rows, n);
     free(rows);

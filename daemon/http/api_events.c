@@ -131,13 +131,13 @@ static void get_events(const struct http_request *req, struct http_reply *r)
         return http_reply_error(r, 400, "Last-Event-ID must be an event id");
     struct sse *s = calloc(1, sizeof *s);
     if (!s) return http_reply_error(r, 500, "out of memory");
-    s->app = req->app;
+    s->app = api_app(req);
     s->stopping = req->stopping;
     if (last_id < 0) {
-        struct store_reader *rd = store_pool_get(req->app->readers);
+        struct store_reader *rd = store_pool_get(api_app(req)->readers);
         int rc = store_last_event(rd, &s->last_id);
         if (rc < 0) log_error("events: %s", store_reader_errmsg(rd));
-        store_pool_put(req->app->readers, rd);
+        store_pool_put(api_app(req)->readers, rd);
         if (rc < 0) {
             sse_free(s);
             return http_reply_error(r, 500, "cannot read the database");

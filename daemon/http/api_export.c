@@ -65,7 +65,7 @@ static void get_export(const struct http_request *req, struct http_reply *r)
     }
     struct export_stream *s = calloc(1, sizeof *s);
     if (!s) snprintf(err, sizeof err, "out of memory");
-    int rc = s ? export_open(&s->export, req->app->readers, &f, err, sizeof err) : -1;
+    int rc = s ? export_open(&s->export, api_app(req)->readers, &f, err, sizeof err) : -1;
     if (rc < 0) {
         free(s);
         if (rc == EXPORT_NO_CAMERA) {

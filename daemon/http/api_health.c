@@ -90,13 +90,13 @@ static json_t *cameras_json(struct pipeline *p)
 
 static void readyz(const struct http_request *req, struct http_reply *r)
 {
-    struct pipeline *p = req->app->pipeline;
+    struct pipeline *p = api_app(req)->pipeline;
     char why[400];
-    const char *storage = api_storage_unready(req->app, why, sizeof why);
+    const char *storage = api_storage_unready(api_app(req), why, sizeof why);
     bool ready = pipeline_ready(p) && !storage;
     http_reply_json(r, ready ? 200 : 503,
                     json_pack("{s:s, s:b, s:s, s:o, s:s?}", "status", ready ? "ready" : "not ready",
-                              "database", 1, "model", model_state(req->app), "cameras",
+                              "database", 1, "model", model_state(api_app(req)), "cameras",
                               cameras_json(p), "reason", storage));
 }
 
@@ -111,7 +111,7 @@ static json_t *engine_json(void)
 
 static void status(const struct http_request *req, struct http_reply *r)
 {
-    struct app *app = req->app;
+    struct app *app = api_app(req);
     struct store_reader *rd = store_pool_get(app->readers);
     int64_t frames = 0, bytes = 0;
     int rc = store_stats(rd, &frames, &bytes);
@@ -168,7 +168,7 @@ static void metrics(const struct http_request *req, struct http_reply *r)
         http_reply_error(r, 500, "out of memory");
         return;
     }
-    write_metrics(out, req->app);
+    write_metrics(out, api_app(req));
     if (fclose(out) != 0) {
         free(text);
         http_reply_error(r, 500, "out of memory");

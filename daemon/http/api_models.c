@@ -26,11 +26,11 @@ static void list_models(const struct http_request *req, struct http_reply *r)
 {
     static const char *const none[] = {NULL};
     if (http_check_query(req, none, r) < 0) return;
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     struct model_info *models;
     int n = store_list_models(rd, &models);
     if (n < 0) log_error("list models: %s", store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (n < 0) return http_reply_error(r, 500, "cannot read the database");
     json_t *list = json_array(), *active = json_null();
     for (int i = 0; i < n; i++) {
@@ -79,7 +79,7 @@ static void get_train(const struct http_request *req, struct http_reply *r)
     static const char *const none[] = {NULL};
     if (http_check_query(req, none, r) < 0) return;
     struct trainer_status st;
-    trainer_get_status(req->app->trainer, &st);
+    trainer_get_status(api_app(req)->trainer, &st);
     http_reply_json(r, 200, train_json(&st));
 }
 
@@ -114,9 +114,9 @@ static void post_train(const struct http_request *req, struct http_reply *r)
         json_decref(body);
         if (bad) return;
     }
-    int busy = trainer_request(req->app->trainer, fresh);
+    int busy = trainer_request(api_app(req)->trainer, fresh);
     struct trainer_status st;
-    trainer_get_status(req->app->trainer, &st);
+    trainer_get_status(api_app(req)->trainer, &st);
     if (busy) {
         json_t *j = train_json(&st);
         json_object_set_new(j, "error", json_string("a training run is already going on"));
@@ -157,7 +157,7 @@ static void post_score(const struct http_request *req, struct http_reply *r)
     if (req->body_len == 0) return http_reply_error(r, 400, "the body must be a JPEG or PNG image");
     struct scorer_verdict v;
     char err[512];
-    int rc = scorer_score_image(req->app->scorer, req->body, req->body_len, hm && hm[0] == '1', &v,
+    int rc = scorer_score_image(api_app(req)->scorer, req->body, req->body_len, hm && hm[0] == '1', &v,
                                 err, sizeof err);
     if (rc == 1) return http_reply_error(r, 503, "%s", err);
     if (rc == -1) return http_reply_error(r, 400, "%s", err);

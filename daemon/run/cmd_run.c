@@ -195,7 +195,15 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
                            cfg->max_score_lag_s, err, sizeof err)))
         goto out;
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
-    if (!(http = http_start(&app, err, sizeof err))) goto out;
+    struct http_options ho = {.host = cfg->http_host,
+                              .port = cfg->http_port,
+                              .token = cfg->http_token,
+                              .max_connections = cfg->http_max_connections,
+                              .timeout_s = cfg->http_timeout_s,
+                              .max_upload = cfg->http_max_upload,
+                              .tls_cert = cfg->http_tls_cert,
+                              .tls_key = cfg->http_tls_key};
+    if (!(http = http_start(&ho, &app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
     log_info("inspectd %s running (config %s)", INSPECTD_VERSION, cfg->path);
