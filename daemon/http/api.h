@@ -18,6 +18,7 @@ extern const struct http_route api_alerts_routes[];
 extern const struct http_route api_events_routes[];
 extern const struct http_route api_models_routes[];
 extern const struct http_route api_export_routes[];
+extern const struct http_route api_recipes_routes[];
 
 /* The daemon's state every handler reads (http_start()'s ctx). */
 static inline struct app *api_app(const struct http_request *req)
@@ -58,9 +59,22 @@ int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
 int api_alerts_review_body(const json_t *body, struct http_reply *r, const char **verdict,
                            const char **note);
 
-/* The body of POST /api/v1/train, {"fresh": true|false} or {} (an empty body is {}): *fresh.
- * Returns 0, or -1 after replying 400. */
-int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh);
+/* The body of POST /api/v1/train, {"fresh": true|false, "recipe": NAME}, both optional (an empty
+ * body is {}): *fresh, *recipe (NULL when absent; points into body). Returns 0, or -1 after
+ * replying 400. */
+int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh,
+                          const char **recipe);
+
+/* The body of POST /api/v1/cameras/{name}/recipe, {"recipe": NAME} and nothing else: *recipe
+ * points into body. Returns 0, or -1 after replying 400. */
+int api_recipes_switch_body(const json_t *body, struct http_reply *r, const char **recipe);
+
+/* The default recipe (the first camera's, as it is now) into out. */
+void api_default_recipe(struct app *app, char *out, size_t n);
+
+/* The recipes as GET /api/v1/recipes lists them (a JSON array, new reference), or NULL after a
+ * database error (logged). */
+json_t *api_recipes_json(struct app *app);
 
 /* An alert as the API shows it (with links). Returns a new reference. */
 json_t *api_alert_json(const struct alert_info *a);

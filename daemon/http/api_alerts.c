@@ -32,14 +32,15 @@ json_t *api_alert_json(const struct alert_info *a)
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "self", link[0], "review", link[1], "frame",
                   link[2], "image", link[3], "thumbnail", link[4], "heatmap", link[5]);
     return json_pack("{s:I, s:I, s:s, s:o, s:I, s:o, s:f, s:f, s:f, s:I, s:s, s:s, s:o, s:o, "
-                     "s:o}",
+                     "s:o, s:o}",
                      "id", (json_int_t)a->id, "frame_id", (json_int_t)a->frame_id, "camera",
                      a->camera, "created_at", api_time(a->created_at), "created_at_us",
                      (json_int_t)a->created_at, "captured_at", api_time(a->captured_at), "score",
                      a->score, "score_norm", a->score_norm, "threshold", a->threshold, "model_id",
                      (json_int_t)a->model_id, "model_version", a->model_version, "state", a->state,
                      "note", a->has_note ? json_string(a->note) : json_null(), "reviewed_at",
-                     api_time(a->reviewed_at), "links", links);
+                     api_time(a->reviewed_at), "links", links, "recipe",
+                     a->recipe[0] ? json_string(a->recipe) : json_null());
 }
 
 static bool valid_state(const char *s)

@@ -16,7 +16,8 @@
 #define LOG_TAG "api"
 #include "log.h"
 
-/* The model state is the scorer's: "learning" until a model exists, then "scoring" (or "error"). */
+/* The model state is the scorer's: "learning" until a model exists (of any recipe), then
+ * "scoring" (or "error"). */
 
 json_t *api_time(int64_t us)
 {
@@ -44,10 +45,15 @@ static json_t *scoring_json(struct app *app)
                           "frames_scored", (json_int_t)st.scored, "frames_flagged",
                           (json_int_t)st.flagged, "frames_failed", (json_int_t)st.failed,
                           "last_latency_ms", (double)st.last_latency_us * 1e-3);
-    if (st.state != SCORER_LEARNING) {
-        json_object_set_new(j, "model", json_string(st.model_version));
-        json_object_set_new(j, "threshold", json_real(st.threshold));
+    /* the model and threshold shown are the default recipe's; each recipe's are in "recipes" */
+    char recipe[64];
+    struct scorer_recipe_status rs;
+    api_default_recipe(app, recipe, sizeof recipe);
+    if (scorer_recipe_status(app->scorer, recipe, &rs) && rs.has_model) {
+        json_object_set_new(j, "model", json_string(rs.model_version));
+        json_object_set_new(j, "threshold", json_real(rs.threshold));
     }
+    json_object_set_new(j, "recipe", json_string(recipe));
     if (st.last_error[0]) json_object_set_new(j, "last_error", json_string(st.last_error));
     json_object_set_new(j, "frames_without_image", json_integer((json_int_t)st.without_image));
     json_object_set_new(j, "frames_skipped", json_integer((json_int_t)st.skipped));
@@ -70,8 +76,8 @@ static json_t *training_json(struct app *app)
 
 static json_t *camera_json(const struct pipeline_camera_status *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name", st->name,
-                     "driver", st->driver, "state", pipeline_state_name(st->state), "fps", st->fps,
+    return json_pack("{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name",
+                     st->name, "driver", st->driver, "recipe", st->recipe, "state", pipeline_state_name(st->state), "fps", st->fps,
                      "frames_captured", (json_int_t)st->captured, "frames_stored",
                      (json_int_t)st->stored, "frames_dropped", (json_int_t)st->dropped,
                      "frames_failed", (json_int_t)st->failed, "source_errors",
@@ -130,6 +136,8 @@ static void status(const struct http_request *req, struct http_reply *r)
                             "database", "path", app->cfg->store_path, "frames_stored",
                             (json_int_t)frames, "size_bytes", (json_int_t)bytes);
     json_object_set_new(obj, "scoring", scoring_json(app));
+    json_t *recipes = api_recipes_json(app);
+    json_object_set_new(obj, "recipes", recipes ? recipes : json_array());
     json_object_set_new(obj, "training", training_json(app));
     json_object_set_new(obj, "storage", api_storage_json(app));
     json_object_set_new(obj, "engine", engine_json());
