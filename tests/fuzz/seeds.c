@@ -93,7 +93,8 @@ static void config_seeds(void)
         "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
         "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
-        "[camera.line1]\ndriver = synthetic\nfps = 5\n"
+        "[recipe.plate]\nnumber = 3\nevery_frames = 500\nminutes = 2\ndim = 32\n"
+        "[camera.line1]\ndriver = synthetic\nfps = 5\nrecipe = plate\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
 
@@ -154,7 +155,7 @@ static void safetensors_seeds(void)
 }
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
- * 5 review body, 6 query-string time, 7 export query, 8 train body. */
+ * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 recipe switch body. */
 static void http_seeds(void)
 {
     static const struct {
@@ -194,6 +195,10 @@ static void http_seeds(void)
                          "&until=1764460800000000"},
         {"train-fresh", "\x08{\"fresh\":true}"},
         {"train-bad", "\x08{\"fresh\":1,\"minutes\":3}"},
+        {"train-recipe", "\x08{\"recipe\":\"plate\",\"fresh\":false}"},
+        {"route-recipe", "\x00POST /api/v1/cameras/top/recipe"},
+        {"recipe-switch", "\x09{\"recipe\":\"plate\"}"},
+        {"recipe-bad", "\x09{\"recipe\":\"a b\",\"camera\":1}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
