@@ -34,6 +34,7 @@ static json_t *frame_json(const struct store_frame_info *f)
                           (json_int_t)f->captured_at_us, "created_at", api_time(f->created_at_us),
                           "width", f->width, "height", f->height, "format", f->format, "bytes",
                           (json_int_t)f->image_size, "truth", truth_json(f), "image", image);
+    if (j) json_object_set_new(j, "recipe", f->recipe[0] ? json_string(f->recipe) : json_null());
     if (j && f->image_missing[0]) {
         json_object_set_new(j, "image", json_null());
         json_object_set_new(j, "image_missing", json_string(f->image_missing));
