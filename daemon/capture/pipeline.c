@@ -207,9 +207,8 @@ static void deliver(struct capture *c, struct frame *f)
         return;
     }
     c->encode_error[0] = '\0';
-    struct queue_item item = {.camera = (int)c->index,
-                              .recipe_id = atomic_load(&p->recipe_ids[c->index]),
-                              .frame = *f};
+    struct queue_item item = {
+        .camera = (int)c->index, .recipe_id = atomic_load(&p->recipe_ids[c->index]), .frame = *f};
     int dropped = queue_push(p->queue, &item);
     if (dropped >= 0) atomic_fetch_add(&p->counters[dropped].dropped, 1);
     if (dropped == -2) atomic_fetch_add(&p->counters[c->index].failed, 1);
@@ -663,8 +662,8 @@ bool pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera
     return true;
 }
 
-int pipeline_switch_recipe(struct pipeline *p, const char *camera, const char *recipe,
-                           char *err, size_t errsz)
+int pipeline_switch_recipe(struct pipeline *p, const char *camera, const char *recipe, char *err,
+                           size_t errsz)
 {
     pthread_rwlock_rdlock(&p->table_lock);
     int slot = -1;

@@ -84,8 +84,8 @@ int pipeline_reconfigure(struct pipeline *p, const struct config *cfg);
 /* Switches the running camera of that name to recipe, from its next frame; the switch is stored
  * (it outlives a restart until the file's recipe for the camera changes). Returns 0, 1 when no
  * camera of that name runs, or -1 with the reason in err. */
-int pipeline_switch_recipe(struct pipeline *p, const char *camera, const char *recipe,
-                           char *err, size_t errsz);
+int pipeline_switch_recipe(struct pipeline *p, const char *camera, const char *recipe, char *err,
+                           size_t errsz);
 
 /* The cameras running, in config order. A status call with i out of range (a reload removed a
  * camera meanwhile) returns false with *out zeroed. */

@@ -259,8 +259,8 @@ int writer_register_camera(struct writer *w, const char *name, const char *drive
     return rc;
 }
 
-int writer_camera_recipe(struct writer *w, int64_t camera_id, const char *file_recipe,
-                         char *recipe, size_t recipesz, int64_t *recipe_id, char *err, size_t errsz)
+int writer_camera_recipe(struct writer *w, int64_t camera_id, const char *file_recipe, char *recipe,
+                         size_t recipesz, int64_t *recipe_id, char *err, size_t errsz)
 {
     pthread_mutex_lock(&w->store_lock);
     int rc = store_camera_recipe(w->cfg.store, camera_id, file_recipe, recipe, recipesz, recipe_id);

@@ -169,9 +169,9 @@ static int run(const char *db, const char *out, const struct export_filter *f)
 int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", 1, 0, 'd'},    {"out", 1, 0, 'o'},    {"state", 1, 0, 's'}, {"since", 1, 0, 'S'},
-        {"until", 1, 0, 'U'}, {"camera", 1, 0, 'c'}, {"help", 0, 0, 'h'},  {"recipe", 1, 0, 'r'},
-        {0, 0, 0, 0}};
+        {"db", 1, 0, 'd'},    {"out", 1, 0, 'o'},    {"state", 1, 0, 's'},
+        {"since", 1, 0, 'S'}, {"until", 1, 0, 'U'},  {"camera", 1, 0, 'c'},
+        {"help", 0, 0, 'h'},  {"recipe", 1, 0, 'r'}, {0, 0, 0, 0}};
     const char *db = NULL, *out = NULL, *state = NULL, *since = NULL, *until = NULL;
     const char *camera = NULL, *recipe = NULL;
     int c;

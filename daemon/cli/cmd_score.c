@@ -106,10 +106,10 @@ static int score_one(const char *file, struct scoring_model *m, const char *vers
 
 int cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", 1, 0, 'd'},   {"heatmap-dir", 1, 0, 'm'}, {"threads", 1, 0, 't'},
-        {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'p'},   {"help", 0, 0, 'h'},
-        {"recipe", 1, 0, 'r'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"db", 1, 0, 'd'},        {"heatmap-dir", 1, 0, 'm'},
+                                         {"threads", 1, 0, 't'},   {"gemm", 1, 0, 'g'},
+                                         {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},
+                                         {"recipe", 1, 0, 'r'},    {0, 0, 0, 0}};
     const char *db = NULL, *heatmap_dir = NULL, *recipe = NULL;
     int threads = 2, c;
     enum gemm_backend backend = GEMM_AUTO;
@@ -149,16 +149,15 @@ int cmd_score(int argc, char **argv)
     struct scoring_store *ss = scoring_store_open(db, err, sizeof err);
     struct model_row row;
     char name[64], why[600] = "";
-    int picked = ss ? scoring_store_pick_recipe(ss, recipe, true, name, sizeof name, why,
-                                                sizeof why)
-                    : -1;
+    int picked =
+        ss ? scoring_store_pick_recipe(ss, recipe, true, name, sizeof name, why, sizeof why) : -1;
     int found = picked == 0 ? scoring_store_active_model(ss, name, &row) : -1;
     if (found <= 0) {
         fprintf(stderr, "inspectd score: %s\n",
-                !ss ? err
-                    : picked > 0 ? why
-                    : found == 0 ? "the recipe's model is gone"
-                                 : scoring_store_errmsg(ss));
+                !ss          ? err
+                : picked > 0 ? why
+                : found == 0 ? "the recipe's model is gone"
+                             : scoring_store_errmsg(ss));
         scoring_store_close(ss);
         return 1;
     }

@@ -76,13 +76,13 @@ static json_t *training_json(struct app *app)
 
 static json_t *camera_json(const struct pipeline_camera_status *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name",
-                     st->name, "driver", st->driver, "recipe", st->recipe, "state", pipeline_state_name(st->state), "fps", st->fps,
-                     "frames_captured", (json_int_t)st->captured, "frames_stored",
-                     (json_int_t)st->stored, "frames_dropped", (json_int_t)st->dropped,
-                     "frames_failed", (json_int_t)st->failed, "source_errors",
-                     (json_int_t)st->source_errors, "last_frame_at", api_time(st->last_frame_us),
-                     "last_error", st->last_error[0] ? st->last_error : NULL);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name", st->name, "driver",
+        st->driver, "recipe", st->recipe, "state", pipeline_state_name(st->state), "fps", st->fps,
+        "frames_captured", (json_int_t)st->captured, "frames_stored", (json_int_t)st->stored,
+        "frames_dropped", (json_int_t)st->dropped, "frames_failed", (json_int_t)st->failed,
+        "source_errors", (json_int_t)st->source_errors, "last_frame_at",
+        api_time(st->last_frame_us), "last_error", st->last_error[0] ? st->last_error : NULL);
 }
 
 static json_t *cameras_json(struct pipeline *p)

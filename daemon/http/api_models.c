@@ -13,8 +13,8 @@ json_t *api_model_json(const struct model_info *m)
 {
     json_error_t je;
     json_t *meta = m->meta ? json_loads(m->meta, 0, &je) : NULL;
-    return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                     (json_int_t)m->id, "version", m->version, "status", m->status, "recipe",
+    return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)m->id,
+                     "version", m->version, "status", m->status, "recipe",
                      m->recipe[0] ? json_string(m->recipe) : json_null(), "created_at",
                      api_time(m->created_at), "activated_at", api_time(m->activated_at),
                      "frames_used", m->has_frames_used ? json_integer(m->frames_used) : json_null(),

@@ -36,13 +36,13 @@ static json_t *recipe_json(struct app *app, const char *name, const struct recip
     bool training = tr->running && strcmp(tr->recipe, name) == 0;
     bool scoring = ri && ri->model_id > 0;
     const struct config_recipe *cr = config_recipe_find(app->cfg, name);
-    json_t *j = json_pack("{s:s, s:o, s:o, s:s, s:I, s:b}", "name", name, "cameras",
-                          cameras_of(app, name), "model",
-                          scoring ? json_string(ri->model_version) : json_null(), "state",
-                          scoring    ? "scoring"
-                          : training ? "training"
-                                     : "learning",
-                          "frames", (json_int_t)(ri ? ri->frames : 0), "training", training);
+    json_t *j =
+        json_pack("{s:s, s:o, s:o, s:s, s:I, s:b}", "name", name, "cameras", cameras_of(app, name),
+                  "model", scoring ? json_string(ri->model_version) : json_null(), "state",
+                  scoring    ? "scoring"
+                  : training ? "training"
+                             : "learning",
+                  "frames", (json_int_t)(ri ? ri->frames : 0), "training", training);
     if (j && cr && cr->number >= 0) json_object_set_new(j, "number", json_integer(cr->number));
     return j;
 }
@@ -68,7 +68,8 @@ json_t *api_recipes_json(struct app *app)
     const struct config *c = app->cfg;
     for (size_t k = 0; arr && k < c->nrecipes; k++) {
         bool stored = false;
-        for (int i = 0; i < n && !stored; i++) stored = strcmp(rows[i].name, c->recipes[k].name) == 0;
+        for (int i = 0; i < n && !stored; i++)
+            stored = strcmp(rows[i].name, c->recipes[k].name) == 0;
         if (!stored) json_array_append_new(arr, recipe_json(app, c->recipes[k].name, NULL, &tr));
     }
     free(rows);

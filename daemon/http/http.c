@@ -569,15 +569,14 @@ struct http_server *http_start(const struct http_options *o, void *ctx, char *er
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
         {MHD_OPTION_END, 0, NULL}};
-    s->mhd = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-                              &ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
-                              tls_opts, MHD_OPTION_END);
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->mhd) {
-        snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available%s)",
-                 o->host, o->port, tls ? ", or a bad TLS certificate or key" : "");
+        snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available%s)", o->host,
+                 o->port, tls ? ", or a bad TLS certificate or key" : "");
         pthread_mutex_destroy(&s->token_lock);
         free(s->tls_cert), free(s->tls_key), free(s);
         return NULL;

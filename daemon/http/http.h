@@ -45,7 +45,7 @@ struct http_query_arg {
 };
 
 struct http_request {
-    void *ctx; /* what http_start() was given: the handlers' own state */
+    void *ctx;  /* what http_start() was given: the handlers' own state */
     void *conn; /* struct MHD_Connection */
     const char *method;
     const char *path;

@@ -50,7 +50,7 @@ struct scorer {
     struct scoring_store *db;
     pthread_mutex_t model_lock; /* guards the slots' model and have_model against POST /score */
     struct recipe_slot slots[MAX_RECIPES];
-    int nslots, turn; /* turn: the slot looked at first in the next round */
+    int nslots, turn;    /* turn: the slot looked at first in the next round */
     bool warned_recipes; /* more recipes than slots: logged once */
     struct metrics_histogram latency;
     int64_t max_lag_us;     /* frames stored longer ago than this are skipped; 0: never */
@@ -141,8 +141,8 @@ static void refresh_models(struct scorer *s)
         return;
     }
     if (n > MAX_RECIPES && !s->warned_recipes) {
-        log_warn("more than %d recipes in the database: only the first %d are scored",
-                 MAX_RECIPES, MAX_RECIPES);
+        log_warn("more than %d recipes in the database: only the first %d are scored", MAX_RECIPES,
+                 MAX_RECIPES);
         s->warned_recipes = true;
     }
     for (int i = 0; i < n && i < MAX_RECIPES; i++) {
@@ -164,7 +164,8 @@ static void refresh_models(struct scorer *s)
 }
 
 /* Operator feedback: when the set of a recipe's frames marked false positive changed, its bank
- * becomes the model's own plus their patches. A frame that cannot be read or decoded is left out. */
+ * becomes the model's own plus their patches. A frame that cannot be read or decoded is left out.
+ */
 static void refresh_feedback(struct scorer *s, struct recipe_slot *r)
 {
     int64_t mark[3];
@@ -394,8 +395,7 @@ static bool score_recipe(struct scorer *s, struct recipe_slot *r)
     if (!r->have_model) return false;
     skip_stale(s, r);
     int64_t ids[SCORER_BATCH];
-    int n = scoring_store_unscored(s->db, r->status.model_id, r->id, r->last_id, ids,
-                                   SCORER_BATCH);
+    int n = scoring_store_unscored(s->db, r->status.model_id, r->id, r->last_id, ids, SCORER_BATCH);
     if (n < 0) set_error(s, scoring_store_errmsg(s->db));
     if (n <= 0 || stopping(s)) return false;
     /* the frames waiting go through the backbone together */

@@ -5,12 +5,13 @@
  * the database, recipe by recipe, one batch of each in turn (the oldest unscored ones first, after
  * the last frame the model scored, or from the recipe's newest for a first model that scored
  * nothing yet; a model that replaces another continues where that one stopped, backlog included),
- * so neither a restart nor a model swap loses a frame and capture is never slowed. The frames waiting (up to 16) are scored together, in one backbone pass; each
- * gets the result it would get alone (model_score). With no
- * model yet the scorer is "learning" and frames stay unscored (as do a recipe's until it has one). A frame stored without its image
- * (storage full) is scored from the image cache the writer handed its image to; when the cache no
- * longer holds it, it stays unscored and is counted. A result that cannot be written because the
- * disk is full is retried (the writer's retention makes room) instead of being lost. */
+ * so neither a restart nor a model swap loses a frame and capture is never slowed. The frames
+ * waiting (up to 16) are scored together, in one backbone pass; each gets the result it would get
+ * alone (model_score). With no model yet the scorer is "learning" and frames stay unscored (as do a
+ * recipe's until it has one). A frame stored without its image (storage full) is scored from the
+ * image cache the writer handed its image to; when the cache no longer holds it, it stays unscored
+ * and is counted. A result that cannot be written because the disk is full is retried (the writer's
+ * retention makes room) instead of being lost. */
 #ifndef INSPECTD_SCORER_H
 #define INSPECTD_SCORER_H
 

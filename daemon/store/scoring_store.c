@@ -246,8 +246,7 @@ int scoring_store_register_model(struct scoring_store *s, const char *recipe, co
                    "recipes WHERE id = ?1) AND NOT EXISTS (SELECT 1 FROM recipes WHERE "
                    "model_id = models.id AND id <> ?1) AND ?2 > 0",
                    rid, new_id);
-    if (!rc && active)
-        rc = exec2(s, "UPDATE recipes SET model_id = ?2 WHERE id = ?1", rid, new_id);
+    if (!rc && active) rc = exec2(s, "UPDATE recipes SET model_id = ?2 WHERE id = ?1", rid, new_id);
     if (!rc && id) *id = new_id;
     if (!rc) rc = exec(s, "COMMIT");
     if (!rc && used) snprintf(used, usedsz, "%s", unique);
@@ -531,8 +530,7 @@ int scoring_store_confirmed_defects(struct scoring_store *s, int64_t recipe_id, 
     return rc == SQLITE_DONE ? n : fail(s, "confirmed defects");
 }
 
-int scoring_store_false_positives(struct scoring_store *s, int64_t recipe_id, int64_t *ids,
-                                  int max)
+int scoring_store_false_positives(struct scoring_store *s, int64_t recipe_id, int64_t *ids, int max)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
@@ -594,14 +592,16 @@ int scoring_store_pick_recipe(struct scoring_store *s, const char *asked, bool n
         snprintf(why, whysz, "the database has no recipe named '%s'", asked);
         rc = 1;
     } else if (asked && need_model && !rows[found].has_model) {
-        snprintf(why, whysz, "recipe %s has no model yet (inspectd train --db --register "
-                             "--recipe %s makes one)",
+        snprintf(why, whysz,
+                 "recipe %s has no model yet (inspectd train --db --register "
+                 "--recipe %s makes one)",
                  asked, asked);
         rc = 1;
     } else if (!asked && candidates == 0) {
-        snprintf(why, whysz, "%s", need_model ? "the database has no model yet (inspectd train "
-                                                "--db --register makes one)"
-                                              : "the database has no recipe yet (no frames)");
+        snprintf(why, whysz, "%s",
+                 need_model ? "the database has no model yet (inspectd train "
+                              "--db --register makes one)"
+                            : "the database has no recipe yet (no frames)");
         rc = 1;
     } else if (!asked && candidates > 1) {
         snprintf(why, whysz, "the database has several recipes (%s): say which with --recipe",

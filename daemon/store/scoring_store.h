@@ -56,8 +56,8 @@ int scoring_store_recipes(struct scoring_store *s, struct recipe_row *out, int m
 
 /* Adds a model of recipe (created if new), in one transaction: active (it becomes the recipe's
  * model; the recipe's model until then is retired unless another recipe still uses it) or, with
- * active false, 'rejected' (nothing else changes). meta: JSON object text (the bank path is added to it
- * as "bank"). A version already taken (two models registered within the same second) gets a
+ * active false, 'rejected' (nothing else changes). meta: JSON object text (the bank path is added
+ * to it as "bank"). A version already taken (two models registered within the same second) gets a
  * suffix "-2", "-3", …; the version stored is copied into used (usedsz bytes) when not NULL.
  * Returns 0 (id set when not NULL) or -1. */
 int scoring_store_register_model(struct scoring_store *s, const char *recipe, const char *version,
@@ -108,18 +108,18 @@ int scoring_store_confirmed_defect(struct scoring_store *s, int64_t frame_id);
  * Returns 1, 0, or -1 on error. */
 int scoring_store_has_checkpoint(struct scoring_store *s, const char *path);
 
-/* Among the frames of recipe recipe_id (0: every frame): when the frame after after_id was stored before before_us (created_at, the host's clock): the
- * last frame stored before before_us in *last, and how many frames lie in (after_id, *last] in
- * *count; otherwise *last = after_id and *count = 0. Reads the next frame's row, and when it is
- * stale about log2(backlog) more rows (a bisection on id), never the whole backlog. Returns 0 or
- * -1. */
+/* Among the frames of recipe recipe_id (0: every frame): when the frame after after_id was stored
+ * before before_us (created_at, the host's clock): the last frame stored before before_us in *last,
+ * and how many frames lie in (after_id, *last] in *count; otherwise *last = after_id and *count =
+ * 0. Reads the next frame's row, and when it is stale about log2(backlog) more rows (a bisection on
+ * id), never the whole backlog. Returns 0 or -1. */
 int scoring_store_stale(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
                         int64_t before_us, int64_t *last, int64_t *count);
 
 /* Calls fn for the checkpoint and the bank file (when meta names one) of every model row, with
- * keep = true for the files to keep: the active models' (active = true) and those of the `keep` newest models (by id) whatever their status.
- * Paths are as registered. Returns 0, or -1 on a database error (fn may have been called for some
- * rows). */
+ * keep = true for the files to keep: the active models' (active = true) and those of the `keep`
+ * newest models (by id) whatever their status. Paths are as registered. Returns 0, or -1 on a
+ * database error (fn may have been called for some rows). */
 int scoring_store_model_files(struct scoring_store *s, int keep,
                               void (*fn)(const char *path, bool keep, bool active, void *ctx),
                               void *ctx);

@@ -161,7 +161,9 @@ static int apply_migration(struct store *s, const struct embed_file *m, int numb
         sqlite3_exec(s->db, version, NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
         set_err(s->err, sizeof s->err, "%s: %s", m->path,
-                msg ? msg : broken ? "it leaves rows whose references are broken" : "failed");
+                msg      ? msg
+                : broken ? "it leaves rows whose references are broken"
+                         : "failed");
         sqlite3_free(msg);
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);

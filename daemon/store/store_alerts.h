@@ -60,7 +60,7 @@ struct model_info {
     bool has_frames_used, has_loss, has_threshold;
     int64_t frames_used;
     double loss, threshold;
-    char *meta; /* its meta, JSON text (malloc'ed), NULL when there is none */
+    char *meta;      /* its meta, JSON text (malloc'ed), NULL when there is none */
     char recipe[64]; /* the recipe it was trained for; "" for a model from before recipes */
 };
 

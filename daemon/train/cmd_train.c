@@ -143,15 +143,21 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_FRESH,
         O_RECIPE
     };
-    static const struct option own[] = {
-        {"images", 1, 0, O_IMAGES},     {"out", 1, 0, O_OUT},
-        {"resume", 0, 0, O_RESUME},     {"register", 0, 0, O_REGISTER},
-        {"init", 1, 0, O_INIT},         {"max-steps", 1, 0, O_MAXSTEPS},
-        {"every", 1, 0, O_EVERY},       {"db", 1, 0, O_DB},
-        {"camera", 1, 0, O_CAMERA},     {"since", 1, 0, O_SINCE},
-        {"progress", 1, 0, O_PROGRESS}, {"warm", 1, 0, O_WARM},
-        {"fresh", 0, 0, O_FRESH},       {"recipe", 1, 0, O_RECIPE},
-        {"help", 0, 0, 'h'}};
+    static const struct option own[] = {{"images", 1, 0, O_IMAGES},
+                                        {"out", 1, 0, O_OUT},
+                                        {"resume", 0, 0, O_RESUME},
+                                        {"register", 0, 0, O_REGISTER},
+                                        {"init", 1, 0, O_INIT},
+                                        {"max-steps", 1, 0, O_MAXSTEPS},
+                                        {"every", 1, 0, O_EVERY},
+                                        {"db", 1, 0, O_DB},
+                                        {"camera", 1, 0, O_CAMERA},
+                                        {"since", 1, 0, O_SINCE},
+                                        {"progress", 1, 0, O_PROGRESS},
+                                        {"warm", 1, 0, O_WARM},
+                                        {"fresh", 0, 0, O_FRESH},
+                                        {"recipe", 1, 0, O_RECIPE},
+                                        {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
     if (train_cli_options(TRAIN_CLI_TRAIN, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
@@ -303,7 +309,8 @@ static int load_db(const struct train_cmd *c, struct image_set *set)
     return rc;
 }
 
-/* With --db: the recipe trained (--recipe, or the database's only one). Returns 0 or -1 (logged). */
+/* With --db: the recipe trained (--recipe, or the database's only one). Returns 0 or -1 (logged).
+ */
 static int pick_recipe(struct train_cmd *c)
 {
     char err[512], why[600];
@@ -312,8 +319,8 @@ static int pick_recipe(struct train_cmd *c)
         log_error("%s", err);
         return -1;
     }
-    int rc = scoring_store_pick_recipe(ss, c->recipe, false, c->recipe_name,
-                                       sizeof c->recipe_name, why, sizeof why);
+    int rc = scoring_store_pick_recipe(ss, c->recipe, false, c->recipe_name, sizeof c->recipe_name,
+                                       why, sizeof why);
     if (rc) log_error("%s: %s", c->db, rc < 0 ? scoring_store_errmsg(ss) : why);
     scoring_store_close(ss);
     return rc ? -1 : 0;
@@ -697,10 +704,10 @@ static int register_model(const struct run *r, const struct image_set *set)
         size_t len = strlen(meta);
         snprintf(meta + len - 1, sizeof meta - len + 1, ",\"rejected\":\"%s\"}", why);
     }
-    int rc = ss ? scoring_store_register_model(ss, c->recipe_name, version, ckpt, bank,
-                                               res.threshold, set->n, r->loss, meta, ok, &id,
-                                               version, sizeof version)
-                : -1;
+    int rc =
+        ss ? scoring_store_register_model(ss, c->recipe_name, version, ckpt, bank, res.threshold,
+                                          set->n, r->loss, meta, ok, &id, version, sizeof version)
+           : -1;
     if (rc)
         log_error("model not registered: %s", ss ? scoring_store_errmsg(ss) : err);
     else if (!ok)
@@ -708,8 +715,8 @@ static int register_model(const struct run *r, const struct image_set *set)
     else
         log_info("model %s (id %lld) now scores recipe %s of %s: %s readout, bank of %d rows "
                  "from %d frames, threshold %.4f from %d held-out frames",
-                 version, (long long)id, c->recipe_name, c->db, model_readout_name(res.readout), res.bank_rows,
-                 res.bank_images, res.threshold, res.calib_images);
+                 version, (long long)id, c->recipe_name, c->db, model_readout_name(res.readout),
+                 res.bank_rows, res.bank_images, res.threshold, res.calib_images);
     scoring_store_close(ss);
     return rc;
 }

@@ -48,12 +48,12 @@ struct trainer {
     char models_dir[PATH_MAX];
     int64_t retry_after_us;
     char progress_path[PATH_MAX + 176]; /* the running child's --progress file */
-    bool lock_busy;                    /* the last start found the lock held (logged once) */
-    bool resuming;                     /* the running child resumes an interrupted run */
-    bool requested_fresh;              /* the run asked for is to start fresh */
-    char requested_recipe[64];         /* the recipe of the run asked for ("": the policy's pick) */
-    char child_out[PATH_MAX + 160];    /* its checkpoint */
-    char abandoned[PATH_MAX + 160];    /* a checkpoint that failed to resume: not tried again */
+    bool lock_busy;                     /* the last start found the lock held (logged once) */
+    bool resuming;                      /* the running child resumes an interrupted run */
+    bool requested_fresh;               /* the run asked for is to start fresh */
+    char requested_recipe[64];      /* the recipe of the run asked for ("": the policy's pick) */
+    char child_out[PATH_MAX + 160]; /* its checkpoint */
+    char abandoned[PATH_MAX + 160]; /* a checkpoint that failed to resume: not tried again */
     struct trainer_status status;
 };
 
@@ -79,9 +79,9 @@ static int prepare_child(struct child_args *a, const struct config *c,
                          const struct config_recipe *rs, uint64_t knobs_set)
 {
     snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", a->knobs.t.threads);
-    char *const argv[] = {"inspectd",   "train", "--db",       (char *)c->store_path,
-                          "--out",      a->out,  "--register", "--progress",
-                          a->progress,  "--recipe", a->recipe};
+    char *const argv[] = {"inspectd",  "train",    "--db",       (char *)c->store_path,
+                          "--out",     a->out,     "--register", "--progress",
+                          a->progress, "--recipe", a->recipe};
     memcpy(a->argv, argv, sizeof argv);
     int n = (int)ARRAY_LEN(argv);
     if (a->resume) {
@@ -183,9 +183,8 @@ static bool find_unfinished(struct trainer *t, const char *recipe, const char *i
             continue;
         }
         if (!has_suffix(e->d_name, ".safetensors") || has_suffix(e->d_name, ".bank.safetensors") ||
-            strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
-            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(path, real) ||
-            strcmp(real, t->abandoned) == 0 ||
+            strncmp(e->d_name, prefix, strlen(prefix)) != 0 || stat(path, &st) != 0 ||
+            !S_ISREG(st.st_mode) || !realpath(path, real) || strcmp(real, t->abandoned) == 0 ||
             (have_import && st.st_dev == imp.st_dev && st.st_ino == imp.st_ino))
             continue;
         int named = scoring_store_has_checkpoint(t->db, real);
@@ -223,8 +222,7 @@ static bool start_child(struct trainer *t, const struct config *cfg, const struc
     }
     if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
     bool db_error = false;
-    a.resume =
-        find_unfinished(t, rs->name, rs->import, a.out, sizeof a.out, &db_error) && !fresh;
+    a.resume = find_unfinished(t, rs->name, rs->import, a.out, sizeof a.out, &db_error) && !fresh;
     if (!has_model) { /* a new recipe: the first model comes quickly, later runs get the budget */
         int minutes = train_cli_find_key("minutes");
         a.knobs.t.minutes = rs->first_minutes;
@@ -262,8 +260,8 @@ static bool start_child(struct trainer *t, const struct config *cfg, const struc
         return true;
     }
     if (a.resume)
-        log_info("training of recipe %s resumed (pid %d, %g min): the interrupted run %s",
-                 rs->name, (int)pid, a.knobs.t.minutes, a.out);
+        log_info("training of recipe %s resumed (pid %d, %g min): the interrupted run %s", rs->name,
+                 (int)pid, a.knobs.t.minutes, a.out);
     else
         log_info("training of recipe %s started (pid %d, %g min, %lld new frames%s%s): %s",
                  rs->name, (int)pid, a.knobs.t.minutes, (long long)since,
@@ -351,9 +349,10 @@ static bool pick(struct trainer *t, const struct config *cfg, const char *asked,
     t->status.frames_since_model = shown;
     pthread_mutex_unlock(&t->lock);
     if (best < 0) {
-        if (asked[0]) log_warn("a run of recipe %s was asked for: the database has no such "
-                               "recipe (no frames)",
-                               asked);
+        if (asked[0])
+            log_warn("a run of recipe %s was asked for: the database has no such "
+                     "recipe (no frames)",
+                     asked);
         return false;
     }
     if (!requested && clock_wall_us() < t->retry_after_us) return false;

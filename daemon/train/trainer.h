@@ -3,10 +3,11 @@
  * are stored), run `inspectd train --db DB --register --recipe NAME` as a child process at low
  * priority (nice 19, its own BLAS thread count), its log going to the daemon's. Recipes are
  * served one run at a time (the line keeps its cores): of those due, the one with the most new
- * frames since its model first; each run starts from its own recipe's model (train/start.h). The child trains, builds the bank, calibrates and makes
- * its model the active one in one transaction at the end; the scorer picks it up. A child that
- * fails or is killed changes nothing: the previous model keeps scoring, and the policy tries
- * again after a back-off. Checkpoints go to DIR/models/ beside the database.
+ * frames since its model first; each run starts from its own recipe's model (train/start.h). The
+ * child trains, builds the bank, calibrates and makes its model the active one in one transaction
+ * at the end; the scorer picks it up. A child that fails or is killed changes nothing: the previous
+ * model keeps scoring, and the policy tries again after a back-off. Checkpoints go to DIR/models/
+ * beside the database.
  *
  * Crash safety: the child gets SIGTERM when the daemon dies, however it dies (it saves its
  * checkpoint and exits), and holds DIR/models/.training.lock for its whole life, so a restarted
@@ -35,8 +36,8 @@ struct trainer_status {
     pid_t pid;          /* of the running child, 0 when none */
     int64_t started_us; /* wall clock start of the running or last run */
     uint64_t runs, failures;
-    uint64_t resumed; /* runs that resumed an interrupted one */
-    int last_exit;    /* exit status of the last child (-signal when killed) */
+    uint64_t resumed;           /* runs that resumed an interrupted one */
+    int last_exit;              /* exit status of the last child (-signal when killed) */
     int64_t frames_since_model; /* the most new frames any recipe has since its model */
     char recipe[64];            /* the recipe of the running or last run */
     bool requested; /* a run was asked for (POST /api/v1/train) and starts within seconds */

@@ -218,8 +218,7 @@ static void fuzz_recipe_body(char *text, size_t len)
     }
     const char *recipe = NULL;
     if (api_recipes_switch_body(j, &r, &recipe) == 0) {
-        if (r.body || !recipe || !config_valid_name(recipe) || json_object_size(j) != 1)
-            abort();
+        if (r.body || !recipe || !config_valid_name(recipe) || json_object_size(j) != 1) abort();
     } else {
         check_error_reply(&r);
     }

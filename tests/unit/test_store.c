@@ -161,9 +161,9 @@ static void migrates_before_recipes(void **state)
     /* the states nothing wrote are gone from the schema */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(db, "UPDATE models SET status = 'training' WHERE id = 1",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE models SET status = 'training' WHERE id = 1", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
 }
 
