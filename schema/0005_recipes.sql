@@ -1,5 +1,5 @@
--- 0005_recipes.sql — recipes: the product variant a camera inspects, with its own frames and
--- models. Every frame records the recipe its camera had when it was captured; a recipe's active
+-- 0005_recipes.sql — recipes: the product variant a camera inspects, with its own frames, models
+-- and sensitivity. Every frame records the recipe its camera had when it was captured; a recipe's active
 -- model is recipes.model_id (NULL while it is learning), so the single-active-model index goes and
 -- models.status 'active' now means "a recipe's active model". The model states 'training' and
 -- 'validating', which nothing wrote (a run registers its model at its end, active or rejected),
@@ -10,7 +10,16 @@ CREATE TABLE recipes (
     id          INTEGER PRIMARY KEY,
     name        TEXT    NOT NULL UNIQUE,   -- [recipe.NAME], or a camera's own name by default
     model_id    INTEGER REFERENCES models (id),  -- the model that scores its frames; NULL: none
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    -- Sensitivity in force (the config's [recipe.NAME] false_alarm_rate and threshold, or those
+    -- set over the API): the share of normal frames allowed above the threshold, and a fixed
+    -- threshold in raw score units (NULL: the false-alarm rate's quantile of the model's
+    -- calibration scores). sensitivity_file is set while an API change holds: the config's values
+    -- at that time, as text; a reload that changes them ends it.
+    false_alarm_rate REAL CHECK (false_alarm_rate IS NULL OR
+                                 (false_alarm_rate > 0 AND false_alarm_rate < 1)),
+    threshold   REAL CHECK (threshold IS NULL OR threshold > 0),
+    sensitivity_file TEXT
 );
 
 -- A camera's recipe switched over the API (POST /api/v1/cameras/{name}/recipe): it holds while

@@ -241,6 +241,7 @@ struct trainer_fields {
     uint64_t *knobs_set;
     char *import;
     size_t importsz;
+    double *false_alarm_rate, *threshold;
 };
 
 static int set_trainer_key(struct parser *p, const struct trainer_fields *f, const char *key,
@@ -268,6 +269,19 @@ static int set_trainer_key(struct parser *p, const struct trainer_fields *f, con
         return parse_double(v, 0, 1e4, 1, f->first_minutes) == 0
                    ? 1
                    : fail(p, "first_minutes must be a number above 0, at most 10000");
+    if (strcmp(key, "false_alarm_rate") == 0) {
+        double x;
+        if (parse_double(v, 0, 1, true, &x) || !(x < 1))
+            return fail(p, "false_alarm_rate must be a number above 0 and below 1");
+        *f->false_alarm_rate = x;
+        return 1;
+    }
+    if (strcmp(key, "threshold") == 0) {
+        if (v[0] == '\0') return *f->threshold = 0, 1;
+        return parse_double(v, 0, 1e30, true, f->threshold) == 0
+                   ? 1
+                   : fail(p, "threshold must be a number above 0 (raw score units), or empty");
+    }
     if (strcmp(key, "import") == 0) {
         if (strlen(v) >= f->importsz) return fail(p, "import: path too long");
         snprintf(f->import, f->importsz, "%s", v);
@@ -295,7 +309,9 @@ static int set_trainer(struct parser *p, const char *key, const char *v)
                                .knobs = &c->trainer_knobs,
                                .knobs_set = &c->trainer_knobs_set,
                                .import = c->trainer_import,
-                               .importsz = sizeof c->trainer_import};
+                               .importsz = sizeof c->trainer_import,
+                               .false_alarm_rate = &c->false_alarm_rate,
+                               .threshold = &c->threshold};
     if (train_cli_find_key(key) >= 0) p->trainer_knob_line = p->line;
     return set_trainer_key(p, &f, key, v);
 }
@@ -313,6 +329,8 @@ static void recipe_from_trainer(const struct config *c, const char *name, struct
     r->knobs = c->trainer_knobs;
     r->knobs_set = c->trainer_knobs_set;
     memcpy(r->import, c->trainer_import, sizeof r->import);
+    r->false_alarm_rate = c->false_alarm_rate;
+    r->threshold = c->threshold;
 }
 
 /* [recipe.NAME]: the keys are kept and applied by resolve_recipes() once the file is read. */
@@ -359,7 +377,9 @@ static void resolve_recipes(struct parser *p)
                                    .knobs = &r->knobs,
                                    .knobs_set = &r->knobs_set,
                                    .import = r->import,
-                                   .importsz = sizeof r->import};
+                                   .importsz = sizeof r->import,
+                                   .false_alarm_rate = &r->false_alarm_rate,
+                                   .threshold = &r->threshold};
         int knob_line = p->recipe_line[i];
         for (size_t k = 0; k < p->nrecipe_keys[i] && !p->err_line; k++) {
             const struct recipe_key *rk = &p->recipe_keys[i][k];
@@ -526,6 +546,8 @@ static void set_defaults(struct config *c, const char *name)
     c->trainer_min_frames = 100;
     c->trainer_first_minutes = 0.5;
     c->trainer_keep_models = 3;
+    c->false_alarm_rate = 0.005;
+    c->threshold = 0;
     train_knobs_defaults(&c->trainer_knobs);
     c->trainer_knobs_set = 0;
     static const char *const knobs[][2] = {{"minutes", "10"},
@@ -804,6 +826,8 @@ void config_copy_trainer(struct config *dst, const struct config *src)
     memcpy(dst->trainer_import, src->trainer_import, sizeof dst->trainer_import);
     memcpy(dst->recipes, src->recipes, sizeof dst->recipes);
     dst->nrecipes = src->nrecipes;
+    dst->false_alarm_rate = src->false_alarm_rate;
+    dst->threshold = src->threshold;
 }
 
 const struct config_recipe *config_recipe_find(const struct config *c, const char *name)

@@ -41,6 +41,8 @@ struct config_camera {
 struct config_recipe {
     char name[CONFIG_NAME_MAX];
     int number; /* the recipe's number for a PLC; -1 when not set */
+    double false_alarm_rate; /* share of normal frames allowed above the threshold, (0, 1) */
+    double threshold;        /* a fixed threshold in raw score units; 0: none */
     int enabled, every, min_frames;
     double first_minutes;
     struct train_knobs knobs;
@@ -89,6 +91,8 @@ struct config {
     struct train_knobs trainer_knobs;
     uint64_t trainer_knobs_set;
     char trainer_import[512]; /* weights trained elsewhere every run starts from; "" for none */
+    double false_alarm_rate; /* the recipes' sensitivity where [recipe.NAME] does not say */
+    double threshold;        /* 0: none */
 
     /* [log] */
     enum log_level log_level;

@@ -69,6 +69,12 @@ int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh,
  * points into body. Returns 0, or -1 after replying 400. */
 int api_recipes_switch_body(const json_t *body, struct http_reply *r, const char **recipe);
 
+/* The body of PUT /api/v1/recipes/{name}/sensitivity: {"false_alarm_rate": F} (0 < F < 1) or
+ * {"threshold": T} (T > 0), one of them and nothing else: *rate or *threshold set, the other 0.
+ * Returns 0, or -1 after replying 400. */
+int api_recipes_sensitivity_body(const json_t *body, struct http_reply *r, double *rate,
+                                 double *threshold);
+
 /* The default recipe (the first camera's, as it is now) into out. */
 void api_default_recipe(struct app *app, char *out, size_t n);
 

@@ -1,9 +1,13 @@
-/* api_recipes.c — recipes: GET /api/v1/recipes (each with its cameras, its active model, its state
- * and frames) and POST /api/v1/cameras/{name}/recipe (switch a camera's recipe at runtime). */
+/* api_recipes.c — recipes: GET /api/v1/recipes (each with its cameras, its active model, its state,
+ * frames and sensitivity), POST /api/v1/cameras/{name}/recipe (switch a camera's recipe at
+ * runtime) and PUT /api/v1/recipes/{name}/sensitivity (a new false-alarm rate or a fixed
+ * threshold, without retraining). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "store/scoring_store.h"
 #include "store/store_alerts.h"
 
 #define LOG_TAG "api"
@@ -44,6 +48,12 @@ static json_t *recipe_json(struct app *app, const char *name, const struct recip
                              : "learning",
                   "frames", (json_int_t)(ri ? ri->frames : 0), "training", training);
     if (j && cr && cr->number >= 0) json_object_set_new(j, "number", json_integer(cr->number));
+    struct scorer_recipe_status rs;
+    if (j && scorer_recipe_status(app->scorer, name, &rs) && rs.has_model)
+        json_object_set_new(j, "sensitivity",
+                            json_pack("{s:f, s:f, s:b}", "false_alarm_rate", rs.false_alarm_rate,
+                                      "threshold", (double)rs.threshold, "fixed",
+                                      rs.fixed_threshold));
     return j;
 }
 
@@ -139,8 +149,69 @@ static void switch_recipe(const struct http_request *req, struct http_reply *r)
     http_reply_json(r, 200, json_pack("{s:s, s:s}", "camera", camera, "recipe", recipe));
 }
 
+int api_recipes_sensitivity_body(const json_t *body, struct http_reply *r, double *rate,
+                                 double *threshold)
+{
+    *rate = *threshold = 0;
+    if (json_object_size(body) != 1) {
+        http_reply_error(r, 400,
+                         "the body must be {\"false_alarm_rate\": F} or {\"threshold\": T}");
+        return -1;
+    }
+    json_t *f = json_object_get(body, "false_alarm_rate"), *t = json_object_get(body, "threshold");
+    double v = json_number_value(f ? f : t);
+    if (!f && !t) {
+        const char *key = json_object_iter_key(json_object_iter((json_t *)body));
+        http_reply_error(r, 400, "unknown field '%.64s' (false_alarm_rate or threshold)", key);
+        return -1;
+    }
+    if (f && (!json_is_number(f) || !(v > 0 && v < 1))) {
+        http_reply_error(r, 400, "false_alarm_rate must be a number above 0 and below 1");
+        return -1;
+    }
+    if (t && (!json_is_number(t) || !(v > 0) || !isfinite(v))) {
+        http_reply_error(r, 400, "threshold must be a number above 0 (raw score units)");
+        return -1;
+    }
+    *(f ? rate : threshold) = v;
+    return 0;
+}
+
+static void put_sensitivity(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const none[] = {NULL};
+    if (http_check_query(req, none, r) < 0) return;
+    struct app *app = api_app(req);
+    json_t *body = http_json_body(req, r);
+    if (!body) return;
+    double rate, threshold;
+    int bad = api_recipes_sensitivity_body(body, r, &rate, &threshold);
+    json_decref(body);
+    if (bad) return;
+    const char *recipe = req->params[0];
+    if (!config_valid_name(recipe)) return http_reply_error(r, 404, "no such recipe");
+    struct config_recipe file;
+    config_recipe_settings(app->cfg, recipe, &file);
+    char err[512];
+    struct scoring_store *ss = scoring_store_open(app->cfg->store_path, err, sizeof err);
+    int rc = ss ? scoring_store_put_sensitivity(ss, recipe, rate, threshold, file.false_alarm_rate,
+                                                file.threshold)
+                : -1;
+    if (rc < 0) log_error("PUT sensitivity of %s: %s", recipe, ss ? scoring_store_errmsg(ss) : err);
+    scoring_store_close(ss);
+    if (rc < 0) return http_reply_error(r, 500, "cannot store the sensitivity");
+    if (rc == 0) return http_reply_error(r, 404, "no recipe named '%s' has frames yet", recipe);
+    log_info("recipe %s: %s %g set over the API (until the config's changes)", recipe,
+             rate > 0 ? "false-alarm rate" : "threshold", rate > 0 ? rate : threshold);
+    json_t *j = json_pack("{s:s}", "recipe", recipe);
+    json_object_set_new(j, rate > 0 ? "false_alarm_rate" : "threshold",
+                        json_real(rate > 0 ? rate : threshold));
+    http_reply_json(r, 200, j);
+}
+
 const struct http_route api_recipes_routes[] = {
     {"GET", "/api/v1/recipes", list_recipes},
     {"POST", "/api/v1/cameras/{name}/recipe", switch_recipe},
+    {"PUT", "/api/v1/recipes/{name}/sensitivity", put_sensitivity},
     {0},
 };

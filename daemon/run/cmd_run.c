@@ -95,7 +95,7 @@ struct run_loop {
 static void reload(struct run_loop *l)
 {
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)clock_mono_us());
-    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http};
+    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http, l->app->scorer};
     char summary[800];
     reload_config(l->cfg, l->config_path, &t, summary, sizeof summary);
     sd_notifyf(0, "READY=1\nSTATUS=%s", summary);
@@ -194,6 +194,7 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
               scorer_start(cfg->store_path, SCORER_THREADS, pipeline_image_cache(app.pipeline),
                            cfg->max_score_lag_s, err, sizeof err)))
         goto out;
+    scorer_configure(app.scorer, cfg);
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
     struct http_options ho = {.host = cfg->http_host,
                               .port = cfg->http_port,

@@ -8,6 +8,7 @@
 
 #include "scorer.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@
 #define FEEDBACK_MAX   256 /* latest false positives that join the bank */
 #define FULL_RETRY_MS  500 /* a result not written on a full disk is retried after this */
 #define MAX_RECIPES    SCORER_MAX_RECIPES
+#define RECALIB_FRAMES 256 /* frames a model without calibration scores is recalibrated on */
+#define RECALIB_MIN    10
 
 enum { SCORE_RETRY = -2 }; /* store_result(): the disk is full, try the frame again later */
 
@@ -37,7 +40,16 @@ struct recipe_slot {
     bool have_model;
     int64_t feedback_mark[3]; /* of the recipe's false positives now in the bank */
     int64_t last_id;          /* its frames up to this id were looked at under the current model */
+    bool file_applied;        /* the config's sensitivity was written for it */
+    float trained_threshold;  /* the model's own threshold, at its trained false-alarm rate */
+    double rate, fixed;       /* the sensitivity the threshold was set from (-1: none yet) */
     struct scorer_recipe_status status; /* under the scorer's lock */
+};
+
+/* The config's sensitivity of a recipe. */
+struct file_sensitivity {
+    char name[64];
+    double rate, threshold;
 };
 
 struct scorer {
@@ -52,6 +64,12 @@ struct scorer {
     struct recipe_slot slots[MAX_RECIPES];
     int nslots, turn;    /* turn: the slot looked at first in the next round */
     bool warned_recipes; /* more recipes than slots: logged once */
+    /* the config's sensitivities (scorer_configure), under lock; written to the database by the
+     * scoring thread when they changed (config_gen) */
+    struct file_sensitivity file[CONFIG_MAX_RECIPES + CONFIG_MAX_CAMERAS];
+    int nfile;
+    double default_rate, default_threshold;
+    uint64_t config_gen, applied_gen;
     struct metrics_histogram latency;
     int64_t max_lag_us;     /* frames stored longer ago than this are skipped; 0: never */
     int64_t skip_logged_us; /* when skipping was last logged (monotonic) */
@@ -106,6 +124,8 @@ static void refresh_slot(struct scorer *s, struct recipe_slot *r, const struct m
     }
     r->last_id = after;
     memset(r->feedback_mark, 0, sizeof r->feedback_mark); /* the new bank has none yet */
+    r->trained_threshold = m.threshold;
+    r->rate = r->fixed = -1; /* its threshold for the recipe's sensitivity comes next */
     /* model and status change together: an upload scored now names the model that scored it
      * (lock order everywhere: model_lock, then lock) */
     pthread_mutex_lock(&s->model_lock);
@@ -131,7 +151,102 @@ static void refresh_slot(struct scorer *s, struct recipe_slot *r, const struct m
              r->name, row->version, m.size, m.size, m.bank.n, m.threshold);
 }
 
-/* The recipes and their active models: a new recipe gets a slot, a changed model is loaded. */
+/* The config's sensitivity of recipe name. */
+static void file_sensitivity_of(struct scorer *s, const char *name, double *rate, double *threshold)
+{
+    pthread_mutex_lock(&s->lock);
+    *rate = s->default_rate, *threshold = s->default_threshold;
+    for (int i = 0; i < s->nfile; i++)
+        if (strcmp(s->file[i].name, name) == 0)
+            *rate = s->file[i].rate, *threshold = s->file[i].threshold;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Recalibrates a model whose bank file has no calibration scores (one of an earlier version) on
+ * the recipe's frames it scored below its threshold (and false positives). Returns 0, or -1
+ * (error recorded). */
+static int recalibrate(struct scorer *s, struct recipe_slot *r)
+{
+    int64_t ids[RECALIB_FRAMES];
+    int n = scoring_store_calibration_frames(s->db, r->id, r->status.model_id, ids,
+                                             RECALIB_FRAMES);
+    if (n < 0) return set_error(s, scoring_store_errmsg(s->db)), -1;
+    struct scoring_model *m = &r->model;
+    struct image_set set = {.size = m->size, .channels = m->channels, .max = n};
+    for (int i = 0; i < n; i++) {
+        void *data = NULL;
+        size_t size = 0;
+        int64_t camera;
+        char what[48];
+        snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
+        if (scoring_store_frame(s->db, ids[i], &data, &size, &camera) == 1)
+            image_set_add_encoded(&set, data, size, what);
+        free(data);
+    }
+    float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
+    char err[256] = "out of memory";
+    int rc = -1;
+    if (set.n < RECALIB_MIN) {
+        snprintf(err, sizeof err, "%d frame(s) scored below its threshold, %d needed", set.n,
+                 RECALIB_MIN);
+    } else if (scores) {
+        pthread_mutex_lock(&s->model_lock);
+        rc = model_score(m, set.pixels, set.n, s->threads, scores, NULL, err, sizeof err);
+        if (!rc && model_set_calibration(m, scores, set.n)) rc = -1;
+        pthread_mutex_unlock(&s->model_lock);
+    }
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "recipe %s: model %s has no calibration scores and cannot be recalibrated yet "
+                 "(%s): it keeps its own threshold",
+                 r->name, r->status.model_version, err);
+        set_error(s, msg);
+    } else {
+        log_info("recipe %s: model %s recalibrated on %d frames it scored as normal", r->name,
+                 r->status.model_version, set.n);
+    }
+    free(scores);
+    image_set_free(&set);
+    return rc;
+}
+
+/* The threshold of recipe r's model for the sensitivity in force (row): a fixed threshold, else
+ * the false-alarm rate's quantile of the model's calibration scores (its own threshold at the
+ * rate it was trained at). Applied to the frames scored from now on. */
+static void apply_sensitivity(struct scorer *s, struct recipe_slot *r, const struct recipe_row *row)
+{
+    if (!r->have_model) return;
+    struct scoring_model *m = &r->model;
+    double rate = row->false_alarm_rate > 0 ? row->false_alarm_rate : m->trained_rate;
+    double fixed = row->threshold;
+    if (rate == r->rate && fixed == r->fixed) return;
+    float threshold = r->trained_threshold;
+    if (fixed > 0) {
+        threshold = (float)fixed;
+    } else if (fabs(rate - m->trained_rate) > 1e-9) {
+        if (m->n_calibration < 1 && recalibrate(s, r)) return; /* tried again next turn */
+        pthread_mutex_lock(&s->model_lock);
+        int rc = model_threshold_at(m, rate, &threshold);
+        pthread_mutex_unlock(&s->model_lock);
+        if (rc) return set_error(s, "out of memory for the threshold");
+    }
+    pthread_mutex_lock(&s->model_lock);
+    m->threshold = threshold;
+    pthread_mutex_lock(&s->lock);
+    r->status.threshold = threshold;
+    r->status.false_alarm_rate = rate;
+    r->status.fixed_threshold = fixed > 0;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->model_lock);
+    if (r->rate >= 0 || fixed > 0 || threshold != r->trained_threshold)
+        log_info("recipe %s: threshold %.4f (%s %g) from the next frame", r->name, threshold,
+                 fixed > 0 ? "fixed" : "false-alarm rate", fixed > 0 ? fixed : rate);
+    r->rate = rate, r->fixed = fixed;
+}
+
+/* The recipes and their active models: a new recipe gets a slot (and the config's sensitivity),
+ * a changed model is loaded, a changed sensitivity sets its threshold. */
 static void refresh_models(struct scorer *s)
 {
     struct recipe_row rows[MAX_RECIPES + 1];
@@ -141,11 +256,16 @@ static void refresh_models(struct scorer *s)
         return;
     }
     if (n > MAX_RECIPES && !s->warned_recipes) {
-        log_warn("more than %d recipes in the database: only the first %d are scored", MAX_RECIPES,
-                 MAX_RECIPES);
+        log_warn("more than %d recipes in the database: only the first %d are scored",
+                 MAX_RECIPES, MAX_RECIPES);
         s->warned_recipes = true;
     }
-    for (int i = 0; i < n && i < MAX_RECIPES; i++) {
+    if (n > MAX_RECIPES) n = MAX_RECIPES;
+    pthread_mutex_lock(&s->lock);
+    uint64_t gen = s->config_gen;
+    pthread_mutex_unlock(&s->lock);
+    bool wrote = false;
+    for (int i = 0; i < n; i++) {
         struct recipe_slot *r = NULL;
         for (int k = 0; k < s->nslots && !r; k++)
             if (s->slots[k].id == rows[i].id) r = &s->slots[k];
@@ -154,13 +274,47 @@ static void refresh_models(struct scorer *s)
             r = &s->slots[s->nslots];
             memset(r, 0, sizeof *r);
             r->id = rows[i].id;
+            r->rate = r->fixed = -1;
             snprintf(r->name, sizeof r->name, "%s", rows[i].name);
             snprintf(r->status.recipe, sizeof r->status.recipe, "%s", rows[i].name);
             s->nslots++;
             pthread_mutex_unlock(&s->lock);
         }
-        if (rows[i].has_model) refresh_slot(s, r, &rows[i].model);
+        if (gen > 0 && (!r->file_applied || gen != s->applied_gen)) {
+            double rate, threshold;
+            file_sensitivity_of(s, r->name, &rate, &threshold);
+            if (scoring_store_file_sensitivity(s->db, r->name, rate, threshold))
+                set_error(s, scoring_store_errmsg(s->db));
+            else
+                r->file_applied = wrote = true;
+        }
     }
+    s->applied_gen = gen;
+    if (wrote && (n = scoring_store_recipes(s->db, rows, MAX_RECIPES)) < 0) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < s->nslots; k++) {
+            if (s->slots[k].id != rows[i].id) continue;
+            if (rows[i].has_model) refresh_slot(s, &s->slots[k], &rows[i].model);
+            apply_sensitivity(s, &s->slots[k], &rows[i]);
+        }
+}
+
+void scorer_configure(struct scorer *s, const struct config *cfg)
+{
+    pthread_mutex_lock(&s->lock);
+    s->nfile = 0;
+    s->default_rate = cfg->false_alarm_rate;
+    s->default_threshold = cfg->threshold;
+    for (size_t i = 0; i < cfg->nrecipes; i++)
+        s->file[s->nfile++] = (struct file_sensitivity){"", cfg->recipes[i].false_alarm_rate,
+                                                        cfg->recipes[i].threshold};
+    for (size_t i = 0; i < cfg->nrecipes; i++)
+        snprintf(s->file[i].name, sizeof s->file[i].name, "%s", cfg->recipes[i].name);
+    s->config_gen++;
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* Operator feedback: when the set of a recipe's frames marked false positive changed, its bank

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/config.h"
 #include "base/metrics.h"
 #include "capture/image_cache.h"
 
@@ -34,7 +35,9 @@ struct scorer_recipe_status {
     bool has_model;
     char model_version[64];
     int64_t model_id, model_created_us;
-    float threshold;
+    float threshold;          /* in use: from the sensitivity below */
+    double false_alarm_rate;  /* the recipe's sensitivity in force */
+    bool fixed_threshold;     /* the threshold is fixed (not the rate's quantile) */
     uint64_t scored, flagged; /* since start */
     int feedback_frames;      /* false positives in its bank */
 };
@@ -74,6 +77,13 @@ struct scorer_verdict {
  * are skipped and counted (0: none). Returns NULL with the reason in err. */
 struct scorer *scorer_start(const char *db_path, int threads, struct image_cache *images,
                             int max_lag_s, char *err, size_t errsz);
+
+/* The config's sensitivities ([recipe.NAME] false_alarm_rate and threshold, [trainer]'s for the
+ * other recipes): written to the recipes within a second, where no change made over the API holds
+ * (scoring_store_file_sensitivity), and from then on each recipe's threshold follows the
+ * sensitivity in force without retraining: a fixed threshold, or the false-alarm rate's quantile
+ * of its model's calibration scores. At start and at each reload. */
+void scorer_configure(struct scorer *s, const struct config *cfg);
 
 /* Stops the thread (after the batch in hand) and frees everything; NULL is fine. */
 void scorer_stop(struct scorer *s);

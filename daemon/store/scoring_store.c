@@ -113,8 +113,9 @@ int scoring_store_recipes(struct scoring_store *s, struct recipe_row *out, int m
     if (sqlite3_prepare_v2(s->db,
                            "SELECT r.id, r.name, m.id, m.version, m.path, "
                            "json_extract(m.meta, '$.bank'), m.threshold, m.created_at, r.id, "
-                           "r.name FROM recipes r LEFT JOIN models m ON m.id = r.model_id "
-                           "ORDER BY r.id LIMIT ?",
+                           "r.name, coalesce(r.false_alarm_rate, 0), coalesce(r.threshold, 0), "
+                           "r.sensitivity_file IS NOT NULL FROM recipes r LEFT JOIN models m ON "
+                           "m.id = r.model_id ORDER BY r.id LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "recipes");
     sqlite3_bind_int(st, 1, max);
@@ -126,6 +127,9 @@ int scoring_store_recipes(struct scoring_store *s, struct recipe_row *out, int m
         store_column_text(r->name, sizeof r->name, st, 1);
         r->has_model = sqlite3_column_type(st, 2) != SQLITE_NULL;
         if (r->has_model) read_model_row(st, 2, &r->model);
+        r->false_alarm_rate = sqlite3_column_double(st, 10);
+        r->threshold = sqlite3_column_double(st, 11);
+        r->sensitivity_set = sqlite3_column_int(st, 12) != 0;
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? n : fail(s, "recipes");
@@ -612,4 +616,89 @@ int scoring_store_pick_recipe(struct scoring_store *s, const char *asked, bool n
     }
     free(rows);
     return rc;
+}
+
+/* The config file's sensitivity of a recipe as text: what an API change is compared with. */
+static void sensitivity_text(char *out, size_t n, double rate, double threshold)
+{
+    snprintf(out, n, "false_alarm_rate=%.9g threshold=%.9g", rate, threshold);
+}
+
+/* Binds a positive value, or NULL. */
+static void bind_positive(sqlite3_stmt *st, int i, double v)
+{
+    if (v > 0)
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int scoring_store_file_sensitivity(struct scoring_store *s, const char *recipe, double rate,
+                                   double threshold)
+{
+    char text[96];
+    sensitivity_text(text, sizeof text, rate, threshold);
+    int64_t rid;
+    sqlite3_stmt *st = NULL;
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    if (!rc) rc = recipe_id(s, recipe, &rid);
+    if (!rc && sqlite3_prepare_v2(s->db,
+                                  "UPDATE recipes SET false_alarm_rate = ?2, threshold = ?3, "
+                                  "sensitivity_file = NULL WHERE id = ?1 AND "
+                                  "(sensitivity_file IS NULL OR sensitivity_file <> ?4)",
+                                  -1, &st, NULL) != SQLITE_OK)
+        rc = fail(s, "sensitivity");
+    if (!rc) {
+        sqlite3_bind_int64(st, 1, rid);
+        bind_positive(st, 2, rate);
+        bind_positive(st, 3, threshold);
+        sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, "sensitivity");
+    }
+    sqlite3_finalize(st);
+    if (!rc) rc = exec(s, "COMMIT");
+    if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int scoring_store_put_sensitivity(struct scoring_store *s, const char *recipe, double rate,
+                                  double threshold, double file_rate, double file_threshold)
+{
+    char text[96];
+    sensitivity_text(text, sizeof text, file_rate, file_threshold);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           rate > 0 ? "UPDATE recipes SET false_alarm_rate = ?2, threshold = NULL, "
+                                      "sensitivity_file = ?3 WHERE name = ?1"
+                                    : "UPDATE recipes SET threshold = ?2, sensitivity_file = ?3 "
+                                      "WHERE name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "sensitivity");
+    sqlite3_bind_text(st, 1, recipe, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, rate > 0 ? rate : threshold);
+    sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db) > 0 : fail(s, "sensitivity");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int scoring_store_calibration_frames(struct scoring_store *s, int64_t recipe_id, int64_t model_id,
+                                     int64_t *ids, int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT f.id FROM frames f JOIN results r ON r.frame_id = f.id AND "
+                           "r.model_id = ?2 WHERE f.recipe_id = ?1 AND r.flagged = 0 UNION "
+                           "SELECT a.frame_id FROM alerts a JOIN frames f ON f.id = a.frame_id "
+                           "WHERE f.recipe_id = ?1 AND a.state = 'false_positive' "
+                           "ORDER BY 1 DESC LIMIT ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "calibration frames");
+    sqlite3_bind_int64(st, 1, recipe_id);
+    sqlite3_bind_int64(st, 2, model_id);
+    sqlite3_bind_int(st, 3, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : fail(s, "calibration frames");
 }

@@ -23,12 +23,15 @@ struct model_row {
     char recipe[64];
 };
 
-/* A recipe and its active model (has_model false while it is learning). */
+/* A recipe and its active model (has_model false while it is learning), and its sensitivity in
+ * force (false_alarm_rate 0: not stored yet, the default; threshold 0: none fixed). */
 struct recipe_row {
     int64_t id;
     char name[64];
     bool has_model;
     struct model_row model;
+    double false_alarm_rate, threshold;
+    bool sensitivity_set; /* set over the API, and holding */
 };
 
 struct scoring_result {
@@ -136,5 +139,25 @@ int scoring_store_frames_of_recipe(struct scoring_store *s, int64_t recipe_id, i
  * (for the user); -1 on a database error. */
 int scoring_store_pick_recipe(struct scoring_store *s, const char *asked, bool need_model,
                               char *out, size_t outsz, char *why, size_t whysz);
+
+/* A recipe's sensitivity as the config file says it (the recipe is created if new): it is the one
+ * in force unless one set over the API holds, which it does while the file says what it said
+ * then (compared as text). Returns 0 or -1. */
+int scoring_store_file_sensitivity(struct scoring_store *s, const char *recipe, double rate,
+                                   double threshold);
+
+/* Sets a recipe's sensitivity (PUT /api/v1/recipes/{name}/sensitivity): rate > 0 sets the false
+ * alarm rate and clears a fixed threshold; else threshold > 0 fixes the threshold (the rate
+ * stays). It holds until the file's values for the recipe (file_rate, file_threshold) change.
+ * Returns 1, 0 when there is no such recipe, or -1. */
+int scoring_store_put_sensitivity(struct scoring_store *s, const char *recipe, double rate,
+                                  double threshold, double file_rate, double file_threshold);
+
+/* Up to max ids of the frames of recipe_id that stand for its normal products under model_id (the
+ * model scored them below its threshold, or an operator marked them false positives), newest
+ * first: what a model without stored calibration scores is recalibrated on. Returns the count or
+ * -1. */
+int scoring_store_calibration_frames(struct scoring_store *s, int64_t recipe_id, int64_t model_id,
+                                     int64_t *ids, int max);
 
 #endif

@@ -226,6 +226,28 @@ static void fuzz_recipe_body(char *text, size_t len)
     free(r.body);
 }
 
+/* The body of PUT /api/v1/recipes/{name}/sensitivity. */
+static void fuzz_sensitivity_body(char *text, size_t len)
+{
+    struct http_reply r = {0};
+    json_t *j = http_parse_json(text, len, &r);
+    if (!j) {
+        check_error_reply(&r);
+        free(r.body);
+        return;
+    }
+    double rate = -1, threshold = -1;
+    if (api_recipes_sensitivity_body(j, &r, &rate, &threshold) == 0) {
+        if (r.body || json_object_size(j) != 1 || (rate > 0) == (threshold > 0) ||
+            !(rate == 0 || rate < 1) || rate < 0 || threshold < 0)
+            abort();
+    } else {
+        check_error_reply(&r);
+    }
+    json_decref(j);
+    free(r.body);
+}
+
 /* The query string of GET /api/v1/export, checked as its handler does. */
 static void fuzz_export_query(char *text, size_t len)
 {
@@ -265,6 +287,7 @@ static void (*const kinds[])(char *text, size_t len) = {
     fuzz_export_query, /* 7 */
     fuzz_train_body,   /* 8 */
     fuzz_recipe_body,  /* 9 */
+    fuzz_sensitivity_body, /* 10 */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

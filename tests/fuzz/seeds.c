@@ -94,6 +94,7 @@ static void config_seeds(void)
         "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
         "[recipe.plate]\nnumber = 3\nevery_frames = 500\nminutes = 2\ndim = 32\n"
+        "false_alarm_rate = 0.01\nthreshold = 1.5\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\nrecipe = plate\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
@@ -155,7 +156,8 @@ static void safetensors_seeds(void)
 }
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
- * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 recipe switch body. */
+ * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 recipe switch body,
+ * 10 sensitivity body. */
 static void http_seeds(void)
 {
     static const struct {
@@ -199,6 +201,9 @@ static void http_seeds(void)
         {"route-recipe", "\x00POST /api/v1/cameras/top/recipe"},
         {"recipe-switch", "\x09{\"recipe\":\"plate\"}"},
         {"recipe-bad", "\x09{\"recipe\":\"a b\",\"camera\":1}"},
+        {"sensitivity-rate", "\x0a{\"false_alarm_rate\":0.01}"},
+        {"sensitivity-threshold", "\x0a{\"threshold\":1.25}"},
+        {"sensitivity-bad", "\x0a{\"false_alarm_rate\":1,\"threshold\":-2}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));

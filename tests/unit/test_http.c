@@ -276,6 +276,41 @@ static void recipe_switch_bodies(void **state)
     }
 }
 
+/* PUT /api/v1/recipes/{name}/sensitivity's body: one of false_alarm_rate (0, 1) and threshold
+ * (> 0). */
+static void sensitivity_bodies(void **state)
+{
+    struct http_reply r = {0};
+    double rate, threshold;
+    json_t *j = http_parse_json("{\"false_alarm_rate\": 0.05}", 26, &r);
+    assert_int_equal(api_recipes_sensitivity_body(j, &r, &rate, &threshold), 0);
+    assert_true(rate == 0.05 && threshold == 0);
+    json_decref(j);
+    j = http_parse_json("{\"threshold\": 2}", 16, &r);
+    assert_int_equal(api_recipes_sensitivity_body(j, &r, &rate, &threshold), 0);
+    assert_true(rate == 0 && threshold == 2);
+    json_decref(j);
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{}", "the body must be"},
+        {"{\"false_alarm_rate\": 0.1, \"threshold\": 2}", "the body must be"},
+        {"{\"false_alarm_rate\": 1}", "false_alarm_rate must be"},
+        {"{\"false_alarm_rate\": 0}", "false_alarm_rate must be"},
+        {"{\"false_alarm_rate\": \"0.1\"}", "false_alarm_rate must be"},
+        {"{\"threshold\": -1}", "threshold must be"},
+        {"{\"threshold\": null}", "threshold must be"},
+        {"{\"rate\": 0.1}", "unknown field 'rate'"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        j = http_parse_json(bad[i].body, strlen(bad[i].body), &r);
+        assert_non_null(j);
+        assert_int_equal(api_recipes_sensitivity_body(j, &r, &rate, &threshold), -1);
+        assert_400(&r, bad[i].why);
+        json_decref(j);
+    }
+}
+
 static void alerts_query(void **state)
 {
     struct http_reply r = {0};
@@ -321,6 +356,7 @@ int main(void)
         cmocka_unit_test(review_bodies),
         cmocka_unit_test(train_bodies),
         cmocka_unit_test(recipe_switch_bodies),
+        cmocka_unit_test(sensitivity_bodies),
         cmocka_unit_test(alerts_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
