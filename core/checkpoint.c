@@ -15,7 +15,8 @@ static int prefixed(char *out, size_t outsz, const char *prefix, const char *nam
 
 static bool task_head(const char *name)
 {
-    return strncmp(name, "aux_head.", 9) == 0 || strncmp(name, "defect_head.", 12) == 0;
+    return strncmp(name, "aux_head.", 9) == 0 || strncmp(name, "defect_head.", 12) == 0 ||
+           strncmp(name, "predictor.", 10) == 0;
 }
 
 static int load_model(struct vit_model *m, const struct st_file *f, const char *prefix,

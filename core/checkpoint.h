@@ -14,9 +14,9 @@
 int checkpoint_load_model(struct vit_model *m, const struct st_file *f, const char *prefix,
                           char *err, size_t errsz);
 
-/* As checkpoint_load_model, but the training tasks' heads (aux_head.*, defect_head.*) that the
- * file lacks keep their values: weights made without those tasks (an older model, a PyTorch
- * export) can start a run that has them. */
+/* As checkpoint_load_model, but the training tasks' heads (aux_head.*, defect_head.*, BYOL's
+ * predictor.*) that the file lacks keep their values: weights made without those tasks (an older
+ * model, a PyTorch export) can start a run that has them. */
 int checkpoint_load_model_tasks_optional(struct vit_model *m, const struct st_file *f,
                                          const char *prefix, char *err, size_t errsz);
 

@@ -27,6 +27,9 @@ struct dino_stats {
                                      * weight) and share of crops predicted right; 0 when off */
     double defect_loss, defect_acc; /* synthetic-defect prediction: the weighted cross-entropy
                                      * (before its weight) and weighted share of patches right */
+    double embed_std; /* BYOL, Barlow Twins, SimCLR (ssl.h): the mean per-dimension standard
+                       * deviation of the student's L2-normalised global projections
+                       * (ssl_embed_std); 0 for DINO, whose monitors are the teacher's */
 };
 
 /* Computes the loss and writes d loss / d student logits into dstudent (same shape as student).

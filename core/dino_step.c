@@ -8,6 +8,7 @@
 
 #include "gemm.h"
 #include "pool.h"
+#include "ssl_step.h"
 
 struct dino_step_worker {
     struct vit_model student, teacher; /* replicas */
@@ -43,7 +44,8 @@ static void forward_part(void *arg, int w, int n)
     struct dino_step *s = c->s;
     struct dino_step_worker *k = &s->workers[w];
     size_t gi = image_floats(s, s->cfg.global_size), li = image_floats(s, s->cfg.local_size);
-    vit_forward(&k->teacher, &k->t_glob, c->globals + (size_t)k->g0 * gi);
+    if (ssl_method_has_teacher(s->cfg.method))
+        vit_forward(&k->teacher, &k->t_glob, c->globals + (size_t)k->g0 * gi);
     vit_forward(&k->student, &k->s_glob, c->globals + (size_t)k->g0 * gi);
     if (k->l1 > k->l0) vit_forward(&k->student, &k->s_loc, c->locals + (size_t)k->l0 * li);
     if (k->dtokens && c->p->defects && k->d1 > k->d0)
@@ -156,7 +158,8 @@ static void update_part(void *arg, int w, int n)
                                .beta2 = s->cfg.beta2,
                                .eps = s->cfg.eps};
     adamw_update_part(&s->student, &opt, c->step, w, n);
-    ema_update_part(&s->teacher, &s->student, c->p->teacher_momentum, w, n);
+    float momentum = ssl_method_has_teacher(s->cfg.method) ? c->p->teacher_momentum : 0.0f;
+    ema_update_part(&s->teacher, &s->student, momentum, w, n);
 }
 
 /* Copies each worker's logits rows into the full stacks. */
@@ -166,7 +169,8 @@ static void gather_logits(struct dino_step *s)
     for (int w = 0; w < s->nworkers; w++) {
         struct dino_step_worker *k = &s->workers[w];
         size_t ng = (size_t)(k->g1 - k->g0), nl = (size_t)(k->l1 - k->l0);
-        memcpy(s->logits_t + (size_t)k->g0 * K, k->t_glob.logits, sizeof(float) * ng * K);
+        if (ssl_method_has_teacher(s->cfg.method))
+            memcpy(s->logits_t + (size_t)k->g0 * K, k->t_glob.logits, sizeof(float) * ng * K);
         memcpy(s->logits_s + (size_t)k->g0 * K, k->s_glob.logits, sizeof(float) * ng * K);
         if (nl)
             memcpy(s->logits_s + (nglob + (size_t)k->l0) * K, k->s_loc.logits,
@@ -185,11 +189,15 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
     if (s->nworkers > 1) gemm_set_threads(1);
     pool_run(s->pool, forward_part, &ctx);
     gather_logits(s);
-    struct dino_stats st;
-    if (dino_loss(s->logits_t, s->logits_s, s->center, s->dlogits_s, B, c->n_global,
-                  c->n_global + c->n_local, K, p->teacher_temp, c->student_temp, &st))
-        return -2;
-    dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
+    struct dino_stats st = {0};
+    if (c->method != SSL_DINO) {
+        if (ssl_step_loss(s, &st)) return -2;
+    } else {
+        if (dino_loss(s->logits_t, s->logits_s, s->center, s->dlogits_s, B, c->n_global,
+                      c->n_global + c->n_local, K, p->teacher_temp, c->student_temp, &st))
+            return -2;
+        dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
+    }
     pool_run(s->pool, backward_part, &ctx);
     st.koleo = st.aux_loss = st.aux_acc = st.defect_loss = st.defect_acc = 0;
     for (int w = 0; w < s->nworkers; w++) {
@@ -199,8 +207,9 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
         st.defect_loss += s->workers[w].defect_loss, st.defect_acc += s->workers[w].defect_acc;
     }
     pool_run(s->pool, reduce_part, &ctx);
+    ssl_step_add_grads(s);
     if (c->clip > 0.0f) adamw_clip_grads(&s->student, c->clip);
-    if (p->freeze_last_layer) adamw_freeze_last_layer(&s->student);
+    if (p->freeze_last_layer && c->method == SSL_DINO) adamw_freeze_last_layer(&s->student);
     ctx.step = ++s->student.adam_step;
     pool_run(s->pool, update_part, &ctx);
     if (stats) *stats = st;
@@ -224,6 +233,18 @@ static int check_config(const struct vit_config *m, const struct dino_step_confi
         why = "student_temp must be positive";
     else if (c->defect_weight < 0.0f || (c->defect_weight > 0.0f && !m->defect_head))
         why = "the defect loss needs a model with a defect head (defect_head 1)";
+    else if ((unsigned)c->method >= SSL_METHODS)
+        why = "unknown method";
+    else if (c->method != SSL_DINO && c->n_global != 2)
+        why = "BYOL, Barlow Twins and SimCLR take two global crops";
+    else if (!ssl_method_uses_locals(c->method) && c->n_local > 0)
+        why = "Barlow Twins and SimCLR take no local crops";
+    else if ((c->method == SSL_BYOL) != (m->pred_hidden > 0))
+        why = "BYOL needs a model with a predictor (pred_hidden > 0), the others none";
+    else if (c->method == SSL_BARLOW && (c->batch < 2 || c->barlow_lambda < 0.0f))
+        why = "Barlow Twins needs a batch of 2 at least and lambda >= 0";
+    else if (c->method == SSL_SIMCLR && c->simclr_temp <= 0.0f)
+        why = "SimCLR's temperature must be positive";
     if (why) {
         if (errsz) snprintf(err, errsz, "invalid training config: %s", why);
         return -1;
@@ -240,7 +261,7 @@ static int create_worker(struct dino_step *s, int w, char *err, size_t errsz)
     int G = c->global_size, L = c->local_size;
     int rc = vit_replica_create(&k->student, &s->student, true, err, errsz);
     if (!rc) rc = vit_replica_create(&k->teacher, &s->teacher, false, err, errsz);
-    if (!rc)
+    if (!rc && ssl_method_has_teacher(c->method))
         rc = vit_acts_create(&k->t_glob, &k->teacher, (int)(k->g1 - k->g0), G, G, true, false, err,
                              errsz);
     if (!rc)
@@ -302,6 +323,7 @@ int dino_step_create(struct dino_step *s, const struct vit_config *model,
     }
     for (int w = 0; w < s->nworkers; w++)
         if ((rc = create_worker(s, w, err, errsz))) goto fail;
+    if ((rc = ssl_step_create(s, err, errsz))) goto fail;
     return 0;
 fail:
     dino_step_destroy(s);
@@ -310,6 +332,7 @@ fail:
 
 void dino_step_destroy(struct dino_step *s)
 {
+    ssl_step_destroy(s);
     pool_destroy(s->pool);
     for (int w = 0; s->workers && w < s->nworkers; w++) {
         struct dino_step_worker *k = &s->workers[w];

@@ -14,6 +14,7 @@
 
 #include "adamw.h"
 #include "dino.h"
+#include "ssl.h"
 #include "vit.h"
 
 struct dino_step_config {
@@ -32,17 +33,23 @@ struct dino_step_config {
     float defect_weight;   /* weight of the synthetic-defect loss on the patch tokens of a third
                             * student pass over defect images (model defect_head); 0 = off */
     float beta1, beta2, eps;
-    int threads; /* workers (cores); BLAS runs single-threaded inside each */
+    int threads;            /* workers (cores); BLAS runs single-threaded inside each */
+    enum ssl_method method; /* the objective (ssl.h); SSL_DINO (0) is DINO's loss and centre.
+                             * The others need n_global 2; Barlow Twins and SimCLR no local crops
+                             * and no teacher (it follows the student: EMA momentum 0), BYOL a
+                             * model with a predictor (pred_hidden) */
+    float barlow_lambda;    /* Barlow Twins' weight of the off-diagonal terms */
+    float simclr_temp;      /* SimCLR's temperature */
 };
 
 /* What may change from step to step (the schedules). */
 struct dino_step_params {
     float lr, weight_decay;
     float teacher_temp;
-    float teacher_momentum;
-    int freeze_last_layer; /* zero the last layer's gradient this step */
-    const int *aux_target; /* (batch) the transformation each image's crops were made under,
-                            * the auxiliary head's class; NULL = no auxiliary loss this step */
+    float teacher_momentum; /* DINO, BYOL; the methods without a teacher use 0 */
+    int freeze_last_layer;  /* zero the last layer's gradient this step (DINO only) */
+    const int *aux_target;  /* (batch) the transformation each image's crops were made under,
+                             * the auxiliary head's class; NULL = no auxiliary loss this step */
     /* synthetic defects (defect_weight > 0): defects (B, C, G, G) global-size images with a
      * pasted defect, defect_target and defect_pw (B, P) per patch (P the patch grid) the 0/1
      * label and the loss weight (summing to 1 over the batch); NULL = no defect loss this step */
@@ -51,6 +58,7 @@ struct dino_step_params {
 
 struct dino_step_worker;
 struct pool;
+struct ssl_step;
 
 struct dino_step {
     struct vit_config model;
@@ -62,6 +70,7 @@ struct dino_step {
     struct pool *pool;
     int nworkers;
     struct dino_step_worker *workers;
+    struct ssl_step *ssl; /* the buffers of the other methods' losses (ssl_step.h) */
 };
 
 /* Allocates everything and initialises student = teacher from seed. Returns 0, -1 for a bad

@@ -1,4 +1,4 @@
-/* train.c — the DINO training loop and its schedules. */
+/* train.c — the training loop (DINO and the methods of ssl.h) and its schedules. */
 #define LOG_TAG "train"
 #include "log.h"
 
@@ -43,6 +43,8 @@ void train_defaults(struct train_options *o, int img_size, int in_chans)
     o->teacher_temp_warmup_frac = 0.3f;
     o->freeze_last_layer_frac = 0.01f;
     o->aux_weight = 1.0f;
+    o->barlow_lambda = 0.0051f;
+    o->simclr_temp = 0.2f;
     o->epochs = 100;
     o->seed = 0;
 }
@@ -59,6 +61,7 @@ struct vit_config train_model_config(const struct train_options *o)
 {
     struct vit_config m = o->model;
     m.defect_head = o->defect_weight > 0.0f;
+    m.pred_hidden = o->method == SSL_BYOL ? o->model.head_bottleneck : 0;
     return m;
 }
 
@@ -67,7 +70,7 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
     if (augment_check(&o->aug, err, errsz)) return -1;
     struct dino_step_config c = {.batch = o->batch,
                                  .n_global = 2,
-                                 .n_local = o->n_local,
+                                 .n_local = ssl_method_uses_locals(o->method) ? o->n_local : 0,
                                  .global_size = o->aug.global_size,
                                  .local_size = o->aug.local_size,
                                  .student_temp = o->student_temp,
@@ -79,7 +82,10 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
                                  .beta1 = 0.9f,
                                  .beta2 = 0.999f,
                                  .eps = 1e-8f,
-                                 .threads = o->threads};
+                                 .threads = o->threads,
+                                 .method = o->method,
+                                 .barlow_lambda = o->barlow_lambda,
+                                 .simclr_temp = o->simclr_temp};
     struct vit_config model = train_model_config(o);
     return dino_step_create(s, &model, &c, o->seed, err, errsz);
 }
@@ -131,6 +137,7 @@ static void make_crops(const struct train_options *o, const float *images, int C
                        int *target, float *turned)
 {
     int B = o->batch, G = o->aug.global_size, L = o->aug.local_size;
+    int n_local = ssl_method_uses_locals(o->method) ? o->n_local : 0;
     size_t gsz = (size_t)C * G * G, lsz = (size_t)C * L * L, img = (size_t)C * H * W;
     for (int b = 0; b < B; b++) {
         struct rng r = rng_seed(o->seed, stream * (uint64_t)B + (uint64_t)b);
@@ -142,7 +149,7 @@ static void make_crops(const struct train_options *o, const float *images, int C
         }
         augment_crop(&o->aug, AUG_GLOBAL1, src, C, H, W, &r, scratch, glob + (size_t)b * gsz);
         augment_crop(&o->aug, AUG_GLOBAL2, src, C, H, W, &r, scratch, glob + ((size_t)B + b) * gsz);
-        for (int l = 0; l < o->n_local; l++)
+        for (int l = 0; l < n_local; l++)
             augment_crop(&o->aug, AUG_LOCAL, src, C, H, W, &r, scratch,
                          loc + ((size_t)l * B + b) * lsz);
     }
@@ -204,6 +211,17 @@ int train_guard_step(struct train_guard *g, const struct dino_stats *st, int K)
     if (g->streak < TRAIN_GUARD_STEPS || g->fires >= TRAIN_GUARD_MAX_FIRES) return 0;
     g->streak = 0, g->fires++;
     g->temp_scale *= 0.5f;
+    return 1;
+}
+
+int train_collapse_step(struct train_guard *g, double embed_std, int K, bool *collapsed)
+{
+    bool low = embed_std < TRAIN_COLLAPSE_STD / sqrt((double)K);
+    g->streak = low ? g->streak + 1 : 0;
+    bool now = g->collapsed ? low : g->streak >= TRAIN_GUARD_STEPS;
+    *collapsed = now;
+    if (now == g->collapsed) return 0;
+    g->collapsed = now;
     return 1;
 }
 
@@ -283,12 +301,25 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
             if (errsz) snprintf(err, errsz, "out of memory in a training step");
             break;
         }
-        if (train_guard_step(&guard, &pr.stats, o->model.head_out))
+        bool collapsed;
+        if (o->method != SSL_DINO &&
+            train_collapse_step(&guard, pr.stats.embed_std, o->model.head_out, &collapsed)) {
+            if (collapsed)
+                log_warn("%s has collapsed: the projections' spread (embed_std %.4f) has been "
+                         "below %.4f for %d steps",
+                         ssl_method_name(o->method), pr.stats.embed_std,
+                         TRAIN_COLLAPSE_STD / sqrt((double)o->model.head_out), TRAIN_GUARD_STEPS);
+            else
+                log_info("%s no longer collapsed: embed_std %.4f", ssl_method_name(o->method),
+                         pr.stats.embed_std);
+        }
+        if (o->method == SSL_DINO && train_guard_step(&guard, &pr.stats, o->model.head_out))
             log_warn("the teacher's output is uniform (entropy %.3f of %.3f, KL %.4f) for %d "
                      "steps: its temperature is now %g of the schedule's",
                      pr.stats.teacher_entropy, log((double)o->model.head_out), pr.stats.teacher_kl,
                      TRAIN_GUARD_STEPS, (double)guard.temp_scale);
         pr.teacher_temp = p.teacher_temp, pr.guard_fires = guard.fires;
+        pr.collapsed = guard.collapsed;
         pr.seconds = now_s() - t0;
         long done = it - first + 1;
         if (o->minutes > 0 && o->total_steps == 0 &&

@@ -6,12 +6,14 @@
 #ifndef INSPECTD_TRAIN_H
 #define INSPECTD_TRAIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "augment.h"
 #include "dino_step.h"
 
 struct train_options {
+    enum ssl_method method; /* the objective (ssl.h): DINO by default */
     struct vit_config model;
     struct augment_config aug;
     int batch, n_local, threads;
@@ -31,6 +33,8 @@ struct train_options {
                           * into a copy of each image's second global crop and a linear head on the
                           * student's patch tokens learns which patches it covers (balanced
                           * cross-entropy); the model then has a defect head. 0 = off */
+    float barlow_lambda; /* Barlow Twins' off-diagonal weight (0.0051, the paper's) */
+    float simclr_temp;   /* SimCLR's NT-Xent temperature (0.2) */
     float warmup_frac;   /* share of the steps for the learning-rate warm-up */
     float teacher_temp_warmup_frac;
     float freeze_last_layer_frac;
@@ -52,6 +56,7 @@ struct train_progress {
     float lr;
     float teacher_temp; /* this step's, after the collapse guard */
     int guard_fires;    /* times the collapse guard has fired in this run */
+    bool collapsed;     /* BYOL, Barlow Twins, SimCLR: the collapse report says collapsed */
 };
 
 /* The collapse guard: a teacher whose centred output is uniform (entropy above
@@ -67,10 +72,22 @@ struct train_progress {
 
 struct train_guard {
     int streak, fires;
+    bool collapsed;   /* the collapse report's state (train_collapse_step) */
     float temp_scale; /* multiplies the scheduled teacher temperature; 1 until it fires */
 };
 
 void train_guard_init(struct train_guard *g);
+
+/* The collapse report of the methods without DINO's teacher statistics (BYOL, Barlow Twins,
+ * SimCLR): embed_std (dino_stats) is about 1/√K while the projections spread over the sphere and
+ * goes to 0 when every image gives the same. Below TRAIN_COLLAPSE_STD / √K for TRAIN_GUARD_STEPS
+ * steps in a row the run counts as collapsed (a warning is logged, and a line again when it
+ * recovers); nothing in the recipe changes (these methods have no temperature to sharpen). */
+#define TRAIN_COLLAPSE_STD 0.01
+
+/* Feeds one step's embed_std (K the head's output dimension). Returns 1 when the state changes
+ * (*collapsed then tells which way), else 0. */
+int train_collapse_step(struct train_guard *g, double embed_std, int K, bool *collapsed);
 
 /* Feeds one step's statistics (K the head's output dimension). Returns 1 when the guard fires at
  * this step (temp_scale halved), else 0. */

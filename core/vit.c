@@ -43,6 +43,9 @@ int vit_config_check(const struct vit_config *c, char *err, size_t errsz)
         why = "aux_classes must be in [0, 64]";
     else if (c->defect_head < 0 || c->defect_head > 1)
         why = "defect_head must be 0 or 1";
+    else if (c->pred_hidden < 0 || c->pred_hidden > 1 << 16 ||
+             (c->pred_hidden > 0 && c->head_out <= 0))
+        why = "pred_hidden must be in [0, 65536] and needs a head";
     else if (c->dim > 8192 || c->depth > 256 || c->img_size > 4096 || c->head_out > 1 << 20 ||
              c->head_hidden > 1 << 16 || c->head_bottleneck > 1 << 16 || c->mlp_ratio > 16)
         why = "dimensions out of range";
@@ -123,11 +126,17 @@ static void build_table(struct vit_model *m)
         ADD(TR, "defect_head.weight", 0, 1, D);
         ADD(TR, "defect_head.bias", 0, 1);
     }
+    if (c->pred_hidden > 0) {
+        ADD(TR, "predictor.fc1.weight", 0, c->pred_hidden, c->head_out);
+        ADD(TR, "predictor.fc1.bias", 0, c->pred_hidden);
+        ADD(TR, "predictor.fc2.weight", 0, c->head_out, c->pred_hidden);
+        ADD(TR, "predictor.fc2.bias", 0, c->head_out);
+    }
 }
 
 static int table_size(const struct vit_config *c)
 {
-    return 6 + 12 * c->depth + 8 + 2 + 2;
+    return 6 + 12 * c->depth + 8 + 2 + 2 + 4;
 }
 
 /* Points the named views at a flat buffer laid out by the tensor table (order of build_table). */
@@ -172,6 +181,12 @@ static void bind_weights(struct vit_weights *w, const struct vit_model *m, float
     if (m->cfg.defect_head) {
         w->defect_w = NEXT;
         w->defect_b = NEXT;
+    }
+    if (m->cfg.pred_hidden > 0) {
+        for (int k = 0; k < 2; k++) {
+            w->pred_w[k] = NEXT;
+            w->pred_b[k] = NEXT;
+        }
     }
 #undef NEXT
     assert(i == m->ntensors);

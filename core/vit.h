@@ -35,6 +35,9 @@ struct vit_config {
     int defect_head; /* 1: a per-patch synthetic-defect head on the normed patch tokens,
                       * defect_head.weight (1, D), defect_head.bias (1); 0 = none (read only by
                       * the loss that trains it, dino_defect_loss) */
+    int pred_hidden; /* BYOL's predictor on the head's output: predictor.fc1 (H, K), GELU,
+                      * predictor.fc2 (K, H), H = pred_hidden; 0 = none (read only by the loss
+                      * that trains it, ssl_predictor_forward) */
 };
 
 enum vit_tensor_flags { VIT_TRAINABLE = 1, VIT_DECAY = 2 };
@@ -66,11 +69,12 @@ struct vit_weights {
     float *norm_w, *norm_b; /* (D) */
     float *head_w[3];       /* (hid, D), (hid, hid), (bott, hid) */
     float *head_b[3];
-    float *last_g;              /* (K, 1) */
-    float *last_v;              /* (K, bott) */
-    float *aux_w;               /* (A, D), NULL when aux_classes is 0 */
-    float *aux_b;               /* (A) */
-    float *defect_w, *defect_b; /* (1, D), (1); NULL when defect_head is 0 */
+    float *last_g;                /* (K, 1) */
+    float *last_v;                /* (K, bott) */
+    float *aux_w;                 /* (A, D), NULL when aux_classes is 0 */
+    float *aux_b;                 /* (A) */
+    float *defect_w, *defect_b;   /* (1, D), (1); NULL when defect_head is 0 */
+    float *pred_w[2], *pred_b[2]; /* (H, K), (K, H); (H), (K); NULL when pred_hidden is 0 */
 };
 
 struct vit_model {

@@ -174,6 +174,14 @@ static int set_http(struct parser *p, const char *key, const char *v)
         return copy_value(p, c->http_tls_cert, sizeof c->http_tls_cert, key, v);
     if (strcmp(key, "tls_key") == 0)
         return copy_value(p, c->http_tls_key, sizeof c->http_tls_key, key, v);
+    if (strcmp(key, "public_url") == 0) {
+        if (v[0] && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return fail(p, "public_url must start with http:// or https://");
+        copy_value(p, c->http_public_url, sizeof c->http_public_url, key, v);
+        size_t n = strlen(c->http_public_url);
+        while (n && c->http_public_url[n - 1] == '/') c->http_public_url[--n] = '\0';
+        return 1;
+    }
     return fail(p, "unknown key '%s' in [http]", key);
 }
 
@@ -517,6 +525,9 @@ static int on_key(void *user, const char *section, const char *key, const char *
     if (strcmp(section, "trainer") == 0) return set_trainer(p, key, v);
     if (strncmp(section, "camera.", 7) == 0) return set_camera(p, section + 7, key, v);
     if (strncmp(section, "recipe.", 7) == 0) return set_recipe(p, section + 7, key, v);
+    char why[256];
+    int line = line_config_set(&p->cfg->line, section, key, v, why, sizeof why);
+    if (line >= 0) return line ? 1 : fail(p, "%s", why);
     if (section[0] == '\0') return fail(p, "key '%s' outside any [section]", key);
     return fail(p, "unknown section [%s]", section);
 }
@@ -550,6 +561,7 @@ static void set_defaults(struct config *c, const char *name)
     c->threshold = 0;
     train_knobs_defaults(&c->trainer_knobs);
     c->trainer_knobs_set = 0;
+    line_config_defaults(&c->line);
     static const char *const knobs[][2] = {{"minutes", "10"},
                                            {"size", "64"},
                                            {"channels", "3"},
@@ -680,6 +692,11 @@ static void validate(struct parser *p)
         return;
     }
     char why[128];
+    if (line_config_check(&c->line, why, sizeof why)) {
+        p->line = 0;
+        fail(p, "%s", why);
+        return;
+    }
     if (train_cli_check(&c->trainer_knobs, why, sizeof why)) {
         p->line = p->trainer_knob_line;
         fail(p, "[trainer] %s", why);

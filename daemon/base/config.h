@@ -1,12 +1,12 @@
 /* config.h — the daemon's configuration: an INI file (inih) read once at start-up into a plain
  * struct, every value validated, every error reported as "FILE:LINE: message".
  *
- * Sections: [http] [store] [pipeline] [trainer] [engine] [log] and one [camera.NAME] per camera.
- * [engine]'s keys (gemm, precision) are training knobs kept in trainer_knobs: the daemon selects
- * them at start and passes them to every training child. Camera
- * parameters other than `driver` go to the driver unchanged after source_check_param() accepted
- * them. systemd/inspectd.conf documents every key; it is compiled in and used when no file is
- * given.
+ * Sections: [http] [store] [pipeline] [trainer] [engine] [log] [results] [mqtt]
+ * (line/line_config.h) and one [camera.NAME] per camera. [engine]'s keys (gemm, precision) are
+ * training knobs kept in trainer_knobs: the daemon selects them at start and passes them to every
+ * training child. Camera parameters other than `driver` go to the driver unchanged after
+ * source_check_param() accepted them. systemd/inspectd.conf documents every key; it is compiled in
+ * and used when no file is given.
  *
  * Invariants after a successful load: every field holds a validated value (defaults where the file
  * is silent); camera names are unique, [A-Za-z0-9_-]{1,63}; ncameras >= 1. */
@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "source.h"
+#include "line/line_config.h"
 #include "train/train_cli.h"
 
 #define CONFIG_MAX_CAMERAS 16
@@ -40,7 +41,7 @@ struct config_camera {
  * section has [trainer]'s (config_recipe_settings). */
 struct config_recipe {
     char name[CONFIG_NAME_MAX];
-    int number; /* the recipe's number for a PLC; -1 when not set */
+    int number;              /* the recipe's number for a PLC; -1 when not set */
     double false_alarm_rate; /* share of normal frames allowed above the threshold, (0, 1) */
     double threshold;        /* a fixed threshold in raw score units; 0: none */
     int enabled, every, min_frames;
@@ -64,6 +65,8 @@ struct config {
     long http_max_upload;      /* bytes of request body (POST /score images) */
     char http_tls_cert[512];   /* PEM files: HTTPS when both are set */
     char http_tls_key[512];
+    char http_public_url[256]; /* the API's address as others reach it, for absolute links in
+                                  line messages ("": relative links); no trailing '/' */
 
     /* [store] */
     char store_path[512];
@@ -91,11 +94,14 @@ struct config {
     struct train_knobs trainer_knobs;
     uint64_t trainer_knobs_set;
     char trainer_import[512]; /* weights trained elsewhere every run starts from; "" for none */
-    double false_alarm_rate; /* the recipes' sensitivity where [recipe.NAME] does not say */
-    double threshold;        /* 0: none */
+    double false_alarm_rate;  /* the recipes' sensitivity where [recipe.NAME] does not say */
+    double threshold;         /* 0: none */
 
     /* [log] */
     enum log_level log_level;
+
+    /* the line's outputs: [results] */
+    struct line_config line;
 
     struct config_camera cameras[CONFIG_MAX_CAMERAS];
     size_t ncameras;

@@ -48,6 +48,7 @@ struct capture {
     char last_error[256];
     double fps;
     int64_t last_frame_us;
+    char next_part_id[STORE_PART_ID_MAX + 1]; /* rides on the next frame; "" when none */
 
     /* capture thread only */
     int64_t last_frame_ns;
@@ -191,8 +192,11 @@ static void deliver(struct capture *c, struct frame *f)
     int64_t now = clock_mono_ns();
     c->last_frame_ns = now;
     update_fps(c, now);
+    struct queue_item item = {.camera = (int)c->index};
     pthread_mutex_lock(&c->lock);
     c->last_frame_us = clock_wall_us();
+    memcpy(item.part_id, c->next_part_id, sizeof item.part_id);
+    c->next_part_id[0] = '\0';
     pthread_mutex_unlock(&c->lock);
     set_state(c, CAMERA_STREAMING, "");
 
@@ -207,8 +211,8 @@ static void deliver(struct capture *c, struct frame *f)
         return;
     }
     c->encode_error[0] = '\0';
-    struct queue_item item = {
-        .camera = (int)c->index, .recipe_id = atomic_load(&p->recipe_ids[c->index]), .frame = *f};
+    item.frame = *f;
+    item.recipe_id = atomic_load(&p->recipe_ids[c->index]);
     int dropped = queue_push(p->queue, &item);
     if (dropped >= 0) atomic_fetch_add(&p->counters[dropped].dropped, 1);
     if (dropped == -2) atomic_fetch_add(&p->counters[c->index].failed, 1);
@@ -630,6 +634,24 @@ size_t pipeline_ncameras(struct pipeline *p)
     size_t n = p->ncameras;
     pthread_rwlock_unlock(&p->table_lock);
     return n;
+}
+
+int pipeline_set_part(struct pipeline *p, const char *camera, const char *part_id)
+{
+    size_t len = strlen(part_id);
+    if (len == 0 || len > STORE_PART_ID_MAX) return -2;
+    int rc = -1;
+    pthread_rwlock_rdlock(&p->table_lock);
+    for (size_t i = 0; i < p->ncameras && rc; i++) {
+        struct capture *c = &p->captures[p->order[i]];
+        if (strcmp(c->cam.name, camera) != 0) continue;
+        pthread_mutex_lock(&c->lock);
+        memcpy(c->next_part_id, part_id, len + 1);
+        pthread_mutex_unlock(&c->lock);
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&p->table_lock);
+    return rc;
 }
 
 bool pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out)

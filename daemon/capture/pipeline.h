@@ -91,6 +91,10 @@ int pipeline_switch_recipe(struct pipeline *p, const char *camera, const char *r
  * camera meanwhile) returns false with *out zeroed. */
 size_t pipeline_ncameras(struct pipeline *p);
 bool pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera_status *out);
+/* Gives the next frame camera captures the line's part id (1..STORE_PART_ID_MAX bytes; a later
+ * call before that frame replaces it). Returns 0, -1 when no camera of that name runs, -2 when the
+ * id is empty or too long. */
+int pipeline_set_part(struct pipeline *p, const char *camera, const char *part_id);
 /* "starting", "streaming", "stalled", "error", "ended". */
 const char *pipeline_state_name(enum camera_state s);
 size_t pipeline_queue_depth(struct pipeline *p);

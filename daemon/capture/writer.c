@@ -57,6 +57,7 @@ static int write_batch(struct writer *w, size_t from, size_t to, bool images)
             .has_truth = it->frame.has_truth,
             .truth = it->frame.truth,
             .image_missing = images ? NULL : IMAGE_NOT_KEPT,
+            .part_id = it->part_id,
         };
         if (store_insert_frame(s, &sf, &w->ids[i]) < 0) {
             store_rollback(s);

@@ -360,13 +360,14 @@ static int eval_fmnist(const struct eval_options *o)
     const struct vit_config *mc = &o->train.model;
     char what[64];
     eval_embedding_name(o, what, sizeof what);
-    printf("one-class Fashion-MNIST: ViT dim %d depth %d heads %d patch %d, batch %d, %d local "
-           "crops, %.1f min/class, k=%d %s on %s%s; pixels: k=%d l2\n",
-           mc->dim, mc->depth, mc->heads, mc->patch, o->train.batch, o->train.n_local,
+    printf("one-class Fashion-MNIST (%s): ViT dim %d depth %d heads %d patch %d, batch %d, %d "
+           "local crops, %.1f min/class, k=%d %s on %s%s; pixels: k=%d l2\n",
+           ssl_method_name(o->train.method), mc->dim, mc->depth, mc->heads, mc->patch,
+           o->train.batch, ssl_method_uses_locals(o->train.method) ? o->train.n_local : 0,
            o->train.minutes, o->k, o->metric == KNN_L2 ? "l2" : "cosine", what,
            o->standardize ? " (standardised)" : "", EVAL_PIXEL_K);
     struct eval_table table;
-    eval_table_header(&table, "class", 6, false);
+    eval_table_header(&table, "class", 6, false, o->train.method);
     int status = 0;
     for (int i = 0; i < o->nclasses && !eval_interrupted && !status; i++) {
         struct eval_result r;

@@ -62,7 +62,9 @@ struct eval_result {
     double minutes;
     long steps;
     double pixel_patch;     /* raw-pixel patches through the patch readout (AUROC, percent) */
-    double entropy;         /* the teacher's entropy at the last step (nats) */
+    double entropy;         /* the collapse monitor at the last step: DINO's teacher entropy
+                             * (nats); the other methods' embed_std · √K (about 1 while the
+                             * projections spread, 0 collapsed) */
     double flagged, caught; /* patch readout, trained: percent of normal / anomalous test images
                              * above the threshold calibrated as the daemon does; NAN for grid */
 };
@@ -88,7 +90,8 @@ struct eval_table {
     double extra_sum[4]; /* pixels-patch, entropy, flagged, caught */
     int extra_done[4];
 };
-void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level);
+void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level,
+                       enum ssl_method method);
 void eval_table_row(struct eval_table *t, const char *name, const struct eval_result *r);
 /* Returns 0, or 1 when no row was printed. */
 int eval_table_end(struct eval_table *t);

@@ -54,6 +54,8 @@ static void standardize(float *bank, int nb, float *q, int nq, int dim)
 
 struct progress_ctx {
     const char *name;
+    enum ssl_method method;
+    int K; /* the head's output dimension */
     double last_log, seconds, entropy;
 };
 
@@ -61,15 +63,22 @@ static int on_progress(const struct train_progress *p, void *arg)
 {
     struct progress_ctx *c = arg;
     c->seconds = p->seconds;
-    c->entropy = p->stats.teacher_entropy;
+    bool dino = c->method == SSL_DINO;
+    c->entropy = dino ? p->stats.teacher_entropy : p->stats.embed_std * sqrt((double)c->K);
     if (p->seconds - c->last_log >= 15.0 || p->step == 0) {
         c->last_log = p->seconds;
-        log_info("%s: step %ld/%ld epoch %d loss %.4f entropy %.3f kl %.3f koleo %.3f aux %.3f "
-                 "(%.0f%% right) defects %.3f (%.0f%% right) lr %.2e %.1f img/s",
-                 c->name, p->step + 1, p->total_steps, p->epoch, p->stats.loss,
-                 p->stats.teacher_entropy, p->stats.teacher_kl, p->stats.koleo, p->stats.aux_loss,
-                 100 * p->stats.aux_acc, p->stats.defect_loss, 100 * p->stats.defect_acc, p->lr,
-                 p->images_per_s);
+        char monitor[64];
+        if (dino)
+            snprintf(monitor, sizeof monitor, "entropy %.3f kl %.3f", p->stats.teacher_entropy,
+                     p->stats.teacher_kl);
+        else
+            snprintf(monitor, sizeof monitor, "embed_std %.4f%s", p->stats.embed_std,
+                     p->collapsed ? " (collapsed)" : "");
+        log_info("%s: %s step %ld/%ld epoch %d loss %.4f %s koleo %.3f aux %.3f (%.0f%% right) "
+                 "defects %.3f (%.0f%% right) lr %.2e %.1f img/s",
+                 c->name, ssl_method_name(c->method), p->step + 1, p->total_steps, p->epoch,
+                 p->stats.loss, monitor, p->stats.koleo, p->stats.aux_loss, 100 * p->stats.aux_acc,
+                 p->stats.defect_loss, 100 * p->stats.defect_acc, p->lr, p->images_per_s);
     }
     return eval_interrupted;
 }
@@ -120,7 +129,7 @@ static int train_or_load(struct dino_step *s, const struct eval_options *o,
         if (rc) log_error("%s: %s", path, err);
         return rc ? -1 : 0;
     }
-    struct progress_ctx pc = {c->name, 0, 0, NAN};
+    struct progress_ctx pc = {c->name, train->method, train->model.head_out, 0, 0, NAN};
     int rc =
         train_run(s, train, c->bank, c->nb, c->size, c->size, on_progress, &pc, err, sizeof err);
     if (rc < 0) {
@@ -391,13 +400,14 @@ int eval_case_run(const struct eval_options *o, const struct train_options *trai
                : rc;
 }
 
-void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level)
+void eval_table_header(struct eval_table *t, const char *first_column, int width, bool pixel_level,
+                       enum ssl_method method)
 {
     *t = (struct eval_table){.width = width, .pixel_level = pixel_level};
     printf("%-*s %8s %10s %8s", width, first_column, "pixels", "untrained", "trained");
     if (pixel_level) printf(" %9s %12s %10s", "px-pixels", "px-untrained", "px-trained");
-    printf(" %7s %8s %12s %6s %7s %8s %7s\n", "steps", "minutes", "pixels-patch", "gain", "entropy",
-           "flagged%", "caught%");
+    printf(" %7s %8s %12s %6s %7s %8s %7s\n", "steps", "minutes", "pixels-patch", "gain",
+           method == SSL_DINO ? "entropy" : "spread", "flagged%", "caught%");
 }
 
 /* A pixel-level column: the figure, or "-" for a case without masks. */

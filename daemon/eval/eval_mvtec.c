@@ -213,16 +213,16 @@ int eval_mvtec(const struct eval_options *o)
     const struct vit_config *mc = &o->train.model;
     char embed[128];
     eval_embedding_name(o, embed, sizeof embed);
-    printf("one-class MVTec AD (%s): ViT dim %d depth %d heads %d patch %d at %d px, %d "
+    printf("one-class MVTec AD (%s, %s): ViT dim %d depth %d heads %d patch %d at %d px, %d "
            "channel(s), batch %d, %d local crops, %.1f min/category, k=%d %s on %s; pixels: k=%d "
            "l2; image AUROC, then the pixel AUROC of heatmaps (nearest normal patch, tokens of "
            "layer %d; pixels: raw %dx%d patches) where masks exist\n",
-           o->mvtec_dir, mc->dim, mc->depth, mc->heads, mc->patch, o->size, o->channels,
-           o->train.batch, o->train.n_local, o->train.minutes, o->k,
+           o->mvtec_dir, ssl_method_name(o->train.method), mc->dim, mc->depth, mc->heads, mc->patch,
+           o->size, o->channels, o->train.batch, o->train.n_local, o->train.minutes, o->k,
            o->metric == KNN_L2 ? "l2" : "cosine", embed, EVAL_PIXEL_K, model_scoring_layer(mc, -1),
            mc->patch, mc->patch);
     struct eval_table table;
-    eval_table_header(&table, "category", 12, true);
+    eval_table_header(&table, "category", 12, true, o->train.method);
     int status = 0, found = 0;
     char cat[4096], good[4096];
     for (int i = 0; i < n; i++) {

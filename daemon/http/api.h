@@ -18,6 +18,7 @@ extern const struct http_route api_alerts_routes[];
 extern const struct http_route api_events_routes[];
 extern const struct http_route api_models_routes[];
 extern const struct http_route api_export_routes[];
+extern const struct http_route api_results_routes[];
 extern const struct http_route api_recipes_routes[];
 
 /* The daemon's state every handler reads (http_start()'s ctx). */
@@ -84,6 +85,26 @@ json_t *api_recipes_json(struct app *app);
 
 /* An alert as the API shows it (with links). Returns a new reference. */
 json_t *api_alert_json(const struct alert_info *a);
+
+struct result_filter;
+
+#define API_RESULTS_MAX_LIMIT 1000
+
+/* GET /api/v1/results?camera=&verdict=&since=&until=&limit=&cursor=: the filter (its strings
+ * point into the request) and the page size. Returns 0, or -1 after replying 400. */
+int api_results_list_query(const struct http_request *req, struct http_reply *r,
+                           struct result_filter *f, int64_t *limit);
+
+/* The body of POST /api/v1/parts, {"camera": name, "part_id": 1..64 bytes} and nothing else:
+ * *camera and *part_id point into body. Returns 0, or -1 after replying 400. */
+int api_parts_body(const json_t *body, struct http_reply *r, const char **camera,
+                   const char **part_id);
+
+/* GET /api/v1/events?types=: which kinds the stream carries (bit EVENT_* set), from a comma
+ * separated list of alert, review, model, result (default: alert, review and model). Returns 0,
+ * or -1 after replying 400. */
+enum { API_EVENT_ALERT = 1, API_EVENT_REVIEW = 2, API_EVENT_MODEL = 4, API_EVENT_RESULT = 8 };
+int api_events_types(const char *types, struct http_reply *r, unsigned *mask);
 
 struct model_info;
 

@@ -1,7 +1,8 @@
 /* api_frames.c — stored frames over HTTP: a paged list (newest first), one frame's metadata, and
  * its image as stored (JPEG or PNG) with an ETag, since a stored frame never changes. A frame
  * stored without its image (storage full) says so: "image" is null, "image_missing" says why, and
- * its image and heatmap answer 404 with that reason. */
+ * its image and heatmap answer 404 with that reason. One frame's metadata carries its verdict
+ * ("result", null until it has one) and the part id the line gave it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,9 @@
 #include "parse.h"
 #include "api.h"
 #include "image.h"
+#include "line/result_json.h"
 #include "scoring/model.h"
+#include "store/store_results.h"
 
 #define LOG_TAG "api"
 #include "log.h"
@@ -28,8 +31,9 @@ static json_t *frame_json(const struct store_frame_info *f)
 {
     char image[96];
     snprintf(image, sizeof image, "/api/v1/frames/%lld/image", (long long)f->id);
-    json_t *j = json_pack("{s:I, s:s, s:I, s:o, s:I, s:o, s:i, s:i, s:s, s:I, s:o, s:s}", "id",
+    json_t *j = json_pack("{s:I, s:s, s:I, s:o, s:o, s:I, s:o, s:i, s:i, s:s, s:I, s:o, s:s}", "id",
                           (json_int_t)f->id, "camera", f->camera, "seq", (json_int_t)f->seq,
+                          "part_id", f->part_id[0] ? json_string(f->part_id) : json_null(),
                           "captured_at", api_time(f->captured_at_us), "captured_at_us",
                           (json_int_t)f->captured_at_us, "created_at", api_time(f->created_at_us),
                           "width", f->width, "height", f->height, "format", f->format, "bytes",
@@ -116,16 +120,23 @@ static void get_frame(const struct http_request *req, struct http_reply *r)
     int64_t id;
     if (frame_id(req, r, &id) < 0) return;
     struct store_frame_info info;
+    struct result_info res;
     struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int found = store_get_frame(rd, id, &info);
-    if (found < 0) log_error("get frame %lld: %s", (long long)id, store_reader_errmsg(rd));
+    int judged = found == 1 ? store_get_result(rd, id, &res) : 0;
+    if (found < 0 || judged < 0)
+        log_error("get frame %lld: %s", (long long)id, store_reader_errmsg(rd));
     store_pool_put(api_app(req)->readers, rd);
-    if (found < 0)
+    if (found < 0 || judged < 0) {
         http_reply_error(r, 500, "cannot read the database");
-    else if (found == 0)
+    } else if (found == 0) {
         http_reply_error(r, 404, "no frame %lld", (long long)id);
-    else
-        http_reply_json(r, 200, frame_json(&info));
+    } else {
+        json_t *j = frame_json(&info);
+        if (j)
+            json_object_set_new(j, "result", judged ? line_result_json(&res, NULL) : json_null());
+        http_reply_json(r, 200, j);
+    }
 }
 
 static void get_image(const struct http_request *req, struct http_reply *r)

@@ -115,6 +115,21 @@ static json_t *engine_json(void)
                      gi.version, "isa", gi.isa, "precision", gemm_precision_name(gi.precision));
 }
 
+/* The outputs to the line: {mqtt: null (off) or {state, broker, queued, capacity, published,
+ * dropped, connects, received, last_error}}. */
+static json_t *line_json(struct app *app)
+{
+    if (!app->mqtt) return json_pack("{s:n}", "mqtt");
+    struct line_mqtt_status st;
+    line_mqtt_get_status(app->mqtt, &st);
+    return json_pack("{s:{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}", "mqtt", "state",
+                     line_mqtt_state_name(st.state), "broker", st.broker, "queued",
+                     (json_int_t)st.queued, "capacity", (json_int_t)st.capacity, "published",
+                     (json_int_t)st.published, "dropped", (json_int_t)st.dropped, "connects",
+                     (json_int_t)st.connects, "received", (json_int_t)st.received, "last_error",
+                     st.last_error[0] ? json_string(st.last_error) : json_null());
+}
+
 static void status(const struct http_request *req, struct http_reply *r)
 {
     struct app *app = api_app(req);
@@ -141,6 +156,7 @@ static void status(const struct http_request *req, struct http_reply *r)
     json_object_set_new(obj, "training", training_json(app));
     json_object_set_new(obj, "storage", api_storage_json(app));
     json_object_set_new(obj, "engine", engine_json());
+    json_object_set_new(obj, "line", line_json(app));
     http_reply_json(r, 200, obj);
 }
 
@@ -152,6 +168,8 @@ static void write_metrics(FILE *out, struct app *app)
                       (double)(clock_wall_us() - app->started_us) * 1e-6);
     pipeline_write_metrics(out, app->pipeline);
     scorer_write_metrics(out, app->scorer);
+    line_feed_write_metrics(out, app->feed);
+    if (app->mqtt) line_mqtt_write_metrics(out, app->mqtt);
     int64_t counts[3];
     struct store_reader *rd = store_pool_get(app->readers);
     int crc = store_alert_counts(rd, counts);

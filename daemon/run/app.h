@@ -2,7 +2,8 @@
  * read-only store connections. Built by `inspectd run` before the HTTP server starts, torn down
  * after it stops, so a handler may use every pointer here without checks.
  *
- * Invariants while the HTTP server runs: cfg, pipeline, readers, scorer and trainer are non-NULL
+ * Invariants while the HTTP server runs: cfg, pipeline, readers, scorer, trainer and feed are
+ * non-NULL
  * and stay
  * valid;
  * started_us never changes. */
@@ -13,6 +14,8 @@
 
 #include "base/config.h"
 #include "capture/pipeline.h"
+#include "line/feed.h"
+#include "line/mqtt.h"
 #include "scoring/scorer.h"
 #include "train/trainer.h"
 #include "store/store.h"
@@ -23,7 +26,9 @@ struct app {
     struct store_pool *readers;
     struct scorer *scorer;
     struct trainer *trainer;
-    int64_t started_us; /* wall clock, Unix microseconds */
+    struct line_feed *feed; /* the verdicts as they are reached, to the line outputs */
+    struct line_mqtt *mqtt; /* NULL: no [mqtt] host */
+    int64_t started_us;     /* wall clock, Unix microseconds */
 };
 
 #endif

@@ -160,6 +160,35 @@ static void log_summary(struct pipeline *p)
     }
 }
 
+static int set_part(void *ctx, const char *camera, const char *part_id)
+{
+    struct app *app = ctx;
+    return pipeline_set_part(app->pipeline, camera, part_id);
+}
+
+static int request_training(void *ctx, bool fresh)
+{
+    struct app *app = ctx;
+    return trainer_request(app->trainer, fresh, NULL);
+}
+
+/* The outputs to the line ([mqtt]) and the results feed that serves them. Returns 0, or -1 with
+ * the reason in err. */
+static int start_line_outputs(struct app *app, char *err, size_t errsz)
+{
+    const struct config *cfg = app->cfg;
+    struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
+    int n = 0;
+    if (cfg->line.mqtt.host[0]) {
+        struct line_mqtt_hooks hooks = {set_part, request_training, app};
+        if (!(app->mqtt =
+                  line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
+            return -1;
+        outputs[n++] = (struct line_output){line_mqtt_result, line_mqtt_model, app->mqtt};
+    }
+    return (app->feed = line_feed_start(cfg->store_path, outputs, n, err, errsz)) ? 0 : -1;
+}
+
 /* Scoring shares the cores with capture and training: one worker keeps a core for the rest. */
 #define SCORER_THREADS 1
 
@@ -196,6 +225,7 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
         goto out;
     scorer_configure(app.scorer, cfg);
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
+    if (start_line_outputs(&app, err, sizeof err)) goto out;
     struct http_options ho = {.host = cfg->http_host,
                               .port = cfg->http_port,
                               .token = cfg->http_token,
@@ -224,6 +254,8 @@ out:
     http_stop(http);             /* no request can reach the pipeline or the store after this */
     trainer_stop(app.trainer);   /* a running training child is stopped; its model is not used */
     scorer_stop(app.scorer);
+    line_feed_stop(app.feed);
+    line_mqtt_stop(app.mqtt); /* after the feed: nothing hands it messages any more */
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);

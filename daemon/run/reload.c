@@ -33,6 +33,7 @@ static void clear_known(struct config *c)
     c->store_max_size_mb = c->store_min_free_mb = 0;
     c->store_flagged_days = 0;
     c->queue_size = c->max_score_lag_s = 0;
+    memset(&c->line, 0, sizeof c->line);
     config_copy_trainer(c, &zero);
     c->log_level = LOGL_ERROR;
     memset(c->cameras, 0, sizeof c->cameras);
@@ -86,6 +87,7 @@ void reload_diff(const struct config *running, const struct config *next, struct
         note(r, rs, "[store] max_size_mb/min_free_mb/flagged_days");
     if (a->queue_size != b->queue_size) note(r, rs, "[pipeline] queue_size");
     if (a->max_score_lag_s != b->max_score_lag_s) note(r, rs, "[pipeline] max_score_lag_s");
+    if (memcmp(&a->line, &b->line, sizeof a->line) != 0) note(r, rs, "[results]/[mqtt]");
     if (unknown_keys_differ(a, b)) note(r, rs, "other keys");
 }
 

@@ -63,6 +63,11 @@ int model_read_config(const struct st_file *f, const char *path, struct scoring_
         ok = json_is_integer(defect);
         c->defect_head = (int)json_integer_value(defect);
     }
+    json_t *pred = j ? json_object_get(j, "predictor") : NULL;
+    if (ok && pred) {
+        ok = json_is_integer(pred);
+        c->pred_hidden = (int)json_integer_value(pred);
+    }
     ok = ok && json_is_array(mean) && json_is_array(std) &&
          json_array_size(mean) == (size_t)c->in_chans &&
          json_array_size(std) == (size_t)c->in_chans && c->in_chans >= 1 && c->in_chans <= 3;
@@ -389,8 +394,7 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
         t[nt++] = (struct st_out){"grid_mean", 1, fshape, m->grid_mean};
         t[nt++] = (struct st_out){"grid_scale", 1, fshape, m->grid_scale};
     }
-    if (m->n_calibration > 0)
-        t[nt++] = (struct st_out){"calibration", 1, cshape, m->calibration};
+    if (m->n_calibration > 0) t[nt++] = (struct st_out){"calibration", 1, cshape, m->calibration};
     return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 10 : 8, err, errsz);
 }
 

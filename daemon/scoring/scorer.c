@@ -24,8 +24,10 @@
 #define SCORER_BATCH   16 /* frames waiting that are scored in one backbone pass, at most */
 #define SCORER_IDLE_MS 10
 #define MODEL_CHECK_MS 1000
-#define FEEDBACK_MAX   256 /* latest false positives that join the bank */
-#define FULL_RETRY_MS  500 /* a result not written on a full disk is retried after this */
+#define FEEDBACK_MAX   256  /* latest false positives that join the bank */
+#define FULL_RETRY_MS  500  /* a result not written on a full disk is retried after this */
+#define NO_MODEL_BATCH 1024 /* frames given 'no_model' verdicts per turn, at most */
+#define NO_MODEL_MS    100  /* how often they are given: one small transaction per turn */
 #define MAX_RECIPES    SCORER_MAX_RECIPES
 #define RECALIB_FRAMES 256 /* frames a model without calibration scores is recalibrated on */
 #define RECALIB_MIN    10
@@ -168,8 +170,7 @@ static void file_sensitivity_of(struct scorer *s, const char *name, double *rate
 static int recalibrate(struct scorer *s, struct recipe_slot *r)
 {
     int64_t ids[RECALIB_FRAMES];
-    int n = scoring_store_calibration_frames(s->db, r->id, r->status.model_id, ids,
-                                             RECALIB_FRAMES);
+    int n = scoring_store_calibration_frames(s->db, r->id, r->status.model_id, ids, RECALIB_FRAMES);
     if (n < 0) return set_error(s, scoring_store_errmsg(s->db)), -1;
     struct scoring_model *m = &r->model;
     struct image_set set = {.size = m->size, .channels = m->channels, .max = n};
@@ -256,8 +257,8 @@ static void refresh_models(struct scorer *s)
         return;
     }
     if (n > MAX_RECIPES && !s->warned_recipes) {
-        log_warn("more than %d recipes in the database: only the first %d are scored",
-                 MAX_RECIPES, MAX_RECIPES);
+        log_warn("more than %d recipes in the database: only the first %d are scored", MAX_RECIPES,
+                 MAX_RECIPES);
         s->warned_recipes = true;
     }
     if (n > MAX_RECIPES) n = MAX_RECIPES;
@@ -274,6 +275,7 @@ static void refresh_models(struct scorer *s)
             r = &s->slots[s->nslots];
             memset(r, 0, sizeof *r);
             r->id = rows[i].id;
+            r->last_id = -1; /* not known yet */
             r->rate = r->fixed = -1;
             snprintf(r->name, sizeof r->name, "%s", rows[i].name);
             snprintf(r->status.recipe, sizeof r->status.recipe, "%s", rows[i].name);
@@ -377,6 +379,13 @@ static void refresh_feedback(struct scorer *s, struct recipe_slot *r)
              r->name, used, m->bank.n);
 }
 
+/* Gives frame id the verdict 'unscored' for reason (when it has none yet); an error is recorded. */
+static void unscored(struct scorer *s, int64_t id, const char *reason)
+{
+    if (scoring_store_unscored_verdicts(s->db, 0, id - 1, id, reason))
+        set_error(s, scoring_store_errmsg(s->db));
+}
+
 /* A frame stored without its image: its image from the cache, if the cache still holds it.
  * Returns 1, or 0 (counted). */
 static int image_from_cache(struct scorer *s, int64_t id, void **data, size_t *size)
@@ -422,6 +431,7 @@ static int store_result(struct scorer *s, struct recipe_slot *slot, const struct
     if (rc) {
         set_error(s, scoring_store_errmsg(s->db));
         if (scoring_store_error_is_full(s->db)) return SCORE_RETRY;
+        unscored(s, f->id, "error");
     } else {
         metrics_histogram_observe(&s->latency, (clock_mono_us() - t0) * 1000);
     }
@@ -460,15 +470,21 @@ static int score_batch(struct scorer *s, struct recipe_slot *slot, const int64_t
         f[i] = (struct batch_frame){.id = ids[i], .slot = -1};
         int found = scoring_store_frame(s->db, ids[i], &f[i].data, &f[i].size, &f[i].camera);
         f[i].cached = found == 2;
-        if (f[i].cached) found = image_from_cache(s, ids[i], &f[i].data, &f[i].size);
-        if (found < 0) set_error(s, scoring_store_errmsg(s->db));
+        if (f[i].cached && !(found = image_from_cache(s, ids[i], &f[i].data, &f[i].size)))
+            unscored(s, ids[i], "no_image");
+        if (found < 0) {
+            set_error(s, scoring_store_errmsg(s->db));
+            unscored(s, ids[i], "error");
+        }
         if (found <= 0) continue;
         char what[48];
         snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
-        if (image_set_add_encoded(&set, f[i].data, f[i].size, what) == 1)
+        if (image_set_add_encoded(&set, f[i].data, f[i].size, what) == 1) {
             f[i].slot = set.n - 1;
-        else
+        } else {
             count_failed(s, 1);
+            unscored(s, ids[i], "undecodable");
+        }
     }
     int P = m->gh * m->gw, done = n;
     float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
@@ -485,6 +501,8 @@ static int score_batch(struct scorer *s, struct recipe_slot *slot, const int64_t
     if (scored) {
         set_error(s, err);
         count_failed(s, set.n);
+        for (int i = 0; i < n; i++)
+            if (f[i].slot >= 0) unscored(s, f[i].id, "error");
     }
     for (int i = 0; !scored && i < n; i++) {
         if (f[i].slot < 0) continue;
@@ -526,6 +544,10 @@ static void skip_stale(struct scorer *s, struct recipe_slot *r)
         return;
     }
     if (count <= 0) return;
+    if (scoring_store_unscored_verdicts(s->db, r->id, r->last_id, last, "skipped")) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return;
+    }
     r->last_id = last;
     pthread_mutex_lock(&s->lock);
     s->status.skipped += (uint64_t)count;
@@ -541,6 +563,25 @@ static void skip_stale(struct scorer *s, struct recipe_slot *r)
         s->skip_logged_us = now;
         s->skip_unlogged = 0;
     }
+}
+
+/* While recipe r has no model: its frames stored since the last look get the verdict 'unscored'
+ * (no_model), NO_MODEL_BATCH at a time. Returns 0 or -1 (error recorded). */
+static int mark_no_model(struct scorer *s, struct recipe_slot *r)
+{
+    int64_t last;
+    if (r->last_id < 0 && scoring_store_resume_point(s->db, 0, r->id, &r->last_id)) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return -1;
+    }
+    if (scoring_store_frames_after(s->db, r->id, r->last_id, NO_MODEL_BATCH, &last) ||
+        (last > r->last_id &&
+         scoring_store_unscored_verdicts(s->db, r->id, r->last_id, last, "no_model"))) {
+        set_error(s, scoring_store_errmsg(s->db));
+        return -1;
+    }
+    r->last_id = last;
+    return 0;
 }
 
 /* One batch of recipe r's waiting frames. Returns true when there was one. */
@@ -567,7 +608,7 @@ static bool score_recipe(struct scorer *s, struct recipe_slot *r)
 static void *scorer_main(void *arg)
 {
     struct scorer *s = arg;
-    int64_t next_check = 0;
+    int64_t next_check = 0, next_no_model = 0;
     /* small GEMMs on one core: OpenBLAS threads would only contend with capture and training */
     gemm_set_threads(1);
     while (!stopping(s)) {
@@ -576,11 +617,17 @@ static void *scorer_main(void *arg)
             for (int k = 0; k < s->nslots; k++) refresh_feedback(s, &s->slots[k]);
             next_check = clock_mono_us() + MODEL_CHECK_MS * 1000;
         }
-        /* one batch of each recipe in turn, so that a backlog of one does not hold up another */
+        /* one batch of each recipe in turn, so that a backlog of one does not hold up another;
+         * the frames of a recipe without a model get their verdict */
         bool worked = false;
         for (int k = 0; k < s->nslots && !stopping(s); k++)
             worked |= score_recipe(s, &s->slots[(s->turn + k) % s->nslots]);
         if (s->nslots) s->turn = (s->turn + 1) % s->nslots;
+        if (clock_mono_us() >= next_no_model) {
+            for (int k = 0; k < s->nslots && !stopping(s); k++)
+                if (!s->slots[k].have_model) mark_no_model(s, &s->slots[k]);
+            next_no_model = clock_mono_us() + NO_MODEL_MS * 1000;
+        }
         if (!worked) {
             pthread_mutex_lock(&s->lock);
             s->status.idle++;

@@ -7,11 +7,13 @@
  * nothing yet; a model that replaces another continues where that one stopped, backlog included),
  * so neither a restart nor a model swap loses a frame and capture is never slowed. The frames
  * waiting (up to 16) are scored together, in one backbone pass; each gets the result it would get
- * alone (model_score). With no model yet the scorer is "learning" and frames stay unscored (as do a
- * recipe's until it has one). A frame stored without its image (storage full) is scored from the
- * image cache the writer handed its image to; when the cache no longer holds it, it stays unscored
- * and is counted. A result that cannot be written because the disk is full is retried (the writer's
- * retention makes room) instead of being lost. */
+ * alone (model_score). Every frame gets a verdict (schema/0005_results.sql): 'ok' or 'ng' with its
+ * result, else 'unscored' with the reason. While a frame's recipe has no model yet (the scorer is
+ * "learning" until any recipe has one) its frames get 'unscored' (no_model). A frame stored
+ * without its image (storage full) is scored from the image cache the writer handed its image to;
+ * when the cache no longer holds it, it is 'unscored' (no_image) and counted. A result that cannot
+ * be written because the disk is full is retried (the writer's retention makes room) instead of
+ * being lost. */
 #ifndef INSPECTD_SCORER_H
 #define INSPECTD_SCORER_H
 

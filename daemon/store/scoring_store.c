@@ -17,7 +17,7 @@
 
 struct scoring_store {
     sqlite3 *db;
-    sqlite3_stmt *active, *unscored, *frame, *result, *heatmap, *alert;
+    sqlite3_stmt *active, *unscored, *frame, *result, *heatmap, *alert, *verdict, *unscored_range;
     bool full; /* the last error was SQLITE_FULL or ENOSPC */
     char err[256];
 };
@@ -58,9 +58,19 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
         "INSERT OR REPLACE INTO heatmaps (frame_id, model_id, grid_w, grid_h, data) "
         "VALUES (?, ?, ?, ?, ?)",
         "INSERT OR IGNORE INTO alerts (frame_id, model_id, camera_id, created_at, score, "
-        "score_norm, threshold) VALUES (?, ?, ?, ?, ?, ?, ?)"};
-    sqlite3_stmt **stmts[] = {&s->active, &s->unscored, &s->frame,
-                              &s->result, &s->heatmap,  &s->alert};
+        "score_norm, threshold) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        /* a verdict reached before the score (late) stays; the score goes beside it */
+        "INSERT INTO verdicts (frame_id, camera_id, captured_at, verdict, model_id, score, "
+        "score_norm, threshold, created_at) SELECT id, camera_id, captured_at, ?2, ?3, ?4, ?5, ?6, "
+        "?7 FROM frames WHERE id = ?1 ON CONFLICT (frame_id) DO UPDATE SET "
+        "model_id = excluded.model_id, score = excluded.score, score_norm = excluded.score_norm, "
+        "threshold = excluded.threshold, scored_at = excluded.created_at "
+        "WHERE verdicts.score IS NULL",
+        "INSERT OR IGNORE INTO verdicts (frame_id, camera_id, captured_at, verdict, reason, "
+        "created_at) SELECT id, camera_id, captured_at, 'unscored', ?3, ?4 FROM frames "
+        "WHERE id > ?1 AND id <= ?2 AND (?5 = 0 OR recipe_id = ?5) ORDER BY id"};
+    sqlite3_stmt **stmts[] = {&s->active,  &s->unscored, &s->frame,   &s->result,
+                              &s->heatmap, &s->alert,    &s->verdict, &s->unscored_range};
     if (!(s->db = store_sqlite_open(path, SQLITE_OPEN_READWRITE, err, errsz))) {
         scoring_store_close(s);
         return NULL;
@@ -78,7 +88,8 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
 void scoring_store_close(struct scoring_store *s)
 {
     if (!s) return;
-    sqlite3_stmt *stmts[] = {s->active, s->unscored, s->frame, s->result, s->heatmap, s->alert};
+    sqlite3_stmt *stmts[] = {s->active,  s->unscored, s->frame,   s->result,
+                             s->heatmap, s->alert,    s->verdict, s->unscored_range};
     for (size_t i = 0; i < ARRAY_LEN(stmts); i++) sqlite3_finalize(stmts[i]);
     sqlite3_close(s->db);
     free(s);
@@ -277,11 +288,14 @@ int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_
                                int64_t *after_id)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT COALESCE((SELECT MAX(r.frame_id) FROM results r JOIN frames f "
-                           "ON f.id = r.frame_id WHERE r.model_id = ?1 AND f.recipe_id = ?2), "
-                           "(SELECT MAX(id) FROM frames WHERE recipe_id = ?2), 0)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT max(COALESCE((SELECT MAX(r.frame_id) FROM results r JOIN "
+            "frames f ON f.id = r.frame_id WHERE r.model_id = ?1 AND f.recipe_id = "
+            "?2), 0), COALESCE((SELECT f.id FROM frames f WHERE f.recipe_id = ?2 AND "
+            "EXISTS (SELECT 1 FROM verdicts v WHERE v.frame_id = f.id) ORDER BY f.id "
+            "DESC LIMIT 1), 0), COALESCE((SELECT frame_id FROM verdicts_start), 0))",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "resume point");
     sqlite3_bind_int64(st, 1, model_id);
     sqlite3_bind_int64(st, 2, recipe_id);
@@ -364,9 +378,52 @@ int scoring_store_result(struct scoring_store *s, const struct scoring_result *r
         sqlite3_bind_double(st, 7, r->threshold);
         rc = step(s, st, "insert alert");
     }
+    if (!rc) {
+        st = s->verdict;
+        sqlite3_bind_int64(st, 1, r->frame_id);
+        sqlite3_bind_text(st, 2, r->flagged ? "ng" : "ok", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, r->model_id);
+        sqlite3_bind_double(st, 4, r->score);
+        sqlite3_bind_double(st, 5, norm);
+        sqlite3_bind_double(st, 6, r->threshold);
+        sqlite3_bind_int64(st, 7, now);
+        rc = step(s, st, "insert verdict");
+    }
     if (!rc) rc = exec(s, "COMMIT");
     if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
+}
+
+int scoring_store_unscored_verdicts(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
+                                    int64_t last_id, const char *reason)
+{
+    sqlite3_stmt *st = s->unscored_range;
+    sqlite3_bind_int64(st, 5, recipe_id);
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, last_id);
+    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, clock_wall_us());
+    return step(s, st, "insert unscored verdicts");
+}
+
+int scoring_store_frames_after(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
+                               int max, int64_t *last)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT max(id) FROM (SELECT id FROM frames WHERE (?3 = 0 OR "
+                           "recipe_id = ?3) AND id > ?1 ORDER BY id LIMIT ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "frames after");
+    sqlite3_bind_int64(st, 3, recipe_id);
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, max);
+    int rc = sqlite3_step(st);
+    *last = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
+                ? sqlite3_column_int64(st, 0)
+                : after_id;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(s, "frames after");
 }
 
 static int count_query(struct scoring_store *s, const char *sql, int64_t arg, int64_t *out)

@@ -87,9 +87,9 @@ int scoring_store_feedback_mark(struct scoring_store *s, int64_t recipe_id, int6
 int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t recipe_id,
                            int64_t after_id, int64_t *ids, int max);
 
-/* Where scoring recipe_id's frames with model_id starts: after the last of them it scored, or,
- * for a model that has scored none yet, after the recipe's newest frame now stored (older frames
- * stay unscored). Returns 0 or -1. */
+/* Where scoring recipe_id's frames with model_id starts: after the last of them it scored or the
+ * last of them with a verdict, whichever is later (frames stored before verdicts existed are not
+ * scored). Returns 0 or -1. */
 int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_t recipe_id,
                                int64_t *after_id);
 
@@ -99,9 +99,21 @@ int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_
 int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t *size,
                         int64_t *camera_id);
 
-/* Stores a result; when flagged also its heatmap (if grid) and an alert in state 'new'. One
- * transaction. Returns 0 or -1. */
+/* Stores a result and the frame's verdict ('ng' when flagged, else 'ok'; a verdict the frame
+ * already has stays, the score going beside it); when flagged also its heatmap (if grid) and an
+ * alert in state 'new'. One transaction. Returns 0 or -1. */
 int scoring_store_result(struct scoring_store *s, const struct scoring_result *r);
+
+/* Gives the frames in (after_id, last_id] (of recipe recipe_id; 0: of any) that have no verdict yet
+ * the verdict 'unscored' with reason ("no_model", "skipped", "undecodable", "no_image", "error",
+ * "late"). Returns 0 or -1. */
+int scoring_store_unscored_verdicts(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
+                                    int64_t last_id, const char *reason);
+
+/* Among the frames of recipe_id (0: every frame): the id of the max-th frame after after_id, or of
+ * the last one when fewer are stored, in *last (after_id when there is none). Returns 0 or -1. */
+int scoring_store_frames_after(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
+                               int max, int64_t *last);
 
 /* Whether an operator confirmed frame_id as a defect (kept out of training and banks).
  * Returns 1, 0, or -1 on error. */

@@ -47,7 +47,7 @@ struct store_pool {
 #define FRAME_COLUMNS                                                                              \
     "f.id, c.name, f.seq, f.captured_at, f.created_at, f.width, f.height, f.format, "              \
     "length(f.image), f.defect, f.defect_x0, f.defect_y0, f.defect_x1, f.defect_y1, "              \
-    "f.image_missing, (SELECT name FROM recipes WHERE id = f.recipe_id)"
+    "f.image_missing, f.part_id, (SELECT name FROM recipes WHERE id = f.recipe_id)"
 
 __attribute__((format(printf, 3, 4))) static int set_err(char *buf, size_t n, const char *fmt, ...)
 {
@@ -247,7 +247,7 @@ static int prepare_writes(struct store *s)
     if (prepare(s->db,
                 "INSERT INTO frames (camera_id, seq, captured_at, width, height, format, image, "
                 "created_at, defect, defect_x0, defect_y0, defect_x1, defect_y1, image_missing, "
-                "recipe_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "part_id, recipe_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 &s->insert_frame) < 0 ||
         prepare(s->db, "SELECT id, driver FROM cameras WHERE name = ?", &s->find_camera) < 0 ||
         prepare(s->db, "INSERT INTO cameras (name, driver, created_at) VALUES (?, ?, ?)",
@@ -445,7 +445,7 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
         sqlite3_bind_blob(st, 7, f->image, (int)f->image_size, SQLITE_STATIC);
     }
     sqlite3_bind_int64(st, 8, clock_wall_us());
-    if (f->recipe_id > 0) sqlite3_bind_int64(st, 15, f->recipe_id);
+    if (f->recipe_id > 0) sqlite3_bind_int64(st, 16, f->recipe_id);
     if (f->has_truth) {
         assert(f->truth.defect >= DEFECT_NONE && f->truth.defect <= DEFECT_STAIN);
         sqlite3_bind_text(st, 9, frame_defect_name(f->truth.defect), -1, SQLITE_STATIC);
@@ -456,6 +456,7 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
             sqlite3_bind_int(st, 13, f->truth.y1);
         }
     }
+    if (f->part_id && f->part_id[0]) sqlite3_bind_text(st, 15, f->part_id, -1, SQLITE_STATIC);
     if (step_done(s, st, "insert frame") < 0) return -1;
     if (id) *id = sqlite3_last_insert_rowid(s->db);
     return 0;
@@ -731,7 +732,9 @@ static void read_info(sqlite3_stmt *st, struct store_frame_info *out)
     }
     const unsigned char *missing = sqlite3_column_text(st, 14);
     if (missing) snprintf(out->image_missing, sizeof out->image_missing, "%s", missing);
-    store_column_text(out->recipe, sizeof out->recipe, st, 15);
+    const unsigned char *part = sqlite3_column_text(st, 15);
+    if (part) snprintf(out->part_id, sizeof out->part_id, "%s", part);
+    store_column_text(out->recipe, sizeof out->recipe, st, 16);
 }
 
 int store_list_recipe_frames(struct store_reader *r, const char *recipe, int64_t before,

@@ -23,6 +23,9 @@
 
 #include "frame.h"
 
+/* The longest part id the line may give a frame, in bytes. */
+#define STORE_PART_ID_MAX 64
+
 struct store;
 struct store_reader;
 struct store_pool;
@@ -41,6 +44,7 @@ struct store_frame {
     bool has_truth;
     struct frame_truth truth;
     const char *image_missing; /* NULL: store the image */
+    const char *part_id; /* the line's part id (1..STORE_PART_ID_MAX bytes); NULL or "": none */
 };
 
 /* A stored frame's metadata, as read back. */
@@ -55,8 +59,9 @@ struct store_frame_info {
     int64_t image_size; /* 0 when the image is not stored */
     bool has_truth;
     struct frame_truth truth;
-    char image_missing[128]; /* why the image is not stored; "" when it is */
-    char recipe[64];         /* the recipe it was captured for; "" for none */
+    char image_missing[128];             /* why the image is not stored; "" when it is */
+    char part_id[STORE_PART_ID_MAX + 1]; /* the line's part id; "" when none was given */
+    char recipe[64];                     /* the recipe it was captured for; "" for none */
 };
 
 /* store_get_image(): the frame exists but was stored without its image (image_missing says why). */

@@ -1,6 +1,7 @@
-/* cmd_train.c — `inspectd train`: DINO pretraining on the frames of the database or on a directory
- * of images, with atomic .safetensors checkpoints (every N steps, at the end, on Ctrl-C), --resume
- * and warm starts from the database's active model (train/start.h). */
+/* cmd_train.c — `inspectd train`: self-supervised pretraining (DINO, or the method of --method) on
+ * the frames of the database or on a directory of images, with atomic .safetensors checkpoints
+ * (every N steps, at the end, on Ctrl-C), --resume and warm starts from the database's active model
+ * (train/start.h). */
 #define LOG_TAG "train"
 #include "array.h"
 #include "clock.h"
@@ -352,6 +353,7 @@ static char *config_json(const struct train_cmd *c, const struct image_set *set)
                   "head_bottleneck", m->head_bottleneck, "head_out", m->head_out);
     if (m->aux_classes > 0) json_object_set_new(j, "aux_classes", json_integer(m->aux_classes));
     if (m->defect_head) json_object_set_new(j, "defect_head", json_integer(m->defect_head));
+    if (m->pred_hidden > 0) json_object_set_new(j, "predictor", json_integer(m->pred_hidden));
     json_t *mean = json_array(), *std = json_array();
     for (int i = 0; i < set->channels; i++) {
         json_array_append_new(mean, json_real(set->mean[i]));
@@ -418,13 +420,13 @@ static int save(struct run *r)
     snprintf(seconds, sizeof seconds, "%.3f", r->seconds);
     snprintf(images, sizeof images, "%d", r->set->n);
     snprintf(train, sizeof train,
-             "{\"batch\":%d,\"locals\":%d,\"lr\":%g,\"momentum\":%g,\"teacher_temp\":%g,"
-             "\"koleo\":%g,\"seed\":%llu,\"epochs\":%d}",
-             r->c->k.t.batch, r->c->k.t.n_local, r->c->k.t.lr, r->c->k.t.momentum_teacher,
-             r->c->k.t.teacher_temp, r->c->k.t.koleo_weight, (unsigned long long)r->c->k.t.seed,
-             r->c->k.t.epochs);
-    const char *keys[] = {"format", "version", "model",   "train",     "total_steps",
-                          "images", "source",  "seconds", "run_first", "start"};
+             "{\"method\":\"%s\",\"batch\":%d,\"locals\":%d,\"lr\":%g,\"momentum\":%g,"
+             "\"teacher_temp\":%g,\"koleo\":%g,\"seed\":%llu,\"epochs\":%d}",
+             ssl_method_name(r->c->k.t.method), r->c->k.t.batch, r->c->k.t.n_local, r->c->k.t.lr,
+             r->c->k.t.momentum_teacher, r->c->k.t.teacher_temp, r->c->k.t.koleo_weight,
+             (unsigned long long)r->c->k.t.seed, r->c->k.t.epochs);
+    const char *keys[] = {"format", "version", "model",     "train", "total_steps", "images",
+                          "source", "seconds", "run_first", "start", "method"};
     const char *vals[] = {"inspectd-checkpoint",
                           "1",
                           r->model_json,
@@ -434,7 +436,8 @@ static int save(struct run *r)
                           r->source,
                           seconds,
                           run_first,
-                          train_start_name(r->start)};
+                          train_start_name(r->start),
+                          ssl_method_name(r->c->k.t.method)};
     if (checkpoint_save_training(r->c->out, r->s, keys, vals, (int)ARRAY_LEN(keys), err,
                                  sizeof err)) {
         log_error("checkpoint not written: %s", err);
@@ -452,16 +455,21 @@ static int on_progress(const struct train_progress *p, void *arg)
     long done = p->step + 1;
     double steps_per_s = p->images_per_s / r->c->k.t.batch;
     double eta = p->total_steps && steps_per_s > 0 ? (p->total_steps - done) / steps_per_s : 0;
+    /* what tells a healthy run: DINO's teacher entropy and KL, the others' embedding spread */
+    char monitor[64];
+    if (r->c->k.t.method == SSL_DINO)
+        snprintf(monitor, sizeof monitor, "entropy %.3f kl %.3f", p->stats.teacher_entropy,
+                 p->stats.teacher_kl);
+    else
+        snprintf(monitor, sizeof monitor, "embed_std %.4f%s", p->stats.embed_std,
+                 p->collapsed ? " (collapsed)" : "");
     if (r->tty) {
-        fprintf(stderr, "\repoch %d step %ld/%ld loss %.4f entropy %.3f %.1f img/s ETA %.0f s   ",
-                p->epoch, done, p->total_steps, p->stats.loss, p->stats.teacher_entropy,
-                p->images_per_s, eta);
+        fprintf(stderr, "\repoch %d step %ld/%ld loss %.4f %s %.1f img/s ETA %.0f s   ", p->epoch,
+                done, p->total_steps, p->stats.loss, monitor, p->images_per_s, eta);
     } else if (p->seconds - r->last_log >= 15.0 || done == 1) {
         r->last_log = p->seconds;
-        log_info(
-            "epoch %d step %ld/%ld loss %.4f entropy %.3f kl %.3f lr %.2e %.1f img/s ETA %.0f s",
-            p->epoch, done, p->total_steps, p->stats.loss, p->stats.teacher_entropy,
-            p->stats.teacher_kl, p->lr, p->images_per_s, eta);
+        log_info("epoch %d step %ld/%ld loss %.4f %s lr %.2e %.1f img/s ETA %.0f s", p->epoch, done,
+                 p->total_steps, p->stats.loss, monitor, p->lr, p->images_per_s, eta);
     }
     if (p->seconds - r->last_progress >= 1.0 || done == 1 || done == p->total_steps) {
         r->last_progress = p->seconds;
@@ -633,6 +641,29 @@ static int warm_start(struct run *r, const struct st_file *f)
     return 0;
 }
 
+/* Whether f was trained with another method than m (a file without "method" is DINO's). */
+static bool other_method(const struct st_file *f, enum ssl_method m)
+{
+    const char *name = st_meta(f, "method");
+    return strcmp(name ? name : "dino", ssl_method_name(m)) != 0;
+}
+
+/* Whether the interrupted run in c->out trained with another method than this run's (then it is
+ * not resumed: this run starts anew, logged). A file that cannot be read is left to restore(). */
+static bool interrupted_other_method(const struct train_cmd *c)
+{
+    struct st_file f;
+    char err[512];
+    if (st_load(c->out, &f, err, sizeof err)) return false;
+    bool other = other_method(&f, c->k.t.method);
+    if (other)
+        log_info("not resuming %s: it was trained with %s, this run with %s; it starts anew",
+                 c->out, st_meta(&f, "method") ? st_meta(&f, "method") : "dino",
+                 ssl_method_name(c->k.t.method));
+    st_free(&f);
+    return other;
+}
+
 /* Where the run starts (train/start.h), and its state from there. Returns 0, or -1 (logged). */
 static int start_run(struct run *r, const struct image_set *set)
 {
@@ -645,9 +676,23 @@ static int start_run(struct run *r, const struct image_set *set)
                                       .fresh = c->fresh,
                                       .active_same = have_warm == 1,
                                       .import = c->init != NULL};
+    facts.interrupted_other_method = resuming && interrupted_other_method(c);
+    facts.active_other_method = have_warm == 1 && other_method(&warm, c->k.t.method);
+    if (facts.active_other_method)
+        log_info("no warm start: %s was trained with %s, this run uses %s; it starts anew",
+                 r->warm_path, st_meta(&warm, "method") ? st_meta(&warm, "method") : "dino",
+                 ssl_method_name(c->k.t.method));
     r->start = train_start_choose(&facts);
     int rc = 0;
-    if (r->start == TRAIN_START_WARM && warm_start(r, &warm)) {
+    if (have_warm == 1 && r->start != TRAIN_START_WARM) {
+        /* warm_candidate took the model's image statistics: the run's own again */
+        free(r->model_json);
+        r->model_json = config_json(c, set);
+        for (int i = 0; i < set->channels; i++)
+            c->k.t.aug.mean[i] = (float)set->mean[i], c->k.t.aug.std[i] = (float)set->std[i];
+        if (!r->model_json) rc = -1;
+    }
+    if (!rc && r->start == TRAIN_START_WARM && warm_start(r, &warm)) {
         /* the run's own image statistics again, then the next start in the order */
         free(r->model_json);
         r->model_json = config_json(c, set);
@@ -759,8 +804,8 @@ int cmd_train(int argc, char **argv)
     if (c.k.t.batch > set.n) c.k.t.batch = set.n;
     for (int i = 0; i < c.k.channels; i++)
         c.k.t.aug.mean[i] = (float)set.mean[i], c.k.t.aug.std[i] = (float)set.std[i];
-    log_info("%d images from %s at %dx%d, %d channel(s)", set.n, source, c.k.size, c.k.size,
-             c.k.channels);
+    log_info("%d images from %s at %dx%d, %d channel(s); method %s", set.n, source, c.k.size,
+             c.k.size, c.k.channels, ssl_method_name(c.k.t.method));
     struct dino_step s;
     char err[512];
     int rc = train_make_step(&s, &c.k.t, err, sizeof err);

@@ -9,8 +9,8 @@ static const char *const names[] = {"resume", "warm", "import", "random"};
 
 enum train_start train_start_choose(const struct train_start_facts *f)
 {
-    if (f->interrupted && !f->fresh) return TRAIN_START_RESUME;
-    if (f->active_same && !f->fresh) return TRAIN_START_WARM;
+    if (f->interrupted && !f->fresh && !f->interrupted_other_method) return TRAIN_START_RESUME;
+    if (f->active_same && !f->fresh && !f->active_other_method) return TRAIN_START_WARM;
     if (f->import) return TRAIN_START_IMPORT;
     return TRAIN_START_RANDOM;
 }

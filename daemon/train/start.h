@@ -3,7 +3,8 @@
  * the same network (its weights, and its DINO centre and optimiser state when its file holds
  * them: train_warm_start), the weights of [trainer] import (`inspectd train --init`), random. A
  * fresh start (POST /api/v1/train {"fresh": true}, `inspectd train --fresh`) skips the first two;
- * so does a change of the network, for the warm start. */
+ * so does a change of the network, for the warm start, and a change of the method (dino, byol,
+ * barlow, simclr: [trainer] method), for the run or model trained by another. */
 #ifndef INSPECTD_TRAIN_START_H
 #define INSPECTD_TRAIN_START_H
 
@@ -16,6 +17,8 @@ struct train_start_facts {
     bool fresh;       /* a fresh start was asked for */
     bool active_same; /* there is an active model, and it is the network this run trains */
     bool import;      /* weights trained elsewhere are configured to start from */
+    bool interrupted_other_method; /* the interrupted run trained with another method */
+    bool active_other_method;      /* the active model was trained with another method */
 };
 
 /* The start the facts call for. */

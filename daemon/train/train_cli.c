@@ -17,9 +17,9 @@
 
 /* What a value is and the field it goes to: INT an int, FLOAT a float, DOUBLE a double (reals have
  * an open lower end when lo_open), SEED a uint64_t, CHANNELS an int that is 1 or 3, READOUT an
- * enum model_readout by its name, GEMM an enum gemm_backend and PRECISION an enum gemm_precision
- * by theirs. */
-enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS, READOUT, GEMM, PRECISION };
+ * enum model_readout by its name, GEMM an enum gemm_backend, PRECISION an enum gemm_precision and
+ * METHOD an enum ssl_method by theirs. */
+enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS, READOUT, GEMM, PRECISION, METHOD };
 
 struct knob {
     const char *name; /* --NAME on the command lines */
@@ -40,6 +40,8 @@ struct knob {
 
 /* Entry i is getopt_long's value TRAIN_CLI_FIRST + i and bit i of a set. */
 static const struct knob knobs[] = {
+    {"method", "method", ALL, METHOD, K(t.method), 0, 0, 0, "NAME",
+     "self-supervised objective: dino, byol, barlow or simclr"},
     {"minutes", "minutes", ALL, DOUBLE, K(t.minutes), 0, 1e4, 1, "M", NULL},
     {"epochs", "epochs", ALL, INT, K(t.epochs), 1, 100000, 0, "N", NULL},
     {"size", "size", ALL, INT, K(size), 4, 1024, 0, "S", "image size the model sees, pixels"},
@@ -103,6 +105,7 @@ static const char *range(const struct knob *o, char *buf, size_t n)
     if (o->kind == READOUT) return "patch, aligned or both";
     if (o->kind == GEMM) return "auto, onednn or openblas";
     if (o->kind == PRECISION) return "f32 or bf16";
+    if (o->kind == METHOD) return "dino, byol, barlow or simclr";
     if (o->lo_open)
         snprintf(buf, n, "above %.10g, at most %.10g", o->lo, o->hi);
     else
@@ -149,6 +152,12 @@ static int store(const struct knob *o, const char *s, struct train_knobs *k)
         *(int *)field = (int)p;
         return 0;
     }
+    case METHOD: {
+        enum ssl_method m;
+        if (ssl_method_parse(s, &m)) return -1;
+        *(enum ssl_method *)field = m;
+        return 0;
+    }
     }
     return -1;
 }
@@ -187,6 +196,9 @@ static void format(const struct knob *o, const struct train_knobs *k, bool exact
         break;
     case PRECISION:
         snprintf(buf, n, "%s", gemm_precision_name((enum gemm_precision) * (const int *)field));
+        break;
+    case METHOD:
+        snprintf(buf, n, "%s", ssl_method_name(*(const enum ssl_method *)field));
         break;
     }
 }

@@ -1,7 +1,8 @@
 /* fuzz_http.c — libFuzzer target: what the HTTP API makes of a request's text before any
  * database or pipeline work: route matching (every registered table), query-string checks and
  * their parsing by the handlers (frames, alerts, export), parse_i64, times in query
- * strings, JSON bodies, the alert review's body and POST /api/v1/train's.
+ * strings, JSON bodies, the alert review's body and POST /api/v1/train's, the results list's
+ * query, POST /api/v1/parts's body and the live feed's ?types=.
  *
  * Input layout: the first byte picks the kind of input (byte % number of kinds), the rest is
  * that kind's text. Adding a parser means one function and one line in `kinds` below; existing
@@ -22,6 +23,7 @@
 #include "export/export.h"
 #include "http/http.h"
 #include "store/store_alerts.h"
+#include "store/store_results.h"
 
 #define MAX_ARGS 64
 
@@ -276,18 +278,76 @@ static void fuzz_export_query(char *text, size_t len)
 }
 
 /* Indexed by the input's first byte modulo the count; append new kinds at the end. */
+/* The query string of GET /api/v1/results. */
+static void fuzz_results_query(char *text, size_t len)
+{
+    struct http_request req = {.method = "GET", .path = "/api/v1/results", .body = ""};
+    struct http_query_arg args[MAX_ARGS];
+    if (!split_query(text, args, &req)) return;
+    struct http_reply r = {0};
+    struct result_filter f;
+    int64_t limit;
+    if (api_results_list_query(&req, &r, &f, &limit) == 0) {
+        if (r.body || limit < 1 || limit > API_RESULTS_MAX_LIMIT || f.before < 0) abort();
+        if (f.since < 0 || f.until < 0 || (f.since && f.until && f.since >= f.until)) abort();
+        if (f.verdict < -1 || f.verdict >= RESULT_NVERDICTS) abort();
+        if (f.camera && (!f.camera[0] || strlen(f.camera) >= 64)) abort();
+    } else {
+        check_error_reply(&r);
+    }
+    free(r.body);
+}
+
+/* The body of POST /api/v1/parts. */
+static void fuzz_parts_body(char *text, size_t len)
+{
+    struct http_reply r = {0};
+    json_t *j = http_parse_json(text, len, &r);
+    if (!j) {
+        check_error_reply(&r);
+        free(r.body);
+        return;
+    }
+    const char *camera = NULL, *part = NULL;
+    if (api_parts_body(j, &r, &camera, &part) == 0) {
+        if (r.body || !camera || !part || !camera[0] || !part[0] || strlen(camera) >= 64 ||
+            strlen(part) > STORE_PART_ID_MAX || json_object_size(j) != 2)
+            abort();
+    } else {
+        check_error_reply(&r);
+    }
+    json_decref(j);
+    free(r.body);
+}
+
+/* ?types= of GET /api/v1/events. */
+static void fuzz_event_types(char *text, size_t len)
+{
+    struct http_reply r = {0};
+    unsigned mask = 0;
+    if (api_events_types(text, &r, &mask) == 0) {
+        if (r.body || mask == 0 || mask > 15) abort();
+    } else {
+        check_error_reply(&r);
+    }
+    free(r.body);
+}
+
 static void (*const kinds[])(char *text, size_t len) = {
-    fuzz_route,        /* 0 */
-    fuzz_frames_query, /* 1 */
-    fuzz_parse_int,    /* 2 */
-    fuzz_json_body,    /* 3 */
-    fuzz_alerts_query, /* 4 */
-    fuzz_review_body,  /* 5 */
-    fuzz_time,         /* 6 */
-    fuzz_export_query, /* 7 */
-    fuzz_train_body,   /* 8 */
-    fuzz_recipe_body,  /* 9 */
-    fuzz_sensitivity_body, /* 10 */
+    fuzz_route,            /* 0 */
+    fuzz_frames_query,     /* 1 */
+    fuzz_parse_int,        /* 2 */
+    fuzz_json_body,        /* 3 */
+    fuzz_alerts_query,     /* 4 */
+    fuzz_review_body,      /* 5 */
+    fuzz_time,             /* 6 */
+    fuzz_export_query,     /* 7 */
+    fuzz_train_body,       /* 8 */
+    fuzz_results_query,    /* 9 */
+    fuzz_parts_body,       /* 10 */
+    fuzz_event_types,      /* 11 */
+    fuzz_recipe_body,      /* 12 */
+    fuzz_sensitivity_body, /* 13 */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -95,6 +95,11 @@ static void config_seeds(void)
         "[log]\nlevel = debug\n"
         "[recipe.plate]\nnumber = 3\nevery_frames = 500\nminutes = 2\ndim = 32\n"
         "false_alarm_rate = 0.01\nthreshold = 1.5\n"
+        "[results]\nshifts = 06:00,14:00,22:00\n"
+        "[mqtt]\nhost = 127.0.0.1\nport = 1883\nclient_id = line-pc\nusername = u\n"
+        "password_file = /etc/p\nca_file = /ca.pem\ncert_file = /c.pem\nkey_file = /k.pem\n"
+        "topic_prefix = plant/inspectd\nqos_results = 1\nqos_alerts = 2\nmax_queued = 50\n"
+        "keepalive = 10\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\nrecipe = plate\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
@@ -156,8 +161,8 @@ static void safetensors_seeds(void)
 }
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
- * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 recipe switch body,
- * 10 sensitivity body. */
+ * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 results query, 10 parts
+ * body, 11 event types, 12 recipe switch body, 13 sensitivity body. */
 static void http_seeds(void)
 {
     static const struct {
@@ -197,16 +202,43 @@ static void http_seeds(void)
                          "&until=1764460800000000"},
         {"train-fresh", "\x08{\"fresh\":true}"},
         {"train-bad", "\x08{\"fresh\":1,\"minutes\":3}"},
+        {"results-query", "\x09"
+                          "camera=line1&verdict=unscored&since=2026-12-03T06:00:00Z&limit=100"
+                          "&cursor=77"},
+        {"parts-body", "\x0a{\"camera\":\"line1\",\"part_id\":\"SN-2026-000042\"}"},
+        {"parts-bad", "\x0a{\"camera\":\"line1\",\"part_id\":7}"},
+        {"event-types", "\x0b"
+                        "result,alert"},
+        {"event-types-bad", "\x0b"
+                            "alert,,results"},
         {"train-recipe", "\x08{\"recipe\":\"plate\",\"fresh\":false}"},
         {"route-recipe", "\x00POST /api/v1/cameras/top/recipe"},
-        {"recipe-switch", "\x09{\"recipe\":\"plate\"}"},
-        {"recipe-bad", "\x09{\"recipe\":\"a b\",\"camera\":1}"},
-        {"sensitivity-rate", "\x0a{\"false_alarm_rate\":0.01}"},
-        {"sensitivity-threshold", "\x0a{\"threshold\":1.25}"},
-        {"sensitivity-bad", "\x0a{\"false_alarm_rate\":1,\"threshold\":-2}"},
+        {"recipe-switch", "\x0c{\"recipe\":\"plate\"}"},
+        {"recipe-bad", "\x0c{\"recipe\":\"a b\",\"camera\":1}"},
+        {"sensitivity-rate", "\x0d{\"false_alarm_rate\":0.01}"},
+        {"sensitivity-threshold", "\x0d{\"threshold\":1.25}"},
+        {"sensitivity-bad", "\x0d{\"false_alarm_rate\":1,\"threshold\":-2}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
+}
+
+/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload. */
+static void mqtt_seeds(void)
+{
+    static const struct {
+        const char *name, *text;
+    } seeds[] = {
+        {"topic-part", "\x00inspectd/line1/part/set"},
+        {"topic-train", "\x00inspectd/train/set"},
+        {"topic-recipe", "\x00inspectd/dock-2/recipe/set"},
+        {"part", "\x01{\"part_id\":\"SN-2026-000042\"}"},
+        {"part-bad", "\x01{\"part_id\":\"x\",\"extra\":1}"},
+        {"train-fresh", "\x02{\"fresh\":true}"},
+        {"train-empty", "\x02"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
+        put("mqtt", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 
 int main(void)
@@ -215,5 +247,6 @@ int main(void)
     config_seeds();
     safetensors_seeds();
     http_seeds();
+    mqtt_seeds();
     return 0;
 }

@@ -150,6 +150,55 @@ static void bad_values(void **state)
                    "t.conf:3:", "size 60 is not a multiple of patch 8");
     assert_refused("[pipeline]\nmax_score_lag_s = 1d\n" CAM, "t.conf:2:", "max_score_lag_s");
     assert_refused("[log]\nlevel = loud\n" CAM, "t.conf:2:", "level");
+    assert_refused("[results]\nshifts = 6:00\n" CAM, "t.conf:2:", "HH:MM");
+    assert_refused("[results]\nshifts = 06:00,24:00\n" CAM, "t.conf:2:", "HH:MM");
+    assert_refused("[results]\nshifts = 14:00,06:00\n" CAM, "t.conf:2:", "ascending");
+    assert_refused("[results]\nshift = 06:00\n" CAM, "t.conf:2:", "unknown key 'shift'");
+}
+
+/* [results] shifts: start times into minutes after midnight. */
+static void result_shifts(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_int_equal(cfg.line.nshifts, 0);
+    assert_int_equal(parse(&cfg, "[results]\nshifts = 06:00, 14:30 ,22:00\n" CAM, err, sizeof err),
+                     0);
+    assert_int_equal(cfg.line.nshifts, 3);
+    assert_int_equal(cfg.line.shifts[0], 360);
+    assert_int_equal(cfg.line.shifts[1], 870);
+    assert_int_equal(cfg.line.shifts[2], 1320);
+    config_free(&cfg);
+}
+
+/* [mqtt]: off by default, its defaults, and the keys that go together. */
+static void mqtt_keys(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_string_equal(cfg.line.mqtt.host, "");
+    assert_int_equal(cfg.line.mqtt.port, 1883);
+    assert_string_equal(cfg.line.mqtt.topic_prefix, "inspectd");
+    assert_int_equal(cfg.line.mqtt.qos_results, 0);
+    assert_int_equal(cfg.line.mqtt.qos_alerts, 1);
+    config_free(&cfg);
+    assert_int_equal(parse(&cfg,
+                           "[http]\npublic_url = https://line-pc:8080/\n[mqtt]\nhost = broker\n"
+                           "port = 8883\ntopic_prefix = plant/a\nqos_results = 1\n" CAM,
+                           err, sizeof err),
+                     0);
+    assert_string_equal(cfg.http_public_url, "https://line-pc:8080");
+    assert_string_equal(cfg.line.mqtt.host, "broker");
+    assert_int_equal(cfg.line.mqtt.port, 8883);
+    assert_string_equal(cfg.line.mqtt.topic_prefix, "plant/a");
+    config_free(&cfg);
+    assert_refused("[mqtt]\nport = 0\n" CAM, "t.conf:2:", "port must be an integer");
+    assert_refused("[mqtt]\nqos_alerts = 3\n" CAM, "t.conf:2:", "qos_alerts");
+    assert_refused("[mqtt]\ntopic_prefix = a/+/b\n" CAM, "t.conf:2:", "wildcards");
+    assert_refused("[mqtt]\ncert_file = /c.pem\n" CAM, "t.conf", "go together");
+    assert_refused("[http]\npublic_url = line-pc\n" CAM, "t.conf:2:", "http://");
 }
 
 /* Defaults of the keys that bound what an unattended daemon keeps, and a file that sets them. */
@@ -195,7 +244,7 @@ static void recipes(void **state)
     config_recipe_settings(&cfg, "plate", &r);
     assert_int_equal(r.number, 7);
     assert_true(r.knobs.t.minutes == 3);
-    assert_int_equal(r.every, 400);              /* from [trainer], below the section */
+    assert_int_equal(r.every, 400); /* from [trainer], below the section */
     assert_int_equal(r.knobs.t.model.dim, 32);
     assert_true(r.false_alarm_rate == 0.02 && r.threshold == 2.5);
     config_recipe_settings(&cfg, "side", &r);
@@ -206,12 +255,12 @@ static void recipes(void **state)
     config_free(&cfg);
     assert_refused("[recipe.a b]\nnumber = 1\n" CAM, "t.conf:2:", "recipe name 'a b'");
     assert_refused("[recipe.x]\nnumber = -1\n" CAM, "t.conf:2:", "number must be");
-    assert_refused("[recipe.x]\n\nkeep_models = 2\n" CAM, "t.conf:3:",
-                   "unknown key 'keep_models' in [recipe.x]");
+    assert_refused("[recipe.x]\n\nkeep_models = 2\n" CAM,
+                   "t.conf:3:", "unknown key 'keep_models' in [recipe.x]");
     assert_refused("[recipe.x]\nfalse_alarm_rate = 1\n" CAM, "t.conf:2:", "false_alarm_rate");
     assert_refused("[recipe.x]\nthreshold = -3\n" CAM, "t.conf:2:", "threshold must be");
-    assert_refused("[recipe.x]\npatch = 8\nsize = 60\n" CAM, "t.conf:3:",
-                   "[recipe.x] size 60 is not a multiple of patch 8");
+    assert_refused("[recipe.x]\npatch = 8\nsize = 60\n" CAM,
+                   "t.conf:3:", "[recipe.x] size 60 is not a multiple of patch 8");
     assert_refused(CAM "recipe = ../x\n", "t.conf:3:", "recipe '../x'");
 }
 
@@ -406,6 +455,8 @@ int main(void)
         cmocka_unit_test(unknown_section_and_key),
         cmocka_unit_test(bad_values),
         cmocka_unit_test(unattended_defaults_and_values),
+        cmocka_unit_test(result_shifts),
+        cmocka_unit_test(mqtt_keys),
         cmocka_unit_test(trainer_knobs),
         cmocka_unit_test(recipes),
         cmocka_unit_test(engine_keys),

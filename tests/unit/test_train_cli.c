@@ -59,8 +59,10 @@ static void every_option_stores_its_value(void **state)
                           "--batch",        "32",   "--locals",   "0",
                           "--lr",           "1e-3", "--momentum", "0.996",
                           "--teacher-temp", "0.07", "--koleo",    "0.1",
-                          "--threads",      "1",    "--seed",     "18446744073709551615"};
-    assert_int_equal(run(&k, 28, args), 0);
+                          "--threads",      "1",    "--seed",     "18446744073709551615",
+                          "--method",       "byol"};
+    assert_int_equal(run(&k, 30, args), 0);
+    assert_int_equal(k.t.method, SSL_BYOL);
     assert_true(k.t.minutes == 2.5);
     assert_int_equal(k.t.epochs, 7);
     assert_int_equal(k.t.model.dim, 96);
@@ -100,6 +102,8 @@ static void values_out_of_range_are_refused(void **state)
         {"seed", "-1"},       {"seed", "+1"},
         {"seed", "1e3"},      {"seed", "99999999999999999999"},
         {"epochs", "1e9"},    {"dim", "99999999999999999999"},
+        {"method", "moco"},   {"method", ""},
+        {"method", "DINO"},
     };
     struct train_knobs k, before;
     train_knobs_defaults(&k);
@@ -210,6 +214,11 @@ static void config_keys(void **state)
     assert_string_equal(err, "channels must be 1 or 3");
     assert_int_equal(train_cli_set(train_cli_find_key("lr"), "2e-4", &k, err, sizeof err), 0);
     assert_true(k.t.lr == 2e-4f);
+    assert_int_equal(train_cli_set(train_cli_find_key("method"), "sim", &k, err, sizeof err), -1);
+    assert_string_equal(err, "method must be dino, byol, barlow or simclr");
+    assert_int_equal(k.t.method, SSL_DINO); /* the default */
+    assert_int_equal(train_cli_set(train_cli_find_key("method"), "simclr", &k, err, sizeof err), 0);
+    assert_int_equal(k.t.method, SSL_SIMCLR);
 }
 
 /* Every knob set in [trainer] and [engine] reaches the child as the value it was given. */
@@ -218,10 +227,11 @@ static void the_childs_argv_reads_back(void **state)
     struct train_knobs k, back;
     train_knobs_defaults(&k);
     static const char *const set[][2] = {
-        {"lr", "1e-3"},     {"minutes", "2.5"},       {"seed", "18446744073709551615"},
-        {"size", "32"},     {"teacher_temp", "0.07"}, {"max_images", "123"},
-        {"koleo", "0.1"},   {"momentum", "0.996"},    {"readout", "aligned"},
-        {"rotations", "4"}, {"gemm", "openblas"},     {"precision", "bf16"}};
+        {"lr", "1e-3"},      {"minutes", "2.5"},       {"seed", "18446744073709551615"},
+        {"size", "32"},      {"teacher_temp", "0.07"}, {"max_images", "123"},
+        {"koleo", "0.1"},    {"momentum", "0.996"},    {"readout", "aligned"},
+        {"rotations", "4"},  {"gemm", "openblas"},     {"precision", "bf16"},
+        {"method", "barlow"}};
     uint64_t mask = 0;
     char err[128];
     for (size_t i = 0; i < ARRAY_LEN(set); i++) {

@@ -1,0 +1,156 @@
+/* line_config.c — [results] and [mqtt] keys. */
+#include "line_config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "parse.h"
+
+void line_config_defaults(struct line_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->mqtt.port = 1883;
+    strcpy(c->mqtt.topic_prefix, "inspectd");
+    c->mqtt.qos_results = 0;
+    c->mqtt.qos_alerts = 1;
+    c->mqtt.max_queued = 10000;
+    c->mqtt.keepalive_s = 30;
+}
+
+static int copy(char *dst, size_t dstsz, const char *key, const char *v, char *why, size_t whysz)
+{
+    if (strlen(v) >= dstsz) {
+        snprintf(why, whysz, "%s is longer than %zu characters", key, dstsz - 1);
+        return 0;
+    }
+    memcpy(dst, v, strlen(v) + 1);
+    return 1;
+}
+
+static int int_key(int *dst, const char *key, const char *v, int lo, int hi, char *why,
+                   size_t whysz)
+{
+    if (parse_int(v, lo, hi, dst) == 0) return 1;
+    snprintf(why, whysz, "%s must be an integer in [%d, %d]", key, lo, hi);
+    return 0;
+}
+
+/* A topic level: no wildcards, no '/', not empty. */
+static bool valid_prefix(const char *v)
+{
+    if (!v[0] || v[0] == '/' || v[strlen(v) - 1] == '/') return false;
+    return strpbrk(v, "+#") == NULL;
+}
+
+static int set_mqtt(struct line_mqtt_config *m, const char *key, const char *v, char *why,
+                    size_t whysz)
+{
+    if (strcmp(key, "host") == 0) return copy(m->host, sizeof m->host, key, v, why, whysz);
+    if (strcmp(key, "port") == 0) return int_key(&m->port, key, v, 1, 65535, why, whysz);
+    if (strcmp(key, "client_id") == 0)
+        return copy(m->client_id, sizeof m->client_id, key, v, why, whysz);
+    if (strcmp(key, "username") == 0)
+        return copy(m->username, sizeof m->username, key, v, why, whysz);
+    if (strcmp(key, "password_file") == 0)
+        return copy(m->password_file, sizeof m->password_file, key, v, why, whysz);
+    if (strcmp(key, "ca_file") == 0) return copy(m->ca_file, sizeof m->ca_file, key, v, why, whysz);
+    if (strcmp(key, "cert_file") == 0)
+        return copy(m->cert_file, sizeof m->cert_file, key, v, why, whysz);
+    if (strcmp(key, "key_file") == 0)
+        return copy(m->key_file, sizeof m->key_file, key, v, why, whysz);
+    if (strcmp(key, "topic_prefix") == 0) {
+        if (!valid_prefix(v)) {
+            snprintf(why, whysz,
+                     "topic_prefix must be a topic without wildcards (+, #) or a leading or "
+                     "trailing '/'");
+            return 0;
+        }
+        return copy(m->topic_prefix, sizeof m->topic_prefix, key, v, why, whysz);
+    }
+    if (strcmp(key, "qos_results") == 0) return int_key(&m->qos_results, key, v, 0, 2, why, whysz);
+    if (strcmp(key, "qos_alerts") == 0) return int_key(&m->qos_alerts, key, v, 0, 2, why, whysz);
+    if (strcmp(key, "max_queued") == 0)
+        return int_key(&m->max_queued, key, v, 1, 1000000, why, whysz);
+    if (strcmp(key, "keepalive") == 0) return int_key(&m->keepalive_s, key, v, 5, 3600, why, whysz);
+    snprintf(why, whysz, "unknown key '%s' in [mqtt]", key);
+    return 0;
+}
+
+int line_config_check(const struct line_config *c, char *why, size_t whysz)
+{
+    const struct line_mqtt_config *m = &c->mqtt;
+    if (!m->cert_file[0] != !m->key_file[0]) {
+        snprintf(why, whysz, "[mqtt] cert_file and key_file go together");
+        return -1;
+    }
+    if (m->cert_file[0] && !m->ca_file[0]) {
+        snprintf(why, whysz, "[mqtt] cert_file needs ca_file (TLS)");
+        return -1;
+    }
+    return 0;
+}
+
+/* "HH:MM" at s (two digits each) into minutes after midnight. Returns 0 or -1. */
+static int parse_hhmm(const char *s, size_t len, int *minutes)
+{
+    if (len != 5 || s[2] != ':') return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9')) return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h > 23 || m > 59) return -1;
+    *minutes = h * 60 + m;
+    return 0;
+}
+
+int line_parse_shifts(const char *v, int *minutes, char *why, size_t whysz)
+{
+    int n = 0;
+    const char *p = v;
+    while (*p == ' ') p++;
+    if (*p == '\0') return 0; /* no shifts */
+    for (;;) {
+        while (*p == ' ') p++;
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed && p[trimmed - 1] == ' ') trimmed--;
+        if (n == LINE_MAX_SHIFTS) {
+            snprintf(why, whysz, "shifts: at most %d start times", LINE_MAX_SHIFTS);
+            return -1;
+        }
+        if (parse_hhmm(p, trimmed, &minutes[n]) < 0) {
+            snprintf(why, whysz,
+                     "shifts must be start times HH:MM separated by commas, e.g. "
+                     "06:00,14:00,22:00");
+            return -1;
+        }
+        if (n && minutes[n] <= minutes[n - 1]) {
+            snprintf(why, whysz, "shifts must be in ascending order within the day");
+            return -1;
+        }
+        n++;
+        if (p[len] == '\0') return n;
+        p += len + 1;
+    }
+}
+
+static int set_results(struct line_config *c, const char *key, const char *v, char *why,
+                       size_t whysz)
+{
+    if (strcmp(key, "shifts") == 0) {
+        int n = line_parse_shifts(v, c->shifts, why, whysz);
+        if (n < 0) return 0;
+        c->nshifts = n;
+        return 1;
+    }
+    snprintf(why, whysz, "unknown key '%s' in [results]", key);
+    return 0;
+}
+
+int line_config_set(struct line_config *c, const char *section, const char *key, const char *value,
+                    char *why, size_t whysz)
+{
+    if (strcmp(section, "results") == 0) return set_results(c, key, value, why, whysz);
+    if (strcmp(section, "mqtt") == 0) return set_mqtt(&c->mqtt, key, value, why, whysz);
+    return -1;
+}
