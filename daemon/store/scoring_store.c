@@ -229,6 +229,15 @@ int scoring_store_register_model(struct scoring_store *s, const char *recipe, co
     int64_t rid = 0, new_id = 0;
     if (!rc) rc = free_version(s, version, unique, sizeof unique);
     if (!rc) rc = recipe_id(s, recipe, &rid);
+    /* the recipe's model until now is retired first (the event log shows the retirement, then the
+     * new model), unless another recipe still scores with it (a model from before recipes serves
+     * every camera's) */
+    if (!rc && active)
+        rc = exec2(s,
+                   "UPDATE models SET status = 'retired' WHERE id = (SELECT model_id FROM "
+                   "recipes WHERE id = ?1) AND NOT EXISTS (SELECT 1 FROM recipes WHERE "
+                   "model_id = models.id AND id <> ?1)",
+                   rid, 0);
     if (!rc && sqlite3_prepare_v2(s->db,
                                   "INSERT INTO models (version, path, created_at, threshold, "
                                   "meta, status, frames_used, loss, activated_at, recipe_id) "
@@ -253,14 +262,6 @@ int scoring_store_register_model(struct scoring_store *s, const char *recipe, co
     }
     sqlite3_finalize(st);
     if (!rc) new_id = sqlite3_last_insert_rowid(s->db);
-    /* the recipe's model until now is retired, unless another recipe still scores with it (a
-     * model from before recipes serves every camera's) */
-    if (!rc && active)
-        rc = exec2(s,
-                   "UPDATE models SET status = 'retired' WHERE id = (SELECT model_id FROM "
-                   "recipes WHERE id = ?1) AND NOT EXISTS (SELECT 1 FROM recipes WHERE "
-                   "model_id = models.id AND id <> ?1) AND ?2 > 0",
-                   rid, new_id);
     if (!rc && active) rc = exec2(s, "UPDATE recipes SET model_id = ?2 WHERE id = ?1", rid, new_id);
     if (!rc && id) *id = new_id;
     if (!rc) rc = exec(s, "COMMIT");
