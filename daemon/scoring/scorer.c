@@ -635,6 +635,15 @@ static void *scorer_main(void *arg)
             sleep_ms(SCORER_IDLE_MS);
         }
     }
+    /* the scorer stops after capture (cmd_run): the last frames stored while a recipe had no
+     * model get their verdict too */
+    for (int k = 0; k < s->nslots; k++) {
+        struct recipe_slot *r = &s->slots[k];
+        for (int64_t before = -2; !r->have_model && r->last_id != before;) {
+            before = r->last_id;
+            if (mark_no_model(s, r)) break;
+        }
+    }
     return NULL;
 }
 
