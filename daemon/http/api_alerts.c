@@ -88,11 +88,16 @@ static int camera_known(struct store_reader *rd, const char *camera, struct http
 int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
                           struct alert_filter *f, int64_t *limit)
 {
-    static const char *const allowed[] = {"state", "camera", "since", "until",
-                                          "limit", "cursor", NULL};
+    static const char *const allowed[] = {"state", "camera", "recipe", "since",
+                                          "until", "limit", "cursor", NULL};
     if (http_check_query(req, allowed, r) < 0) return -1;
     *f = (struct alert_filter){.state = http_query(req, "state"),
-                               .camera = http_query(req, "camera")};
+                               .camera = http_query(req, "camera"),
+                               .recipe = http_query(req, "recipe")};
+    if (f->recipe && !config_valid_name(f->recipe)) {
+        http_reply_error(r, 400, "recipe must be a recipe name");
+        return -1;
+    }
     const char *limit_s = http_query(req, "limit"), *cursor = http_query(req, "cursor");
     *limit = DEFAULT_LIMIT;
     if (f->state && !valid_state(f->state)) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "parse.h"
 #include "store/scoring_store.h"
 #include "store/store_alerts.h"
 
@@ -209,7 +210,54 @@ static void put_sensitivity(const struct http_request *req, struct http_reply *r
     http_reply_json(r, 200, j);
 }
 
+#define SCORES_DEFAULT 500
+#define SCORES_MAX     5000
+
+/* GET /api/v1/recipes/{name}/scores?limit=N: what a sensitivity change would flag, the scores of
+ * the recipe's newest frames (its model's; confirmed defects left out) and of its calibration set
+ * beside the threshold in use. */
+static void get_scores(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const allowed[] = {"limit", NULL};
+    if (http_check_query(req, allowed, r) < 0) return;
+    struct app *app = api_app(req);
+    const char *recipe = req->params[0], *limit_s = http_query(req, "limit");
+    int64_t limit = SCORES_DEFAULT;
+    if (limit_s && parse_i64(limit_s, 1, SCORES_MAX, &limit) < 0)
+        return http_reply_error(r, 400, "limit must be an integer in [1, %d]", SCORES_MAX);
+    struct scorer_recipe_status rs;
+    if (!config_valid_name(recipe) || !scorer_recipe_status(app->scorer, recipe, &rs))
+        return http_reply_error(r, 404, "no recipe named '%.64s' has frames yet", recipe);
+    if (!rs.has_model)
+        return http_reply_error(r, 404, "recipe %s has no model yet: nothing is scored", recipe);
+    float *cal = NULL;
+    int nc = scorer_recipe_calibration(app->scorer, recipe, &cal);
+    double *recent = malloc(sizeof(double) * (size_t)limit);
+    if (!recent) {
+        free(cal);
+        return http_reply_error(r, 500, "out of memory");
+    }
+    struct store_reader *rd = store_pool_get(app->readers);
+    int n = store_recent_scores(rd, recipe, rs.model_id, recent, (int)limit);
+    if (n < 0) log_error("recent scores: %s", store_reader_errmsg(rd));
+    store_pool_put(app->readers, rd);
+    if (n < 0) {
+        free(cal), free(recent);
+        return http_reply_error(r, 500, "cannot read the database");
+    }
+    json_t *jr = json_array(), *jc = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(jr, json_real(recent[i]));
+    for (int i = 0; i < nc; i++) json_array_append_new(jc, json_real(cal[i]));
+    free(cal), free(recent);
+    http_reply_json(r, 200,
+                    json_pack("{s:s, s:s, s:f, s:f, s:b, s:o, s:o}", "recipe", recipe, "model",
+                              rs.model_version, "threshold", (double)rs.threshold,
+                              "false_alarm_rate", rs.false_alarm_rate, "fixed",
+                              rs.fixed_threshold, "recent", jr, "calibration", jc));
+}
+
 const struct http_route api_recipes_routes[] = {
+    {"GET", "/api/v1/recipes/{name}/scores", get_scores},
     {"GET", "/api/v1/recipes", list_recipes},
     {"POST", "/api/v1/cameras/{name}/recipe", switch_recipe},
     {"PUT", "/api/v1/recipes/{name}/sensitivity", put_sensitivity},

@@ -736,6 +736,20 @@ static struct recipe_slot *find_slot(struct scorer *s, const char *name)
     return r;
 }
 
+int scorer_recipe_calibration(struct scorer *s, const char *recipe, float **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->model_lock);
+    struct recipe_slot *r = find_slot(s, recipe);
+    int n = r && r->have_model ? r->model.n_calibration : -1;
+    if (n > 0 && (*out = malloc(sizeof(float) * (size_t)n)))
+        memcpy(*out, r->model.calibration, sizeof(float) * (size_t)n);
+    else if (n > 0)
+        n = -1;
+    pthread_mutex_unlock(&s->model_lock);
+    return n;
+}
+
 int scorer_score_image(struct scorer *s, const char *recipe, const void *data, size_t len,
                        bool heatmap, struct scorer_verdict *out, char *err, size_t errsz)
 {

@@ -60,7 +60,8 @@ int store_list_alerts(struct store_reader *r, const struct alert_filter *f, stru
     snprintf(sql, sizeof sql,
              "%sWHERE (?1 IS NULL OR a.state = ?1) AND (?2 IS NULL OR c.name = ?2) "
              "AND (?3 IS NULL OR a.created_at >= ?3) AND (?4 IS NULL OR a.created_at < ?4) "
-             "AND (?5 IS NULL OR a.id < ?5) ORDER BY a.id DESC LIMIT ?6",
+             "AND (?5 IS NULL OR a.id < ?5) AND (?7 IS NULL OR f.recipe_id = (SELECT id FROM "
+             "recipes WHERE name = ?7)) ORDER BY a.id DESC LIMIT ?6",
              alert_columns);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store_reader_db(r), sql, -1, &st, NULL) != SQLITE_OK)
@@ -71,6 +72,7 @@ int store_list_alerts(struct store_reader *r, const struct alert_filter *f, stru
     bind_opt_int(st, 4, f->until);
     bind_opt_int(st, 5, f->before);
     sqlite3_bind_int(st, 6, max);
+    bind_opt_text(st, 7, f->recipe);
     int n = 0, rc = SQLITE_DONE;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) read_alert(st, &out[n++]);
     if (n == max) rc = SQLITE_DONE;
@@ -321,4 +323,24 @@ int store_list_recipes(struct store_reader *r, struct recipe_info *out, int max)
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? n : store_reader_fail(r, "list recipes");
+}
+
+int store_recent_scores(struct store_reader *r, const char *recipe, int64_t model_id, double *out,
+                        int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store_reader_db(r),
+                           "SELECT r.score FROM frames f JOIN results r ON r.frame_id = f.id AND "
+                           "r.model_id = ?2 WHERE f.recipe_id = (SELECT id FROM recipes WHERE "
+                           "name = ?1) AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.frame_id = "
+                           "f.id AND a.state = 'defect') ORDER BY f.id DESC LIMIT ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_reader_fail(r, "recent scores");
+    sqlite3_bind_text(st, 1, recipe, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, model_id);
+    sqlite3_bind_int(st, 3, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out[n++] = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : store_reader_fail(r, "recent scores");
 }

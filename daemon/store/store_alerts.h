@@ -15,6 +15,7 @@
 struct alert_filter {
     const char *state;  /* "new", "defect", "false_positive" or NULL for any */
     const char *camera; /* a camera name or NULL */
+    const char *recipe; /* the frames of a recipe, or NULL */
     int64_t since;      /* created_at >= since (Unix µs); 0: no bound */
     int64_t until;      /* created_at < until; 0: no bound */
     int64_t before;     /* id < before (the cursor); 0: from the newest */
@@ -72,6 +73,11 @@ struct recipe_info {
     char model_version[64];
     int64_t frames;
 };
+
+/* The scores model_id gave the newest frames of recipe (up to max, newest first; confirmed
+ * defects left out) into out. Returns the count or -1. */
+int store_recent_scores(struct store_reader *r, const char *recipe, int64_t model_id, double *out,
+                        int max);
 
 /* Up to max recipes, oldest first. Returns the count or -1. */
 int store_list_recipes(struct store_reader *r, struct recipe_info *out, int max);

@@ -209,6 +209,13 @@ def main():
         alerts = get(port, "/api/v1/alerts?limit=50")["alerts"]
         assert alerts and all(a["recipe"] == {"top": "plate", "side": "side"}[a["camera"]]
                               for a in alerts), alerts[:3]
+        # the review page's recipe filter
+        plate_alerts = get(port, "/api/v1/alerts?limit=50&recipe=plate")["alerts"]
+        assert plate_alerts and all(a["recipe"] == "plate" for a in plate_alerts), plate_alerts[:3]
+        assert call(port, "GET", "/api/v1/alerts?recipe=a%20b")[0] == 400
+        assert get(port, "/api/v1/alerts?recipe=nosuch")["alerts"] == []
+        s, tar = call(port, "GET", "/api/v1/export?recipe=side&state=new")
+        assert s == 200 and b"manifest.jsonl" in tar, s
 
         # 3. a good disc against the plate's model is far from its normal; against its own, not
         goods = query(db, "SELECT f.id FROM frames f JOIN cameras c ON c.id = f.camera_id "

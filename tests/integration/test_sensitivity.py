@@ -3,7 +3,8 @@ keeps the scores of the held-out normal frames it was calibrated on, and a new f
 (PUT /api/v1/recipes/{name}/sensitivity) moves the flagged rate of the same good frames as the
 rate says; a fixed threshold flags none or all of them; the daemon's own results follow from the
 next frame, score_norm staying score / threshold; a reload that changes the recipe's
-false_alarm_rate in the file ends the change made over the API. No training run happens on the
+false_alarm_rate in the file ends the change made over the API; GET /api/v1/recipes/{name}/scores
+gives the recent and calibration scores the review page draws. No training run happens on the
 way (the runs are counted). Python standard library only."""
 import http.client
 import json
@@ -205,6 +206,13 @@ def main():
         proc.send_signal(signal.SIGHUP)
         sens = in_force(lambda x: x["false_alarm_rate"] == 0.2 and not x["fixed"])
         assert sens["threshold"] > 1e-3, sens
+        # what the review page draws: recent scores and the calibration set, beside the threshold
+        d = get(port, "/api/v1/recipes/line/scores?limit=40")
+        assert len(d["calibration"]) == 30 and len(d["recent"]) == 40, d
+        assert abs(d["threshold"] - sens["threshold"]) < 1e-6 * sens["threshold"], (d, sens)
+        assert d["false_alarm_rate"] == 0.2 and not d["fixed"], d
+        assert call(port, "GET", "/api/v1/recipes/nosuch/scores")[0] == 404
+        assert call(port, "GET", "/api/v1/recipes/line/scores?limit=0")[0] == 400
         # and none of it trained anything
         assert get(port, "/api/v1/train")["runs"] == runs
         con = sqlite3.connect(db)
