@@ -219,6 +219,9 @@ static void apply_sensitivity(struct scorer *s, struct recipe_slot *r, const str
 {
     if (!r->have_model) return;
     struct scoring_model *m = &r->model;
+    /* a model whose bank file has no calibration scores (an earlier version's) is recalibrated
+     * when first loaded, once the recipe has frames it scored as normal */
+    if (m->n_calibration < 1) recalibrate(s, r);
     double rate = row->false_alarm_rate > 0 ? row->false_alarm_rate : m->trained_rate;
     double fixed = row->threshold;
     if (rate == r->rate && fixed == r->fixed) return;
@@ -226,7 +229,7 @@ static void apply_sensitivity(struct scorer *s, struct recipe_slot *r, const str
     if (fixed > 0) {
         threshold = (float)fixed;
     } else if (fabs(rate - m->trained_rate) > 1e-9) {
-        if (m->n_calibration < 1 && recalibrate(s, r)) return; /* tried again next turn */
+        if (m->n_calibration < 1) return; /* not recalibrated yet: tried again next turn */
         pthread_mutex_lock(&s->model_lock);
         int rc = model_threshold_at(m, rate, &threshold);
         pthread_mutex_unlock(&s->model_lock);

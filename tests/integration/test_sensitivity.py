@@ -102,6 +102,27 @@ def tensors(path):
         return json.loads(f.read(n))
 
 
+def strip_tensor(path, name):
+    """Rewrites a .safetensors file without one tensor (a bank file of an earlier version)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    header.pop(name)
+    out, blob = {}, b""
+    for key, t in header.items():
+        if key == "__metadata__":
+            out[key] = t
+            continue
+        b, e = t["data_offsets"]
+        out[key] = dict(t, data_offsets=[len(blob), len(blob) + e - b])
+        blob += data[b:e]
+    text = json.dumps(out).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + blob)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="inspectd-sensitivity-")
     db = os.path.join(tmp, "line.db")
@@ -218,6 +239,24 @@ def main():
         con = sqlite3.connect(db)
         assert con.execute("SELECT count(*) FROM models").fetchone()[0] == 1
         con.close()
+
+        # a bank file without calibration scores (made before they were kept) is recalibrated
+        # on the frames its model scored as normal when it is loaded, and follows the rate too
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        strip_tensor(bank, "calibration")
+        assert "calibration" not in tensors(bank)
+        proc = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
+        wait_for(lambda: "recalibrated on" in open(log.name).read(), 120, "the recalibration")
+        s, j = put(port, "line", {"false_alarm_rate": 0.4})
+        assert s == 200, (s, j)
+        sens = in_force(lambda x: x["false_alarm_rate"] == 0.4)
+        d = get(port, "/api/v1/recipes/line/scores")
+        assert len(d["calibration"]) >= 10, d
+        loose = flagged_rate(sens["threshold"])
+        print("a recalibrated model flags %.3f of the good frames at 0.4" % loose)
+        assert 0.1 <= loose <= 0.85, loose
+        assert get(port, "/api/v1/train")["runs"] == 0
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=60)
