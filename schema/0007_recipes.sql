@@ -1,4 +1,4 @@
--- 0006_recipes.sql — recipes: the product variant a camera inspects, with its own frames, models
+-- 0007_recipes.sql — recipes: the product variant a camera inspects, with its own frames, models
 -- and sensitivity. Every frame records the recipe its camera had when it was captured; a recipe's active
 -- model is recipes.model_id (NULL while it is learning), so the single-active-model index goes and
 -- models.status 'active' now means "a recipe's active model". The model states 'training' and
