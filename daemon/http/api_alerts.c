@@ -89,7 +89,7 @@ int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
                           struct alert_filter *f, int64_t *limit)
 {
     static const char *const allowed[] = {"state", "camera", "recipe", "since",
-                                          "until", "limit", "cursor", NULL};
+                                          "until", "limit",  "cursor", NULL};
     if (http_check_query(req, allowed, r) < 0) return -1;
     *f = (struct alert_filter){.state = http_query(req, "state"),
                                .camera = http_query(req, "camera"),

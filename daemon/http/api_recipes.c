@@ -252,8 +252,8 @@ static void get_scores(const struct http_request *req, struct http_reply *r)
     http_reply_json(r, 200,
                     json_pack("{s:s, s:s, s:f, s:f, s:b, s:o, s:o}", "recipe", recipe, "model",
                               rs.model_version, "threshold", (double)rs.threshold,
-                              "false_alarm_rate", rs.false_alarm_rate, "fixed",
-                              rs.fixed_threshold, "recent", jr, "calibration", jc));
+                              "false_alarm_rate", rs.false_alarm_rate, "fixed", rs.fixed_threshold,
+                              "recent", jr, "calibration", jc));
 }
 
 const struct http_route api_recipes_routes[] = {

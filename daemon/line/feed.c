@@ -29,7 +29,7 @@ struct line_feed {
     struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
     int noutputs;
     int64_t last_id;
-    int64_t last_event_id; /* of the event log: model changes */
+    int64_t last_event_id; /* of the event log: alerts, reviews, model changes */
     bool failing;          /* the last poll failed: logged once */
 
     pthread_mutex_t lock; /* guards what follows */
@@ -81,21 +81,35 @@ static bool stopping(struct line_feed *f)
     return stop;
 }
 
-/* Hands on the model changes logged after last_event_id. Returns 0 or -1. */
-static int poll_models(struct line_feed *f, struct store_reader *rd)
+/* The alert or model an event names, as compact JSON (malloc'ed), or NULL when it is gone. */
+static char *event_json(struct store_reader *rd, const struct event_row *e)
+{
+    json_t *j = NULL;
+    if (strcmp(e->kind, "model") == 0) {
+        struct model_info mi;
+        if (store_get_model(rd, e->ref, &mi) != 1) return NULL;
+        j = line_model_json(&mi);
+        store_model_clear(&mi);
+    } else {
+        struct alert_info a;
+        if (store_get_alert(rd, e->ref, &a) != 1) return NULL;
+        j = line_alert_json(&a);
+    }
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* Hands on the events logged after last_event_id. Returns 0 or -1. */
+static int poll_events(struct line_feed *f, struct store_reader *rd)
 {
     struct event_row ev[BATCH];
     int n = store_events_after(rd, f->last_event_id, ev, BATCH);
     for (int i = 0; i < n; i++) {
         f->last_event_id = ev[i].id;
-        struct model_info mi;
-        if (strcmp(ev[i].kind, "model") != 0 || store_get_model(rd, ev[i].ref, &mi) != 1) continue;
-        json_t *j = line_model_json(&mi);
-        store_model_clear(&mi);
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
+        char *text = event_json(rd, &ev[i]);
         for (int k = 0; text && k < f->noutputs; k++)
-            if (f->outputs[k].model) f->outputs[k].model(f->outputs[k].ctx, text);
+            if (f->outputs[k].event) f->outputs[k].event(f->outputs[k].ctx, ev[i].kind, text);
         free(text);
     }
     return n < 0 ? -1 : 0;
@@ -106,7 +120,7 @@ static int poll_once(struct line_feed *f, struct result_info *batch)
 {
     struct store_reader *rd = store_pool_get(f->pool);
     int n = store_results_after(rd, f->last_id, batch, BATCH);
-    if (n >= 0 && poll_models(f, rd) < 0) n = -1;
+    if (n >= 0 && poll_events(f, rd) < 0) n = -1;
     if (n < 0 && !f->failing) log_error("cannot read new results: %s", store_reader_errmsg(rd));
     store_pool_put(f->pool, rd);
     if (n >= 0 && f->failing) log_info("reading new results again");

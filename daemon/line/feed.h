@@ -5,7 +5,8 @@
  * inspection window) knows of the outputs, and an output that is slow holds up only this thread,
  * never capture or scoring (each output queues what it cannot send at once, bounded).
  *
- * Model changes come from the event log (schema/0003_operator.sql) the same way.
+ * Alerts, reviews and model changes come from the event log (schema/0003_operator.sql) the same
+ * way.
  *
  * Invariants: the counts are those of the database (read once at start, then every verdict the
  * feed sees added); outputs see every verdict reached after the feed started, once, in order. */
@@ -19,11 +20,12 @@
 
 struct line_feed;
 
-/* What an output does with each new verdict and each model change (the model as compact JSON:
- * line_model_json); called on the feed's thread, in order. model may be NULL. */
+/* What an output does with each new verdict, and with each entry of the event log (kind
+ * "alert", "review" or "model"; json: the alert or model as compact JSON, line_alert_json or
+ * line_model_json); called on the feed's thread, in order. event may be NULL. */
 struct line_output {
     void (*result)(void *ctx, const struct result_info *r);
-    void (*model)(void *ctx, const char *model_json);
+    void (*event)(void *ctx, const char *kind, const char *json);
     void *ctx;
 };
 

@@ -132,9 +132,10 @@ void line_mqtt_result(void *ctx, const struct result_info *r)
     }
 }
 
-void line_mqtt_model(void *ctx, const char *model_json)
+void line_mqtt_event(void *ctx, const char *kind, const char *model_json)
 {
     struct line_mqtt *m = ctx;
+    if (strcmp(kind, "model") != 0) return;
     char topic[TOPIC_MAX];
     snprintf(topic, sizeof topic, "%s/model", m->cfg.topic_prefix);
     enqueue(m, topic, strdup(model_json), m->cfg.qos_alerts, true);

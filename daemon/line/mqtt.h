@@ -39,9 +39,10 @@ struct line_mqtt *line_mqtt_start(const struct line_mqtt_config *c, const char *
  * fine. */
 void line_mqtt_stop(struct line_mqtt *m);
 
-/* The feed's outputs (line/feed.h): a verdict, a model change (model: its JSON, compact). */
+/* The feed's outputs (line/feed.h): a verdict; an event of the log (model changes are
+ * published). */
 void line_mqtt_result(void *ctx, const struct result_info *r);
-void line_mqtt_model(void *ctx, const char *model_json);
+void line_mqtt_event(void *ctx, const char *kind, const char *json);
 
 enum line_mqtt_state { MQTT_CONNECTING = 0, MQTT_CONNECTED, MQTT_DISCONNECTED };
 

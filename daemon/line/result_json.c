@@ -55,3 +55,15 @@ json_t *line_model_json(const struct model_info *m)
                      m->has_threshold ? json_real(m->threshold) : json_null(), "frames_used",
                      m->has_frames_used ? json_integer(m->frames_used) : json_null());
 }
+
+json_t *line_alert_json(const struct alert_info *a)
+{
+    return json_pack("{s:I, s:I, s:s, s:o, s:o, s:f, s:f, s:f, s:I, s:s, s:s, s:o, s:o, s:o}", "id",
+                     (json_int_t)a->id, "frame_id", (json_int_t)a->frame_id, "camera", a->camera,
+                     "created_at", time_json(a->created_at), "captured_at",
+                     time_json(a->captured_at), "score", a->score, "score_norm", a->score_norm,
+                     "threshold", a->threshold, "model_id", (json_int_t)a->model_id,
+                     "model_version", a->model_version, "state", a->state, "note",
+                     a->has_note ? json_string(a->note) : json_null(), "reviewed_at",
+                     time_json(a->reviewed_at), "links", links_json(a->frame_id, NULL));
+}

@@ -172,8 +172,43 @@ static int request_training(void *ctx, bool fresh)
     return trainer_request(app->trainer, fresh, NULL);
 }
 
-/* The outputs to the line ([mqtt]) and the results feed that serves them. Returns 0, or -1 with
- * the reason in err. */
+static void plc_state(void *ctx, bool *learning, bool *fault, int64_t *last_frame_id)
+{
+    struct app *app = ctx;
+    struct scorer_status sc;
+    scorer_get_status(app->scorer, &sc);
+    *learning = sc.state == SCORER_LEARNING;
+    *fault = sc.state == SCORER_ERROR;
+    struct pipeline_camera_status cam;
+    for (size_t i = 0; pipeline_camera_status(app->pipeline, i, &cam); i++)
+        *fault |= cam.state == CAMERA_ERROR;
+    struct pipeline_storage_status st;
+    pipeline_storage_status(app->pipeline, &st);
+    *last_frame_id = st.last_frame_id;
+}
+
+static void plc_counts(void *ctx, uint64_t counts[RESULT_NVERDICTS])
+{
+    struct app *app = ctx;
+    struct line_counts c = {0};
+    if (app->feed) line_feed_totals(app->feed, &c);
+    memcpy(counts, c.verdicts, sizeof c.verdicts);
+}
+
+/* The Modbus server for the configured cameras. Returns 0, or -1 with the reason in err. */
+static int start_plc(struct app *app, char *err, size_t errsz)
+{
+    const struct config *cfg = app->cfg;
+    const char *names[CONFIG_MAX_CAMERAS];
+    for (size_t i = 0; i < cfg->ncameras; i++) names[i] = cfg->cameras[i].name;
+    struct line_plc_hooks hooks = {plc_state, plc_counts, set_part, app};
+    app->plc = line_plc_start(&cfg->line.plc, names, (int)cfg->ncameras, &hooks, err, errsz);
+    return app->plc ? 0 : -1;
+}
+
+/* The outputs to the line ([mqtt], [plc], [webhook.NAME]), the inspection window and the results
+ * feed that serves them. Returns
+ * 0, or -1 with the reason in err. */
 static int start_line_outputs(struct app *app, char *err, size_t errsz)
 {
     const struct config *cfg = app->cfg;
@@ -184,7 +219,20 @@ static int start_line_outputs(struct app *app, char *err, size_t errsz)
         if (!(app->mqtt =
                   line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
             return -1;
-        outputs[n++] = (struct line_output){line_mqtt_result, line_mqtt_model, app->mqtt};
+        outputs[n++] = (struct line_output){line_mqtt_result, line_mqtt_event, app->mqtt};
+    }
+    if (cfg->line.plc.window_ms > 0 &&
+        !(app->window = line_window_start(cfg->store_path, cfg->line.plc.window_ms, err, errsz)))
+        return -1;
+    if (cfg->line.plc.host[0]) {
+        if (start_plc(app, err, errsz)) return -1;
+        outputs[n++] = (struct line_output){line_plc_result, NULL, app->plc};
+    }
+    if (cfg->line.nwebhooks) {
+        if (!(app->webhooks = line_webhooks_start(&cfg->line, cfg->store_path, err, errsz)))
+            return -1;
+        outputs[n++] =
+            (struct line_output){line_webhooks_result, line_webhooks_event, app->webhooks};
     }
     return (app->feed = line_feed_start(cfg->store_path, outputs, n, err, errsz)) ? 0 : -1;
 }
@@ -256,6 +304,9 @@ out:
     scorer_stop(app.scorer);
     line_feed_stop(app.feed);
     line_mqtt_stop(app.mqtt); /* after the feed: nothing hands it messages any more */
+    line_webhooks_stop(app.webhooks);
+    line_plc_stop(app.plc);
+    line_window_stop(app.window);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);

@@ -95,7 +95,8 @@ void scorer_get_status(struct scorer *s, struct scorer_status *out);
 /* Up to max recipes the scorer knows (those of the database), oldest first. Returns the count. */
 int scorer_recipes(struct scorer *s, struct scorer_recipe_status *out, int max);
 /* A copy of the calibration scores of recipe's model (malloc'ed into *out, n of them; none when
- * its model has none). Returns the count, 0, or -1 when the recipe has no model or out of memory. */
+ * its model has none). Returns the count, 0, or -1 when the recipe has no model or out of memory.
+ */
 int scorer_recipe_calibration(struct scorer *s, const char *recipe, float **out);
 
 /* One recipe's status. Returns false (out zeroed) when the scorer does not know it (yet). */

@@ -407,6 +407,23 @@ int scoring_store_unscored_verdicts(struct scoring_store *s, int64_t recipe_id, 
     return step(s, st, "insert unscored verdicts");
 }
 
+int scoring_store_stored_before(struct scoring_store *s, int64_t after_id, int64_t before_us,
+                                int64_t *last)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT max(id) FROM frames WHERE id > ?1 AND created_at < ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "frames stored before");
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, before_us);
+    int rc = sqlite3_step(st);
+    *last = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
+                ? sqlite3_column_int64(st, 0)
+                : after_id;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : fail(s, "frames stored before");
+}
+
 int scoring_store_frames_after(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
                                int max, int64_t *last)
 {

@@ -110,6 +110,11 @@ int scoring_store_result(struct scoring_store *s, const struct scoring_result *r
 int scoring_store_unscored_verdicts(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
                                     int64_t last_id, const char *reason);
 
+/* The newest frame after after_id stored (created_at) before before_us, in *last (after_id when
+ * there is none). Returns 0 or -1. */
+int scoring_store_stored_before(struct scoring_store *s, int64_t after_id, int64_t before_us,
+                                int64_t *last);
+
 /* Among the frames of recipe_id (0: every frame): the id of the max-th frame after after_id, or of
  * the last one when fewer are stored, in *last (after_id when there is none). Returns 0 or -1. */
 int scoring_store_frames_after(struct scoring_store *s, int64_t recipe_id, int64_t after_id,

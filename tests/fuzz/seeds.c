@@ -100,6 +100,10 @@ static void config_seeds(void)
         "password_file = /etc/p\nca_file = /ca.pem\ncert_file = /c.pem\nkey_file = /k.pem\n"
         "topic_prefix = plant/inspectd\nqos_results = 1\nqos_alerts = 2\nmax_queued = 50\n"
         "keepalive = 10\n"
+        "[webhook.mes]\nurl = https://mes.example/hook\nevents = alert, result\nsecret = k\n"
+        "timeout_ms = 2000\nmax_pending = 100\nmax_age = 3600\n"
+        "[plc]\nlisten = 127.0.0.1:1502\nallow_remote = false\nwritable = true\n"
+        "window_ms = 500\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\nrecipe = plate\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
@@ -241,6 +245,24 @@ static void mqtt_seeds(void)
         put("mqtt", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 
+/* fuzz_plc.c's inputs: a byte whose low bit says writable, then a Modbus TCP request. */
+static void plc_seeds(void)
+{
+    static const struct {
+        const char *name;
+        unsigned char bytes[24];
+        size_t len;
+    } seeds[] = {
+        {"read-head", {1, 0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 12}, 13},
+        {"write-reset", {1, 0, 2, 0, 0, 0, 6, 1, 6, 0, 20, 0, 1}, 13},
+        {"write-part", {1, 0, 3, 0, 0, 0, 11, 1, 16, 0, 150, 0, 2, 4, 'P', 'L', '-', '1'}, 18},
+        {"write-readonly", {0, 0, 4, 0, 0, 0, 6, 1, 6, 0, 5, 0, 1}, 13},
+        {"write-coil", {1, 0, 5, 0, 0, 0, 6, 1, 5, 0, 0, 255, 0}, 13},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
+        put("plc", seeds[i].name, seeds[i].bytes, seeds[i].len);
+}
+
 int main(void)
 {
     image_seeds();
@@ -248,5 +270,6 @@ int main(void)
     safetensors_seeds();
     http_seeds();
     mqtt_seeds();
+    plc_seeds();
     return 0;
 }

@@ -201,6 +201,34 @@ static void mqtt_keys(void **state)
     assert_refused("[http]\npublic_url = line-pc\n" CAM, "t.conf:2:", "http://");
 }
 
+/* [plc]: off by default; beyond loopback only with allow_remote. */
+static void plc_keys(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_string_equal(cfg.line.plc.host, "");
+    assert_true(cfg.line.plc.writable);
+    assert_int_equal(cfg.line.plc.window_ms, 0);
+    config_free(&cfg);
+    assert_int_equal(parse(&cfg,
+                           "[plc]\nlisten = [::1]:1502\nwritable = false\nwindow_ms = 250\n" CAM,
+                           err, sizeof err),
+                     0);
+    assert_string_equal(cfg.line.plc.host, "::1");
+    assert_int_equal(cfg.line.plc.port, 1502);
+    assert_false(cfg.line.plc.writable);
+    assert_int_equal(cfg.line.plc.window_ms, 250);
+    config_free(&cfg);
+    assert_int_equal(
+        parse(&cfg, "[plc]\nlisten = 0.0.0.0:1502\nallow_remote = true\n" CAM, err, sizeof err), 0);
+    config_free(&cfg);
+    assert_refused("[plc]\nlisten = 0.0.0.0:1502\n" CAM, "t.conf", "allow_remote");
+    assert_refused("[plc]\nlisten = 127.0.0.1:0\n" CAM, "t.conf:2:", "port");
+    assert_refused("[plc]\nlisten = plc:1502\n" CAM, "t.conf:2:", "numeric");
+    assert_refused("[plc]\nwindow_ms = 1h\n" CAM, "t.conf:2:", "window_ms");
+}
+
 /* Defaults of the keys that bound what an unattended daemon keeps, and a file that sets them. */
 static void unattended_defaults_and_values(void **state)
 {
@@ -457,6 +485,7 @@ int main(void)
         cmocka_unit_test(unattended_defaults_and_values),
         cmocka_unit_test(result_shifts),
         cmocka_unit_test(mqtt_keys),
+        cmocka_unit_test(plc_keys),
         cmocka_unit_test(trainer_knobs),
         cmocka_unit_test(recipes),
         cmocka_unit_test(engine_keys),

@@ -72,7 +72,7 @@ static void migrates_from_empty(void **state)
                  "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
                  "type = 'table' ORDER BY name)",
                  "alerts,cameras,events,frames,heatmaps,models,recipes,results,sqlite_sequence,"
-                 "verdicts,verdicts_start");
+                 "verdicts,verdicts_start,webhook_outbox");
 }
 
 /* Runs sql on a plain connection (foreign keys on, as the daemon's). */
@@ -87,14 +87,14 @@ static void run_sql(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-/* A database as the schema before recipes (migrations 1 to 5) made it, with two cameras' frames,
+/* A database as the schema before recipes (migrations 1 to 6) made it, with two cameras' frames,
  * the model that scored them all, a retired and a 'training' row, results and alerts: after the
  * migration every camera's default recipe has that model, each frame its camera's recipe, the
  * 'training' row is rejected, every reference holds, and each recipe then trains on its own. */
 static void migrates_before_recipes(void **state)
 {
     struct fixture *f = *state;
-    for (int v = 1; v <= 5; v++) {
+    for (int v = 1; v <= 6; v++) {
         const struct embed_file *m = NULL;
         char prefix[32];
         snprintf(prefix, sizeof prefix, "schema/%04d_", v);
@@ -104,7 +104,7 @@ static void migrates_before_recipes(void **state)
         run_sql(f->path, (const char *)m->data);
     }
     run_sql(f->path,
-            "PRAGMA user_version = 5;"
+            "PRAGMA user_version = 6;"
             "INSERT INTO cameras (name, driver, created_at) VALUES ('top', 'synthetic', 1),"
             " ('side', 'synthetic', 2);"
             "INSERT INTO models (version, path, created_at, threshold, meta, status) VALUES"
