@@ -359,7 +359,7 @@ struct line_webhooks *line_webhooks_start(const struct line_config *c, const cha
         h->cfg = c->webhooks[i];
         h->db_path = db_path;
         h->stop = &w->stop;
-        snprintf(h->st.name, sizeof h->st.name, "%s", h->cfg.name);
+        memcpy(h->st.name, h->cfg.name, sizeof h->st.name); /* both names of 64 bytes */
         pthread_mutex_init(&h->lock, NULL);
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);

@@ -15,6 +15,7 @@
 #include "embedding.h"
 #include "heatmap.h"
 #include "image.h"
+#include "parse.h"
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
 {
@@ -162,6 +163,32 @@ static int tokens_one_thread(struct scoring_model *m, const float *norm, int n, 
     return 0;
 }
 
+/* Each image's patch tokens tok (n, gh·gw, D) replaced by the mean over the (2r+1)² neighbourhood
+ * that lies on the grid; scratch holds one image (gh·gw·D). */
+static void aggregate_tokens(float *tok, int n, int gh, int gw, int D, int r, float *scratch)
+{
+    size_t P = (size_t)gh * gw;
+    for (int i = 0; i < n; i++) {
+        float *img = tok + (size_t)i * P * D;
+        memcpy(scratch, img, sizeof(float) * P * D);
+        for (int y = 0; y < gh; y++)
+            for (int x = 0; x < gw; x++) {
+                float *out = img + ((size_t)y * gw + x) * D;
+                memset(out, 0, sizeof(float) * D);
+                int cnt = 0;
+                for (int yy = y - r; yy <= y + r; yy++)
+                    for (int xx = x - r; xx <= x + r; xx++) {
+                        if (yy < 0 || yy >= gh || xx < 0 || xx >= gw) continue;
+                        const float *src = scratch + ((size_t)yy * gw + xx) * D;
+                        for (int d = 0; d < D; d++) out[d] += src[d];
+                        cnt++;
+                    }
+                float inv = 1.0f / (float)cnt;
+                for (int d = 0; d < D; d++) out[d] *= inv;
+            }
+    }
+}
+
 static float *patch_tokens(struct scoring_model *m, const float *images, int n, int threads,
                            char *err, size_t errsz)
 {
@@ -192,6 +219,16 @@ static float *patch_tokens(struct scoring_model *m, const float *images, int n, 
     for (int i = 0; i < n; i++)
         memmove(tok + (size_t)i * P * D, tok + ((size_t)i * (P + 1) + 1) * D,
                 sizeof(float) * (size_t)P * D);
+    if (m->aggregate > 0) {
+        float *scratch = malloc(sizeof(float) * (size_t)P * D);
+        if (!scratch) {
+            free(tok);
+            fail(err, errsz, "out of memory for %d images' tokens", n);
+            return NULL;
+        }
+        aggregate_tokens(tok, n, m->gh, m->gw, D, m->aggregate, scratch);
+        free(scratch);
+    }
     return tok;
 }
 
@@ -370,7 +407,7 @@ static int build_banks(struct scoring_model *m, const float *tok, int nb, int ng
 static int save_bank(const struct scoring_model *m, const struct model_build_options *o,
                      const struct model_build_result *r, const char *path, char *err, size_t errsz)
 {
-    char layer[16], thr[32], rate[32], topq[32], bi[16], ci[16], pu[32], gu[32];
+    char layer[16], thr[32], rate[32], topq[32], bi[16], ci[16], pu[32], gu[32], agg[16];
     snprintf(layer, sizeof layer, "%d", m->layer);
     snprintf(thr, sizeof thr, "%.9g", r->threshold);
     snprintf(rate, sizeof rate, "%g", o->false_alarm_rate);
@@ -379,11 +416,21 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
     snprintf(ci, sizeof ci, "%d", r->calib_images);
     snprintf(pu, sizeof pu, "%.9g", m->patch_unit);
     snprintf(gu, sizeof gu, "%.9g", m->grid_unit);
-    const char *keys[] = {"format",     "layer",    "threshold",          "false_alarm_rate",
-                          "top_q",      "readout",  "calibration_images", "bank_images",
-                          "patch_unit", "grid_unit"};
-    const char *vals[] = {
-        "inspectd-bank", layer, thr, rate, topq, model_readout_name(m->readout), ci, bi, pu, gu};
+    snprintf(agg, sizeof agg, "%d", m->aggregate);
+    const char *keys[] = {"format",    "layer",      "threshold",          "false_alarm_rate",
+                          "top_q",     "readout",    "calibration_images", "bank_images",
+                          "aggregate", "patch_unit", "grid_unit"};
+    const char *vals[] = {"inspectd-bank",
+                          layer,
+                          thr,
+                          rate,
+                          topq,
+                          model_readout_name(m->readout),
+                          ci,
+                          bi,
+                          agg,
+                          pu,
+                          gu};
     int shape[2] = {m->bank.n, m->bank.dim}, gshape[2] = {m->grid_bank.n, m->grid_bank.dim};
     int fshape[1] = {(int)grid_dim(m)}, cshape[1] = {m->n_calibration}, nt = 0;
     struct st_out t[5];
@@ -395,7 +442,7 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
         t[nt++] = (struct st_out){"grid_scale", 1, fshape, m->grid_scale};
     }
     if (m->n_calibration > 0) t[nt++] = (struct st_out){"calibration", 1, cshape, m->calibration};
-    return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 10 : 8, err, errsz);
+    return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 11 : 9, err, errsz);
 }
 
 int model_from_vit(struct scoring_model *m, const struct vit_model *vit, const float *mean,
@@ -454,6 +501,7 @@ int model_fit(struct scoring_model *m, const float *images, int n,
     memset(r, 0, sizeof *r);
     m->layer = model_scoring_layer(&m->vit.cfg, o->layer);
     m->top_q = o->top_q;
+    m->aggregate = o->aggregate;
     m->readout = r->readout = o->readout;
     m->patch_unit = m->grid_unit = 1.0f;
     if (m->layer > m->vit.cfg.depth)
@@ -621,6 +669,19 @@ int model_set_calibration(struct scoring_model *m, const float *scores, int n)
     return 0;
 }
 
+/* The bank file's "aggregate" (0 when absent, as in the files of earlier versions). */
+static int load_aggregate(struct scoring_model *m, const struct st_file *f, const char *path,
+                          char *err, size_t errsz)
+{
+    const char *v = st_meta(f, "aggregate");
+    m->aggregate = 0;
+    if (!v) return 0;
+    if (parse_int(v, 0, MODEL_AGGREGATE_MAX, &m->aggregate))
+        return fail(err, errsz, "%s: aggregate '%s' is not a radius of 0 to %d", path, v,
+                    MODEL_AGGREGATE_MAX);
+    return 0;
+}
+
 int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path, char *err,
                size_t errsz)
 {
@@ -644,7 +705,8 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
     else if (layer_f < 0 || layer_f > m->vit.cfg.depth)
         rc = fail(err, errsz, "%s: layer %s does not fit %s (%d blocks)", bank_path, layer, ckpt,
                   m->vit.cfg.depth);
-    else if (load_banks(m, &f, bank_path, err, errsz))
+    else if (load_aggregate(m, &f, bank_path, err, errsz) ||
+             load_banks(m, &f, bank_path, err, errsz))
         rc = -1;
     m->layer = (int)layer_f;
     st_free(&f);

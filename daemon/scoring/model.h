@@ -31,6 +31,7 @@
 enum model_readout { MODEL_READOUT_PATCH = 0, MODEL_READOUT_ALIGNED, MODEL_READOUT_BOTH };
 #define MODEL_ALIGNED_K          5
 #define MODEL_ALIGNED_MAX_IMAGES 2048
+#define MODEL_AGGREGATE_MAX      3
 
 struct scoring_model {
     struct vit_model vit;          /* the teacher */
@@ -45,6 +46,9 @@ struct scoring_model {
     float threshold, top_q;
     int gh, gw; /* patch grid of a frame */
     enum model_readout readout;
+    int aggregate; /* 0: each patch token as the backbone gives it; r (1..3): the mean of its
+                    * (2r+1)² neighbourhood on the grid, 1 = 3×3 (PatchCore's local aggregation;
+                    * the neighbours that exist at an edge) */
     float *grid_mean, *grid_scale; /* ALIGNED, BOTH: (gh·gw·D) standardisation of the grids */
     float patch_unit, grid_unit;   /* BOTH: the readouts' median held-out scores */
     float *calibration;            /* the held-out normal frames' scores the threshold was taken
@@ -66,6 +70,7 @@ struct model_build_options {
     double false_alarm_rate;    /* share of normal frames allowed above the threshold (0.005) */
     float top_q;                /* 0: the largest patch; else the mean of this top share */
     enum model_readout readout; /* BOTH by default */
+    int aggregate;              /* scoring_model.aggregate (0) */
     int threads;
 };
 

@@ -725,6 +725,7 @@ static int register_model(const struct run *r, const struct image_set *set)
     model_build_defaults(&o);
     o.threads = c->k.t.threads;
     o.readout = (enum model_readout)c->k.readout;
+    o.aggregate = c->k.aggregate;
     if (model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
         log_error("model not registered: %s", err);
         return -1;
