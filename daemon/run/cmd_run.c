@@ -95,7 +95,7 @@ struct run_loop {
 static void reload(struct run_loop *l)
 {
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)clock_mono_us());
-    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http};
+    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http, l->app->scorer};
     char summary[800];
     reload_config(l->cfg, l->config_path, &t, summary, sizeof summary);
     sd_notifyf(0, "READY=1\nSTATUS=%s", summary);
@@ -169,7 +169,7 @@ static int set_part(void *ctx, const char *camera, const char *part_id)
 static int request_training(void *ctx, bool fresh)
 {
     struct app *app = ctx;
-    return trainer_request(app->trainer, fresh);
+    return trainer_request(app->trainer, fresh, NULL);
 }
 
 static void plc_state(void *ctx, bool *learning, bool *fault, int64_t *last_frame_id)
@@ -271,9 +271,18 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
               scorer_start(cfg->store_path, SCORER_THREADS, pipeline_image_cache(app.pipeline),
                            cfg->max_score_lag_s, err, sizeof err)))
         goto out;
+    scorer_configure(app.scorer, cfg);
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
     if (start_line_outputs(&app, err, sizeof err)) goto out;
-    if (!(http = http_start(&app, err, sizeof err))) goto out;
+    struct http_options ho = {.host = cfg->http_host,
+                              .port = cfg->http_port,
+                              .token = cfg->http_token,
+                              .max_connections = cfg->http_max_connections,
+                              .timeout_s = cfg->http_timeout_s,
+                              .max_upload = cfg->http_max_upload,
+                              .tls_cert = cfg->http_tls_cert,
+                              .tls_key = cfg->http_tls_key};
+    if (!(http = http_start(&ho, &app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
     log_info("inspectd %s running (config %s)", INSPECTD_VERSION, cfg->path);
