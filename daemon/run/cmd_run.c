@@ -166,6 +166,16 @@ static int set_part(void *ctx, const char *camera, const char *part_id)
     return pipeline_set_part(app->pipeline, camera, part_id);
 }
 
+static int switch_recipe(void *ctx, const char *camera, const char *recipe)
+{
+    struct app *app = ctx;
+    if (!config_recipe_known(app->cfg, recipe)) return 2;
+    char err[512];
+    int rc = pipeline_switch_recipe(app->pipeline, camera, recipe, err, sizeof err);
+    if (rc < 0) log_error("switching camera %s to recipe %s: %s", camera, recipe, err);
+    return rc;
+}
+
 static int request_training(void *ctx, bool fresh)
 {
     struct app *app = ctx;
@@ -215,7 +225,7 @@ static int start_line_outputs(struct app *app, char *err, size_t errsz)
     struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
     int n = 0;
     if (cfg->line.mqtt.host[0]) {
-        struct line_mqtt_hooks hooks = {set_part, request_training, app};
+        struct line_mqtt_hooks hooks = {set_part, switch_recipe, request_training, app};
         if (!(app->mqtt =
                   line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
             return -1;

@@ -227,7 +227,7 @@ static void http_seeds(void)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 
-/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload. */
+/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload, 3 recipe/set payload. */
 static void mqtt_seeds(void)
 {
     static const struct {
@@ -240,6 +240,7 @@ static void mqtt_seeds(void)
         {"part-bad", "\x01{\"part_id\":\"x\",\"extra\":1}"},
         {"train-fresh", "\x02{\"fresh\":true}"},
         {"train-empty", "\x02"},
+        {"recipe", "\x03{\"recipe\":\"bolt-m8\"}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("mqtt", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
