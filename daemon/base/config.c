@@ -163,6 +163,14 @@ static int set_http(struct parser *p, const char *key, const char *v)
         return copy_value(p, c->http_tls_cert, sizeof c->http_tls_cert, key, v);
     if (strcmp(key, "tls_key") == 0)
         return copy_value(p, c->http_tls_key, sizeof c->http_tls_key, key, v);
+    if (strcmp(key, "public_url") == 0) {
+        if (v[0] && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return fail(p, "public_url must start with http:// or https://");
+        copy_value(p, c->http_public_url, sizeof c->http_public_url, key, v);
+        size_t n = strlen(c->http_public_url);
+        while (n && c->http_public_url[n - 1] == '/') c->http_public_url[--n] = '\0';
+        return 1;
+    }
     return fail(p, "unknown key '%s' in [http]", key);
 }
 
@@ -532,6 +540,11 @@ static void validate(struct parser *p)
         return;
     }
     char why[128];
+    if (line_config_check(&c->line, why, sizeof why)) {
+        p->line = 0;
+        fail(p, "%s", why);
+        return;
+    }
     if (train_cli_check(&c->trainer_knobs, why, sizeof why)) {
         p->line = p->trainer_knob_line;
         fail(p, "[trainer] %s", why);

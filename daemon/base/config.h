@@ -1,13 +1,12 @@
 /* config.h — the daemon's configuration: an INI file (inih) read once at start-up into a plain
  * struct, every value validated, every error reported as "FILE:LINE: message".
  *
- * Sections: [http] [store] [pipeline] [trainer] [engine] [log] [results] (line/line_config.h)
- * and one [camera.NAME] per camera.
- * [engine]'s keys (gemm, precision) are training knobs kept in trainer_knobs: the daemon selects
- * them at start and passes them to every training child. Camera
- * parameters other than `driver` go to the driver unchanged after source_check_param() accepted
- * them. systemd/inspectd.conf documents every key; it is compiled in and used when no file is
- * given.
+ * Sections: [http] [store] [pipeline] [trainer] [engine] [log] [results] [mqtt]
+ * (line/line_config.h) and one [camera.NAME] per camera. [engine]'s keys (gemm, precision) are
+ * training knobs kept in trainer_knobs: the daemon selects them at start and passes them to every
+ * training child. Camera parameters other than `driver` go to the driver unchanged after
+ * source_check_param() accepted them. systemd/inspectd.conf documents every key; it is compiled in
+ * and used when no file is given.
  *
  * Invariants after a successful load: every field holds a validated value (defaults where the file
  * is silent); camera names are unique, [A-Za-z0-9_-]{1,63}; ncameras >= 1. */
@@ -48,6 +47,8 @@ struct config {
     long http_max_upload;      /* bytes of request body (POST /score images) */
     char http_tls_cert[512];   /* PEM files: HTTPS when both are set */
     char http_tls_key[512];
+    char http_public_url[256]; /* the API's address as others reach it, for absolute links in
+                                  line messages ("": relative links); no trailing '/' */
 
     /* [store] */
     char store_path[512];

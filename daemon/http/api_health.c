@@ -109,6 +109,39 @@ static json_t *engine_json(void)
                      gi.version, "isa", gi.isa, "precision", gemm_precision_name(gi.precision));
 }
 
+static json_t *webhooks_json(struct app *app)
+{
+    json_t *arr = json_array();
+    struct line_webhook_status st;
+    for (int i = 0; arr && app->webhooks && line_webhooks_status(app->webhooks, i, &st); i++)
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:o}", "name", st.name, "failing", st.failing,
+                      "pending", (json_int_t)st.pending, "delivered", (json_int_t)st.delivered,
+                      "failures", (json_int_t)st.failures, "dropped", (json_int_t)st.dropped,
+                      "last_error", st.last_error[0] ? json_string(st.last_error) : json_null()));
+    return arr;
+}
+
+/* The outputs to the line: {mqtt: null (off) or {state, broker, queued, capacity, published,
+ * dropped, connects, received, last_error}, webhooks: [{name, failing, pending, delivered,
+ * failures, dropped, last_error}]}. */
+static json_t *line_json(struct app *app)
+{
+    json_t *mqtt = json_null();
+    if (app->mqtt) {
+        struct line_mqtt_status st;
+        line_mqtt_get_status(app->mqtt, &st);
+        mqtt = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "state",
+                         line_mqtt_state_name(st.state), "broker", st.broker, "queued",
+                         (json_int_t)st.queued, "capacity", (json_int_t)st.capacity, "published",
+                         (json_int_t)st.published, "dropped", (json_int_t)st.dropped, "connects",
+                         (json_int_t)st.connects, "received", (json_int_t)st.received, "last_error",
+                         st.last_error[0] ? json_string(st.last_error) : json_null());
+    }
+    return json_pack("{s:o, s:o}", "mqtt", mqtt, "webhooks", webhooks_json(app));
+}
+
 static void status(const struct http_request *req, struct http_reply *r)
 {
     struct app *app = req->app;
@@ -133,6 +166,7 @@ static void status(const struct http_request *req, struct http_reply *r)
     json_object_set_new(obj, "training", training_json(app));
     json_object_set_new(obj, "storage", api_storage_json(app));
     json_object_set_new(obj, "engine", engine_json());
+    json_object_set_new(obj, "line", line_json(app));
     http_reply_json(r, 200, obj);
 }
 
@@ -145,6 +179,8 @@ static void write_metrics(FILE *out, struct app *app)
     pipeline_write_metrics(out, app->pipeline);
     scorer_write_metrics(out, app->scorer);
     line_feed_write_metrics(out, app->feed);
+    if (app->mqtt) line_mqtt_write_metrics(out, app->mqtt);
+    if (app->webhooks) line_webhooks_write_metrics(out, app->webhooks);
     int64_t counts[3];
     struct store_reader *rd = store_pool_get(app->readers);
     int crc = store_alert_counts(rd, counts);

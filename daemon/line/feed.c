@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "base/metrics.h"
+#include "line/result_json.h"
+#include "store/store_alerts.h"
 
 #define POLL_MS     5
 #define BATCH       64
@@ -27,7 +29,8 @@ struct line_feed {
     struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
     int noutputs;
     int64_t last_id;
-    bool failing; /* the last poll failed: logged once */
+    int64_t last_event_id; /* of the event log: alerts, reviews, model changes */
+    bool failing;          /* the last poll failed: logged once */
 
     pthread_mutex_t lock; /* guards what follows */
     bool stop;
@@ -60,7 +63,8 @@ static int load_counts(struct line_feed *f, char *err, size_t errsz)
     struct store_reader *rd = store_pool_get(f->pool);
     struct result_count *rows = NULL;
     int n = -1;
-    if (store_last_result(rd, &f->last_id) == 0) n = store_result_counts(rd, f->last_id, &rows);
+    if (store_last_result(rd, &f->last_id) == 0 && store_last_event(rd, &f->last_event_id) == 0)
+        n = store_result_counts(rd, f->last_id, &rows);
     if (n < 0) snprintf(err, errsz, "results feed: %s", store_reader_errmsg(rd));
     store_pool_put(f->pool, rd);
     for (int i = 0; i < n; i++)
@@ -77,11 +81,46 @@ static bool stopping(struct line_feed *f)
     return stop;
 }
 
+/* The alert or model an event names, as compact JSON (malloc'ed), or NULL when it is gone. */
+static char *event_json(struct store_reader *rd, const struct event_row *e)
+{
+    json_t *j = NULL;
+    if (strcmp(e->kind, "model") == 0) {
+        struct model_info mi;
+        if (store_get_model(rd, e->ref, &mi) != 1) return NULL;
+        j = line_model_json(&mi);
+        store_model_clear(&mi);
+    } else {
+        struct alert_info a;
+        if (store_get_alert(rd, e->ref, &a) != 1) return NULL;
+        j = line_alert_json(&a);
+    }
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* Hands on the events logged after last_event_id. Returns 0 or -1. */
+static int poll_events(struct line_feed *f, struct store_reader *rd)
+{
+    struct event_row ev[BATCH];
+    int n = store_events_after(rd, f->last_event_id, ev, BATCH);
+    for (int i = 0; i < n; i++) {
+        f->last_event_id = ev[i].id;
+        char *text = event_json(rd, &ev[i]);
+        for (int k = 0; text && k < f->noutputs; k++)
+            if (f->outputs[k].event) f->outputs[k].event(f->outputs[k].ctx, ev[i].kind, text);
+        free(text);
+    }
+    return n < 0 ? -1 : 0;
+}
+
 /* Reads and hands on the verdicts after last_id. Returns how many there were, or -1. */
 static int poll_once(struct line_feed *f, struct result_info *batch)
 {
     struct store_reader *rd = store_pool_get(f->pool);
     int n = store_results_after(rd, f->last_id, batch, BATCH);
+    if (n >= 0 && poll_events(f, rd) < 0) n = -1;
     if (n < 0 && !f->failing) log_error("cannot read new results: %s", store_reader_errmsg(rd));
     store_pool_put(f->pool, rd);
     if (n >= 0 && f->failing) log_info("reading new results again");

@@ -5,6 +5,9 @@
  * inspection window) knows of the outputs, and an output that is slow holds up only this thread,
  * never capture or scoring (each output queues what it cannot send at once, bounded).
  *
+ * Alerts, reviews and model changes come from the event log (schema/0003_operator.sql) the same
+ * way.
+ *
  * Invariants: the counts are those of the database (read once at start, then every verdict the
  * feed sees added); outputs see every verdict reached after the feed started, once, in order. */
 #ifndef INSPECTD_LINE_FEED_H
@@ -17,9 +20,12 @@
 
 struct line_feed;
 
-/* What an output does with each new verdict; called on the feed's thread, in order. */
+/* What an output does with each new verdict, and with each entry of the event log (kind
+ * "alert", "review" or "model"; json: the alert or model as compact JSON, line_alert_json or
+ * line_model_json); called on the feed's thread, in order. event may be NULL. */
 struct line_output {
     void (*result)(void *ctx, const struct result_info *r);
+    void (*event)(void *ctx, const char *kind, const char *json);
     void *ctx;
 };
 

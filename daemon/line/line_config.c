@@ -1,12 +1,186 @@
-/* line_config.c — [results] keys. */
+/* line_config.c — [results], [mqtt] and [webhook.NAME] keys. */
 #include "line_config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "parse.h"
 
 void line_config_defaults(struct line_config *c)
 {
     memset(c, 0, sizeof *c);
+    c->mqtt.port = 1883;
+    strcpy(c->mqtt.topic_prefix, "inspectd");
+    c->mqtt.qos_results = 0;
+    c->mqtt.qos_alerts = 1;
+    c->mqtt.max_queued = 10000;
+    c->mqtt.keepalive_s = 30;
+}
+
+static int copy(char *dst, size_t dstsz, const char *key, const char *v, char *why, size_t whysz)
+{
+    if (strlen(v) >= dstsz) {
+        snprintf(why, whysz, "%s is longer than %zu characters", key, dstsz - 1);
+        return 0;
+    }
+    memcpy(dst, v, strlen(v) + 1);
+    return 1;
+}
+
+static int int_key(int *dst, const char *key, const char *v, int lo, int hi, char *why,
+                   size_t whysz)
+{
+    if (parse_int(v, lo, hi, dst) == 0) return 1;
+    snprintf(why, whysz, "%s must be an integer in [%d, %d]", key, lo, hi);
+    return 0;
+}
+
+/* A topic level: no wildcards, no '/', not empty. */
+static bool valid_prefix(const char *v)
+{
+    if (!v[0] || v[0] == '/' || v[strlen(v) - 1] == '/') return false;
+    return strpbrk(v, "+#") == NULL;
+}
+
+static int set_mqtt(struct line_mqtt_config *m, const char *key, const char *v, char *why,
+                    size_t whysz)
+{
+    if (strcmp(key, "host") == 0) return copy(m->host, sizeof m->host, key, v, why, whysz);
+    if (strcmp(key, "port") == 0) return int_key(&m->port, key, v, 1, 65535, why, whysz);
+    if (strcmp(key, "client_id") == 0)
+        return copy(m->client_id, sizeof m->client_id, key, v, why, whysz);
+    if (strcmp(key, "username") == 0)
+        return copy(m->username, sizeof m->username, key, v, why, whysz);
+    if (strcmp(key, "password_file") == 0)
+        return copy(m->password_file, sizeof m->password_file, key, v, why, whysz);
+    if (strcmp(key, "ca_file") == 0) return copy(m->ca_file, sizeof m->ca_file, key, v, why, whysz);
+    if (strcmp(key, "cert_file") == 0)
+        return copy(m->cert_file, sizeof m->cert_file, key, v, why, whysz);
+    if (strcmp(key, "key_file") == 0)
+        return copy(m->key_file, sizeof m->key_file, key, v, why, whysz);
+    if (strcmp(key, "topic_prefix") == 0) {
+        if (!valid_prefix(v)) {
+            snprintf(why, whysz,
+                     "topic_prefix must be a topic without wildcards (+, #) or a leading or "
+                     "trailing '/'");
+            return 0;
+        }
+        return copy(m->topic_prefix, sizeof m->topic_prefix, key, v, why, whysz);
+    }
+    if (strcmp(key, "qos_results") == 0) return int_key(&m->qos_results, key, v, 0, 2, why, whysz);
+    if (strcmp(key, "qos_alerts") == 0) return int_key(&m->qos_alerts, key, v, 0, 2, why, whysz);
+    if (strcmp(key, "max_queued") == 0)
+        return int_key(&m->max_queued, key, v, 1, 1000000, why, whysz);
+    if (strcmp(key, "keepalive") == 0) return int_key(&m->keepalive_s, key, v, 5, 3600, why, whysz);
+    snprintf(why, whysz, "unknown key '%s' in [mqtt]", key);
+    return 0;
+}
+
+unsigned line_parse_events(const char *v)
+{
+    static const char *const names[] = {"alert", "review", "model", "result"};
+    unsigned bits = 0;
+    const char *p = v;
+    for (;;) {
+        while (*p == ' ') p++;
+        size_t len = strcspn(p, ","), trimmed = len;
+        while (trimmed && p[trimmed - 1] == ' ') trimmed--;
+        unsigned bit = 0;
+        for (unsigned i = 0; i < 4; i++)
+            if (trimmed == strlen(names[i]) && strncmp(p, names[i], trimmed) == 0) bit = 1u << i;
+        if (!bit) return 0;
+        bits |= bit;
+        if (!p[len]) return bits;
+        p += len + 1;
+    }
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+/* The webhook of that name, added (with defaults) when new. NULL when there are too many. */
+static struct line_webhook_config *webhook(struct line_config *c, const char *name)
+{
+    for (int i = 0; i < c->nwebhooks; i++)
+        if (strcmp(c->webhooks[i].name, name) == 0) return &c->webhooks[i];
+    if (c->nwebhooks == LINE_MAX_WEBHOOKS) return NULL;
+    struct line_webhook_config *w = &c->webhooks[c->nwebhooks++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->events = LINE_EVENT_ALERT | LINE_EVENT_REVIEW | LINE_EVENT_MODEL;
+    w->timeout_ms = 5000;
+    w->max_pending = 10000;
+    w->max_age_s = 7 * 86400;
+    return w;
+}
+
+static int set_webhook(struct line_config *c, const char *name, const char *key, const char *v,
+                       char *why, size_t whysz)
+{
+    if (!valid_name(name)) {
+        snprintf(why, whysz, "webhook name '%s' must be 1-63 of A-Z a-z 0-9 _ -", name);
+        return 0;
+    }
+    struct line_webhook_config *w = webhook(c, name);
+    if (!w) {
+        snprintf(why, whysz, "at most %d [webhook.NAME] sections", LINE_MAX_WEBHOOKS);
+        return 0;
+    }
+    if (strcmp(key, "url") == 0) {
+        const char *host = strncmp(v, "http://", 7) == 0    ? v + 7
+                           : strncmp(v, "https://", 8) == 0 ? v + 8
+                                                            : NULL;
+        if (!host || !host[0] || host[0] == '/' || strpbrk(v, " \t\r\n")) {
+            snprintf(why, whysz, "url must be an http:// or https:// URL with a host");
+            return 0;
+        }
+        return copy(w->url, sizeof w->url, key, v, why, whysz);
+    }
+    if (strcmp(key, "events") == 0) {
+        if (!(w->events = line_parse_events(v))) {
+            snprintf(why, whysz,
+                     "events must be a comma separated list of alert, review, model and result");
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(key, "secret") == 0) return copy(w->secret, sizeof w->secret, key, v, why, whysz);
+    if (strcmp(key, "timeout_ms") == 0)
+        return int_key(&w->timeout_ms, key, v, 100, 600000, why, whysz);
+    if (strcmp(key, "max_pending") == 0)
+        return int_key(&w->max_pending, key, v, 1, 10000000, why, whysz);
+    if (strcmp(key, "max_age") == 0)
+        return int_key(&w->max_age_s, key, v, 60, 365 * 86400, why, whysz);
+    snprintf(why, whysz, "unknown key '%s' in [webhook.%s]", key, name);
+    return 0;
+}
+
+int line_config_check(const struct line_config *c, char *why, size_t whysz)
+{
+    for (int i = 0; i < c->nwebhooks; i++)
+        if (!c->webhooks[i].url[0]) {
+            snprintf(why, whysz, "[webhook.%s] has no url", c->webhooks[i].name);
+            return -1;
+        }
+    const struct line_mqtt_config *m = &c->mqtt;
+    if (!m->cert_file[0] != !m->key_file[0]) {
+        snprintf(why, whysz, "[mqtt] cert_file and key_file go together");
+        return -1;
+    }
+    if (m->cert_file[0] && !m->ca_file[0]) {
+        snprintf(why, whysz, "[mqtt] cert_file needs ca_file (TLS)");
+        return -1;
+    }
+    return 0;
 }
 
 /* "HH:MM" at s (two digits each) into minutes after midnight. Returns 0 or -1. */
@@ -69,5 +243,8 @@ int line_config_set(struct line_config *c, const char *section, const char *key,
                     char *why, size_t whysz)
 {
     if (strcmp(section, "results") == 0) return set_results(c, key, value, why, whysz);
+    if (strcmp(section, "mqtt") == 0) return set_mqtt(&c->mqtt, key, value, why, whysz);
+    if (strncmp(section, "webhook.", 8) == 0)
+        return set_webhook(c, section + 8, key, value, why, whysz);
     return -1;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "rfc3339.h"
+#include "store/store_alerts.h"
 
 static json_t *time_json(int64_t us)
 {
@@ -44,4 +45,25 @@ json_t *line_result_json(const struct result_info *r, const char *base_url)
         r->model_id ? json_integer(r->model_id) : json_null(), "created_at",
         time_json(r->created_at), "scored_at", time_json(r->scored_at), "links",
         links_json(r->frame_id, base_url));
+}
+
+json_t *line_model_json(const struct model_info *m)
+{
+    return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)m->id, "version",
+                     m->version, "status", m->status, "created_at", time_json(m->created_at),
+                     "activated_at", time_json(m->activated_at), "threshold",
+                     m->has_threshold ? json_real(m->threshold) : json_null(), "frames_used",
+                     m->has_frames_used ? json_integer(m->frames_used) : json_null());
+}
+
+json_t *line_alert_json(const struct alert_info *a)
+{
+    return json_pack("{s:I, s:I, s:s, s:o, s:o, s:f, s:f, s:f, s:I, s:s, s:s, s:o, s:o, s:o}", "id",
+                     (json_int_t)a->id, "frame_id", (json_int_t)a->frame_id, "camera", a->camera,
+                     "created_at", time_json(a->created_at), "captured_at",
+                     time_json(a->captured_at), "score", a->score, "score_norm", a->score_norm,
+                     "threshold", a->threshold, "model_id", (json_int_t)a->model_id,
+                     "model_version", a->model_version, "state", a->state, "note",
+                     a->has_note ? json_string(a->note) : json_null(), "reviewed_at",
+                     time_json(a->reviewed_at), "links", links_json(a->frame_id, NULL));
 }

@@ -16,4 +16,16 @@
  * it is not NULL or "". Returns a new reference, or NULL when out of memory. */
 json_t *line_result_json(const struct result_info *r, const char *base_url);
 
+struct model_info;
+struct alert_info;
+
+/* An alert as line messages show it: {id, frame_id, camera, created_at, captured_at, score,
+ * score_norm, threshold, model_id, model_version, state, note, reviewed_at, links}, links
+ * relative. Returns a new reference, or NULL. */
+json_t *line_alert_json(const struct alert_info *a);
+
+/* A model version as line messages show it: {id, version, status, created_at, activated_at,
+ * threshold (null when unknown), frames_used}. Returns a new reference, or NULL. */
+json_t *line_model_json(const struct model_info *m);
+
 #endif

@@ -15,6 +15,8 @@
 #include "base/config.h"
 #include "capture/pipeline.h"
 #include "line/feed.h"
+#include "line/mqtt.h"
+#include "line/webhook.h"
 #include "scoring/scorer.h"
 #include "train/trainer.h"
 #include "store/store.h"
@@ -25,8 +27,10 @@ struct app {
     struct store_pool *readers;
     struct scorer *scorer;
     struct trainer *trainer;
-    struct line_feed *feed; /* the verdicts as they are reached, to the line outputs */
-    int64_t started_us;     /* wall clock, Unix microseconds */
+    struct line_feed *feed;         /* the verdicts as they are reached, to the line outputs */
+    struct line_mqtt *mqtt;         /* NULL: no [mqtt] host */
+    struct line_webhooks *webhooks; /* NULL: no [webhook.NAME] */
+    int64_t started_us;             /* wall clock, Unix microseconds */
 };
 
 #endif

@@ -160,6 +160,41 @@ static void log_summary(struct pipeline *p)
     }
 }
 
+static int set_part(void *ctx, const char *camera, const char *part_id)
+{
+    struct app *app = ctx;
+    return pipeline_set_part(app->pipeline, camera, part_id);
+}
+
+static int request_training(void *ctx, bool fresh)
+{
+    struct app *app = ctx;
+    return trainer_request(app->trainer, fresh);
+}
+
+/* The outputs to the line ([mqtt], [webhook.NAME]) and the results feed that serves them. Returns
+ * 0, or -1 with the reason in err. */
+static int start_line_outputs(struct app *app, char *err, size_t errsz)
+{
+    const struct config *cfg = app->cfg;
+    struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
+    int n = 0;
+    if (cfg->line.mqtt.host[0]) {
+        struct line_mqtt_hooks hooks = {set_part, request_training, app};
+        if (!(app->mqtt =
+                  line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
+            return -1;
+        outputs[n++] = (struct line_output){line_mqtt_result, line_mqtt_event, app->mqtt};
+    }
+    if (cfg->line.nwebhooks) {
+        if (!(app->webhooks = line_webhooks_start(&cfg->line, cfg->store_path, err, errsz)))
+            return -1;
+        outputs[n++] =
+            (struct line_output){line_webhooks_result, line_webhooks_event, app->webhooks};
+    }
+    return (app->feed = line_feed_start(cfg->store_path, outputs, n, err, errsz)) ? 0 : -1;
+}
+
 /* Scoring shares the cores with capture and training: one worker keeps a core for the rest. */
 #define SCORER_THREADS 1
 
@@ -195,7 +230,7 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
                            cfg->max_score_lag_s, err, sizeof err)))
         goto out;
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
-    if (!(app.feed = line_feed_start(cfg->store_path, NULL, 0, err, sizeof err))) goto out;
+    if (start_line_outputs(&app, err, sizeof err)) goto out;
     if (!(http = http_start(&app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
@@ -217,6 +252,8 @@ out:
     trainer_stop(app.trainer);   /* a running training child is stopped; its model is not used */
     scorer_stop(app.scorer);
     line_feed_stop(app.feed);
+    line_mqtt_stop(app.mqtt); /* after the feed: nothing hands it messages any more */
+    line_webhooks_stop(app.webhooks);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);

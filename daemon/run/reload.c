@@ -87,7 +87,8 @@ void reload_diff(const struct config *running, const struct config *next, struct
         note(r, rs, "[store] max_size_mb/min_free_mb/flagged_days");
     if (a->queue_size != b->queue_size) note(r, rs, "[pipeline] queue_size");
     if (a->max_score_lag_s != b->max_score_lag_s) note(r, rs, "[pipeline] max_score_lag_s");
-    if (memcmp(&a->line, &b->line, sizeof a->line) != 0) note(r, rs, "[results] shifts");
+    if (memcmp(&a->line, &b->line, sizeof a->line) != 0)
+        note(r, rs, "[results]/[mqtt]/[webhook.*]");
     if (unknown_keys_differ(a, b)) note(r, rs, "other keys");
 }
 

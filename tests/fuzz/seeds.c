@@ -94,6 +94,12 @@ static void config_seeds(void)
         "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
         "[results]\nshifts = 06:00,14:00,22:00\n"
+        "[mqtt]\nhost = 127.0.0.1\nport = 1883\nclient_id = line-pc\nusername = u\n"
+        "password_file = /etc/p\nca_file = /ca.pem\ncert_file = /c.pem\nkey_file = /k.pem\n"
+        "topic_prefix = plant/inspectd\nqos_results = 1\nqos_alerts = 2\nmax_queued = 50\n"
+        "keepalive = 10\n"
+        "[webhook.mes]\nurl = https://mes.example/hook\nevents = alert, result\nsecret = k\n"
+        "timeout_ms = 2000\nmax_pending = 100\nmax_age = 3600\n"
         "[camera.line1]\ndriver = synthetic\nfps = 5\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
@@ -210,11 +216,30 @@ static void http_seeds(void)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 
+/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload. */
+static void mqtt_seeds(void)
+{
+    static const struct {
+        const char *name, *text;
+    } seeds[] = {
+        {"topic-part", "\x00inspectd/line1/part/set"},
+        {"topic-train", "\x00inspectd/train/set"},
+        {"topic-recipe", "\x00inspectd/dock-2/recipe/set"},
+        {"part", "\x01{\"part_id\":\"SN-2026-000042\"}"},
+        {"part-bad", "\x01{\"part_id\":\"x\",\"extra\":1}"},
+        {"train-fresh", "\x02{\"fresh\":true}"},
+        {"train-empty", "\x02"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
+        put("mqtt", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
+}
+
 int main(void)
 {
     image_seeds();
     config_seeds();
     safetensors_seeds();
     http_seeds();
+    mqtt_seeds();
     return 0;
 }

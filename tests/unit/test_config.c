@@ -172,6 +172,35 @@ static void result_shifts(void **state)
     config_free(&cfg);
 }
 
+/* [mqtt]: off by default, its defaults, and the keys that go together. */
+static void mqtt_keys(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg, CAM, err, sizeof err), 0);
+    assert_string_equal(cfg.line.mqtt.host, "");
+    assert_int_equal(cfg.line.mqtt.port, 1883);
+    assert_string_equal(cfg.line.mqtt.topic_prefix, "inspectd");
+    assert_int_equal(cfg.line.mqtt.qos_results, 0);
+    assert_int_equal(cfg.line.mqtt.qos_alerts, 1);
+    config_free(&cfg);
+    assert_int_equal(parse(&cfg,
+                           "[http]\npublic_url = https://line-pc:8080/\n[mqtt]\nhost = broker\n"
+                           "port = 8883\ntopic_prefix = plant/a\nqos_results = 1\n" CAM,
+                           err, sizeof err),
+                     0);
+    assert_string_equal(cfg.http_public_url, "https://line-pc:8080");
+    assert_string_equal(cfg.line.mqtt.host, "broker");
+    assert_int_equal(cfg.line.mqtt.port, 8883);
+    assert_string_equal(cfg.line.mqtt.topic_prefix, "plant/a");
+    config_free(&cfg);
+    assert_refused("[mqtt]\nport = 0\n" CAM, "t.conf:2:", "port must be an integer");
+    assert_refused("[mqtt]\nqos_alerts = 3\n" CAM, "t.conf:2:", "qos_alerts");
+    assert_refused("[mqtt]\ntopic_prefix = a/+/b\n" CAM, "t.conf:2:", "wildcards");
+    assert_refused("[mqtt]\ncert_file = /c.pem\n" CAM, "t.conf", "go together");
+    assert_refused("[http]\npublic_url = line-pc\n" CAM, "t.conf:2:", "http://");
+}
+
 /* Defaults of the keys that bound what an unattended daemon keeps, and a file that sets them. */
 static void unattended_defaults_and_values(void **state)
 {
@@ -384,6 +413,7 @@ int main(void)
         cmocka_unit_test(bad_values),
         cmocka_unit_test(unattended_defaults_and_values),
         cmocka_unit_test(result_shifts),
+        cmocka_unit_test(mqtt_keys),
         cmocka_unit_test(trainer_knobs),
         cmocka_unit_test(engine_keys),
         cmocka_unit_test(duplicate_key),

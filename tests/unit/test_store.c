@@ -68,7 +68,7 @@ static void migrates_from_empty(void **state)
                  "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
                  "type = 'table' ORDER BY name)",
                  "alerts,cameras,events,frames,heatmaps,models,results,sqlite_sequence,verdicts,"
-                 "verdicts_start");
+                 "verdicts_start,webhook_outbox");
 }
 
 static void rerun_is_idempotent(void **state)
