@@ -36,7 +36,7 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
            inih:libinih-dev libarchive:libarchive-dev libsystemd:libsystemd-dev \
            cmocka:libcmocka-dev zlib:zlib1g-dev \
            aravis-0.8:libaravis-dev libusb-1.0:libusb-1.0-0-dev libmosquitto:libmosquitto-dev \
-           libcurl:libcurl4-openssl-dev libcrypto:libssl-dev
+           libcurl:libcurl4-openssl-dev libcrypto:libssl-dev libmodbus:libmodbus-dev
 # (aravis-0.8.pc names libusb-1.0 as a private requirement that libaravis-dev does not pull in)
 # Debian packages needed by tests (checked with dpkg).
 # clang + libclang-rt-14-dev build the libFuzzer targets; valgrind runs one daemon under memcheck;
@@ -44,10 +44,10 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
 # installed unit files (test_install.sh).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl clang libclang-rt-14-dev \
             valgrind systemd chromium lugaru-data python3-numpy python3-pil mosquitto \
-            mosquitto-clients
+            mosquitto-clients python3-pymodbus
 # chromium: the review page in a headless browser (test_browser.py).
 # mosquitto, mosquitto-clients: the MQTT broker the line-output tests start on loopback and its
-# subscriber, mosquitto_sub (test_mqtt.py).
+# subscriber, mosquitto_sub (test_mqtt.py); python3-pymodbus: the Modbus TCP client of test_plc.py.
 # lugaru-data (34 MB): the photographed surfaces tests/bench/make_surfaces.py cuts products from
 # (test_make_surfaces.py); it reads them with python3-pil and python3-numpy.
 # Debian packages needed only by benchmarks (the peers we compare against).

@@ -34,23 +34,12 @@ static double kl_row(float *p, const float *t, const float *c, double log_c_sum,
     return kl > 0.0 ? kl : 0.0;
 }
 
-int dino_loss(const float *teacher, const float *student, const float *center, float *dstudent,
-              int B, int n_teacher, int n_student, int K, float tau_t, float tau_s,
-              struct dino_stats *stats)
+/* The cross-entropy of every student row against the teacher targets q of the other views, its
+ * gradient, and the statistics (entropy of q, KL of each q row to prior). */
+static void loss_from_targets(const float *q, const float *student, float *dstudent, int B,
+                              int n_teacher, int n_student, int K, float tau_s, float *p,
+                              struct dino_stats *stats)
 {
-    float *q = malloc(sizeof(float) * ((size_t)n_teacher * B * K + 2 * (size_t)K));
-    if (!q) return -1;
-    float *p = q + (size_t)n_teacher * B * K, *prior = p + K;
-    double log_prior_sum = softmax_row(prior, center, NULL, 1.0f / tau_t, K);
-    double entropy = 0.0, kl = 0.0;
-    for (int r = 0; r < n_teacher * B; r++) {
-        const float *tr = teacher + (size_t)r * K;
-        float *qr = q + (size_t)r * K;
-        softmax_row(qr, tr, center, 1.0f / tau_t, K);
-        for (int k = 0; k < K; k++)
-            if (qr[k] > 0.0f) entropy -= qr[k] * log(qr[k]);
-        kl += kl_row(p, tr, center, log_prior_sum, tau_t, K);
-    }
     int pairs = n_teacher * n_student - (n_teacher < n_student ? n_teacher : n_student);
     double loss = 0.0;
     float g = 1.0f / ((float)pairs * (float)B * tau_s);
@@ -75,10 +64,95 @@ int dino_loss(const float *teacher, const float *student, const float *center, f
             for (int k = 0; k < K; k++) ds[k] *= g;
         }
     }
+    if (stats) stats->loss = loss / ((double)pairs * B);
+}
+
+static double row_entropy(const float *q, int K)
+{
+    double h = 0.0;
+    for (int k = 0; k < K; k++)
+        if (q[k] > 0.0f) h -= q[k] * log(q[k]);
+    return h;
+}
+
+int dino_loss(const float *teacher, const float *student, const float *center, float *dstudent,
+              int B, int n_teacher, int n_student, int K, float tau_t, float tau_s,
+              struct dino_stats *stats)
+{
+    float *q = malloc(sizeof(float) * ((size_t)n_teacher * B * K + 2 * (size_t)K));
+    if (!q) return -1;
+    float *p = q + (size_t)n_teacher * B * K, *prior = p + K;
+    double log_prior_sum = softmax_row(prior, center, NULL, 1.0f / tau_t, K);
+    double entropy = 0.0, kl = 0.0;
+    for (int r = 0; r < n_teacher * B; r++) {
+        const float *tr = teacher + (size_t)r * K;
+        float *qr = q + (size_t)r * K;
+        softmax_row(qr, tr, center, 1.0f / tau_t, K);
+        entropy += row_entropy(qr, K);
+        kl += kl_row(p, tr, center, log_prior_sum, tau_t, K);
+    }
+    loss_from_targets(q, student, dstudent, B, n_teacher, n_student, K, tau_s, p, stats);
     if (stats) {
-        stats->loss = loss / ((double)pairs * B);
         stats->teacher_entropy = entropy / ((double)n_teacher * B);
         stats->teacher_kl = kl / ((double)n_teacher * B);
+    }
+    free(q);
+    return 0;
+}
+
+void dino_sinkhorn(const float *teacher, int rows, int K, float tau, int iters, float *q)
+{
+    size_t n = (size_t)rows * K;
+    float mx = -INFINITY;
+    for (size_t i = 0; i < n; i++) mx = teacher[i] > mx ? teacher[i] : mx;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) sum += q[i] = expf((teacher[i] - mx) / tau);
+    for (size_t i = 0; i < n; i++) q[i] = (float)(q[i] / sum);
+    for (int it = 0; it < iters; it++) {
+        /* every prototype gets 1/K of the mass, then every row 1/rows */
+        for (int k = 0; k < K; k++) {
+            double c = 0.0;
+            for (int r = 0; r < rows; r++) c += q[(size_t)r * K + k];
+            float f = c > 0.0 ? (float)(1.0 / (c * K)) : 0.0f;
+            for (int r = 0; r < rows; r++) q[(size_t)r * K + k] *= f;
+        }
+        for (int r = 0; r < rows; r++) {
+            float *qr = q + (size_t)r * K;
+            double c = 0.0;
+            for (int k = 0; k < K; k++) c += qr[k];
+            float f = c > 0.0 ? (float)(1.0 / (c * rows)) : 0.0f;
+            for (int k = 0; k < K; k++) qr[k] *= f;
+        }
+    }
+    for (size_t i = 0; i < n; i++) q[i] *= (float)rows;
+}
+
+int dino_loss_sinkhorn(const float *teacher, const float *student, float *dstudent, int B,
+                       int n_teacher, int n_student, int K, float tau_t, float tau_s, int iters,
+                       struct dino_stats *stats)
+{
+    int rows = n_teacher * B;
+    float *q = malloc(sizeof(float) * ((size_t)rows * K + 2 * (size_t)K));
+    if (!q) return -1;
+    float *p = q + (size_t)rows * K, *mean = p + K;
+    dino_sinkhorn(teacher, rows, K, tau_t, iters, q);
+    loss_from_targets(q, student, dstudent, B, n_teacher, n_student, K, tau_s, p, stats);
+    if (stats) {
+        /* KL of each row to the batch's mean target: 0 when every image gets the same one */
+        for (int k = 0; k < K; k++) {
+            double c = 0.0;
+            for (int r = 0; r < rows; r++) c += q[(size_t)r * K + k];
+            mean[k] = (float)(c / rows);
+        }
+        double entropy = 0.0, kl = 0.0;
+        for (int r = 0; r < rows; r++) {
+            const float *qr = q + (size_t)r * K;
+            entropy += row_entropy(qr, K);
+            for (int k = 0; k < K; k++)
+                if (qr[k] > 0.0f && mean[k] > 0.0f) kl += qr[k] * log((double)qr[k] / mean[k]);
+        }
+        stats->teacher_entropy = entropy / rows;
+        stats->teacher_kl = kl > 0.0 ? kl / rows : 0.0;
     }
     free(q);
     return 0;
@@ -248,4 +322,27 @@ void dino_defect_loss(const float *x, int n, int T, int D, const float *w, const
         }
     *loss = total;
     *acc = right;
+}
+
+void dino_dense_loss(const float *s, const float *t, const unsigned char *mask, int n, int T, int D,
+                     float weight, float *ds, double *loss)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        for (int p = 1; p < T; p++) {
+            if (!mask[(size_t)i * (T - 1) + (size_t)(p - 1)]) continue;
+            size_t row = ((size_t)i * T + (size_t)p) * D;
+            const float *si = s + row, *ti = t + row;
+            double st = 0, ss = 0, tt = 0;
+            for (int d = 0; d < D; d++)
+                st += (double)si[d] * ti[d], ss += (double)si[d] * si[d],
+                    tt += (double)ti[d] * ti[d];
+            double ns = sqrt(ss) + 1e-12, nt = sqrt(tt) + 1e-12, cs = st / (ns * nt);
+            total += 1.0 - cs;
+            /* d(1 − cos)/ds = −(t / (|s||t|) − cos · s / |s|²) */
+            float a = (float)(-weight / (ns * nt)), b = (float)(weight * cs / (ns * ns));
+            float *dsi = ds + row;
+            for (int d = 0; d < D; d++) dsi[d] += a * ti[d] + b * si[d];
+        }
+    *loss = total;
 }

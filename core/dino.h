@@ -27,6 +27,8 @@ struct dino_stats {
                                      * weight) and share of crops predicted right; 0 when off */
     double defect_loss, defect_acc; /* synthetic-defect prediction: the weighted cross-entropy
                                      * (before its weight) and weighted share of patches right */
+    double dense_loss;              /* masked-patch distillation: mean 1 − cos over the masked
+                                     * patches (before its weight); 0 when off */
     double embed_std; /* BYOL, Barlow Twins, SimCLR (ssl.h): the mean per-dimension standard
                        * deviation of the student's L2-normalised global projections
                        * (ssl_embed_std); 0 for DINO, whose monitors are the teacher's */
@@ -41,6 +43,17 @@ int dino_loss(const float *teacher, /* (n_teacher*B, K) */
               float *dstudent,      /* (n_student*B, K) */
               int B, int n_teacher, int n_student, int K, float tau_t, float tau_s,
               struct dino_stats *stats);
+
+/* Sinkhorn-Knopp targets (SwAV, DINOv2) in place of centring: q = exp(teacher / tau) over the
+ * rows (rows, K) of a batch, then `iters` rounds of giving every prototype the same share of the
+ * batch and every row a total of 1; q (rows, K) rows sum to 1. */
+void dino_sinkhorn(const float *teacher, int rows, int K, float tau, int iters, float *q);
+
+/* dino_loss with Sinkhorn-Knopp targets (dino_sinkhorn over the n_teacher·B teacher rows) instead
+ * of the centred softmax; teacher_kl is each target's KL to the batch's mean target. */
+int dino_loss_sinkhorn(const float *teacher, const float *student, float *dstudent, int B,
+                       int n_teacher, int n_student, int K, float tau_t, float tau_s, int iters,
+                       struct dino_stats *stats);
 
 /* The KoLeo spreading term of DINOv2 on n embeddings x (n, D), n >= 2: each row is L2-normalised,
  * paired with its nearest other row (largest dot product), and the loss is −mean log(distance +
@@ -64,6 +77,15 @@ int dino_aux_loss(const float *x, int n, int D, const float *W, const float *b, 
 void dino_defect_loss(const float *x, int n, int T, int D, const float *w, const float *b,
                       const float *target, const float *pw, float weight, float *dx, float *dw,
                       float *db, double *loss, double *acc);
+
+/* Masked-patch self-distillation (iBOT's idea with a cosine target, as data2vec): the student saw
+ * images whose masked patches were blanked, the teacher the whole images; for every masked patch
+ * p of the n images (mask (n, T − 1), 1 = masked; the class row 0 of each image is not read),
+ * loss_p = 1 − cos(s_p, t_p) between the student's tokens s (n, T, D) and the teacher's t. Adds
+ * weight · d Σ_p loss_p / d s into ds (n, T, D) and sets *loss = Σ_p loss_p (unweighted, summed:
+ * the caller divides by the masked patches of the whole batch, in weight too). */
+void dino_dense_loss(const float *s, const float *t, const unsigned char *mask, int n, int T, int D,
+                     float weight, float *ds, double *loss);
 
 /* center ← center·momentum + mean over rows of teacher · (1 − momentum). */
 void dino_center_update(float *center,        /* (K) */

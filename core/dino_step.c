@@ -18,6 +18,8 @@ struct dino_step_worker {
     long d0, d1;    /* this worker's defect images */
     float *dtokens; /* (d1 − d0, T, D) the defect loss's gradient on their tokens */
     double defect_loss, defect_acc;
+    float *gtokens; /* (g1 − g0, T, D) the dense loss's gradient on the student's global tokens */
+    double dense_loss;        /* this worker's Σ (1 − cos) over its masked patches */
     float *dembed;            /* (g1 − g0, D) KoLeo and auxiliary gradient on the student's global
                                * embeddings */
     int *target;              /* (g1 − g0) auxiliary classes of this worker's global rows */
@@ -31,11 +33,46 @@ struct run_ctx {
     const float *globals, *locals;
     const struct dino_step_params *p;
     long step;
+    long masked; /* masked patches in the whole batch this step (0: no dense loss) */
 };
 
 static size_t image_floats(const struct dino_step *s, int size)
 {
     return (size_t)s->model.in_chans * size * size;
+}
+
+/* The student's copy of this worker's global rows with their masked patches set to 0. */
+static const float *mask_rows(struct dino_step *s, struct dino_step_worker *k, const float *globals,
+                              const unsigned char *mask)
+{
+    int C = s->model.in_chans, G = s->cfg.global_size, ps = s->model.patch, g = G / ps;
+    size_t gi = image_floats(s, G);
+    float *out = s->masked + (size_t)k->g0 * gi;
+    memcpy(out, globals + (size_t)k->g0 * gi, sizeof(float) * gi * (size_t)(k->g1 - k->g0));
+    for (long r = k->g0; r < k->g1; r++) {
+        const unsigned char *m = mask + (size_t)r * g * g;
+        float *img = s->masked + (size_t)r * gi;
+        for (int p = 0; p < g * g; p++) {
+            if (!m[p]) continue;
+            int y0 = p / g * ps, x0 = p % g * ps;
+            for (int ch = 0; ch < C; ch++)
+                for (int y = 0; y < ps; y++)
+                    memset(img + ((size_t)ch * G + y0 + y) * G + x0, 0, sizeof(float) * ps);
+        }
+    }
+    return out;
+}
+
+/* The masked-patch distillation on this worker's global rows; returns whether it ran. */
+static bool dense_part(struct dino_step *s, struct dino_step_worker *k, const struct run_ctx *c)
+{
+    k->dense_loss = 0;
+    if (!c->masked || !k->gtokens || k->g1 <= k->g0) return false;
+    int T = k->s_glob.T, D = s->model.dim, rows = (int)(k->g1 - k->g0);
+    memset(k->gtokens, 0, sizeof(float) * (size_t)rows * T * D);
+    dino_dense_loss(k->s_glob.tokens, k->t_glob.tokens, c->p->mask + (size_t)k->g0 * (T - 1), rows,
+                    T, D, s->cfg.dense_weight / (float)c->masked, k->gtokens, &k->dense_loss);
+    return true;
 }
 
 static void forward_part(void *arg, int w, int n)
@@ -46,7 +83,9 @@ static void forward_part(void *arg, int w, int n)
     size_t gi = image_floats(s, s->cfg.global_size), li = image_floats(s, s->cfg.local_size);
     if (ssl_method_has_teacher(s->cfg.method))
         vit_forward(&k->teacher, &k->t_glob, c->globals + (size_t)k->g0 * gi);
-    vit_forward(&k->student, &k->s_glob, c->globals + (size_t)k->g0 * gi);
+    const float *sg = c->globals + (size_t)k->g0 * gi;
+    if (c->masked) sg = mask_rows(s, k, c->globals, c->p->mask);
+    vit_forward(&k->student, &k->s_glob, sg);
     if (k->l1 > k->l0) vit_forward(&k->student, &k->s_loc, c->locals + (size_t)k->l0 * li);
     if (k->dtokens && c->p->defects && k->d1 > k->d0)
         vit_forward(&k->student, &k->s_def, c->p->defects + (size_t)k->d0 * gi);
@@ -127,7 +166,8 @@ static void backward_part(void *arg, int w, int n)
     size_t K = (size_t)s->model.head_out, nglob = (size_t)s->cfg.n_global * s->cfg.batch;
     vit_zero_grad(&k->student);
     const float *dembed = embed_grad(s, k, c->p->aux_target);
-    vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, dembed, NULL);
+    const float *dtok = dense_part(s, k, c) ? k->gtokens : NULL;
+    vit_backward(&k->student, &k->s_glob, s->dlogits_s + (size_t)k->g0 * K, dembed, dtok);
     if (k->l1 > k->l0)
         vit_backward(&k->student, &k->s_loc, s->dlogits_s + (nglob + (size_t)k->l0) * K, NULL,
                      NULL);
@@ -184,6 +224,10 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
     const struct dino_step_config *c = &s->cfg;
     int K = s->model.head_out, B = c->batch;
     struct run_ctx ctx = {.s = s, .globals = globals, .locals = locals, .p = p};
+    if (s->masked && p->mask) {
+        size_t P = (size_t)(c->global_size / s->model.patch) * (c->global_size / s->model.patch);
+        for (size_t i = 0; i < (size_t)c->n_global * B * P; i++) ctx.masked += p->mask[i] != 0;
+    }
     /* each worker runs its own GEMMs: BLAS must not add threads of its own (set on every step,
      * since other code may have raised the BLAS thread count in between) */
     if (s->nworkers > 1) gemm_set_threads(1);
@@ -193,18 +237,24 @@ int dino_step_run(struct dino_step *s, const float *globals, const float *locals
     if (c->method != SSL_DINO) {
         if (ssl_step_loss(s, &st)) return -2;
     } else {
-        if (dino_loss(s->logits_t, s->logits_s, s->center, s->dlogits_s, B, c->n_global,
-                      c->n_global + c->n_local, K, p->teacher_temp, c->student_temp, &st))
-            return -2;
+        int lrc =
+            c->sinkhorn > 0
+                ? dino_loss_sinkhorn(s->logits_t, s->logits_s, s->dlogits_s, B, c->n_global,
+                                     c->n_global + c->n_local, K, p->teacher_temp, c->student_temp,
+                                     c->sinkhorn, &st)
+                : dino_loss(s->logits_t, s->logits_s, s->center, s->dlogits_s, B, c->n_global,
+                            c->n_global + c->n_local, K, p->teacher_temp, c->student_temp, &st);
+        if (lrc) return -2;
         dino_center_update(s->center, s->logits_t, c->n_global * B, K, c->center_momentum);
     }
     pool_run(s->pool, backward_part, &ctx);
-    st.koleo = st.aux_loss = st.aux_acc = st.defect_loss = st.defect_acc = 0;
+    st.koleo = st.aux_loss = st.aux_acc = st.defect_loss = st.defect_acc = st.dense_loss = 0;
     for (int w = 0; w < s->nworkers; w++) {
         if (s->workers[w].failed) return -2;
         st.koleo += s->workers[w].koleo / c->n_global;
         st.aux_loss += s->workers[w].aux_loss, st.aux_acc += s->workers[w].aux_acc;
         st.defect_loss += s->workers[w].defect_loss, st.defect_acc += s->workers[w].defect_acc;
+        st.dense_loss += ctx.masked ? s->workers[w].dense_loss / (double)ctx.masked : 0.0;
     }
     pool_run(s->pool, reduce_part, &ctx);
     ssl_step_add_grads(s);
@@ -233,6 +283,9 @@ static int check_config(const struct vit_config *m, const struct dino_step_confi
         why = "student_temp must be positive";
     else if (c->defect_weight < 0.0f || (c->defect_weight > 0.0f && !m->defect_head))
         why = "the defect loss needs a model with a defect head (defect_head 1)";
+    else if (c->dense_weight < 0.0f ||
+             (c->dense_weight > 0.0f && !ssl_method_has_teacher(c->method)))
+        why = "the masked-patch distillation needs a teacher (DINO or BYOL) and a weight >= 0";
     else if ((unsigned)c->method >= SSL_METHODS)
         why = "unknown method";
     else if (c->method != SSL_DINO && c->n_global != 2)
@@ -289,6 +342,14 @@ static int create_worker(struct dino_step *s, int w, char *err, size_t errsz)
             }
         }
     }
+    if (!rc && c->dense_weight > 0.0f && k->g1 > k->g0) {
+        k->gtokens =
+            malloc(sizeof(float) * (size_t)(k->g1 - k->g0) * k->s_glob.T * (size_t)s->model.dim);
+        if (!k->gtokens) {
+            rc = -2;
+            if (errsz) snprintf(err, errsz, "out of memory for the dense gradient");
+        }
+    }
     if (!rc && k->l1 > k->l0)
         rc = vit_acts_create(&k->s_loc, &k->student, (int)(k->l1 - k->l0), L, L, true, true, err,
                              errsz);
@@ -313,11 +374,16 @@ int dino_step_create(struct dino_step *s, const struct vit_config *model,
     s->logits_s = malloc(sizeof(float) * (size_t)(cfg->n_global + cfg->n_local) * B * K);
     s->dlogits_s = malloc(sizeof(float) * (size_t)(cfg->n_global + cfg->n_local) * B * K);
     s->logits_t = malloc(sizeof(float) * (size_t)cfg->n_global * B * K);
+    bool dense = cfg->dense_weight > 0.0f;
+    if (dense)
+        s->masked = malloc(sizeof(float) * (size_t)cfg->n_global * B * model->in_chans *
+                           cfg->global_size * cfg->global_size);
     s->nworkers = cfg->threads;
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
     s->pool = pool_create(s->nworkers);
     rc = -2;
-    if (!s->center || !s->logits_s || !s->dlogits_s || !s->logits_t || !s->workers || !s->pool) {
+    if (!s->center || !s->logits_s || !s->dlogits_s || !s->logits_t || (dense && !s->masked) ||
+        !s->workers || !s->pool) {
         if (errsz) snprintf(err, errsz, "out of memory (or threads) for the training step");
         goto fail;
     }
@@ -341,6 +407,7 @@ void dino_step_destroy(struct dino_step *s)
         vit_acts_destroy(&k->t_glob);
         vit_acts_destroy(&k->s_def);
         free(k->dtokens);
+        free(k->gtokens);
         free(k->dembed);
         free(k->target);
         vit_destroy(&k->student);
@@ -351,6 +418,7 @@ void dino_step_destroy(struct dino_step *s)
     free(s->logits_s);
     free(s->dlogits_s);
     free(s->logits_t);
+    free(s->masked);
     vit_destroy(&s->teacher);
     vit_destroy(&s->student);
     memset(s, 0, sizeof *s);

@@ -32,6 +32,12 @@ struct dino_step_config {
                             * global class embeddings (model aux_classes > 0); 0 = off */
     float defect_weight;   /* weight of the synthetic-defect loss on the patch tokens of a third
                             * student pass over defect images (model defect_head); 0 = off */
+    float dense_weight;    /* weight of the masked-patch distillation (dino_dense_loss): the
+                            * student's global crops have the patches of dino_step_params.mask
+                            * blanked and its tokens there match the teacher's of the whole crop;
+                            * 0 = off */
+    int sinkhorn;          /* Sinkhorn-Knopp iterations for the teacher's targets
+                            * (dino_loss_sinkhorn); 0 = DINO's centring */
     float beta1, beta2, eps;
     int threads;            /* workers (cores); BLAS runs single-threaded inside each */
     enum ssl_method method; /* the objective (ssl.h); SSL_DINO (0) is DINO's loss and centre.
@@ -54,6 +60,9 @@ struct dino_step_params {
      * pasted defect, defect_target and defect_pw (B, P) per patch (P the patch grid) the 0/1
      * label and the loss weight (summing to 1 over the batch); NULL = no defect loss this step */
     const float *defects, *defect_target, *defect_pw;
+    /* masked-patch distillation (dense_weight > 0): (n_global·B, P) per global crop row and patch,
+     * 1 = blanked (set to 0, the normalised mean) in the student's copy; NULL = none this step */
+    const unsigned char *mask;
 };
 
 struct dino_step_worker;
@@ -67,6 +76,8 @@ struct dino_step {
     float *center;               /* (K) */
     float *logits_s, *dlogits_s; /* ((n_global+n_local)·B, K) */
     float *logits_t;             /* (n_global·B, K) */
+    float *masked;               /* (n_global·B, C, G, G) the student's masked global crops, when
+                                  * dense_weight > 0 */
     struct pool *pool;
     int nworkers;
     struct dino_step_worker *workers;

@@ -43,6 +43,8 @@ void train_defaults(struct train_options *o, int img_size, int in_chans)
     o->teacher_temp_warmup_frac = 0.3f;
     o->freeze_last_layer_frac = 0.01f;
     o->aux_weight = 1.0f;
+    o->dense_weight = 0.0f;
+    o->mask_ratio = 0.5f;
     o->barlow_lambda = 0.0051f;
     o->simclr_temp = 0.2f;
     o->epochs = 100;
@@ -79,6 +81,8 @@ int train_make_step(struct dino_step *s, const struct train_options *o, char *er
                                  .koleo_weight = o->koleo_weight,
                                  .aux_weight = o->model.aux_classes > 0 ? o->aux_weight : 0.0f,
                                  .defect_weight = o->defect_weight,
+                                 .dense_weight = o->dense_weight,
+                                 .sinkhorn = o->sinkhorn,
                                  .beta1 = 0.9f,
                                  .beta2 = 0.999f,
                                  .eps = 1e-8f,
@@ -198,6 +202,34 @@ static void make_defects(const struct train_options *o, int C, const float *glob
         d->pw[k] = d->pw[k] > 0 ? wp : d->pw[k] < 0 ? wn : 0.0f;
 }
 
+/* The student's masks for step `stream`: each global crop row is masked with probability ½, then
+ * rectangles of patches (sides up to half the grid) are blanked until a share drawn uniformly in
+ * [0.1, mask_ratio] of its g × g patches is (iBOT's block-wise masking, on a small grid). */
+static void make_masks(const struct train_options *o, uint64_t stream, int rows, int g,
+                       unsigned char *mask)
+{
+    size_t P = (size_t)g * g;
+    memset(mask, 0, (size_t)rows * P);
+    for (int r = 0; r < rows; r++) {
+        struct rng q = rng_seed(o->seed ^ 0x3A5C0000ull, stream * (uint64_t)rows + (uint64_t)r);
+        if (rng_uniform(&q) < 0.5f) continue;
+        float lo = 0.1f, hi = o->mask_ratio > lo ? o->mask_ratio : lo;
+        long want = lroundf((lo + (hi - lo) * rng_uniform(&q)) * (float)P), have = 0;
+        if (want < 1) want = 1;
+        unsigned char *m = mask + (size_t)r * P;
+        int side = g / 2 > 1 ? g / 2 : 1;
+        for (int tries = 0; have < want && tries < 64; tries++) {
+            int h = 1 + (int)(rng_next(&q) % (uint64_t)side),
+                w = 1 + (int)(rng_next(&q) % (uint64_t)side);
+            int y0 = (int)(rng_next(&q) % (uint64_t)(g - h + 1));
+            int x0 = (int)(rng_next(&q) % (uint64_t)(g - w + 1));
+            for (int y = y0; y < y0 + h && have < want; y++)
+                for (int x = x0; x < x0 + w && have < want; x++)
+                    if (!m[y * g + x]) m[y * g + x] = 1, have++;
+        }
+    }
+}
+
 void train_guard_init(struct train_guard *g)
 {
     *g = (struct train_guard){.temp_scale = 1.0f};
@@ -270,9 +302,12 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         db.alpha = malloc(sizeof(float) * (size_t)G * G);
     }
     bool db_ok = !defects || (db.images && db.target && db.pw && db.alpha);
+    bool dense = o->dense_weight > 0.0f;
+    unsigned char *mask = dense ? malloc((size_t)2 * B * P) : NULL;
+    db_ok = db_ok && (!dense || mask);
     if (!glob || !loc || !scratch || !perm || !idx || (aux && (!target || !turned)) || !db_ok) {
         free(glob), free(loc), free(scratch), free(perm), free(idx), free(target), free(turned);
-        free(db.images), free(db.target), free(db.pw), free(db.alpha);
+        free(db.images), free(db.target), free(db.pw), free(db.alpha), free(mask);
         if (errsz) snprintf(err, errsz, "out of memory for the training batch");
         return -2;
     }
@@ -292,6 +327,10 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         if (defects) {
             make_defects(o, C, glob, (uint64_t)it, &db);
             p.defects = db.images, p.defect_target = db.target, p.defect_pw = db.pw;
+        }
+        if (dense) {
+            make_masks(o, (uint64_t)it, 2 * B, G / o->model.patch, mask);
+            p.mask = mask;
         }
         p.teacher_temp =
             fmaxf(p.teacher_temp * guard.temp_scale, fminf(p.teacher_temp, TRAIN_GUARD_MIN_TEMP));
@@ -344,6 +383,6 @@ int train_run(struct dino_step *s, const struct train_options *o, const float *i
         }
     }
     free(glob), free(loc), free(scratch), free(perm), free(idx), free(target), free(turned);
-    free(db.images), free(db.target), free(db.pw), free(db.alpha);
+    free(db.images), free(db.target), free(db.pw), free(db.alpha), free(mask);
     return rc;
 }

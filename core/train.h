@@ -33,6 +33,12 @@ struct train_options {
                           * into a copy of each image's second global crop and a linear head on the
                           * student's patch tokens learns which patches it covers (balanced
                           * cross-entropy); the model then has a defect head. 0 = off */
+    float dense_weight;  /* masked-patch distillation: in half of the student's global crops a
+                          * share of the patches (blocks of them, up to mask_ratio) is blanked and
+                          * the student's tokens there learn the teacher's of the whole crop, so
+                          * patch tokens are trained too (dino_dense_loss); 0 = off */
+    float mask_ratio;    /* the largest share of a crop's patches blanked (0.1 .. 0.9) */
+    int sinkhorn;        /* Sinkhorn-Knopp iterations for the teacher's targets; 0 = centring */
     float barlow_lambda; /* Barlow Twins' off-diagonal weight (0.0051, the paper's) */
     float simclr_temp;   /* SimCLR's NT-Xent temperature (0.2) */
     float warmup_frac;   /* share of the steps for the learning-rate warm-up */

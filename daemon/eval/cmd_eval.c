@@ -61,6 +61,8 @@ static void usage(FILE *out)
             "                      printed after each (default 1)\n"
             "  --top-q Q           patch readout: score = mean of the top share Q of patches\n"
             "                      (default 0: the worst patch)\n"
+            "  --aggregate R       patch and aligned readouts: each patch token as the mean of\n"
+            "                      its (2R+1)x(2R+1) neighbourhood (0 to 3; default 0: off)\n"
             "  --k K               neighbours for the embedding scores (default 5)\n"
             "  --metric l2|cosine  distance for the embedding scores (default l2)\n"
             "  --embed KIND        cls | patch-mean | cls+patch | tokens (default: --layers)\n"
@@ -114,6 +116,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         O_BANK_IMAGES,
         O_CORESET,
         O_TOP_Q,
+        O_AGGREGATE,
         O_RUNS
     };
     static const struct option own[] = {{"dataset", 1, 0, O_DATASET},
@@ -134,6 +137,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"bank-images", 1, 0, O_BANK_IMAGES},
                                         {"coreset", 1, 0, O_CORESET},
                                         {"top-q", 1, 0, O_TOP_Q},
+                                        {"aggregate", 1, 0, O_AGGREGATE},
                                         {"runs", 1, 0, O_RUNS},
                                         {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
@@ -190,6 +194,9 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
             break;
         case O_RUNS:
             bad = parse_int(optarg, 1, 1000, &o->runs);
+            break;
+        case O_AGGREGATE:
+            bad = parse_int(optarg, 0, MODEL_AGGREGATE_MAX, &o->bank.aggregate);
             break;
         case O_TOP_Q: {
             double q = 0;

@@ -75,10 +75,11 @@ static int on_progress(const struct train_progress *p, void *arg)
             snprintf(monitor, sizeof monitor, "embed_std %.4f%s", p->stats.embed_std,
                      p->collapsed ? " (collapsed)" : "");
         log_info("%s: %s step %ld/%ld epoch %d loss %.4f %s koleo %.3f aux %.3f (%.0f%% right) "
-                 "defects %.3f (%.0f%% right) lr %.2e %.1f img/s",
+                 "defects %.3f (%.0f%% right) dense %.3f lr %.2e %.1f img/s",
                  c->name, ssl_method_name(c->method), p->step + 1, p->total_steps, p->epoch,
                  p->stats.loss, monitor, p->stats.koleo, p->stats.aux_loss, 100 * p->stats.aux_acc,
-                 p->stats.defect_loss, 100 * p->stats.defect_acc, p->lr, p->images_per_s);
+                 p->stats.defect_loss, 100 * p->stats.defect_acc, p->stats.dense_loss, p->lr,
+                 p->images_per_s);
     }
     return eval_interrupted;
 }

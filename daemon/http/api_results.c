@@ -99,13 +99,13 @@ static void list_results(const struct http_request *req, struct http_reply *r)
     if (api_results_list_query(req, r, &f, &limit) < 0) return;
     struct result_info *rows = malloc(sizeof *rows * (size_t)limit);
     if (!rows) return http_reply_error(r, 500, "out of memory");
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int known = camera_known(rd, f.camera, r), n = 0;
     if (known == 1 && (n = store_list_results(rd, &f, rows, (int)limit)) < 0) {
         log_error("list results: %s", store_reader_errmsg(rd));
         http_reply_error(r, 500, "cannot read the database");
     }
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (known == 1 && n >= 0) {
         json_t *arr = json_array();
         for (int i = 0; i < n; i++) json_array_append_new(arr, line_result_json(&rows[i], NULL));
@@ -227,7 +227,7 @@ static void result_summary(const struct http_request *req, struct http_reply *r)
     int64_t since = 0, until = 0;
     if (parse_range(req, r, &since, &until) < 0) return;
     const char *by = http_query(req, "by");
-    const struct line_config *lc = &req->app->cfg->line;
+    const struct line_config *lc = &api_app(req)->cfg->line;
     bool by_shift = false;
     if (by && strcmp(by, "shift") == 0)
         by_shift = true;
@@ -240,11 +240,11 @@ static void result_summary(const struct http_request *req, struct http_reply *r)
     if (since >= until) return http_reply_error(r, 400, "since must be before until");
     if (until - since > SUMMARY_MAX_US)
         return http_reply_error(r, 400, "the summary covers at most 31 days at a time");
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     struct result_minute *rows;
     int n = store_result_minutes(rd, since, until, &rows);
     if (n < 0) log_error("result summary: %s", store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (n < 0) return http_reply_error(r, 500, "cannot read the database");
     json_t *j = summary_json(rows, n, lc, by_shift);
     free(rows);
@@ -295,7 +295,7 @@ static void post_part(const struct http_request *req, struct http_reply *r)
     if (!body) return;
     const char *camera, *part_id;
     if (api_parts_body(body, r, &camera, &part_id) == 0) {
-        if (pipeline_set_part(req->app->pipeline, camera, part_id) == 0)
+        if (pipeline_set_part(api_app(req)->pipeline, camera, part_id) == 0)
             http_reply_json(r, 202, json_pack("{s:s, s:s}", "camera", camera, "part_id", part_id));
         else
             http_reply_error(r, 404, "no camera named '%s' is capturing", camera);

@@ -1,6 +1,7 @@
 /* line_config.c — [results], [mqtt] and [webhook.NAME] keys. */
 #include "line_config.h"
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@ void line_config_defaults(struct line_config *c)
     c->mqtt.qos_alerts = 1;
     c->mqtt.max_queued = 10000;
     c->mqtt.keepalive_s = 30;
+    c->plc.writable = true;
 }
 
 static int copy(char *dst, size_t dstsz, const char *key, const char *v, char *why, size_t whysz)
@@ -74,6 +76,58 @@ static int set_mqtt(struct line_mqtt_config *m, const char *key, const char *v, 
         return int_key(&m->max_queued, key, v, 1, 1000000, why, whysz);
     if (strcmp(key, "keepalive") == 0) return int_key(&m->keepalive_s, key, v, 5, 3600, why, whysz);
     snprintf(why, whysz, "unknown key '%s' in [mqtt]", key);
+    return 0;
+}
+
+/* "ADDRESS:PORT" or "[v6]:PORT", the address numeric; "" turns the server off. */
+static int set_plc_listen(struct line_plc_config *p, const char *v, char *why, size_t whysz)
+{
+    if (!v[0]) {
+        p->host[0] = '\0';
+        return 1;
+    }
+    const char *colon = strrchr(v, ':');
+    char host[64];
+    size_t hl = colon ? (size_t)(colon - v) : 0;
+    if (!colon || hl == 0 || hl >= sizeof host) {
+        snprintf(why, whysz, "listen must be ADDRESS:PORT, e.g. 127.0.0.1:1502");
+        return 0;
+    }
+    memcpy(host, v, hl);
+    host[hl] = '\0';
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1) {
+        snprintf(why, whysz, "listen address '%s' is not a numeric IPv4 or IPv6 address", host);
+        return 0;
+    }
+    if (parse_int(colon + 1, 1, 65535, &p->port) < 0) {
+        snprintf(why, whysz, "listen port must be an integer in [1, 65535]");
+        return 0;
+    }
+    snprintf(p->host, sizeof p->host, "%s", host);
+    return 1;
+}
+
+static int bool_key(bool *dst, const char *key, const char *v, char *why, size_t whysz)
+{
+    if (parse_bool(v, dst) == 0) return 1;
+    snprintf(why, whysz, "%s must be true or false (yes/no, on/off, 1/0)", key);
+    return 0;
+}
+
+static int set_plc(struct line_plc_config *p, const char *key, const char *v, char *why,
+                   size_t whysz)
+{
+    if (strcmp(key, "listen") == 0) return set_plc_listen(p, v, why, whysz);
+    if (strcmp(key, "allow_remote") == 0) return bool_key(&p->allow_remote, key, v, why, whysz);
+    if (strcmp(key, "writable") == 0) return bool_key(&p->writable, key, v, why, whysz);
+    if (strcmp(key, "window_ms") == 0)
+        return int_key(&p->window_ms, key, v, 0, 3600000, why, whysz);
+    snprintf(why, whysz, "unknown key '%s' in [plc]", key);
     return 0;
 }
 
@@ -164,8 +218,24 @@ static int set_webhook(struct line_config *c, const char *name, const char *key,
     return 0;
 }
 
+/* Whether a numeric address is a loopback one. */
+static bool loopback(const char *host)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1) return a[0] == 127;
+    static const unsigned char one[16] = {[15] = 1};
+    return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, one, 16) == 0;
+}
+
 int line_config_check(const struct line_config *c, char *why, size_t whysz)
 {
+    if (c->plc.host[0] && !loopback(c->plc.host) && !c->plc.allow_remote) {
+        snprintf(why, whysz,
+                 "[plc] listen on %s (not loopback) needs allow_remote = true: Modbus has no "
+                 "authentication",
+                 c->plc.host);
+        return -1;
+    }
     for (int i = 0; i < c->nwebhooks; i++)
         if (!c->webhooks[i].url[0]) {
             snprintf(why, whysz, "[webhook.%s] has no url", c->webhooks[i].name);
@@ -244,6 +314,7 @@ int line_config_set(struct line_config *c, const char *section, const char *key,
 {
     if (strcmp(section, "results") == 0) return set_results(c, key, value, why, whysz);
     if (strcmp(section, "mqtt") == 0) return set_mqtt(&c->mqtt, key, value, why, whysz);
+    if (strcmp(section, "plc") == 0) return set_plc(&c->plc, key, value, why, whysz);
     if (strncmp(section, "webhook.", 8) == 0)
         return set_webhook(c, section + 8, key, value, why, whysz);
     return -1;

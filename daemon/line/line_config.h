@@ -1,9 +1,10 @@
 /* line_config.h — the keys of the sections that concern the line's outputs ([results], [mqtt],
- * [webhook.NAME]),
+ * [plc], [webhook.NAME]),
  * parsed for config.c (which owns the file, its lines and its errors) and checked here. */
 #ifndef INSPECTD_LINE_CONFIG_H
 #define INSPECTD_LINE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define LINE_MAX_SHIFTS 12
@@ -23,6 +24,16 @@ struct line_mqtt_config {
     int qos_alerts;         /* 0..2 (1) */
     int max_queued;         /* messages waiting for the broker, at most (10000) */
     int keepalive_s;        /* 5..3600 (30) */
+};
+
+/* [plc]: the Modbus TCP server (line/plc.h); off while host is "". */
+struct line_plc_config {
+    char host[64];     /* numeric IPv4 or IPv6 address */
+    int port;          /* 1..65535 */
+    bool allow_remote; /* a non-loopback host needs it */
+    bool writable;     /* false: every register is read-only */
+    int window_ms;     /* a part without a verdict this long after it was stored is unscored
+                          (late); 0: no window */
 };
 
 /* What a webhook is sent. */
@@ -47,6 +58,7 @@ struct line_config {
     int shifts[LINE_MAX_SHIFTS];
     int nshifts;
     struct line_mqtt_config mqtt;
+    struct line_plc_config plc;
     struct line_webhook_config webhooks[LINE_MAX_WEBHOOKS];
     int nwebhooks;
 };

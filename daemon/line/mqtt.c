@@ -16,7 +16,7 @@
 
 #include "clock.h"
 #include "base/metrics.h"
-#include "line/result_json.h"
+#include "result_json.h"
 
 #define MQTT_INFLIGHT    64 /* messages handed to libmosquitto and not yet written, at most */
 #define LOOP_MS          20
@@ -341,10 +341,15 @@ static int send_some(struct line_mqtt *m)
         int rc =
             mosquitto_publish(m->mosq, NULL, msg.topic, msg.len, msg.payload, msg.qos, msg.retain);
         if (rc != MOSQ_ERR_SUCCESS) {
-            pthread_mutex_lock(&m->lock); /* back to the front: the outbox had room for it */
-            m->head = (m->head + m->capacity - 1) % m->capacity;
-            m->ring[m->head] = msg;
-            m->count++;
+            pthread_mutex_lock(&m->lock);
+            if (m->count < m->capacity) { /* back to the front, to go first after a reconnect */
+                m->head = (m->head + m->capacity - 1) % m->capacity;
+                m->ring[m->head] = msg;
+                m->count++;
+            } else { /* the feed filled the outbox meanwhile: this one is the oldest */
+                free(msg.payload);
+                m->st.dropped++;
+            }
             pthread_mutex_unlock(&m->lock);
             return rc;
         }

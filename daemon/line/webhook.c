@@ -19,7 +19,7 @@
 #include "clock.h"
 #include "base/metrics.h"
 #include "base/version.h"
-#include "line/result_json.h"
+#include "result_json.h"
 #include "store/store_webhooks.h"
 
 #define QUEUE_MAX      4096 /* events waiting to be written to the outbox, at most */
@@ -359,7 +359,7 @@ struct line_webhooks *line_webhooks_start(const struct line_config *c, const cha
         h->cfg = c->webhooks[i];
         h->db_path = db_path;
         h->stop = &w->stop;
-        snprintf(h->st.name, sizeof h->st.name, "%s", h->cfg.name);
+        memcpy(h->st.name, h->cfg.name, sizeof h->st.name); /* both names of 64 bytes */
         pthread_mutex_init(&h->lock, NULL);
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);

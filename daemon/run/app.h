@@ -16,6 +16,8 @@
 #include "capture/pipeline.h"
 #include "line/feed.h"
 #include "line/mqtt.h"
+#include "line/plc.h"
+#include "line/window.h"
 #include "line/webhook.h"
 #include "scoring/scorer.h"
 #include "train/trainer.h"
@@ -30,6 +32,8 @@ struct app {
     struct line_feed *feed;         /* the verdicts as they are reached, to the line outputs */
     struct line_mqtt *mqtt;         /* NULL: no [mqtt] host */
     struct line_webhooks *webhooks; /* NULL: no [webhook.NAME] */
+    struct line_plc *plc;           /* NULL: no [plc] listen */
+    struct line_window *window;     /* NULL: no [plc] window_ms */
     int64_t started_us;             /* wall clock, Unix microseconds */
 };
 

@@ -95,7 +95,7 @@ struct run_loop {
 static void reload(struct run_loop *l)
 {
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)clock_mono_us());
-    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http};
+    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http, l->app->scorer};
     char summary[800];
     reload_config(l->cfg, l->config_path, &t, summary, sizeof summary);
     sd_notifyf(0, "READY=1\nSTATUS=%s", summary);
@@ -169,10 +169,45 @@ static int set_part(void *ctx, const char *camera, const char *part_id)
 static int request_training(void *ctx, bool fresh)
 {
     struct app *app = ctx;
-    return trainer_request(app->trainer, fresh);
+    return trainer_request(app->trainer, fresh, NULL);
 }
 
-/* The outputs to the line ([mqtt], [webhook.NAME]) and the results feed that serves them. Returns
+static void plc_state(void *ctx, bool *learning, bool *fault, int64_t *last_frame_id)
+{
+    struct app *app = ctx;
+    struct scorer_status sc;
+    scorer_get_status(app->scorer, &sc);
+    *learning = sc.state == SCORER_LEARNING;
+    *fault = sc.state == SCORER_ERROR;
+    struct pipeline_camera_status cam;
+    for (size_t i = 0; pipeline_camera_status(app->pipeline, i, &cam); i++)
+        *fault |= cam.state == CAMERA_ERROR;
+    struct pipeline_storage_status st;
+    pipeline_storage_status(app->pipeline, &st);
+    *last_frame_id = st.last_frame_id;
+}
+
+static void plc_counts(void *ctx, uint64_t counts[RESULT_NVERDICTS])
+{
+    struct app *app = ctx;
+    struct line_counts c = {0};
+    if (app->feed) line_feed_totals(app->feed, &c);
+    memcpy(counts, c.verdicts, sizeof c.verdicts);
+}
+
+/* The Modbus server for the configured cameras. Returns 0, or -1 with the reason in err. */
+static int start_plc(struct app *app, char *err, size_t errsz)
+{
+    const struct config *cfg = app->cfg;
+    const char *names[CONFIG_MAX_CAMERAS];
+    for (size_t i = 0; i < cfg->ncameras; i++) names[i] = cfg->cameras[i].name;
+    struct line_plc_hooks hooks = {plc_state, plc_counts, set_part, app};
+    app->plc = line_plc_start(&cfg->line.plc, names, (int)cfg->ncameras, &hooks, err, errsz);
+    return app->plc ? 0 : -1;
+}
+
+/* The outputs to the line ([mqtt], [plc], [webhook.NAME]), the inspection window and the results
+ * feed that serves them. Returns
  * 0, or -1 with the reason in err. */
 static int start_line_outputs(struct app *app, char *err, size_t errsz)
 {
@@ -185,6 +220,13 @@ static int start_line_outputs(struct app *app, char *err, size_t errsz)
                   line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
             return -1;
         outputs[n++] = (struct line_output){line_mqtt_result, line_mqtt_event, app->mqtt};
+    }
+    if (cfg->line.plc.window_ms > 0 &&
+        !(app->window = line_window_start(cfg->store_path, cfg->line.plc.window_ms, err, errsz)))
+        return -1;
+    if (cfg->line.plc.host[0]) {
+        if (start_plc(app, err, errsz)) return -1;
+        outputs[n++] = (struct line_output){line_plc_result, NULL, app->plc};
     }
     if (cfg->line.nwebhooks) {
         if (!(app->webhooks = line_webhooks_start(&cfg->line, cfg->store_path, err, errsz)))
@@ -229,9 +271,18 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
               scorer_start(cfg->store_path, SCORER_THREADS, pipeline_image_cache(app.pipeline),
                            cfg->max_score_lag_s, err, sizeof err)))
         goto out;
+    scorer_configure(app.scorer, cfg);
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
     if (start_line_outputs(&app, err, sizeof err)) goto out;
-    if (!(http = http_start(&app, err, sizeof err))) goto out;
+    struct http_options ho = {.host = cfg->http_host,
+                              .port = cfg->http_port,
+                              .token = cfg->http_token,
+                              .max_connections = cfg->http_max_connections,
+                              .timeout_s = cfg->http_timeout_s,
+                              .max_upload = cfg->http_max_upload,
+                              .tls_cert = cfg->http_tls_cert,
+                              .tls_key = cfg->http_tls_key};
+    if (!(http = http_start(&ho, &app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
     log_info("inspectd %s running (config %s)", INSPECTD_VERSION, cfg->path);
@@ -254,6 +305,8 @@ out:
     line_feed_stop(app.feed);
     line_mqtt_stop(app.mqtt); /* after the feed: nothing hands it messages any more */
     line_webhooks_stop(app.webhooks);
+    line_plc_stop(app.plc);
+    line_window_stop(app.window);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);

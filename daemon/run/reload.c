@@ -88,7 +88,7 @@ void reload_diff(const struct config *running, const struct config *next, struct
     if (a->queue_size != b->queue_size) note(r, rs, "[pipeline] queue_size");
     if (a->max_score_lag_s != b->max_score_lag_s) note(r, rs, "[pipeline] max_score_lag_s");
     if (memcmp(&a->line, &b->line, sizeof a->line) != 0)
-        note(r, rs, "[results]/[mqtt]/[webhook.*]");
+        note(r, rs, "[results]/[mqtt]/[plc]/[webhook.*]");
     if (unknown_keys_differ(a, b)) note(r, rs, "other keys");
 }
 
@@ -121,6 +121,7 @@ static int apply(struct config *running, struct config *next, const struct reloa
     }
     if (d->trainer) {
         trainer_set_policy(t->trainer, next);
+        if (t->scorer) scorer_configure(t->scorer, next);
         config_copy_trainer(running, next);
         note(applied, appliedsz, "[trainer]");
     }

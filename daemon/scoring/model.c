@@ -15,6 +15,7 @@
 #include "embedding.h"
 #include "heatmap.h"
 #include "image.h"
+#include "parse.h"
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
 {
@@ -162,6 +163,32 @@ static int tokens_one_thread(struct scoring_model *m, const float *norm, int n, 
     return 0;
 }
 
+/* Each image's patch tokens tok (n, gh·gw, D) replaced by the mean over the (2r+1)² neighbourhood
+ * that lies on the grid; scratch holds one image (gh·gw·D). */
+static void aggregate_tokens(float *tok, int n, int gh, int gw, int D, int r, float *scratch)
+{
+    size_t P = (size_t)gh * gw;
+    for (int i = 0; i < n; i++) {
+        float *img = tok + (size_t)i * P * D;
+        memcpy(scratch, img, sizeof(float) * P * D);
+        for (int y = 0; y < gh; y++)
+            for (int x = 0; x < gw; x++) {
+                float *out = img + ((size_t)y * gw + x) * D;
+                memset(out, 0, sizeof(float) * D);
+                int cnt = 0;
+                for (int yy = y - r; yy <= y + r; yy++)
+                    for (int xx = x - r; xx <= x + r; xx++) {
+                        if (yy < 0 || yy >= gh || xx < 0 || xx >= gw) continue;
+                        const float *src = scratch + ((size_t)yy * gw + xx) * D;
+                        for (int d = 0; d < D; d++) out[d] += src[d];
+                        cnt++;
+                    }
+                float inv = 1.0f / (float)cnt;
+                for (int d = 0; d < D; d++) out[d] *= inv;
+            }
+    }
+}
+
 static float *patch_tokens(struct scoring_model *m, const float *images, int n, int threads,
                            char *err, size_t errsz)
 {
@@ -192,6 +219,16 @@ static float *patch_tokens(struct scoring_model *m, const float *images, int n, 
     for (int i = 0; i < n; i++)
         memmove(tok + (size_t)i * P * D, tok + ((size_t)i * (P + 1) + 1) * D,
                 sizeof(float) * (size_t)P * D);
+    if (m->aggregate > 0) {
+        float *scratch = malloc(sizeof(float) * (size_t)P * D);
+        if (!scratch) {
+            free(tok);
+            fail(err, errsz, "out of memory for %d images' tokens", n);
+            return NULL;
+        }
+        aggregate_tokens(tok, n, m->gh, m->gw, D, m->aggregate, scratch);
+        free(scratch);
+    }
     return tok;
 }
 
@@ -370,7 +407,7 @@ static int build_banks(struct scoring_model *m, const float *tok, int nb, int ng
 static int save_bank(const struct scoring_model *m, const struct model_build_options *o,
                      const struct model_build_result *r, const char *path, char *err, size_t errsz)
 {
-    char layer[16], thr[32], rate[32], topq[32], bi[16], ci[16], pu[32], gu[32];
+    char layer[16], thr[32], rate[32], topq[32], bi[16], ci[16], pu[32], gu[32], agg[16];
     snprintf(layer, sizeof layer, "%d", m->layer);
     snprintf(thr, sizeof thr, "%.9g", r->threshold);
     snprintf(rate, sizeof rate, "%g", o->false_alarm_rate);
@@ -379,14 +416,24 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
     snprintf(ci, sizeof ci, "%d", r->calib_images);
     snprintf(pu, sizeof pu, "%.9g", m->patch_unit);
     snprintf(gu, sizeof gu, "%.9g", m->grid_unit);
-    const char *keys[] = {"format",     "layer",    "threshold",          "false_alarm_rate",
-                          "top_q",      "readout",  "calibration_images", "bank_images",
-                          "patch_unit", "grid_unit"};
-    const char *vals[] = {
-        "inspectd-bank", layer, thr, rate, topq, model_readout_name(m->readout), ci, bi, pu, gu};
+    snprintf(agg, sizeof agg, "%d", m->aggregate);
+    const char *keys[] = {"format",    "layer",      "threshold",          "false_alarm_rate",
+                          "top_q",     "readout",    "calibration_images", "bank_images",
+                          "aggregate", "patch_unit", "grid_unit"};
+    const char *vals[] = {"inspectd-bank",
+                          layer,
+                          thr,
+                          rate,
+                          topq,
+                          model_readout_name(m->readout),
+                          ci,
+                          bi,
+                          agg,
+                          pu,
+                          gu};
     int shape[2] = {m->bank.n, m->bank.dim}, gshape[2] = {m->grid_bank.n, m->grid_bank.dim};
-    int fshape[1] = {(int)grid_dim(m)}, nt = 0;
-    struct st_out t[4];
+    int fshape[1] = {(int)grid_dim(m)}, cshape[1] = {m->n_calibration}, nt = 0;
+    struct st_out t[5];
     if (has_patch(m))
         t[nt++] = (struct st_out){.name = "bank", .ndim = 2, .shape = shape, .data = m->bank.x};
     if (has_grid(m)) {
@@ -394,7 +441,8 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
         t[nt++] = (struct st_out){"grid_mean", 1, fshape, m->grid_mean};
         t[nt++] = (struct st_out){"grid_scale", 1, fshape, m->grid_scale};
     }
-    return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 10 : 8, err, errsz);
+    if (m->n_calibration > 0) t[nt++] = (struct st_out){"calibration", 1, cshape, m->calibration};
+    return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 11 : 9, err, errsz);
 }
 
 int model_from_vit(struct scoring_model *m, const struct vit_model *vit, const float *mean,
@@ -453,6 +501,7 @@ int model_fit(struct scoring_model *m, const float *images, int n,
     memset(r, 0, sizeof *r);
     m->layer = model_scoring_layer(&m->vit.cfg, o->layer);
     m->top_q = o->top_q;
+    m->aggregate = o->aggregate;
     m->readout = r->readout = o->readout;
     m->patch_unit = m->grid_unit = 1.0f;
     if (m->layer > m->vit.cfg.depth)
@@ -498,6 +547,11 @@ int model_fit(struct scoring_model *m, const float *images, int n,
         goto done;
     }
     m->threshold = r->threshold;
+    m->trained_rate = (float)o->false_alarm_rate;
+    if (model_set_calibration(m, cal_scores, nc)) {
+        fail(err, errsz, "out of memory for calibration");
+        goto done;
+    }
     r->bank_rows = has_patch(m) ? m->bank.n : m->grid_bank.n;
     r->bank_images = nb, r->calib_images = nc;
     rc = 0;
@@ -587,6 +641,44 @@ static int load_banks(struct scoring_model *m, const struct st_file *f, const ch
                         load_vector(&m->grid_scale, f, "grid_scale", F, path, err, errsz)))
         return -1;
     m->base_rows = m->bank.n, m->grid_base_rows = m->grid_bank.n;
+    /* the held-out scores the threshold came from (absent from files of earlier versions) */
+    const struct st_tensor *cal = st_find(f, "calibration");
+    if (cal && cal->ndim == 1 && cal->numel > 0 && cal->numel <= INT32_MAX) {
+        if (!(m->calibration = malloc(sizeof(float) * cal->numel)))
+            return fail(err, errsz, "out of memory for the calibration scores");
+        st_read_f32(cal, m->calibration);
+        m->n_calibration = (int)cal->numel;
+    }
+    return 0;
+}
+
+int model_threshold_at(const struct scoring_model *m, double rate, float *threshold)
+{
+    if (m->n_calibration < 1) return -1;
+    return knn_calibrate(m->calibration, m->n_calibration, rate, threshold);
+}
+
+int model_set_calibration(struct scoring_model *m, const float *scores, int n)
+{
+    float *c = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!c) return -1;
+    memcpy(c, scores, sizeof(float) * (size_t)n);
+    free(m->calibration);
+    m->calibration = c;
+    m->n_calibration = n;
+    return 0;
+}
+
+/* The bank file's "aggregate" (0 when absent, as in the files of earlier versions). */
+static int load_aggregate(struct scoring_model *m, const struct st_file *f, const char *path,
+                          char *err, size_t errsz)
+{
+    const char *v = st_meta(f, "aggregate");
+    m->aggregate = 0;
+    if (!v) return 0;
+    if (parse_int(v, 0, MODEL_AGGREGATE_MAX, &m->aggregate))
+        return fail(err, errsz, "%s: aggregate '%s' is not a radius of 0 to %d", path, v,
+                    MODEL_AGGREGATE_MAX);
     return 0;
 }
 
@@ -608,10 +700,13 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
         meta_float(&f, "threshold", &m->threshold) || meta_float(&f, "top_q", &m->top_q) ||
         meta_float(&f, "layer", &layer_f) || !(m->threshold > 0.0f))
         rc = fail(err, errsz, "%s: not an inspectd bank file", bank_path);
+    else if (meta_float(&f, "false_alarm_rate", &m->trained_rate))
+        m->trained_rate = 0.005f; /* the rate every version calibrated at */
     else if (layer_f < 0 || layer_f > m->vit.cfg.depth)
         rc = fail(err, errsz, "%s: layer %s does not fit %s (%d blocks)", bank_path, layer, ckpt,
                   m->vit.cfg.depth);
-    else if (load_banks(m, &f, bank_path, err, errsz))
+    else if (load_aggregate(m, &f, bank_path, err, errsz) ||
+             load_banks(m, &f, bank_path, err, errsz))
         rc = -1;
     m->layer = (int)layer_f;
     st_free(&f);
@@ -685,6 +780,7 @@ void model_free(struct scoring_model *m)
     scratch_free(m->scratch);
     free(m->feedback);
     free(m->grid_mean), free(m->grid_scale);
+    free(m->calibration);
     knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
     vit_destroy(&m->vit);
     memset(m, 0, sizeof *m);

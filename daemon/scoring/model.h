@@ -31,6 +31,7 @@
 enum model_readout { MODEL_READOUT_PATCH = 0, MODEL_READOUT_ALIGNED, MODEL_READOUT_BOTH };
 #define MODEL_ALIGNED_K          5
 #define MODEL_ALIGNED_MAX_IMAGES 2048
+#define MODEL_AGGREGATE_MAX      3
 
 struct scoring_model {
     struct vit_model vit;          /* the teacher */
@@ -45,8 +46,16 @@ struct scoring_model {
     float threshold, top_q;
     int gh, gw; /* patch grid of a frame */
     enum model_readout readout;
+    int aggregate; /* 0: each patch token as the backbone gives it; r (1..3): the mean of its
+                    * (2r+1)² neighbourhood on the grid, 1 = 3×3 (PatchCore's local aggregation;
+                    * the neighbours that exist at an edge) */
     float *grid_mean, *grid_scale; /* ALIGNED, BOTH: (gh·gw·D) standardisation of the grids */
     float patch_unit, grid_unit;   /* BOTH: the readouts' median held-out scores */
+    float *calibration;            /* the held-out normal frames' scores the threshold was taken
+                                    * from (n_calibration; NULL in a bank file of an earlier
+                                    * version), so another false-alarm rate needs no retraining */
+    int n_calibration;
+    float trained_rate; /* the false-alarm rate the bank file's threshold was calibrated at */
     struct model_scratch *scratch; /* model_score's buffers with one thread, kept between calls
                                     * (NULL until the first) */
 };
@@ -61,6 +70,7 @@ struct model_build_options {
     double false_alarm_rate;    /* share of normal frames allowed above the threshold (0.005) */
     float top_q;                /* 0: the largest patch; else the mean of this top share */
     enum model_readout readout; /* BOTH by default */
+    int aggregate;              /* scoring_model.aggregate (0) */
     int threads;
 };
 
@@ -118,6 +128,14 @@ int model_fit(struct scoring_model *m, const float *images, int n,
  * "PATH: ..." in err. */
 int model_read_config(const struct st_file *f, const char *path, struct scoring_model *m,
                       struct vit_config *c, char *err, size_t errsz);
+
+/* The threshold of false-alarm rate `rate` from m's calibration scores (knn_calibrate). Returns 0,
+ * or -1 when m has none (or out of memory). */
+int model_threshold_at(const struct scoring_model *m, double rate, float *threshold);
+
+/* Sets m's calibration scores to a copy of scores (n of them; a model whose bank file had none,
+ * recalibrated on frames taken as normal). Returns 0, or -1 when out of memory. */
+int model_set_calibration(struct scoring_model *m, const float *scores, int n);
 
 /* Loads a checkpoint's teacher and its bank file. Returns 0, or -1 with the reason in err. */
 int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path, char *err,

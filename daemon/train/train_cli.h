@@ -20,6 +20,7 @@ struct train_knobs {
     int channels;           /* 1 grey, 3 RGB */
     int max_images;         /* a run learns from at most this many images */
     int readout;            /* enum model_readout of the model --register makes */
+    int aggregate;          /* its scoring_model.aggregate */
     int gemm;               /* enum gemm_backend the run computes with */
     int precision;          /* enum gemm_precision */
 };

@@ -93,6 +93,8 @@ static void config_seeds(void)
         "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
         "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
+        "[recipe.plate]\nnumber = 3\nevery_frames = 500\nminutes = 2\ndim = 32\n"
+        "false_alarm_rate = 0.01\nthreshold = 1.5\n"
         "[results]\nshifts = 06:00,14:00,22:00\n"
         "[mqtt]\nhost = 127.0.0.1\nport = 1883\nclient_id = line-pc\nusername = u\n"
         "password_file = /etc/p\nca_file = /ca.pem\ncert_file = /c.pem\nkey_file = /k.pem\n"
@@ -100,7 +102,9 @@ static void config_seeds(void)
         "keepalive = 10\n"
         "[webhook.mes]\nurl = https://mes.example/hook\nevents = alert, result\nsecret = k\n"
         "timeout_ms = 2000\nmax_pending = 100\nmax_age = 3600\n"
-        "[camera.line1]\ndriver = synthetic\nfps = 5\n"
+        "[plc]\nlisten = 127.0.0.1:1502\nallow_remote = false\nwritable = true\n"
+        "window_ms = 500\n"
+        "[camera.line1]\ndriver = synthetic\nfps = 5\nrecipe = plate\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
 
@@ -162,7 +166,7 @@ static void safetensors_seeds(void)
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
  * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 results query, 10 parts
- * body, 11 event types. */
+ * body, 11 event types, 12 recipe switch body, 13 sensitivity body. */
 static void http_seeds(void)
 {
     static const struct {
@@ -211,6 +215,13 @@ static void http_seeds(void)
                         "result,alert"},
         {"event-types-bad", "\x0b"
                             "alert,,results"},
+        {"train-recipe", "\x08{\"recipe\":\"plate\",\"fresh\":false}"},
+        {"route-recipe", "\x00POST /api/v1/cameras/top/recipe"},
+        {"recipe-switch", "\x0c{\"recipe\":\"plate\"}"},
+        {"recipe-bad", "\x0c{\"recipe\":\"a b\",\"camera\":1}"},
+        {"sensitivity-rate", "\x0d{\"false_alarm_rate\":0.01}"},
+        {"sensitivity-threshold", "\x0d{\"threshold\":1.25}"},
+        {"sensitivity-bad", "\x0d{\"false_alarm_rate\":1,\"threshold\":-2}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
@@ -234,6 +245,24 @@ static void mqtt_seeds(void)
         put("mqtt", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 
+/* fuzz_plc.c's inputs: a byte whose low bit says writable, then a Modbus TCP request. */
+static void plc_seeds(void)
+{
+    static const struct {
+        const char *name;
+        unsigned char bytes[24];
+        size_t len;
+    } seeds[] = {
+        {"read-head", {1, 0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 12}, 13},
+        {"write-reset", {1, 0, 2, 0, 0, 0, 6, 1, 6, 0, 20, 0, 1}, 13},
+        {"write-part", {1, 0, 3, 0, 0, 0, 11, 1, 16, 0, 150, 0, 2, 4, 'P', 'L', '-', '1'}, 18},
+        {"write-readonly", {0, 0, 4, 0, 0, 0, 6, 1, 6, 0, 5, 0, 1}, 13},
+        {"write-coil", {1, 0, 5, 0, 0, 0, 6, 1, 5, 0, 0, 255, 0}, 13},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
+        put("plc", seeds[i].name, seeds[i].bytes, seeds[i].len);
+}
+
 int main(void)
 {
     image_seeds();
@@ -241,5 +270,6 @@ int main(void)
     safetensors_seeds();
     http_seeds();
     mqtt_seeds();
+    plc_seeds();
     return 0;
 }

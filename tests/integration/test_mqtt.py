@@ -9,6 +9,7 @@ daemon reconnects and publishes again. A broker that is not there does not stop 
 starting, capturing or being ready; bad [mqtt] keys exit 78. Python standard library only."""
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -38,6 +39,7 @@ enabled = false
 host = 127.0.0.1
 port = {mqtt}
 client_id = inspectd-test-{seed}
+{mqtt_extra}
 [camera.line]
 driver = synthetic
 fps = {fps}
@@ -124,12 +126,12 @@ def wait_for(pred, timeout, what):
     raise AssertionError("timed out waiting for " + what)
 
 
-def start(tmp, db, mqtt, frames, fps, seed, rate):
+def start(tmp, db, mqtt, frames, fps, seed, rate, mqtt_extra=""):
     port = free_port()
     conf = os.path.join(tmp, "run-%d.conf" % seed)
     with open(conf, "w") as f:
         f.write(CONFIG.format(port=port, db=db, mqtt=mqtt, frames=frames, fps=fps, seed=seed,
-                              rate=rate))
+                              rate=rate, mqtt_extra=mqtt_extra))
     log = open(os.path.join(tmp, "run-%d.log" % seed), "w+")
     return subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log), port, log
 
@@ -284,14 +286,20 @@ def main():
         assert seqs == list(range(150)), "a frame went missing: %s" % seqs[:10]
         con.close()
 
-        # 4. no broker at all: the daemon starts, captures and is ready
+        # 4. no broker at all: the daemon starts, captures and is ready; the bounded outbox drops
+        # its oldest messages and counts them
         broker.kill()
-        daemon, port, log = start(tmp, db, broker.port, 0, 10, 4, 0.0)
+        daemon, port, log = start(tmp, db, broker.port, 0, 10, 4, 0.0, "max_queued = 20")
         try:
             wait_for(lambda: status(port)["database"]["frames_stored"] > 200, 120, "frames")
             wait_for(lambda: urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port,
                                                     timeout=10).status == 200, 120, "ready")
-            assert status(port)["line"]["mqtt"]["state"] != "connected"
+            wait_for(lambda: status(port)["line"]["mqtt"]["dropped"] > 0, 120, "drops")
+            st = status(port)
+            assert st["line"]["mqtt"]["state"] != "connected", st["line"]
+            assert st["line"]["mqtt"]["queued"] <= 20, st["line"]
+            assert st["cameras"][0]["frames_dropped"] == 0, st["cameras"]
+            assert re.search(r"^inspectd_mqtt_dropped_total [1-9]", get(port, "/metrics"), re.M)
         finally:
             stop(daemon)
     finally:

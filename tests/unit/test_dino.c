@@ -219,6 +219,117 @@ static void defect_loss_matches_pytorch(void **state)
     st_free(&f);
 }
 
+struct dense_ctx {
+    float s[3 * 5 * 4], t[3 * 5 * 4];
+    unsigned char mask[3 * 4];
+};
+
+static double dense_of(void *p)
+{
+    struct dense_ctx *a = p;
+    float ds[3 * 5 * 4] = {0};
+    double loss;
+    dino_dense_loss(a->s, a->t, a->mask, 3, 5, 4, 1.0f, ds, &loss);
+    return loss;
+}
+
+/* The masked-patch distillation: the gradient in the student's tokens by central differences,
+ * class rows and unmasked patches untouched, the weight scaling what is added, equal tokens
+ * giving 0 and opposite ones 2 per patch. */
+static void dense_loss_gradients_match_finite_differences(void **state)
+{
+    struct dense_ctx a;
+    struct rng r = rng_seed(12, 0);
+    gradcheck_fill(a.s, 3 * 5 * 4, 1.0f, &r);
+    gradcheck_fill(a.t, 3 * 5 * 4, 1.0f, &r);
+    for (int i = 0; i < 12; i++) a.mask[i] = i % 3 != 1;
+    float ds[3 * 5 * 4] = {0};
+    double loss;
+    dino_dense_loss(a.s, a.t, a.mask, 3, 5, 4, 1.0f, ds, &loss);
+    assert_true(gradcheck("dense.ds", a.s, ds, 3 * 5 * 4, dense_of, &a, 1e-3f, 60) < 1e-2);
+    for (int i = 0; i < 3; i++)
+        for (int d = 0; d < 4; d++) assert_float_equal(ds[i * 5 * 4 + d], 0.0f, 0.0);
+    /* mask[1] is image 0's second patch: token row 2 */
+    for (int d = 0; d < 4; d++) assert_float_equal(ds[2 * 4 + d], 0.0f, 0.0);
+    float ds2[3 * 5 * 4];
+    for (int i = 0; i < 60; i++) ds2[i] = 1.0f;
+    dino_dense_loss(a.s, a.t, a.mask, 3, 5, 4, 0.5f, ds2, &loss);
+    for (int i = 0; i < 60; i++) assert_float_equal(ds2[i], 1.0f + 0.5f * ds[i], 1e-6);
+    int masked = 0;
+    for (int i = 0; i < 12; i++) masked += a.mask[i];
+    memcpy(a.t, a.s, sizeof a.s);
+    assert_float_equal(dense_of(&a), 0.0, 1e-6);
+    for (int i = 0; i < 60; i++) a.t[i] = -2.0f * a.s[i];
+    assert_float_equal(dense_of(&a), 2.0 * masked, 1e-5);
+}
+
+/* The same loss and gradient as PyTorch's cosine_similarity
+ * (tests/reference/dense_loss.safetensors, written by make_dense_reference.py). */
+static void dense_loss_matches_pytorch(void **state)
+{
+    struct st_file f;
+    char err[256];
+    if (st_load("tests/reference/dense_loss.safetensors", &f, err, sizeof err)) fail_msg("%s", err);
+    const char *names[] = {"student", "teacher", "mask", "loss", "dstudent"};
+    float *t[5];
+    for (int i = 0; i < 5; i++) {
+        const struct st_tensor *st = st_find(&f, names[i]);
+        assert_non_null(st);
+        t[i] = malloc(sizeof(float) * st->numel);
+        st_read_f32(st, t[i]);
+    }
+    enum { N = 3, T = 10, D = 16 };
+    unsigned char mask[N * (T - 1)];
+    for (int i = 0; i < N * (T - 1); i++) mask[i] = t[2][i] > 0.5f;
+    float ds[N * T * D] = {0};
+    double loss;
+    dino_dense_loss(t[0], t[1], mask, N, T, D, 1.0f, ds, &loss);
+    assert_float_equal(loss, t[3][0], 1e-5);
+    for (int i = 0; i < N * T * D; i++) assert_float_equal(ds[i], t[4][i], 1e-6);
+    for (int i = 0; i < 5; i++) free(t[i]);
+    st_free(&f);
+}
+
+/* Sinkhorn-Knopp targets and the loss on them as PyTorch computes them with DINOv2's
+ * sinkhorn_knopp_teacher (tests/reference/sinkhorn_loss.safetensors, written by
+ * make_sinkhorn_reference.py); rows of the targets sum to 1, prototypes share the batch evenly. */
+static void sinkhorn_loss_matches_pytorch(void **state)
+{
+    struct st_file f;
+    char err[256];
+    if (st_load("tests/reference/sinkhorn_loss.safetensors", &f, err, sizeof err))
+        fail_msg("%s", err);
+    const char *names[] = {"teacher", "student", "targets", "loss", "dstudent"};
+    float *t[5];
+    for (int i = 0; i < 5; i++) {
+        const struct st_tensor *st = st_find(&f, names[i]);
+        assert_non_null(st);
+        t[i] = malloc(sizeof(float) * st->numel);
+        st_read_f32(st, t[i]);
+    }
+    enum { B = 3, NT = 2, NS = 4, K = 12 };
+    float q[NT * B * K], ds[NS * B * K];
+    dino_sinkhorn(t[0], NT * B, K, 0.07f, 3, q);
+    for (int i = 0; i < NT * B * K; i++) assert_float_equal(q[i], t[2][i], 1e-5);
+    for (int r = 0; r < NT * B; r++) {
+        double sum = 0;
+        for (int k = 0; k < K; k++) sum += q[r * K + k];
+        assert_float_equal(sum, 1.0, 1e-5);
+    }
+    struct dino_stats st;
+    assert_int_equal(dino_loss_sinkhorn(t[0], t[1], ds, B, NT, NS, K, 0.07f, 0.1f, 3, &st), 0);
+    assert_float_equal(st.loss, t[3][0], 1e-5);
+    for (int i = 0; i < NS * B * K; i++) assert_float_equal(ds[i], t[4][i], 1e-6);
+    assert_true(st.teacher_kl > 0.0 && st.teacher_entropy < log((double)K));
+    /* one target for every row: its KL to the batch mean is 0 */
+    float same[NT * B * K];
+    for (int i = 0; i < NT * B * K; i++) same[i] = t[0][i % K];
+    assert_int_equal(dino_loss_sinkhorn(same, t[1], ds, B, NT, NS, K, 0.07f, 0.1f, 3, &st), 0);
+    assert_true(st.teacher_kl < 1e-6);
+    for (int i = 0; i < 5; i++) free(t[i]);
+    st_free(&f);
+}
+
 /* Two orthogonal unit vectors and a third at 45° between them: hand-computed nearest distances. */
 static void koleo_by_hand(void **state)
 {
@@ -341,6 +452,9 @@ int main(void)
         cmocka_unit_test(aux_loss_matches_pytorch),
         cmocka_unit_test(defect_loss_gradients_match_finite_differences),
         cmocka_unit_test(defect_loss_matches_pytorch),
+        cmocka_unit_test(dense_loss_gradients_match_finite_differences),
+        cmocka_unit_test(dense_loss_matches_pytorch),
+        cmocka_unit_test(sinkhorn_loss_matches_pytorch),
         cmocka_unit_test(centre_is_an_ema_of_the_batch_mean),
         cmocka_unit_test(monitors_by_hand),
         cmocka_unit_test(cosine_with_warmup_by_hand),

@@ -184,7 +184,8 @@ static void aligned_readout_round_trip(void **state)
 
 /* What inspectd eval scores with (a model around the in-memory teacher, model_fit) equals what
  * the daemon loads after inspectd train --register (model_build's file, model_load), bit for bit:
- * the same threshold and the same scores, in every readout. */
+ * the same threshold and the same scores, in every readout, with and without local aggregation
+ * (which the bank file records). */
 static void eval_scores_as_the_daemon(void **state)
 {
     struct fixture *f = *state;
@@ -195,10 +196,12 @@ static void eval_scores_as_the_daemon(void **state)
     struct image_set normal = {0};
     float odd[S * S];
     make_images(&normal, odd);
-    for (int readout = MODEL_READOUT_PATCH; readout <= MODEL_READOUT_BOTH; readout++) {
+    for (int run = 0; run < 6; run++) {
+        int readout = MODEL_READOUT_PATCH + run % 3, agg = run / 3;
         struct model_build_options o;
         model_build_defaults(&o);
         o.readout = (enum model_readout)readout;
+        o.aggregate = agg;
         struct model_build_result r, r2;
         if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
         struct scoring_model daemon, eval;
@@ -208,6 +211,7 @@ static void eval_scores_as_the_daemon(void **state)
         if (model_fit(&eval, normal.pixels, normal.n, &o, &r2, err, sizeof err))
             fail_msg("%s", err);
         assert_true(r2.threshold == daemon.threshold && r2.readout == daemon.readout);
+        assert_int_equal(daemon.aggregate, agg);
         float a[N + 1], b[N + 1];
         float *all = malloc(sizeof(float) * (N + 1) * S * S);
         memcpy(all, normal.pixels, sizeof(float) * N * S * S);
@@ -215,6 +219,11 @@ static void eval_scores_as_the_daemon(void **state)
         assert_int_equal(model_score(&daemon, all, N + 1, 2, a, NULL, err, sizeof err), 0);
         assert_int_equal(model_score(&eval, all, N + 1, 2, b, NULL, err, sizeof err), 0);
         assert_memory_equal(a, b, sizeof a);
+        /* aggregated or not, the odd frame stands out; aggregation changes its score */
+        static float odd_plain[3];
+        if (agg == 0) odd_plain[readout] = a[N];
+        if (agg == 1) assert_true(a[N] != odd_plain[readout]);
+        assert_true(a[N] > daemon.threshold);
         free(all);
         model_free(&eval);
         model_free(&daemon);
