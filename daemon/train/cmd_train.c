@@ -740,8 +740,8 @@ static int register_model(const struct run *r, const struct image_set *set)
              "\"start\":\"%s\",\"recipe\":\"%s\",\"method\":\"%s\"}",
              res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
              model_readout_name(res.readout), r->s->student.adam_step,
-             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start),
-             c->recipe_name, ssl_method_name(c->k.t.method));
+             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start), c->recipe_name,
+             ssl_method_name(c->k.t.method));
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     int64_t id = 0;
     char why[256] = "";
