@@ -205,13 +205,30 @@ static void plc_counts(void *ctx, uint64_t counts[RESULT_NVERDICTS])
     memcpy(counts, c.verdicts, sizeof c.verdicts);
 }
 
+static int recipe_number(void *ctx, const char *recipe)
+{
+    struct app *app = ctx;
+    const struct config_recipe *r = config_recipe_find(app->cfg, recipe);
+    return r ? r->number : -1;
+}
+
+static int select_recipe(void *ctx, const char *camera, int number)
+{
+    struct app *app = ctx;
+    for (size_t i = 0; i < app->cfg->nrecipes; i++)
+        if (app->cfg->recipes[i].number == number)
+            return switch_recipe(ctx, camera, app->cfg->recipes[i].name) ? -1 : 0;
+    return -1;
+}
+
 /* The Modbus server for the configured cameras. Returns 0, or -1 with the reason in err. */
 static int start_plc(struct app *app, char *err, size_t errsz)
 {
     const struct config *cfg = app->cfg;
     const char *names[CONFIG_MAX_CAMERAS];
     for (size_t i = 0; i < cfg->ncameras; i++) names[i] = cfg->cameras[i].name;
-    struct line_plc_hooks hooks = {plc_state, plc_counts, set_part, app};
+    struct line_plc_hooks hooks = {plc_state,     plc_counts,    set_part,
+                                   recipe_number, select_recipe, app};
     app->plc = line_plc_start(&cfg->line.plc, names, (int)cfg->ncameras, &hooks, err, errsz);
     return app->plc ? 0 : -1;
 }

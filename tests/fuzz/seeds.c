@@ -259,6 +259,7 @@ static void plc_seeds(void)
         {"write-part", {1, 0, 3, 0, 0, 0, 11, 1, 16, 0, 150, 0, 2, 4, 'P', 'L', '-', '1'}, 18},
         {"write-readonly", {0, 0, 4, 0, 0, 0, 6, 1, 6, 0, 5, 0, 1}, 13},
         {"write-coil", {1, 0, 5, 0, 0, 0, 6, 1, 5, 0, 0, 255, 0}, 13},
+        {"write-recipe", {1, 0, 6, 0, 0, 0, 6, 1, 6, 0, 182, 0, 7}, 13},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("plc", seeds[i].name, seeds[i].bytes, seeds[i].len);
