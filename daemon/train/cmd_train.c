@@ -714,7 +714,7 @@ static int start_run(struct run *r, const struct image_set *set)
 static int register_model(const struct run *r, const struct image_set *set)
 {
     const struct train_cmd *c = r->c;
-    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[64], meta[640];
+    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[64], meta[1024];
     if (!realpath(c->out, ckpt)) {
         log_error("%s: %s", c->out, strerror(errno));
         return -1;
@@ -737,11 +737,11 @@ static int register_model(const struct run *r, const struct image_set *set)
     snprintf(meta, sizeof meta,
              "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
              "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"steps\":%ld,\"run_steps\":%ld,"
-             "\"start\":\"%s\",\"recipe\":\"%s\"}",
+             "\"start\":\"%s\",\"recipe\":\"%s\",\"method\":\"%s\"}",
              res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
              model_readout_name(res.readout), r->s->student.adam_step,
-             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start),
-             c->recipe_name);
+             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start), c->recipe_name,
+             ssl_method_name(c->k.t.method));
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     int64_t id = 0;
     char why[256] = "";
