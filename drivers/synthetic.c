@@ -106,6 +106,13 @@ int synthetic_param_set(struct synthetic_params *p, const char *key, const char 
         if (parse_long(value, 0, 0x7fffffffL, &l))
             return driver_fail(err, errsz, "frames must be an integer >= 0 (0: endless)");
         p->frames = (uint64_t)l;
+    } else if (strcmp(key, "defect_region") == 0) {
+        int x, y, w, h, n = -1;
+        if (sscanf(value, "%d,%d,%d,%d%n", &x, &y, &w, &h, &n) != 4 || n < 0 || value[n] || x < 0 ||
+            y < 0 || w < 1 || h < 1 || x > 8192 || y > 8192 || w > 8192 || h > 8192)
+            return driver_fail(err, errsz,
+                               "defect_region must be x,y,w,h in pixels (x, y >= 0; w, h >= 1)");
+        p->region_x = x, p->region_y = y, p->region_w = w, p->region_h = h;
     } else if (strcmp(key, "shape") == 0) {
         static const char *const names[] = {"square", "disc", "nut", "mixed"};
         if (set_enum(value, names, 4, &e))
@@ -226,6 +233,28 @@ static void place_inside(const struct scene *sc, struct rng *r, float margin, fl
     *u = 0.65f * sc->R, *v = 0; /* inside every shape, clear of the nut's bore */
 }
 
+/* Whether image pixel (x, y) is where p draws defects. */
+static bool in_region(const struct synthetic_params *p, float x, float y)
+{
+    return p->region_w <= 0 || (x >= p->region_x && x < p->region_x + p->region_w &&
+                                y >= p->region_y && y < p->region_y + p->region_h);
+}
+
+/* With a defect region: a point of the product at least `margin` inside its outline whose image
+ * position is inside the region (kept as drawn when there is none: the defect is then clipped
+ * away). */
+static void place_in_region(const struct synthetic_params *p, const struct scene *sc, struct rng *r,
+                            float margin, float *u, float *v)
+{
+    place_inside(sc, r, margin, u, v);
+    for (int tries = 0; p->region_w > 0 && tries < 256; tries++) {
+        float x = sc->cx + sc->cosr * *u - sc->sinr * *v,
+              y = sc->cy + sc->sinr * *u + sc->cosr * *v;
+        if (in_region(p, x, y) && in_region(p, x + 1, y + 1) && in_region(p, x - 1, y - 1)) return;
+        place_inside(sc, r, margin, u, v);
+    }
+}
+
 static void plan_defect(const struct synthetic_params *p, uint64_t seq, const struct scene *sc,
                         struct defect *d)
 {
@@ -236,7 +265,7 @@ static void plan_defect(const struct synthetic_params *p, uint64_t seq, const st
     float k = (float)p->defect_scale, s = sc->s;
     switch (d->kind) {
     case DEFECT_SCRATCH: {
-        place_inside(sc, &r, 0.3f * sc->R, &d->cu, &d->cv);
+        place_in_region(p, sc, &r, 0.3f * sc->R, &d->cu, &d->cv);
         float half = sc->R * (float)rng_range(&r, 0.35, 0.7) * k;
         float a = (float)rng_range(&r, 0, 3.14159265);
         d->hu = half * cosf(a), d->hv = half * sinf(a);
@@ -250,14 +279,14 @@ static void plan_defect(const struct synthetic_params *p, uint64_t seq, const st
     }
     case DEFECT_HOLE:
         d->radius = fmaxf(1.5f, 0.035f * s) * k * (float)rng_range(&r, 0.8, 1.2);
-        place_inside(sc, &r, d->radius + 0.04f * sc->R, &d->cu, &d->cv);
+        place_in_region(p, sc, &r, d->radius + 0.04f * sc->R, &d->cu, &d->cv);
         d->reach2 = (d->radius + 2) * (d->radius + 2);
         d->strength = 1;
         d->tone[0] = 16, d->tone[1] = 14, d->tone[2] = 12;
         break;
     default: {
         d->radius = fmaxf(3, 0.08f * s) * k * (float)rng_range(&r, 0.8, 1.2);
-        place_inside(sc, &r, 0.6f * d->radius, &d->cu, &d->cv);
+        place_in_region(p, sc, &r, 0.6f * d->radius, &d->cu, &d->cv);
         d->reach2 = (1.5f * d->radius) * (1.5f * d->radius);
         d->strength = 0.75f;
         static const float rust[3] = {120, 62, 30}, oil[3] = {64, 60, 52};
@@ -390,12 +419,14 @@ int synthetic_render(const struct synthetic_params *p, uint64_t seq, struct imag
     struct defect d;
     plan_scene(p, seq, &sc);
     plan_defect(p, seq, &sc, &d);
+    struct defect none = d;
+    none.kind = DEFECT_NONE; /* outside the defect region */
     struct rng nr = rng_seed(p->seed, seq * 4 + 2);
     for (int y = 0; y < p->height; y++) {
         uint8_t *row = out->data + (size_t)y * out->stride;
         for (int x = 0; x < p->width; x++) {
             float rgb[3], w;
-            render_pixel(&sc, &d, x, y, rgb, &w);
+            render_pixel(&sc, in_region(p, x, y) ? &d : &none, x, y, rgb, &w);
             if (w >= VISIBLE_WEIGHT) grow_box(truth, x, y);
             float light = sc.gain * (1 + sc.grad_x * (x - 0.5f * p->width) +
                                      sc.grad_y * (y - 0.5f * p->height));

@@ -35,13 +35,16 @@ struct synthetic_params {
     int jpeg_quality;         /* 90 */
     uint64_t frames;          /* 0 = endless, else SOURCE_END after this many (driver only) */
     enum synthetic_shape shape;
+    int region_x, region_y, region_w, region_h; /* defect_region: defects are drawn only inside
+                                                   this box of the frame (w 0: anywhere) */
 };
 
 /* Fills *p with the defaults above. */
 void synthetic_params_default(struct synthetic_params *p);
 
 /* Sets one parameter from its config text: width, height, fps, seed, defect_rate, defect_scale,
- * format (jpeg|rgb8|mono8), jpeg_quality, frames, shape (square|disc|nut|mixed). Returns 0, or -1
+ * format (jpeg|rgb8|mono8), jpeg_quality, frames, shape (square|disc|nut|mixed), defect_region
+ * (x,y,w,h in pixels of the frame). Returns 0, or -1
  * with a reason in err ("unknown key", "width must be an integer in [16, 8192]", ...). */
 int synthetic_param_set(struct synthetic_params *p, const char *key, const char *value, char *err,
                         size_t errsz);

@@ -22,7 +22,15 @@
 #include "parse.h"
 #include "embedded.h"
 
-#define MAX_KEYS 512
+#define MAX_KEYS        512
+#define MAX_RECIPE_KEYS 32
+
+/* A key of a [recipe.NAME] section, applied once the whole file is read (over [trainer]'s
+ * values, wherever that section is). */
+struct recipe_key {
+    char key[64], value[256];
+    int line;
+};
 
 struct parser {
     struct config *cfg;
@@ -46,6 +54,9 @@ struct parser {
     int camera_line[CONFIG_MAX_CAMERAS];
     int driver_line[CONFIG_MAX_CAMERAS];
     int param_line[CONFIG_MAX_CAMERAS][CONFIG_MAX_PARAMS];
+    int recipe_line[CONFIG_MAX_RECIPES];
+    struct recipe_key recipe_keys[CONFIG_MAX_RECIPES][MAX_RECIPE_KEYS];
+    size_t nrecipe_keys[CONFIG_MAX_RECIPES];
 };
 
 struct string_stream {
@@ -228,45 +239,173 @@ static int set_pipeline(struct parser *p, const char *key, const char *v)
     return fail(p, "unknown key '%s' in [pipeline]", key);
 }
 
-static int set_trainer(struct parser *p, const char *key, const char *v)
+/* Where a section's trainer keys go: [trainer]'s fields, or a recipe's. */
+struct trainer_fields {
+    const char *section; /* for messages */
+    int *enabled, *every, *min_frames;
+    int *keep_models; /* NULL: not a key of this section */
+    double *first_minutes;
+    struct train_knobs *knobs;
+    uint64_t *knobs_set;
+    char *import;
+    size_t importsz;
+    double *false_alarm_rate, *threshold;
+};
+
+static int set_trainer_key(struct parser *p, const struct trainer_fields *f, const char *key,
+                           const char *v)
 {
-    struct config *c = p->cfg;
     if (strcmp(key, "enabled") == 0) {
         bool on;
         if (parse_bool(v, &on))
             return fail(p, "enabled must be true or false (yes/no, on/off, 1/0)");
-        c->trainer_enabled = on;
+        *f->enabled = on;
         return 1;
     }
     struct {
         const char *key;
         int *dst, lo, hi;
-    } ints[] = {{"every_frames", &c->trainer_every, 10, 100000000},
-                {"min_frames", &c->trainer_min_frames, 2, 100000000},
-                {"keep_models", &c->trainer_keep_models, 1, 1000}};
+    } ints[] = {{"every_frames", f->every, 10, 100000000},
+                {"min_frames", f->min_frames, 2, 100000000},
+                {"keep_models", f->keep_models, 1, 1000}};
     for (size_t i = 0; i < ARRAY_LEN(ints); i++)
-        if (strcmp(key, ints[i].key) == 0)
+        if (ints[i].dst && strcmp(key, ints[i].key) == 0)
             return parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst) == 0
                        ? 1
                        : fail(p, "%s must be an integer in [%d, %d]", key, ints[i].lo, ints[i].hi);
     if (strcmp(key, "first_minutes") == 0)
-        return parse_double(v, 0, 1e4, 1, &c->trainer_first_minutes) == 0
+        return parse_double(v, 0, 1e4, 1, f->first_minutes) == 0
                    ? 1
                    : fail(p, "first_minutes must be a number above 0, at most 10000");
+    if (strcmp(key, "false_alarm_rate") == 0) {
+        double x;
+        if (parse_double(v, 0, 1, true, &x) || !(x < 1))
+            return fail(p, "false_alarm_rate must be a number above 0 and below 1");
+        *f->false_alarm_rate = x;
+        return 1;
+    }
+    if (strcmp(key, "threshold") == 0) {
+        if (v[0] == '\0') return *f->threshold = 0, 1;
+        return parse_double(v, 0, 1e30, true, f->threshold) == 0
+                   ? 1
+                   : fail(p, "threshold must be a number above 0 (raw score units), or empty");
+    }
     if (strcmp(key, "import") == 0) {
-        if (strlen(v) >= sizeof c->trainer_import) return fail(p, "import: path too long");
-        snprintf(c->trainer_import, sizeof c->trainer_import, "%s", v);
+        if (strlen(v) >= f->importsz) return fail(p, "import: path too long");
+        snprintf(f->import, f->importsz, "%s", v);
         return 1;
     }
     int knob = train_cli_find_key(key);
     if (knob >= 0) {
         char why[128];
-        if (train_cli_set(knob, v, &c->trainer_knobs, why, sizeof why)) return fail(p, "%s", why);
-        c->trainer_knobs_set |= (uint64_t)1 << knob;
-        p->trainer_knob_line = p->line;
+        if (train_cli_set(knob, v, f->knobs, why, sizeof why)) return fail(p, "%s", why);
+        *f->knobs_set |= (uint64_t)1 << knob;
         return 1;
     }
-    return fail(p, "unknown key '%s' in [trainer]", key);
+    return fail(p, "unknown key '%s' in [%s]", key, f->section);
+}
+
+static int set_trainer(struct parser *p, const char *key, const char *v)
+{
+    struct config *c = p->cfg;
+    struct trainer_fields f = {.section = "trainer",
+                               .enabled = &c->trainer_enabled,
+                               .every = &c->trainer_every,
+                               .min_frames = &c->trainer_min_frames,
+                               .keep_models = &c->trainer_keep_models,
+                               .first_minutes = &c->trainer_first_minutes,
+                               .knobs = &c->trainer_knobs,
+                               .knobs_set = &c->trainer_knobs_set,
+                               .import = c->trainer_import,
+                               .importsz = sizeof c->trainer_import,
+                               .false_alarm_rate = &c->false_alarm_rate,
+                               .threshold = &c->threshold};
+    if (train_cli_find_key(key) >= 0) p->trainer_knob_line = p->line;
+    return set_trainer_key(p, &f, key, v);
+}
+
+/* A recipe's settings start as [trainer]'s. */
+static void recipe_from_trainer(const struct config *c, const char *name, struct config_recipe *r)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->number = -1;
+    r->enabled = c->trainer_enabled;
+    r->every = c->trainer_every;
+    r->min_frames = c->trainer_min_frames;
+    r->first_minutes = c->trainer_first_minutes;
+    r->knobs = c->trainer_knobs;
+    r->knobs_set = c->trainer_knobs_set;
+    memcpy(r->import, c->trainer_import, sizeof r->import);
+    r->false_alarm_rate = c->false_alarm_rate;
+    r->threshold = c->threshold;
+}
+
+/* [recipe.NAME]: the keys are kept and applied by resolve_recipes() once the file is read. */
+static int set_recipe(struct parser *p, const char *name, const char *key, const char *v)
+{
+    struct config *c = p->cfg;
+    if (!config_valid_name(name))
+        return fail(p, "recipe name '%s' must be 1-63 letters, digits, '_' or '-'", name);
+    size_t i = 0;
+    while (i < c->nrecipes && strcmp(c->recipes[i].name, name) != 0) i++;
+    if (i == c->nrecipes) {
+        if (c->nrecipes == CONFIG_MAX_RECIPES)
+            return fail(p, "more than %d [recipe.NAME] sections", CONFIG_MAX_RECIPES);
+        c->nrecipes++;
+        snprintf(c->recipes[i].name, sizeof c->recipes[i].name, "%s", name);
+        p->recipe_line[i] = p->section_line;
+    }
+    if (p->nrecipe_keys[i] == MAX_RECIPE_KEYS)
+        return fail(p, "more than %d keys in [recipe.%s]", MAX_RECIPE_KEYS, name);
+    if (strlen(key) >= sizeof p->recipe_keys[i][0].key)
+        return fail(p, "unknown key '%s' in [recipe.%s]", key, name);
+    struct recipe_key *k = &p->recipe_keys[i][p->nrecipe_keys[i]++];
+    snprintf(k->key, sizeof k->key, "%s", key);
+    snprintf(k->value, sizeof k->value, "%s", v);
+    k->line = p->line;
+    return 1;
+}
+
+/* Each [recipe.NAME]: [trainer]'s values, then the section's own keys. */
+static void resolve_recipes(struct parser *p)
+{
+    struct config *c = p->cfg;
+    for (size_t i = 0; i < c->nrecipes && !p->err_line; i++) {
+        struct config_recipe *r = &c->recipes[i];
+        char name[CONFIG_NAME_MAX], section[CONFIG_NAME_MAX + 8];
+        snprintf(name, sizeof name, "%s", r->name);
+        snprintf(section, sizeof section, "recipe.%s", name);
+        recipe_from_trainer(c, name, r);
+        struct trainer_fields f = {.section = section,
+                                   .enabled = &r->enabled,
+                                   .every = &r->every,
+                                   .min_frames = &r->min_frames,
+                                   .first_minutes = &r->first_minutes,
+                                   .knobs = &r->knobs,
+                                   .knobs_set = &r->knobs_set,
+                                   .import = r->import,
+                                   .importsz = sizeof r->import,
+                                   .false_alarm_rate = &r->false_alarm_rate,
+                                   .threshold = &r->threshold};
+        int knob_line = p->recipe_line[i];
+        for (size_t k = 0; k < p->nrecipe_keys[i] && !p->err_line; k++) {
+            const struct recipe_key *rk = &p->recipe_keys[i][k];
+            p->line = rk->line;
+            if (strcmp(rk->key, "number") == 0) {
+                if (parse_int(rk->value, 0, 65535, &r->number))
+                    fail(p, "number must be an integer in [0, 65535]");
+                continue;
+            }
+            if (train_cli_find_key(rk->key) >= 0) knob_line = rk->line;
+            set_trainer_key(p, &f, rk->key, rk->value);
+        }
+        char why[128];
+        if (!p->err_line && train_cli_check(&r->knobs, why, sizeof why)) {
+            p->line = knob_line;
+            fail(p, "[%s] %s", section, why);
+        }
+    }
 }
 
 /* [engine] gemm, precision: training knobs too, so that the training child computes as the
@@ -291,7 +430,7 @@ static int set_log(struct parser *p, const char *key, const char *v)
     return fail(p, "unknown key '%s' in [log]", key);
 }
 
-static bool valid_name(const char *s)
+bool config_valid_name(const char *s)
 {
     size_t n = strlen(s);
     return n > 0 && n < CONFIG_NAME_MAX &&
@@ -317,7 +456,7 @@ static struct config_camera *find_camera(struct parser *p, const char *name, siz
 
 static int set_camera(struct parser *p, const char *name, const char *key, const char *v)
 {
-    if (!valid_name(name))
+    if (!config_valid_name(name))
         return fail(p, "camera name '%s' must be 1-63 letters, digits, '_' or '-'", name);
     size_t i;
     struct config_camera *cam = find_camera(p, name, &i);
@@ -325,6 +464,11 @@ static int set_camera(struct parser *p, const char *name, const char *key, const
     if (strcmp(key, "driver") == 0) {
         p->driver_line[i] = p->line;
         return copy_value(p, cam->driver, sizeof cam->driver, key, v);
+    }
+    if (strcmp(key, "recipe") == 0) { /* the daemon's, not the driver's */
+        if (!config_valid_name(v))
+            return fail(p, "recipe '%s' must be 1-63 letters, digits, '_' or '-'", v);
+        return copy_value(p, cam->recipe, sizeof cam->recipe, key, v);
     }
     if (cam->nparams == CONFIG_MAX_PARAMS)
         return fail(p, "more than %d parameters in [camera.%s]", CONFIG_MAX_PARAMS, name);
@@ -380,6 +524,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
     if (strcmp(section, "engine") == 0) return set_engine(p, key, v);
     if (strcmp(section, "trainer") == 0) return set_trainer(p, key, v);
     if (strncmp(section, "camera.", 7) == 0) return set_camera(p, section + 7, key, v);
+    if (strncmp(section, "recipe.", 7) == 0) return set_recipe(p, section + 7, key, v);
     char why[256];
     int line = line_config_set(&p->cfg->line, section, key, v, why, sizeof why);
     if (line >= 0) return line ? 1 : fail(p, "%s", why);
@@ -412,6 +557,8 @@ static void set_defaults(struct config *c, const char *name)
     c->trainer_min_frames = 100;
     c->trainer_first_minutes = 0.5;
     c->trainer_keep_models = 3;
+    c->false_alarm_rate = 0.005;
+    c->threshold = 0;
     train_knobs_defaults(&c->trainer_knobs);
     c->trainer_knobs_set = 0;
     line_config_defaults(&c->line);
@@ -491,6 +638,11 @@ static bool known_driver(const char *driver)
 static void validate(struct parser *p)
 {
     struct config *c = p->cfg;
+    for (size_t i = 0; i < c->ncameras; i++)
+        if (!c->cameras[i].recipe[0])
+            memcpy(c->cameras[i].recipe, c->cameras[i].name, sizeof c->cameras[i].recipe);
+    resolve_recipes(p);
+    if (p->err_line) return;
     for (size_t i = 0; i < c->ncameras && !p->err_line; i++) {
         struct config_camera *cam = &c->cameras[i];
         p->line = p->camera_line[i];
@@ -637,6 +789,7 @@ int config_camera_copy(struct config_camera *dst, const struct config_camera *sr
     memset(dst, 0, sizeof *dst);
     memcpy(dst->name, src->name, sizeof dst->name);
     memcpy(dst->driver, src->driver, sizeof dst->driver);
+    memcpy(dst->recipe, src->recipe, sizeof dst->recipe);
     for (size_t k = 0; k < src->nparams; k++) {
         char *key = strdup(src->params[k].key), *value = strdup(src->params[k].value);
         if (!key || !value) {
@@ -688,6 +841,34 @@ void config_copy_trainer(struct config *dst, const struct config *src)
     memcpy(&dst->trainer_knobs, &src->trainer_knobs, sizeof dst->trainer_knobs);
     dst->trainer_knobs_set = src->trainer_knobs_set;
     memcpy(dst->trainer_import, src->trainer_import, sizeof dst->trainer_import);
+    memcpy(dst->recipes, src->recipes, sizeof dst->recipes);
+    dst->nrecipes = src->nrecipes;
+    dst->false_alarm_rate = src->false_alarm_rate;
+    dst->threshold = src->threshold;
+}
+
+const struct config_recipe *config_recipe_find(const struct config *c, const char *name)
+{
+    for (size_t i = 0; i < c->nrecipes; i++)
+        if (strcmp(c->recipes[i].name, name) == 0) return &c->recipes[i];
+    return NULL;
+}
+
+void config_recipe_settings(const struct config *c, const char *name, struct config_recipe *out)
+{
+    const struct config_recipe *r = config_recipe_find(c, name);
+    if (r)
+        *out = *r;
+    else
+        recipe_from_trainer(c, name, out);
+}
+
+bool config_recipe_known(const struct config *c, const char *name)
+{
+    if (config_recipe_find(c, name)) return true;
+    for (size_t i = 0; i < c->ncameras; i++)
+        if (strcmp(c->cameras[i].recipe, name) == 0) return true;
+    return false;
 }
 
 bool config_trainer_equal(const struct config *a, const struct config *b)

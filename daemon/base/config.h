@@ -25,12 +25,30 @@
 #define CONFIG_MAX_CAMERAS 16
 #define CONFIG_MAX_PARAMS  32
 #define CONFIG_NAME_MAX    64
+#define CONFIG_MAX_RECIPES 32
 
 struct config_camera {
     char name[CONFIG_NAME_MAX];
     char driver[CONFIG_NAME_MAX];
+    char recipe[CONFIG_NAME_MAX]; /* `recipe`, a daemon key (never the driver's): the camera's own
+                                     name when the section does not say */
     struct source_param params[CONFIG_MAX_PARAMS]; /* key/value strings owned by the config */
     size_t nparams;
+};
+
+/* A [recipe.NAME] section: the trainer's policy and knobs for that recipe's runs, each key the
+ * [trainer] value where the section is silent (keep_models stays global). A recipe with no
+ * section has [trainer]'s (config_recipe_settings). */
+struct config_recipe {
+    char name[CONFIG_NAME_MAX];
+    int number;              /* the recipe's number for a PLC; -1 when not set */
+    double false_alarm_rate; /* share of normal frames allowed above the threshold, (0, 1) */
+    double threshold;        /* a fixed threshold in raw score units; 0: none */
+    int enabled, every, min_frames;
+    double first_minutes;
+    struct train_knobs knobs;
+    uint64_t knobs_set;
+    char import[512];
 };
 
 struct config {
@@ -76,6 +94,8 @@ struct config {
     struct train_knobs trainer_knobs;
     uint64_t trainer_knobs_set;
     char trainer_import[512]; /* weights trained elsewhere every run starts from; "" for none */
+    double false_alarm_rate;  /* the recipes' sensitivity where [recipe.NAME] does not say */
+    double threshold;         /* 0: none */
 
     /* [log] */
     enum log_level log_level;
@@ -85,6 +105,9 @@ struct config {
 
     struct config_camera cameras[CONFIG_MAX_CAMERAS];
     size_t ncameras;
+
+    struct config_recipe recipes[CONFIG_MAX_RECIPES]; /* the [recipe.NAME] sections, in order */
+    size_t nrecipes;
 };
 
 /* Loads a config file, or the embedded default when path is NULL. Returns 0, or -1 with
@@ -120,7 +143,17 @@ void config_camera_free(struct config_camera *cam);
 /* Same name, driver and parameters (in any order). */
 bool config_camera_equal(const struct config_camera *a, const struct config_camera *b);
 
-/* The [trainer] keys of src into dst, the rest of dst left as it is (a reload). */
+/* The [recipe.NAME] section of that name, or NULL. */
+const struct config_recipe *config_recipe_find(const struct config *c, const char *name);
+/* The settings a recipe trains with: its section's, or [trainer]'s when it has none. */
+void config_recipe_settings(const struct config *c, const char *name, struct config_recipe *out);
+/* Whether the config names that recipe: a [recipe.NAME] section or some camera's recipe. */
+bool config_recipe_known(const struct config *c, const char *name);
+/* [A-Za-z0-9_-]{1,63}: what a camera or recipe may be called. */
+bool config_valid_name(const char *s);
+
+/* The [trainer] keys (and the [recipe.NAME] sections) of src into dst, the rest of dst left as it
+ * is (a reload). */
 void config_copy_trainer(struct config *dst, const struct config *src);
 bool config_trainer_equal(const struct config *a, const struct config *b);
 

@@ -66,6 +66,9 @@ struct pipeline {
     struct writer_status writer_status;
     struct metrics_histogram commit_latency;
     int64_t camera_ids[CONFIG_MAX_CAMERAS];
+    /* each slot's recipe in force (a frame takes it when captured); the name under table_lock */
+    _Atomic int64_t recipe_ids[CONFIG_MAX_CAMERAS];
+    char recipes[CONFIG_MAX_CAMERAS][CONFIG_NAME_MAX];
     struct metrics_camera counters[CONFIG_MAX_CAMERAS];
     struct capture captures[CONFIG_MAX_CAMERAS];
 
@@ -209,6 +212,7 @@ static void deliver(struct capture *c, struct frame *f)
     }
     c->encode_error[0] = '\0';
     item.frame = *f;
+    item.recipe_id = atomic_load(&p->recipe_ids[c->index]);
     int dropped = queue_push(p->queue, &item);
     if (dropped >= 0) atomic_fetch_add(&p->counters[dropped].dropped, 1);
     if (dropped == -2) atomic_fetch_add(&p->counters[c->index].failed, 1);
@@ -352,10 +356,17 @@ static int assign_cameras(struct pipeline *p, const struct config *cfg, struct s
 {
     for (size_t i = 0; i < cfg->ncameras; i++) {
         const struct config_camera *cam = &cfg->cameras[i];
-        if (store_camera(store, cam->name, cam->driver, &p->camera_ids[i]) < 0) {
+        int64_t recipe_id;
+        if (store_camera(store, cam->name, cam->driver, &p->camera_ids[i]) < 0 ||
+            store_camera_recipe(store, p->camera_ids[i], cam->recipe, p->recipes[i],
+                                sizeof p->recipes[i], &recipe_id) < 0) {
             snprintf(err, errsz, "camera %s: %s", cam->name, store_errmsg(store));
             return -1;
         }
+        atomic_store(&p->recipe_ids[i], recipe_id);
+        if (strcmp(p->recipes[i], cam->recipe) != 0)
+            log_info("camera %s: recipe %s (switched over the API; the file says %s)", cam->name,
+                     p->recipes[i], cam->recipe);
         if (assign_camera(p, &p->captures[i], cam) < 0) {
             snprintf(err, errsz, "pipeline: out of memory");
             return -1;
@@ -476,6 +487,26 @@ static void reset_counters(struct metrics_camera *m)
     atomic_store(&m->source_errors, 0);
 }
 
+/* The recipe in force for the camera in slot, whose file says cam->recipe: from the next frame on.
+ * Returns 0, or -1 (logged). */
+static int apply_recipe(struct pipeline *p, size_t slot, const struct config_camera *cam)
+{
+    char err[512], recipe[CONFIG_NAME_MAX];
+    int64_t id;
+    if (writer_camera_recipe(p->writer, p->camera_ids[slot], cam->recipe, recipe, sizeof recipe,
+                             &id, err, sizeof err) < 0) {
+        log_error("camera %s: %s", cam->name, err);
+        return -1;
+    }
+    pthread_rwlock_wrlock(&p->table_lock);
+    bool changed = strcmp(p->recipes[slot], recipe) != 0;
+    snprintf(p->recipes[slot], sizeof p->recipes[slot], "%s", recipe);
+    pthread_rwlock_unlock(&p->table_lock);
+    atomic_store(&p->recipe_ids[slot], id);
+    if (changed) log_info("camera %s: recipe %s from the next frame", cam->name, recipe);
+    return 0;
+}
+
 /* Registers and starts a camera in slot (stopped). Returns 0, or -1 (logged). */
 static int start_in_slot(struct pipeline *p, size_t slot, const struct config_camera *cam,
                          bool reset)
@@ -490,6 +521,7 @@ static int start_in_slot(struct pipeline *p, size_t slot, const struct config_ca
     if (reset) reset_counters(&p->counters[slot]);
     /* the same camera keeps its row; a new one's slot has no frame queued */
     if (p->camera_ids[slot] != id) p->camera_ids[slot] = id;
+    if (apply_recipe(p, slot, cam) < 0) return -1;
     if (assign_camera(p, c, cam) < 0) {
         log_error("camera %s: out of memory; the camera is not started", cam->name);
         return -1;
@@ -530,6 +562,14 @@ int pipeline_reconfigure(struct pipeline *p, const struct config *cfg)
         bool reset = false;
         if (slot >= 0 && !stop[slot]) {
             order[n++] = (size_t)slot; /* unchanged: it never stopped */
+            struct capture *c = &p->captures[slot];
+            if (strcmp(c->cam.recipe, cam->recipe) != 0) {
+                pthread_rwlock_wrlock(&p->table_lock);
+                memcpy(c->cam.recipe, cam->recipe, sizeof c->cam.recipe);
+                pthread_rwlock_unlock(&p->table_lock);
+                if (apply_recipe(p, (size_t)slot, cam) < 0) rc = -1;
+                changed++;
+            }
             continue;
         }
         if (slot < 0 && (slot = free_slot(p, cam->name, &reset)) < 0) {
@@ -626,6 +666,7 @@ bool pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera
     struct metrics_camera *m = &p->counters[c->index];
     snprintf(out->name, sizeof out->name, "%s", c->cam.name);
     snprintf(out->driver, sizeof out->driver, "%s", c->cam.driver);
+    snprintf(out->recipe, sizeof out->recipe, "%s", p->recipes[c->index]);
     out->run = c->run;
     pthread_mutex_lock(&c->lock);
     out->state = c->state;
@@ -641,6 +682,36 @@ bool pipeline_camera_status(struct pipeline *p, size_t i, struct pipeline_camera
     out->source_errors = atomic_load(&m->source_errors);
     out->polls = atomic_load(&c->polls);
     return true;
+}
+
+int pipeline_switch_recipe(struct pipeline *p, const char *camera, const char *recipe, char *err,
+                           size_t errsz)
+{
+    pthread_rwlock_rdlock(&p->table_lock);
+    int slot = -1;
+    for (size_t k = 0; k < p->ncameras && slot < 0; k++)
+        if (strcmp(p->captures[p->order[k]].cam.name, camera) == 0) slot = (int)p->order[k];
+    char file_recipe[CONFIG_NAME_MAX] = "";
+    int64_t camera_id = 0;
+    if (slot >= 0) {
+        memcpy(file_recipe, p->captures[slot].cam.recipe, sizeof file_recipe);
+        camera_id = p->camera_ids[slot];
+    }
+    pthread_rwlock_unlock(&p->table_lock);
+    if (slot < 0) return 1;
+    int64_t id;
+    if (writer_switch_recipe(p->writer, camera_id, recipe, file_recipe, &id, err, errsz) < 0)
+        return -1;
+    pthread_rwlock_wrlock(&p->table_lock);
+    /* a reload may have moved the camera meanwhile: the switch is stored, and applies to the slot
+     * it still holds */
+    if (p->camera_ids[slot] == camera_id) {
+        snprintf(p->recipes[slot], sizeof p->recipes[slot], "%s", recipe);
+        atomic_store(&p->recipe_ids[slot], id);
+    }
+    pthread_rwlock_unlock(&p->table_lock);
+    log_info("camera %s: switched to recipe %s from the next frame", camera, recipe);
+    return 0;
 }
 
 size_t pipeline_queue_depth(struct pipeline *p)

@@ -44,6 +44,7 @@ enum camera_state {
 struct pipeline_camera_status {
     char name[CONFIG_NAME_MAX];
     char driver[CONFIG_NAME_MAX];
+    char recipe[CONFIG_NAME_MAX]; /* the recipe its frames are captured for now */
     enum camera_state state;
     double fps;            /* frames per second over the last second or so */
     int64_t last_frame_us; /* wall-clock time a frame last arrived; 0 = none yet */
@@ -79,6 +80,12 @@ void pipeline_free(struct pipeline *p);
  * change. Returns the number of cameras stopped, restarted or started, or -1 when a camera could
  * not be started (logged; the others run). */
 int pipeline_reconfigure(struct pipeline *p, const struct config *cfg);
+
+/* Switches the running camera of that name to recipe, from its next frame; the switch is stored
+ * (it outlives a restart until the file's recipe for the camera changes). Returns 0, 1 when no
+ * camera of that name runs, or -1 with the reason in err. */
+int pipeline_switch_recipe(struct pipeline *p, const char *camera, const char *recipe, char *err,
+                           size_t errsz);
 
 /* The cameras running, in config order. A status call with i out of range (a reload removed a
  * camera meanwhile) returns false with *out zeroed. */

@@ -15,7 +15,8 @@
 #include "store/store.h"
 
 struct queue_item {
-    int camera; /* index into the pipeline's cameras */
+    int camera;        /* index into the pipeline's cameras */
+    int64_t recipe_id; /* the camera's recipe when the frame was captured (0: none) */
     struct frame frame;
     char part_id[STORE_PART_ID_MAX + 1]; /* the line's id of the part; "" when none was given */
 };

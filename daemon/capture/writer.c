@@ -46,6 +46,7 @@ static int write_batch(struct writer *w, size_t from, size_t to, bool images)
         struct queue_item *it = &w->batch[i];
         struct store_frame sf = {
             .camera_id = w->cfg.camera_ids[it->camera],
+            .recipe_id = it->recipe_id,
             .seq = it->frame.seq,
             .captured_at_us = it->frame.captured_at_us,
             .width = it->frame.width,
@@ -255,6 +256,26 @@ int writer_register_camera(struct writer *w, const char *name, const char *drive
     pthread_mutex_lock(&w->store_lock);
     int rc = store_camera(w->cfg.store, name, driver, id);
     if (rc < 0) snprintf(err, errsz, "camera %s: %s", name, store_errmsg(w->cfg.store));
+    pthread_mutex_unlock(&w->store_lock);
+    return rc;
+}
+
+int writer_camera_recipe(struct writer *w, int64_t camera_id, const char *file_recipe, char *recipe,
+                         size_t recipesz, int64_t *recipe_id, char *err, size_t errsz)
+{
+    pthread_mutex_lock(&w->store_lock);
+    int rc = store_camera_recipe(w->cfg.store, camera_id, file_recipe, recipe, recipesz, recipe_id);
+    if (rc < 0) snprintf(err, errsz, "recipe %s: %s", file_recipe, store_errmsg(w->cfg.store));
+    pthread_mutex_unlock(&w->store_lock);
+    return rc;
+}
+
+int writer_switch_recipe(struct writer *w, int64_t camera_id, const char *recipe,
+                         const char *file_recipe, int64_t *recipe_id, char *err, size_t errsz)
+{
+    pthread_mutex_lock(&w->store_lock);
+    int rc = store_switch_recipe(w->cfg.store, camera_id, recipe, file_recipe, recipe_id);
+    if (rc < 0) snprintf(err, errsz, "recipe %s: %s", recipe, store_errmsg(w->cfg.store));
     pthread_mutex_unlock(&w->store_lock);
     return rc;
 }

@@ -58,4 +58,11 @@ void writer_stop(struct writer *w);
 int writer_register_camera(struct writer *w, const char *name, const char *driver, int64_t *id,
                            char *err, size_t errsz);
 
+/* store_camera_recipe() and store_switch_recipe() on the writer's connection, between two
+ * batches (from any thread). Return 0, or -1 with the reason in err. */
+int writer_camera_recipe(struct writer *w, int64_t camera_id, const char *file_recipe, char *recipe,
+                         size_t recipesz, int64_t *recipe_id, char *err, size_t errsz);
+int writer_switch_recipe(struct writer *w, int64_t camera_id, const char *recipe,
+                         const char *file_recipe, int64_t *recipe_id, char *err, size_t errsz);
+
 #endif

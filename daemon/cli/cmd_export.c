@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sysexits.h>
 
+#include "base/config.h"
 #include "commands.h"
 #include "export/export.h"
 #include "store/store.h"
@@ -29,7 +30,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: inspectd export --db FILE --out FILE.tar [--state S] [--since T] [--until T]\n"
-            "                       [--camera NAME]\n"
+            "                       [--camera NAME] [--recipe NAME]\n"
             "Writes the flagged frames (the alerts' frames, newest first) as a tar archive:\n"
             "images/{good,defect,unreviewed}/FRAME.jpg|png (false positives, confirmed defects,\n"
             "not yet reviewed), heatmaps/FRAME.jpg, manifest.jsonl and manifest.csv.\n"
@@ -40,6 +41,7 @@ static void usage(FILE *out)
             "                  2026-11-29T12:00:00Z, or Unix microseconds)\n"
             "  --until T       only frames flagged before T\n"
             "  --camera NAME   only this camera's frames\n"
+            "  --recipe NAME   only the frames captured for this recipe\n"
             "Exit codes: 0 written, 1 failed (no such database or camera, a read or write error),\n"
             "64 bad usage or a bad filter value.\n");
 }
@@ -167,10 +169,11 @@ static int run(const char *db, const char *out, const struct export_filter *f)
 int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", 1, 0, 'd'},    {"out", 1, 0, 'o'},    {"state", 1, 0, 's'}, {"since", 1, 0, 'S'},
-        {"until", 1, 0, 'U'}, {"camera", 1, 0, 'c'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+        {"db", 1, 0, 'd'},    {"out", 1, 0, 'o'},    {"state", 1, 0, 's'},
+        {"since", 1, 0, 'S'}, {"until", 1, 0, 'U'},  {"camera", 1, 0, 'c'},
+        {"help", 0, 0, 'h'},  {"recipe", 1, 0, 'r'}, {0, 0, 0, 0}};
     const char *db = NULL, *out = NULL, *state = NULL, *since = NULL, *until = NULL;
-    const char *camera = NULL;
+    const char *camera = NULL, *recipe = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -192,6 +195,9 @@ int cmd_export(int argc, char **argv)
             break;
         case 'c':
             camera = optarg;
+            break;
+        case 'r':
+            recipe = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -218,5 +224,10 @@ int cmd_export(int argc, char **argv)
         fprintf(stderr, "inspectd export: %s\n", err);
         return EX_USAGE;
     }
+    if (recipe && !config_valid_name(recipe)) {
+        fprintf(stderr, "inspectd export: --recipe must be a recipe name\n");
+        return EX_USAGE;
+    }
+    if (recipe) snprintf(f.recipe, sizeof f.recipe, "%s", recipe);
     return run(db, out, &f);
 }

@@ -1,5 +1,5 @@
-/* cmd_score.c — `inspectd score`: image files scored against the active model of a database, one
- * JSON line each (and optionally their heatmaps as JPEG files). */
+/* cmd_score.c — `inspectd score`: image files scored against the active model of a database's
+ * recipe, one JSON line each (and optionally their heatmaps as JPEG files). */
 #define LOG_TAG "score"
 #include "heatmap.h"
 #include "log.h"
@@ -24,8 +24,11 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: inspectd score --db FILE [--heatmap-dir DIR] [--threads N] IMAGE...\n"
+            "usage: inspectd score --db FILE [--recipe NAME] [--heatmap-dir DIR] [--threads N] "
+            "IMAGE...\n"
             "  --db FILE           the database whose active model scores\n"
+            "  --recipe NAME       the recipe whose model scores (default: the database's only\n"
+            "                      recipe with a model)\n"
             "  --heatmap-dir DIR   also write each image's heatmap as DIR/NAME.heatmap.jpg\n"
             "  --threads N         workers (default 2)\n"
             "  --gemm B            matrix products: auto (onednn when built with it), onednn\n"
@@ -103,11 +106,11 @@ static int score_one(const char *file, struct scoring_model *m, const char *vers
 
 int cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", 1, 0, 'd'},   {"heatmap-dir", 1, 0, 'm'}, {"threads", 1, 0, 't'},
-        {"gemm", 1, 0, 'g'}, {"precision", 1, 0, 'p'},   {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *db = NULL, *heatmap_dir = NULL;
+    static const struct option opts[] = {{"db", 1, 0, 'd'},        {"heatmap-dir", 1, 0, 'm'},
+                                         {"threads", 1, 0, 't'},   {"gemm", 1, 0, 'g'},
+                                         {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},
+                                         {"recipe", 1, 0, 'r'},    {0, 0, 0, 0}};
+    const char *db = NULL, *heatmap_dir = NULL, *recipe = NULL;
     int threads = 2, c;
     enum gemm_backend backend = GEMM_AUTO;
     enum gemm_precision precision = GEMM_F32;
@@ -115,6 +118,8 @@ int cmd_score(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'd')
             db = optarg;
+        else if (c == 'r')
+            recipe = optarg;
         else if (c == 'm')
             heatmap_dir = optarg;
         else if (c == 't' && parse_int(optarg, 1, 64, &threads) == 0)
@@ -143,13 +148,16 @@ int cmd_score(int argc, char **argv)
     }
     struct scoring_store *ss = scoring_store_open(db, err, sizeof err);
     struct model_row row;
-    int found = ss ? scoring_store_active_model(ss, &row) : -1;
+    char name[64], why[600] = "";
+    int picked =
+        ss ? scoring_store_pick_recipe(ss, recipe, true, name, sizeof name, why, sizeof why) : -1;
+    int found = picked == 0 ? scoring_store_active_model(ss, name, &row) : -1;
     if (found <= 0) {
         fprintf(stderr, "inspectd score: %s\n",
-                !ss ? err
-                    : (found < 0 ? scoring_store_errmsg(ss)
-                                 : "the database has no model yet (inspectd train --db "
-                                   "--register makes one)"));
+                !ss          ? err
+                : picked > 0 ? why
+                : found == 0 ? "the recipe's model is gone"
+                             : scoring_store_errmsg(ss));
         scoring_store_close(ss);
         return 1;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "http.h"
+#include "run/app.h"
 
 extern const struct http_route api_health_routes[];
 extern const struct http_route api_frames_routes[];
@@ -18,6 +19,13 @@ extern const struct http_route api_events_routes[];
 extern const struct http_route api_models_routes[];
 extern const struct http_route api_export_routes[];
 extern const struct http_route api_results_routes[];
+extern const struct http_route api_recipes_routes[];
+
+/* The daemon's state every handler reads (http_start()'s ctx). */
+static inline struct app *api_app(const struct http_request *req)
+{
+    return req->ctx;
+}
 
 #define API_FRAMES_MAX_LIMIT 1000
 
@@ -52,9 +60,28 @@ int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
 int api_alerts_review_body(const json_t *body, struct http_reply *r, const char **verdict,
                            const char **note);
 
-/* The body of POST /api/v1/train, {"fresh": true|false} or {} (an empty body is {}): *fresh.
+/* The body of POST /api/v1/train, {"fresh": true|false, "recipe": NAME}, both optional (an empty
+ * body is {}): *fresh, *recipe (NULL when absent; points into body). Returns 0, or -1 after
+ * replying 400. */
+int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh,
+                          const char **recipe);
+
+/* The body of POST /api/v1/cameras/{name}/recipe, {"recipe": NAME} and nothing else: *recipe
+ * points into body. Returns 0, or -1 after replying 400. */
+int api_recipes_switch_body(const json_t *body, struct http_reply *r, const char **recipe);
+
+/* The body of PUT /api/v1/recipes/{name}/sensitivity: {"false_alarm_rate": F} (0 < F < 1) or
+ * {"threshold": T} (T > 0), one of them and nothing else: *rate or *threshold set, the other 0.
  * Returns 0, or -1 after replying 400. */
-int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh);
+int api_recipes_sensitivity_body(const json_t *body, struct http_reply *r, double *rate,
+                                 double *threshold);
+
+/* The default recipe (the first camera's, as it is now) into out. */
+void api_default_recipe(struct app *app, char *out, size_t n);
+
+/* The recipes as GET /api/v1/recipes lists them (a JSON array, new reference), or NULL after a
+ * database error (logged). */
+json_t *api_recipes_json(struct app *app);
 
 /* An alert as the API shows it (with links). Returns a new reference. */
 json_t *api_alert_json(const struct alert_info *a);
@@ -63,7 +90,7 @@ struct result_filter;
 
 #define API_RESULTS_MAX_LIMIT 1000
 
-/* GET /api/v1/results?camera=&verdict=&since=&until=&limit=&cursor=: the filter (its strings
+/* GET /api/v1/results?camera=&recipe=&verdict=&since=&until=&limit=&cursor=: the filter (its strings
  * point into the request) and the page size. Returns 0, or -1 after replying 400. */
 int api_results_list_query(const struct http_request *req, struct http_reply *r,
                            struct result_filter *f, int64_t *limit);

@@ -32,14 +32,15 @@ json_t *api_alert_json(const struct alert_info *a)
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "self", link[0], "review", link[1], "frame",
                   link[2], "image", link[3], "thumbnail", link[4], "heatmap", link[5]);
     return json_pack("{s:I, s:I, s:s, s:o, s:I, s:o, s:f, s:f, s:f, s:I, s:s, s:s, s:o, s:o, "
-                     "s:o}",
+                     "s:o, s:o}",
                      "id", (json_int_t)a->id, "frame_id", (json_int_t)a->frame_id, "camera",
                      a->camera, "created_at", api_time(a->created_at), "created_at_us",
                      (json_int_t)a->created_at, "captured_at", api_time(a->captured_at), "score",
                      a->score, "score_norm", a->score_norm, "threshold", a->threshold, "model_id",
                      (json_int_t)a->model_id, "model_version", a->model_version, "state", a->state,
                      "note", a->has_note ? json_string(a->note) : json_null(), "reviewed_at",
-                     api_time(a->reviewed_at), "links", links);
+                     api_time(a->reviewed_at), "links", links, "recipe",
+                     a->recipe[0] ? json_string(a->recipe) : json_null());
 }
 
 static bool valid_state(const char *s)
@@ -87,11 +88,16 @@ static int camera_known(struct store_reader *rd, const char *camera, struct http
 int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
                           struct alert_filter *f, int64_t *limit)
 {
-    static const char *const allowed[] = {"state", "camera", "since", "until",
-                                          "limit", "cursor", NULL};
+    static const char *const allowed[] = {"state", "camera", "recipe", "since",
+                                          "until", "limit",  "cursor", NULL};
     if (http_check_query(req, allowed, r) < 0) return -1;
     *f = (struct alert_filter){.state = http_query(req, "state"),
-                               .camera = http_query(req, "camera")};
+                               .camera = http_query(req, "camera"),
+                               .recipe = http_query(req, "recipe")};
+    if (f->recipe && !config_valid_name(f->recipe)) {
+        http_reply_error(r, 400, "recipe must be a recipe name");
+        return -1;
+    }
     const char *limit_s = http_query(req, "limit"), *cursor = http_query(req, "cursor");
     *limit = DEFAULT_LIMIT;
     if (f->state && !valid_state(f->state)) {
@@ -120,13 +126,13 @@ static void list_alerts(const struct http_request *req, struct http_reply *r)
     if (api_alerts_list_query(req, r, &f, &limit) < 0) return;
     struct alert_info *a = malloc(sizeof *a * (size_t)limit);
     if (!a) return http_reply_error(r, 500, "out of memory");
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int known = camera_known(rd, f.camera, r), n = 0;
     if (known == 1 && (n = store_list_alerts(rd, &f, a, (int)limit)) < 0) {
         log_error("list alerts: %s", store_reader_errmsg(rd));
         http_reply_error(r, 500, "cannot read the database");
     }
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (known == 1 && n >= 0) {
         json_t *arr = json_array();
         for (int i = 0; i < n; i++) json_array_append_new(arr, api_alert_json(&a[i]));
@@ -151,10 +157,10 @@ static int alert_id(const struct http_request *req, struct http_reply *r, int64_
 static void reply_alert(const struct http_request *req, struct http_reply *r, int64_t id)
 {
     struct alert_info a;
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int found = store_get_alert(rd, id, &a);
     if (found < 0) log_error("get alert %lld: %s", (long long)id, store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (found < 0)
         http_reply_error(r, 500, "cannot read the database");
     else if (found == 0)
@@ -212,7 +218,7 @@ static void review_alert(const struct http_request *req, struct http_reply *r)
     const char *v, *note;
     if (api_alerts_review_body(body, r, &v, &note) == 0) {
         char err[512];
-        int found = store_review_alert(req->app->cfg->store_path, id, v, note, err, sizeof err);
+        int found = store_review_alert(api_app(req)->cfg->store_path, id, v, note, err, sizeof err);
         if (found < 0) {
             log_error("%s", err);
             http_reply_error(r, 500, "cannot record the review");
@@ -277,11 +283,11 @@ static void alert_summary(const struct http_request *req, struct http_reply *r)
     if (!until) until = since ? since + DAY_US : clock_wall_us() + 1;
     if (!since) since = until - DAY_US;
     if (since >= until) return http_reply_error(r, 400, "since must be before until");
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     struct alert_count *rows;
     int n = store_alert_summary(rd, since, until, &rows);
     if (n < 0) log_error("alert summary: %s", store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (n < 0) return http_reply_error(r, 500, "cannot read the database");
     json_t *j = summary_json(rows, n);
     free(rows);

@@ -236,7 +236,7 @@ static void get_events(const struct http_request *req, struct http_reply *r)
         return http_reply_error(r, 400, "Last-Event-ID must be an event id");
     struct sse *s = calloc(1, sizeof *s);
     if (!s) return http_reply_error(r, 500, "out of memory");
-    s->app = req->app;
+    s->app = api_app(req);
     s->stopping = req->stopping;
     s->types = types;
     if (start_point(s, last_id, last_result) < 0) {

@@ -53,19 +53,23 @@ static void free_stream(void *ctx)
 
 static void get_export(const struct http_request *req, struct http_reply *r)
 {
-    static const char *const allowed[] = {"state", "camera", "since", "until", NULL};
+    static const char *const allowed[] = {"state", "camera", "recipe", "since", "until", NULL};
     if (http_check_query(req, allowed, r) < 0) return;
     struct export_filter f;
     char err[320];
+    const char *recipe = http_query(req, "recipe");
     if (export_filter_parse(&f, http_query(req, "state"), http_query(req, "camera"),
                             http_query(req, "since"), http_query(req, "until"), err,
                             sizeof err) < 0) {
         http_reply_error(r, 400, "%s", err);
         return;
     }
+    if (recipe && !config_valid_name(recipe))
+        return http_reply_error(r, 400, "recipe must be a recipe name");
+    if (recipe) snprintf(f.recipe, sizeof f.recipe, "%s", recipe);
     struct export_stream *s = calloc(1, sizeof *s);
     if (!s) snprintf(err, sizeof err, "out of memory");
-    int rc = s ? export_open(&s->export, req->app->readers, &f, err, sizeof err) : -1;
+    int rc = s ? export_open(&s->export, api_app(req)->readers, &f, err, sizeof err) : -1;
     if (rc < 0) {
         free(s);
         if (rc == EXPORT_NO_CAMERA) {

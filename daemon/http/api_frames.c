@@ -38,6 +38,7 @@ static json_t *frame_json(const struct store_frame_info *f)
                           (json_int_t)f->captured_at_us, "created_at", api_time(f->created_at_us),
                           "width", f->width, "height", f->height, "format", f->format, "bytes",
                           (json_int_t)f->image_size, "truth", truth_json(f), "image", image);
+    if (j) json_object_set_new(j, "recipe", f->recipe[0] ? json_string(f->recipe) : json_null());
     if (j && f->image_missing[0]) {
         json_object_set_new(j, "image", json_null());
         json_object_set_new(j, "image_missing", json_string(f->image_missing));
@@ -100,11 +101,11 @@ static void list_frames(const struct http_request *req, struct http_reply *r)
         http_reply_error(r, 500, "out of memory");
         return;
     }
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int known = q.camera ? store_has_camera(rd, q.camera) : 1;
     int n = known == 1 ? store_list_frames(rd, q.camera, q.before, frames, (int)q.limit) : 0;
     if (known < 0 || n < 0) log_error("list frames: %s", store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (known < 0 || n < 0)
         http_reply_error(r, 500, "cannot read the database");
     else if (known == 0)
@@ -120,12 +121,12 @@ static void get_frame(const struct http_request *req, struct http_reply *r)
     if (frame_id(req, r, &id) < 0) return;
     struct store_frame_info info;
     struct result_info res;
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int found = store_get_frame(rd, id, &info);
     int judged = found == 1 ? store_get_result(rd, id, &res) : 0;
     if (found < 0 || judged < 0)
         log_error("get frame %lld: %s", (long long)id, store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (found < 0 || judged < 0) {
         http_reply_error(r, 500, "cannot read the database");
     } else if (found == 0) {
@@ -145,10 +146,10 @@ static void get_image(const struct http_request *req, struct http_reply *r)
     struct store_frame_info info;
     void *data = NULL;
     size_t size = 0;
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int found = store_get_image(rd, id, &data, &size, &info);
     if (found < 0) log_error("get image %lld: %s", (long long)id, store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (found < 0) {
         http_reply_error(r, 500, "cannot read the database");
     } else if (found == 0) {
@@ -179,10 +180,10 @@ static void get_thumbnail(const struct http_request *req, struct http_reply *r)
     struct store_frame_info info;
     void *data = NULL;
     size_t len = 0;
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int found = store_get_image(rd, id, &data, &len, &info);
     if (found < 0) log_error("get image %lld: %s", (long long)id, store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     if (found < 0) return http_reply_error(r, 500, "cannot read the database");
     if (found == 0) return http_reply_error(r, 404, "no frame %lld", (long long)id);
     if (found == STORE_NO_IMAGE) return reply_no_image(r, id, &info);
@@ -226,12 +227,12 @@ static void get_heatmap(const struct http_request *req, struct http_reply *r)
     float *grid = NULL;
     int gw = 0, gh = 0;
     double threshold = 0;
-    struct store_reader *rd = store_pool_get(req->app->readers);
+    struct store_reader *rd = store_pool_get(api_app(req)->readers);
     int found = store_get_image(rd, id, &data, &size, &info);
     int has_map = found == 1 ? store_get_heatmap(rd, id, &grid, &gw, &gh, &threshold) : 0;
     if (found < 0 || has_map < 0)
         log_error("get heatmap %lld: %s", (long long)id, store_reader_errmsg(rd));
-    store_pool_put(req->app->readers, rd);
+    store_pool_put(api_app(req)->readers, rd);
     uint8_t *jpeg = NULL;
     size_t len = 0;
     char err[256];

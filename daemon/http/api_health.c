@@ -16,7 +16,8 @@
 #define LOG_TAG "api"
 #include "log.h"
 
-/* The model state is the scorer's: "learning" until a model exists, then "scoring" (or "error"). */
+/* The model state is the scorer's: "learning" until a model exists (of any recipe), then
+ * "scoring" (or "error"). */
 
 json_t *api_time(int64_t us)
 {
@@ -44,10 +45,15 @@ static json_t *scoring_json(struct app *app)
                           "frames_scored", (json_int_t)st.scored, "frames_flagged",
                           (json_int_t)st.flagged, "frames_failed", (json_int_t)st.failed,
                           "last_latency_ms", (double)st.last_latency_us * 1e-3);
-    if (st.state != SCORER_LEARNING) {
-        json_object_set_new(j, "model", json_string(st.model_version));
-        json_object_set_new(j, "threshold", json_real(st.threshold));
+    /* the model and threshold shown are the default recipe's; each recipe's are in "recipes" */
+    char recipe[64];
+    struct scorer_recipe_status rs;
+    api_default_recipe(app, recipe, sizeof recipe);
+    if (scorer_recipe_status(app->scorer, recipe, &rs) && rs.has_model) {
+        json_object_set_new(j, "model", json_string(rs.model_version));
+        json_object_set_new(j, "threshold", json_real(rs.threshold));
     }
+    json_object_set_new(j, "recipe", json_string(recipe));
     if (st.last_error[0]) json_object_set_new(j, "last_error", json_string(st.last_error));
     json_object_set_new(j, "frames_without_image", json_integer((json_int_t)st.without_image));
     json_object_set_new(j, "frames_skipped", json_integer((json_int_t)st.skipped));
@@ -70,13 +76,13 @@ static json_t *training_json(struct app *app)
 
 static json_t *camera_json(const struct pipeline_camera_status *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name", st->name,
-                     "driver", st->driver, "state", pipeline_state_name(st->state), "fps", st->fps,
-                     "frames_captured", (json_int_t)st->captured, "frames_stored",
-                     (json_int_t)st->stored, "frames_dropped", (json_int_t)st->dropped,
-                     "frames_failed", (json_int_t)st->failed, "source_errors",
-                     (json_int_t)st->source_errors, "last_frame_at", api_time(st->last_frame_us),
-                     "last_error", st->last_error[0] ? st->last_error : NULL);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "name", st->name, "driver",
+        st->driver, "recipe", st->recipe, "state", pipeline_state_name(st->state), "fps", st->fps,
+        "frames_captured", (json_int_t)st->captured, "frames_stored", (json_int_t)st->stored,
+        "frames_dropped", (json_int_t)st->dropped, "frames_failed", (json_int_t)st->failed,
+        "source_errors", (json_int_t)st->source_errors, "last_frame_at",
+        api_time(st->last_frame_us), "last_error", st->last_error[0] ? st->last_error : NULL);
 }
 
 static json_t *cameras_json(struct pipeline *p)
@@ -90,15 +96,15 @@ static json_t *cameras_json(struct pipeline *p)
 
 static void readyz(const struct http_request *req, struct http_reply *r)
 {
-    struct pipeline *p = req->app->pipeline;
+    struct pipeline *p = api_app(req)->pipeline;
     char why[400];
-    const char *storage = api_storage_unready(req->app, why, sizeof why);
-    if (!storage && req->app->plc && !line_plc_listening(req->app->plc, NULL))
+    const char *storage = api_storage_unready(api_app(req), why, sizeof why);
+    if (!storage && api_app(req)->plc && !line_plc_listening(api_app(req)->plc, NULL))
         storage = "the Modbus server ([plc] listen) is not listening";
     bool ready = pipeline_ready(p) && !storage;
     http_reply_json(r, ready ? 200 : 503,
                     json_pack("{s:s, s:b, s:s, s:o, s:s?}", "status", ready ? "ready" : "not ready",
-                              "database", 1, "model", model_state(req->app), "cameras",
+                              "database", 1, "model", model_state(api_app(req)), "cameras",
                               cameras_json(p), "reason", storage));
 }
 
@@ -154,7 +160,7 @@ static json_t *line_json(struct app *app)
 
 static void status(const struct http_request *req, struct http_reply *r)
 {
-    struct app *app = req->app;
+    struct app *app = api_app(req);
     struct store_reader *rd = store_pool_get(app->readers);
     int64_t frames = 0, bytes = 0;
     int rc = store_stats(rd, &frames, &bytes);
@@ -173,6 +179,8 @@ static void status(const struct http_request *req, struct http_reply *r)
                             "database", "path", app->cfg->store_path, "frames_stored",
                             (json_int_t)frames, "size_bytes", (json_int_t)bytes);
     json_object_set_new(obj, "scoring", scoring_json(app));
+    json_t *recipes = api_recipes_json(app);
+    json_object_set_new(obj, "recipes", recipes ? recipes : json_array());
     json_object_set_new(obj, "training", training_json(app));
     json_object_set_new(obj, "storage", api_storage_json(app));
     json_object_set_new(obj, "engine", engine_json());
@@ -215,7 +223,7 @@ static void metrics(const struct http_request *req, struct http_reply *r)
         http_reply_error(r, 500, "out of memory");
         return;
     }
-    write_metrics(out, req->app);
+    write_metrics(out, api_app(req));
     if (fclose(out) != 0) {
         free(text);
         http_reply_error(r, 500, "out of memory");

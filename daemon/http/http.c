@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "base/config.h"
 
 #define LOG_TAG "http"
 #include "log.h"
@@ -23,13 +24,14 @@
 
 struct http_server {
     struct MHD_Daemon *mhd;
-    struct app *app;
+    void *ctx;
+    long max_upload;
     int port;
     bool open_reads; /* loopback: GET needs no token */
     atomic_bool stopping;
     char *tls_cert, *tls_key;   /* PEM text, kept while the daemon runs */
     pthread_mutex_t token_lock; /* a reload may change the token while requests run */
-    char token[sizeof((struct config *)0)->http_token];
+    char token[256];
 };
 
 /* Per-connection request state, kept in MHD's *con_cls between calls. */
@@ -457,10 +459,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = p;
         return MHD_YES;
     }
-    size_t max = (size_t)s->app->cfg->http_max_upload;
+    size_t max = (size_t)s->max_upload;
     if (!collect_body(p, upload_data, upload_size, max)) return MHD_YES;
 
-    struct http_request req = {.app = s->app,
+    struct http_request req = {.ctx = s->ctx,
                                .conn = conn,
                                .method = method,
                                .path = url,
@@ -527,13 +529,12 @@ static socklen_t make_addr(const char *host, int port, struct sockaddr_storage *
     return 0;
 }
 
-struct http_server *http_start(struct app *app, char *err, size_t errsz)
+struct http_server *http_start(const struct http_options *o, void *ctx, char *err, size_t errsz)
 {
-    const struct config *cfg = app->cfg;
     struct sockaddr_storage ss;
     bool v6;
-    if (!make_addr(cfg->http_host, cfg->http_port, &ss, &v6)) {
-        snprintf(err, errsz, "bad listen address %s", cfg->http_host);
+    if (!make_addr(o->host, o->port, &ss, &v6)) {
+        snprintf(err, errsz, "bad listen address %s", o->host);
         return NULL;
     }
     struct http_server *s = calloc(1, sizeof *s);
@@ -541,48 +542,48 @@ struct http_server *http_start(struct app *app, char *err, size_t errsz)
         snprintf(err, errsz, "http: out of memory");
         return NULL;
     }
-    s->app = app;
-    s->open_reads = config_is_loopback(cfg->http_host);
+    s->ctx = ctx;
+    s->max_upload = o->max_upload;
+    s->open_reads = config_is_loopback(o->host);
     atomic_init(&s->stopping, false);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_ERROR_LOG | MHD_USE_POLL;
     if (v6) flags |= MHD_USE_IPv6;
-    bool tls = cfg->http_tls_cert[0] != '\0';
+    bool tls = o->tls_cert && o->tls_cert[0] != '\0';
     if (tls) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, errsz, "[http] tls_cert: this libmicrohttpd has no TLS support");
             free(s);
             return NULL;
         }
-        if (!(s->tls_cert = read_pem(cfg->http_tls_cert, err, errsz)) ||
-            !(s->tls_key = read_pem(cfg->http_tls_key, err, errsz))) {
+        if (!(s->tls_cert = read_pem(o->tls_cert, err, errsz)) ||
+            !(s->tls_key = read_pem(o->tls_key, err, errsz))) {
             free(s->tls_cert), free(s);
             return NULL;
         }
         flags |= MHD_USE_TLS;
     }
     pthread_mutex_init(&s->token_lock, NULL);
-    snprintf(s->token, sizeof s->token, "%s", cfg->http_token);
+    snprintf(s->token, sizeof s->token, "%s", o->token ? o->token : "");
     struct MHD_OptionItem tls_opts[] = {
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
         {MHD_OPTION_END, 0, NULL}};
-    s->mhd = MHD_start_daemon(flags, (uint16_t)cfg->http_port, NULL, NULL, on_request, s,
-                              MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-                              &ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_s,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
-                              tls_opts, MHD_OPTION_END);
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->mhd) {
-        snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available%s)",
-                 cfg->http_host, cfg->http_port, tls ? ", or a bad TLS certificate or key" : "");
+        snprintf(err, errsz, "cannot listen on %s:%d (address in use or not available%s)", o->host,
+                 o->port, tls ? ", or a bad TLS certificate or key" : "");
         pthread_mutex_destroy(&s->token_lock);
         free(s->tls_cert), free(s->tls_key), free(s);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info && info->port ? info->port : cfg->http_port;
-    log_info("listening on http%s://%s%s%s:%d", tls ? "s" : "", v6 ? "[" : "", cfg->http_host,
+    s->port = info && info->port ? info->port : o->port;
+    log_info("listening on http%s://%s%s%s:%d", tls ? "s" : "", v6 ? "[" : "", o->host,
              v6 ? "]" : "", s->port);
     return s;
 }

@@ -32,8 +32,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "run/app.h"
-
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -47,7 +45,7 @@ struct http_query_arg {
 };
 
 struct http_request {
-    struct app *app;
+    void *ctx;  /* what http_start() was given: the handlers' own state */
     void *conn; /* struct MHD_Connection */
     const char *method;
     const char *path;
@@ -93,9 +91,20 @@ extern const struct http_route *const http_route_tables[];
 
 struct http_server;
 
-/* Starts listening on cfg's [http] address with cfg->http_threads threads. Returns NULL with a
- * reason in err (address in use, ...). */
-struct http_server *http_start(struct app *app, char *err, size_t errsz);
+/* What the server is started with ([http] in the config; the strings are copied or read at
+ * start, so they need not outlive http_start()). */
+struct http_options {
+    const char *host; /* numeric IPv4/IPv6 address */
+    int port;         /* 0 picks a free port */
+    const char *token;
+    int max_connections, timeout_s;
+    long max_upload;                /* bytes of request body */
+    const char *tls_cert, *tls_key; /* PEM files: HTTPS when both are set ("" or NULL: none) */
+};
+
+/* Starts listening on o's address; every request carries ctx to its handler (req->ctx).
+ * Returns NULL with a reason in err (address in use, ...). */
+struct http_server *http_start(const struct http_options *o, void *ctx, char *err, size_t errsz);
 /* The port actually bound (differs from the config when it said 0). */
 int http_port(const struct http_server *s);
 /* Stops accepting, finishes running requests, joins the threads. Safe on NULL. */

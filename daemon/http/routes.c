@@ -12,5 +12,6 @@ const struct http_route *const http_route_tables[] = {
     api_models_routes,  /* /api/v1/models, /api/v1/train, /api/v1/score */
     api_export_routes,  /* /api/v1/export */
     api_results_routes, /* /api/v1/results..., /api/v1/parts */
+    api_recipes_routes, /* /api/v1/recipes, /api/v1/cameras/{name}/recipe */
     NULL,
 };

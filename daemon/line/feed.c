@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "base/metrics.h"
-#include "line/result_json.h"
+#include "result_json.h"
 #include "store/store_alerts.h"
 
 #define POLL_MS     5

@@ -19,7 +19,7 @@
 #include "clock.h"
 #include "base/metrics.h"
 #include "base/version.h"
-#include "line/result_json.h"
+#include "result_json.h"
 #include "store/store_webhooks.h"
 
 #define QUEUE_MAX      4096 /* events waiting to be written to the outbox, at most */

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "line/line_config.h"
+#include "line_config.h"
 #include "store/store_results.h"
 
 struct line_webhooks;

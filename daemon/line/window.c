@@ -31,7 +31,7 @@ static void look(struct line_window *w)
     int64_t last;
     int rc = scoring_store_stored_before(w->db, w->last_id, clock_wall_us() - w->window_us, &last);
     if (!rc && last > w->last_id)
-        rc = scoring_store_unscored_verdicts(w->db, w->last_id, last, "late");
+        rc = scoring_store_unscored_verdicts(w->db, 0, w->last_id, last, "late");
     if (rc && !w->failing) log_error("%s (tried again)", scoring_store_errmsg(w->db));
     if (!rc && w->failing) log_info("late verdicts are written again");
     w->failing = rc != 0;

@@ -95,7 +95,7 @@ struct run_loop {
 static void reload(struct run_loop *l)
 {
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)clock_mono_us());
-    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http};
+    struct reload_targets t = {l->app->pipeline, l->app->trainer, l->http, l->app->scorer};
     char summary[800];
     reload_config(l->cfg, l->config_path, &t, summary, sizeof summary);
     sd_notifyf(0, "READY=1\nSTATUS=%s", summary);
@@ -166,10 +166,20 @@ static int set_part(void *ctx, const char *camera, const char *part_id)
     return pipeline_set_part(app->pipeline, camera, part_id);
 }
 
+static int switch_recipe(void *ctx, const char *camera, const char *recipe)
+{
+    struct app *app = ctx;
+    if (!config_recipe_known(app->cfg, recipe)) return 2;
+    char err[512];
+    int rc = pipeline_switch_recipe(app->pipeline, camera, recipe, err, sizeof err);
+    if (rc < 0) log_error("switching camera %s to recipe %s: %s", camera, recipe, err);
+    return rc;
+}
+
 static int request_training(void *ctx, bool fresh)
 {
     struct app *app = ctx;
-    return trainer_request(app->trainer, fresh);
+    return trainer_request(app->trainer, fresh, NULL);
 }
 
 static void plc_state(void *ctx, bool *learning, bool *fault, int64_t *last_frame_id)
@@ -195,13 +205,30 @@ static void plc_counts(void *ctx, uint64_t counts[RESULT_NVERDICTS])
     memcpy(counts, c.verdicts, sizeof c.verdicts);
 }
 
+static int recipe_number(void *ctx, const char *recipe)
+{
+    struct app *app = ctx;
+    const struct config_recipe *r = config_recipe_find(app->cfg, recipe);
+    return r ? r->number : -1;
+}
+
+static int select_recipe(void *ctx, const char *camera, int number)
+{
+    struct app *app = ctx;
+    for (size_t i = 0; i < app->cfg->nrecipes; i++)
+        if (app->cfg->recipes[i].number == number)
+            return switch_recipe(ctx, camera, app->cfg->recipes[i].name) ? -1 : 0;
+    return -1;
+}
+
 /* The Modbus server for the configured cameras. Returns 0, or -1 with the reason in err. */
 static int start_plc(struct app *app, char *err, size_t errsz)
 {
     const struct config *cfg = app->cfg;
     const char *names[CONFIG_MAX_CAMERAS];
     for (size_t i = 0; i < cfg->ncameras; i++) names[i] = cfg->cameras[i].name;
-    struct line_plc_hooks hooks = {plc_state, plc_counts, set_part, app};
+    struct line_plc_hooks hooks = {plc_state,     plc_counts,    set_part,
+                                   recipe_number, select_recipe, app};
     app->plc = line_plc_start(&cfg->line.plc, names, (int)cfg->ncameras, &hooks, err, errsz);
     return app->plc ? 0 : -1;
 }
@@ -215,7 +242,7 @@ static int start_line_outputs(struct app *app, char *err, size_t errsz)
     struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
     int n = 0;
     if (cfg->line.mqtt.host[0]) {
-        struct line_mqtt_hooks hooks = {set_part, request_training, app};
+        struct line_mqtt_hooks hooks = {set_part, switch_recipe, request_training, app};
         if (!(app->mqtt =
                   line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
             return -1;
@@ -271,9 +298,18 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
               scorer_start(cfg->store_path, SCORER_THREADS, pipeline_image_cache(app.pipeline),
                            cfg->max_score_lag_s, err, sizeof err)))
         goto out;
+    scorer_configure(app.scorer, cfg);
     if (!(app.trainer = trainer_start(cfg, err, sizeof err))) goto out;
     if (start_line_outputs(&app, err, sizeof err)) goto out;
-    if (!(http = http_start(&app, err, sizeof err))) goto out;
+    struct http_options ho = {.host = cfg->http_host,
+                              .port = cfg->http_port,
+                              .token = cfg->http_token,
+                              .max_connections = cfg->http_max_connections,
+                              .timeout_s = cfg->http_timeout_s,
+                              .max_upload = cfg->http_max_upload,
+                              .tls_cert = cfg->http_tls_cert,
+                              .tls_key = cfg->http_tls_key};
+    if (!(http = http_start(&ho, &app, err, sizeof err))) goto out;
 
     sd_notifyf(0, "READY=1\nSTATUS=capturing from %zu camera(s)", cfg->ncameras);
     log_info("inspectd %s running (config %s)", INSPECTD_VERSION, cfg->path);

@@ -121,6 +121,7 @@ static int apply(struct config *running, struct config *next, const struct reloa
     }
     if (d->trainer) {
         trainer_set_policy(t->trainer, next);
+        if (t->scorer) scorer_configure(t->scorer, next);
         config_copy_trainer(running, next);
         note(applied, appliedsz, "[trainer]");
     }

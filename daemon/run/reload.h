@@ -1,7 +1,8 @@
 /* reload.h — SIGHUP (`systemctl reload inspectd`): read the config file again and apply what can
  * change while the daemon runs, without losing a frame.
  *
- * Applied at once: [log] level; the [trainer] policy (from the next run on); [http] token or
+ * Applied at once: [log] level; the [trainer] policy and [recipe.NAME] sections (from the next
+ * run on; a recipe's sensitivity from the next frame); [http] token or
  * token_file (the file read again); [store] jpeg_quality (the next raw frames); cameras added,
  * removed or changed (only those are restarted, see pipeline_reconfigure()). Needing a restart
  * (logged by name, the running value kept): [http] listen, threads, max_connections, timeout,
@@ -22,6 +23,7 @@
 
 #include "base/config.h"
 #include "http/http.h"
+#include "scoring/scorer.h"
 #include "capture/pipeline.h"
 #include "train/trainer.h"
 
@@ -42,6 +44,7 @@ struct reload_targets {
     struct pipeline *pipeline;
     struct trainer *trainer;
     struct http_server *http;
+    struct scorer *scorer; /* the recipes' sensitivity ([trainer], [recipe.NAME]) */
 };
 
 /* Loads path (NULL: the embedded default) and applies it to the running daemon as above, updating

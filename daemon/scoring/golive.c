@@ -49,13 +49,14 @@ static double defects_caught(const char *ckpt, const char *bank, struct scoring_
     return caught;
 }
 
-bool golive_allowed(struct scoring_store *ss, const char *ckpt, const char *bank, int threads,
-                    char *why, size_t whysz)
+bool golive_allowed(struct scoring_store *ss, const char *recipe, const char *ckpt,
+                    const char *bank, int threads, char *why, size_t whysz)
 {
     int64_t ids[VALIDATION_DEFECTS];
     struct model_row old;
-    int n = scoring_store_confirmed_defects(ss, ids, VALIDATION_DEFECTS);
-    if (n <= 0 || scoring_store_active_model(ss, &old) != 1) return true;
+    if (scoring_store_active_model(ss, recipe, &old) != 1) return true;
+    int n = scoring_store_confirmed_defects(ss, old.recipe_id, ids, VALIDATION_DEFECTS);
+    if (n <= 0) return true;
     double now = defects_caught(ckpt, bank, ss, ids, n, threads);
     double before = defects_caught(old.path, old.bank, ss, ids, n, threads);
     log_info("validation on %d confirmed defects: the new model flags %.1f %%, model %s %.1f %%", n,

@@ -432,8 +432,8 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
                           pu,
                           gu};
     int shape[2] = {m->bank.n, m->bank.dim}, gshape[2] = {m->grid_bank.n, m->grid_bank.dim};
-    int fshape[1] = {(int)grid_dim(m)}, nt = 0;
-    struct st_out t[4];
+    int fshape[1] = {(int)grid_dim(m)}, cshape[1] = {m->n_calibration}, nt = 0;
+    struct st_out t[5];
     if (has_patch(m))
         t[nt++] = (struct st_out){.name = "bank", .ndim = 2, .shape = shape, .data = m->bank.x};
     if (has_grid(m)) {
@@ -441,6 +441,7 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
         t[nt++] = (struct st_out){"grid_mean", 1, fshape, m->grid_mean};
         t[nt++] = (struct st_out){"grid_scale", 1, fshape, m->grid_scale};
     }
+    if (m->n_calibration > 0) t[nt++] = (struct st_out){"calibration", 1, cshape, m->calibration};
     return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 11 : 9, err, errsz);
 }
 
@@ -546,6 +547,11 @@ int model_fit(struct scoring_model *m, const float *images, int n,
         goto done;
     }
     m->threshold = r->threshold;
+    m->trained_rate = (float)o->false_alarm_rate;
+    if (model_set_calibration(m, cal_scores, nc)) {
+        fail(err, errsz, "out of memory for calibration");
+        goto done;
+    }
     r->bank_rows = has_patch(m) ? m->bank.n : m->grid_bank.n;
     r->bank_images = nb, r->calib_images = nc;
     rc = 0;
@@ -635,6 +641,31 @@ static int load_banks(struct scoring_model *m, const struct st_file *f, const ch
                         load_vector(&m->grid_scale, f, "grid_scale", F, path, err, errsz)))
         return -1;
     m->base_rows = m->bank.n, m->grid_base_rows = m->grid_bank.n;
+    /* the held-out scores the threshold came from (absent from files of earlier versions) */
+    const struct st_tensor *cal = st_find(f, "calibration");
+    if (cal && cal->ndim == 1 && cal->numel > 0 && cal->numel <= INT32_MAX) {
+        if (!(m->calibration = malloc(sizeof(float) * cal->numel)))
+            return fail(err, errsz, "out of memory for the calibration scores");
+        st_read_f32(cal, m->calibration);
+        m->n_calibration = (int)cal->numel;
+    }
+    return 0;
+}
+
+int model_threshold_at(const struct scoring_model *m, double rate, float *threshold)
+{
+    if (m->n_calibration < 1) return -1;
+    return knn_calibrate(m->calibration, m->n_calibration, rate, threshold);
+}
+
+int model_set_calibration(struct scoring_model *m, const float *scores, int n)
+{
+    float *c = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!c) return -1;
+    memcpy(c, scores, sizeof(float) * (size_t)n);
+    free(m->calibration);
+    m->calibration = c;
+    m->n_calibration = n;
     return 0;
 }
 
@@ -669,6 +700,8 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
         meta_float(&f, "threshold", &m->threshold) || meta_float(&f, "top_q", &m->top_q) ||
         meta_float(&f, "layer", &layer_f) || !(m->threshold > 0.0f))
         rc = fail(err, errsz, "%s: not an inspectd bank file", bank_path);
+    else if (meta_float(&f, "false_alarm_rate", &m->trained_rate))
+        m->trained_rate = 0.005f; /* the rate every version calibrated at */
     else if (layer_f < 0 || layer_f > m->vit.cfg.depth)
         rc = fail(err, errsz, "%s: layer %s does not fit %s (%d blocks)", bank_path, layer, ckpt,
                   m->vit.cfg.depth);
@@ -747,6 +780,7 @@ void model_free(struct scoring_model *m)
     scratch_free(m->scratch);
     free(m->feedback);
     free(m->grid_mean), free(m->grid_scale);
+    free(m->calibration);
     knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
     vit_destroy(&m->vit);
     memset(m, 0, sizeof *m);

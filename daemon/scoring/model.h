@@ -51,6 +51,11 @@ struct scoring_model {
                     * the neighbours that exist at an edge) */
     float *grid_mean, *grid_scale; /* ALIGNED, BOTH: (gh·gw·D) standardisation of the grids */
     float patch_unit, grid_unit;   /* BOTH: the readouts' median held-out scores */
+    float *calibration;            /* the held-out normal frames' scores the threshold was taken
+                                    * from (n_calibration; NULL in a bank file of an earlier
+                                    * version), so another false-alarm rate needs no retraining */
+    int n_calibration;
+    float trained_rate; /* the false-alarm rate the bank file's threshold was calibrated at */
     struct model_scratch *scratch; /* model_score's buffers with one thread, kept between calls
                                     * (NULL until the first) */
 };
@@ -123,6 +128,14 @@ int model_fit(struct scoring_model *m, const float *images, int n,
  * "PATH: ..." in err. */
 int model_read_config(const struct st_file *f, const char *path, struct scoring_model *m,
                       struct vit_config *c, char *err, size_t errsz);
+
+/* The threshold of false-alarm rate `rate` from m's calibration scores (knn_calibrate). Returns 0,
+ * or -1 when m has none (or out of memory). */
+int model_threshold_at(const struct scoring_model *m, double rate, float *threshold);
+
+/* Sets m's calibration scores to a copy of scores (n of them; a model whose bank file had none,
+ * recalibrated on frames taken as normal). Returns 0, or -1 when out of memory. */
+int model_set_calibration(struct scoring_model *m, const float *scores, int n);
 
 /* Loads a checkpoint's teacher and its bank file. Returns 0, or -1 with the reason in err. */
 int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path, char *err,

@@ -47,10 +47,11 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
         return NULL;
     }
     static const char *const sql[] = {
-        "SELECT id, version, path, json_extract(meta, '$.bank'), threshold, created_at "
-        "FROM models WHERE status = 'active'",
-        "SELECT f.id FROM frames f WHERE f.id > ?2 AND NOT EXISTS (SELECT 1 FROM results r "
-        "WHERE r.frame_id = f.id AND r.model_id = ?1) ORDER BY f.id LIMIT ?3",
+        "SELECT m.id, m.version, m.path, json_extract(m.meta, '$.bank'), m.threshold, "
+        "m.created_at, r.id, r.name FROM recipes r JOIN models m ON m.id = r.model_id "
+        "WHERE r.name = ?1",
+        "SELECT f.id FROM frames f WHERE f.recipe_id = ?4 AND f.id > ?2 AND NOT EXISTS (SELECT 1 "
+        "FROM results r WHERE r.frame_id = f.id AND r.model_id = ?1) ORDER BY f.id LIMIT ?3",
         "SELECT image, camera_id, image_missing IS NOT NULL FROM frames WHERE id = ?",
         "INSERT OR REPLACE INTO results (frame_id, model_id, score, score_norm, flagged, "
         "latency_us, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -67,7 +68,7 @@ struct scoring_store *scoring_store_open(const char *path, char *err, size_t err
         "WHERE verdicts.score IS NULL",
         "INSERT OR IGNORE INTO verdicts (frame_id, camera_id, captured_at, verdict, reason, "
         "created_at) SELECT id, camera_id, captured_at, 'unscored', ?3, ?4 FROM frames "
-        "WHERE id > ?1 AND id <= ?2 ORDER BY id"};
+        "WHERE id > ?1 AND id <= ?2 AND (?5 = 0 OR recipe_id = ?5) ORDER BY id"};
     sqlite3_stmt **stmts[] = {&s->active,  &s->unscored, &s->frame,   &s->result,
                               &s->heatmap, &s->alert,    &s->verdict, &s->unscored_range};
     if (!(s->db = store_sqlite_open(path, SQLITE_OPEN_READWRITE, err, errsz))) {
@@ -94,21 +95,55 @@ void scoring_store_close(struct scoring_store *s)
     free(s);
 }
 
-int scoring_store_active_model(struct scoring_store *s, struct model_row *out)
+static void read_model_row(sqlite3_stmt *st, int col, struct model_row *out)
+{
+    out->id = sqlite3_column_int64(st, col);
+    store_column_text(out->version, sizeof out->version, st, col + 1);
+    store_column_text(out->path, sizeof out->path, st, col + 2);
+    store_column_text(out->bank, sizeof out->bank, st, col + 3);
+    out->threshold = sqlite3_column_double(st, col + 4);
+    out->created_at = sqlite3_column_int64(st, col + 5);
+    out->recipe_id = sqlite3_column_int64(st, col + 6);
+    store_column_text(out->recipe, sizeof out->recipe, st, col + 7);
+}
+
+int scoring_store_active_model(struct scoring_store *s, const char *recipe, struct model_row *out)
 {
     sqlite3_stmt *st = s->active;
+    sqlite3_bind_text(st, 1, recipe, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(st, 0);
-        store_column_text(out->version, sizeof out->version, st, 1);
-        store_column_text(out->path, sizeof out->path, st, 2);
-        store_column_text(out->bank, sizeof out->bank, st, 3);
-        out->threshold = sqlite3_column_double(st, 4);
-        out->created_at = sqlite3_column_int64(st, 5);
-    }
+    if (rc == SQLITE_ROW) read_model_row(st, 0, out);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) return 1;
     return rc == SQLITE_DONE ? 0 : fail(s, "active model");
+}
+
+int scoring_store_recipes(struct scoring_store *s, struct recipe_row *out, int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT r.id, r.name, m.id, m.version, m.path, "
+                           "json_extract(m.meta, '$.bank'), m.threshold, m.created_at, r.id, "
+                           "r.name, coalesce(r.false_alarm_rate, 0), coalesce(r.threshold, 0), "
+                           "r.sensitivity_file IS NOT NULL FROM recipes r LEFT JOIN models m ON "
+                           "m.id = r.model_id ORDER BY r.id LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "recipes");
+    sqlite3_bind_int(st, 1, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct recipe_row *r = &out[n++];
+        memset(r, 0, sizeof *r);
+        r->id = sqlite3_column_int64(st, 0);
+        store_column_text(r->name, sizeof r->name, st, 1);
+        r->has_model = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        if (r->has_model) read_model_row(st, 2, &r->model);
+        r->false_alarm_rate = sqlite3_column_double(st, 10);
+        r->threshold = sqlite3_column_double(st, 11);
+        r->sensitivity_set = sqlite3_column_int(st, 12) != 0;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : fail(s, "recipes");
 }
 
 static int exec(struct scoring_store *s, const char *sql)
@@ -141,10 +176,39 @@ static int free_version(struct scoring_store *s, const char *version, char *out,
     return rc;
 }
 
-int scoring_store_register_model(struct scoring_store *s, const char *version, const char *ckpt,
-                                 const char *bank, double threshold, int frames_used, double loss,
-                                 const char *meta, bool active, int64_t *id, char *used,
-                                 size_t usedsz)
+/* The id of recipe name, created if new. Returns 0 or -1. */
+static int recipe_id(struct scoring_store *s, const char *name, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO recipes (name, created_at) VALUES (?1, ?2) "
+                           "ON CONFLICT (name) DO UPDATE SET name = name RETURNING id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "recipe");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, clock_wall_us());
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : fail(s, "recipe");
+    if (!rc) *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Runs sql with two integer arguments. Returns 0 or -1. */
+static int exec2(struct scoring_store *s, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, sql);
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail(s, sql);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int scoring_store_register_model(struct scoring_store *s, const char *recipe, const char *version,
+                                 const char *ckpt, const char *bank, double threshold,
+                                 int frames_used, double loss, const char *meta, bool active,
+                                 int64_t *id, char *used, size_t usedsz)
 {
     char unique[96];
     json_error_t je;
@@ -162,12 +226,22 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
     int rc = text ? 0 : -1;
     if (!text) snprintf(s->err, sizeof s->err, "register model: out of memory");
     if (!rc) rc = exec(s, "BEGIN IMMEDIATE");
+    int64_t rid = 0, new_id = 0;
     if (!rc) rc = free_version(s, version, unique, sizeof unique);
-    if (!rc && active) rc = exec(s, "UPDATE models SET status = 'retired' WHERE status = 'active'");
+    if (!rc) rc = recipe_id(s, recipe, &rid);
+    /* the recipe's model until now is retired first (the event log shows the retirement, then the
+     * new model), unless another recipe still scores with it (a model from before recipes serves
+     * every camera's) */
+    if (!rc && active)
+        rc = exec2(s,
+                   "UPDATE models SET status = 'retired' WHERE id = (SELECT model_id FROM "
+                   "recipes WHERE id = ?1) AND NOT EXISTS (SELECT 1 FROM recipes WHERE "
+                   "model_id = models.id AND id <> ?1)",
+                   rid, 0);
     if (!rc && sqlite3_prepare_v2(s->db,
                                   "INSERT INTO models (version, path, created_at, threshold, "
-                                  "meta, status, frames_used, loss, activated_at) "
-                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  "meta, status, frames_used, loss, activated_at, recipe_id) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   -1, &st, NULL) != SQLITE_OK)
         rc = fail(s, "register model");
     if (!rc) {
@@ -183,10 +257,13 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
             sqlite3_bind_int64(st, 9, now);
         else
             sqlite3_bind_null(st, 9);
+        sqlite3_bind_int64(st, 10, rid);
         if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, "register model");
     }
     sqlite3_finalize(st);
-    if (!rc && id) *id = sqlite3_last_insert_rowid(s->db);
+    if (!rc) new_id = sqlite3_last_insert_rowid(s->db);
+    if (!rc && active) rc = exec2(s, "UPDATE recipes SET model_id = ?2 WHERE id = ?1", rid, new_id);
+    if (!rc && id) *id = new_id;
     if (!rc) rc = exec(s, "COMMIT");
     if (!rc && used) snprintf(used, usedsz, "%s", unique);
     if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -194,11 +271,12 @@ int scoring_store_register_model(struct scoring_store *s, const char *version, c
     return rc;
 }
 
-int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t after_id,
-                           int64_t *ids, int max)
+int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t recipe_id,
+                           int64_t after_id, int64_t *ids, int max)
 {
     sqlite3_stmt *st = s->unscored;
     sqlite3_bind_int64(st, 1, model_id);
+    sqlite3_bind_int64(st, 4, recipe_id);
     sqlite3_bind_int64(st, 2, after_id);
     sqlite3_bind_int(st, 3, max);
     int n = 0, rc;
@@ -207,16 +285,21 @@ int scoring_store_unscored(struct scoring_store *s, int64_t model_id, int64_t af
     return rc == SQLITE_DONE ? n : fail(s, "unscored frames");
 }
 
-int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_t *after_id)
+int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_t recipe_id,
+                               int64_t *after_id)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT max(COALESCE((SELECT MAX(frame_id) FROM results WHERE "
-                           "model_id = ?), 0), COALESCE((SELECT MAX(frame_id) FROM verdicts), 0), "
-                           "COALESCE((SELECT frame_id FROM verdicts_start), 0))",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT max(COALESCE((SELECT MAX(r.frame_id) FROM results r JOIN "
+            "frames f ON f.id = r.frame_id WHERE r.model_id = ?1 AND f.recipe_id = "
+            "?2), 0), COALESCE((SELECT f.id FROM frames f WHERE f.recipe_id = ?2 AND "
+            "EXISTS (SELECT 1 FROM verdicts v WHERE v.frame_id = f.id) ORDER BY f.id "
+            "DESC LIMIT 1), 0), COALESCE((SELECT frame_id FROM verdicts_start), 0))",
+            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "resume point");
     sqlite3_bind_int64(st, 1, model_id);
+    sqlite3_bind_int64(st, 2, recipe_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) *after_id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -312,10 +395,11 @@ int scoring_store_result(struct scoring_store *s, const struct scoring_result *r
     return rc;
 }
 
-int scoring_store_unscored_verdicts(struct scoring_store *s, int64_t after_id, int64_t last_id,
-                                    const char *reason)
+int scoring_store_unscored_verdicts(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
+                                    int64_t last_id, const char *reason)
 {
     sqlite3_stmt *st = s->unscored_range;
+    sqlite3_bind_int64(st, 5, recipe_id);
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int64(st, 2, last_id);
     sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
@@ -340,14 +424,16 @@ int scoring_store_stored_before(struct scoring_store *s, int64_t after_id, int64
     return rc == SQLITE_ROW ? 0 : fail(s, "frames stored before");
 }
 
-int scoring_store_frames_after(struct scoring_store *s, int64_t after_id, int max, int64_t *last)
+int scoring_store_frames_after(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
+                               int max, int64_t *last)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT max(id) FROM (SELECT id FROM frames WHERE id > ?1 ORDER BY id "
-                           "LIMIT ?2)",
+                           "SELECT max(id) FROM (SELECT id FROM frames WHERE (?3 = 0 OR "
+                           "recipe_id = ?3) AND id > ?1 ORDER BY id LIMIT ?2)",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "frames after");
+    sqlite3_bind_int64(st, 3, recipe_id);
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int(st, 2, max);
     int rc = sqlite3_step(st);
@@ -392,15 +478,17 @@ static int frame_at_or_after(struct scoring_store *s, sqlite3_stmt *st, int64_t 
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : fail(s, "stale frames");
 }
 
-int scoring_store_stale(struct scoring_store *s, int64_t after_id, int64_t before_us, int64_t *last,
-                        int64_t *count)
+int scoring_store_stale(struct scoring_store *s, int64_t recipe_id, int64_t after_id,
+                        int64_t before_us, int64_t *last, int64_t *count)
 {
     *last = after_id, *count = 0;
     sqlite3_stmt *at = NULL, *st = NULL;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT id, created_at FROM frames WHERE id >= ? ORDER BY id LIMIT 1",
+                           "SELECT id, created_at FROM frames WHERE (?2 = 0 OR recipe_id = ?2) "
+                           "AND id >= ?1 ORDER BY id LIMIT 1",
                            -1, &at, NULL) != SQLITE_OK)
         return fail(s, "stale frames");
+    sqlite3_bind_int64(at, 2, recipe_id);
     /* the next frame to score: mostly fresh, and then that is all this costs */
     int64_t id = 0, created = 0, hi = 0;
     int rc = frame_at_or_after(s, at, after_id + 1, &id, &created);
@@ -408,8 +496,9 @@ int scoring_store_stale(struct scoring_store *s, int64_t after_id, int64_t befor
         /* stale: find the last stale frame by bisection on id (frames are stored in id order, so
          * created_at does not decrease with id), reading one row per probe, not the backlog */
         int64_t lo = id; /* known stale */
-        if (sqlite3_prepare_v2(s->db, "SELECT MAX(id) FROM frames", -1, &st, NULL) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_ROW)
+        if (sqlite3_prepare_v2(s->db, "SELECT MAX(id) FROM frames WHERE ?1 = 0 OR recipe_id = ?1",
+                               -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 1, recipe_id) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
             rc = fail(s, "stale frames");
         else
             hi = sqlite3_column_int64(st, 0) + 1; /* treated as fresh */
@@ -427,10 +516,13 @@ int scoring_store_stale(struct scoring_store *s, int64_t after_id, int64_t befor
         }
         /* every frame passed over is counted, whatever its own time */
         if (rc == 1 &&
-            sqlite3_prepare_v2(s->db, "SELECT COUNT(*) FROM frames WHERE id > ? AND id <= ?", -1,
-                               &st, NULL) == SQLITE_OK) {
+            sqlite3_prepare_v2(s->db,
+                               "SELECT COUNT(*) FROM frames WHERE (?3 = 0 OR recipe_id = ?3) AND "
+                               "id > ?1 AND id <= ?2",
+                               -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_int64(st, 1, after_id);
             sqlite3_bind_int64(st, 2, lo);
+            sqlite3_bind_int64(st, 3, recipe_id);
             if (sqlite3_step(st) == SQLITE_ROW) {
                 *count = sqlite3_column_int64(st, 0);
                 *last = lo;
@@ -453,7 +545,7 @@ int scoring_store_model_files(struct scoring_store *s, int keep,
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT path, json_extract(meta, '$.bank'), "
-                           "status IN ('active', 'training', 'validating') OR id IN "
+                           "status = 'active' OR id IN "
                            "(SELECT id FROM models ORDER BY id DESC LIMIT ?), "
                            "status = 'active' FROM models",
                            -1, &st, NULL) != SQLITE_OK)
@@ -472,12 +564,18 @@ int scoring_store_model_files(struct scoring_store *s, int keep,
     return rc == SQLITE_DONE ? 0 : fail(s, "model files");
 }
 
-int scoring_store_frames_since_model(struct scoring_store *s, int64_t *count)
+int scoring_store_frames_since_model(struct scoring_store *s, int64_t recipe_id, int64_t *count)
 {
     return count_query(s,
-                       "SELECT COUNT(*) FROM frames WHERE created_at > COALESCE((SELECT "
-                       "created_at FROM models WHERE status = 'active'), ?)",
-                       -1, count);
+                       "SELECT COUNT(*) FROM frames WHERE recipe_id = ?1 AND created_at > "
+                       "COALESCE((SELECT m.created_at FROM recipes r JOIN models m ON m.id = "
+                       "r.model_id WHERE r.id = ?1), -1)",
+                       recipe_id, count);
+}
+
+int scoring_store_frames_of_recipe(struct scoring_store *s, int64_t recipe_id, int64_t *count)
+{
+    return count_query(s, "SELECT COUNT(*) FROM frames WHERE recipe_id = ?1", recipe_id, count);
 }
 
 int scoring_store_has_checkpoint(struct scoring_store *s, const char *path)
@@ -493,46 +591,189 @@ int scoring_store_has_checkpoint(struct scoring_store *s, const char *path)
     return found;
 }
 
-int scoring_store_confirmed_defects(struct scoring_store *s, int64_t *ids, int max)
+int scoring_store_confirmed_defects(struct scoring_store *s, int64_t recipe_id, int64_t *ids,
+                                    int max)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT frame_id FROM alerts WHERE state = 'defect' "
-                           "ORDER BY frame_id DESC LIMIT ?",
+                           "SELECT a.frame_id FROM alerts a JOIN frames f ON f.id = a.frame_id "
+                           "WHERE a.state = 'defect' AND (?2 = 0 OR f.recipe_id = ?2) "
+                           "ORDER BY a.frame_id DESC LIMIT ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "confirmed defects");
     sqlite3_bind_int(st, 1, max);
+    sqlite3_bind_int64(st, 2, recipe_id);
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? n : fail(s, "confirmed defects");
 }
 
-int scoring_store_false_positives(struct scoring_store *s, int64_t *ids, int max)
+int scoring_store_false_positives(struct scoring_store *s, int64_t recipe_id, int64_t *ids, int max)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT frame_id FROM alerts WHERE state = 'false_positive' "
-                           "ORDER BY reviewed_at DESC, id DESC LIMIT ?",
+                           "SELECT a.frame_id FROM alerts a JOIN frames f ON f.id = a.frame_id "
+                           "WHERE a.state = 'false_positive' AND (?2 = 0 OR f.recipe_id = ?2) "
+                           "ORDER BY a.reviewed_at DESC, a.id DESC LIMIT ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "false positives");
     sqlite3_bind_int(st, 1, max);
+    sqlite3_bind_int64(st, 2, recipe_id);
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? n : fail(s, "false positives");
 }
 
-int scoring_store_feedback_mark(struct scoring_store *s, int64_t mark[3])
+int scoring_store_feedback_mark(struct scoring_store *s, int64_t recipe_id, int64_t mark[3])
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT count(*), coalesce(max(reviewed_at), 0), "
-                           "coalesce(sum(frame_id), 0) FROM alerts WHERE state = 'false_positive'",
+                           "SELECT count(*), coalesce(max(a.reviewed_at), 0), "
+                           "coalesce(sum(a.frame_id), 0) FROM alerts a JOIN frames f ON f.id = "
+                           "a.frame_id WHERE a.state = 'false_positive' AND (?1 = 0 OR "
+                           "f.recipe_id = ?1)",
                            -1, &st, NULL) != SQLITE_OK)
         return fail(s, "feedback");
+    sqlite3_bind_int64(st, 1, recipe_id);
     int rc = sqlite3_step(st);
     for (int i = 0; i < 3 && rc == SQLITE_ROW; i++) mark[i] = sqlite3_column_int64(st, i);
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : fail(s, "feedback");
+}
+
+int scoring_store_pick_recipe(struct scoring_store *s, const char *asked, bool need_model,
+                              char *out, size_t outsz, char *why, size_t whysz)
+{
+    enum { MAX = 256 };
+    struct recipe_row *rows = malloc(sizeof *rows * MAX);
+    if (!rows) {
+        snprintf(s->err, sizeof s->err, "recipes: out of memory");
+        return -1;
+    }
+    int n = scoring_store_recipes(s, rows, MAX);
+    if (n < 0) {
+        free(rows);
+        return -1;
+    }
+    int found = -1, candidates = 0;
+    char list[512] = "";
+    for (int i = 0; i < n; i++) {
+        if (asked ? strcmp(rows[i].name, asked) != 0 : need_model && !rows[i].has_model) continue;
+        found = i;
+        candidates++;
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", rows[i].name);
+    }
+    int rc = 0;
+    if (asked && found < 0) {
+        snprintf(why, whysz, "the database has no recipe named '%s'", asked);
+        rc = 1;
+    } else if (asked && need_model && !rows[found].has_model) {
+        snprintf(why, whysz,
+                 "recipe %s has no model yet (inspectd train --db --register "
+                 "--recipe %s makes one)",
+                 asked, asked);
+        rc = 1;
+    } else if (!asked && candidates == 0) {
+        snprintf(why, whysz, "%s",
+                 need_model ? "the database has no model yet (inspectd train "
+                              "--db --register makes one)"
+                            : "the database has no recipe yet (no frames)");
+        rc = 1;
+    } else if (!asked && candidates > 1) {
+        snprintf(why, whysz, "the database has several recipes (%s): say which with --recipe",
+                 list);
+        rc = 1;
+    } else {
+        snprintf(out, outsz, "%s", rows[found].name);
+    }
+    free(rows);
+    return rc;
+}
+
+/* The config file's sensitivity of a recipe as text: what an API change is compared with. */
+static void sensitivity_text(char *out, size_t n, double rate, double threshold)
+{
+    snprintf(out, n, "false_alarm_rate=%.9g threshold=%.9g", rate, threshold);
+}
+
+/* Binds a positive value, or NULL. */
+static void bind_positive(sqlite3_stmt *st, int i, double v)
+{
+    if (v > 0)
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int scoring_store_file_sensitivity(struct scoring_store *s, const char *recipe, double rate,
+                                   double threshold)
+{
+    char text[96];
+    sensitivity_text(text, sizeof text, rate, threshold);
+    int64_t rid;
+    sqlite3_stmt *st = NULL;
+    int rc = exec(s, "BEGIN IMMEDIATE");
+    if (!rc) rc = recipe_id(s, recipe, &rid);
+    if (!rc && sqlite3_prepare_v2(s->db,
+                                  "UPDATE recipes SET false_alarm_rate = ?2, threshold = ?3, "
+                                  "sensitivity_file = NULL WHERE id = ?1 AND "
+                                  "(sensitivity_file IS NULL OR sensitivity_file <> ?4)",
+                                  -1, &st, NULL) != SQLITE_OK)
+        rc = fail(s, "sensitivity");
+    if (!rc) {
+        sqlite3_bind_int64(st, 1, rid);
+        bind_positive(st, 2, rate);
+        bind_positive(st, 3, threshold);
+        sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = fail(s, "sensitivity");
+    }
+    sqlite3_finalize(st);
+    if (!rc) rc = exec(s, "COMMIT");
+    if (rc) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int scoring_store_put_sensitivity(struct scoring_store *s, const char *recipe, double rate,
+                                  double threshold, double file_rate, double file_threshold)
+{
+    char text[96];
+    sensitivity_text(text, sizeof text, file_rate, file_threshold);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           rate > 0 ? "UPDATE recipes SET false_alarm_rate = ?2, threshold = NULL, "
+                                      "sensitivity_file = ?3 WHERE name = ?1"
+                                    : "UPDATE recipes SET threshold = ?2, sensitivity_file = ?3 "
+                                      "WHERE name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "sensitivity");
+    sqlite3_bind_text(st, 1, recipe, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, rate > 0 ? rate : threshold);
+    sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->db) > 0 : fail(s, "sensitivity");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int scoring_store_calibration_frames(struct scoring_store *s, int64_t recipe_id, int64_t model_id,
+                                     int64_t *ids, int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT f.id FROM frames f JOIN results r ON r.frame_id = f.id AND "
+                           "r.model_id = ?2 WHERE f.recipe_id = ?1 AND r.flagged = 0 UNION "
+                           "SELECT a.frame_id FROM alerts a JOIN frames f ON f.id = a.frame_id "
+                           "WHERE f.recipe_id = ?1 AND a.state = 'false_positive' "
+                           "ORDER BY 1 DESC LIMIT ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "calibration frames");
+    sqlite3_bind_int64(st, 1, recipe_id);
+    sqlite3_bind_int64(st, 2, model_id);
+    sqlite3_bind_int(st, 3, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : fail(s, "calibration frames");
 }

@@ -30,7 +30,8 @@ struct store {
 struct store_reader {
     sqlite3 *db;
     const char *path; /* the pool's */
-    sqlite3_stmt *list_all, *list_camera, *get_frame, *get_image, *count_frames, *has_camera;
+    sqlite3_stmt *list_all, *list_camera, *list_recipe, *get_frame, *get_image, *count_frames,
+        *has_camera;
     char err[256];
 };
 
@@ -46,7 +47,7 @@ struct store_pool {
 #define FRAME_COLUMNS                                                                              \
     "f.id, c.name, f.seq, f.captured_at, f.created_at, f.width, f.height, f.format, "              \
     "length(f.image), f.defect, f.defect_x0, f.defect_y0, f.defect_x1, f.defect_y1, "              \
-    "f.image_missing, f.part_id"
+    "f.image_missing, f.part_id, (SELECT name FROM recipes WHERE id = f.recipe_id)"
 
 __attribute__((format(printf, 3, 4))) static int set_err(char *buf, size_t n, const char *fmt, ...)
 {
@@ -134,18 +135,43 @@ int store_schema_version(struct store *s)
     return pragma_int(s->db, "PRAGMA user_version", &v) == 0 ? v : -1;
 }
 
+/* Whether PRAGMA foreign_key_check finds a row whose reference is broken. Returns 1, 0 or -1. */
+static int broken_references(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK) return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* One migration in one transaction. Foreign keys are off while it runs (a table rebuilt in place
+ * keeps the rows that refer to it, as SQLite's ALTER TABLE procedure has it) and every reference
+ * is checked before it commits. */
 static int apply_migration(struct store *s, const struct embed_file *m, int number)
 {
     char *msg = NULL;
     char version[64];
     snprintf(version, sizeof version, "PRAGMA user_version = %d", number);
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+    int broken = 0;
+    if (sqlite3_exec(s->db, "PRAGMA foreign_keys = OFF", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(s->db, (const char *)m->data, NULL, NULL, &msg) != SQLITE_OK ||
+        (broken = broken_references(s->db)) != 0 ||
         sqlite3_exec(s->db, version, NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-        set_err(s->err, sizeof s->err, "%s: %s", m->path, msg ? msg : "failed");
+        set_err(s->err, sizeof s->err, "%s: %s", m->path,
+                msg      ? msg
+                : broken ? "it leaves rows whose references are broken"
+                         : "failed");
         sqlite3_free(msg);
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(s->err, sizeof s->err, "foreign keys: %s", msg ? msg : "failed");
+        sqlite3_free(msg);
         return -1;
     }
     return 0;
@@ -221,7 +247,7 @@ static int prepare_writes(struct store *s)
     if (prepare(s->db,
                 "INSERT INTO frames (camera_id, seq, captured_at, width, height, format, image, "
                 "created_at, defect, defect_x0, defect_y0, defect_x1, defect_y1, image_missing, "
-                "part_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "part_id, recipe_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 &s->insert_frame) < 0 ||
         prepare(s->db, "SELECT id, driver FROM cameras WHERE name = ?", &s->find_camera) < 0 ||
         prepare(s->db, "INSERT INTO cameras (name, driver, created_at) VALUES (?, ?, ?)",
@@ -311,6 +337,80 @@ int store_camera(struct store *s, const char *name, const char *driver, int64_t 
     return 0;
 }
 
+int store_recipe(struct store *s, const char *name, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO recipes (name, created_at) VALUES (?1, ?2) "
+                           "ON CONFLICT (name) DO UPDATE SET name = name RETURNING id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "recipe");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, clock_wall_us());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        db_fail(s, "recipe");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Runs sql with camera_id (?1) and up to two text arguments (?2, ?3; NULL binds NULL). */
+static int camera_update(struct store *s, const char *sql, int64_t camera_id, const char *a,
+                         const char *b)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "camera recipe");
+    sqlite3_bind_int64(st, 1, camera_id);
+    if (a) sqlite3_bind_text(st, 2, a, -1, SQLITE_STATIC);
+    if (b) sqlite3_bind_text(st, 3, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, "camera recipe");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_camera_recipe(struct store *s, int64_t camera_id, const char *file_recipe, char *recipe,
+                        size_t recipesz, int64_t *recipe_id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT recipe, recipe_file FROM cameras WHERE id = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, "camera recipe");
+    sqlite3_bind_int64(st, 1, camera_id);
+    char switched[128] = "", file[128] = "";
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        store_column_text(switched, sizeof switched, st, 0);
+        store_column_text(file, sizeof file, st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_fail(s, "camera recipe");
+    bool holds = switched[0] && strcmp(file, file_recipe) == 0;
+    if (switched[0] && !holds &&
+        camera_update(s, "UPDATE cameras SET recipe = NULL, recipe_file = NULL WHERE id = ?1",
+                      camera_id, NULL, NULL) < 0)
+        return -1;
+    snprintf(recipe, recipesz, "%s", holds ? switched : file_recipe);
+    return store_recipe(s, recipe, recipe_id);
+}
+
+int store_switch_recipe(struct store *s, int64_t camera_id, const char *recipe,
+                        const char *file_recipe, int64_t *recipe_id)
+{
+    if (exec(s, "BEGIN IMMEDIATE") < 0) return -1;
+    int rc = store_recipe(s, recipe, recipe_id);
+    if (!rc)
+        rc = camera_update(s, "UPDATE cameras SET recipe = ?2, recipe_file = ?3 WHERE id = ?1",
+                           camera_id, recipe, file_recipe);
+    if (!rc) rc = exec(s, "COMMIT");
+    if (rc) store_rollback(s);
+    return rc;
+}
+
 int store_begin(struct store *s)
 {
     return exec(s, "BEGIN IMMEDIATE");
@@ -345,6 +445,7 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
         sqlite3_bind_blob(st, 7, f->image, (int)f->image_size, SQLITE_STATIC);
     }
     sqlite3_bind_int64(st, 8, clock_wall_us());
+    if (f->recipe_id > 0) sqlite3_bind_int64(st, 16, f->recipe_id);
     if (f->has_truth) {
         assert(f->truth.defect >= DEFECT_NONE && f->truth.defect <= DEFECT_STAIN);
         sqlite3_bind_text(st, 9, frame_defect_name(f->truth.defect), -1, SQLITE_STATIC);
@@ -512,6 +613,11 @@ static int reader_open(struct store_reader *r, const char *path, char *err, size
                 &r->list_camera) < 0 ||
         prepare(r->db,
                 "SELECT " FRAME_COLUMNS " FROM frames f JOIN cameras c ON c.id = f.camera_id"
+                " WHERE f.recipe_id = (SELECT id FROM recipes WHERE name = ?1) AND f.id < ?2"
+                " ORDER BY f.id DESC LIMIT ?3",
+                &r->list_recipe) < 0 ||
+        prepare(r->db,
+                "SELECT " FRAME_COLUMNS " FROM frames f JOIN cameras c ON c.id = f.camera_id"
                 " WHERE f.id = ?1",
                 &r->get_frame) < 0 ||
         prepare(r->db, "SELECT image FROM frames WHERE id = ?1", &r->get_image) < 0 ||
@@ -527,6 +633,7 @@ static void reader_close(struct store_reader *r)
 {
     sqlite3_finalize(r->list_all);
     sqlite3_finalize(r->list_camera);
+    sqlite3_finalize(r->list_recipe);
     sqlite3_finalize(r->get_frame);
     sqlite3_finalize(r->get_image);
     sqlite3_finalize(r->count_frames);
@@ -627,6 +734,21 @@ static void read_info(sqlite3_stmt *st, struct store_frame_info *out)
     if (missing) snprintf(out->image_missing, sizeof out->image_missing, "%s", missing);
     const unsigned char *part = sqlite3_column_text(st, 15);
     if (part) snprintf(out->part_id, sizeof out->part_id, "%s", part);
+    store_column_text(out->recipe, sizeof out->recipe, st, 16);
+}
+
+int store_list_recipe_frames(struct store_reader *r, const char *recipe, int64_t before,
+                             struct store_frame_info *out, int max)
+{
+    sqlite3_stmt *st = r->list_recipe;
+    sqlite3_bind_text(st, 1, recipe, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int(st, 3, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) read_info(st, &out[n++]);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? n : reader_fail(r, "list frames");
 }
 
 int store_list_frames(struct store_reader *r, const char *camera, int64_t before,

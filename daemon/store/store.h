@@ -34,6 +34,7 @@ struct store_pool;
  * kept, e.g. "storage full") only the metadata is written and image may be NULL. */
 struct store_frame {
     int64_t camera_id;
+    int64_t recipe_id; /* the recipe its camera had when it was captured (0: none) */
     uint64_t seq;
     int64_t captured_at_us;
     int width, height;
@@ -60,6 +61,7 @@ struct store_frame_info {
     struct frame_truth truth;
     char image_missing[128];             /* why the image is not stored; "" when it is */
     char part_id[STORE_PART_ID_MAX + 1]; /* the line's part id; "" when none was given */
+    char recipe[64];                     /* the recipe it was captured for; "" for none */
 };
 
 /* store_get_image(): the frame exists but was stored without its image (image_missing says why). */
@@ -82,6 +84,19 @@ int store_schema_latest(void);
 
 /* Finds the camera by name, inserting it if new (a changed driver is updated). Sets *id. */
 int store_camera(struct store *s, const char *name, const char *driver, int64_t *id);
+
+/* Finds the recipe by name, inserting it if new. Sets *id. */
+int store_recipe(struct store *s, const char *name, int64_t *id);
+/* The recipe in force for a camera whose config file says file_recipe: the one switched over the
+ * API while the file still says what it said at the switch, else file_recipe (a switch the file
+ * has since overridden is cleared). Its name into recipe (recipesz bytes), its id (created if
+ * new) into *recipe_id. */
+int store_camera_recipe(struct store *s, int64_t camera_id, const char *file_recipe, char *recipe,
+                        size_t recipesz, int64_t *recipe_id);
+/* Switches a camera to recipe (created if new; *recipe_id set) until the file's recipe for it
+ * is no longer file_recipe. One transaction. */
+int store_switch_recipe(struct store *s, int64_t camera_id, const char *recipe,
+                        const char *file_recipe, int64_t *recipe_id);
 
 int store_begin(struct store *s);
 /* Inserts one frame inside a transaction; sets *id (may be NULL). */
@@ -169,6 +184,9 @@ int store_reader_error(struct store_reader *r, const char *fmt, ...)
  * `max` (out holds max entries). Returns the number listed, or -1. */
 int store_list_frames(struct store_reader *r, const char *camera, int64_t before,
                       struct store_frame_info *out, int max);
+/* The same for the frames of one recipe (the frames captured for it, of any camera). */
+int store_list_recipe_frames(struct store_reader *r, const char *recipe, int64_t before,
+                             struct store_frame_info *out, int max);
 /* Reads one frame's metadata. Returns 1 when found, 0 when there is no such frame, or -1. */
 int store_get_frame(struct store_reader *r, int64_t id, struct store_frame_info *out);
 /* Copies one frame's image into *data (malloc'ed; the caller frees it). Returns 1 when found,

@@ -13,7 +13,8 @@
 static const char alert_columns[] =
     "SELECT a.id, a.frame_id, a.model_id, a.created_at, coalesce(f.captured_at, 0), "
     "coalesce(a.reviewed_at, 0), coalesce(c.name, ''), coalesce(m.version, ''), a.state, "
-    "a.score, a.score_norm, a.threshold, a.note FROM alerts a "
+    "a.score, a.score_norm, a.threshold, a.note, "
+    "coalesce((SELECT name FROM recipes WHERE id = f.recipe_id), '') FROM alerts a "
     "LEFT JOIN frames f ON f.id = a.frame_id LEFT JOIN cameras c ON c.id = a.camera_id "
     "LEFT JOIN models m ON m.id = a.model_id ";
 
@@ -33,6 +34,7 @@ static void read_alert(sqlite3_stmt *st, struct alert_info *a)
     a->threshold = sqlite3_column_double(st, 11);
     a->has_note = sqlite3_column_type(st, 12) != SQLITE_NULL;
     store_column_text(a->note, sizeof a->note, st, 12);
+    store_column_text(a->recipe, sizeof a->recipe, st, 13);
 }
 
 static void bind_opt_text(sqlite3_stmt *st, int i, const char *v)
@@ -58,7 +60,8 @@ int store_list_alerts(struct store_reader *r, const struct alert_filter *f, stru
     snprintf(sql, sizeof sql,
              "%sWHERE (?1 IS NULL OR a.state = ?1) AND (?2 IS NULL OR c.name = ?2) "
              "AND (?3 IS NULL OR a.created_at >= ?3) AND (?4 IS NULL OR a.created_at < ?4) "
-             "AND (?5 IS NULL OR a.id < ?5) ORDER BY a.id DESC LIMIT ?6",
+             "AND (?5 IS NULL OR a.id < ?5) AND (?7 IS NULL OR f.recipe_id = (SELECT id FROM "
+             "recipes WHERE name = ?7)) ORDER BY a.id DESC LIMIT ?6",
              alert_columns);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store_reader_db(r), sql, -1, &st, NULL) != SQLITE_OK)
@@ -69,6 +72,7 @@ int store_list_alerts(struct store_reader *r, const struct alert_filter *f, stru
     bind_opt_int(st, 4, f->until);
     bind_opt_int(st, 5, f->before);
     sqlite3_bind_int(st, 6, max);
+    bind_opt_text(st, 7, f->recipe);
     int n = 0, rc = SQLITE_DONE;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) read_alert(st, &out[n++]);
     if (n == max) rc = SQLITE_DONE;
@@ -156,13 +160,15 @@ static int read_model(sqlite3_stmt *st, struct model_info *m)
         m->loss = sqlite3_column_double(st, 6);
     if ((m->has_threshold = sqlite3_column_type(st, 7) != SQLITE_NULL))
         m->threshold = sqlite3_column_double(st, 7);
+    store_column_text(m->recipe, sizeof m->recipe, st, 9);
     const char *meta = (const char *)sqlite3_column_text(st, 8);
     return meta && !(m->meta = strdup(meta)) ? -1 : 0;
 }
 
 static const char model_columns[] =
     "SELECT id, version, status, created_at, coalesce(activated_at, 0), frames_used, loss, "
-    "threshold, meta FROM models ";
+    "threshold, meta, coalesce((SELECT name FROM recipes WHERE id = models.recipe_id), '') "
+    "FROM models ";
 
 void store_model_clear(struct model_info *m)
 {
@@ -294,4 +300,47 @@ int store_review_alert(const char *path, int64_t id, const char *verdict, const 
     sqlite3_finalize(st);
     sqlite3_close(db);
     return found;
+}
+
+int store_list_recipes(struct store_reader *r, struct recipe_info *out, int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store_reader_db(r),
+                           "SELECT r.id, r.name, coalesce(r.model_id, 0), coalesce(m.version, ''), "
+                           "(SELECT count(*) FROM frames WHERE recipe_id = r.id) FROM recipes r "
+                           "LEFT JOIN models m ON m.id = r.model_id ORDER BY r.id LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_reader_fail(r, "list recipes");
+    sqlite3_bind_int(st, 1, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct recipe_info *ri = &out[n++];
+        ri->id = sqlite3_column_int64(st, 0);
+        store_column_text(ri->name, sizeof ri->name, st, 1);
+        ri->model_id = sqlite3_column_int64(st, 2);
+        store_column_text(ri->model_version, sizeof ri->model_version, st, 3);
+        ri->frames = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : store_reader_fail(r, "list recipes");
+}
+
+int store_recent_scores(struct store_reader *r, const char *recipe, int64_t model_id, double *out,
+                        int max)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store_reader_db(r),
+                           "SELECT r.score FROM frames f JOIN results r ON r.frame_id = f.id AND "
+                           "r.model_id = ?2 WHERE f.recipe_id = (SELECT id FROM recipes WHERE "
+                           "name = ?1) AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.frame_id = "
+                           "f.id AND a.state = 'defect') ORDER BY f.id DESC LIMIT ?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_reader_fail(r, "recent scores");
+    sqlite3_bind_text(st, 1, recipe, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, model_id);
+    sqlite3_bind_int(st, 3, max);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out[n++] = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : store_reader_fail(r, "recent scores");
 }

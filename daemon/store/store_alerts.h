@@ -15,6 +15,7 @@
 struct alert_filter {
     const char *state;  /* "new", "defect", "false_positive" or NULL for any */
     const char *camera; /* a camera name or NULL */
+    const char *recipe; /* the frames of a recipe, or NULL */
     int64_t since;      /* created_at >= since (Unix µs); 0: no bound */
     int64_t until;      /* created_at < until; 0: no bound */
     int64_t before;     /* id < before (the cursor); 0: from the newest */
@@ -24,6 +25,7 @@ struct alert_info {
     int64_t id, frame_id, model_id;
     int64_t created_at, captured_at, reviewed_at; /* Unix µs; reviewed_at 0 when not reviewed */
     char camera[64], model_version[64], state[16];
+    char recipe[64]; /* its frame's recipe ("" for a frame from before recipes were recorded) */
     double score, score_norm, threshold;
     bool has_note;
     char note[1024];
@@ -59,8 +61,26 @@ struct model_info {
     bool has_frames_used, has_loss, has_threshold;
     int64_t frames_used;
     double loss, threshold;
-    char *meta; /* its meta, JSON text (malloc'ed), NULL when there is none */
+    char *meta;      /* its meta, JSON text (malloc'ed), NULL when there is none */
+    char recipe[64]; /* the recipe it was trained for; "" for a model from before recipes */
 };
+
+/* A recipe as stored: its active model (model_id 0: none) and how many frames it has. */
+struct recipe_info {
+    int64_t id;
+    char name[64];
+    int64_t model_id;
+    char model_version[64];
+    int64_t frames;
+};
+
+/* The scores model_id gave the newest frames of recipe (up to max, newest first; confirmed
+ * defects left out) into out. Returns the count or -1. */
+int store_recent_scores(struct store_reader *r, const char *recipe, int64_t model_id, double *out,
+                        int max);
+
+/* Up to max recipes, oldest first. Returns the count or -1. */
+int store_list_recipes(struct store_reader *r, struct recipe_info *out, int max);
 
 /* Every model version, newest first, into *out (malloc'ed, NULL when there are none; free with
  * store_models_free). Returns the count, or -1. */

@@ -16,6 +16,7 @@ static const char page_sql[] =
     " JOIN models m ON m.id = a.model_id"
     " WHERE a.id < ?1 AND (?2 IS NULL OR a.state = ?2) AND (?3 IS NULL OR c.name = ?3)"
     " AND a.created_at >= ?4 AND a.created_at < ?5"
+    " AND (?7 IS NULL OR f.recipe_id = (SELECT id FROM recipes WHERE name = ?7))"
     " ORDER BY a.id DESC LIMIT ?6";
 
 /* Fills one row; returns 0, or -1 when the note cannot be copied. */
@@ -51,6 +52,7 @@ int store_export_page(struct store_reader *r, const struct export_filter *f, int
     sqlite3_bind_int64(st, 4, f->since_us);
     sqlite3_bind_int64(st, 5, f->until_us);
     sqlite3_bind_int(st, 6, max);
+    if (f->recipe[0]) sqlite3_bind_text(st, 7, f->recipe, -1, SQLITE_STATIC);
     int n = 0, rc = SQLITE_DONE;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (read_row(st, &rows[n]) < 0) {

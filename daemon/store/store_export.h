@@ -2,8 +2,8 @@
  * and model version, newest first (by alert id), one page at a time by keyset (alert id < the
  * last one seen), so a long export never holds a connection between pages.
  *
- * The filter: an alert state, a camera name, and a half-open interval [since, until) of the
- * time the frame was flagged (the alert's created_at, the daemon's wall clock). */
+ * The filter: an alert state, a camera name, a recipe, and a half-open interval [since, until) of
+ * the time the frame was flagged (the alert's created_at, the daemon's wall clock). */
 #ifndef INSPECTD_STORE_EXPORT_H
 #define INSPECTD_STORE_EXPORT_H
 
@@ -14,6 +14,7 @@
 struct export_filter {
     char state[16];   /* "" for every state; else "new", "defect" or "false_positive" */
     char camera[64];  /* "" for every camera */
+    char recipe[64];  /* "" for every recipe; else the frames captured for it */
     int64_t since_us; /* flagged at or after (INT64_MIN: no bound) */
     int64_t until_us; /* flagged before (INT64_MAX: no bound) */
 };

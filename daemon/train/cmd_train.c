@@ -37,6 +37,8 @@
 struct train_cmd {
     const char *images_dir, *out;
     const char *db, *camera, *since; /* frames from the database instead of a directory */
+    const char *recipe;              /* --recipe as given (NULL: the database's only one) */
+    char recipe_name[64];            /* with --db: the recipe trained, its frames and models */
     int64_t since_us;                /* 0: every frame */
     int every;
     long max_steps;
@@ -68,6 +70,8 @@ static void usage(FILE *out)
                  "[options]\n"
                  "  --images DIR        JPEG/PNG files to learn from (others are skipped)\n"
                  "  --db FILE           or the frames stored in inspectd's database, newest first\n"
+                 "  --recipe NAME       the recipe's frames, its model to continue and to replace\n"
+                 "                      (with --db; default: the database's only recipe)\n"
                  "  --camera NAME       only this camera's frames (with --db)\n"
                  "  --since WHEN        only frames captured since WHEN: RFC 3339, YYYY-MM-DD\n"
                  "                      [THH:MM[:SS]] (UTC) or an age such as 90m, 12h, 7d\n"
@@ -137,16 +141,24 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         O_SINCE,
         O_PROGRESS,
         O_WARM,
-        O_FRESH
+        O_FRESH,
+        O_RECIPE
     };
-    static const struct option own[] = {
-        {"images", 1, 0, O_IMAGES},     {"out", 1, 0, O_OUT},
-        {"resume", 0, 0, O_RESUME},     {"register", 0, 0, O_REGISTER},
-        {"init", 1, 0, O_INIT},         {"max-steps", 1, 0, O_MAXSTEPS},
-        {"every", 1, 0, O_EVERY},       {"db", 1, 0, O_DB},
-        {"camera", 1, 0, O_CAMERA},     {"since", 1, 0, O_SINCE},
-        {"progress", 1, 0, O_PROGRESS}, {"warm", 1, 0, O_WARM},
-        {"fresh", 0, 0, O_FRESH},       {"help", 0, 0, 'h'}};
+    static const struct option own[] = {{"images", 1, 0, O_IMAGES},
+                                        {"out", 1, 0, O_OUT},
+                                        {"resume", 0, 0, O_RESUME},
+                                        {"register", 0, 0, O_REGISTER},
+                                        {"init", 1, 0, O_INIT},
+                                        {"max-steps", 1, 0, O_MAXSTEPS},
+                                        {"every", 1, 0, O_EVERY},
+                                        {"db", 1, 0, O_DB},
+                                        {"camera", 1, 0, O_CAMERA},
+                                        {"since", 1, 0, O_SINCE},
+                                        {"progress", 1, 0, O_PROGRESS},
+                                        {"warm", 1, 0, O_WARM},
+                                        {"fresh", 0, 0, O_FRESH},
+                                        {"recipe", 1, 0, O_RECIPE},
+                                        {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
     struct option opts[N_OWN + 32];
     if (train_cli_options(TRAIN_CLI_TRAIN, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
@@ -196,6 +208,9 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         case O_CAMERA:
             c->camera = optarg;
             break;
+        case O_RECIPE:
+            c->recipe = optarg;
+            break;
         case O_SINCE:
             c->since = optarg, bad = parse_since(optarg, clock_wall_us(), &c->since_us);
             break;
@@ -224,8 +239,8 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
         fprintf(stderr, "inspectd train: --fresh starts anew: not with --warm or --resume\n");
         return -1;
     }
-    if (!c->db && (c->camera || c->since)) {
-        fprintf(stderr, "inspectd train: --camera and --since select frames of --db\n");
+    if (!c->db && (c->camera || c->since || c->recipe)) {
+        fprintf(stderr, "inspectd train: --recipe, --camera and --since select frames of --db\n");
         return -1;
     }
     return 0;
@@ -253,10 +268,14 @@ static int load_db(const struct train_cmd *c, struct image_set *set)
         rc = -1;
     }
     for (int64_t before = 0; !rc && listed > 0 && set->n < set->max;) {
-        listed = store_list_frames(r, c->camera, before, page, PAGE);
+        listed = store_list_recipe_frames(r, c->recipe_name, before, page, PAGE);
         bool recent = false;
         for (int i = 0; i < listed && !rc && set->n < set->max; i++) {
             if (page[i].captured_at_us < c->since_us) continue;
+            if (c->camera && strcmp(page[i].camera, c->camera) != 0) {
+                recent = true; /* another camera's frame of the recipe: of its time all the same */
+                continue;
+            }
             recent = true;
             void *data = NULL;
             size_t size = 0;
@@ -291,6 +310,23 @@ static int load_db(const struct train_cmd *c, struct image_set *set)
     return rc;
 }
 
+/* With --db: the recipe trained (--recipe, or the database's only one). Returns 0 or -1 (logged).
+ */
+static int pick_recipe(struct train_cmd *c)
+{
+    char err[512], why[600];
+    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
+    if (!ss) {
+        log_error("%s", err);
+        return -1;
+    }
+    int rc = scoring_store_pick_recipe(ss, c->recipe, false, c->recipe_name, sizeof c->recipe_name,
+                                       why, sizeof why);
+    if (rc) log_error("%s: %s", c->db, rc < 0 ? scoring_store_errmsg(ss) : why);
+    scoring_store_close(ss);
+    return rc ? -1 : 0;
+}
+
 /* The training images, from the directory or the database. Returns 0 or -1 (logged). */
 static int load_images(const struct train_cmd *c, struct image_set *set)
 {
@@ -301,8 +337,8 @@ static int load_images(const struct train_cmd *c, struct image_set *set)
 static const char *source_name(const struct train_cmd *c, char *buf, size_t n)
 {
     if (!c->db) return c->images_dir;
-    snprintf(buf, n, "%s (camera %s, since %s)", c->db, c->camera ? c->camera : "any",
-             c->since ? c->since : "the first frame");
+    snprintf(buf, n, "%s (recipe %s, camera %s, since %s)", c->db, c->recipe_name,
+             c->camera ? c->camera : "any", c->since ? c->since : "the first frame");
     return buf;
 }
 
@@ -539,7 +575,7 @@ static int active_checkpoint(const struct train_cmd *c, char *path, size_t n)
         return -1;
     }
     struct model_row row;
-    int have = scoring_store_active_model(ss, &row);
+    int have = scoring_store_active_model(ss, c->recipe_name, &row);
     if (have < 0)
         log_error("%s: %s", c->db, scoring_store_errmsg(ss));
     else if (have)
@@ -678,7 +714,7 @@ static int start_run(struct run *r, const struct image_set *set)
 static int register_model(const struct run *r, const struct image_set *set)
 {
     const struct train_cmd *c = r->c;
-    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[64], meta[640];
+    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[64], meta[1024];
     if (!realpath(c->out, ckpt)) {
         log_error("%s: %s", c->out, strerror(errno));
         return -1;
@@ -701,30 +737,32 @@ static int register_model(const struct run *r, const struct image_set *set)
     snprintf(meta, sizeof meta,
              "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
              "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"steps\":%ld,\"run_steps\":%ld,"
-             "\"start\":\"%s\"}",
+             "\"start\":\"%s\",\"recipe\":\"%s\",\"method\":\"%s\"}",
              res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
              model_readout_name(res.readout), r->s->student.adam_step,
-             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start));
+             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start), c->recipe_name,
+             ssl_method_name(c->k.t.method));
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     int64_t id = 0;
     char why[256] = "";
-    bool ok = ss && golive_allowed(ss, ckpt, bank, c->k.t.threads, why, sizeof why);
+    bool ok = ss && golive_allowed(ss, c->recipe_name, ckpt, bank, c->k.t.threads, why, sizeof why);
     if (ss && !ok) {
         size_t len = strlen(meta);
         snprintf(meta + len - 1, sizeof meta - len + 1, ",\"rejected\":\"%s\"}", why);
     }
-    int rc = ss ? scoring_store_register_model(ss, version, ckpt, bank, res.threshold, set->n,
-                                               r->loss, meta, ok, &id, version, sizeof version)
-                : -1;
+    int rc =
+        ss ? scoring_store_register_model(ss, c->recipe_name, version, ckpt, bank, res.threshold,
+                                          set->n, r->loss, meta, ok, &id, version, sizeof version)
+           : -1;
     if (rc)
         log_error("model not registered: %s", ss ? scoring_store_errmsg(ss) : err);
     else if (!ok)
         log_error("model %s rejected, the active one keeps scoring: it %s", version, why), rc = -1;
     else
-        log_info("model %s (id %lld) now scores %s: %s readout, bank of %d rows from %d frames, "
-                 "threshold %.4f from %d held-out frames",
-                 version, (long long)id, c->db, model_readout_name(res.readout), res.bank_rows,
-                 res.bank_images, res.threshold, res.calib_images);
+        log_info("model %s (id %lld) now scores recipe %s of %s: %s readout, bank of %d rows "
+                 "from %d frames, threshold %.4f from %d held-out frames",
+                 version, (long long)id, c->recipe_name, c->db, model_readout_name(res.readout),
+                 res.bank_rows, res.bank_images, res.threshold, res.calib_images);
     scoring_store_close(ss);
     return rc;
 }
@@ -746,6 +784,7 @@ int cmd_train(int argc, char **argv)
      * so that a run stopped while it loads its images still leaves something to resume */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    if (c.db && pick_recipe(&c)) return 1;
     c.k.t.model.img_size = c.k.size;
     c.k.t.model.in_chans = c.k.channels;
     train_set_size(&c.k.t, c.k.size);

@@ -34,6 +34,8 @@
 #define LOCK_NAME       ".training.lock"
 #define RETRY_BACKOFF_S 600
 #define STOP_GRACE_MS   5000 /* a stopping child saves its checkpoint within this, or is killed */
+#define RECIPE_SEP      "@"  /* a checkpoint is RECIPE@STAMP.safetensors ('@' is in no name) */
+#define MAX_RECIPES     64   /* recipes looked at (as many as the scorer scores) */
 
 struct trainer {
     struct config cfg; /* a copy without the cameras: the store path as started and the [trainer]
@@ -45,12 +47,13 @@ struct trainer {
     struct scoring_store *db;
     char models_dir[PATH_MAX];
     int64_t retry_after_us;
-    char progress_path[PATH_MAX + 80]; /* the running child's --progress file */
-    bool lock_busy;                    /* the last start found the lock held (logged once) */
-    bool resuming;                     /* the running child resumes an interrupted run */
-    bool requested_fresh;              /* the run asked for is to start fresh */
-    char child_out[PATH_MAX + 64];     /* its checkpoint */
-    char abandoned[PATH_MAX + 64];     /* a checkpoint that failed to resume: not tried again */
+    char progress_path[PATH_MAX + 176]; /* the running child's --progress file */
+    bool lock_busy;                     /* the last start found the lock held (logged once) */
+    bool resuming;                      /* the running child resumes an interrupted run */
+    bool requested_fresh;               /* the run asked for is to start fresh */
+    char requested_recipe[64];      /* the recipe of the run asked for ("": the policy's pick) */
+    char child_out[PATH_MAX + 160]; /* its checkpoint */
+    char abandoned[PATH_MAX + 160]; /* a checkpoint that failed to resume: not tried again */
     struct trainer_status status;
 };
 
@@ -58,9 +61,10 @@ extern char **environ;
 
 /* Everything the child needs, prepared before fork: after fork only async-signal-safe calls. */
 struct child_args {
-    char out[PATH_MAX + 64];
-    char progress[PATH_MAX + 80];
-    char knob_text[2 * TRAIN_CLI_MAX][32]; /* "--NAME", "VALUE" of the [trainer] knobs */
+    char out[PATH_MAX + 160];
+    char progress[PATH_MAX + 176];
+    char knob_text[2 * TRAIN_CLI_MAX][32]; /* "--NAME", "VALUE" of the recipe's knobs */
+    char recipe[64];
     char blas_env[48];
     char *argv[16 + 2 * TRAIN_CLI_MAX];
     char **envp;
@@ -71,21 +75,22 @@ struct child_args {
     pid_t parent;             /* the daemon */
 };
 
-static int prepare_child(struct child_args *a, const struct config *c, uint64_t knobs_set)
+static int prepare_child(struct child_args *a, const struct config *c,
+                         const struct config_recipe *rs, uint64_t knobs_set)
 {
     snprintf(a->blas_env, sizeof a->blas_env, "OPENBLAS_NUM_THREADS=%d", a->knobs.t.threads);
-    char *const argv[] = {"inspectd", "train", "--db",       (char *)c->store_path,
-                          "--out",    a->out,  "--register", "--progress",
-                          a->progress};
+    char *const argv[] = {"inspectd",  "train",    "--db",       (char *)c->store_path,
+                          "--out",     a->out,     "--register", "--progress",
+                          a->progress, "--recipe", a->recipe};
     memcpy(a->argv, argv, sizeof argv);
     int n = (int)ARRAY_LEN(argv);
     if (a->resume) {
         a->argv[n++] = "--resume";
     } else {
         if (a->fresh) a->argv[n++] = "--fresh";
-        if (c->trainer_import[0]) {
+        if (rs->import[0]) {
             a->argv[n++] = "--init";
-            a->argv[n++] = (char *)c->trainer_import;
+            a->argv[n++] = (char *)rs->import;
         }
     }
     if (train_cli_argv(&a->knobs, knobs_set, a->knob_text, a->argv, &n,
@@ -157,9 +162,11 @@ static int take_lock(struct trainer *t)
  * that were killed left behind (temporary checkpoint files, progress files), and finds the newest
  * checkpoint no model row names — a run interrupted before it registered — to resume. Returns
  * true with its path in out. */
-static bool find_unfinished(struct trainer *t, const char *import, char *out, size_t outsz,
-                            bool *db_error)
+static bool find_unfinished(struct trainer *t, const char *recipe, const char *import, char *out,
+                            size_t outsz, bool *db_error)
 {
+    char prefix[80];
+    snprintf(prefix, sizeof prefix, "%s" RECIPE_SEP, recipe);
     DIR *d = opendir(t->models_dir);
     if (!d) return false;
     struct stat imp;
@@ -176,8 +183,8 @@ static bool find_unfinished(struct trainer *t, const char *import, char *out, si
             continue;
         }
         if (!has_suffix(e->d_name, ".safetensors") || has_suffix(e->d_name, ".bank.safetensors") ||
-            stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !realpath(path, real) ||
-            strcmp(real, t->abandoned) == 0 ||
+            strncmp(e->d_name, prefix, strlen(prefix)) != 0 || stat(path, &st) != 0 ||
+            !S_ISREG(st.st_mode) || !realpath(path, real) || strcmp(real, t->abandoned) == 0 ||
             (have_import && st.st_dev == imp.st_dev && st.st_ino == imp.st_ino))
             continue;
         int named = scoring_store_has_checkpoint(t->db, real);
@@ -194,12 +201,15 @@ static bool find_unfinished(struct trainer *t, const char *import, char *out, si
     return found;
 }
 
-/* Starts a run: fresh, asked for, skips resuming and the warm start. Returns false to look again
- * soon (the lock is busy), true otherwise. */
-static bool start_child(struct trainer *t, const struct config *cfg, bool fresh)
+/* Starts a run of recipe (its settings rs; its new frames since its model `since`, with a model
+ * when has_model): fresh, asked for, skips resuming and the warm start. Returns false to look
+ * again soon (the lock is busy), true otherwise. */
+static bool start_child(struct trainer *t, const struct config *cfg, const struct config_recipe *rs,
+                        bool has_model, int64_t since, bool fresh)
 {
-    struct child_args a = {.parent = getpid(), .fresh = fresh, .knobs = cfg->trainer_knobs};
-    uint64_t knobs_set = cfg->trainer_knobs_set;
+    struct child_args a = {.parent = getpid(), .fresh = fresh, .knobs = rs->knobs};
+    uint64_t knobs_set = rs->knobs_set;
+    snprintf(a.recipe, sizeof a.recipe, "%s", rs->name);
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -212,18 +222,16 @@ static bool start_child(struct trainer *t, const struct config *cfg, bool fresh)
     }
     if ((a.lock_fd = take_lock(t)) < 0) return !t->lock_busy;
     bool db_error = false;
-    a.resume = find_unfinished(t, cfg->trainer_import, a.out, sizeof a.out, &db_error) && !fresh;
-    struct model_row row;
-    int have = scoring_store_active_model(t->db, &row);
-    if (have == 0) { /* a new line: the first model comes quickly, later runs get the budget */
+    a.resume = find_unfinished(t, rs->name, rs->import, a.out, sizeof a.out, &db_error) && !fresh;
+    if (!has_model) { /* a new recipe: the first model comes quickly, later runs get the budget */
         int minutes = train_cli_find_key("minutes");
-        a.knobs.t.minutes = cfg->trainer_first_minutes;
+        a.knobs.t.minutes = rs->first_minutes;
         knobs_set |= (uint64_t)1 << minutes;
     }
     int pruned = 0;
     int64_t pruned_bytes = 0;
     char perr[PATH_MAX + 128];
-    const char *spare[] = {a.resume ? a.out : NULL, cfg->trainer_import};
+    const char *spare[] = {a.resume ? a.out : NULL, rs->import};
     if (db_error)
         log_warn("old model files not removed: %s", scoring_store_errmsg(t->db));
     else if (model_files_prune(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
@@ -232,9 +240,11 @@ static bool start_child(struct trainer *t, const struct config *cfg, bool fresh)
     if (pruned)
         log_info("removed %d model file(s) no longer kept (%.1f MiB; keep_models = %d)", pruned,
                  (double)pruned_bytes / (1024.0 * 1024.0), cfg->trainer_keep_models);
-    if (!a.resume) snprintf(a.out, sizeof a.out, "%s/%s.safetensors", t->models_dir, stamp);
+    if (!a.resume)
+        snprintf(a.out, sizeof a.out, "%s/%.63s" RECIPE_SEP "%.31s.safetensors", t->models_dir,
+                 rs->name, stamp);
     snprintf(a.progress, sizeof a.progress, "%s.progress", a.out);
-    if (prepare_child(&a, cfg, knobs_set)) {
+    if (prepare_child(&a, cfg, rs, knobs_set)) {
         log_error("out of memory starting training");
         close(a.lock_fd);
         return true;
@@ -250,16 +260,17 @@ static bool start_child(struct trainer *t, const struct config *cfg, bool fresh)
         return true;
     }
     if (a.resume)
-        log_info("training resumed (pid %d, %g min): the interrupted run %s", (int)pid,
-                 a.knobs.t.minutes, a.out);
+        log_info("training of recipe %s resumed (pid %d, %g min): the interrupted run %s", rs->name,
+                 (int)pid, a.knobs.t.minutes, a.out);
     else
-        log_info("training started (pid %d, %g min, %lld new frames%s%s): %s", (int)pid,
-                 a.knobs.t.minutes, (long long)t->status.frames_since_model,
-                 have == 0 ? ", the first model" : "", fresh ? ", fresh as asked" : "", a.out);
+        log_info("training of recipe %s started (pid %d, %g min, %lld new frames%s%s): %s",
+                 rs->name, (int)pid, a.knobs.t.minutes, (long long)since,
+                 has_model ? "" : ", its first model", fresh ? ", fresh as asked" : "", a.out);
     t->resuming = a.resume;
     snprintf(t->child_out, sizeof t->child_out, "%s", a.out);
     pthread_mutex_lock(&t->lock);
     snprintf(t->progress_path, sizeof t->progress_path, "%s", a.progress);
+    snprintf(t->status.recipe, sizeof t->status.recipe, "%s", rs->name);
     t->status.running = true;
     t->status.requested = false;
     t->status.fresh = fresh;
@@ -288,7 +299,8 @@ static void reap(struct trainer *t, bool wait, bool stopping)
     if (code != 0) t->status.failures++;
     pthread_mutex_unlock(&t->lock);
     if (code == 0 && !stopping) {
-        log_info("training finished; the new model scores from now on");
+        log_info("training of recipe %s finished; its new model scores from now on",
+                 t->status.recipe);
     } else if (stopping) {
         log_info("training stopped with the daemon (%s %d); an unregistered run is resumed by the "
                  "next one",
@@ -306,20 +318,48 @@ static void reap(struct trainer *t, bool wait, bool stopping)
     }
 }
 
-static bool due(struct trainer *t, const struct config *cfg)
+/* The recipe to train next: the one asked for (`asked`, "" for any), else, of those the policy
+ * says are due (or of all when a run was asked for), the one with the most new frames since its
+ * model. Fills rs, *has_model and *since. Returns true when there is one. */
+static bool pick(struct trainer *t, const struct config *cfg, const char *asked, bool requested,
+                 struct config_recipe *rs, bool *has_model, int64_t *since)
 {
-    int64_t since = 0;
-    if (scoring_store_frames_since_model(t->db, &since)) {
+    struct recipe_row rows[MAX_RECIPES];
+    int n = scoring_store_recipes(t->db, rows, MAX_RECIPES);
+    if (n < 0) {
         log_error("%s", scoring_store_errmsg(t->db));
         return false;
     }
-    struct model_row row;
-    int have = scoring_store_active_model(t->db, &row);
+    int best = -1;
+    int64_t best_since = -1, shown = 0;
+    for (int i = 0; i < n; i++) {
+        if (asked[0] && strcmp(rows[i].name, asked) != 0) continue;
+        int64_t count = 0;
+        if (scoring_store_frames_since_model(t->db, rows[i].id, &count)) {
+            log_error("%s", scoring_store_errmsg(t->db));
+            return false;
+        }
+        struct config_recipe r;
+        config_recipe_settings(cfg, rows[i].name, &r);
+        if (count > shown) shown = count;
+        bool due = r.enabled && count >= (rows[i].has_model ? r.every : r.min_frames);
+        if ((due || requested) && count > best_since) best = i, best_since = count;
+    }
     pthread_mutex_lock(&t->lock);
-    t->status.frames_since_model = since;
+    t->status.frames_since_model = shown;
     pthread_mutex_unlock(&t->lock);
-    if (have < 0 || clock_wall_us() < t->retry_after_us) return false;
-    return since >= (have ? cfg->trainer_every : cfg->trainer_min_frames);
+    if (best < 0) {
+        if (asked[0])
+            log_warn("a run of recipe %s was asked for: the database has no such "
+                     "recipe (no frames)",
+                     asked);
+        return false;
+    }
+    if (!requested && clock_wall_us() < t->retry_after_us) return false;
+    config_recipe_settings(cfg, rows[best].name, rs);
+    *has_model = rows[best].has_model;
+    *since = best_since;
+    return true;
 }
 
 static void *trainer_main(void *arg)
@@ -332,11 +372,21 @@ static void *trainer_main(void *arg)
         reap(t, false, false);
         pthread_mutex_lock(&t->lock);
         bool requested = t->status.requested, fresh = requested && t->requested_fresh;
+        char asked[64];
+        snprintf(asked, sizeof asked, "%s", requested ? t->requested_recipe : "");
         memcpy(&cfg, &t->cfg, sizeof cfg);
         pthread_mutex_unlock(&t->lock);
-        bool policy = cfg.trainer_enabled && !t->status.running && due(t, &cfg);
         bool started = true;
-        if (!t->status.running && (requested || policy)) started = start_child(t, &cfg, fresh);
+        struct config_recipe rs;
+        bool has_model = false;
+        int64_t since = 0;
+        if (!t->status.running && pick(t, &cfg, asked, requested, &rs, &has_model, &since))
+            started = start_child(t, &cfg, &rs, has_model, since, fresh);
+        else if (requested && !t->status.running) {
+            pthread_mutex_lock(&t->lock);
+            t->status.requested = false; /* nothing to train: the request is dropped */
+            pthread_mutex_unlock(&t->lock);
+        }
         pthread_mutex_lock(&t->lock);
         struct timespec until =
             clock_timespec(clock_wall_ns() +
@@ -437,17 +487,20 @@ void trainer_get_status(struct trainer *t, struct trainer_status *out)
     read_progress(path, out);
 }
 
-int trainer_request(struct trainer *t, bool fresh)
+int trainer_request(struct trainer *t, bool fresh, const char *recipe)
 {
     pthread_mutex_lock(&t->lock);
     int busy = t->status.running;
     if (!busy) {
         t->status.requested = true;
         t->requested_fresh = fresh;
+        snprintf(t->requested_recipe, sizeof t->requested_recipe, "%s", recipe ? recipe : "");
         pthread_cond_signal(&t->wake);
     }
     pthread_mutex_unlock(&t->lock);
-    if (!busy) log_info("a%s training run was asked for over the API", fresh ? " fresh" : "");
+    if (!busy)
+        log_info("a%s training run%s%s was asked for over the API", fresh ? " fresh" : "",
+                 recipe ? " of recipe " : "", recipe ? recipe : "");
     return busy;
 }
 

@@ -1,10 +1,13 @@
-/* trainer.h — retraining by policy ([trainer] in the config): when enough frames arrived since
- * the active model (or, before the first one, when enough are stored), run `inspectd train --db
- * DB --register` as a child process at low priority (nice 19, its own BLAS thread count), its log
- * going to the daemon's. The child trains, builds the bank, calibrates and makes
- * its model the active one in one transaction at the end; the scorer picks it up. A child that
- * fails or is killed changes nothing: the previous model keeps scoring, and the policy tries
- * again after a back-off. Checkpoints go to DIR/models/ beside the database.
+/* trainer.h — retraining by policy ([trainer] in the config, [recipe.NAME] per recipe): when
+ * enough frames of a recipe arrived since its active model (or, before its first one, when enough
+ * are stored), run `inspectd train --db DB --register --recipe NAME` as a child process at low
+ * priority (nice 19, its own BLAS thread count), its log going to the daemon's. Recipes are
+ * served one run at a time (the line keeps its cores): of those due, the one with the most new
+ * frames since its model first; each run starts from its own recipe's model (train/start.h). The
+ * child trains, builds the bank, calibrates and makes its model the active one in one transaction
+ * at the end; the scorer picks it up. A child that fails or is killed changes nothing: the previous
+ * model keeps scoring, and the policy tries again after a back-off. Checkpoints go to DIR/models/
+ * beside the database.
  *
  * Crash safety: the child gets SIGTERM when the daemon dies, however it dies (it saves its
  * checkpoint and exits), and holds DIR/models/.training.lock for its whole life, so a restarted
@@ -33,9 +36,10 @@ struct trainer_status {
     pid_t pid;          /* of the running child, 0 when none */
     int64_t started_us; /* wall clock start of the running or last run */
     uint64_t runs, failures;
-    uint64_t resumed; /* runs that resumed an interrupted one */
-    int last_exit;    /* exit status of the last child (-signal when killed) */
-    int64_t frames_since_model;
+    uint64_t resumed;           /* runs that resumed an interrupted one */
+    int last_exit;              /* exit status of the last child (-signal when killed) */
+    int64_t frames_since_model; /* the most new frames any recipe has since its model */
+    char recipe[64];            /* the recipe of the running or last run */
     bool requested; /* a run was asked for (POST /api/v1/train) and starts within seconds */
     bool fresh;     /* the running or last run was asked to start fresh */
     /* the running child's progress (valid when has_progress) */
@@ -59,10 +63,11 @@ void trainer_get_status(struct trainer *t, struct trainer_status *out);
 /* The trainer's /metrics lines: whether a run is on (its progress and loss), runs and failures. */
 void trainer_write_metrics(FILE *out, struct trainer *t);
 
-/* Asks for a run now, whatever the policy says (also when [trainer] enabled = false); a fresh one
- * neither resumes an interrupted run nor continues the active model (train/start.h). Returns 0
- * (it starts within a second), or 1 when a run is already going on. */
-int trainer_request(struct trainer *t, bool fresh);
+/* Asks for a run now, whatever the policy says (also when [trainer] enabled = false), of recipe
+ * (NULL: the one with the most new frames since its model); a fresh one neither resumes an
+ * interrupted run nor continues the recipe's model (train/start.h). Returns 0 (it starts within a
+ * second), or 1 when a run is already going on. */
+int trainer_request(struct trainer *t, bool fresh, const char *recipe);
 
 /* Takes cfg's [trainer] keys (a reload): they decide the next run; a run going on keeps the
  * settings it started with. Disabling lets a running child finish. */

@@ -193,10 +193,55 @@ static void fuzz_train_body(char *text, size_t len)
         return;
     }
     bool fresh = false;
-    if (api_models_train_body(j, &r, &fresh) == 0) {
-        json_t *f = json_object_get(j, "fresh");
-        if (r.body || json_object_size(j) > 1 ||
-            (json_object_size(j) == 1 && !json_is_boolean(f)) || fresh != json_is_true(f))
+    const char *recipe = NULL;
+    if (api_models_train_body(j, &r, &fresh, &recipe) == 0) {
+        json_t *f = json_object_get(j, "fresh"), *n = json_object_get(j, "recipe");
+        size_t known = (f != NULL) + (n != NULL);
+        if (r.body || json_object_size(j) != known || (f && !json_is_boolean(f)) ||
+            fresh != json_is_true(f) || (n != NULL) != (recipe != NULL) ||
+            (recipe && !config_valid_name(recipe)))
+            abort();
+    } else {
+        check_error_reply(&r);
+    }
+    json_decref(j);
+    free(r.body);
+}
+
+/* The body of POST /api/v1/cameras/{name}/recipe. */
+static void fuzz_recipe_body(char *text, size_t len)
+{
+    struct http_reply r = {0};
+    json_t *j = http_parse_json(text, len, &r);
+    if (!j) {
+        check_error_reply(&r);
+        free(r.body);
+        return;
+    }
+    const char *recipe = NULL;
+    if (api_recipes_switch_body(j, &r, &recipe) == 0) {
+        if (r.body || !recipe || !config_valid_name(recipe) || json_object_size(j) != 1) abort();
+    } else {
+        check_error_reply(&r);
+    }
+    json_decref(j);
+    free(r.body);
+}
+
+/* The body of PUT /api/v1/recipes/{name}/sensitivity. */
+static void fuzz_sensitivity_body(char *text, size_t len)
+{
+    struct http_reply r = {0};
+    json_t *j = http_parse_json(text, len, &r);
+    if (!j) {
+        check_error_reply(&r);
+        free(r.body);
+        return;
+    }
+    double rate = -1, threshold = -1;
+    if (api_recipes_sensitivity_body(j, &r, &rate, &threshold) == 0) {
+        if (r.body || json_object_size(j) != 1 || (rate > 0) == (threshold > 0) ||
+            !(rate == 0 || rate < 1) || rate < 0 || threshold < 0)
             abort();
     } else {
         check_error_reply(&r);
@@ -289,18 +334,20 @@ static void fuzz_event_types(char *text, size_t len)
 }
 
 static void (*const kinds[])(char *text, size_t len) = {
-    fuzz_route,         /* 0 */
-    fuzz_frames_query,  /* 1 */
-    fuzz_parse_int,     /* 2 */
-    fuzz_json_body,     /* 3 */
-    fuzz_alerts_query,  /* 4 */
-    fuzz_review_body,   /* 5 */
-    fuzz_time,          /* 6 */
-    fuzz_export_query,  /* 7 */
-    fuzz_train_body,    /* 8 */
-    fuzz_results_query, /* 9 */
-    fuzz_parts_body,    /* 10 */
-    fuzz_event_types,   /* 11 */
+    fuzz_route,            /* 0 */
+    fuzz_frames_query,     /* 1 */
+    fuzz_parse_int,        /* 2 */
+    fuzz_json_body,        /* 3 */
+    fuzz_alerts_query,     /* 4 */
+    fuzz_review_body,      /* 5 */
+    fuzz_time,             /* 6 */
+    fuzz_export_query,     /* 7 */
+    fuzz_train_body,       /* 8 */
+    fuzz_results_query,    /* 9 */
+    fuzz_parts_body,       /* 10 */
+    fuzz_event_types,      /* 11 */
+    fuzz_recipe_body,      /* 12 */
+    fuzz_sensitivity_body, /* 13 */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

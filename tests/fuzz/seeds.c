@@ -93,6 +93,8 @@ static void config_seeds(void)
         "dim = 64\ndepth = 2\nheads = 2\nbatch = 16\n"
         "[engine]\ngemm = openblas\nprecision = f32\n"
         "[log]\nlevel = debug\n"
+        "[recipe.plate]\nnumber = 3\nevery_frames = 500\nminutes = 2\ndim = 32\n"
+        "false_alarm_rate = 0.01\nthreshold = 1.5\n"
         "[results]\nshifts = 06:00,14:00,22:00\n"
         "[mqtt]\nhost = 127.0.0.1\nport = 1883\nclient_id = line-pc\nusername = u\n"
         "password_file = /etc/p\nca_file = /ca.pem\ncert_file = /c.pem\nkey_file = /k.pem\n"
@@ -102,7 +104,7 @@ static void config_seeds(void)
         "timeout_ms = 2000\nmax_pending = 100\nmax_age = 3600\n"
         "[plc]\nlisten = 127.0.0.1:1502\nallow_remote = false\nwritable = true\n"
         "window_ms = 500\n"
-        "[camera.line1]\ndriver = synthetic\nfps = 5\n"
+        "[camera.line1]\ndriver = synthetic\nfps = 5\nrecipe = plate\n"
         "[camera.dock-2]\ndriver = folder\npath = /srv/frames ; a comment\n");
 }
 
@@ -164,7 +166,7 @@ static void safetensors_seeds(void)
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
  * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 results query, 10 parts
- * body, 11 event types. */
+ * body, 11 event types, 12 recipe switch body, 13 sensitivity body. */
 static void http_seeds(void)
 {
     static const struct {
@@ -213,12 +215,19 @@ static void http_seeds(void)
                         "result,alert"},
         {"event-types-bad", "\x0b"
                             "alert,,results"},
+        {"train-recipe", "\x08{\"recipe\":\"plate\",\"fresh\":false}"},
+        {"route-recipe", "\x00POST /api/v1/cameras/top/recipe"},
+        {"recipe-switch", "\x0c{\"recipe\":\"plate\"}"},
+        {"recipe-bad", "\x0c{\"recipe\":\"a b\",\"camera\":1}"},
+        {"sensitivity-rate", "\x0d{\"false_alarm_rate\":0.01}"},
+        {"sensitivity-threshold", "\x0d{\"threshold\":1.25}"},
+        {"sensitivity-bad", "\x0d{\"false_alarm_rate\":1,\"threshold\":-2}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 
-/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload. */
+/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload, 3 recipe/set payload. */
 static void mqtt_seeds(void)
 {
     static const struct {
@@ -231,6 +240,7 @@ static void mqtt_seeds(void)
         {"part-bad", "\x01{\"part_id\":\"x\",\"extra\":1}"},
         {"train-fresh", "\x02{\"fresh\":true}"},
         {"train-empty", "\x02"},
+        {"recipe", "\x03{\"recipe\":\"bolt-m8\"}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("mqtt", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
@@ -249,6 +259,7 @@ static void plc_seeds(void)
         {"write-part", {1, 0, 3, 0, 0, 0, 11, 1, 16, 0, 150, 0, 2, 4, 'P', 'L', '-', '1'}, 18},
         {"write-readonly", {0, 0, 4, 0, 0, 0, 6, 1, 6, 0, 5, 0, 1}, 13},
         {"write-coil", {1, 0, 5, 0, 0, 0, 6, 1, 5, 0, 0, 255, 0}, 13},
+        {"write-recipe", {1, 0, 6, 0, 0, 0, 6, 1, 6, 0, 182, 0, 7}, 13},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("plc", seeds[i].name, seeds[i].bytes, seeds[i].len);

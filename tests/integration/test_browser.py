@@ -1,7 +1,7 @@
 """test_browser.py — the review page (GET /) in headless Chromium against the real daemon. A quick
 model is trained on the synthetic camera's frames (as test_scoring.py does, one epoch), then the
-daemon scores two cameras with seeded defects: `line` delivers a burst of frames and stops, `belt`
-keeps delivering a few a second. Chromium is driven over the DevTools protocol on a pipe
+daemon scores two cameras with seeded defects (the same product: both of recipe `line`): `line`
+delivers a burst of frames and stops, `belt` keeps delivering a few a second. Chromium is driven over the DevTools protocol on a pipe
 (tests/integration/lib/cdp.py). Checked: the first page of alerts and "load more" (cursor
 paging), an alert arriving from the event stream without a reload, the token dialog on the first
 verdict (401) and the verdict then reaching the daemon (GET /api/v1/alerts/{id}), a verdict by
@@ -30,6 +30,7 @@ PAGE = 30                  # alerts per page the review page asks for
 
 CAMERA = """[camera.{name}]
 driver = synthetic
+recipe = line
 fps = {fps}
 {frames}width = 64
 height = 64

@@ -1,6 +1,6 @@
 """test_export.py — the export of flagged frames against the real daemon: a small model is trained
 on frames of the synthetic camera, then a running daemon scores a line with defects and a folder
-camera receiving PNG noise (flagged, and stored as PNG); alerts are reviewed (POST
+camera (of the same recipe, so the line's model scores it) receiving PNG noise (flagged, and stored as PNG); alerts are reviewed (POST
 /api/v1/alerts/{id}/review with the bearer token of the token file); GET /api/v1/export is
 downloaded with and without filters and checked against sqlite3 queries of the same file: the tar
 lists exactly the selected frames in the folders of their states, images are the stored bytes,
@@ -52,6 +52,7 @@ seed = {seed}
 """
 SIDE = """[camera.side]
 driver = folder
+recipe = line
 path = {dir}
 mode = watch
 """

@@ -1,9 +1,9 @@
 """test_methods.py — the self-supervised methods beside DINO (--method byol, barlow, simclr) in
 `inspectd train` on a database of frames from the synthetic camera: each method's run interrupted
 after two steps resumes where it stopped, registers its model (bank, threshold) and that model
-scores frames with `inspectd score`; the checkpoint's metadata names the method; a model or an
-interrupted run of another method is never continued (the run starts anew), one of the same
-method is. Python standard library only."""
+scores frames with `inspectd score`; the checkpoint's metadata and the model's row name the
+method; a model or an interrupted run of another method is never continued (the run starts anew),
+one of the same method is. Python standard library only."""
 import json
 import os
 import shutil
@@ -99,6 +99,9 @@ def main():
         assert json.loads(m["train"])["method"] == method, m["train"]
         err = train(db, out, method, "--resume", "--register")
         assert "resuming" in err and "now scores" in err, err
+        active = con.execute("SELECT json_extract(meta, '$.method') FROM models "
+                             "WHERE status = 'active'").fetchall()
+        assert active == [(method,)], active
         m = meta(out)
         assert m["adam_step"] == "8" and m["method"] == method, m
         if method != "byol":  # every model shows the backbone and the same head

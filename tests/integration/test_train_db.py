@@ -1,7 +1,7 @@
 """test_train_db.py — `inspectd train --db`: the real daemon stores 30 synthetic frames, then
-training reads them back from its database (all of them, one camera's, those since a time, at
-most N), names the source in the checkpoint's metadata, and refuses an unknown camera, an empty
-selection and --camera without --db. Python standard library only."""
+training reads them back from its database (all of them, one camera's, one recipe's, those since a
+time, at most N), names the source in the checkpoint's metadata, and refuses an unknown camera or
+recipe, an empty selection and --camera without --db. Python standard library only."""
 import json
 import os
 import shutil
@@ -69,7 +69,8 @@ def main():
 
     r = train(db, out, "--camera", "line1")
     assert r.returncode == 0, r.stderr
-    assert "30 images from %s (camera line1, since the first frame)" % db in r.stderr, r.stderr
+    assert "30 images from %s (recipe line1, camera line1, since the first frame)" % db \
+        in r.stderr, r.stderr
     meta = metadata(out)
     assert meta["images"] == "30" and meta["source"].startswith(db), meta
 
@@ -80,6 +81,11 @@ def main():
 
     r = train(db, out, "--since", "2999-01-01")
     assert r.returncode == 1 and "0 usable images" in r.stderr, r.stderr
+    # the camera's recipe is its own name by default, and the database's only one
+    r = train(db, out, "--recipe", "line1", "--max-images", "12")
+    assert r.returncode == 0 and "12 images from %s (recipe line1," % db in r.stderr, r.stderr
+    r = train(db, out, "--recipe", "nosuch")
+    assert r.returncode == 1 and "no recipe named 'nosuch'" in r.stderr, r.stderr
     r = train(db, out, "--camera", "line9")
     assert r.returncode == 1 and "no frames of a camera named 'line9'" in r.stderr, r.stderr
     r = train(db, out, "--since", "yesterday")

@@ -249,6 +249,49 @@ static void unattended_defaults_and_values(void **state)
     assert_int_equal(cfg.max_score_lag_s, 86400);
 }
 
+/* Recipes: a camera's recipe is its own name unless it says; [recipe.NAME] keys fall back to
+ * [trainer]'s wherever that section is in the file; a recipe without a section has [trainer]'s;
+ * `recipe` is the daemon's key, never a driver parameter; bad names and values are refused at
+ * their line. */
+static void recipes(void **state)
+{
+    struct config cfg;
+    char err[512];
+    assert_int_equal(parse(&cfg,
+                           "[recipe.plate]\nnumber = 7\nminutes = 3\nfalse_alarm_rate = 0.02\n"
+                           "[trainer]\nevery_frames = 400\ndim = 32\nthreshold = 2.5\n"
+                           "[camera.top]\ndriver = synthetic\nrecipe = plate\nfps = 5\n"
+                           "[camera.side]\ndriver = synthetic\n",
+                           err, sizeof err),
+                     0);
+    assert_string_equal(cfg.cameras[0].recipe, "plate");
+    assert_string_equal(cfg.cameras[1].recipe, "side");
+    assert_int_equal(cfg.cameras[0].nparams, 1); /* fps: recipe is not the driver's */
+    assert_int_equal(cfg.nrecipes, 1);
+    struct config_recipe r;
+    config_recipe_settings(&cfg, "plate", &r);
+    assert_int_equal(r.number, 7);
+    assert_true(r.knobs.t.minutes == 3);
+    assert_int_equal(r.every, 400); /* from [trainer], below the section */
+    assert_int_equal(r.knobs.t.model.dim, 32);
+    assert_true(r.false_alarm_rate == 0.02 && r.threshold == 2.5);
+    config_recipe_settings(&cfg, "side", &r);
+    assert_int_equal(r.number, -1);
+    assert_true(r.knobs.t.minutes == 10 && r.every == 400 && r.false_alarm_rate == 0.005);
+    assert_true(config_recipe_known(&cfg, "plate") && config_recipe_known(&cfg, "side"));
+    assert_false(config_recipe_known(&cfg, "top"));
+    config_free(&cfg);
+    assert_refused("[recipe.a b]\nnumber = 1\n" CAM, "t.conf:2:", "recipe name 'a b'");
+    assert_refused("[recipe.x]\nnumber = -1\n" CAM, "t.conf:2:", "number must be");
+    assert_refused("[recipe.x]\n\nkeep_models = 2\n" CAM,
+                   "t.conf:3:", "unknown key 'keep_models' in [recipe.x]");
+    assert_refused("[recipe.x]\nfalse_alarm_rate = 1\n" CAM, "t.conf:2:", "false_alarm_rate");
+    assert_refused("[recipe.x]\nthreshold = -3\n" CAM, "t.conf:2:", "threshold must be");
+    assert_refused("[recipe.x]\npatch = 8\nsize = 60\n" CAM,
+                   "t.conf:3:", "[recipe.x] size 60 is not a multiple of patch 8");
+    assert_refused(CAM "recipe = ../x\n", "t.conf:3:", "recipe '../x'");
+}
+
 /* [trainer] takes every training knob of `inspectd train` under its config key, and the one
  * boolean vocabulary. */
 static void trainer_knobs(void **state)
@@ -444,6 +487,7 @@ int main(void)
         cmocka_unit_test(mqtt_keys),
         cmocka_unit_test(plc_keys),
         cmocka_unit_test(trainer_knobs),
+        cmocka_unit_test(recipes),
         cmocka_unit_test(engine_keys),
         cmocka_unit_test(duplicate_key),
         cmocka_unit_test(syntax_error),

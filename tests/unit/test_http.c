@@ -197,20 +197,29 @@ static void review_bodies(void **state)
     }
 }
 
-/* POST /api/v1/train's body: {} or {"fresh": true|false}, nothing else. */
+/* POST /api/v1/train's body: {}, {"fresh": true|false}, {"recipe": NAME}, nothing else. */
 static void train_bodies(void **state)
 {
     struct http_reply r = {0};
     static const struct {
         const char *body;
         bool fresh;
-    } good[] = {{"{}", false}, {"{\"fresh\":true}", true}, {"{\"fresh\": false}", false}};
+        const char *recipe;
+    } good[] = {{"{}", false, NULL},
+                {"{\"fresh\":true}", true, NULL},
+                {"{\"fresh\": false}", false, NULL},
+                {"{\"recipe\": \"top-1\", \"fresh\": true}", true, "top-1"}};
     for (size_t i = 0; i < ARRAY_LEN(good); i++) {
         json_t *j = http_parse_json(good[i].body, strlen(good[i].body), &r);
         assert_non_null(j);
         bool fresh = !good[i].fresh;
-        assert_int_equal(api_models_train_body(j, &r, &fresh), 0);
+        const char *recipe = "unset";
+        assert_int_equal(api_models_train_body(j, &r, &fresh, &recipe), 0);
         assert_true(fresh == good[i].fresh);
+        if (good[i].recipe)
+            assert_string_equal(recipe, good[i].recipe);
+        else
+            assert_null(recipe);
         assert_null(r.body);
         json_decref(j);
     }
@@ -221,15 +230,83 @@ static void train_bodies(void **state)
         {"{\"fresh\":\"yes\"}", "fresh must be true or false"},
         {"{\"fresh\":null}", "fresh must be true or false"},
         {"{\"fresh\":true,\"minutes\":3}", "unknown field 'minutes'"},
+        {"{\"recipe\":3}", "recipe must be a recipe name"},
+        {"{\"recipe\":\"a b\"}", "recipe must be a recipe name"},
+        {"{\"recipe\":\"\"}", "recipe must be a recipe name"},
         {"[true]", "must be an object"},
         {"fresh", "bad JSON"},
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         bool fresh = false;
+        const char *recipe = NULL;
         json_t *j = http_parse_json(bad[i].body, strlen(bad[i].body), &r);
-        if (j) assert_int_equal(api_models_train_body(j, &r, &fresh), -1);
+        if (j) assert_int_equal(api_models_train_body(j, &r, &fresh, &recipe), -1);
         assert_400(&r, bad[i].why);
         assert_false(fresh);
+        json_decref(j);
+    }
+}
+
+/* POST /api/v1/cameras/{name}/recipe's body: {"recipe": NAME} and nothing else. */
+static void recipe_switch_bodies(void **state)
+{
+    struct http_reply r = {0};
+    json_t *j = http_parse_json("{\"recipe\": \"plate_2\"}", 21, &r);
+    assert_non_null(j);
+    const char *recipe = NULL;
+    assert_int_equal(api_recipes_switch_body(j, &r, &recipe), 0);
+    assert_string_equal(recipe, "plate_2");
+    assert_null(r.body);
+    json_decref(j);
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{}", "must be {\"recipe\": NAME}"},
+        {"{\"recipe\":null}", "recipe must be a recipe name"},
+        {"{\"recipe\":\"../x\"}", "recipe must be a recipe name"},
+        {"{\"recipe\":\"a\",\"camera\":\"b\"}", "unknown field 'camera'"},
+        {"[\"a\"]", "must be an object"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        recipe = NULL;
+        j = http_parse_json(bad[i].body, strlen(bad[i].body), &r);
+        if (j) assert_int_equal(api_recipes_switch_body(j, &r, &recipe), -1);
+        assert_400(&r, bad[i].why);
+        json_decref(j);
+    }
+}
+
+/* PUT /api/v1/recipes/{name}/sensitivity's body: one of false_alarm_rate (0, 1) and threshold
+ * (> 0). */
+static void sensitivity_bodies(void **state)
+{
+    struct http_reply r = {0};
+    double rate, threshold;
+    json_t *j = http_parse_json("{\"false_alarm_rate\": 0.05}", 26, &r);
+    assert_int_equal(api_recipes_sensitivity_body(j, &r, &rate, &threshold), 0);
+    assert_true(rate == 0.05 && threshold == 0);
+    json_decref(j);
+    j = http_parse_json("{\"threshold\": 2}", 16, &r);
+    assert_int_equal(api_recipes_sensitivity_body(j, &r, &rate, &threshold), 0);
+    assert_true(rate == 0 && threshold == 2);
+    json_decref(j);
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"{}", "the body must be"},
+        {"{\"false_alarm_rate\": 0.1, \"threshold\": 2}", "the body must be"},
+        {"{\"false_alarm_rate\": 1}", "false_alarm_rate must be"},
+        {"{\"false_alarm_rate\": 0}", "false_alarm_rate must be"},
+        {"{\"false_alarm_rate\": \"0.1\"}", "false_alarm_rate must be"},
+        {"{\"threshold\": -1}", "threshold must be"},
+        {"{\"threshold\": null}", "threshold must be"},
+        {"{\"rate\": 0.1}", "unknown field 'rate'"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        j = http_parse_json(bad[i].body, strlen(bad[i].body), &r);
+        assert_non_null(j);
+        assert_int_equal(api_recipes_sensitivity_body(j, &r, &rate, &threshold), -1);
+        assert_400(&r, bad[i].why);
         json_decref(j);
     }
 }
@@ -278,6 +355,8 @@ int main(void)
         cmocka_unit_test(json_bodies),
         cmocka_unit_test(review_bodies),
         cmocka_unit_test(train_bodies),
+        cmocka_unit_test(recipe_switch_bodies),
+        cmocka_unit_test(sensitivity_bodies),
         cmocka_unit_test(alerts_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,8 +57,8 @@ static void add_model(struct scoring_store *ss, const char *dir, const char *reg
     write_file(bank, 100);
     snprintf(ckpt, sizeof ckpt, "%s/%s.safetensors", reg, name);
     snprintf(bank, sizeof bank, "%s/%s.bank.safetensors", reg, name);
-    assert_int_equal(scoring_store_register_model(ss, name, ckpt, bank, 1.0, 10, 0.5, "{}", active,
-                                                  NULL, NULL, 0),
+    assert_int_equal(scoring_store_register_model(ss, "line", name, ckpt, bank, 1.0, 10, 0.5, "{}",
+                                                  active, NULL, NULL, 0),
                      0);
 }
 
@@ -184,10 +184,12 @@ static void a_version_taken_gets_a_suffix(void **state)
     struct scoring_store *ss = scoring_store_open(f->path, err, sizeof err);
     if (!ss) fail_msg("scoring_store_open: %s", err);
     const char *v = "20261203T123938Z";
+    /* versions are unique across recipes: the two recipes take turns */
     for (int i = 1; i <= 3; i++) {
         int64_t id = 0;
-        assert_int_equal(scoring_store_register_model(ss, v, "/m.safetensors", "/m.bank", 1.0, 10,
-                                                      0.5, "{}", true, &id, used, sizeof used),
+        assert_int_equal(scoring_store_register_model(ss, i % 2 ? "top" : "side", v,
+                                                      "/m.safetensors", "/m.bank", 1.0, 10, 0.5,
+                                                      "{}", true, &id, used, sizeof used),
                          0);
         char want[64];
         if (i == 1)
@@ -198,8 +200,12 @@ static void a_version_taken_gets_a_suffix(void **state)
         assert_true(id > 0);
     }
     struct model_row m;
-    assert_int_equal(scoring_store_active_model(ss, &m), 1);
+    assert_int_equal(scoring_store_active_model(ss, "top", &m), 1);
     assert_string_equal(m.version, "20261203T123938Z-3");
+    assert_string_equal(m.recipe, "top");
+    assert_int_equal(scoring_store_active_model(ss, "side", &m), 1);
+    assert_string_equal(m.version, "20261203T123938Z-2");
+    assert_int_equal(scoring_store_active_model(ss, "nobody", &m), 0);
     scoring_store_close(ss);
     store_close(s);
 }

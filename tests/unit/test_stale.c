@@ -30,7 +30,7 @@ static void stale(struct scoring_store *ss, int64_t after, int64_t before, int64
                   int64_t want_count)
 {
     int64_t last = -1, count = -1;
-    assert_int_equal(scoring_store_stale(ss, after, before, &last, &count), 0);
+    assert_int_equal(scoring_store_stale(ss, 0, after, before, &last, &count), 0);
     if (last != want_last || count != want_count)
         fail_msg("after %lld before %lld: last %lld count %lld, want %lld %lld", (long long)after,
                  (long long)before, (long long)last, (long long)count, (long long)want_last,
@@ -72,7 +72,7 @@ static void the_cut_and_the_count(void **state)
      * over are counted, whatever their own time */
     exec(db, "UPDATE frames SET created_at = created_at - 500000 WHERE id BETWEEN 801 AND 810");
     int64_t last = 0, count = 0;
-    assert_int_equal(scoring_store_stale(ss, 700, 850500, &last, &count), 0);
+    assert_int_equal(scoring_store_stale(ss, 0, 700, 850500, &last, &count), 0);
     assert_true(last >= 810 && last <= 850);
     int64_t in_range = 0;
     sqlite3_stmt *st;

@@ -1,6 +1,8 @@
 /* test_store.c — the SQLite store on a real file: migration from empty and re-run, pragmas, a
- * newer schema refused, frames written in a transaction and read back through the read-only pool
- * (paging, camera filter, image bytes, ground truth), rollback and foreign keys. */
+ * newer schema refused, a database made by the schema before recipes migrated with nothing lost,
+ * frames written in a transaction and read back through the read-only pool (paging, camera and
+ * recipe filters, image bytes, ground truth), rollback and foreign keys, a camera's recipe
+ * switched and overridden by its file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/embedded.h"
+#include "store/scoring_store.h"
 #include "store/store.h"
 
 static int setup(void **state)
@@ -67,8 +71,126 @@ static void migrates_from_empty(void **state)
     assert_query(f->path,
                  "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
                  "type = 'table' ORDER BY name)",
-                 "alerts,cameras,events,frames,heatmaps,models,results,sqlite_sequence,verdicts,"
-                 "verdicts_start,webhook_outbox");
+                 "alerts,cameras,events,frames,heatmaps,models,recipes,results,sqlite_sequence,"
+                 "verdicts,verdicts_start,webhook_outbox");
+}
+
+/* Runs sql on a plain connection (foreign keys on, as the daemon's). */
+static void run_sql(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "failed");
+    sqlite3_close(db);
+}
+
+/* A database as the schema before recipes (migrations 1 to 6) made it, with two cameras' frames,
+ * the model that scored them all, a retired and a 'training' row, results and alerts: after the
+ * migration every camera's default recipe has that model, each frame its camera's recipe, the
+ * 'training' row is rejected, every reference holds, and each recipe then trains on its own. */
+static void migrates_before_recipes(void **state)
+{
+    struct fixture *f = *state;
+    for (int v = 1; v <= 6; v++) {
+        const struct embed_file *m = NULL;
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "schema/%04d_", v);
+        for (const struct embed_file *e = embed_files; e->path && !m; e++)
+            if (strncmp(e->path, prefix, strlen(prefix)) == 0) m = e;
+        assert_non_null(m);
+        run_sql(f->path, (const char *)m->data);
+    }
+    run_sql(f->path,
+            "PRAGMA user_version = 6;"
+            "INSERT INTO cameras (name, driver, created_at) VALUES ('top', 'synthetic', 1),"
+            " ('side', 'synthetic', 2);"
+            "INSERT INTO models (version, path, created_at, threshold, meta, status) VALUES"
+            " ('v1', '/m1.safetensors', 10, 1.0, '{}', 'retired'),"
+            " ('v2', '/m2.safetensors', 20, 2.0, '{\"bank\":\"/m2.bank\"}', 'active'),"
+            " ('v3', '/m3.safetensors', 30, NULL, NULL, 'training');"
+            "INSERT INTO frames (camera_id, seq, captured_at, width, height, format, image,"
+            " created_at) VALUES (1, 1, 1, 8, 8, 'jpeg', x'00', 100), (2, 1, 1, 8, 8, 'jpeg',"
+            " x'00', 101), (1, 2, 2, 8, 8, 'jpeg', x'00', 102);"
+            "INSERT INTO results (frame_id, model_id, score, score_norm, flagged, latency_us,"
+            " created_at) VALUES (1, 2, 3.0, 1.5, 1, 5, 110), (2, 2, 1.0, 0.5, 0, 5, 111);"
+            "INSERT INTO alerts (frame_id, model_id, camera_id, created_at, score, score_norm,"
+            " threshold) VALUES (1, 2, 1, 110, 3.0, 1.5, 2.0);");
+    struct store *s = open_store(f->path);
+    assert_int_equal(store_schema_version(s), store_schema_latest());
+    assert_query(f->path, "SELECT group_concat(name || ':' || model_id, ',') FROM recipes",
+                 "top:2,side:2");
+    assert_query(f->path,
+                 "SELECT group_concat(x, ',') FROM (SELECT f.id || r.name AS x FROM frames f JOIN "
+                 "recipes r ON r.id = f.recipe_id ORDER BY f.id)",
+                 "1top,2side,3top");
+    assert_query(f->path, "SELECT group_concat(version || ':' || status, ',') FROM models",
+                 "v1:retired,v2:active,v3:rejected");
+    assert_query(f->path, "SELECT count(*) FROM results WHERE model_id = 2", "2");
+    assert_query(f->path, "SELECT model_id || ',' || camera_id FROM alerts", "2,1");
+    assert_query(f->path, "SELECT count(*) FROM pragma_foreign_key_check", "0");
+    assert_query(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'models_one_active'",
+                 "0");
+    char err[512];
+    struct scoring_store *ss = scoring_store_open(f->path, err, sizeof err);
+    if (!ss) fail_msg("scoring_store_open: %s", err);
+    struct model_row row;
+    assert_int_equal(scoring_store_active_model(ss, "side", &row), 1);
+    assert_string_equal(row.version, "v2");
+    assert_string_equal(row.bank, "/m2.bank");
+    /* a new model of top leaves side's (the old shared one) active; side's own retires it */
+    assert_int_equal(scoring_store_register_model(ss, "top", "v4", "/m4.safetensors", "/m4.bank",
+                                                  1.5, 10, 0.1, "{}", true, NULL, NULL, 0),
+                     0);
+    assert_query(f->path, "SELECT status FROM models WHERE version = 'v2'", "active");
+    assert_int_equal(scoring_store_register_model(ss, "side", "v5", "/m5.safetensors", "/m5.bank",
+                                                  1.5, 10, 0.1, "{}", true, NULL, NULL, 0),
+                     0);
+    assert_query(f->path, "SELECT status FROM models WHERE version = 'v2'", "retired");
+    assert_query(f->path,
+                 "SELECT group_concat(r.name || ':' || m.version, ',') FROM recipes r JOIN models"
+                 " m ON m.id = r.model_id",
+                 "top:v4,side:v5");
+    /* the model triggers still feed the event log: after the three rows made before the
+     * migration, v4 added, then v2 retired and v5 added */
+    assert_query(f->path, "SELECT group_concat(ref, ',') FROM events WHERE kind = 'model'",
+                 "1,2,3,4,2,5");
+    scoring_store_close(ss);
+    store_close(s);
+    /* the states nothing wrote are gone from the schema */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE models SET status = 'training' WHERE id = 1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A camera's recipe: the file's, a switch that holds while the file says the same, and a switch
+ * the file then overrides; frames record the recipe and list by it. */
+static void camera_recipes(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    int64_t cam, top, other, again;
+    char name[64];
+    assert_int_equal(store_camera(s, "cam", "synthetic", &cam), 0);
+    assert_int_equal(store_camera_recipe(s, cam, "top", name, sizeof name, &top), 0);
+    assert_string_equal(name, "top");
+    assert_int_equal(store_switch_recipe(s, cam, "other", "top", &other), 0);
+    assert_true(other != top);
+    assert_int_equal(store_camera_recipe(s, cam, "top", name, sizeof name, &again), 0);
+    assert_string_equal(name, "other"); /* the switch holds: the file still says top */
+    assert_int_equal(again, other);
+    assert_int_equal(store_camera_recipe(s, cam, "third", name, sizeof name, &again), 0);
+    assert_string_equal(name, "third"); /* the file changed: its recipe wins, the switch ends */
+    assert_int_equal(store_camera_recipe(s, cam, "top", name, sizeof name, &again), 0);
+    assert_string_equal(name, "top");
+    assert_int_equal(again, top);
+    assert_query(f->path, "SELECT count(*) FROM cameras WHERE recipe IS NOT NULL", "0");
+    store_close(s);
 }
 
 static void rerun_is_idempotent(void **state)
@@ -237,6 +359,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrates_from_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(migrates_before_recipes, setup, teardown),
+        cmocka_unit_test_setup_teardown(camera_recipes, setup, teardown),
         cmocka_unit_test_setup_teardown(rerun_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(frames_round_trip, setup, teardown),

@@ -1,5 +1,6 @@
 /* test_synthetic.c — the synthetic product renderer: frames are a function of (seed, seq), the
- * defect rate holds over 2000 frames, and the truth box covers exactly the pixels a defect changes.
+ * defect rate holds over 2000 frames, the truth box covers exactly the pixels a defect changes,
+ * and a defect region keeps every defect inside it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,6 +125,32 @@ static void every_defect_kind_is_drawn(void **state)
     for (int k = DEFECT_SCRATCH; k <= DEFECT_STAIN; k++) assert_true(seen[k] > 0);
 }
 
+/* defect_region: every defect lies inside the region (its truth box, and every pixel it changes),
+ * most frames still show one, and a frame is the same as without the region outside it. */
+static void defects_stay_in_their_region(void **state)
+{
+    char err[128];
+    int shown = 0;
+    for (uint64_t seq = 0; seq < 60; seq++) {
+        enum synthetic_shape shape = (enum synthetic_shape)(seq % 4);
+        struct synthetic_params with = params(96, 64, 1.0, shape), clean = params(96, 64, 0, shape);
+        assert_int_equal(synthetic_param_set(&with, "defect_region", "48,0,48,64", err, sizeof err),
+                         0);
+        struct image a, b;
+        struct frame_truth ta, tb;
+        assert_int_equal(synthetic_render(&with, seq, &a, &ta), IMAGE_OK);
+        assert_int_equal(synthetic_render(&clean, seq, &b, &tb), IMAGE_OK);
+        if (ta.defect != DEFECT_NONE) {
+            shown++;
+            assert_true(ta.x0 >= 48 && ta.x1 <= 96 && ta.y0 >= 0 && ta.y1 <= 64);
+        }
+        for (int y = 0; y < 64; y++)
+            for (int x = 0; x < 48; x++) assert_in_range(max_channel_diff(&a, &b, x, y), 0, 0);
+        image_free(&a), image_free(&b);
+    }
+    assert_true(shown >= 45); /* the right half holds most of the product */
+}
+
 static void bad_params_are_refused(void **state)
 {
     struct synthetic_params p = params(8, 64, 0.1, SYNTHETIC_SQUARE);
@@ -143,6 +170,10 @@ static void bad_params_are_refused(void **state)
     assert_int_equal(synthetic_param_set(&p, "shape", "star", err, sizeof err), -1);
     assert_non_null(strstr(err, "shape"));
     assert_int_equal(synthetic_param_set(&p, "defect_scale", "0", err, sizeof err), -1);
+    assert_int_equal(synthetic_param_set(&p, "defect_region", "1,2,3", err, sizeof err), -1);
+    assert_non_null(strstr(err, "defect_region"));
+    assert_int_equal(synthetic_param_set(&p, "defect_region", "0,0,0,5", err, sizeof err), -1);
+    assert_int_equal(synthetic_param_set(&p, "defect_region", "1,2,3,4x", err, sizeof err), -1);
     assert_int_equal(synthetic_param_set(&p, "colour", "red", err, sizeof err), -1);
     assert_non_null(strstr(err, "unknown key"));
 }
@@ -154,6 +185,7 @@ int main(void)
         cmocka_unit_test(defect_rate_holds_over_2000_frames),
         cmocka_unit_test(defect_pixels_differ_inside_the_box_only),
         cmocka_unit_test(every_defect_kind_is_drawn),
+        cmocka_unit_test(defects_stay_in_their_region),
         cmocka_unit_test(bad_params_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
