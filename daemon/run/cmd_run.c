@@ -325,14 +325,16 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
     rc = 0;
 out:
     if (rc) log_error("%s", err);
+    /* the line outputs first: their threads call into the pipeline, the scorer and the trainer,
+     * and the feed calls into them */
+    line_feed_stop(app.feed);
+    line_mqtt_stop(app.mqtt);
+    line_plc_stop(app.plc);
     pipeline_stop(app.pipeline); /* capture stops, the writer drains and commits */
     http_stop(http);             /* no request can reach the pipeline or the store after this */
     trainer_stop(app.trainer);   /* a running training child is stopped; its model is not used */
     scorer_stop(app.scorer);
-    line_feed_stop(app.feed);
-    line_mqtt_stop(app.mqtt); /* after the feed: nothing hands it messages any more */
-    line_webhooks_stop(app.webhooks);
-    line_plc_stop(app.plc);
+    line_webhooks_stop(app.webhooks); /* what they were handed waits in their outbox */
     line_window_stop(app.window);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
