@@ -279,7 +279,7 @@ static void help_states_ranges_and_defaults(void **state)
     train_cli_usage(TRAIN_CLI_EVAL, &d, out);
     fclose(out);
     assert_non_null(strstr(text, "--lr LR"));
-    assert_non_null(strstr(text, "(above 0, at most 10; default 0.008)"));
+    assert_non_null(strstr(text, "(above 0, at most 10; default 0.016)"));
     assert_non_null(strstr(text, "--size S"));
     assert_non_null(strstr(text, "(4 to 1024; default 64)"));
     assert_null(strstr(text, "--max-images"));
