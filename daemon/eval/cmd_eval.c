@@ -69,7 +69,8 @@ static void usage(FILE *out)
             "  --raw-features      skip z-scoring embedding dimensions by the normal bank\n"
             "  --layers LIST       instead of --embed, the tokens of these layers before any\n"
             "                      norm: 0 = patch embeddings, N = output of block N (default:\n"
-            "                      the middle block, 2 of 4)\n"
+            "                      the middle block, 2 of 4); with the product's readouts one\n"
+            "                      layer, the one its patch tokens come from\n"
             "  --save DIR          keep each trained teacher as DIR/<class>.safetensors\n"
             "  --load DIR          score the teachers saved by --save instead of training\n"
             "  --train-limit N     use at most N training images per class (default all)\n"
@@ -244,6 +245,16 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
         return -1;
     }
     if (!layers && !embed_given) o->layers = 1u << model_scoring_layer(&t->model, -1);
+    if (layers && o->readout == EVAL_READOUT_PATCH) {
+        /* the product's readouts score one layer: the one given */
+        if (o->layers & (o->layers - 1)) {
+            fprintf(stderr, "inspectd eval: --readout %s scores one layer, not '%s'\n",
+                    model_readout_name(o->bank.readout), layers);
+            return -1;
+        }
+        for (int l = 0; l <= t->model.depth; l++)
+            if (o->layers == 1u << l) o->bank.layer = l;
+    }
     if (o->load_dir && o->runs > 1) {
         fprintf(stderr, "inspectd eval: --runs trains, --load does not\n");
         return -1;

@@ -1,6 +1,7 @@
 /* api_results.c — the verdict of every part over HTTP: the paged list with its filters, the
  * summary (OK / NG / unscored and yield per camera, by hour or by shift), and the part id the line
- * gives the next frame of a camera (POST /api/v1/parts). */
+ * gives the next frame of a camera (POST /api/v1/parts). Results name the recipe their frame was
+ * captured for. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,14 +56,19 @@ static int camera_param(const struct http_request *req, struct http_reply *r, co
 int api_results_list_query(const struct http_request *req, struct http_reply *r,
                            struct result_filter *f, int64_t *limit)
 {
-    static const char *const allowed[] = {"camera", "verdict", "since", "until",
-                                          "limit",  "cursor",  NULL};
+    static const char *const allowed[] = {"camera", "recipe", "verdict", "since",
+                                          "until",  "limit",  "cursor",  NULL};
     if (http_check_query(req, allowed, r) < 0) return -1;
     *f = (struct result_filter){.verdict = -1};
     const char *verdict = http_query(req, "verdict"), *limit_s = http_query(req, "limit"),
                *cursor = http_query(req, "cursor");
     *limit = DEFAULT_LIMIT;
     if (camera_param(req, r, &f->camera) < 0) return -1;
+    f->recipe = http_query(req, "recipe");
+    if (f->recipe && (!f->recipe[0] || strlen(f->recipe) >= CONFIG_NAME_MAX)) {
+        http_reply_error(r, 400, "recipe must be a recipe name");
+        return -1;
+    }
     if (verdict && (f->verdict = result_verdict_code(verdict)) < 0) {
         http_reply_error(r, 400, "verdict must be ok, ng or unscored");
         return -1;
@@ -174,10 +180,11 @@ static time_t bucket_of(int64_t minute, const struct line_config *lc, bool by_sh
 static json_t *summary_json(const struct result_minute *rows, int n, const struct line_config *lc,
                             bool by_shift)
 {
-    json_t *totals = zero_counts(), *cameras = json_object(), *buckets = json_array();
+    json_t *totals = zero_counts(), *cameras = json_object(), *recipes = json_object(),
+           *buckets = json_array();
     json_t *bucket = NULL;
     time_t bucket_start = 0;
-    for (int i = 0; i < n && totals && cameras && buckets; i++) {
+    for (int i = 0; i < n && totals && cameras && recipes && buckets; i++) {
         const struct result_minute *m = &rows[i];
         int shift;
         time_t start = bucket_of(m->minute, lc, by_shift, &shift);
@@ -191,33 +198,39 @@ static json_t *summary_json(const struct result_minute *rows, int n, const struc
                 json_object_set_new(bucket, "shift", json_string(name));
             }
             json_object_set_new(bucket, "cameras", json_object());
+            json_object_set_new(bucket, "recipes", json_object());
             json_array_append_new(buckets, bucket);
             bucket_start = start;
         }
         add_count(totals, m->verdict, m->n);
         add_count(bucket, m->verdict, m->n);
-        json_t *per[2] = {cameras, json_object_get(bucket, "cameras")};
-        for (int k = 0; k < 2; k++) {
-            json_t *cam = json_object_get(per[k], m->camera);
-            if (!cam) json_object_set_new(per[k], m->camera, cam = zero_counts());
-            add_count(cam, m->verdict, m->n);
+        json_t *per[4] = {cameras, json_object_get(bucket, "cameras"), recipes,
+                          json_object_get(bucket, "recipes")};
+        for (int k = 0; k < 4; k++) {
+            const char *key = k < 2 ? m->camera : m->recipe;
+            if (k >= 2 && !key[0]) continue; /* captured before recipes */
+            json_t *c = json_object_get(per[k], key);
+            if (!c) json_object_set_new(per[k], key, c = zero_counts());
+            add_count(c, m->verdict, m->n);
         }
     }
-    if (!totals || !cameras || !buckets) {
-        json_decref(totals), json_decref(cameras), json_decref(buckets);
+    if (!totals || !cameras || !recipes || !buckets) {
+        json_decref(totals), json_decref(cameras), json_decref(recipes), json_decref(buckets);
         return NULL;
     }
     finish_counts(totals);
     finish_cameras(cameras);
+    finish_cameras(recipes);
     size_t i;
     json_t *b;
     json_array_foreach(buckets, i, b)
     {
         finish_counts(b);
         finish_cameras(json_object_get(b, "cameras"));
+        finish_cameras(json_object_get(b, "recipes"));
     }
-    return json_pack("{s:s, s:o, s:o, s:o}", "by", by_shift ? "shift" : "hour", "totals", totals,
-                     "cameras", cameras, "buckets", buckets);
+    return json_pack("{s:s, s:o, s:o, s:o, s:o}", "by", by_shift ? "shift" : "hour", "totals",
+                     totals, "cameras", cameras, "recipes", recipes, "buckets", buckets);
 }
 
 static void result_summary(const struct http_request *req, struct http_reply *r)

@@ -210,6 +210,24 @@ int line_mqtt_parse_part(const void *payload, size_t len, char *part_id, char *w
     return rc;
 }
 
+int line_mqtt_parse_recipe(const void *payload, size_t len, char *recipe, char *why, size_t whysz)
+{
+    json_t *j = payload_object(payload, len, why, whysz);
+    if (!j) return -1;
+    json_t *v = json_object_get(j, "recipe");
+    int rc = -1;
+    if (!only_key(j, "recipe", why, whysz)) {
+    } else if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 63 ||
+               strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(why, whysz, "recipe must be a recipe name (1 to 63 bytes)");
+    } else {
+        memcpy(recipe, json_string_value(v), json_string_length(v) + 1);
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
 int line_mqtt_parse_train(const void *payload, size_t len, bool *fresh, char *why, size_t whysz)
 {
     *fresh = false;
@@ -254,9 +272,23 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         else
             log_info("%s: a training run is already running", msg->topic);
         break;
-    case MQTT_TOPIC_RECIPE:
-        log_warn("%s: recipes are not known to this inspectd", msg->topic);
+    case MQTT_TOPIC_RECIPE: {
+        char recipe[64];
+        int rc =
+            line_mqtt_parse_recipe(msg->payload, (size_t)msg->payloadlen, recipe, why, sizeof why)
+                ? -2
+                : m->hooks.switch_recipe(m->hooks.ctx, camera, recipe);
+        if (rc == -2)
+            log_warn("%s: %s", msg->topic, why);
+        else if (rc == 1)
+            log_warn("%s: no camera named '%s' runs", msg->topic, camera);
+        else if (rc == 2)
+            log_warn("%s: no recipe named '%s' in the config", msg->topic, recipe);
+        else if (rc == 0)
+            log_info("%s: camera %s inspects recipe %s from its next frame", msg->topic, camera,
+                     recipe);
         break;
+    }
     case MQTT_TOPIC_OTHER:
         break;
     }

@@ -2,7 +2,8 @@
  * PREFIX/CAMERA/result (every frame, unscored ones included, from the first frames on), flagged
  * parts on PREFIX/CAMERA/alert, model changes on PREFIX/model, and a retained PREFIX/status
  * ("online"; the broker's last will sets it "offline"); it takes part ids from
- * PREFIX/CAMERA/part/set and training requests from PREFIX/train/set.
+ * PREFIX/CAMERA/part/set, recipe switches from PREFIX/CAMERA/recipe/set and training requests
+ * from PREFIX/train/set.
  *
  * A broker that is down or slow never slows capture or scoring: the feed's thread only puts
  * messages in a bounded outbox (the oldest dropped when it is full, counted), and the MQTT thread
@@ -26,6 +27,8 @@ struct line_mqtt;
 struct line_mqtt_hooks {
     /* the part id of camera's next frame: 0, -1 no such camera, -2 bad id */
     int (*set_part)(void *ctx, const char *camera, const char *part_id);
+    /* camera's recipe from its next frame: 0, 1 no such camera, 2 no such recipe, -1 an error */
+    int (*switch_recipe)(void *ctx, const char *camera, const char *recipe);
     /* a training run now (fresh: anew): 0 started, 1 one is running */
     int (*train)(void *ctx, bool fresh);
     void *ctx;
@@ -72,6 +75,9 @@ enum line_mqtt_topic line_mqtt_parse_topic(const char *prefix, const char *topic
 /* {"part_id": "1..64 bytes"} and nothing else into part_id (STORE_PART_ID_MAX + 1 bytes).
  * Returns 0, or -1 with the reason in why. */
 int line_mqtt_parse_part(const void *payload, size_t len, char *part_id, char *why, size_t whysz);
+/* {"recipe": "name"} (a recipe name of 1..63 bytes) and nothing else into recipe (64 bytes).
+ * Returns 0, or -1 with the reason in why. */
+int line_mqtt_parse_recipe(const void *payload, size_t len, char *recipe, char *why, size_t whysz);
 /* {} , {"fresh": true|false} or an empty payload. Returns 0, or -1 with the reason in why. */
 int line_mqtt_parse_train(const void *payload, size_t len, bool *fresh, char *why, size_t whysz);
 

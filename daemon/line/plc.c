@@ -87,6 +87,7 @@ void line_plc_result(void *ctx, const struct result_info *r)
     int c = 0;
     while (c < p->ncameras && strcmp(p->names[c], r->camera) != 0) c++;
     if (c == p->ncameras) return;
+    int number = r->recipe[0] ? p->hooks.recipe_number(p->hooks.ctx, r->recipe) : -1;
     pthread_mutex_lock(&p->lock);
     uint16_t *regs = p->map->tab_registers;
     int b = PLC_CAMERA_BASE + PLC_CAMERA_SPAN * c;
@@ -95,6 +96,7 @@ void line_plc_result(void *ctx, const struct result_info *r)
     regs[b + PLC_REASON] = (uint16_t)(unscored && r->reason >= 0 ? r->reason + 1 : 0);
     regs[b + PLC_SCORE] = unscored || !r->has_score ? 0 : milli(r->score);
     regs[b + PLC_SCORE_NORM] = unscored || !r->has_score ? 0 : milli(r->score_norm);
+    regs[b + PLC_RECIPE] = number >= 0 && number < PLC_NO_RECIPE ? (uint16_t)number : PLC_NO_RECIPE;
     put32(regs, b + PLC_MODEL, unscored ? 0 : (uint32_t)r->model_id);
     put32(regs, b + PLC_SEQ, (uint32_t)r->seq);
     char seq[24];
@@ -140,6 +142,7 @@ int line_plc_check_write(bool writable, int addr, int n)
     if (addr >= PLC_RESET_FAULT && end <= PLC_PAUSE + 1) return 0;
     if (addr < PLC_CAMERA_BASE || end > PLC_REGISTERS) return -1;
     int c = (addr - PLC_CAMERA_BASE) / PLC_CAMERA_SPAN, b = PLC_CAMERA_BASE + PLC_CAMERA_SPAN * c;
+    if (addr == b + PLC_RECIPE_SET && n == 1) return 0;
     return addr >= b + PLC_NEXT_PART && end <= b + PLC_NEXT_PART + PLC_PART_REGS ? 0 : -1;
 }
 
@@ -170,16 +173,19 @@ static void act_on_write(struct line_plc *p, int addr, int n)
     }
     regs[PLC_RESET_FAULT] = 0;
     char part[2 * PLC_PART_REGS + 1] = "", camera[64] = "";
+    int recipe = -1;
     if (addr >= PLC_CAMERA_BASE) {
         int c = (addr - PLC_CAMERA_BASE) / PLC_CAMERA_SPAN;
-        int b = PLC_CAMERA_BASE + PLC_CAMERA_SPAN * c + PLC_NEXT_PART;
-        if (c < p->ncameras && addr == b) {
-            get_text(regs, b, PLC_PART_REGS, part);
-            snprintf(camera, sizeof camera, "%s", p->names[c]);
-        }
-        memset(regs + b, 0, sizeof *regs * PLC_PART_REGS);
+        int base = PLC_CAMERA_BASE + PLC_CAMERA_SPAN * c, b = base + PLC_NEXT_PART;
+        if (c < p->ncameras) snprintf(camera, sizeof camera, "%s", p->names[c]);
+        if (c < p->ncameras && addr == base + PLC_RECIPE_SET) recipe = regs[addr];
+        if (c < p->ncameras && addr == b) get_text(regs, b, PLC_PART_REGS, part);
+        if (addr >= b && addr < b + PLC_PART_REGS)
+            memset(regs + b, 0, sizeof *regs * PLC_PART_REGS);
     }
     pthread_mutex_unlock(&p->lock);
+    if (recipe >= 0 && p->hooks.select_recipe(p->hooks.ctx, camera, recipe))
+        log_warn("the PLC selected recipe number %d for camera %s: no such recipe", recipe, camera);
     if (part[0] && p->hooks.set_part(p->hooks.ctx, camera, part))
         log_warn("the PLC's part id for camera %s was not taken (%s)", camera,
                  strlen(part) > 64 ? "too long" : "the camera is not capturing");

@@ -13,10 +13,13 @@
  *   B+2      reason of unscored: 0 none, 1 no_model, 2 skipped, 3 undecodable, 4 no_image,
  *            5 error, 6 late
  *   B+3      score x 1000 (0..65535; 0 when unscored)    B+4 score / threshold x 1000
+ *   B+5      recipe number of the result ([recipe.NAME] number; 65535 when it has none)
  *   B+6-7    model id (32 bits)       B+8-9  sequence number (its low 32 bits)
  *   B+10-41  part id of the result: 64 bytes, two per register (high byte first), NUL padded
  *   B+50-81 (W) part id for the next trigger: a write that covers B+50 sets the id of the
  *            camera's next frame to the block's text up to its first NUL, and clears the block
+ *   B+82 (W) recipe select: writing N switches the camera to the recipe numbered N from its next
+ *            frame (an unknown number is logged and changes nothing)
  *
  * Writes anywhere else, or any write with [plc] writable = false, are refused with exception 2
  * (illegal data address) and change nothing. Modbus has no authentication: a non-loopback listen
@@ -50,11 +53,14 @@
 #define PLC_REASON      2
 #define PLC_SCORE       3
 #define PLC_SCORE_NORM  4
+#define PLC_RECIPE      5
 #define PLC_MODEL       6
 #define PLC_SEQ         8
 #define PLC_PART        10
 #define PLC_NEXT_PART   50
 #define PLC_PART_REGS   32
+#define PLC_RECIPE_SET  82
+#define PLC_NO_RECIPE   65535
 #define PLC_REGISTERS   (PLC_CAMERA_BASE + PLC_CAMERA_SPAN * PLC_MAX_CAMERAS)
 
 enum {
@@ -75,6 +81,10 @@ struct line_plc_hooks {
     /* counts of every verdict so far (RESULT_OK, RESULT_NG, RESULT_UNSCORED) */
     void (*counts)(void *ctx, uint64_t counts[RESULT_NVERDICTS]);
     int (*set_part)(void *ctx, const char *camera, const char *part_id);
+    /* the number of a recipe (-1: it has none) */
+    int (*recipe_number)(void *ctx, const char *recipe);
+    /* camera's recipe from its next frame, by number: 0, or -1 (no such recipe or camera) */
+    int (*select_recipe)(void *ctx, const char *camera, int number);
     void *ctx;
 };
 

@@ -33,11 +33,13 @@ json_t *line_result_json(const struct result_info *r, const char *base_url)
         r->has_score ? json_real(r->threshold) : json_null(),
     };
     return json_pack(
-        "{s:I, s:I, s:s, s:I, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "{s:I, s:I, s:s, s:I, s:s, s:o, s:o, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:o}",
         "id", (json_int_t)r->id, "frame_id", (json_int_t)r->frame_id, "part_id",
-        r->part_id[0] ? r->part_id : seq, "seq", (json_int_t)r->seq, "camera", r->camera,
-        "captured_at", time_json(r->captured_at), "captured_at_us", (json_int_t)r->captured_at,
-        "verdict", result_verdict_name(r->verdict), "reason",
+        r->part_id[0] ? r->part_id : seq, "seq", (json_int_t)r->seq, "camera", r->camera, "recipe",
+        r->recipe[0] ? json_string(r->recipe) : json_null(), "captured_at",
+        time_json(r->captured_at), "captured_at_us", (json_int_t)r->captured_at, "verdict",
+        result_verdict_name(r->verdict), "reason",
         unscored && r->reason >= 0 ? json_string(result_reason_name((enum result_reason)r->reason))
                                    : json_null(),
         "score", num_or_null[0], "score_norm", num_or_null[1], "threshold", num_or_null[2], "model",

@@ -8,12 +8,13 @@
 
 #include "store/store_results.h"
 
-/* {id, frame_id, part_id, seq, camera, captured_at, captured_at_us, verdict, reason, score,
- * score_norm, threshold, model, model_id, created_at, scored_at, links}: part_id is the line's id
- * or else the camera's sequence number (as a string); reason, score, score_norm, threshold, model
- * and model_id are null when they do not apply (an 'unscored' verdict has a score only when one
- * arrived after it: scored_at); links (frame, image, heatmap) are absolute under base_url when
- * it is not NULL or "". Returns a new reference, or NULL when out of memory. */
+/* {id, frame_id, part_id, seq, camera, recipe (null when none), captured_at, captured_at_us,
+ * verdict, reason, score, score_norm, threshold, model, model_id, created_at, scored_at, links}:
+ * part_id is the line's id or else the camera's sequence number (as a string); reason, score,
+ * score_norm, threshold, model and model_id are null when they do not apply (an 'unscored' verdict
+ * has a score only when one arrived after it: scored_at); links (frame, image, heatmap) are
+ * absolute under base_url when it is not NULL or "". Returns a new reference, or NULL when out of
+ * memory. */
 json_t *line_result_json(const struct result_info *r, const char *base_url);
 
 struct model_info;

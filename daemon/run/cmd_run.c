@@ -166,6 +166,16 @@ static int set_part(void *ctx, const char *camera, const char *part_id)
     return pipeline_set_part(app->pipeline, camera, part_id);
 }
 
+static int switch_recipe(void *ctx, const char *camera, const char *recipe)
+{
+    struct app *app = ctx;
+    if (!config_recipe_known(app->cfg, recipe)) return 2;
+    char err[512];
+    int rc = pipeline_switch_recipe(app->pipeline, camera, recipe, err, sizeof err);
+    if (rc < 0) log_error("switching camera %s to recipe %s: %s", camera, recipe, err);
+    return rc;
+}
+
 static int request_training(void *ctx, bool fresh)
 {
     struct app *app = ctx;
@@ -195,13 +205,30 @@ static void plc_counts(void *ctx, uint64_t counts[RESULT_NVERDICTS])
     memcpy(counts, c.verdicts, sizeof c.verdicts);
 }
 
+static int recipe_number(void *ctx, const char *recipe)
+{
+    struct app *app = ctx;
+    const struct config_recipe *r = config_recipe_find(app->cfg, recipe);
+    return r ? r->number : -1;
+}
+
+static int select_recipe(void *ctx, const char *camera, int number)
+{
+    struct app *app = ctx;
+    for (size_t i = 0; i < app->cfg->nrecipes; i++)
+        if (app->cfg->recipes[i].number == number)
+            return switch_recipe(ctx, camera, app->cfg->recipes[i].name) ? -1 : 0;
+    return -1;
+}
+
 /* The Modbus server for the configured cameras. Returns 0, or -1 with the reason in err. */
 static int start_plc(struct app *app, char *err, size_t errsz)
 {
     const struct config *cfg = app->cfg;
     const char *names[CONFIG_MAX_CAMERAS];
     for (size_t i = 0; i < cfg->ncameras; i++) names[i] = cfg->cameras[i].name;
-    struct line_plc_hooks hooks = {plc_state, plc_counts, set_part, app};
+    struct line_plc_hooks hooks = {plc_state,     plc_counts,    set_part,
+                                   recipe_number, select_recipe, app};
     app->plc = line_plc_start(&cfg->line.plc, names, (int)cfg->ncameras, &hooks, err, errsz);
     return app->plc ? 0 : -1;
 }
@@ -215,7 +242,7 @@ static int start_line_outputs(struct app *app, char *err, size_t errsz)
     struct line_output outputs[LINE_FEED_MAX_OUTPUTS];
     int n = 0;
     if (cfg->line.mqtt.host[0]) {
-        struct line_mqtt_hooks hooks = {set_part, request_training, app};
+        struct line_mqtt_hooks hooks = {set_part, switch_recipe, request_training, app};
         if (!(app->mqtt =
                   line_mqtt_start(&cfg->line.mqtt, cfg->http_public_url, &hooks, err, errsz)))
             return -1;
@@ -298,14 +325,16 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
     rc = 0;
 out:
     if (rc) log_error("%s", err);
+    /* the line outputs first: their threads call into the pipeline, the scorer and the trainer,
+     * and the feed calls into them */
+    line_feed_stop(app.feed);
+    line_mqtt_stop(app.mqtt);
+    line_plc_stop(app.plc);
     pipeline_stop(app.pipeline); /* capture stops, the writer drains and commits */
     http_stop(http);             /* no request can reach the pipeline or the store after this */
     trainer_stop(app.trainer);   /* a running training child is stopped; its model is not used */
     scorer_stop(app.scorer);
-    line_feed_stop(app.feed);
-    line_mqtt_stop(app.mqtt); /* after the feed: nothing hands it messages any more */
-    line_webhooks_stop(app.webhooks);
-    line_plc_stop(app.plc);
+    line_webhooks_stop(app.webhooks); /* what they were handed waits in their outbox */
     line_window_stop(app.window);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);

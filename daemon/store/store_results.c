@@ -43,9 +43,10 @@ int result_reason_code(const char *name)
 static const char result_columns[] =
     "SELECT v.id, v.frame_id, coalesce(c.name, ''), coalesce(f.seq, 0), f.part_id, v.captured_at, "
     "v.created_at, coalesce(v.scored_at, 0), v.verdict, v.reason, v.score, v.score_norm, "
-    "v.threshold, coalesce(v.model_id, 0), coalesce(m.version, '') FROM verdicts v "
+    "v.threshold, coalesce(v.model_id, 0), coalesce(m.version, ''), coalesce(rc.name, ''), "
+    "coalesce(f.recipe_id, 0) FROM verdicts v "
     "LEFT JOIN frames f ON f.id = v.frame_id LEFT JOIN cameras c ON c.id = v.camera_id "
-    "LEFT JOIN models m ON m.id = v.model_id ";
+    "LEFT JOIN models m ON m.id = v.model_id LEFT JOIN recipes rc ON rc.id = f.recipe_id ";
 
 static void read_result(sqlite3_stmt *st, struct result_info *o)
 {
@@ -68,6 +69,8 @@ static void read_result(sqlite3_stmt *st, struct result_info *o)
     o->threshold = sqlite3_column_double(st, 12);
     o->model_id = sqlite3_column_int64(st, 13);
     store_column_text(o->model_version, sizeof o->model_version, st, 14);
+    store_column_text(o->recipe, sizeof o->recipe, st, 15);
+    o->recipe_id = sqlite3_column_int64(st, 16);
 }
 
 /* Steps st into out (at most max rows) and finalizes it. Returns the count or -1. */
@@ -98,7 +101,8 @@ int store_list_results(struct store_reader *r, const struct result_filter *f,
     if (prepare_results(r,
                         "WHERE (?1 IS NULL OR v.camera_id = (SELECT id FROM cameras WHERE name = "
                         "?1)) AND (?2 IS NULL OR v.verdict = ?2) AND (?3 IS NULL OR v.captured_at "
-                        ">= ?3) AND (?4 IS NULL OR v.captured_at < ?4) AND v.id < ?5 "
+                        ">= ?3) AND (?4 IS NULL OR v.captured_at < ?4) AND v.id < ?5 AND (?7 IS "
+                        "NULL OR f.recipe_id = (SELECT id FROM recipes WHERE name = ?7)) "
                         "ORDER BY v.id DESC LIMIT ?6",
                         &st, "list results"))
         return -1;
@@ -108,6 +112,7 @@ int store_list_results(struct store_reader *r, const struct result_filter *f,
     if (f->until) sqlite3_bind_int64(st, 4, f->until);
     sqlite3_bind_int64(st, 5, f->before > 0 ? f->before : INT64_MAX);
     sqlite3_bind_int(st, 6, max);
+    if (f->recipe) sqlite3_bind_text(st, 7, f->recipe, -1, SQLITE_STATIC);
     return read_results(r, st, out, max, "list results");
 }
 
@@ -202,6 +207,7 @@ static void fill_minute(sqlite3_stmt *st, void *row)
     int v = result_verdict_code((const char *)sqlite3_column_text(st, 2));
     m->verdict = v < 0 ? RESULT_UNSCORED : (enum result_verdict)v;
     m->n = sqlite3_column_int64(st, 3);
+    store_column_text(m->recipe, sizeof m->recipe, st, 4);
 }
 
 int store_result_minutes(struct store_reader *r, int64_t since, int64_t until,
@@ -210,9 +216,11 @@ int store_result_minutes(struct store_reader *r, int64_t since, int64_t until,
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(store_reader_db(r),
                            "SELECT coalesce(c.name, ''), v.captured_at / 60000000 AS minute, "
-                           "v.verdict, count(*) FROM verdicts v LEFT JOIN cameras c ON "
-                           "c.id = v.camera_id WHERE v.captured_at >= ?1 AND v.captured_at < ?2 "
-                           "GROUP BY minute, v.camera_id, v.verdict ORDER BY minute",
+                           "v.verdict, count(*), coalesce(rc.name, '') FROM verdicts v "
+                           "LEFT JOIN cameras c ON c.id = v.camera_id LEFT JOIN frames f ON "
+                           "f.id = v.frame_id LEFT JOIN recipes rc ON rc.id = f.recipe_id "
+                           "WHERE v.captured_at >= ?1 AND v.captured_at < ?2 "
+                           "GROUP BY minute, v.camera_id, f.recipe_id, v.verdict ORDER BY minute",
                            -1, &st, NULL) != SQLITE_OK)
         return store_reader_fail(r, "result summary");
     sqlite3_bind_int64(st, 1, since);

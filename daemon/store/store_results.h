@@ -34,6 +34,7 @@ int result_reason_code(const char *name);
 
 struct result_filter {
     const char *camera; /* a camera name or NULL */
+    const char *recipe; /* a recipe name or NULL */
     int verdict;        /* an enum result_verdict, or -1 for any */
     int64_t since;      /* captured_at >= since (Unix µs); 0: no bound */
     int64_t until;      /* captured_at < until; 0: no bound */
@@ -44,6 +45,8 @@ struct result_info {
     int64_t id; /* the order in which verdicts were reached */
     int64_t frame_id;
     char camera[64];
+    char recipe[64];                     /* the recipe the frame was captured for; "" none */
+    int64_t recipe_id;                   /* 0: none */
     uint64_t seq;                        /* the frame's sequence number from its camera */
     char part_id[STORE_PART_ID_MAX + 1]; /* the line's id, or "" when it gave none */
     int64_t captured_at, created_at;     /* Unix µs */
@@ -78,15 +81,17 @@ struct result_count {
  * when there are none). Returns the number of rows, or -1. */
 int store_result_counts(struct store_reader *r, int64_t upto, struct result_count **out);
 
-/* Verdicts captured in one minute by one camera with one verdict. */
+/* Verdicts captured in one minute by one camera for one recipe with one verdict. */
 struct result_minute {
     char camera[64];
-    int64_t minute; /* minutes since 1970-01-01T00:00Z */
+    char recipe[64]; /* "" : none */
+    int64_t minute;  /* minutes since 1970-01-01T00:00Z */
     enum result_verdict verdict;
     int64_t n;
 };
 
-/* Counts of the verdicts captured in [since, until) by minute (oldest first), camera and verdict
+/* Counts of the verdicts captured in [since, until) by minute (oldest first), camera, recipe and
+ * verdict
  * into *out (malloc'ed, NULL when there are none). Returns the number of rows, or -1. */
 int store_result_minutes(struct store_reader *r, int64_t since, int64_t until,
                          struct result_minute **out);

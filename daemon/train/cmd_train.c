@@ -776,7 +776,6 @@ int cmd_train(int argc, char **argv)
         return EX_USAGE;
     }
     if (train_cli_select_gemm("train", &c.k)) return EX_CONFIG;
-    if (c.db && pick_recipe(&c)) return 1;
     char engine[128];
     gemm_describe(engine, sizeof engine);
     log_info("gemm %s, precision %s", engine,
@@ -785,6 +784,7 @@ int cmd_train(int argc, char **argv)
      * so that a run stopped while it loads its images still leaves something to resume */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    if (c.db && pick_recipe(&c)) return 1;
     c.k.t.model.img_size = c.k.size;
     c.k.t.model.in_chans = c.k.channels;
     train_set_size(&c.k.t, c.k.size);

@@ -1,6 +1,6 @@
 /* fuzz_mqtt.c — libFuzzer target: what the MQTT output makes of the messages it receives (any
  * client of the broker may send them): the subscription topics and the payloads of
- * PREFIX/CAMERA/part/set and PREFIX/train/set.
+ * PREFIX/CAMERA/part/set, PREFIX/CAMERA/recipe/set and PREFIX/train/set.
  *
  * Input layout: the first byte picks the kind of input (byte % number of kinds), the rest is
  * that kind's text. New kinds are appended so existing corpus files keep their meaning.
@@ -48,10 +48,22 @@ static void fuzz_train(const char *text, size_t len)
     if (line_mqtt_parse_train(text, len, &fresh, why, sizeof why) != 0 && !why[0]) abort();
 }
 
+static void fuzz_recipe(const char *text, size_t len)
+{
+    char recipe[64], why[256] = "";
+    if (line_mqtt_parse_recipe(text, len, recipe, why, sizeof why) == 0) {
+        size_t n = strlen(recipe);
+        if (!n || n > 63) abort();
+    } else if (!why[0]) {
+        abort();
+    }
+}
+
 static void (*const kinds[])(const char *text, size_t len) = {
-    fuzz_topic, /* 0 */
-    fuzz_part,  /* 1 */
-    fuzz_train, /* 2 */
+    fuzz_topic,  /* 0 */
+    fuzz_part,   /* 1 */
+    fuzz_train,  /* 2 */
+    fuzz_recipe, /* 3 */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

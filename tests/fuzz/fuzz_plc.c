@@ -4,8 +4,8 @@
  * PDU); the first byte's low bit says whether the map is writable.
  *
  * Invariants checked: a write is only allowed inside the writable registers (20-21, and each
- * camera's next part id block), never with a read-only map, never for zero registers or past the
- * map's end; a read is never taken for a write. */
+ * camera's next part id block and recipe select), never with a read-only map, never for zero
+ * registers or past the map's end; a read is never taken for a write. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ static bool writable_register(int r)
     if (r == PLC_RESET_FAULT || r == PLC_PAUSE) return true;
     if (r < PLC_CAMERA_BASE || r >= PLC_REGISTERS) return false;
     int off = (r - PLC_CAMERA_BASE) % PLC_CAMERA_SPAN;
-    return off >= PLC_NEXT_PART && off < PLC_NEXT_PART + PLC_PART_REGS;
+    return off == PLC_RECIPE_SET || (off >= PLC_NEXT_PART && off < PLC_NEXT_PART + PLC_PART_REGS);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

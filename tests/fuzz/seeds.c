@@ -227,7 +227,7 @@ static void http_seeds(void)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
 }
 
-/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload. */
+/* fuzz_mqtt.c's kinds: 0 topic, 1 part/set payload, 2 train/set payload, 3 recipe/set payload. */
 static void mqtt_seeds(void)
 {
     static const struct {
@@ -240,6 +240,7 @@ static void mqtt_seeds(void)
         {"part-bad", "\x01{\"part_id\":\"x\",\"extra\":1}"},
         {"train-fresh", "\x02{\"fresh\":true}"},
         {"train-empty", "\x02"},
+        {"recipe", "\x03{\"recipe\":\"bolt-m8\"}"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("mqtt", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
@@ -258,6 +259,7 @@ static void plc_seeds(void)
         {"write-part", {1, 0, 3, 0, 0, 0, 11, 1, 16, 0, 150, 0, 2, 4, 'P', 'L', '-', '1'}, 18},
         {"write-readonly", {0, 0, 4, 0, 0, 0, 6, 1, 6, 0, 5, 0, 1}, 13},
         {"write-coil", {1, 0, 5, 0, 0, 0, 6, 1, 5, 0, 0, 255, 0}, 13},
+        {"write-recipe", {1, 0, 6, 0, 0, 0, 6, 1, 6, 0, 182, 0, 7}, 13},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("plc", seeds[i].name, seeds[i].bytes, seeds[i].len);

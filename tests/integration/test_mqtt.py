@@ -40,6 +40,8 @@ host = 127.0.0.1
 port = {mqtt}
 client_id = inspectd-test-{seed}
 {mqtt_extra}
+[recipe.other]
+number = 7
 [camera.line]
 driver = synthetic
 fps = {fps}
@@ -191,6 +193,14 @@ def main():
             subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-t",
                             "inspectd/line/part/set", "-m", '{"part_id": "MQ-0042"}'],
                            check=True, timeout=30)
+            wait_for(lambda: len(verdicts(db)) >= 30, 300, "30 verdicts")
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-t",
+                            "inspectd/line/recipe/set", "-m", '{"recipe": "other"}'],
+                           check=True, timeout=30)
+            wait_for(lambda: len(verdicts(db)) >= 50, 300, "50 verdicts")
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-t",
+                            "inspectd/line/recipe/set", "-m", '{"recipe": "line"}'],
+                           check=True, timeout=30)
             wait_for(lambda: len(verdicts(db)) >= 80, 300, "80 verdicts")
             wait_for(lambda: len(sub.results()) >= 80, 120, "80 result messages")
             time.sleep(1.0)
@@ -202,11 +212,15 @@ def main():
                           "score", "score_norm", "threshold", "model"):
                     assert k in r, (k, r)
                 assert r["verdict"] == "unscored" and r["reason"] == "no_model", r
+                assert r["recipe"] in ("line", "other"), r
                 assert r["score"] is None and r["camera"] == "line", r
                 assert r["links"]["image"].startswith("http://line-pc.example:8080/api/v1/"), r
             lines = [p for t, q, rt, p in sub.messages() if t.endswith("/result")]
             assert all("\n" not in p and json.loads(p) for p in lines)
             assert sum(r["part_id"] == "MQ-0042" for r in res) == 1, [r["part_id"] for r in res]
+            recipes = "".join("o" if r["recipe"] == "other" else "l"
+                              for r in sorted(res, key=lambda r: r["frame_id"]))
+            assert re.fullmatch(r"l+o+l+", recipes), recipes  # switched there and back over MQTT
             st = status(port)["line"]["mqtt"]
             assert st["dropped"] == 0 and st["received"] >= 1, st
             assert "inspectd_mqtt_connected 1" in get(port, "/metrics")
@@ -218,8 +232,8 @@ def main():
 
         # 2. a model: ok / ng as the database says; alerts at QoS 1; a new model on .../model
         r = subprocess.run([BIN, "train", "--db", db, "--out", os.path.join(tmp, "m1.safetensors"),
-                            "--register", *tiny_train()], capture_output=True, text=True,
-                           timeout=900)
+                            "--register", "--recipe", "line", *tiny_train()],
+                           capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stderr
         sub = Subscriber(tmp, broker.port, "scored")
         daemon, port, log = start(tmp, db, broker.port, 100, 10, 2, 0.3)
@@ -228,8 +242,9 @@ def main():
                      "the connection")
             wait_for(lambda: len(verdicts(db)) >= 180, 300, "180 verdicts")
             r = subprocess.run([BIN, "train", "--db", db, "--out",
-                                os.path.join(tmp, "m2.safetensors"), "--register", *tiny_train()],
-                               capture_output=True, text=True, timeout=900)
+                                os.path.join(tmp, "m2.safetensors"), "--register", "--recipe",
+                                "line", *tiny_train()], capture_output=True, text=True,
+                               timeout=900)
             assert r.returncode == 0, r.stderr
             wait_for(lambda: any(t == "inspectd/model" for t, q, rt, p in sub.messages()), 120,
                      "the model message")

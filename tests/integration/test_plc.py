@@ -39,6 +39,10 @@ enabled = false
 [plc]
 listen = 127.0.0.1:{plc}
 {extra}
+[recipe.line]
+number = 1
+[recipe.other]
+number = 7
 [camera.line]
 driver = synthetic
 fps = {fps}
@@ -57,7 +61,10 @@ def start(tmp, db, plc, frames, fps, seed, extra=""):
         f.write(CONFIG.format(port=port, db=db, plc=plc, frames=frames, fps=fps, seed=seed,
                               extra=extra))
     log = open(os.path.join(tmp, "run-%d.log" % seed), "w+")
-    return subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log), port
+    daemon = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
+    # running (signals are the daemon's from here on) before a test may stop it
+    wait_for(lambda: get(port, "/api/v1/status"), 120, "the API")
+    return daemon, port
 
 
 def get(port, path):
@@ -117,15 +124,15 @@ class Poller:
         regs = read(self.client, 100, 42)
         if regs[0] != self.last and regs[1]:
             self.last = regs[0]
-            self.snaps[regs[0]] = (regs[1], regs[2], u32(regs, 8), text(regs[10:42]))
+            self.snaps[regs[0]] = (regs[1], regs[2], u32(regs, 8), text(regs[10:42]), regs[5])
 
 
 def db_rows(db):
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
     try:
-        return con.execute("SELECT f.seq, f.part_id, v.verdict, v.reason, v.score, v.scored_at "
-                           "FROM verdicts v JOIN frames f ON f.id = v.frame_id ORDER BY v.id"
-                           ).fetchall()
+        return con.execute("SELECT f.seq, f.part_id, v.verdict, v.reason, v.score, v.scored_at, "
+                           "(SELECT name FROM recipes WHERE id = f.recipe_id) FROM verdicts v "
+                           "JOIN frames f ON f.id = v.frame_id ORDER BY v.id").fetchall()
     finally:
         con.close()
 
@@ -179,6 +186,9 @@ def main():
         wait_for(lambda: poller.poll() or len(poller.snaps) >= 5, 120, "results")
         assert not client.write_registers(150, text_regs("PLC-0042"), slave=1).isError()
         assert read(client, 150, 32) == [0] * 32  # taken for the next frame, and cleared
+        assert not client.write_register(182, 7, slave=1).isError()  # recipe select: other
+        wait_for(lambda: poller.poll() or read(client, 105, 1) == [7], 120, "recipe 7's results")
+        assert not client.write_register(182, 1, slave=1).isError()  # and back to line
         ended = lambda: get(port, "/api/v1/status")["cameras"][0]["state"] == "ended"
         wait_for(lambda: poller.poll() or (ended() and len(db_rows(db)) >= 80), 300,
                  "80 verdicts")
@@ -193,10 +203,13 @@ def main():
         assert head[0] & 16 and head[0] & 1, head  # Learning, Ready
         by_seq = {r[0]: r for r in rows}
         assert len(poller.snaps) >= 10, len(poller.snaps)
-        for counter, (verdict, reason, seq, part) in poller.snaps.items():
+        numbers = [snap[4] for _, snap in sorted(poller.snaps.items())]
+        assert 7 in numbers and numbers[0] == 1 and numbers[-1] == 1, numbers
+        for counter, (verdict, reason, seq, part, number) in poller.snaps.items():
             row = by_seq[seq]
             assert VERDICTS[verdict] == row[2] and REASONS[reason] == row[3], (verdict, row)
             assert part == (row[1] or str(seq)), (part, row)
+            assert number == {"line": 1, "other": 7}[row[6]], (number, row)
         assert read(client, 100, 1)[0] == 80, "the result counter"
         tagged = [r for r in rows if r[1] == "PLC-0042"]
         assert len(tagged) == 1, tagged
@@ -222,26 +235,28 @@ def main():
     # 3. a model, and a window shorter than scoring takes: parts go unscored (late) at the
     # deadline, and their scores are stored beside afterwards
     r = subprocess.run([BIN, "train", "--db", db, "--out", os.path.join(tmp, "m.safetensors"),
-                        "--register", *tiny_train()], capture_output=True, text=True, timeout=900)
+                        "--register", "--recipe", "line", *tiny_train()], capture_output=True,
+                       text=True, timeout=900)
     assert r.returncode == 0, r.stderr
-    before = len(db_rows(db))
+    before, stored = len(db_rows(db)), frames(db)
     plc = free_port()
     daemon, port = start(tmp, db, plc, 60, 30, 3, "window_ms = 1")
     try:
         client = connect(plc)
         poller = Poller(client)
-        ended = lambda: get(port, "/api/v1/status")["cameras"][0]["state"] == "ended"
-        wait_for(lambda: poller.poll() or (ended() and len(db_rows(db)) == frames(db)), 300,
+        wait_for(lambda: poller.poll() or (frames(db) == stored + 60 and
+                                           len(db_rows(db)) == frames(db)), 300,
                  "a verdict for every frame")
         late = lambda: [r for r in db_rows(db)[before:] if r[3] == "late"]
         wait_for(lambda: all(r[4] is not None for r in late()), 300, "the late parts' scores")
         rows = db_rows(db)[before:]
         assert len(late()) >= 30, [r[2:4] for r in rows]
-        assert all(r[2] == "unscored" and r[5] is not None for r in late()), late()[:3]
+        bad = [r for r in late() if r[2] != "unscored" or r[4] is None or r[5] is None]
+        assert not bad, bad[:3]
         assert any(s[0] == 3 and s[1] == 6 for s in poller.snaps.values()), poller.snaps
         unscored = sum(r[2] == "unscored" for r in db_rows(db))
         wait_for(lambda: u32(read(client, 0, 12), 10) == unscored, 60, "the unscored counter")
-        assert u32(read(client, 0, 12), 4) == len(db_rows(db))
+        wait_for(lambda: u32(read(client, 0, 12), 4) == len(db_rows(db)), 60, "the parts counter")
         client.close()
     finally:
         stop(daemon)

@@ -187,6 +187,7 @@ def main():
         for r in rows:
             assert r["verdict"] == "unscored" and r["reason"] == "no_model", r
             assert r["score"] is None and r["model"] is None and r["camera"] == "line", r
+            assert r["recipe"] == "line", r  # a camera's own recipe by default
         tagged = [r for r in rows if r["part_id"] == "P-0001"]
         assert len(tagged) == 1, [r["part_id"] for r in rows][:10]
         others = [r for r in rows if r["part_id"] != "P-0001"]
@@ -197,7 +198,10 @@ def main():
         # filters
         assert get(port, "/api/v1/results?verdict=ok")["results"] == []
         assert len(get(port, "/api/v1/results?camera=line&limit=5")["results"]) == 5
-        for bad in ("verdict=maybe", "limit=0", "cursor=x", "recipe=a", "since=yesterday"):
+        assert len(get(port, "/api/v1/results?recipe=line&limit=7")["results"]) == 7
+        assert get(port, "/api/v1/results?recipe=other")["results"] == []
+        for bad in ("verdict=maybe", "limit=0", "cursor=x", "recipe=", "since=yesterday",
+                    "colour=red"):
             try:
                 get(port, "/api/v1/results?" + bad)
                 raise AssertionError(bad + " accepted")
@@ -207,6 +211,7 @@ def main():
         s = get(port, "/api/v1/results/summary")
         assert s["totals"]["unscored"] == 150 and s["totals"]["total"] == 150, s
         assert s["totals"]["yield"] == 0.0 and s["cameras"]["line"]["unscored"] == 150, s
+        assert s["recipes"]["line"]["total"] == 150, s
         assert sum(b["total"] for b in s["buckets"]) == 150, s
         sh = get(port, "/api/v1/results/summary?by=shift")
         assert sh["by"] == "shift" and sum(b["total"] for b in sh["buckets"]) == 150, sh

@@ -88,6 +88,10 @@ static void mqtt_payloads(void **state)
     memset(longer + strlen(longer), 'x', 65);
     strcat(longer, "\"}");
     assert_int_equal(line_mqtt_parse_part(longer, strlen(longer), part, why, sizeof why), -1);
+    char recipe[64];
+    assert_int_equal(line_mqtt_parse_recipe("{\"recipe\":\"m8\"}", 15, recipe, why, sizeof why), 0);
+    assert_string_equal(recipe, "m8");
+    assert_int_equal(line_mqtt_parse_recipe("{\"recipe\":\"\"}", 13, recipe, why, sizeof why), -1);
     bool fresh = true;
     assert_int_equal(line_mqtt_parse_train("", 0, &fresh, why, sizeof why), 0);
     assert_false(fresh);
