@@ -166,12 +166,15 @@ void retention_get_status(struct retention *r, struct retention_status *out)
 /* Bytes over max_bytes once `need` more bytes are written, with the slack a pass leaves when
  * `slack`; <= 0: it fits. Free pages count as room: new rows reuse them. A batch is counted twice:
  * at its commit it is in the WAL and, checkpointed, in the database file before the WAL is cut back
- * to its bound at the next write. */
+ * to its bound at the next write. The WAL is counted at twice its bound: the writer is not its only
+ * writer (every frame's verdict, the webhook outbox), and a checkpoint cannot start the WAL over
+ * while a reader (the scorer, the results feed, an HTTP request) holds an older snapshot, so it
+ * may run past the bound by up to a bound's worth before it is cut back. */
 static int64_t excess_db(const struct retention *r, const struct store_usage *u, int64_t need,
                          bool slack)
 {
     if (r->cfg.max_bytes <= 0) return INT64_MIN;
-    int64_t used = (u->pages - u->free_pages) * u->page_size + r->wal_bytes + 2 * need;
+    int64_t used = (u->pages - u->free_pages) * u->page_size + 2 * r->wal_bytes + 2 * need;
     return used - (r->cfg.max_bytes - (slack ? r->cfg.max_bytes / SLACK_DIV : 0));
 }
 
