@@ -215,7 +215,8 @@ static void only_protected_stops_images(void **state)
     struct store *s = open_store(f->path);
     fill(s, 150);
     for (int64_t id = 1; id <= 150; id++) alert(f->path, id, id % 2 ? "new" : "defect");
-    struct retention *r = make_retention(s, 1 << 20, 30);
+    /* max_size_mb = 1 and the room retention keeps for a WAL beyond its bound (64 KiB here) */
+    struct retention *r = make_retention(s, (1 << 20) + (64 << 10), 30);
     assert_false(retention_prepare(r, s, IMAGE_BYTES, 1));
     struct retention_status st;
     retention_get_status(r, &st);
