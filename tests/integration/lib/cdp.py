@@ -127,7 +127,9 @@ class Browser:
             return [e for e in self._events[session] if e["method"] == method]
 
     def version(self):
-        return self.send("Browser.getVersion")["product"]
+        # the first command waits for chromium's start-up, which a busy 2-core machine can
+        # stretch well past the 30 s a command gets once it runs
+        return self.send("Browser.getVersion", timeout=120)["product"]
 
     def new_page(self, width, height):
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
