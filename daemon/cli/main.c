@@ -18,7 +18,8 @@ struct command {
 static const struct command commands[] = {
     {"run", cmd_run, "the daemon: capture from the cameras into SQLite, serve the HTTP API"},
     {"eval", cmd_eval, "one-class anomaly benchmark (Fashion-MNIST): pixels, untrained, trained"},
-    {"train", cmd_train, "self-supervised pretraining (DINO, BYOL, Barlow Twins, SimCLR), with checkpoints"},
+    {"train", cmd_train,
+     "self-supervised pretraining (DINO, BYOL, Barlow Twins, SimCLR), with checkpoints"},
     {"score", cmd_score, "score image files against the active model of a database (JSON lines)"},
     {"export", cmd_export, "the flagged frames of a database as a tar archive (images, heatmaps)"},
     {"cameras", cmd_cameras, "list the cameras the drivers can see (GigE/USB3 Vision, libcamera)"},

@@ -90,8 +90,8 @@ struct result_filter;
 
 #define API_RESULTS_MAX_LIMIT 1000
 
-/* GET /api/v1/results?camera=&recipe=&verdict=&since=&until=&limit=&cursor=: the filter (its strings
- * point into the request) and the page size. Returns 0, or -1 after replying 400. */
+/* GET /api/v1/results?camera=&recipe=&verdict=&since=&until=&limit=&cursor=: the filter (its
+ * strings point into the request) and the page size. Returns 0, or -1 after replying 400. */
 int api_results_list_query(const struct http_request *req, struct http_reply *r,
                            struct result_filter *f, int64_t *limit);
 
