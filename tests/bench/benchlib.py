@@ -36,12 +36,14 @@ def status(port):
         return json.loads(r.read())
 
 
-def run_daemon(exe, tmp, db, fps, frames, rate, seed):
-    """Starts the daemon and waits until it answers. Returns (process, port)."""
+def run_daemon(exe, tmp, db, fps, frames, rate, seed, extra=""):
+    """Starts the daemon (extra: more config sections) and waits until it answers. Returns
+    (process, port)."""
     port = free_port()
     conf = os.path.join(tmp, "run-%d.conf" % seed)
     with open(conf, "w") as f:
         f.write(CONFIG.format(port=port, db=db, fps=fps, frames=frames, rate=rate, seed=seed))
+        f.write(extra)
     d = subprocess.Popen([exe, "run", "--config", conf])
     for _ in range(200):
         try:
