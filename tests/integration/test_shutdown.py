@@ -88,14 +88,19 @@ def check_stop_during_start_up(tmp):
         conf = write_config(tmp, "start", db, 20)
         log = open(os.path.join(tmp, "start.log"), "w+")
         d = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
-        deadline = time.time() + 60
-        while not stop_signals_blocked(d.pid) and d.poll() is None:
-            assert time.time() < deadline, "the stop signals are never blocked"
-            time.sleep(0.001)
-        assert d.poll() is None, "exit %d before the stop signals were blocked" % d.returncode
-        time.sleep(delay)
-        d.send_signal(signal.SIGTERM)
-        rc = d.wait(timeout=120)
+        try:
+            deadline = time.time() + 60
+            while not stop_signals_blocked(d.pid) and d.poll() is None:
+                assert time.time() < deadline, "the stop signals are never blocked"
+                time.sleep(0.001)
+            assert d.poll() is None, "exit %d before the stop signals were blocked" % d.returncode
+            time.sleep(delay)
+            d.send_signal(signal.SIGTERM)
+            rc = d.wait(timeout=120)
+        finally:
+            if d.poll() is None:
+                d.kill()
+                d.wait()
         log.seek(0)
         text = log.read()
         assert rc == 0, "SIGTERM %.0f ms into start-up: exit %d\n%s" % (delay * 1000, rc, text)
@@ -159,9 +164,11 @@ def check_nothing_lost(tmp):
     line = LINE.format(mqtt=mqtt, hook=receiver.server_address[1])
     conf = write_config(tmp, "line", db, 100, line)
     log = open(os.path.join(tmp, "line.log"), "w+")
+    daemons = []
     try:
         time.sleep(1)  # the subscriber is in before the first result
         d = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
+        daemons.append(d)
         wait_for(lambda: os.path.exists(sub_path) and len(mqtt_frame_ids(sub_path)) >= 50, 120,
                  "results on MQTT")
         time.sleep(1)
@@ -199,6 +206,10 @@ def check_nothing_lost(tmp):
               "+ %d in the outbox" % (len(frames), len(verdicts), len(published), len(delivered),
                                       len(outbox)))
     finally:
+        for d in daemons:
+            if d.poll() is None:
+                d.kill()
+                d.wait()
         sub.terminate()
         sub.wait()
         broker.kill()
