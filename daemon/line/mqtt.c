@@ -19,7 +19,7 @@
 #include "result_json.h"
 
 #define MQTT_INFLIGHT    64 /* messages handed to libmosquitto and not yet written, at most */
-#define LOOP_MS          20
+#define LOOP_MS          5 /* the MQTT thread's wait for the broker: a new message waits no longer */
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_MAX_MS   30000
 #define FLUSH_MS         3000 /* stopping: how long the outbox may take to go out */
@@ -424,7 +424,9 @@ static void serve_connection(struct line_mqtt *m)
     int rc = MOSQ_ERR_SUCCESS;
     m->connected = false;
     while (!stopping(m) && rc == MOSQ_ERR_SUCCESS) {
-        rc = mosquitto_loop(m->mosq, LOOP_MS, 1);
+        /* messages that can go now do not wait for the broker's next packet */
+        bool ready = m->connected && m->inflight < MQTT_INFLIGHT && queued(m) > 0;
+        rc = mosquitto_loop(m->mosq, ready ? 0 : LOOP_MS, 1);
         if (rc == MOSQ_ERR_SUCCESS && m->connected) rc = send_some(m);
     }
     if (rc == MOSQ_ERR_SUCCESS && m->connected) flush(m);
