@@ -226,10 +226,9 @@ static int parse_normals(const char *s, int64_t *out)
 int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", 1, 0, 'd'},    {"out", 1, 0, 'o'},    {"state", 1, 0, 's'},
-        {"since", 1, 0, 'S'}, {"until", 1, 0, 'U'},  {"camera", 1, 0, 'c'},
-        {"help", 0, 0, 'h'},  {"recipe", 1, 0, 'r'}, {"dataset", 1, 0, 'D'},
-        {"normals", 1, 0, 'n'}, {0, 0, 0, 0}};
+        {"db", 1, 0, 'd'},      {"out", 1, 0, 'o'},     {"state", 1, 0, 's'}, {"since", 1, 0, 'S'},
+        {"until", 1, 0, 'U'},   {"camera", 1, 0, 'c'},  {"help", 0, 0, 'h'},  {"recipe", 1, 0, 'r'},
+        {"dataset", 1, 0, 'D'}, {"normals", 1, 0, 'n'}, {0, 0, 0, 0}};
     const char *db = NULL, *out = NULL, *state = NULL, *since = NULL, *until = NULL;
     const char *camera = NULL, *recipe = NULL, *dataset = NULL, *normals = NULL;
     int c;
@@ -281,7 +280,8 @@ int cmd_export(int argc, char **argv)
     }
     if (dataset) out = dataset;
     if (!db || !out || optind != argc) {
-        fprintf(stderr, "inspectd export: --db FILE and --out FILE.tar (or --dataset DIR) are required%s\n",
+        fprintf(stderr,
+                "inspectd export: --db FILE and --out FILE.tar (or --dataset DIR) are required%s\n",
                 optind != argc ? " (and nothing else)" : "");
         usage(stderr);
         return EX_USAGE;

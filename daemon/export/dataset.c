@@ -90,13 +90,12 @@ static int manifest_row(struct writer *w, const struct dataset_row *r, const cha
                         const char *split, const char *label, const char *kind)
 {
     char when[40];
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:s, s:o}", "image", image,
-                          "split", split, "label", label, "kind", kind, "frame_id",
-                          (json_int_t)r->frame_id, "alert_id",
-                          r->alert_id ? json_integer(r->alert_id) : json_null(), "camera",
-                          r->camera, "recipe", text_or_null(r->recipe), "captured_at",
-                          rfc3339_format(r->captured_at_us, when, sizeof when), "defect",
-                          text_or_null(r->defect));
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:s, s:o}", "image", image, "split", split,
+        "label", label, "kind", kind, "frame_id", (json_int_t)r->frame_id, "alert_id",
+        r->alert_id ? json_integer(r->alert_id) : json_null(), "camera", r->camera, "recipe",
+        text_or_null(r->recipe), "captured_at",
+        rfc3339_format(r->captured_at_us, when, sizeof when), "defect", text_or_null(r->defect));
     char *line = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(j);
     int rc = line && fprintf(w->manifest, "%s\n", line) > 0 ? 0 : -1;
@@ -185,10 +184,11 @@ static int write_normals(struct writer *w, struct dataset_row *rows, int64_t n, 
         }
     }
     if (w->c->train_good != n)
-        return fail(w, "%lld of the %lld normal frames were deleted while exporting (retention); "
-                       "train/good would hold %lld, not %lld: run it again",
-                    (long long)(n - w->c->train_good), (long long)m,
-                    (long long)w->c->train_good, (long long)n);
+        return fail(w,
+                    "%lld of the %lld normal frames were deleted while exporting (retention); "
+                    "train/good would hold %lld, not %lld: run it again",
+                    (long long)(n - w->c->train_good), (long long)m, (long long)w->c->train_good,
+                    (long long)n);
     return 0;
 }
 
@@ -225,8 +225,9 @@ static int plan(struct writer *w, int64_t *normals)
         fail(w, "no normal frames match (never flagged, not reviewed as a defect, not drawn "
                 "with a defect by the synthetic camera)");
     else if (*normals > m)
-        fail(w, "only %lld normal frames match (never flagged, not reviewed as a defect, not "
-                "drawn with a defect by the synthetic camera); --normals asks for %lld",
+        fail(w,
+             "only %lld normal frames match (never flagged, not reviewed as a defect, not "
+             "drawn with a defect by the synthetic camera); --normals asks for %lld",
              (long long)m, (long long)*normals);
     if (m == 0 || *normals > m) return DATASET_TOO_FEW;
     return 0;
@@ -248,8 +249,9 @@ int dataset_write(struct store_pool *pool, const struct dataset_filter *f, const
     if (!rows) return fail(&w, "out of memory");
     rc = make_tree(&w, dir);
     if (!rc) rc = write_normals(&w, rows, normals, m, held);
-    if (!rc) rc = write_all(&w, rows, DATASET_FALSE_POSITIVE, "good", "false_positive",
-                            &c->test_good_false_pos);
+    if (!rc)
+        rc = write_all(&w, rows, DATASET_FALSE_POSITIVE, "good", "false_positive",
+                       &c->test_good_false_pos);
     if (!rc) rc = write_all(&w, rows, DATASET_DEFECT, "defect", "defect", &c->test_defect);
     free(rows);
     if (w.manifest && fclose(w.manifest) != 0 && !rc)

@@ -34,12 +34,12 @@
 #define DATASET_TOO_FEW   (-3) /* fewer normal frames match than --normals asks for */
 
 struct dataset_counts {
-    int64_t normals_available;      /* normal frames matching the filter */
-    int64_t train_good;             /* images in train/good */
-    int64_t test_good_normal;       /* held-out normal images in test/good */
-    int64_t test_good_false_pos;    /* false positives in test/good */
-    int64_t test_defect;            /* images in test/defect */
-    int64_t skipped;                /* listed, then deleted before their image was read */
+    int64_t normals_available;   /* normal frames matching the filter */
+    int64_t train_good;          /* images in train/good */
+    int64_t test_good_normal;    /* held-out normal images in test/good */
+    int64_t test_good_false_pos; /* false positives in test/good */
+    int64_t test_defect;         /* images in test/defect */
+    int64_t skipped;             /* listed, then deleted before their image was read */
 };
 
 /* Writes the category of the frames matching f to dir: `normals` normal frames in train/good

@@ -70,10 +70,10 @@ int store_dataset_page(struct store_reader *r, enum dataset_kind kind,
                        const struct dataset_filter *f, struct dataset_key after,
                        struct dataset_row *rows, int max)
 {
-    sqlite3_stmt *st = prepare(
-        r, "f.id, c.name, rc.name, f.captured_at, f.format, f.defect, a.id", kind,
-        " AND (f.captured_at > ?5 OR (f.captured_at = ?5 AND f.id > ?6))"
-        " ORDER BY f.captured_at, f.id LIMIT ?7");
+    sqlite3_stmt *st =
+        prepare(r, "f.id, c.name, rc.name, f.captured_at, f.format, f.defect, a.id", kind,
+                " AND (f.captured_at > ?5 OR (f.captured_at = ?5 AND f.id > ?6))"
+                " ORDER BY f.captured_at, f.id LIMIT ?7");
     if (!st) return -1;
     bind_filter(st, f);
     sqlite3_bind_int64(st, 5, after.captured_at_us);

@@ -30,8 +30,8 @@ struct dataset_row {
     int64_t frame_id;
     char camera[64], recipe[64]; /* recipe "" when the frame has none */
     int64_t captured_at_us;
-    char format[8];  /* "jpeg" or "png" */
-    char defect[16]; /* the synthetic camera's ground truth; "" when unknown */
+    char format[8];   /* "jpeg" or "png" */
+    char defect[16];  /* the synthetic camera's ground truth; "" when unknown */
     int64_t alert_id; /* 0 for a normal frame */
 };
 
