@@ -1,0 +1,254 @@
+/* cmd_model.c — `inspectd model import FILE --db DB [--recipe NAME]`: an outside checkpoint (from
+ * tools/torch/train.py, tools/torch/export_state_dict.py --model, or another daemon's `inspectd
+ * train`) registered as a recipe's model without training: copied into the models directory beside
+ * the database (models/imported/, which pruning never touches), its bank built from the recipe's
+ * recent frames, calibrated, checked against the confirmed defects and made active, as `inspectd
+ * train --register` does (train/register.h). POST /api/v1/models runs it as a child. Prints one
+ * JSON line: the model registered. */
+#define LOG_TAG "model"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "base/config.h"
+#include "cli/commands.h"
+#include "parse.h"
+#include "safetensors.h"
+#include "scoring/model.h"
+#include "store/scoring_store.h"
+#include "train/register.h"
+
+/* Frames an import reads: enough for the bank (128) and the calibration (512). */
+#define IMPORT_FRAMES 640
+
+struct import_cmd {
+    const char *file, *db, *recipe;
+    int threads;
+    bool move; /* rename FILE into place instead of copying it (an upload already beside it) */
+    enum model_readout readout;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: inspectd model import FILE --db DB [--recipe NAME] [--threads N]\n"
+            "                             [--readout patch|aligned|both]\n"
+            "Registers the checkpoint FILE as the recipe's model without training: FILE is copied\n"
+            "to DB's models directory (models/imported/), its bank built from the recipe's %d\n"
+            "most recent frames (confirmed defects left out), its threshold calibrated on the\n"
+            "held-out fifth, and it becomes active unless it misses the recipe's confirmed\n"
+            "defects (then it is registered as rejected and the active model keeps scoring).\n"
+            "FILE is a checkpoint of inspectd train or tools/torch/train.py, or a state dict\n"
+            "written by tools/torch/export_state_dict.py --model (teacher.* tensors, \"model\"\n"
+            "metadata). Prints the model as one JSON line.\n"
+            "Exit codes: 0 active, 2 registered as rejected, 1 failed, 64 bad usage,\n"
+            "65 FILE is not such a checkpoint.\n",
+            IMPORT_FRAMES);
+}
+
+static int parse_args(int argc, char **argv, struct import_cmd *c)
+{
+    static const struct option opts[] = {{"db", 1, 0, 'd'},
+                                         {"recipe", 1, 0, 'r'},
+                                         {"threads", 1, 0, 't'},
+                                         {"readout", 1, 0, 'o'},
+                                         {"move", 0, 0, 'm'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'd')
+            c->db = optarg;
+        else if (ch == 'r')
+            c->recipe = optarg;
+        else if (ch == 'm')
+            c->move = true;
+        else if (ch == 't' && parse_int(optarg, 1, 64, &c->threads) == 0)
+            continue;
+        else if (ch == 'o' && model_readout_parse(optarg, &c->readout) == 0)
+            continue;
+        else if (ch == 'h') {
+            usage(stdout);
+            exit(0);
+        } else {
+            if (ch == 't' || ch == 'o')
+                fprintf(stderr, "inspectd model: bad value '%s' for --%s\n", optarg,
+                        ch == 't' ? "threads (1 to 64)" : "readout (patch, aligned or both)");
+            return -1;
+        }
+    }
+    if (optind + 1 != argc || !c->db) {
+        fprintf(stderr, "inspectd model import: give FILE and --db DB\n");
+        return -1;
+    }
+    if (c->recipe && !config_valid_name(c->recipe)) {
+        fprintf(stderr, "inspectd model import: --recipe must be a recipe name\n");
+        return -1;
+    }
+    c->file = argv[optind];
+    return 0;
+}
+
+/* The model FILE holds: its config and input statistics, and its teacher's tensors. Returns 0,
+ * or -1 (logged). */
+static int check_checkpoint(const char *path, struct scoring_model *m, struct vit_config *cfg)
+{
+    struct st_file f;
+    char err[512];
+    if (st_load(path, &f, err, sizeof err)) {
+        log_error("%s", err);
+        return -1;
+    }
+    int rc = model_read_config(&f, path, m, cfg, err, sizeof err);
+    if (rc) log_error("%s", err);
+    st_free(&f);
+    return rc;
+}
+
+/* Copies src to dst through a temporary file (fsync, rename). Returns 0 or -1 (logged). */
+static int copy_file(const char *src, const char *dst)
+{
+    char tmp[PATH_MAX + 400];
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", dst);
+    int in = open(src, O_RDONLY), out = in >= 0 ? mkstemp(tmp) : -1;
+    bool ok = in >= 0 && out >= 0;
+    static char buf[1 << 16];
+    ssize_t n = 0;
+    while (ok && (n = read(in, buf, sizeof buf)) > 0) ok = write(out, buf, (size_t)n) == n;
+    ok = ok && n == 0 && fchmod(out, 0640) == 0 && fsync(out) == 0;
+    if (out >= 0) ok = close(out) == 0 && ok;
+    if (in >= 0) close(in);
+    ok = ok && rename(tmp, dst) == 0;
+    if (!ok) {
+        log_error("cannot copy %s to %s: %s", src, dst, strerror(errno));
+        if (out >= 0) unlink(tmp);
+    }
+    return ok ? 0 : -1;
+}
+
+/* FILE in place under DB's models/imported/ as NAME (FILE's name, made unique). Returns 0 with
+ * the path in out, or -1 (logged). */
+static int place(const struct import_cmd *c, char *out, size_t n)
+{
+    char db[PATH_MAX], file[PATH_MAX], dir[PATH_MAX + 32];
+    if (!realpath(c->db, db) || !realpath(c->file, file)) {
+        log_error("%s: %s", realpath(c->db, db) ? c->file : c->db, strerror(errno));
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s/models", dirname(db));
+    if ((mkdir(dir, 0750) && errno != EEXIST) ||
+        (strcat(dir, "/imported"), mkdir(dir, 0750) && errno != EEXIST)) {
+        log_error("cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    char name[256];
+    snprintf(name, sizeof name, "%s", basename(file));
+    char *dot = strstr(name, ".safetensors");
+    if (dot) *dot = '\0';
+    for (int i = 1;; i++) {
+        if (i == 1)
+            snprintf(out, n, "%s/%.200s.safetensors", dir, name);
+        else
+            snprintf(out, n, "%s/%.200s-%d.safetensors", dir, name, i);
+        if (access(out, F_OK) != 0) break;
+        if (strcmp(out, file) == 0) return 0; /* already there */
+    }
+    if (c->move) {
+        if (rename(file, out) == 0) return 0;
+        log_error("cannot move %s to %s: %s", file, out, strerror(errno));
+        return -1;
+    }
+    return copy_file(file, out);
+}
+
+static void print_result(const struct train_registered *r, const char *recipe, const char *path)
+{
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:f, s:i, s:i, s:i, s:s}", "id",
+                          (json_int_t)r->id, "version", r->version, "recipe", recipe, "status",
+                          r->active ? "active" : "rejected", "path", path, "threshold",
+                          (double)r->res.threshold, "bank_rows", r->res.bank_rows, "bank_images",
+                          r->res.bank_images, "calibration_images", r->res.calib_images, "readout",
+                          model_readout_name(r->res.readout));
+    if (j && !r->active) json_object_set_new(j, "rejected", json_string(r->why));
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (s) printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
+static int import(struct import_cmd *c)
+{
+    struct scoring_model m = {0};
+    struct vit_config cfg;
+    if (check_checkpoint(c->file, &m, &cfg)) return EX_DATAERR;
+    char err[512], why[600], recipe[64];
+    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
+    if (!ss) {
+        log_error("%s", err);
+        return 1;
+    }
+    int rc =
+        scoring_store_pick_recipe(ss, c->recipe, false, recipe, sizeof recipe, why, sizeof why);
+    if (rc) log_error("%s: %s", c->db, rc < 0 ? scoring_store_errmsg(ss) : why);
+    scoring_store_close(ss);
+    if (rc) return 1;
+    struct image_set set = {.size = m.size, .channels = m.channels, .max = IMPORT_FRAMES};
+    struct train_frames q = {c->db, recipe, NULL, 0};
+    char path[PATH_MAX + 300];
+    if (train_load_frames(&q, &set) || place(c, path, sizeof path)) {
+        image_set_free(&set);
+        return 1;
+    }
+    if (set.n < 2) {
+        log_error("%s: recipe %s has %d usable frames; a bank needs at least 2", c->db, recipe,
+                  set.n);
+        image_set_free(&set);
+        return 1;
+    }
+    log_info("%s: %s model (dim %d, depth %d, patch %d, %d px) on %d recent frames of recipe %s",
+             path, c->move ? "uploaded" : "imported", cfg.dim, cfg.depth, cfg.patch, cfg.img_size,
+             set.n, recipe);
+    struct train_register a = {.db = c->db,
+                               .recipe = recipe,
+                               .ckpt = path,
+                               .threads = c->threads,
+                               .readout = c->readout,
+                               .loss = NAN,
+                               .meta = "\"start\":\"import\""};
+    struct train_registered r;
+    rc = train_register_model(&a, &set, &r);
+    image_set_free(&set);
+    if (rc >= 0) print_result(&r, recipe, path);
+    return rc < 0 ? 1 : rc == 1 ? 2 : 0;
+}
+
+int cmd_model(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "import") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "inspectd model: the command is `inspectd model import FILE --db DB`\n");
+        return EX_USAGE;
+    }
+    struct import_cmd c = {.threads = 2, .readout = MODEL_READOUT_BOTH};
+    if (parse_args(argc - 1, argv + 1, &c)) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    return import(&c);
+}
