@@ -629,9 +629,7 @@ int store_set_limits(struct store *s, int64_t max_bytes, int64_t wal_bytes)
     snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)max_pages);
     if (pragma_int(s->db, sql, &got) < 0) return db_fail(s, "max_page_count");
     int64_t wal_pages = wal_bytes > 0 ? wal_bytes / page_size : 1000;
-    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %lld",
-             (long long)(wal_pages > 0 ? wal_pages : 1));
-    if (exec(s, sql) < 0) return -1;
+    store_sqlite_set_wal_bound((int)(wal_pages > 0 ? wal_pages : 1));
     snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %lld",
              (long long)(wal_bytes > 0 ? wal_bytes : -1));
     return exec(s, sql);
