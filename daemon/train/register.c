@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "scoring/frame_region.h"
 #include "scoring/golive.h"
 #include "store/scoring_store.h"
 #include "store/store.h"
@@ -28,6 +29,7 @@ int train_load_frames(const struct train_frames *c, struct image_set *set)
     struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
     if (!ss) log_warn("%s: confirmed defects cannot be left out: %s", c->db, err);
     struct store_frame_info *page = malloc(sizeof *page * PAGE), info;
+    struct frame_region_cache regions = {0};
     int rc = page ? 0 : -1, listed = 1;
     if (!page) log_error("out of memory");
     if (!rc && c->camera && store_has_camera(r, c->camera) != 1) {
@@ -55,10 +57,17 @@ int train_load_frames(const struct train_frames *c, struct image_set *set)
             }
             if (defect) continue; /* an operator confirmed it: not a normal product */
             int found = store_get_image(r, page[i].id, &data, &size, &info);
+            const struct region *region = NULL;
             if (found < 0) {
                 log_error("%s: %s", c->db, store_reader_errmsg(r));
                 rc = -1;
-            } else if (found == 1 && image_set_add_encoded(set, data, size, what) < 0) {
+            } else if (found == 1 && ss &&
+                       frame_region_of(&regions, ss, page[i].id, &region, err, sizeof err)) {
+                log_error("%s: %s", c->db, err);
+                rc = -1;
+            } else if (found == 1 &&
+                       image_set_add_region(set, data, size, what,
+                                            &(struct image_view){.region = region}) < 0) {
                 rc = -1;
             }
             free(data);
@@ -71,6 +80,7 @@ int train_load_frames(const struct train_frames *c, struct image_set *set)
         if (!recent && c->since_us > 0) break; /* ids grow with time: older pages only from here */
     }
     free(page);
+    frame_region_free(&regions);
     scoring_store_close(ss);
     store_pool_put(pool, r);
     store_pool_close(pool);

@@ -71,11 +71,12 @@ static void migrates_from_empty(void **state)
     store_close(s);
     assert_query(f->path, "PRAGMA auto_vacuum", "2"); /* INCREMENTAL */
     assert_query(f->path, "PRAGMA journal_mode", "wal");
-    assert_query(f->path,
-                 "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
-                 "type = 'table' ORDER BY name)",
-                 "alerts,cameras,events,frames,heatmaps,models,recipes,results,sqlite_sequence,"
-                 "verdicts,verdicts_start,webhook_outbox");
+    assert_query(
+        f->path,
+        "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
+        "type = 'table' ORDER BY name)",
+        "alerts,cameras,events,frames,heatmaps,models,recipes,regions,results,sqlite_sequence,"
+        "verdicts,verdicts_start,webhook_outbox");
 }
 
 /* Runs sql on a plain connection (foreign keys on, as the daemon's). */
