@@ -4,7 +4,11 @@
  * the database (models/imported/, which pruning never touches), its bank built from the recipe's
  * recent frames, calibrated, checked against the confirmed defects and made active, as `inspectd
  * train --register` does (train/register.h). POST /api/v1/models runs it as a child. Prints one
- * JSON line: the model registered. */
+ * JSON line: the model registered.
+ * `inspectd model tokens CKPT --out FILE IMAGE...`: the scoring readout's patch tokens of images
+ * (the teacher's block the daemon banks, before any norm) with the normalised input they came
+ * from, as .safetensors, for checking another runtime against inspectd
+ * (tools/torch/export_onnx.py's ONNX graph in test_onnx.py). */
 #define LOG_TAG "model"
 #include "log.h"
 
@@ -23,7 +27,9 @@
 #include <unistd.h>
 
 #include "base/config.h"
+#include "checkpoint.h"
 #include "cli/commands.h"
+#include "embedding.h"
 #include "parse.h"
 #include "safetensors.h"
 #include "scoring/model.h"
@@ -235,14 +241,124 @@ static int import(struct import_cmd *c)
     return rc < 0 ? 1 : rc == 1 ? 2 : 0;
 }
 
+static void tokens_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: inspectd model tokens CKPT --out FILE.safetensors [--layer L] IMAGE...\n"
+            "Writes the patch tokens the daemon scores for each image: the images shrunk to the\n"
+            "model's size, normalised by its mean and std (tensor \"input\", (N, C, S, S)), and\n"
+            "the tokens of block L's output before any norm (default: the scoring block), class\n"
+            "token left out (tensor \"tokens\", (N, gh*gw, D)).\n");
+}
+
+/* The teacher of ckpt into m (created here), with its config in m's scoring model. */
+static int load_backbone(const char *ckpt, struct scoring_model *sm, struct vit_model *m)
+{
+    struct st_file f;
+    struct vit_config cfg;
+    char err[512];
+    if (st_load(ckpt, &f, err, sizeof err)) {
+        log_error("%s", err);
+        return -1;
+    }
+    int rc = model_read_config(&f, ckpt, sm, &cfg, err, sizeof err);
+    if (!rc && (rc = vit_create(m, &cfg, false, err, sizeof err)) == 0 &&
+        (rc = checkpoint_load_model(m, &f, "teacher.", err, sizeof err)) != 0)
+        vit_destroy(m);
+    if (rc) log_error("%s: %s", ckpt, err);
+    st_free(&f);
+    return rc ? -1 : 0;
+}
+
+/* Writes input (n, C, S, S) and the patch rows of tok (n, T, D) to out. */
+static int write_tokens(const char *out, const float *input, const float *tok, int n,
+                        const struct vit_config *c, int layer, const char *ckpt)
+{
+    int T = (c->img_size / c->patch) * (c->img_size / c->patch) + 1, D = c->dim;
+    float *patches = malloc(sizeof(float) * (size_t)n * (T - 1) * D);
+    if (!patches) return -1;
+    for (int i = 0; i < n; i++)
+        memcpy(patches + (size_t)i * (T - 1) * D, tok + ((size_t)i * T + 1) * D,
+               sizeof(float) * (size_t)(T - 1) * D);
+    int ishape[4] = {n, c->in_chans, c->img_size, c->img_size}, tshape[3] = {n, T - 1, D};
+    struct st_out t[] = {{"input", 4, ishape, input}, {"tokens", 3, tshape, patches}};
+    char layer_text[16], err[512];
+    snprintf(layer_text, sizeof layer_text, "%d", layer);
+    const char *keys[] = {"format", "layer", "checkpoint"};
+    const char *vals[] = {"inspectd-tokens", layer_text, ckpt};
+    int rc = st_save(out, t, 2, keys, vals, 3, err, sizeof err);
+    if (rc) log_error("%s", err);
+    free(patches);
+    return rc;
+}
+
+static int tokens(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", 1, 0, 'o'}, {"layer", 1, 0, 'l'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = NULL;
+    int layer = -1, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'o')
+            out = optarg;
+        else if (ch == 'l' && parse_int(optarg, 0, 64, &layer) == 0)
+            continue;
+        else if (ch == 'h')
+            return tokens_usage(stdout), 0;
+        else
+            return tokens_usage(stderr), EX_USAGE;
+    }
+    if (!out || optind + 2 > argc) return tokens_usage(stderr), EX_USAGE;
+    const char *ckpt = argv[optind];
+    struct scoring_model sm = {0};
+    struct vit_model m;
+    if (load_backbone(ckpt, &sm, &m)) return EX_DATAERR;
+    if (layer < 0) layer = model_scoring_layer(&m.cfg, -1);
+    if (layer > m.cfg.depth) {
+        fprintf(stderr, "inspectd model tokens: --layer must be 0 to %d\n", m.cfg.depth);
+        vit_destroy(&m);
+        return EX_USAGE;
+    }
+    struct image_set set = {.size = sm.size, .channels = sm.channels};
+    int rc = 0;
+    for (int i = optind + 1; i < argc && rc == 0; i++)
+        if (image_set_add_file(&set, argv[i]) != 1) rc = -1;
+    size_t plane = (size_t)sm.size * sm.size, img = plane * sm.channels;
+    for (int i = 0; rc == 0 && i < set.n; i++)
+        for (int c = 0; c < sm.channels; c++)
+            for (size_t p = 0; p < plane; p++) {
+                float *v = &set.pixels[(size_t)i * img + c * plane + p];
+                *v = (*v - sm.mean[c]) / sm.std[c];
+            }
+    int T = embedding_layers_dim(&m.cfg, 1u << layer) / m.cfg.dim;
+    float *tok = rc ? NULL : malloc(sizeof(float) * (size_t)set.n * T * m.cfg.dim);
+    char err[512];
+    if (rc == 0 && (!tok || embedding_extract_layers(&m, set.pixels, set.n, sm.size, sm.size,
+                                                     1u << layer, 2, tok, err, sizeof err))) {
+        log_error("%s", tok ? err : "out of memory");
+        rc = -1;
+    }
+    if (rc == 0) rc = write_tokens(out, set.pixels, tok, set.n, &m.cfg, layer, ckpt);
+    if (rc == 0)
+        printf("%d images, layer %d: tokens (%d, %d, %d) -> %s\n", set.n, layer, set.n, T - 1,
+               m.cfg.dim, out);
+    free(tok);
+    image_set_free(&set);
+    vit_destroy(&m);
+    return rc ? 1 : 0;
+}
+
 int cmd_model(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "tokens") == 0) return tokens(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "import") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             usage(stdout);
             return 0;
         }
-        fprintf(stderr, "inspectd model: the command is `inspectd model import FILE --db DB`\n");
+        fprintf(stderr, "inspectd model: the commands are `inspectd model import FILE --db DB` "
+                        "and `inspectd model tokens CKPT --out FILE IMAGE...`\n");
         return EX_USAGE;
     }
     struct import_cmd c = {.threads = 2, .readout = MODEL_READOUT_BOTH};
