@@ -8,7 +8,9 @@ norm, class token left out.
 
 Graph: input "input" (B, C, S, S) float32, already normalised ((x − mean) / std per channel, the
 model's values, written into the graph's metadata as "mean" and "std"), output "tokens"
-(B, gh·gw, D); B is dynamic. The graph uses only operators that OpenCV 4.6's dnn module runs:
+(B, gh·gw, D); B is dynamic (ONNX Runtime and the like take any batch; OpenCV 4.6's dnn, whose
+layers cannot broadcast over the batch here, runs it one image at a time). The graph uses only
+operators that OpenCV 4.6's dnn module runs:
 shapes are constants (the batch is the one -1 of every Reshape), the class token joins the patch
 tokens through a Slice of them times zero plus the constant, LayerNorm is ReduceMean / Sub / Mul
 / Sqrt / Div with its scale and shift folded into the linear layer after it, every linear layer a
