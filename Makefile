@@ -44,14 +44,18 @@ PC_DEPS := openblas:libopenblas-dev libturbojpeg:libturbojpeg0-dev spng:libspng-
 # installed unit files (test_install.sh).
 DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl clang libclang-rt-14-dev \
             valgrind systemd chromium lugaru-data python3-numpy python3-pil mosquitto \
-            mosquitto-clients python3-pymodbus
+            mosquitto-clients python3-pymodbus python3-torch python3-torchvision python3-onnx \
+            python3-opencv prometheus
 # chromium: the review page in a headless browser (test_browser.py).
 # mosquitto, mosquitto-clients: the MQTT broker the line-output tests start on loopback and its
 # subscriber, mosquitto_sub (test_mqtt.py); python3-pymodbus: the Modbus TCP client of test_plc.py.
 # lugaru-data (34 MB): the photographed surfaces tests/bench/make_surfaces.py cuts products from
 # (test_make_surfaces.py); it reads them with python3-pil and python3-numpy.
+# python3-torch, python3-torchvision: tools/torch (the PyTorch trainer, test_torch.py);
+# python3-onnx, python3-opencv: the ONNX export checked by onnx.checker and OpenCV's dnn
+# (test_onnx.py); prometheus: promtool checks the README's scrape config (test_prometheus.sh).
 # Debian packages needed only by benchmarks (the peers we compare against).
-BENCH_DEBS := python3-torch python3-faiss wrk
+BENCH_DEBS := python3-faiss wrk
 
 PKGS := $(foreach d,$(PC_DEPS),$(firstword $(subst :, ,$(d))))
 
@@ -72,7 +76,7 @@ LIBCAMERA_DEBS := libcamera-ipa
 HAVE_LIBCAMERA := $(shell pkg-config --exists libcamera 2>/dev/null && echo 1)
 endif
 
-.PHONY: all deps bench-deps run check build-all test test-san clean format install fuzz fuzz-build \
+.PHONY: all deps torchrun-compat bench-deps run check build-all test test-san clean format install fuzz fuzz-build \
         fuzz-bins fuzz-seeds valgrind-build bench bench-train bench-embed bench-score bench-camera bench-ingest \
         bench-knn bench-latency bench-http bench-line eval-fmnist surfaces crash-test soak
 .DEFAULT_GOAL := all
@@ -94,6 +98,18 @@ endef
 
 deps:
 	$(call install_missing,$(PC_DEPS) $(LIBCAMERA_DEPS),$(DEB_DEPS) $(LIBCAMERA_DEBS) $(ONEDNN_DEBS))
+	@$(MAKE) --no-print-directory torchrun-compat
+
+# Debian's torchrun (torch 1.13) cannot start on Python 3.11 (tools/torch/torchrun_compat.py says
+# why); this installs the hook that fixes it into $(PYTHON)'s site directory, once.
+TORCHRUN_SITE = $(shell $(PYTHON) -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)
+torchrun-compat:
+	@site="$(TORCHRUN_SITE)"; [ -n "$$site" ] || exit 0; \
+	if ! cmp -s tools/torch/torchrun_compat.py "$$site/inspectd_torchrun_compat.py"; then \
+	  echo "installing $$site/inspectd_torchrun_compat.py (torchrun on Python 3.11)"; \
+	  mkdir -p "$$site" && cp tools/torch/torchrun_compat.py "$$site/inspectd_torchrun_compat.py" && \
+	  echo 'import inspectd_torchrun_compat; inspectd_torchrun_compat.install()' \
+	    > "$$site/inspectd-torchrun-compat.pth"; fi
 
 bench-deps: deps
 	$(call install_missing,,$(BENCH_DEBS))

@@ -137,3 +137,25 @@ int heatmap_jpeg(const void *frame, size_t len, const float *grid, int gh, int g
     image_free(&im);
     return rc;
 }
+
+void heatmap_frame_grid(const struct heatmap_part *parts, int n, int width, int height,
+                        double cell_w, double cell_h, float *out, int *GH, int *GW)
+{
+    int gw = (int)(width / cell_w + 0.5), gh = (int)(height / cell_h + 0.5);
+    gw = gw < 1 ? 1 : gw > HEATMAP_MAX_GRID ? HEATMAP_MAX_GRID : gw;
+    gh = gh < 1 ? 1 : gh > HEATMAP_MAX_GRID ? HEATMAP_MAX_GRID : gh;
+    *GH = gh, *GW = gw;
+    for (int y = 0; y < gh; y++)
+        for (int x = 0; x < gw; x++) {
+            double fx = (x + 0.5) * width / gw, fy = (y + 0.5) * height / gh;
+            float v = 0;
+            for (int k = 0; k < n; k++) {
+                const struct heatmap_part *p = &parts[k];
+                double u = (fx - p->rect[0]) / p->rect[2], w = (fy - p->rect[1]) / p->rect[3];
+                if (u < 0 || u >= 1 || w < 0 || w >= 1) continue;
+                float c = p->grid[(int)(w * p->gh) * p->gw + (int)(u * p->gw)];
+                if (c > v) v = c;
+            }
+            out[y * gw + x] = v;
+        }
+}

@@ -27,6 +27,22 @@ void heatmap_overlay(const uint8_t *rgb, const float *map, int H, int W, float t
 int heatmap_jpeg(const void *frame, size_t len, const float *grid, int gh, int gw, float threshold,
                  uint8_t **jpeg, size_t *jpeg_len, char *err, size_t errsz);
 
+/* A grid of patch scores (gh, gw) that covers the rectangle rect (x, y, w, h) of a frame: a ROI
+ * shrunk to the model's input, or one tile of it. */
+struct heatmap_part {
+    const float *grid;
+    int gh, gw;
+    int rect[4];
+};
+
+/* The parts laid back onto one grid over the whole width × height frame, at cells of about
+ * cell_w × cell_h frame pixels (at most HEATMAP_MAX_GRID a side): each cell takes the largest value
+ * of the parts that cover its centre (where tiles overlap), 0 where none does (outside the ROI).
+ * Sets *GH, *GW; out holds HEATMAP_MAX_GRID² floats. */
+#define HEATMAP_MAX_GRID 256
+void heatmap_frame_grid(const struct heatmap_part *parts, int n, int width, int height,
+                        double cell_w, double cell_h, float *out, int *GH, int *GW);
+
 /* The largest value of map inside the box [x0, x1) x [y0, y1) and outside it: does a map peak on
  * a known defect? */
 void heatmap_peak(const float *map, int H, int W, int x0, int y0, int x1, int y1, float *inside,

@@ -89,7 +89,44 @@ static int reserve(struct image_set *set, size_t more)
     size_t img = (size_t)set->channels * set->size * set->size;
     float *p = realloc(set->pixels, sizeof(float) * img * want);
     if (!p) return -1;
-    set->pixels = p, set->cap = want;
+    set->pixels = p;
+    if (set->masks) {
+        uint8_t *m = realloc(set->masks, (size_t)set->size * set->size * want);
+        if (!m) return -1;
+        set->masks = m;
+    }
+    set->cap = want;
+    return 0;
+}
+
+/* The images added since the last frame make one frame. Returns 0, or -1 when out of memory. */
+static int end_frame(struct image_set *set)
+{
+    if ((size_t)set->frames + 2 > set->first_cap) {
+        size_t cap = set->first_cap ? set->first_cap * 2 : 64;
+        int *f = realloc(set->first, sizeof(int) * cap);
+        if (!f) return -1;
+        if (!set->first_cap) f[0] = 0;
+        set->first = f, set->first_cap = cap;
+    }
+    set->first[++set->frames] = set->n;
+    return 0;
+}
+
+/* Image n (being added) is inspected whole. */
+static void inspect_whole(struct image_set *set)
+{
+    size_t plane = (size_t)set->size * set->size;
+    if (set->masks) memset(set->masks + plane * (size_t)set->n, 1, plane);
+}
+
+/* The masks, once an image has ignored pixels: every image before it inspected whole. */
+static int want_masks(struct image_set *set)
+{
+    if (set->masks) return 0;
+    size_t plane = (size_t)set->size * set->size;
+    if (!(set->masks = malloc(plane * (set->cap ? set->cap : 1)))) return -1;
+    memset(set->masks, 1, plane * (size_t)set->n);
     return 0;
 }
 
@@ -111,8 +148,11 @@ int image_set_add_dir(struct image_set *set, const char *dir)
             snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
             struct stat st;
             if (!stat(path, &st) && S_ISREG(st.st_mode) &&
-                !load_one(path, set->size, set->channels, set->pixels + img * set->n))
+                !load_one(path, set->size, set->channels, set->pixels + img * set->n)) {
+                inspect_whole(set);
                 set->n++, added++;
+                if (end_frame(set)) oom = 1;
+            }
         }
         free(list[i]);
     }
@@ -136,7 +176,13 @@ int image_set_add_encoded(struct image_set *set, const void *buf, size_t len, co
     }
     size_t img = (size_t)set->channels * set->size * set->size;
     if (decode_into(buf, len, what, set->size, set->channels, set->pixels + img * set->n)) return 0;
+    inspect_whole(set);
     set->n++;
+    if (end_frame(set)) {
+        set->n--;
+        log_error("out of memory for %d images", set->n + 1);
+        return -1;
+    }
     return 1;
 }
 
@@ -170,9 +216,84 @@ void image_set_stats(struct image_set *set)
     }
 }
 
+int image_view_tiles(const struct image_view *v, int size, int width, int height, int *nx, int *ny,
+                     int *x0, int *y0, char *err, size_t errsz)
+{
+    int rect[4] = {0, 0, 0, 0};
+    if (region_rect(v->region, width, height, rect, err, errsz)) return -1;
+    *nx = region_tile_starts(rect[2], size, v->overlap, x0, IMAGE_VIEW_MAX_TILES);
+    *ny = region_tile_starts(rect[3], size, v->overlap, y0, IMAGE_VIEW_MAX_TILES);
+    for (int i = 0; i < *nx; i++) x0[i] += rect[0];
+    for (int i = 0; i < *ny; i++) y0[i] += rect[1];
+    return 0;
+}
+
+/* Appends the images of frame im as v sees it; err says why not. Returns the count, 0 (err
+ * set), or -1 when out of memory. */
+static int add_view(struct image_set *set, const struct image *im, const struct image_view *v,
+                    char *err, size_t errsz)
+{
+    int S = set->size, C = set->channels, nx = 1, ny = 1, x0[IMAGE_VIEW_MAX_TILES],
+        y0[IMAGE_VIEW_MAX_TILES], rect[4] = {0, 0, 0, 0};
+    if (v->tiles ? image_view_tiles(v, S, im->width, im->height, &nx, &ny, x0, y0, err, errsz)
+                 : region_rect(v->region, im->width, im->height, rect, err, errsz))
+        return 0;
+    int room = set->max > 0 ? set->max - set->n : nx * ny, added = 0;
+    if (reserve(set, (size_t)(nx * ny < room ? nx * ny : room))) return -1;
+    size_t img = (size_t)C * S * S, plane = (size_t)S * S;
+    uint8_t *mask = malloc(plane);
+    if (!mask) return -1;
+    for (int ty = 0; ty < ny && added < room; ty++)
+        for (int tx = 0; tx < nx && added < room; tx++) {
+            float *dst = set->pixels + img * set->n;
+            int rc = v->tiles ? region_tile(im, v->region, x0[tx] - x0[0], y0[ty] - y0[0], S, C,
+                                            dst, mask, err, errsz)
+                              : region_fit(im, v->region, S, C, dst, mask, err, errsz);
+            bool all = !rc && memchr(mask, 0, plane) == NULL;
+            if (!rc && !all && want_masks(set)) rc = -2;
+            if (rc) {
+                free(mask);
+                return rc == -2 ? -1 : added;
+            }
+            if (set->masks) memcpy(set->masks + plane * set->n, mask, plane);
+            set->n++, added++;
+        }
+    free(mask);
+    return added;
+}
+
+int image_set_add_region(struct image_set *set, const void *buf, size_t len, const char *what,
+                         const struct image_view *v)
+{
+    if (!v || (!region_is_set(v->region) && !v->tiles))
+        return image_set_add_encoded(set, buf, len, what);
+    if (full(set)) {
+        log_warn("skipping %s: already %d images", what, set->n);
+        return 0;
+    }
+    char err[256];
+    struct image im;
+    struct image_decode_opts o = {.channels = set->channels};
+    if (image_decode(buf, len, &o, &im, err, sizeof err)) {
+        log_warn("skipping %s: %s", what, err);
+        return 0;
+    }
+    int n = add_view(set, &im, v, err, sizeof err);
+    image_free(&im);
+    if (n > 0 && end_frame(set)) n = -1;
+    if (n < 0) log_error("out of memory for %d images", set->n + 1);
+    if (n == 0) log_warn("skipping %s: %s", what, err);
+    return n;
+}
+
 void image_set_free(struct image_set *set)
 {
     free(set->pixels);
+    free(set->masks);
+    free(set->first);
+    set->masks = NULL;
+    set->first = NULL;
+    set->frames = 0, set->first_cap = 0;
     set->pixels = NULL;
     set->n = 0, set->cap = 0;
 }

@@ -454,6 +454,23 @@ static struct config_camera *find_camera(struct parser *p, const char *name, siz
     return cam;
 }
 
+/* roi and mask, daemon keys of a camera: the ROI as x,y,w,h, a mask file that must decode. */
+static int set_region(struct parser *p, struct config_camera *cam, const char *key, const char *v)
+{
+    struct region r = {0};
+    char why[600];
+    if (strcmp(key, "roi") == 0) {
+        if (region_parse_roi(v, &r, why, sizeof why)) return fail(p, "%s", why);
+        snprintf(cam->roi, sizeof cam->roi, "%d,%d,%d,%d", r.x, r.y, r.w, r.h);
+        return 1;
+    }
+    if (!v[0]) return fail(p, "mask must name a PNG file (white = inspect, black = ignore)");
+    int rc = region_read_mask(&r, v, NULL, NULL, why, sizeof why);
+    region_free(&r);
+    if (rc) return fail(p, "%s", why);
+    return copy_value(p, cam->mask, sizeof cam->mask, key, v);
+}
+
 static int set_camera(struct parser *p, const char *name, const char *key, const char *v)
 {
     if (!config_valid_name(name))
@@ -470,6 +487,7 @@ static int set_camera(struct parser *p, const char *name, const char *key, const
             return fail(p, "recipe '%s' must be 1-63 letters, digits, '_' or '-'", v);
         return copy_value(p, cam->recipe, sizeof cam->recipe, key, v);
     }
+    if (strcmp(key, "roi") == 0 || strcmp(key, "mask") == 0) return set_region(p, cam, key, v);
     if (cam->nparams == CONFIG_MAX_PARAMS)
         return fail(p, "more than %d parameters in [camera.%s]", CONFIG_MAX_PARAMS, name);
     char *k = strdup(key), *val = strdup(v);
@@ -790,6 +808,8 @@ int config_camera_copy(struct config_camera *dst, const struct config_camera *sr
     memcpy(dst->name, src->name, sizeof dst->name);
     memcpy(dst->driver, src->driver, sizeof dst->driver);
     memcpy(dst->recipe, src->recipe, sizeof dst->recipe);
+    memcpy(dst->roi, src->roi, sizeof dst->roi);
+    memcpy(dst->mask, src->mask, sizeof dst->mask);
     for (size_t k = 0; k < src->nparams; k++) {
         char *key = strdup(src->params[k].key), *value = strdup(src->params[k].value);
         if (!key || !value) {
@@ -845,6 +865,16 @@ void config_copy_trainer(struct config *dst, const struct config *src)
     dst->nrecipes = src->nrecipes;
     dst->false_alarm_rate = src->false_alarm_rate;
     dst->threshold = src->threshold;
+}
+
+int config_camera_region(const struct config_camera *cam, struct region *r, uint8_t **mask_bytes,
+                         size_t *mask_len, char *err, size_t errsz)
+{
+    memset(r, 0, sizeof *r);
+    *mask_bytes = NULL, *mask_len = 0;
+    if (cam->roi[0] && region_parse_roi(cam->roi, r, err, errsz)) return -1;
+    if (cam->mask[0] && region_read_mask(r, cam->mask, mask_bytes, mask_len, err, errsz)) return -1;
+    return 0;
 }
 
 const struct config_recipe *config_recipe_find(const struct config *c, const char *name)

@@ -18,6 +18,7 @@
 #include <sysexits.h>
 
 #include "log.h"
+#include "region.h"
 #include "source.h"
 #include "line/line_config.h"
 #include "train/train_cli.h"
@@ -32,6 +33,9 @@ struct config_camera {
     char driver[CONFIG_NAME_MAX];
     char recipe[CONFIG_NAME_MAX]; /* `recipe`, a daemon key (never the driver's): the camera's own
                                      name when the section does not say */
+    char roi[32];   /* `roi`, a daemon key: "x,y,w,h" as validated; "" for the whole frame */
+    char mask[512]; /* `mask`, a daemon key: a PNG file (read and decoded when the file loads);
+                       "" for none */
     struct source_param params[CONFIG_MAX_PARAMS]; /* key/value strings owned by the config */
     size_t nparams;
 };
@@ -140,8 +144,15 @@ const char *config_default_text(void);
  * then empty). Free the copy with config_camera_free(). */
 int config_camera_copy(struct config_camera *dst, const struct config_camera *src);
 void config_camera_free(struct config_camera *cam);
-/* Same name, driver and parameters (in any order). */
+/* Same name, driver and parameters (in any order): what the driver sees (recipe, roi and mask are
+ * the daemon's). */
 bool config_camera_equal(const struct config_camera *a, const struct config_camera *b);
+
+/* The camera's region: its roi parsed and its mask read again from its file (config_load
+ * checked both), the mask's bytes into *mask_bytes (malloc'ed, NULL when it has none). Returns 0,
+ * or -1 with the reason in err (the file changed since). Free r with region_free. */
+int config_camera_region(const struct config_camera *cam, struct region *r, uint8_t **mask_bytes,
+                         size_t *mask_len, char *err, size_t errsz);
 
 /* The [recipe.NAME] section of that name, or NULL. */
 const struct config_recipe *config_recipe_find(const struct config *c, const char *name);

@@ -69,6 +69,8 @@ struct pipeline {
     /* each slot's recipe in force (a frame takes it when captured); the name under table_lock */
     _Atomic int64_t recipe_ids[CONFIG_MAX_CAMERAS];
     char recipes[CONFIG_MAX_CAMERAS][CONFIG_NAME_MAX];
+    /* each slot's region in force (a frame takes it when captured; 0: the whole frame) */
+    _Atomic int64_t region_ids[CONFIG_MAX_CAMERAS];
     struct metrics_camera counters[CONFIG_MAX_CAMERAS];
     struct capture captures[CONFIG_MAX_CAMERAS];
 
@@ -213,6 +215,7 @@ static void deliver(struct capture *c, struct frame *f)
     c->encode_error[0] = '\0';
     item.frame = *f;
     item.recipe_id = atomic_load(&p->recipe_ids[c->index]);
+    item.region_id = atomic_load(&p->region_ids[c->index]);
     int dropped = queue_push(p->queue, &item);
     if (dropped >= 0) atomic_fetch_add(&p->counters[dropped].dropped, 1);
     if (dropped == -2) atomic_fetch_add(&p->counters[c->index].failed, 1);
@@ -350,6 +353,51 @@ static void init_state(struct pipeline *p, const struct config *cfg)
     }
 }
 
+/* The region row of camera cam (0 when it has none) into *id: through store before the writer
+ * runs, else through the writer. Returns 0, or -1 with the reason in err. */
+static int camera_region(struct pipeline *p, const struct config_camera *cam, struct store *store,
+                         _Atomic int64_t *id, char *err, size_t errsz)
+{
+    if (!cam->roi[0] && !cam->mask[0]) {
+        atomic_store(id, 0);
+        return 0;
+    }
+    struct region r;
+    uint8_t *mask = NULL;
+    size_t len = 0;
+    int64_t row = 0;
+    char why[600] = "";
+    int rc = config_camera_region(cam, &r, &mask, &len, why, sizeof why);
+    const char *roi = cam->roi[0] ? cam->roi : NULL, *file = cam->mask[0] ? cam->mask : NULL;
+    if (!rc && store)
+        rc = store_region(store, roi, mask, len, file, &row) < 0
+            ? snprintf(why, sizeof why, "region: %s", store_errmsg(store)),
+        -1 : 0;
+    else if (!rc)
+        rc = writer_region(p->writer, roi, mask, len, file, &row, why, sizeof why);
+    region_free(&r);
+    free(mask);
+    if (rc) return snprintf(err, errsz, "camera %s: %s", cam->name, why), -1;
+    atomic_store(id, row);
+    return 0;
+}
+
+/* The region in force for the camera in slot, from its next frame on. Returns 0, or -1 (logged;
+ * the region before stays). */
+static int apply_region(struct pipeline *p, size_t slot, const struct config_camera *cam)
+{
+    char err[700];
+    int64_t before = atomic_load(&p->region_ids[slot]);
+    if (camera_region(p, cam, NULL, &p->region_ids[slot], err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    if (atomic_load(&p->region_ids[slot]) != before)
+        log_info("camera %s: roi %s, mask %s from the next frame", cam->name,
+                 cam->roi[0] ? cam->roi : "(the whole frame)", cam->mask[0] ? cam->mask : "(none)");
+    return 0;
+}
+
 /* Slots 0..n-1 get the configured cameras, registered in the store before the writer runs. */
 static int assign_cameras(struct pipeline *p, const struct config *cfg, struct store *store,
                           char *err, size_t errsz)
@@ -364,6 +412,7 @@ static int assign_cameras(struct pipeline *p, const struct config *cfg, struct s
             return -1;
         }
         atomic_store(&p->recipe_ids[i], recipe_id);
+        if (camera_region(p, cam, store, &p->region_ids[i], err, errsz) < 0) return -1;
         if (strcmp(p->recipes[i], cam->recipe) != 0)
             log_info("camera %s: recipe %s (switched over the API; the file says %s)", cam->name,
                      p->recipes[i], cam->recipe);
@@ -521,7 +570,7 @@ static int start_in_slot(struct pipeline *p, size_t slot, const struct config_ca
     if (reset) reset_counters(&p->counters[slot]);
     /* the same camera keeps its row; a new one's slot has no frame queued */
     if (p->camera_ids[slot] != id) p->camera_ids[slot] = id;
-    if (apply_recipe(p, slot, cam) < 0) return -1;
+    if (apply_recipe(p, slot, cam) < 0 || apply_region(p, slot, cam) < 0) return -1;
     if (assign_camera(p, c, cam) < 0) {
         log_error("camera %s: out of memory; the camera is not started", cam->name);
         return -1;
@@ -569,6 +618,15 @@ int pipeline_reconfigure(struct pipeline *p, const struct config *cfg)
                 pthread_rwlock_unlock(&p->table_lock);
                 if (apply_recipe(p, (size_t)slot, cam) < 0) rc = -1;
                 changed++;
+            }
+            if (strcmp(c->cam.roi, cam->roi) != 0 || strcmp(c->cam.mask, cam->mask) != 0 ||
+                cam->mask[0]) {
+                /* a mask file edited in place counts too: the region row is its bytes */
+                if (apply_region(p, (size_t)slot, cam) < 0) rc = -1;
+                pthread_rwlock_wrlock(&p->table_lock);
+                memcpy(c->cam.roi, cam->roi, sizeof c->cam.roi);
+                memcpy(c->cam.mask, cam->mask, sizeof c->cam.mask);
+                pthread_rwlock_unlock(&p->table_lock);
             }
             continue;
         }

@@ -17,6 +17,7 @@
 struct queue_item {
     int camera;        /* index into the pipeline's cameras */
     int64_t recipe_id; /* the camera's recipe when the frame was captured (0: none) */
+    int64_t region_id; /* the camera's region then (0: the whole frame) */
     struct frame frame;
     char part_id[STORE_PART_ID_MAX + 1]; /* the line's id of the part; "" when none was given */
 };

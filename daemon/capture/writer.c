@@ -47,6 +47,7 @@ static int write_batch(struct writer *w, size_t from, size_t to, bool images)
         struct store_frame sf = {
             .camera_id = w->cfg.camera_ids[it->camera],
             .recipe_id = it->recipe_id,
+            .region_id = it->region_id,
             .seq = it->frame.seq,
             .captured_at_us = it->frame.captured_at_us,
             .width = it->frame.width,
@@ -266,6 +267,16 @@ int writer_camera_recipe(struct writer *w, int64_t camera_id, const char *file_r
     pthread_mutex_lock(&w->store_lock);
     int rc = store_camera_recipe(w->cfg.store, camera_id, file_recipe, recipe, recipesz, recipe_id);
     if (rc < 0) snprintf(err, errsz, "recipe %s: %s", file_recipe, store_errmsg(w->cfg.store));
+    pthread_mutex_unlock(&w->store_lock);
+    return rc;
+}
+
+int writer_region(struct writer *w, const char *roi, const void *mask, size_t mask_len,
+                  const char *mask_file, int64_t *region_id, char *err, size_t errsz)
+{
+    pthread_mutex_lock(&w->store_lock);
+    int rc = store_region(w->cfg.store, roi, mask, mask_len, mask_file, region_id);
+    if (rc < 0) snprintf(err, errsz, "region: %s", store_errmsg(w->cfg.store));
     pthread_mutex_unlock(&w->store_lock);
     return rc;
 }

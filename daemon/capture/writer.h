@@ -62,6 +62,10 @@ int writer_register_camera(struct writer *w, const char *name, const char *drive
  * batches (from any thread). Return 0, or -1 with the reason in err. */
 int writer_camera_recipe(struct writer *w, int64_t camera_id, const char *file_recipe, char *recipe,
                          size_t recipesz, int64_t *recipe_id, char *err, size_t errsz);
+/* store_region() on the writer's connection, between two batches. Returns 0, or -1 with the
+ * reason in err. */
+int writer_region(struct writer *w, const char *roi, const void *mask, size_t mask_len,
+                  const char *mask_file, int64_t *region_id, char *err, size_t errsz);
 int writer_switch_recipe(struct writer *w, int64_t camera_id, const char *recipe,
                          const char *file_recipe, int64_t *recipe_id, char *err, size_t errsz);
 

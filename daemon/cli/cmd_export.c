@@ -1,7 +1,9 @@
 /* cmd_export.c — `inspectd export`: the flagged frames of a database as a tar archive, the same
- * archive GET /api/v1/export streams (see export.h). The database is opened read-only, so this
- * runs beside the daemon. A file is written under a temporary name beside it and renamed once
- * complete, so FILE is either the whole archive or untouched; `--out -` streams to stdout. */
+ * archive GET /api/v1/export streams (see export.h), or with --dataset one MVTec AD category of
+ * its normal frames, false positives and confirmed defects (see dataset.h). The database is opened
+ * read-only, so this runs beside the daemon. A file is written under a temporary name beside it
+ * and renamed once complete, so FILE is either the whole archive or untouched (a dataset's
+ * directory likewise); `--out -` streams to stdout. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,7 +18,9 @@
 
 #include "base/config.h"
 #include "commands.h"
+#include "export/dataset.h"
 #include "export/export.h"
+#include "parse.h"
 #include "store/store.h"
 
 static volatile sig_atomic_t interrupted;
@@ -31,6 +35,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: inspectd export --db FILE --out FILE.tar [--state S] [--since T] [--until T]\n"
             "                       [--camera NAME] [--recipe NAME]\n"
+            "       inspectd export --dataset DIR --db FILE [--normals N|all] [--camera NAME]\n"
+            "                       [--recipe NAME] [--since T] [--until T]\n"
             "Writes the flagged frames (the alerts' frames, newest first) as a tar archive:\n"
             "images/{good,defect,unreviewed}/FRAME.jpg|png (false positives, confirmed defects,\n"
             "not yet reviewed), heatmaps/FRAME.jpg, manifest.jsonl and manifest.csv.\n"
@@ -42,6 +48,14 @@ static void usage(FILE *out)
             "  --until T       only frames flagged before T\n"
             "  --camera NAME   only this camera's frames\n"
             "  --recipe NAME   only the frames captured for this recipe\n"
+            "With --dataset, one MVTec AD category at DIR (which must not exist, or be empty):\n"
+            "train/good (N normal frames, never flagged nor confirmed as defects, sampled evenly\n"
+            "over the capture period), test/good (false positives and a held-out quarter of N of\n"
+            "the other normal frames), test/defect (confirmed defects) and manifest.jsonl;\n"
+            "--since and --until then filter the capture time.\n"
+            "  --dataset DIR   write the category there\n"
+            "  --normals N     normal frames in train/good, exactly (default all; fewer\n"
+            "                  matching is an error naming how many do)\n"
             "Exit codes: 0 written, 1 failed (no such database or camera, a read or write error),\n"
             "64 bad usage or a bad filter value.\n");
 }
@@ -166,14 +180,57 @@ static int run(const char *db, const char *out, const struct export_filter *f)
     return rc == 0 ? 0 : 1;
 }
 
+/* The --dataset export; returns the exit code. */
+static int run_dataset(const char *db, const char *dir, int64_t normals,
+                       const struct export_filter *ef)
+{
+    struct dataset_filter f = {.since_us = ef->since_us, .until_us = ef->until_us};
+    snprintf(f.camera, sizeof f.camera, "%s", ef->camera);
+    snprintf(f.recipe, sizeof f.recipe, "%s", ef->recipe);
+    char err[600];
+    struct store_pool *pool = store_pool_open(db, 1, err, sizeof err);
+    if (!pool) {
+        fprintf(stderr, "inspectd export: %s\n", err);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct dataset_counts c;
+    int rc = dataset_write(pool, &f, dir, normals, &interrupted, &c, err, sizeof err);
+    store_pool_close(pool);
+    if (rc == DATASET_NO_CAMERA)
+        fprintf(stderr, "inspectd export: no camera named '%s' in %s\n", f.camera, db);
+    else if (rc)
+        fprintf(stderr, "inspectd export: %s\n", err);
+    else
+        fprintf(stderr,
+                "inspectd export: %s: train/good %lld of %lld normal frames; test/good %lld "
+                "held-out normal + %lld false positives; test/defect %lld%s\n",
+                dir, (long long)c.train_good, (long long)c.normals_available,
+                (long long)c.test_good_normal, (long long)c.test_good_false_pos,
+                (long long)c.test_defect, c.skipped ? " (frames deleted meanwhile left out)" : "");
+    return rc ? 1 : 0;
+}
+
+/* --normals: a count from 1, or "all" (-1). Returns 0 or -1. */
+static int parse_normals(const char *s, int64_t *out)
+{
+    if (!s || strcmp(s, "all") == 0) {
+        *out = -1;
+        return 0;
+    }
+    return parse_i64(s, 1, INT64_MAX / 4, out);
+}
+
 int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", 1, 0, 'd'},    {"out", 1, 0, 'o'},    {"state", 1, 0, 's'},
-        {"since", 1, 0, 'S'}, {"until", 1, 0, 'U'},  {"camera", 1, 0, 'c'},
-        {"help", 0, 0, 'h'},  {"recipe", 1, 0, 'r'}, {0, 0, 0, 0}};
+        {"db", 1, 0, 'd'},      {"out", 1, 0, 'o'},     {"state", 1, 0, 's'}, {"since", 1, 0, 'S'},
+        {"until", 1, 0, 'U'},   {"camera", 1, 0, 'c'},  {"help", 0, 0, 'h'},  {"recipe", 1, 0, 'r'},
+        {"dataset", 1, 0, 'D'}, {"normals", 1, 0, 'n'}, {0, 0, 0, 0}};
     const char *db = NULL, *out = NULL, *state = NULL, *since = NULL, *until = NULL;
-    const char *camera = NULL, *recipe = NULL;
+    const char *camera = NULL, *recipe = NULL, *dataset = NULL, *normals = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -199,6 +256,12 @@ int cmd_export(int argc, char **argv)
         case 'r':
             recipe = optarg;
             break;
+        case 'D':
+            dataset = optarg;
+            break;
+        case 'n':
+            normals = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -207,13 +270,23 @@ int cmd_export(int argc, char **argv)
             return EX_USAGE;
         }
     }
+    if (dataset && (out || state)) {
+        fprintf(stderr, "inspectd export: --dataset takes no --out or --state\n");
+        return EX_USAGE;
+    }
+    if (normals && !dataset) {
+        fprintf(stderr, "inspectd export: --normals goes with --dataset\n");
+        return EX_USAGE;
+    }
+    if (dataset) out = dataset;
     if (!db || !out || optind != argc) {
-        fprintf(stderr, "inspectd export: --db FILE and --out FILE.tar are required%s\n",
+        fprintf(stderr,
+                "inspectd export: --db FILE and --out FILE.tar (or --dataset DIR) are required%s\n",
                 optind != argc ? " (and nothing else)" : "");
         usage(stderr);
         return EX_USAGE;
     }
-    if (strcmp(out, "-") == 0 && isatty(STDOUT_FILENO)) {
+    if (!dataset && strcmp(out, "-") == 0 && isatty(STDOUT_FILENO)) {
         fprintf(stderr, "inspectd export: not writing a tar archive to a terminal; redirect "
                         "stdout or give --out FILE.tar\n");
         return EX_USAGE;
@@ -229,5 +302,11 @@ int cmd_export(int argc, char **argv)
         return EX_USAGE;
     }
     if (recipe) snprintf(f.recipe, sizeof f.recipe, "%s", recipe);
-    return run(db, out, &f);
+    if (!dataset) return run(db, out, &f);
+    int64_t n;
+    if (parse_normals(normals, &n)) {
+        fprintf(stderr, "inspectd export: --normals must be a count from 1, or all\n");
+        return EX_USAGE;
+    }
+    return run_dataset(db, dataset, n, &f);
 }

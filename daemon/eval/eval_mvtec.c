@@ -1,5 +1,7 @@
 /* eval_mvtec.c — `inspectd eval --mvtec DIR`: the one-class protocol on the MVTec AD folder layout
- * (CATEGORY/train/good, CATEGORY/test/<defect or good>): per category, pretrain on train/good,
+ * (CATEGORY/train/good, CATEGORY/test/<defect or good>) under DIR, or DIR itself as the one
+ * category when it holds train/good (what `inspectd export --dataset` writes): per category,
+ * pretrain on train/good,
  * bank its embeddings, and report the image AUROC of the test images beside raw-pixel k-NN and
  * the untrained network; where ground_truth/<defect>/<name>_mask.png masks exist, also the pixel
  * AUROC of the heatmaps (the daemon's patch scoring) beside raw-pixel patches and the untrained
@@ -223,12 +225,23 @@ int eval_mvtec(const struct eval_options *o)
            mc->patch, mc->patch);
     struct eval_table table;
     eval_table_header(&table, "category", 12, true, o->train.method);
-    int status = 0, found = 0;
+    int status = 0, found = 0, single = 0;
     char cat[4096], good[4096];
+    if (!join(good, sizeof good, o->mvtec_dir, "train/good") && is_dir(good)) {
+        /* a single category: its root is DIR, its name DIR's last component */
+        snprintf(cat, sizeof cat, "%s", o->mvtec_dir);
+        while (strlen(cat) > 1 && cat[strlen(cat) - 1] == '/') cat[strlen(cat) - 1] = '\0';
+        const char *name = strrchr(cat, '/') ? strrchr(cat, '/') + 1 : cat;
+        struct eval_result r;
+        found = single = 1;
+        int rc = eval_category(o, cat, name, &r);
+        if (rc >= 0) eval_table_row(&table, name, &r);
+        status = rc < 0 ? 1 : 0;
+    }
     for (int i = 0; i < n; i++) {
         const char *name = list[i]->d_name;
-        if (!status && !eval_interrupted && name[0] != '.' && wanted(o->categories, name) &&
-            !join(cat, sizeof cat, o->mvtec_dir, name) &&
+        if (!single && !status && !eval_interrupted && name[0] != '.' &&
+            wanted(o->categories, name) && !join(cat, sizeof cat, o->mvtec_dir, name) &&
             !join(good, sizeof good, cat, "train/good") && is_dir(good)) {
             struct eval_result r;
             found++;
@@ -238,7 +251,6 @@ int eval_mvtec(const struct eval_options *o)
         }
         free(list[i]);
     }
-    free(list);
     if (!found)
         log_error("%s: no category with a train/good folder%s", o->mvtec_dir,
                   o->categories ? " among --categories" : "");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "frame_region.h"
 #include "golive.h"
 #include "imageset.h"
 #include "model.h"
@@ -24,26 +25,33 @@ static double defects_caught(const char *ckpt, const char *bank, struct scoring_
         log_warn("validation: %s", err);
         return -1;
     }
-    struct image_set set = {.size = m.size, .channels = m.channels, .max = n};
+    struct image_set set = {.size = m.size, .channels = m.channels};
+    struct frame_region_cache regions = {0};
     for (int i = 0; i < n; i++) {
         void *data = NULL;
         size_t size = 0;
         int64_t camera;
         char what[48];
+        const struct region *r = NULL;
         snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
-        if (scoring_store_frame(ss, ids[i], &data, &size, &camera) == 1)
-            image_set_add_encoded(&set, data, size, what);
+        if (scoring_store_frame(ss, ids[i], &data, &size, &camera) == 1 &&
+            !frame_region_of(&regions, ss, ids[i], &r, err, sizeof err)) {
+            struct image_view v = model_view(&m, r);
+            image_set_add_region(&set, data, size, what, &v);
+        }
         free(data);
     }
-    float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
+    float *scores = malloc(sizeof(float) * (size_t)(set.frames ? set.frames : 1));
+    struct model_input in = model_input_of(&set);
     double caught = -1;
-    if (set.n && scores &&
-        !model_score(&m, set.pixels, set.n, threads, scores, NULL, err, sizeof err)) {
+    if (set.frames && scores &&
+        !model_score_input(&m, &in, threads, scores, NULL, err, sizeof err)) {
         int k = 0;
-        for (int i = 0; i < set.n; i++) k += scores[i] > m.threshold;
-        caught = (double)k / set.n;
+        for (int i = 0; i < set.frames; i++) k += scores[i] > m.threshold;
+        caught = (double)k / set.frames;
     }
     free(scores);
+    frame_region_free(&regions);
     image_set_free(&set);
     model_free(&m);
     return caught;

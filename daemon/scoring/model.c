@@ -312,54 +312,123 @@ static int score_aligned(const struct scoring_model *m, const float *x, int n, i
     return rc;
 }
 
-/* The patch readout's and the aligned readout's scores (n) and grids (n, P) of patch tokens tok,
- * for those the model has (NULL outputs are skipped). */
-static int score_parts(const struct scoring_model *m, const float *tok, int n, int threads,
-                       float *ps, float *pg, float *gs, float *gg)
+/* Which of an image's gh·gw patches are inspected (cells, 1 or 0) from its pixel mask (S, S):
+ * those with at least half of their pixels inspected. Returns how many are. */
+static int mask_cells(const struct scoring_model *m, const uint8_t *mask, uint8_t *cells)
 {
-    int P = m->gh * m->gw;
-    if (has_patch(m) && knn_patch_score(&m->bank, tok, n, P, m->top_q, threads, ps, pg)) return -1;
-    if (!has_grid(m)) return 0;
-    float *x = standardised(m, tok, n);
-    int rc = x ? score_aligned(m, x, n, threads, gs, gg) : -1;
-    free(x);
+    int p = m->size / m->gw, S = m->size, n = 0;
+    for (int gy = 0; gy < m->gh; gy++)
+        for (int gx = 0; gx < m->gw; gx++) {
+            int on = 0;
+            for (int y = gy * p; y < (gy + 1) * p; y++)
+                for (int x = gx * p; x < (gx + 1) * p; x++) on += mask[y * S + x] != 0;
+            cells[gy * m->gw + gx] = 2 * on >= p * p;
+            n += 2 * on >= p * p;
+        }
+    return n;
+}
+
+/* The patch readout of one image's inspected patches only (cells; every patch when NULL): score
+ * and, when not NULL, grid (P), 0 at an ignored patch. scratch holds P·D floats. An image with no
+ * inspected patch scores 0. */
+static int score_patches(const struct scoring_model *m, const float *tok, const uint8_t *cells,
+                         int threads, float *scratch, float *score, float *grid)
+{
+    int P = m->gh * m->gw, D = m->vit.cfg.dim, kept = 0;
+    if (!cells) return knn_patch_score(&m->bank, tok, 1, P, m->top_q, threads, score, grid);
+    for (int t = 0; t < P; t++)
+        if (cells[t]) memcpy(scratch + (size_t)kept++ * D, tok + (size_t)t * D, sizeof(float) * D);
+    float *part = grid ? malloc(sizeof(float) * (size_t)(kept ? kept : 1)) : NULL;
+    *score = 0;
+    int rc = grid && !part ? -1
+             : kept ? knn_patch_score(&m->bank, scratch, 1, kept, m->top_q, threads, score, part)
+                    : 0;
+    for (int t = 0, k = 0; !rc && grid && t < P; t++) grid[t] = cells[t] ? part[k++] : 0.0f;
+    free(part);
     return rc;
 }
 
-/* One image's scores from its patch tokens tok (P, D): score and, when not NULL, grid (P). */
-static int score_one(const struct scoring_model *m, const float *tok, int threads, float *score,
-                     float *grid, float *pg, float *gg)
+/* One image's scores from its patch tokens tok (P, D), its inspected patches cells (NULL: all):
+ * score and, when not NULL, grid (P); pg, gg and scratch (P·D) are work space. */
+static int score_one(const struct scoring_model *m, const float *tok, const uint8_t *cells,
+                     int threads, float *score, float *grid, float *pg, float *gg, float *scratch)
 {
-    if (m->readout != MODEL_READOUT_BOTH) {
-        bool patch = m->readout == MODEL_READOUT_PATCH;
-        return score_parts(m, tok, 1, threads, patch ? score : NULL, patch ? grid : NULL,
-                           patch ? NULL : score, patch ? NULL : grid);
+    int P = m->gh * m->gw;
+    float ps = 0, gs = 0;
+    if (has_patch(m) && score_patches(m, tok, cells, threads, scratch, &ps, grid ? pg : NULL))
+        return -1;
+    if (has_grid(m)) {
+        /* the ignored pixels are mid-grey in every frame: their positions of the grid barely
+         * move, and the heatmap leaves them out */
+        float *x = standardised(m, tok, 1);
+        int rc = x ? score_aligned(m, x, 1, threads, &gs, grid ? gg : NULL) : -1;
+        free(x);
+        if (rc) return -1;
+        for (int t = 0; grid && cells && t < P; t++)
+            if (!cells[t]) gg[t] = 0;
     }
-    float gs;
-    if (score_parts(m, tok, 1, threads, score, grid ? pg : NULL, &gs, grid ? gg : NULL)) return -1;
-    *score = fmaxf(*score / m->patch_unit, gs / m->grid_unit);
-    for (int t = 0; grid && t < m->gh * m->gw; t++)
-        grid[t] = fmaxf(pg[t] / m->patch_unit, gg[t] / m->grid_unit);
+    switch (m->readout) {
+    case MODEL_READOUT_PATCH:
+        *score = ps;
+        if (grid) memcpy(grid, pg, sizeof(float) * (size_t)P);
+        break;
+    case MODEL_READOUT_ALIGNED:
+        *score = gs;
+        if (grid) memcpy(grid, gg, sizeof(float) * (size_t)P);
+        break;
+    default:
+        *score = fmaxf(ps / m->patch_unit, gs / m->grid_unit);
+        for (int t = 0; grid && t < P; t++)
+            grid[t] = fmaxf(pg[t] / m->patch_unit, gg[t] / m->grid_unit);
+    }
     return 0;
+}
+
+/* The first image of frame f of in. */
+static int input_first(const struct model_input *in, int f)
+{
+    return in->first ? in->first[f] : f;
+}
+
+static int input_frames(const struct model_input *in)
+{
+    return in->first ? in->frames : in->n;
+}
+
+int model_score_input(struct scoring_model *m, const struct model_input *in, int threads,
+                      float *scores, float *grids, char *err, size_t errsz)
+{
+    float *tok = patch_tokens(m, in->images, in->n, threads, err, errsz);
+    if (!tok) return -1;
+    int P = m->gh * m->gw, D = m->vit.cfg.dim, rc = 0;
+    float *pg = malloc(sizeof(float) * (size_t)P), *gg = malloc(sizeof(float) * (size_t)P);
+    float *scratch = malloc(sizeof(float) * (size_t)P * D);
+    uint8_t *cells = in->masks ? malloc((size_t)P) : NULL;
+    if (!pg || !gg || !scratch || (in->masks && !cells)) rc = -1;
+    /* the backbone ran on the batch; each image's k-NN runs alone, in tiles of its own patches,
+     * so that an image scores the same, bit for bit, in any batch; a frame of tiles scores its
+     * worst tile */
+    size_t plane = (size_t)m->size * m->size;
+    for (int f = 0; !rc && f < input_frames(in); f++) {
+        scores[f] = 0;
+        for (int i = input_first(in, f); !rc && i < input_first(in, f + 1); i++) {
+            float one = 0;
+            if (cells) mask_cells(m, in->masks + plane * i, cells);
+            rc = score_one(m, tok + (size_t)i * P * D, cells, threads, &one,
+                           grids ? grids + (size_t)i * P : NULL, pg, gg, scratch);
+            if (!rc && (i == input_first(in, f) || one > scores[f])) scores[f] = one;
+        }
+    }
+    free(pg), free(gg), free(scratch), free(cells);
+    free(tok);
+    return rc ? fail(err, errsz, "out of memory for patch scores") : 0;
 }
 
 int model_score(struct scoring_model *m, const float *images, int n, int threads, float *scores,
                 float *grids, char *err, size_t errsz)
 {
-    float *tok = patch_tokens(m, images, n, threads, err, errsz);
-    if (!tok) return -1;
-    int P = m->gh * m->gw, D = m->vit.cfg.dim, rc = 0;
-    float *pg = grids ? malloc(sizeof(float) * (size_t)P) : NULL;
-    float *gg = grids ? malloc(sizeof(float) * (size_t)P) : NULL;
-    if (grids && (!pg || !gg)) rc = -1;
-    /* the backbone ran on the batch; each image's k-NN runs alone, in tiles of its own patches,
-     * so that an image scores the same, bit for bit, in any batch */
-    for (int i = 0; !rc && i < n; i++)
-        rc = score_one(m, tok + (size_t)i * P * D, threads, scores + i,
-                       grids ? grids + (size_t)i * P : NULL, pg, gg);
-    free(pg), free(gg);
-    free(tok);
-    return rc ? fail(err, errsz, "out of memory for patch scores") : 0;
+    struct model_input in = {.images = images, .n = n};
+    return model_score_input(m, &in, threads, scores, grids, err, errsz);
 }
 
 /* grid_mean and grid_scale from the raw grids x (n, F): each feature's mean and the inverse of its
@@ -389,19 +458,40 @@ static int fit_standardisation(struct scoring_model *m, const float *x, int n)
     return 0;
 }
 
+/* The patch bank's rows from the tokens tok of n images with masks (NULL: every patch): their
+ * inspected patches only, compacted in place. Returns the row count, or -1 when out of memory. */
+static int inspected_rows(const struct scoring_model *m, float *tok, const uint8_t *masks, int n)
+{
+    int P = m->gh * m->gw, D = m->vit.cfg.dim, rows = 0;
+    if (!masks) return n * P;
+    uint8_t *cells = malloc((size_t)P);
+    if (!cells) return -1;
+    size_t plane = (size_t)m->size * m->size;
+    for (int i = 0; i < n; i++) {
+        mask_cells(m, masks + plane * i, cells);
+        for (int t = 0; t < P; t++)
+            if (cells[t])
+                memmove(tok + (size_t)rows++ * D, tok + ((size_t)i * P + t) * D, sizeof(float) * D);
+    }
+    free(cells);
+    return rows;
+}
+
 /* The banks of the model's readout from the patch tokens of nb patch-bank images (tok, every
- * patch or a k-centre coreset of them) and of ng grid-bank images (tok's first ng). */
-static int build_banks(struct scoring_model *m, const float *tok, int nb, int ng,
+ * inspected patch (masks; NULL: all) or a k-centre coreset of them) and of ng grid-bank images
+ * (tok's first ng; tok is overwritten). */
+static int build_banks(struct scoring_model *m, float *tok, int nb, int ng, const uint8_t *masks,
                        const struct model_build_options *o)
 {
-    if (has_patch(m) && knn_bank_build_coreset(&m->bank, tok, nb * m->gh * m->gw, m->vit.cfg.dim,
-                                               o->max_patches, o->threads))
-        return -1;
-    if (!has_grid(m)) return 0;
-    float *x = fit_standardisation(m, tok, ng) ? NULL : standardised(m, tok, ng);
-    int rc = x ? knn_bank_build(&m->grid_bank, x, ng, (int)grid_dim(m), KNN_L2) : -1;
+    /* the grids first: the patch bank's rows are then compacted in tok, ignored patches out */
+    float *x = !has_grid(m) || fit_standardisation(m, tok, ng) ? NULL : standardised(m, tok, ng);
+    int rc =
+        has_grid(m) ? x ? knn_bank_build(&m->grid_bank, x, ng, (int)grid_dim(m), KNN_L2) : -1 : 0;
     free(x);
-    return rc;
+    if (rc || !has_patch(m)) return rc;
+    int rows = inspected_rows(m, tok, masks, nb);
+    if (rows < 1) return -1;
+    return knn_bank_build_coreset(&m->bank, tok, rows, m->vit.cfg.dim, o->max_patches, o->threads);
 }
 
 static int save_bank(const struct scoring_model *m, const struct model_build_options *o,
@@ -417,9 +507,12 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
     snprintf(pu, sizeof pu, "%.9g", m->patch_unit);
     snprintf(gu, sizeof gu, "%.9g", m->grid_unit);
     snprintf(agg, sizeof agg, "%d", m->aggregate);
-    const char *keys[] = {"format",    "layer",      "threshold",          "false_alarm_rate",
-                          "top_q",     "readout",    "calibration_images", "bank_images",
-                          "aggregate", "patch_unit", "grid_unit"};
+    char overlap[16];
+    snprintf(overlap, sizeof overlap, "%d", m->tile_overlap);
+    const char *keys[] = {"format",    "layer",   "threshold",          "false_alarm_rate",
+                          "top_q",     "readout", "calibration_images", "bank_images",
+                          "aggregate", "input",   "tile_overlap",       "patch_unit",
+                          "grid_unit"};
     const char *vals[] = {"inspectd-bank",
                           layer,
                           thr,
@@ -429,6 +522,8 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
                           ci,
                           bi,
                           agg,
+                          model_input_name(m->input),
+                          overlap,
                           pu,
                           gu};
     int shape[2] = {m->bank.n, m->bank.dim}, gshape[2] = {m->grid_bank.n, m->grid_bank.dim};
@@ -442,7 +537,7 @@ static int save_bank(const struct scoring_model *m, const struct model_build_opt
         t[nt++] = (struct st_out){"grid_scale", 1, fshape, m->grid_scale};
     }
     if (m->n_calibration > 0) t[nt++] = (struct st_out){"calibration", 1, cshape, m->calibration};
-    return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 11 : 9, err, errsz);
+    return st_save(path, t, nt, keys, vals, m->readout == MODEL_READOUT_BOTH ? 13 : 11, err, errsz);
 }
 
 int model_from_vit(struct scoring_model *m, const struct vit_model *vit, const float *mean,
@@ -477,70 +572,122 @@ static float median_unit(const float *x, int n)
     return q > 1e-12f ? q : 1e-12f;
 }
 
-/* BOTH: the readouts' units from the held-out images' scores (scratch: 2·nc floats), then the
- * held-out images' fused scores in cal_scores. */
-static int fit_units(struct scoring_model *m, const float *cal, int nc, int threads, float *scratch,
-                     float *cal_scores, char *err, size_t errsz)
+/* Both readouts of frame f of in (the worst of its tiles each; only what the model has), from
+ * the tokens tok of in's images [first, ...), first being frame f's first: ps and gs. */
+static int frame_readouts(const struct scoring_model *m, const struct model_input *in, int f,
+                          const float *tok, int first, int threads, float *ps, float *gs)
 {
-    float *tok = patch_tokens(m, cal, nc, threads, err, errsz);
-    if (!tok) return -1;
-    int rc = score_parts(m, tok, nc, threads, scratch, NULL, scratch + nc, NULL);
-    free(tok);
+    int P = m->gh * m->gw, D = m->vit.cfg.dim, rc = 0;
+    float *scratch = malloc(sizeof(float) * (size_t)P * D);
+    uint8_t *cells = in->masks ? malloc((size_t)P) : NULL;
+    if (!scratch || (in->masks && !cells)) rc = -1;
+    *ps = *gs = 0;
+    size_t plane = (size_t)m->size * m->size;
+    for (int i = input_first(in, f); !rc && i < input_first(in, f + 1); i++) {
+        const float *t = tok + (size_t)(i - first) * P * D;
+        float p = 0, g = 0;
+        if (cells) mask_cells(m, in->masks + plane * i, cells);
+        if (has_patch(m)) rc = score_patches(m, t, cells, threads, scratch, &p, NULL);
+        if (!rc && has_grid(m)) {
+            float *x = standardised(m, t, 1);
+            rc = x ? score_aligned(m, x, 1, threads, &g, NULL) : -1;
+            free(x);
+        }
+        *ps = fmaxf(*ps, p), *gs = fmaxf(*gs, g);
+    }
+    free(scratch), free(cells);
+    return rc;
+}
+
+/* The held-out frames' scores (cal_scores, nc of them) of the cal frames of in, fused for BOTH
+ * with the readouts' units (their medians on these frames, set here). scratch: 2·nc floats. */
+static int calibration_scores(struct scoring_model *m, const struct model_input *in, const int *cal,
+                              int nc, int threads, float *scratch, float *cal_scores, char *err,
+                              size_t errsz)
+{
+    int rc = 0;
+    for (int k = 0; !rc && k < nc; k++) {
+        int f = cal[k], first = input_first(in, f), count = input_first(in, f + 1) - first;
+        size_t per = (size_t)m->channels * m->size * m->size;
+        float *tok = patch_tokens(m, in->images + per * first, count, threads, err, errsz);
+        if (!tok) return -1;
+        rc = frame_readouts(m, in, f, tok, first, threads, &scratch[k], &scratch[nc + k]);
+        free(tok);
+    }
     if (rc) return fail(err, errsz, "out of memory for patch scores");
-    m->patch_unit = median_unit(scratch, nc), m->grid_unit = median_unit(scratch + nc, nc);
-    if (m->patch_unit < 0 || m->grid_unit < 0) return fail(err, errsz, "out of memory");
+    if (m->readout == MODEL_READOUT_BOTH) {
+        m->patch_unit = median_unit(scratch, nc), m->grid_unit = median_unit(scratch + nc, nc);
+        if (m->patch_unit < 0 || m->grid_unit < 0) return fail(err, errsz, "out of memory");
+    }
     for (int i = 0; i < nc; i++)
-        cal_scores[i] = fmaxf(scratch[i] / m->patch_unit, scratch[nc + i] / m->grid_unit);
+        cal_scores[i] = m->readout == MODEL_READOUT_PATCH ? scratch[i]
+                        : m->readout == MODEL_READOUT_ALIGNED
+                            ? scratch[nc + i]
+                            : fmaxf(scratch[i] / m->patch_unit, scratch[nc + i] / m->grid_unit);
     return 0;
 }
 
-int model_fit(struct scoring_model *m, const float *images, int n,
-              const struct model_build_options *o, struct model_build_result *r, char *err,
-              size_t errsz)
+/* The images and masks of the frames idx (n of them) of in, one after the other, into images
+ * and masks (when in has masks). Returns how many images that is. */
+static int gather_frames(const struct scoring_model *m, const struct model_input *in,
+                         const int *idx, int n, float *images, uint8_t *masks)
+{
+    size_t per = (size_t)m->channels * m->size * m->size, plane = (size_t)m->size * m->size;
+    int k = 0;
+    for (int j = 0; j < n; j++)
+        for (int i = input_first(in, idx[j]); i < input_first(in, idx[j] + 1); i++, k++) {
+            memcpy(images + per * k, in->images + per * i, sizeof(float) * per);
+            if (masks) memcpy(masks + plane * k, in->masks + plane * i, plane);
+        }
+    return k;
+}
+
+int model_fit_input(struct scoring_model *m, const struct model_input *in,
+                    const struct model_build_options *o, struct model_build_result *r, char *err,
+                    size_t errsz)
 {
     memset(r, 0, sizeof *r);
     m->layer = model_scoring_layer(&m->vit.cfg, o->layer);
     m->top_q = o->top_q;
     m->aggregate = o->aggregate;
     m->readout = r->readout = o->readout;
+    m->input = o->input, m->tile_overlap = o->tile_overlap;
     m->patch_unit = m->grid_unit = 1.0f;
+    int F = input_frames(in), n = in->n;
     if (m->layer > m->vit.cfg.depth)
         return fail(err, errsz, "layer %d: the model has %d blocks", m->layer, m->vit.cfg.depth);
-    if (n < 2) return fail(err, errsz, "need at least 2 normal images");
-    /* a grid bank holds as many frames as fit its memory budget; the patch bank the first of them
-     */
+    if (F < 2) return fail(err, errsz, "need at least 2 normal images");
+    /* a grid bank holds as many images as fit its memory budget; the patch bank the first of
+     * them; a frame of tiles counts as its tiles */
+    int per_frame = (n + F - 1) / F;
     struct model_build_options split = *o;
     long fit = o->aligned_bank_bytes / (long)(sizeof(float) * grid_dim(m));
     fit = fit < 1 ? 1 : fit > MODEL_ALIGNED_MAX_IMAGES ? MODEL_ALIGNED_MAX_IMAGES : fit;
     if (has_grid(m) && fit > split.bank_images) split.bank_images = (int)fit;
-    size_t per = (size_t)m->channels * m->size * m->size;
+    split.bank_images = split.bank_images / per_frame > 0 ? split.bank_images / per_frame : 1;
+    size_t per = (size_t)m->channels * m->size * m->size, plane = (size_t)m->size * m->size;
     float *bank_imgs = malloc(sizeof(float) * per * (size_t)n);
-    float *cal_imgs = malloc(sizeof(float) * per * (size_t)n);
-    float *cal_scores = malloc(sizeof(float) * (size_t)n * 3);
-    int *bank_idx = malloc(sizeof(int) * (size_t)n), *cal_idx = malloc(sizeof(int) * (size_t)n);
+    uint8_t *bank_masks = in->masks ? malloc(plane * (size_t)n) : NULL;
+    float *cal_scores = malloc(sizeof(float) * (size_t)F * 3);
+    int *bank_idx = malloc(sizeof(int) * (size_t)F), *cal_idx = malloc(sizeof(int) * (size_t)F);
     float *tok = NULL;
     int rc = -1, nb = 0, nc = 0;
-    if (!bank_imgs || !cal_imgs || !cal_scores || !bank_idx || !cal_idx) {
+    if (!bank_imgs || !cal_scores || !bank_idx || !cal_idx || (in->masks && !bank_masks)) {
         fail(err, errsz, "out of memory");
         goto done;
     }
-    model_bank_split(n, &split, bank_idx, &nb, cal_idx, &nc);
-    for (int i = 0; i < nb; i++)
-        memcpy(bank_imgs + per * i, images + per * bank_idx[i], sizeof(float) * per);
-    for (int i = 0; i < nc; i++)
-        memcpy(cal_imgs + per * i, images + per * cal_idx[i], sizeof(float) * per);
+    model_bank_split(F, &split, bank_idx, &nb, cal_idx, &nc);
+    int nbi = gather_frames(m, in, bank_idx, nb, bank_imgs, bank_masks);
     knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
-    tok = patch_tokens(m, bank_imgs, nb, o->threads, err, errsz);
-    int n_patch = nb < o->bank_images ? nb : o->bank_images;
+    tok = patch_tokens(m, bank_imgs, nbi, o->threads, err, errsz);
     if (!tok) goto done;
-    if (build_banks(m, tok, n_patch, nb, o)) {
-        fail(err, errsz, "out of memory for the bank");
+    int n_patch = nbi < o->bank_images ? nbi : o->bank_images;
+    if (build_banks(m, tok, n_patch, nbi, bank_masks, o)) {
+        fail(err, errsz, "out of memory for the bank (or no inspected patch in it)");
         goto done;
     }
     m->base_rows = m->bank.n, m->grid_base_rows = m->grid_bank.n;
-    if (m->readout == MODEL_READOUT_BOTH
-            ? fit_units(m, cal_imgs, nc, o->threads, cal_scores + n, cal_scores, err, errsz)
-            : model_score(m, cal_imgs, nc, o->threads, cal_scores, NULL, err, errsz))
+    if (calibration_scores(m, in, cal_idx, nc, o->threads, cal_scores + F, cal_scores, err, errsz))
         goto done;
     if (knn_calibrate(cal_scores, nc, o->false_alarm_rate, &r->threshold)) {
         fail(err, errsz, "out of memory for calibration");
@@ -553,11 +700,19 @@ int model_fit(struct scoring_model *m, const float *images, int n,
         goto done;
     }
     r->bank_rows = has_patch(m) ? m->bank.n : m->grid_bank.n;
-    r->bank_images = nb, r->calib_images = nc;
+    r->bank_images = nbi, r->calib_images = nc;
     rc = 0;
 done:
-    free(bank_imgs), free(cal_imgs), free(cal_scores), free(bank_idx), free(cal_idx), free(tok);
+    free(bank_imgs), free(bank_masks), free(cal_scores), free(bank_idx), free(cal_idx), free(tok);
     return rc;
+}
+
+int model_fit(struct scoring_model *m, const float *images, int n,
+              const struct model_build_options *o, struct model_build_result *r, char *err,
+              size_t errsz)
+{
+    struct model_input in = {.images = images, .n = n};
+    return model_fit_input(m, &in, o, r, err, errsz);
 }
 
 int model_scoring_layer(const struct vit_config *c, int layer)
@@ -574,10 +729,11 @@ int model_build(const char *ckpt, const struct image_set *normal,
     memset(r, 0, sizeof *r);
     if (load_teacher(&m, ckpt, err, errsz)) return -1;
     int rc = -1;
+    struct model_input in = model_input_of(normal);
     if (normal->size != m.size || normal->channels != m.channels || normal->n < 2)
         fail(err, errsz, "need at least 2 normal images of %dx%d with %d channel(s)", m.size,
              m.size, m.channels);
-    else if (!model_fit(&m, normal->pixels, normal->n, o, r, err, errsz))
+    else if (!model_fit_input(&m, &in, o, r, err, errsz))
         rc = save_bank(&m, o, r, bank_path, err, errsz);
     model_free(&m);
     return rc;
@@ -670,6 +826,20 @@ int model_set_calibration(struct scoring_model *m, const float *scores, int n)
 }
 
 /* The bank file's "aggregate" (0 when absent, as in the files of earlier versions). */
+/* The input mode and tile overlap of a bank file (fit when it does not say). */
+static int load_input(struct scoring_model *m, const struct st_file *f, const char *path, char *err,
+                      size_t errsz)
+{
+    const char *v = st_meta(f, "input"), *o = st_meta(f, "tile_overlap");
+    m->input = MODEL_INPUT_FIT, m->tile_overlap = 0;
+    if (v && model_input_parse(v, &m->input))
+        return fail(err, errsz, "%s: input '%s' is neither fit nor tiles", path, v);
+    if (o && parse_int(o, 0, MODEL_TILE_OVERLAP_MAX, &m->tile_overlap))
+        return fail(err, errsz, "%s: tile_overlap '%s' is not 0 to %d pixels", path, o,
+                    MODEL_TILE_OVERLAP_MAX);
+    return 0;
+}
+
 static int load_aggregate(struct scoring_model *m, const struct st_file *f, const char *path,
                           char *err, size_t errsz)
 {
@@ -706,7 +876,7 @@ int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path,
         rc = fail(err, errsz, "%s: layer %s does not fit %s (%d blocks)", bank_path, layer, ckpt,
                   m->vit.cfg.depth);
     else if (load_aggregate(m, &f, bank_path, err, errsz) ||
-             load_banks(m, &f, bank_path, err, errsz))
+             load_input(m, &f, bank_path, err, errsz) || load_banks(m, &f, bank_path, err, errsz))
         rc = -1;
     m->layer = (int)layer_f;
     st_free(&f);
@@ -792,6 +962,36 @@ void model_bank_path(const char *ckpt, char *out, size_t outsz)
     size_t n = strlen(ckpt), k = sizeof ext - 1;
     int stem = n > k && strcmp(ckpt + n - k, ext) == 0 ? (int)(n - k) : (int)n;
     snprintf(out, outsz, "%.*s.bank%s", stem, ckpt, ext);
+}
+
+static const char *const input_names[] = {"fit", "tiles"};
+
+const char *model_input_name(enum model_input_mode i)
+{
+    return input_names[i];
+}
+
+int model_input_parse(const char *s, enum model_input_mode *out)
+{
+    for (int i = 0; i < 2; i++)
+        if (strcmp(s, input_names[i]) == 0) return *out = (enum model_input_mode)i, 0;
+    return -1;
+}
+
+struct image_view model_view(const struct scoring_model *m, const struct region *r)
+{
+    return (struct image_view){
+        .region = r, .tiles = m->input == MODEL_INPUT_TILES, .overlap = m->tile_overlap};
+}
+
+struct model_input model_input_of(const struct image_set *set)
+{
+    bool grouped = set->first && set->frames > 0;
+    return (struct model_input){.images = set->pixels,
+                                .masks = set->masks,
+                                .n = set->n,
+                                .first = grouped ? set->first : NULL,
+                                .frames = grouped ? set->frames : set->n};
 }
 
 static const char *const readout_names[] = {"patch", "aligned", "both"};

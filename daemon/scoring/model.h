@@ -29,6 +29,12 @@
  *                         normal frames; a frame scores the larger of the two, so it is flagged
  *                         when either readout finds it unusual. */
 enum model_readout { MODEL_READOUT_PATCH = 0, MODEL_READOUT_ALIGNED, MODEL_READOUT_BOTH };
+/* How a frame becomes the model's input (region.h): its ROI shrunk to the input size (fit), or cut
+ * into input-size tiles at native resolution that overlap by tile_overlap pixels (tiles: small
+ * defects in big frames; a frame scores its worst tile). */
+enum model_input_mode { MODEL_INPUT_FIT = 0, MODEL_INPUT_TILES };
+#define MODEL_TILE_OVERLAP_MAX 256
+
 #define MODEL_ALIGNED_K          5
 #define MODEL_ALIGNED_MAX_IMAGES 2048
 #define MODEL_AGGREGATE_MAX      3
@@ -49,6 +55,8 @@ struct scoring_model {
     int aggregate; /* 0: each patch token as the backbone gives it; r (1..3): the mean of its
                     * (2r+1)² neighbourhood on the grid, 1 = 3×3 (PatchCore's local aggregation;
                     * the neighbours that exist at an edge) */
+    enum model_input_mode input;   /* the bank file's; fit in one of an earlier version */
+    int tile_overlap;              /* tiles: pixels two neighbouring tiles share, at least */
     float *grid_mean, *grid_scale; /* ALIGNED, BOTH: (gh·gw·D) standardisation of the grids */
     float patch_unit, grid_unit;   /* BOTH: the readouts' median held-out scores */
     float *calibration;            /* the held-out normal frames' scores the threshold was taken
@@ -61,16 +69,18 @@ struct scoring_model {
 };
 
 struct model_build_options {
-    int layer;                  /* block whose tokens are scored (default: the middle one) */
-    int bank_images;            /* at most this many frames feed a patch bank (128) */
-    long aligned_bank_bytes;    /* an aligned bank holds as many grids as fit in this (64 MiB),
-                                 * at most MODEL_ALIGNED_MAX_IMAGES */
-    int max_patches;            /* coreset size when the bank has more rows (8192) */
-    int calib_images;           /* at most this many held-out frames calibrate (512) */
-    double false_alarm_rate;    /* share of normal frames allowed above the threshold (0.005) */
-    float top_q;                /* 0: the largest patch; else the mean of this top share */
-    enum model_readout readout; /* BOTH by default */
-    int aggregate;              /* scoring_model.aggregate (0) */
+    int layer;                   /* block whose tokens are scored (default: the middle one) */
+    int bank_images;             /* at most this many frames feed a patch bank (128) */
+    long aligned_bank_bytes;     /* an aligned bank holds as many grids as fit in this (64 MiB),
+                                  * at most MODEL_ALIGNED_MAX_IMAGES */
+    int max_patches;             /* coreset size when the bank has more rows (8192) */
+    int calib_images;            /* at most this many held-out frames calibrate (512) */
+    double false_alarm_rate;     /* share of normal frames allowed above the threshold (0.005) */
+    float top_q;                 /* 0: the largest patch; else the mean of this top share */
+    enum model_readout readout;  /* BOTH by default */
+    int aggregate;               /* scoring_model.aggregate (0) */
+    enum model_input_mode input; /* recorded in the bank file for every later use (fit) */
+    int tile_overlap;            /* (0) */
     int threads;
 };
 
@@ -79,6 +89,30 @@ struct model_build_result {
     float threshold;
     enum model_readout readout;
 };
+
+/* What model_fit_input and model_score_input read: n images (n, C, S, S) in [0, 1] at the model's
+ * size with their inspect masks (n, S, S: 1 inspected, 0 ignored; NULL: every pixel; region.h),
+ * either whole frames (first NULL: each image a frame) or the tiles of frames, frame after frame
+ * (frame f is images [first[f], first[f + 1]), first holding frames + 1 entries). A patch with
+ * fewer than half of its pixels inspected is left out of the bank, the score and the heatmap (0
+ * there); a frame of tiles scores its worst tile. */
+struct model_input {
+    const float *images;
+    const uint8_t *masks;
+    int n;
+    const int *first;
+    int frames;
+};
+
+/* "fit" or "tiles", and back. Parse returns 0 or -1. */
+const char *model_input_name(enum model_input_mode i);
+int model_input_parse(const char *s, enum model_input_mode *out);
+
+/* How m sees a frame captured through region r (NULL: the whole frame): fit or tiles. */
+struct image_view model_view(const struct scoring_model *m, const struct region *r);
+/* A set's images as model_fit_input and model_score_input read them (its frames' tiles together).
+ */
+struct model_input model_input_of(const struct image_set *set);
 
 /* "patch", "aligned" or "both", and back. Parse returns 0 or -1. */
 const char *model_readout_name(enum model_readout r);
@@ -123,6 +157,13 @@ int model_fit(struct scoring_model *m, const float *images, int n,
               const struct model_build_options *o, struct model_build_result *r, char *err,
               size_t errsz);
 
+/* model_fit on in: the frames are split as model_fit splits images (a frame's tiles stay
+ * together: the bank takes every inspected patch of its frames' tiles, each held-out frame
+ * calibrates with the score of its worst tile). */
+int model_fit_input(struct scoring_model *m, const struct model_input *in,
+                    const struct model_build_options *o, struct model_build_result *r, char *err,
+                    size_t errsz);
+
 /* Reads the model config and input statistics (mean, std; size, channels and patch grid into m)
  * from a training checkpoint's "model" metadata, as cmd_train writes it. Returns 0, or -1 with
  * "PATH: ..." in err. */
@@ -163,5 +204,9 @@ bool model_has_feedback(const struct scoring_model *m, int64_t id);
  * must not overlap (the scorer holds its model lock). Returns 0, or -1 with the reason in err. */
 int model_score(struct scoring_model *m, const float *images, int n, int threads, float *scores,
                 float *grids, char *err, size_t errsz);
+/* model_score on in: scores (one per frame) and, when not NULL, grids (in->n, gh·gw), one grid
+ * per image (tile). */
+int model_score_input(struct scoring_model *m, const struct model_input *in, int threads,
+                      float *scores, float *grids, char *err, size_t errsz);
 
 #endif

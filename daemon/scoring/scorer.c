@@ -15,8 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "imageset.h"
+#include "frame_region.h"
 #include "gemm.h"
+#include "image.h"
+#include "imageset.h"
 #include "model.h"
 #include "store/scoring_store.h"
 #include "vit.h"
@@ -62,6 +64,7 @@ struct scorer {
     struct image_cache *images; /* of frames stored without them */
     bool warned_no_image;       /* such a frame could not be scored: logged once */
     struct scoring_store *db;
+    struct frame_region_cache regions; /* of the frames scored (the scoring thread's) */
     pthread_mutex_t model_lock; /* guards the slots' model and have_model against POST /score */
     struct recipe_slot slots[MAX_RECIPES];
     int nslots, turn;    /* turn: the slot looked at first in the next round */
@@ -99,6 +102,40 @@ static void set_error(struct scorer *s, const char *msg)
              (int)sizeof s->status.last_error - 1, msg);
     pthread_mutex_unlock(&s->lock);
     if (changed) log_error("%s", msg);
+}
+
+/* A frame as the model sees it: the frame's image (data, size), of a width × height frame, through
+ * the region it was captured with. */
+struct frame_view {
+    const struct region *region; /* NULL: the whole frame */
+    int width, height;
+    int rect[4]; /* the ROI in the frame */
+};
+
+/* Appends frame id's image to set as model m sees it through its region, one image or its tiles
+ * (view, when not NULL, says how). Returns 1,
+ * 0 when it cannot be seen (undecodable, or its ROI lies outside the frame: recorded as the error,
+ * logged once), or -1 on a database error or out of memory (recorded). */
+static int add_frame(struct scorer *s, const struct scoring_model *m, struct image_set *set,
+                     int64_t id, const void *data, size_t size, struct frame_view *view)
+{
+    char err[400], what[48];
+    struct frame_view v = {0};
+    if (frame_region_of(&s->regions, s->db, id, &v.region, err, sizeof err))
+        return set_error(s, err), -1;
+    if (view) *view = v;
+    if (image_probe(data, size, &v.width, &v.height) == IMAGE_OK &&
+        region_rect(v.region, v.width, v.height, v.rect, err, sizeof err)) {
+        char msg[500];
+        snprintf(msg, sizeof msg, "frames not scored: their camera's %s ([camera.X] roi)", err);
+        set_error(s, msg);
+        return 0;
+    }
+    snprintf(what, sizeof what, "frame %lld", (long long)id);
+    struct image_view iv = model_view(m, v.region);
+    int n = image_set_add_region(set, data, size, what, &iv);
+    if (n > 0 && view) *view = v;
+    return n < 0 ? (set_error(s, "out of memory for a frame"), -1) : n > 0;
 }
 
 /* Loads recipe r's active model (row) when it changed. */
@@ -173,27 +210,26 @@ static int recalibrate(struct scorer *s, struct recipe_slot *r)
     int n = scoring_store_calibration_frames(s->db, r->id, r->status.model_id, ids, RECALIB_FRAMES);
     if (n < 0) return set_error(s, scoring_store_errmsg(s->db)), -1;
     struct scoring_model *m = &r->model;
-    struct image_set set = {.size = m->size, .channels = m->channels, .max = n};
+    struct image_set set = {.size = m->size, .channels = m->channels};
     for (int i = 0; i < n; i++) {
         void *data = NULL;
         size_t size = 0;
         int64_t camera;
-        char what[48];
-        snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
         if (scoring_store_frame(s->db, ids[i], &data, &size, &camera) == 1)
-            image_set_add_encoded(&set, data, size, what);
+            add_frame(s, m, &set, ids[i], data, size, NULL);
         free(data);
     }
-    float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
+    float *scores = malloc(sizeof(float) * (size_t)(set.frames ? set.frames : 1));
     char err[256] = "out of memory";
     int rc = -1;
-    if (set.n < RECALIB_MIN) {
-        snprintf(err, sizeof err, "%d frame(s) scored below its threshold, %d needed", set.n,
+    if (set.frames < RECALIB_MIN) {
+        snprintf(err, sizeof err, "%d frame(s) scored below its threshold, %d needed", set.frames,
                  RECALIB_MIN);
     } else if (scores) {
         pthread_mutex_lock(&s->model_lock);
-        rc = model_score(m, set.pixels, set.n, s->threads, scores, NULL, err, sizeof err);
-        if (!rc && model_set_calibration(m, scores, set.n)) rc = -1;
+        struct model_input in = model_input_of(&set);
+        rc = model_score_input(m, &in, s->threads, scores, NULL, err, sizeof err);
+        if (!rc && model_set_calibration(m, scores, set.frames)) rc = -1;
         pthread_mutex_unlock(&s->model_lock);
     }
     if (rc) {
@@ -205,7 +241,7 @@ static int recalibrate(struct scorer *s, struct recipe_slot *r)
         set_error(s, msg);
     } else {
         log_info("recipe %s: model %s recalibrated on %d frames it scored as normal", r->name,
-                 r->status.model_version, set.n);
+                 r->status.model_version, set.frames);
     }
     free(scores);
     image_set_free(&set);
@@ -322,6 +358,49 @@ void scorer_configure(struct scorer *s, const struct config *cfg)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Feedback rows are keyed by frame id, and with tiles by frame id and tile (model_set_feedback's
+ * ids): a frame of tiles gives one key per tile. */
+#define FEEDBACK_TILE_KEYS (IMAGE_VIEW_MAX_TILES * IMAGE_VIEW_MAX_TILES)
+
+/* The keys of false-positive frame id's images (its tiles), at most max, into keys; the images
+ * not in m's bank yet are appended to fresh, in order. Returns the count (0: it cannot be read or
+ * decoded, left out). */
+static int feedback_frame(struct scorer *s, const struct scoring_model *m, int64_t id,
+                          int64_t *keys, int max, struct image_set *fresh)
+{
+    bool tiles = m->input == MODEL_INPUT_TILES;
+    if (!tiles && model_has_feedback(m, id)) return keys[0] = id, 1;
+    void *data = NULL;
+    size_t size = 0;
+    int64_t camera;
+    struct image_set one = {.size = m->size, .channels = m->channels};
+    if (scoring_store_frame(s->db, id, &data, &size, &camera) != 1 ||
+        add_frame(s, m, &one, id, data, size, NULL) != 1) {
+        free(data);
+        image_set_free(&one);
+        return 0;
+    }
+    free(data);
+    size_t per = (size_t)m->channels * m->size * m->size;
+    int n = one.n < max ? one.n : max;
+    for (int t = 0; t < n; t++) {
+        keys[t] = tiles ? id * FEEDBACK_TILE_KEYS + t : id;
+        if (model_has_feedback(m, keys[t])) continue;
+        if (fresh->n >= (int)fresh->cap) {
+            size_t cap = fresh->cap ? fresh->cap * 2 : 16;
+            float *p = realloc(fresh->pixels, sizeof(float) * per * cap);
+            if (!p) {
+                image_set_free(&one);
+                return t;
+            }
+            fresh->pixels = p, fresh->cap = cap;
+        }
+        memcpy(fresh->pixels + per * fresh->n++, one.pixels + per * t, sizeof(float) * per);
+    }
+    image_set_free(&one);
+    return n;
+}
+
 /* Operator feedback: when the set of a recipe's frames marked false positive changed, its bank
  * becomes the model's own plus their patches. A frame that cannot be read or decoded is left out.
  */
@@ -340,30 +419,25 @@ static void refresh_feedback(struct scorer *s, struct recipe_slot *r)
         set_error(s, scoring_store_errmsg(s->db));
         return;
     }
-    /* frames already in the bank keep their rows; only the new ones are read and embedded */
+    /* frames (tiles) already in the bank keep their rows; only the new ones are embedded */
     struct scoring_model *m = &r->model;
-    struct image_set set = {.size = m->size, .channels = m->channels, .max = FEEDBACK_MAX};
-    int used = 0;
-    for (int i = 0; i < n; i++) {
-        if (model_has_feedback(m, ids[i])) {
-            ids[used++] = ids[i];
-            continue;
-        }
-        void *data = NULL;
-        size_t size = 0;
-        int64_t camera;
-        char what[48];
-        snprintf(what, sizeof what, "false positive frame %lld", (long long)ids[i]);
-        if (scoring_store_frame(s->db, ids[i], &data, &size, &camera) == 1 &&
-            image_set_add_encoded(&set, data, size, what) == 1)
-            ids[used++] = ids[i]; /* one that cannot be read or decoded is left out */
-        free(data);
+    struct image_set set = {.size = m->size, .channels = m->channels};
+    int64_t *keys = malloc(sizeof(int64_t) * FEEDBACK_MAX);
+    int used = 0, frames = 0;
+    for (int i = 0; keys && i < n && used < FEEDBACK_MAX; i++) {
+        int got = feedback_frame(s, m, ids[i], keys + used, FEEDBACK_MAX - used, &set);
+        used += got, frames += got > 0;
+    }
+    if (!keys) {
+        set_error(s, "out of memory for operator feedback");
+        return;
     }
     char err[256];
     pthread_mutex_lock(&s->model_lock);
-    int rc = model_set_feedback(m, ids, used, set.pixels, s->threads, err, sizeof err);
+    int rc = model_set_feedback(m, keys, used, set.pixels, s->threads, err, sizeof err);
     pthread_mutex_unlock(&s->model_lock);
     image_set_free(&set);
+    free(keys);
     if (rc) {
         char msg[320];
         snprintf(msg, sizeof msg, "operator feedback not applied: %s", err);
@@ -373,13 +447,13 @@ static void refresh_feedback(struct scorer *s, struct recipe_slot *r)
     memcpy(r->feedback_mark, mark, sizeof mark);
     int total = 0;
     pthread_mutex_lock(&s->lock);
-    r->status.feedback_frames = used;
+    r->status.feedback_frames = frames;
     for (int k = 0; k < s->nslots; k++) total += s->slots[k].status.feedback_frames;
     s->status.feedback_frames = total;
     pthread_mutex_unlock(&s->lock);
     log_info("recipe %s: operator feedback: %d false positive frame(s) in the bank (%d patches in "
              "all)",
-             r->name, used, m->bank.n);
+             r->name, frames, m->bank.n);
 }
 
 /* Gives frame id the verdict 'unscored' for reason (when it has none yet); an error is recorded. */
@@ -413,13 +487,57 @@ struct batch_frame {
     size_t size;
     bool cached;
     int slot;
+    struct frame_view view;
 };
 
-/* Stores frame f's result. Returns 0, -1 (error recorded), or SCORE_RETRY on a full disk. */
+/* The heatmap of frame f as one grid over the whole frame (out, HEATMAP_MAX_GRID² floats): its
+ * ROI's grid in place, or its tiles' grids stitched back (grids: one per tile, in the order they
+ * were cut). Sets *gh, *gw. Returns 0, or -1 when out of memory. */
+static int frame_heatmap(const struct scoring_model *m, const struct batch_frame *f,
+                         const float *grids, float *out, int *gh, int *gw)
+{
+    const struct frame_view *v = &f->view;
+    struct image_view iv = model_view(m, v->region);
+    int nx = 1, ny = 1, x0[IMAGE_VIEW_MAX_TILES], y0[IMAGE_VIEW_MAX_TILES];
+    char err[160];
+    if (iv.tiles &&
+        image_view_tiles(&iv, m->size, v->width, v->height, &nx, &ny, x0, y0, err, sizeof err))
+        return -1;
+    struct heatmap_part *parts = malloc(sizeof *parts * (size_t)nx * ny);
+    if (!parts) return -1;
+    for (int ty = 0; ty < ny; ty++)
+        for (int tx = 0; tx < nx; tx++) {
+            struct heatmap_part *p = &parts[ty * nx + tx];
+            *p = (struct heatmap_part){
+                grids + (size_t)(ty * nx + tx) * m->gh * m->gw, m->gh, m->gw, {0}};
+            if (iv.tiles)
+                p->rect[0] = x0[tx], p->rect[1] = y0[ty], p->rect[2] = p->rect[3] = m->size;
+            else
+                memcpy(p->rect, v->rect, sizeof p->rect);
+        }
+    double cw = iv.tiles ? (double)m->size / m->gw : (double)v->rect[2] / m->gw;
+    double ch = iv.tiles ? (double)m->size / m->gh : (double)v->rect[3] / m->gh;
+    heatmap_frame_grid(parts, nx * ny, v->width, v->height, cw, ch, out, gh, gw);
+    free(parts);
+    return 0;
+}
+
+/* Stores frame f's result (grid: its heatmap grids, one per tile). Returns 0, -1 (error
+ * recorded), or SCORE_RETRY on a full disk. */
 static int store_result(struct scorer *s, struct recipe_slot *slot, const struct batch_frame *f,
                         float score, float *grid, int64_t t0)
 {
     const struct scoring_model *m = &slot->model;
+    int gh = m->gh, gw = m->gw;
+    float *frame_grid = NULL;
+    if ((f->view.region || m->input == MODEL_INPUT_TILES) &&
+        (frame_grid = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID))) {
+        /* the heatmap is one grid over the whole frame, the ROI's patches in their place */
+        if (frame_heatmap(m, f, grid, frame_grid, &gh, &gw) == 0)
+            grid = frame_grid;
+        else
+            gh = m->gh, gw = m->gw;
+    }
     struct scoring_result r = {.frame_id = f->id,
                                .model_id = slot->status.model_id,
                                .camera_id = f->camera,
@@ -428,9 +546,10 @@ static int store_result(struct scorer *s, struct recipe_slot *slot, const struct
                                .flagged = score > m->threshold,
                                .latency_us = clock_mono_us() - t0,
                                .grid = grid,
-                               .grid_w = m->gw,
-                               .grid_h = m->gh};
+                               .grid_w = gw,
+                               .grid_h = gh};
     int rc = scoring_store_result(s->db, &r);
+    free(frame_grid);
     if (rc) {
         set_error(s, scoring_store_errmsg(s->db));
         if (scoring_store_error_is_full(s->db)) return SCORE_RETRY;
@@ -468,7 +587,7 @@ static int score_batch(struct scorer *s, struct recipe_slot *slot, const int64_t
     int64_t t0 = clock_mono_us();
     struct scoring_model *m = &slot->model;
     struct batch_frame f[SCORER_BATCH];
-    struct image_set set = {.size = m->size, .channels = m->channels, .max = n};
+    struct image_set set = {.size = m->size, .channels = m->channels};
     for (int i = 0; i < n; i++) {
         f[i] = (struct batch_frame){.id = ids[i], .slot = -1};
         int found = scoring_store_frame(s->db, ids[i], &f[i].data, &f[i].size, &f[i].camera);
@@ -480,37 +599,36 @@ static int score_batch(struct scorer *s, struct recipe_slot *slot, const int64_t
             unscored(s, ids[i], "error");
         }
         if (found <= 0) continue;
-        char what[48];
-        snprintf(what, sizeof what, "frame %lld", (long long)ids[i]);
-        if (image_set_add_encoded(&set, f[i].data, f[i].size, what) == 1) {
-            f[i].slot = set.n - 1;
+        int added = add_frame(s, m, &set, ids[i], f[i].data, f[i].size, &f[i].view);
+        if (added == 1) {
+            f[i].slot = set.frames - 1;
         } else {
             count_failed(s, 1);
-            unscored(s, ids[i], "undecodable");
+            unscored(s, ids[i], added == 0 && !f[i].view.region ? "undecodable" : "error");
         }
     }
     int P = m->gh * m->gw, done = n;
-    float *scores = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1));
+    float *scores = malloc(sizeof(float) * (size_t)(set.frames ? set.frames : 1));
     float *grids = malloc(sizeof(float) * (size_t)(set.n ? set.n : 1) * P);
     char err[256] = "out of memory for a batch of frames";
     int scored = -1;
     if (scores && grids) {
         pthread_mutex_lock(&s->model_lock);
-        scored = set.n
-                     ? model_score(m, set.pixels, set.n, s->threads, scores, grids, err, sizeof err)
-                     : 0;
+        struct model_input in = model_input_of(&set);
+        scored = set.n ? model_score_input(m, &in, s->threads, scores, grids, err, sizeof err) : 0;
         pthread_mutex_unlock(&s->model_lock);
     }
     if (scored) {
         set_error(s, err);
-        count_failed(s, set.n);
+        count_failed(s, set.frames);
         for (int i = 0; i < n; i++)
             if (f[i].slot >= 0) unscored(s, f[i].id, "error");
     }
     for (int i = 0; !scored && i < n; i++) {
         if (f[i].slot < 0) continue;
         int k = f[i].slot;
-        if (store_result(s, slot, &f[i], scores[k], grids + (size_t)k * P, t0) == SCORE_RETRY) {
+        if (store_result(s, slot, &f[i], scores[k], grids + (size_t)set.first[k] * P, t0) ==
+            SCORE_RETRY) {
             done = i;
             break;
         }
@@ -689,6 +807,7 @@ void scorer_stop(struct scorer *s)
     pthread_join(s->thread, NULL);
     for (int k = 0; k < s->nslots; k++)
         if (s->slots[k].have_model) model_free(&s->slots[k].model);
+    frame_region_free(&s->regions);
     scoring_store_close(s->db);
     pthread_mutex_destroy(&s->model_lock);
     pthread_mutex_destroy(&s->lock);
@@ -764,6 +883,7 @@ int scorer_score_image(struct scorer *s, const char *recipe, const void *data, s
     struct recipe_slot *slot = find_slot(s, recipe);
     bool have = slot && slot->have_model;
     int size = have ? slot->model.size : 0, channels = have ? slot->model.channels : 0;
+    struct image_view view = have ? model_view(&slot->model, NULL) : (struct image_view){0};
     pthread_mutex_unlock(&s->model_lock);
     if (!have) {
         snprintf(err, errsz,
@@ -771,8 +891,10 @@ int scorer_score_image(struct scorer *s, const char *recipe, const void *data, s
                  recipe);
         return 1;
     }
-    struct image_set one = {.size = size, .channels = channels, .max = 1};
-    if (image_set_add_encoded(&one, data, len, "the uploaded image") != 1) {
+    struct image_set one = {.size = size, .channels = channels};
+    struct batch_frame bf = {.id = 0};
+    if (image_probe(data, len, &bf.view.width, &bf.view.height) != IMAGE_OK ||
+        image_set_add_region(&one, data, len, "the uploaded image", &view) < 1) {
         /* the decoder's reason went to the log; say what a client can act on */
         image_set_free(&one);
         snprintf(err, errsz, "not a decodable JPEG or PNG image (at least %dx%d pixels)", size,
@@ -782,18 +904,31 @@ int scorer_score_image(struct scorer *s, const char *recipe, const void *data, s
     pthread_mutex_lock(&s->model_lock);
     struct scoring_model *m = &slot->model;
     int gh = m->gh, gw = m->gw, rc = 0;
-    float *grid = malloc(sizeof(float) * (size_t)gh * gw);
+    float *grid = malloc(sizeof(float) * (size_t)gh * gw * one.n);
+    float *frame_grid = NULL;
     char why[256] = "";
-    if (m->size != size || m->channels != channels) {
+    struct model_input in = model_input_of(&one);
+    if (m->size != size || m->channels != channels || model_view(m, NULL).tiles != view.tiles ||
+        model_view(m, NULL).overlap != view.overlap) {
         snprintf(err, errsz, "the model changed while the image was decoded: send it again");
         rc = -2;
     } else if (!grid) {
         snprintf(err, errsz, "out of memory");
         rc = -2;
-    } else if (model_score(m, one.pixels, 1, 1, &out->score, grid, why, sizeof why)) {
+    } else if (model_score_input(m, &in, 1, &out->score, grid, why, sizeof why)) {
         snprintf(err, errsz, "%s", why);
         rc = -2;
     } else {
+        /* tiles: their grids stitched back into one over the image */
+        bf.view.rect[2] = bf.view.width, bf.view.rect[3] = bf.view.height;
+        if (view.tiles && heatmap &&
+            (frame_grid = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID)) &&
+            frame_heatmap(m, &bf, grid, frame_grid, &gh, &gw) == 0) {
+            free(grid);
+            grid = frame_grid;
+        } else if (frame_grid) {
+            free(frame_grid);
+        }
         out->threshold = m->threshold;
         out->flagged = out->score > m->threshold;
         pthread_mutex_lock(&s->lock); /* the version of the model that scored it */

@@ -335,6 +335,52 @@ int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t
     return found;
 }
 
+int scoring_store_frame_region(struct scoring_store *s, int64_t frame_id, int64_t *region_id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT region_id FROM frames WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(s, "frame region");
+    sqlite3_bind_int64(st, 1, frame_id);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        *region_id = sqlite3_column_int64(st, 0); /* NULL reads as 0 */
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = fail(s, "frame region");
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+int scoring_store_region(struct scoring_store *s, int64_t region_id, struct region *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT roi, mask FROM regions WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return fail(s, "region");
+    sqlite3_bind_int64(st, 1, region_id);
+    int rc = sqlite3_step(st), found = 0;
+    char why[256];
+    if (rc == SQLITE_ROW) {
+        const char *roi = (const char *)sqlite3_column_text(st, 0);
+        const void *mask = sqlite3_column_blob(st, 1);
+        found = 1;
+        if ((roi && region_parse_roi(roi, out, why, sizeof why)) ||
+            (mask &&
+             region_set_mask(out, mask, (size_t)sqlite3_column_bytes(st, 1), why, sizeof why))) {
+            snprintf(s->err, sizeof s->err, "region %lld: %.200s", (long long)region_id, why);
+            region_free(out);
+            found = -1;
+        }
+    } else if (rc != SQLITE_DONE) {
+        found = fail(s, "region");
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 static int step(struct scoring_store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);

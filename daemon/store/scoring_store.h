@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "region.h"
+
 struct scoring_store;
 
 struct model_row {
@@ -98,6 +100,14 @@ int scoring_store_resume_point(struct scoring_store *s, int64_t model_id, int64_
  * or -1. */
 int scoring_store_frame(struct scoring_store *s, int64_t id, void **data, size_t *size,
                         int64_t *camera_id);
+
+/* The region frame id was captured with: its id (0: the whole frame) into *region_id. Returns 1, 0
+ * when the frame is gone, or -1. */
+int scoring_store_frame_region(struct scoring_store *s, int64_t frame_id, int64_t *region_id);
+
+/* Region row region_id: its ROI and decoded mask into *out (free it with region_free). Returns 1,
+ * 0 when there is no such region, or -1 (a mask that does not decode too; reason in errmsg). */
+int scoring_store_region(struct scoring_store *s, int64_t region_id, struct region *out);
 
 /* Stores a result and the frame's verdict ('ng' when flagged, else 'ok'; a verdict the frame
  * already has stays, the score going beside it); when flagged also its heatmap (if grid) and an

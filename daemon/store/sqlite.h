@@ -16,6 +16,11 @@
  * its WAL and vacuum settings). Returns the connection, or NULL with "PATH: reason" in err. */
 sqlite3 *store_sqlite_open(const char *path, int flags, char *err, size_t errsz);
 
+/* The WAL's bound in pages for every read-write connection of the process (1000 until set): past
+ * it a commit checkpoints passively, past twice it the checkpoint waits briefly for readers and
+ * truncates the WAL file. Retention sets it from max_size_mb and the filesystem's size. */
+void store_sqlite_set_wal_bound(int pages);
+
 /* Whether db's last error means "no room": SQLITE_FULL (the disk or max_page_count) or an I/O
  * error from ENOSPC. */
 bool store_sqlite_full(sqlite3 *db);

@@ -245,11 +245,13 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 
 static int prepare_writes(struct store *s)
 {
-    if (prepare(s->db,
-                "INSERT INTO frames (camera_id, seq, captured_at, width, height, format, image, "
-                "created_at, defect, defect_x0, defect_y0, defect_x1, defect_y1, image_missing, "
-                "part_id, recipe_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                &s->insert_frame) < 0 ||
+    if (prepare(
+            s->db,
+            "INSERT INTO frames (camera_id, seq, captured_at, width, height, format, image, "
+            "created_at, defect, defect_x0, defect_y0, defect_x1, defect_y1, image_missing, "
+            "part_id, recipe_id, region_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?)",
+            &s->insert_frame) < 0 ||
         prepare(s->db, "SELECT id, driver FROM cameras WHERE name = ?", &s->find_camera) < 0 ||
         prepare(s->db, "INSERT INTO cameras (name, driver, created_at) VALUES (?, ?, ?)",
                 &s->insert_camera) < 0 ||
@@ -384,6 +386,43 @@ static int camera_update(struct store *s, const char *sql, int64_t camera_id, co
     return rc;
 }
 
+int store_region(struct store *s, const char *roi, const void *mask, size_t mask_len,
+                 const char *mask_file, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT id FROM regions WHERE roi IS ?1 AND mask IS ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(s, "region");
+    if (roi) sqlite3_bind_text(st, 1, roi, -1, SQLITE_STATIC);
+    if (mask) sqlite3_bind_blob(st, 2, mask, (int)mask_len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return 0;
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) return db_fail(s, "region");
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO regions (roi, mask, mask_file, created_at) "
+                           "VALUES (?1, ?2, ?3, ?4)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(s, "region");
+    if (roi) sqlite3_bind_text(st, 1, roi, -1, SQLITE_STATIC);
+    if (mask) sqlite3_bind_blob(st, 2, mask, (int)mask_len, SQLITE_STATIC);
+    if (mask_file) sqlite3_bind_text(st, 3, mask_file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, clock_wall_us());
+    if (sqlite3_step(st) == SQLITE_DONE) {
+        *id = sqlite3_last_insert_rowid(s->db);
+        rc = 0;
+    } else {
+        db_fail(s, "region");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int store_camera_recipe(struct store *s, int64_t camera_id, const char *file_recipe, char *recipe,
                         size_t recipesz, int64_t *recipe_id)
 {
@@ -457,6 +496,7 @@ int store_insert_frame(struct store *s, const struct store_frame *f, int64_t *id
     }
     sqlite3_bind_int64(st, 8, clock_wall_us());
     if (f->recipe_id > 0) sqlite3_bind_int64(st, 16, f->recipe_id);
+    if (f->region_id > 0) sqlite3_bind_int64(st, 17, f->region_id);
     if (f->has_truth) {
         assert(f->truth.defect >= DEFECT_NONE && f->truth.defect <= DEFECT_STAIN);
         sqlite3_bind_text(st, 9, frame_defect_name(f->truth.defect), -1, SQLITE_STATIC);
@@ -633,9 +673,7 @@ int store_set_limits(struct store *s, int64_t max_bytes, int64_t wal_bytes)
     snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)max_pages);
     if (pragma_int(s->db, sql, &got) < 0) return db_fail(s, "max_page_count");
     int64_t wal_pages = wal_bytes > 0 ? wal_bytes / page_size : 1000;
-    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %lld",
-             (long long)(wal_pages > 0 ? wal_pages : 1));
-    if (exec(s, sql) < 0) return -1;
+    store_sqlite_set_wal_bound((int)(wal_pages > 0 ? wal_pages : 1));
     snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %lld",
              (long long)(wal_bytes > 0 ? wal_bytes : -1));
     return exec(s, sql);

@@ -35,6 +35,7 @@ struct store_pool;
 struct store_frame {
     int64_t camera_id;
     int64_t recipe_id; /* the recipe its camera had when it was captured (0: none) */
+    int64_t region_id; /* the region its camera had then (0: the whole frame) */
     uint64_t seq;
     int64_t captured_at_us;
     int width, height;
@@ -87,6 +88,10 @@ int store_camera(struct store *s, const char *name, const char *driver, int64_t 
 
 /* Finds the recipe by name, inserting it if new. Sets *id. */
 int store_recipe(struct store *s, const char *name, int64_t *id);
+/* Finds the region of that ROI ("x,y,w,h", NULL: the whole frame) and mask bytes (NULL: none),
+ * inserting it if new (with mask_file, the name it was read from). Sets *id. Returns 0 or -1. */
+int store_region(struct store *s, const char *roi, const void *mask, size_t mask_len,
+                 const char *mask_file, int64_t *id);
 /* The recipe in force for a camera whose config file says file_recipe: the one switched over the
  * API while the file still says what it said at the switch, else file_recipe (a switch the file
  * has since overridden is cleared). Its name into recipe (recipesz bytes), its id (created if
@@ -153,7 +158,8 @@ int store_vacuum(struct store *s, int pages);
 
 /* Bounds the files: the database to max_bytes (PRAGMA max_page_count; 0: SQLite's own maximum) —
  * a write beyond it fails as on a full disk — and the WAL to about wal_bytes between checkpoints
- * (wal_autocheckpoint and journal_size_limit; 0: SQLite's defaults). A database already larger
+ * (the WAL hook of every read-write connection, store_sqlite_set_wal_bound, and journal_size_limit;
+ * 0: SQLite's defaults). A database already larger
  * than max_bytes keeps its current size as the ceiling until it shrinks and this is called again.
  * Returns 0 or -1. */
 int store_set_limits(struct store *s, int64_t max_bytes, int64_t wal_bytes);

@@ -29,6 +29,7 @@
 #include "train.h"
 #include "gemm.h"
 #include "train_cli.h"
+#include "train/register.h"
 #include "train/start.h"
 #include "store/scoring_store.h"
 #include "scoring/golive.h"
@@ -246,70 +247,6 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
     return 0;
 }
 
-/* Appends c->db's frames (newest first; of c->camera, captured since c->since_us) to set, up to
- * set->max. Returns 0 or -1 (logged). */
-static int load_db(const struct train_cmd *c, struct image_set *set)
-{
-    enum { PAGE = 256 };
-    char err[512], what[96];
-    struct store_pool *pool = store_pool_open(c->db, 1, err, sizeof err);
-    if (!pool) {
-        log_error("%s", err);
-        return -1;
-    }
-    struct store_reader *r = store_pool_get(pool);
-    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
-    if (!ss) log_warn("%s: confirmed defects cannot be left out: %s", c->db, err);
-    struct store_frame_info *page = malloc(sizeof *page * PAGE), info;
-    int rc = page ? 0 : -1, listed = 1;
-    if (!page) log_error("out of memory");
-    if (!rc && c->camera && store_has_camera(r, c->camera) != 1) {
-        log_error("%s: no frames of a camera named '%s'", c->db, c->camera);
-        rc = -1;
-    }
-    for (int64_t before = 0; !rc && listed > 0 && set->n < set->max;) {
-        listed = store_list_recipe_frames(r, c->recipe_name, before, page, PAGE);
-        bool recent = false;
-        for (int i = 0; i < listed && !rc && set->n < set->max; i++) {
-            if (page[i].captured_at_us < c->since_us) continue;
-            if (c->camera && strcmp(page[i].camera, c->camera) != 0) {
-                recent = true; /* another camera's frame of the recipe: of its time all the same */
-                continue;
-            }
-            recent = true;
-            void *data = NULL;
-            size_t size = 0;
-            snprintf(what, sizeof what, "frame %lld", (long long)page[i].id);
-            int defect = ss ? scoring_store_confirmed_defect(ss, page[i].id) : 0;
-            if (defect < 0) {
-                log_error("%s: %s", c->db, scoring_store_errmsg(ss));
-                rc = -1;
-                continue;
-            }
-            if (defect) continue; /* an operator confirmed it: not a normal product */
-            int found = store_get_image(r, page[i].id, &data, &size, &info);
-            if (found < 0) {
-                log_error("%s: %s", c->db, store_reader_errmsg(r));
-                rc = -1;
-            } else if (found == 1 && image_set_add_encoded(set, data, size, what) < 0) {
-                rc = -1;
-            }
-            free(data);
-        }
-        if (listed < 0) {
-            log_error("%s: %s", c->db, store_reader_errmsg(r));
-            rc = -1;
-        }
-        if (listed > 0) before = page[listed - 1].id;
-        if (!recent && c->since_us > 0) break; /* ids grow with time: older pages only from here */
-    }
-    free(page);
-    scoring_store_close(ss);
-    store_pool_put(pool, r);
-    store_pool_close(pool);
-    return rc;
-}
-
 /* With --db: the recipe trained (--recipe, or the database's only one). Returns 0 or -1 (logged).
  */
 static int pick_recipe(struct train_cmd *c)
@@ -330,7 +267,8 @@ static int pick_recipe(struct train_cmd *c)
 /* The training images, from the directory or the database. Returns 0 or -1 (logged). */
 static int load_images(const struct train_cmd *c, struct image_set *set)
 {
-    if (c->db) return load_db(c, set);
+    struct train_frames q = {c->db, c->recipe_name, c->camera, c->since_us};
+    if (c->db) return train_load_frames(&q, set);
     return image_set_add_dir(set, c->images_dir) < 0 ? -1 : 0;
 }
 
@@ -709,62 +647,30 @@ static int start_run(struct run *r, const struct image_set *set)
     return rc;
 }
 
-/* Builds the bank beside the checkpoint (FILE.safetensors → FILE.bank.safetensors), calibrates
- * and registers the model as the database's active one. Returns 0 or -1 (logged). */
+/* Builds the bank beside the checkpoint, calibrates and registers the model as the database's
+ * active one (train/register.h). Returns 0 or -1 (logged). */
 static int register_model(const struct run *r, const struct image_set *set)
 {
     const struct train_cmd *c = r->c;
-    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[64], meta[1024];
+    char ckpt[PATH_MAX], meta[256];
     if (!realpath(c->out, ckpt)) {
         log_error("%s: %s", c->out, strerror(errno));
         return -1;
     }
-    model_bank_path(ckpt, bank, sizeof bank);
-    struct model_build_options o;
-    struct model_build_result res;
-    model_build_defaults(&o);
-    o.threads = c->k.t.threads;
-    o.readout = (enum model_readout)c->k.readout;
-    o.aggregate = c->k.aggregate;
-    if (model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
-        log_error("model not registered: %s", err);
-        return -1;
-    }
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(version, sizeof version, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(meta, sizeof meta,
-             "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
-             "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"steps\":%ld,\"run_steps\":%ld,"
-             "\"start\":\"%s\",\"recipe\":\"%s\",\"method\":\"%s\"}",
-             res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
-             model_readout_name(res.readout), r->s->student.adam_step,
-             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start), c->recipe_name,
-             ssl_method_name(c->k.t.method));
-    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
-    int64_t id = 0;
-    char why[256] = "";
-    bool ok = ss && golive_allowed(ss, c->recipe_name, ckpt, bank, c->k.t.threads, why, sizeof why);
-    if (ss && !ok) {
-        size_t len = strlen(meta);
-        snprintf(meta + len - 1, sizeof meta - len + 1, ",\"rejected\":\"%s\"}", why);
-    }
-    int rc =
-        ss ? scoring_store_register_model(ss, c->recipe_name, version, ckpt, bank, res.threshold,
-                                          set->n, r->loss, meta, ok, &id, version, sizeof version)
-           : -1;
-    if (rc)
-        log_error("model not registered: %s", ss ? scoring_store_errmsg(ss) : err);
-    else if (!ok)
-        log_error("model %s rejected, the active one keeps scoring: it %s", version, why), rc = -1;
-    else
-        log_info("model %s (id %lld) now scores recipe %s of %s: %s readout, bank of %d rows "
-                 "from %d frames, threshold %.4f from %d held-out frames",
-                 version, (long long)id, c->recipe_name, c->db, model_readout_name(res.readout),
-                 res.bank_rows, res.bank_images, res.threshold, res.calib_images);
-    scoring_store_close(ss);
-    return rc;
+             "\"steps\":%ld,\"run_steps\":%ld,\"start\":\"%s\",\"method\":\"%s\"",
+             r->s->student.adam_step, r->s->student.adam_step - c->k.t.run_first,
+             train_start_name(r->start), ssl_method_name(c->k.t.method));
+    struct train_register a = {.db = c->db,
+                               .recipe = c->recipe_name,
+                               .ckpt = ckpt,
+                               .threads = c->k.t.threads,
+                               .readout = (enum model_readout)c->k.readout,
+                               .aggregate = c->k.aggregate,
+                               .loss = r->loss,
+                               .meta = meta};
+    struct train_registered out;
+    return train_register_model(&a, set, &out) == 0 ? 0 : -1;
 }
 
 int cmd_train(int argc, char **argv)

@@ -15,8 +15,9 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torchvit import Model, clip_gradients, dino_loss, param_groups  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                                "torch"))
+from inspectd_model import Model, clip_gradients, dino_loss, param_groups  # noqa: E402
 
 BENCH = dict(dim=192, depth=12, heads=3, mlp_ratio=4, patch=8, img_size=64, in_chans=3,
              head_hidden=2048, head_bottleneck=256, head_out=4096)

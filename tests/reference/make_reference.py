@@ -3,17 +3,20 @@ small inspectd model computed by PyTorch, for tests/unit/test_vit_reference.c.
 
 Run with Debian's python3-torch:  /usr/bin/python3 tests/reference/make_reference.py
 The output is committed; CI does not need torch. The run is deterministic (fixed seed, CPU, float32):
-running it again rewrites the same bytes. Tensor names: tests/reference/README.md."""
+running it again rewrites the same bytes. Tensor names: tests/reference/README.md. The model and the
+step are tools/torch's (inspectd_model.py: forward_loss, update), the ones tools/torch/train.py
+trains with, so test_vit_reference comparing core/ with this file is the equivalence of the two
+trainers' steps. --out FILE writes elsewhere (tests/integration/test_torch.py replays a fresh one)."""
 import json
 import os
-import struct
 import sys
 
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from torchvit import Model, clip_gradients, dino_loss, param_groups  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "torch"))
+import inspectd_model as im  # noqa: E402
+from inspectd_model import Model, param_groups, save_safetensors  # noqa: E402
 
 CFG = dict(dim=48, depth=2, heads=3, mlp_ratio=4, patch=4, img_size=16, in_chans=3,
            head_hidden=64, head_bottleneck=32, head_out=64)
@@ -29,22 +32,6 @@ STEP = dict(batch=2, n_global=2, n_local=2, local_size=12, tau_s=0.1, tau_t=0.04
 STEP2 = dict(lr=0.02, weight_decay=0.1, tau_t=0.05, ema_momentum=0.95)
 
 
-def save_safetensors(path, tensors, metadata):
-    """The few lines a user needs to export any state dict for inspectd."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = metadata
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
-
-
 def trainable(model):
     out = {}
     for name, p in model.backbone.named_parameters():
@@ -55,14 +42,11 @@ def trainable(model):
 
 
 def forward_backward(student, teacher, opt, center, glob, loc, tau_t):
-    """DINO's train_one_epoch up to loss.backward(): teacher on the globals, student on all crops
-    (one backbone pass per resolution, the head once), the loss. Returns the tensors to record."""
-    ng, nl = STEP["n_global"], STEP["n_local"]
-    with torch.no_grad():
-        _, t_logits = teacher([glob])
-    (e_g, e_l), s_logits = student([glob, loc])
+    """tools/torch's forward and loss, then loss.backward(). Returns the tensors to record."""
+    loss, (e_g, e_l), s_logits, t_logits = im.forward_loss(
+        student, teacher, glob, loc, center, STEP["n_global"], STEP["n_local"], STEP["tau_s"],
+        tau_t)
     s_logits.retain_grad()
-    loss = dino_loss(s_logits, t_logits, center, ng, ng + nl, STEP["tau_s"], tau_t)
     opt.zero_grad()
     loss.backward()
     return dict(e_g=e_g, e_l=e_l, s_logits=s_logits, t_logits=t_logits, loss=loss,
@@ -70,20 +54,9 @@ def forward_backward(student, teacher, opt, center, glob, loc, tau_t):
 
 
 def update(student, teacher, opt, center, t_logits, clip, hp):
-    """DINO's step after backward: clip, AdamW with this step's lr and weight decay (the
-    regularised group is the first), EMA teacher, centre. Returns the new centre."""
-    for i, group in enumerate(opt.param_groups):
-        group["lr"] = hp["lr"]
-        if i == 0:
-            group["weight_decay"] = hp["weight_decay"]
-    clip_gradients(student, clip)
-    opt.step()
-    m = hp["ema_momentum"]
-    with torch.no_grad():
-        for pt, ps in zip(teacher.parameters(), student.parameters()):
-            pt.data.mul_(m).add_((1 - m) * ps.detach().data)
-        cm = STEP["center_momentum"]
-        return center * cm + t_logits.mean(dim=0, keepdim=True) * (1 - cm)
+    """tools/torch's step after backward with this step's lr, weight decay and momentum."""
+    return im.update(student, teacher, opt, center, t_logits, clip, hp["lr"], hp["weight_decay"],
+                     hp["ema_momentum"], STEP["center_momentum"])
 
 
 def perturb(model):
@@ -109,6 +82,9 @@ def crops(batch):
 
 
 def main():
+    out_path = os.path.join(HERE, "vit_step.safetensors")
+    if len(sys.argv) == 3 and sys.argv[1] == "--out":
+        out_path = sys.argv[2]
     torch.manual_seed(0)
     student = Model(CFG)
     perturb(student)
@@ -157,7 +133,7 @@ def main():
     meta = {"format": "inspectd-reference", "version": "1",
             "config": json.dumps(dict(CFG, **STEP, clip=clip, step2=STEP2)),
             "torch": torch.__version__}
-    path = os.path.join(HERE, "vit_step.safetensors")
+    path = out_path
     save_safetensors(path, out, meta)
     print(f"wrote {path}: {len(out)} tensors; clip {clip:.4f}; "
           f"step 1 loss {loss1:.6f}, {clipped1} of {len(norms)} tensors clipped; "

@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "base/config.h"
 #include "gemm.h"
+#include "image.h"
 
 /* Parses text as "t.conf"; returns config_parse_string's result and leaves the message in err. */
 static int parse(struct config *cfg, const char *text, char *err, size_t errsz)
@@ -292,6 +293,48 @@ static void recipes(void **state)
     assert_refused(CAM "recipe = ../x\n", "t.conf:3:", "recipe '../x'");
 }
 
+/* Regions: roi and mask are the daemon's keys (never driver parameters), normalised and checked
+ * when the file loads: a bad roi, a missing or undecodable mask is refused with the line. */
+static void regions(void **state)
+{
+    char dir[] = "/tmp/inspectd-config-XXXXXX", png[64], bad[64], text[512], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(png, sizeof png, "%s/m.png", dir);
+    snprintf(bad, sizeof bad, "%s/bad.png", dir);
+    struct image im;
+    uint8_t *bytes;
+    size_t len;
+    assert_int_equal(image_alloc(&im, 4, 2, 1), 0);
+    memset(im.data, 255, 8);
+    assert_int_equal(image_encode_png(&im, &bytes, &len, err, sizeof err), 0);
+    FILE *f = fopen(png, "wb");
+    assert_true(f && fwrite(bytes, 1, len, f) == len && fclose(f) == 0);
+    f = fopen(bad, "w");
+    assert_true(f && fputs("no image", f) >= 0 && fclose(f) == 0);
+    free(bytes);
+    image_free(&im);
+    struct config cfg;
+    snprintf(text, sizeof text, CAM "roi = 1, 2,30,40\nmask = %s\nfps = 5\n", png);
+    assert_int_equal(config_parse_string(&cfg, text, "t.conf", err, sizeof err), 0);
+    assert_string_equal(cfg.cameras[0].roi, "1,2,30,40");
+    assert_string_equal(cfg.cameras[0].mask, png);
+    assert_int_equal(cfg.cameras[0].nparams, 1); /* fps only */
+    struct region r;
+    assert_int_equal(config_camera_region(&cfg.cameras[0], &r, &bytes, &len, err, sizeof err), 0);
+    assert_true(r.x == 1 && r.w == 30 && r.mask.width == 4 && r.mask.height == 2 && len > 0);
+    region_free(&r);
+    free(bytes);
+    config_free(&cfg);
+    assert_refused(CAM "roi = 1,2,3\n", "t.conf:3:", "roi must be x,y,w,h");
+    assert_refused(CAM "roi = 0,0,0,4\n", "t.conf:3:", "roi must be x,y,w,h");
+    snprintf(text, sizeof text, CAM "mask = %s/none.png\n", dir);
+    assert_refused(text, "t.conf:3:", "none.png: No such file or directory");
+    snprintf(text, sizeof text, CAM "mask = %s\n", bad);
+    assert_refused(text, "t.conf:3:", "bad.png: ");
+    assert_refused(CAM "mask = /dev/null\n", "t.conf:3:", "not a regular file");
+    remove(png), remove(bad), rmdir(dir);
+}
+
 /* [trainer] takes every training knob of `inspectd train` under its config key, and the one
  * boolean vocabulary. */
 static void trainer_knobs(void **state)
@@ -488,6 +531,7 @@ int main(void)
         cmocka_unit_test(plc_keys),
         cmocka_unit_test(trainer_knobs),
         cmocka_unit_test(recipes),
+        cmocka_unit_test(regions),
         cmocka_unit_test(engine_keys),
         cmocka_unit_test(duplicate_key),
         cmocka_unit_test(syntax_error),

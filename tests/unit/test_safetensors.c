@@ -1,5 +1,5 @@
 /* test_safetensors.c — safetensors files: round trip, files written by Python (the reference step
- * and a DINO checkpoint exported by tests/reference/export_state_dict.py), hostile files (every
+ * and a DINO checkpoint exported by tools/torch/export_state_dict.py), hostile files (every
  * truncation, every byte corrupted, bad headers, bad offsets, wrong dtype, duplicates) refused
  * cleanly, a writer that refuses what a reader would; model checkpoints refuse a file of another
  * architecture and leave the weights untouched; a checkpoint's model metadata with a config out
@@ -111,7 +111,7 @@ static void file_written_by_python_loads(void **state)
     st_free(&f);
 }
 
-/* tests/reference/export_state_dict.py's pattern: a hash of the name plus i/1024. */
+/* tools/torch/export_state_dict.py's pattern: a hash of the name plus i/1024. */
 static float pattern_value(const char *name, size_t i)
 {
     int h = 0;

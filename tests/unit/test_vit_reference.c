@@ -3,7 +3,9 @@
  * tests/reference/vit_step.safetensors. Checks the forward outputs (embeddings, patch tokens,
  * logits, interpolated position embeddings on 12 px crops), the loss and its gradient, every
  * parameter gradient, the clipped AdamW update, the EMA teacher and the centre; then a second
- * step with new crops and the schedules' next values (Adam's moments carried over). */
+ * step with new crops and the schedules' next values (Adam's moments carried over).
+ * INSPECTD_VIT_STEP=FILE replays another file of the same form (tests/integration/test_torch.py
+ * gives it one tools/torch has just computed). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,7 +107,8 @@ static struct dino_step_params cfg_params(json_t *c)
 static void load_ref(struct ref *r)
 {
     char err[512];
-    int rc = st_load(REF_PATH, &r->f, err, sizeof err);
+    const char *path = getenv("INSPECTD_VIT_STEP") ? getenv("INSPECTD_VIT_STEP") : REF_PATH;
+    int rc = st_load(path, &r->f, err, sizeof err);
     if (rc) fprintf(stderr, "%s\n", err);
     assert_int_equal(rc, 0);
     assert_string_equal(st_meta(&r->f, "format"), "inspectd-reference");
