@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "parse.h"
+#include "image.h"
 #include "imageset.h"
 #include "scoring/model.h"
 #include "store/scoring_store.h"
@@ -54,15 +55,15 @@ static int read_file(const char *path, void **data, size_t *size)
 }
 
 static int write_heatmap(const char *dir, const char *file, const void *data, size_t size,
-                         const struct scoring_model *m, const float *grid, char *out, size_t outsz,
-                         char *err, size_t errsz)
+                         const struct scoring_model *m, const float *grid, int gh, int gw,
+                         char *out, size_t outsz, char *err, size_t errsz)
 {
     char copy[PATH_MAX];
     snprintf(copy, sizeof copy, "%s", file);
     snprintf(out, outsz, "%s/%s.heatmap.jpg", dir, basename(copy));
     uint8_t *jpeg = NULL;
     size_t len = 0;
-    if (heatmap_jpeg(data, size, grid, m->gh, m->gw, m->threshold, &jpeg, &len, err, errsz))
+    if (heatmap_jpeg(data, size, grid, gh, gw, m->threshold, &jpeg, &len, err, errsz))
         return -1;
     FILE *f = fopen(out, "wb");
     int rc = f && fwrite(jpeg, 1, len, f) == len ? 0 : -1;
@@ -79,16 +80,26 @@ static int score_one(const char *file, struct scoring_model *m, const char *vers
     void *data = NULL;
     size_t size = 0;
     char err[512] = "", heat[PATH_MAX + 32] = "";
-    struct image_set one = {.size = m->size, .channels = m->channels, .max = 1};
-    float score = 0, *grid = malloc(sizeof(float) * (size_t)m->gh * m->gw);
-    int ok = grid != NULL;
-    if (!ok) snprintf(err, sizeof err, "out of memory");
-    if (ok && read_file(file, &data, &size)) ok = 0, snprintf(err, sizeof err, "cannot read");
-    if (ok && image_set_add_encoded(&one, data, size, file) != 1)
+    /* the whole image, shrunk (fit) or cut into tiles as the model was trained */
+    struct image_set one = {.size = m->size, .channels = m->channels};
+    struct image_view view = model_view(m, NULL);
+    float score = 0, *grid = NULL, *frame = NULL;
+    int ok = 1, w = 0, h = 0, gh = m->gh, gw = m->gw;
+    if (read_file(file, &data, &size)) ok = 0, snprintf(err, sizeof err, "cannot read");
+    if (ok && (image_probe(data, size, &w, &h) != IMAGE_OK ||
+               image_set_add_region(&one, data, size, file, &view) < 1))
         ok = 0, snprintf(err, sizeof err, "not a decodable JPEG or PNG image");
-    if (ok && model_score(m, one.pixels, 1, threads, &score, grid, err, sizeof err)) ok = 0;
+    if (ok && !(grid = malloc(sizeof(float) * (size_t)m->gh * m->gw * one.n)))
+        ok = 0, snprintf(err, sizeof err, "out of memory");
+    struct model_input in = model_input_of(&one);
+    if (ok && model_score_input(m, &in, threads, &score, grid, err, sizeof err)) ok = 0;
+    if (ok && heatmap_dir && view.tiles &&
+        (!(frame = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID)) ||
+         model_frame_grid(m, NULL, w, h, grid, frame, &gh, &gw)))
+        ok = 0, snprintf(err, sizeof err, "out of memory");
     if (ok && heatmap_dir &&
-        write_heatmap(heatmap_dir, file, data, size, m, grid, heat, sizeof heat, err, sizeof err))
+        write_heatmap(heatmap_dir, file, data, size, m, frame ? frame : grid, gh, gw, heat,
+                      sizeof heat, err, sizeof err))
         ok = 0;
     json_t *j = ok ? json_pack("{s:s, s:f, s:f, s:b, s:s}", "file", file, "score", (double)score,
                                "score_norm", (double)(score / m->threshold), "flagged",
@@ -99,7 +110,7 @@ static int score_one(const char *file, struct scoring_model *m, const char *vers
     puts(line ? line : "{\"error\":\"out of memory\"}");
     free(line);
     json_decref(j);
-    free(data), free(grid);
+    free(data), free(grid), free(frame);
     image_set_free(&one);
     return ok ? 0 : 1;
 }
