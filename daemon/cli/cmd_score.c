@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +32,16 @@ static void usage(FILE *out)
             "  --recipe NAME       the recipe whose model scores (default: the database's only\n"
             "                      recipe with a model)\n"
             "  --heatmap-dir DIR   also write each image's heatmap as DIR/NAME.heatmap.jpg\n"
+            "  --grid              also print each image's patch scores: \"grid\": {\"w\", \"h\",\n"
+            "                      \"values\"}, one grid over the whole image, row by row (the\n"
+            "                      tiles' grids stitched back for a model with input tiles)\n"
             "  --threads N         workers (default 2)\n"
             "  --gemm B            matrix products: auto (onednn when built with it), onednn\n"
             "                      or openblas (default auto)\n"
             "  --precision P       matmul inputs: f32, or bf16 (onednn on a CPU with AVX-512\n"
             "                      BF16 or AMX) (default f32)\n"
             "Prints one JSON line per image: file, score, score_norm, flagged, model (and\n"
-            "heatmap); an unreadable image gets a line with \"error\", and the exit code is 1.\n");
+            "heatmap, grid); an unreadable image gets a line with \"error\", and the exit code is 1.\n");
 }
 
 static int read_file(const char *path, void **data, size_t *size)
@@ -74,8 +78,17 @@ static int write_heatmap(const char *dir, const char *file, const void *data, si
 }
 
 /* Scores one file and prints its line. Returns 0, or 1 when it could not be scored. */
+/* The grid (gh, gw) as JSON: {"w", "h", "values"}. */
+static json_t *grid_json(const float *grid, int gh, int gw)
+{
+    json_t *values = json_array();
+    for (int i = 0; values && i < gh * gw; i++)
+        json_array_append_new(values, json_real((double)grid[i]));
+    return json_pack("{s:i, s:i, s:o}", "w", gw, "h", gh, "values", values);
+}
+
 static int score_one(const char *file, struct scoring_model *m, const char *version,
-                     const char *heatmap_dir, int threads)
+                     const char *heatmap_dir, bool want_grid, int threads)
 {
     void *data = NULL;
     size_t size = 0;
@@ -93,7 +106,7 @@ static int score_one(const char *file, struct scoring_model *m, const char *vers
         ok = 0, snprintf(err, sizeof err, "out of memory");
     struct model_input in = model_input_of(&one);
     if (ok && model_score_input(m, &in, threads, &score, grid, err, sizeof err)) ok = 0;
-    if (ok && heatmap_dir && view.tiles &&
+    if (ok && (heatmap_dir || want_grid) && view.tiles &&
         (!(frame = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID)) ||
          model_frame_grid(m, NULL, w, h, grid, frame, &gh, &gw)))
         ok = 0, snprintf(err, sizeof err, "out of memory");
@@ -106,6 +119,7 @@ static int score_one(const char *file, struct scoring_model *m, const char *vers
                                score > m->threshold, "model", version)
                    : json_pack("{s:s, s:s}", "file", file, "error", err);
     if (ok && heatmap_dir) json_object_set_new(j, "heatmap", json_string(heat));
+    if (ok && want_grid) json_object_set_new(j, "grid", grid_json(frame ? frame : grid, gh, gw));
     char *line = json_dumps(j, JSON_COMPACT);
     puts(line ? line : "{\"error\":\"out of memory\"}");
     free(line);
@@ -120,9 +134,11 @@ int cmd_score(int argc, char **argv)
     static const struct option opts[] = {{"db", 1, 0, 'd'},        {"heatmap-dir", 1, 0, 'm'},
                                          {"threads", 1, 0, 't'},   {"gemm", 1, 0, 'g'},
                                          {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},
-                                         {"recipe", 1, 0, 'r'},    {0, 0, 0, 0}};
+                                         {"recipe", 1, 0, 'r'},    {"grid", 0, 0, 'G'},
+                                         {0, 0, 0, 0}};
     const char *db = NULL, *heatmap_dir = NULL, *recipe = NULL;
     int threads = 2, c;
+    bool want_grid = false;
     enum gemm_backend backend = GEMM_AUTO;
     enum gemm_precision precision = GEMM_F32;
     optind = 1;
@@ -133,6 +149,8 @@ int cmd_score(int argc, char **argv)
             recipe = optarg;
         else if (c == 'm')
             heatmap_dir = optarg;
+        else if (c == 'G')
+            want_grid = true;
         else if (c == 't' && parse_int(optarg, 1, 64, &threads) == 0)
             continue;
         else if (c == 'g' && gemm_backend_parse(optarg, &backend) == 0)
@@ -181,7 +199,7 @@ int cmd_score(int argc, char **argv)
     gemm_set_threads(threads);
     int failed = 0;
     for (int i = optind; i < argc; i++)
-        failed |= score_one(argv[i], &m, row.version, heatmap_dir, threads);
+        failed |= score_one(argv[i], &m, row.version, heatmap_dir, want_grid, threads);
     model_free(&m);
     return failed;
 }
