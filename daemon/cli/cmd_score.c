@@ -41,7 +41,8 @@ static void usage(FILE *out)
             "  --precision P       matmul inputs: f32, or bf16 (onednn on a CPU with AVX-512\n"
             "                      BF16 or AMX) (default f32)\n"
             "Prints one JSON line per image: file, score, score_norm, flagged, model (and\n"
-            "heatmap, grid); an unreadable image gets a line with \"error\", and the exit code is 1.\n");
+            "heatmap, grid); an unreadable image gets a line with \"error\", and the exit code is "
+            "1.\n");
 }
 
 static int read_file(const char *path, void **data, size_t *size)
@@ -67,8 +68,7 @@ static int write_heatmap(const char *dir, const char *file, const void *data, si
     snprintf(out, outsz, "%s/%s.heatmap.jpg", dir, basename(copy));
     uint8_t *jpeg = NULL;
     size_t len = 0;
-    if (heatmap_jpeg(data, size, grid, gh, gw, m->threshold, &jpeg, &len, err, errsz))
-        return -1;
+    if (heatmap_jpeg(data, size, grid, gh, gw, m->threshold, &jpeg, &len, err, errsz)) return -1;
     FILE *f = fopen(out, "wb");
     int rc = f && fwrite(jpeg, 1, len, f) == len ? 0 : -1;
     if (f && fclose(f)) rc = -1;
@@ -131,11 +131,10 @@ static int score_one(const char *file, struct scoring_model *m, const char *vers
 
 int cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", 1, 0, 'd'},        {"heatmap-dir", 1, 0, 'm'},
-                                         {"threads", 1, 0, 't'},   {"gemm", 1, 0, 'g'},
-                                         {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},
-                                         {"recipe", 1, 0, 'r'},    {"grid", 0, 0, 'G'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", 1, 0, 'd'},     {"heatmap-dir", 1, 0, 'm'}, {"threads", 1, 0, 't'},
+        {"gemm", 1, 0, 'g'},   {"precision", 1, 0, 'p'},   {"help", 0, 0, 'h'},
+        {"recipe", 1, 0, 'r'}, {"grid", 0, 0, 'G'},        {0, 0, 0, 0}};
     const char *db = NULL, *heatmap_dir = NULL, *recipe = NULL;
     int threads = 2, c;
     bool want_grid = false;

@@ -8,5 +8,6 @@ int cmd_train(int argc, char **argv);
 int cmd_cameras(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_model(int argc, char **argv);
 
 #endif

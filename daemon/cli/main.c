@@ -22,6 +22,8 @@ static const struct command commands[] = {
      "self-supervised pretraining (DINO, BYOL, Barlow Twins, SimCLR), with checkpoints"},
     {"score", cmd_score, "score image files against the active model of a database (JSON lines)"},
     {"export", cmd_export, "the flagged frames of a database as a tar archive (images, heatmaps)"},
+    {"model", cmd_model,
+     "an outside checkpoint as a recipe's model (import); a model's patch tokens (tokens)"},
     {"cameras", cmd_cameras, "list the cameras the drivers can see (GigE/USB3 Vision, libcamera)"},
 };
 

@@ -7,13 +7,16 @@
 #include "array.h"
 #include "log.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "eval.h"
@@ -261,6 +264,16 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
     }
     if (o->save_dir && o->load_dir) {
         fprintf(stderr, "inspectd eval: --save and --load exclude each other\n");
+        return -1;
+    }
+    /* the teachers are written after each training run: an unwritable place is said now, not
+     * after the first run's minutes are spent */
+    if (o->save_dir && mkdir(o->save_dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "inspectd eval: --save %s: %s\n", o->save_dir, strerror(errno));
+        return -1;
+    }
+    if (o->save_dir && access(o->save_dir, W_OK | X_OK) < 0) {
+        fprintf(stderr, "inspectd eval: --save %s: %s\n", o->save_dir, strerror(errno));
         return -1;
     }
     if (have_dataset == (o->mvtec_dir != NULL) || optind != argc) {

@@ -1,7 +1,19 @@
-/* api_models.c — model versions, training (progress, start now) and scoring an uploaded image:
- * GET /api/v1/models, GET/POST /api/v1/train, POST /api/v1/score (each of a recipe). */
+/* api_models.c — model versions, training (progress, start now), scoring an uploaded image and
+ * registering an uploaded checkpoint: GET/POST /api/v1/models, GET/POST /api/v1/train,
+ * POST /api/v1/score (each of a recipe). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "store/store_alerts.h"
@@ -202,10 +214,143 @@ static void post_score(const struct http_request *req, struct http_reply *r)
     http_reply_json(r, 200, j);
 }
 
+/* ---- POST /api/v1/models: `inspectd model import` on an uploaded checkpoint ---- */
+
+/* Writes the upload to DB's models/imported/upload-XXXXXX.safetensors. Returns 0 with the path in
+ * out, or -1 (logged). */
+static int save_upload(const struct app *a, const struct http_request *req, char *out, size_t n)
+{
+    char db[PATH_MAX];
+    snprintf(db, sizeof db, "%s", a->cfg->store_path);
+    int len = snprintf(out, n, "%s/models", dirname(db));
+    int fd = -1;
+    if (len > 0 && (size_t)len + 40 < n && (mkdir(out, 0750) == 0 || errno == EEXIST) &&
+        (strcat(out, "/imported"), mkdir(out, 0750) == 0 || errno == EEXIST)) {
+        strcat(out, "/upload-XXXXXX.safetensors");
+        fd = mkstemps(out, 12);
+    }
+    bool ok = fd >= 0;
+    for (size_t off = 0; ok && off < req->body_len;) {
+        ssize_t w = write(fd, req->body + off, req->body_len - off);
+        ok = w > 0;
+        off += ok ? (size_t)w : 0;
+    }
+    ok = ok && fsync(fd) == 0;
+    if (fd >= 0) ok = close(fd) == 0 && ok;
+    if (!ok) {
+        log_error("POST /api/v1/models: cannot store the upload at %s: %s", out, strerror(errno));
+        if (fd >= 0) unlink(out);
+    }
+    return ok ? 0 : -1;
+}
+
+/* Runs `inspectd model import PATH --db DB [--recipe R]` and collects its output (stdout and
+ * stderr together) into out. Returns its exit status, 128 + N when killed by signal N (the daemon
+ * stopping ends it), or -1 (logged). */
+static int run_import(const struct app *a, const struct http_request *req, const char *path,
+                      const char *recipe, char *out, size_t n)
+{
+    char *argv[] = {"inspectd",
+                    "model",
+                    "import",
+                    (char *)path,
+                    "--db",
+                    (char *)a->cfg->store_path,
+                    recipe ? "--recipe" : NULL,
+                    (char *)recipe,
+                    NULL};
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC)) return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+    pid_t pid;
+    extern char **environ;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    if (rc) {
+        close(pipefd[0]);
+        log_error("POST /api/v1/models: cannot run /proc/self/exe: %s", strerror(rc));
+        return -1;
+    }
+    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    size_t len = 0;
+    int status = 0;
+    bool killed = false;
+    for (;;) {
+        ssize_t got = read(pipefd[0], out + len, n - 1 - len);
+        if (got > 0) len += (size_t)got;
+        if (len == n - 1) len = 0; /* keep the end: the JSON line and the last error come last */
+        if (got > 0) continue;
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        if (*req->stopping && !killed) kill(pid, SIGTERM), killed = true;
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    ssize_t got;
+    while (len < n - 1 && (got = read(pipefd[0], out + len, n - 1 - len)) > 0) len += (size_t)got;
+    out[len] = '\0';
+    close(pipefd[0]);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The JSON line of the import's output, or NULL. */
+static json_t *result_line(const char *out)
+{
+    for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (*p == '{') return json_loadb(p, strcspn(p, "\n"), 0, NULL);
+    return NULL;
+}
+
+/* The import's last error line without its time, level and tag. */
+static void last_error(const char *out, char *msg, size_t n)
+{
+    snprintf(msg, n, "the import failed");
+    for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        const char *e = strstr(p, " E ");
+        const char *nl = strchr(p, '\n');
+        if (!e || (nl && e > nl)) continue;
+        const char *text = strstr(e, ": ") ? strstr(e, ": ") + 2 : e + 3;
+        if (nl && text > nl) text = e + 3;
+        snprintf(msg, n, "%.*s", (int)((nl ? nl : text + strlen(text)) - text), text);
+    }
+}
+
+static void post_models(const struct http_request *req, struct http_reply *r)
+{
+    static const char *const allowed[] = {"recipe", NULL};
+    if (http_check_query(req, allowed, r) < 0) return;
+    const char *recipe = http_query(req, "recipe");
+    if (recipe && !config_valid_name(recipe))
+        return http_reply_error(r, 400, "recipe must be a recipe name");
+    const char *type = http_header(req, "Content-Type");
+    if (type && strncmp(type, "application/octet-stream", 24) != 0)
+        return http_reply_error(r, 415, "send the checkpoint's bytes as application/octet-stream");
+    if (req->body_len < 8) return http_reply_error(r, 400, "the body must be a .safetensors file");
+    char path[PATH_MAX + 64], out[16384], msg[512];
+    struct app *a = api_app(req);
+    if (save_upload(a, req, path, sizeof path)) return http_reply_error(r, 507, "cannot store it");
+    int rc = run_import(a, req, path, recipe, out, sizeof out);
+    json_t *model = rc == 0 || rc == 2 ? result_line(out) : NULL;
+    if (!model) unlink(path);
+    if (model) {
+        log_info("POST /api/v1/models: model %s registered for recipe %s (%s)",
+                 json_string_value(json_object_get(model, "version")),
+                 json_string_value(json_object_get(model, "recipe")),
+                 json_string_value(json_object_get(model, "status")));
+        return http_reply_json(r, rc == 0 ? 201 : 422, model);
+    }
+    last_error(out, msg, sizeof msg);
+    if (rc == 65) return http_reply_error(r, 400, "%s", msg);
+    if (rc == 1) return http_reply_error(r, strstr(msg, "no recipe named") ? 404 : 409, "%s", msg);
+    if (rc > 128) return http_reply_error(r, 503, "the daemon is stopping");
+    log_error("POST /api/v1/models: import exit %d: %s", rc, msg);
+    return http_reply_error(r, 500, "%s", msg);
+}
+
 const struct http_route api_models_routes[] = {
-    {"GET", "/api/v1/models", list_models},
-    {"GET", "/api/v1/train", get_train},
-    {"POST", "/api/v1/train", post_train},
-    {"POST", "/api/v1/score", post_score},
-    {0},
+    {"GET", "/api/v1/models", list_models}, {"POST", HTTP_MODEL_UPLOAD, post_models},
+    {"GET", "/api/v1/train", get_train},    {"POST", "/api/v1/train", post_train},
+    {"POST", "/api/v1/score", post_score},  {0},
 };

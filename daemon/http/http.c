@@ -38,6 +38,7 @@ struct http_server {
 struct pending {
     char *body;
     size_t len;
+    size_t max; /* the body's limit for this request */
     bool too_large;
 };
 
@@ -447,6 +448,24 @@ static void lower_priority_once(void)
         log_debug("http: cannot lower the connection thread's priority: %s", strerror(errno));
 }
 
+/* The body limit of a request: HTTP_MAX_MODEL for a checkpoint upload whose bearer token is
+ * right (nobody else gets to send a gigabyte), else [http] max_upload. */
+static size_t upload_limit(struct http_server *s, struct MHD_Connection *conn, const char *method,
+                           const char *url)
+{
+    if (strcmp(method, "POST") != 0 || strcmp(url, HTTP_MODEL_UPLOAD) != 0)
+        return (size_t)s->max_upload;
+    char token[sizeof s->token];
+    pthread_mutex_lock(&s->token_lock);
+    memcpy(token, s->token, sizeof token);
+    pthread_mutex_unlock(&s->token_lock);
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    bool ok = token[0] && h && strncmp(h, "Bearer ", 7) == 0 && same_secret(token, h + 7);
+    size_t max = (size_t)s->max_upload;
+    return ok && HTTP_MAX_MODEL > max ? HTTP_MAX_MODEL : max;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -456,10 +475,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     lower_priority_once();
     if (!p) {
         if (!(p = calloc(1, sizeof *p))) return MHD_NO;
+        p->max = upload_limit(s, conn, method, url);
         *con_cls = p;
         return MHD_YES;
     }
-    size_t max = (size_t)s->max_upload;
+    size_t max = p->max;
     if (!collect_body(p, upload_data, upload_size, max)) return MHD_YES;
 
     struct http_request req = {.ctx = s->ctx,

@@ -16,7 +16,8 @@
  * The server keeps its own copy of the token, which http_set_token() replaces (a reload).
  *
  * Limits ([http]): connections at once, seconds a connection may idle, request body bytes
- * (max_upload; JSON bodies are held to HTTP_MAX_JSON by their handlers), query string length
+ * (max_upload, HTTP_MAX_MODEL for an authorised checkpoint upload; JSON bodies are held to
+ * HTTP_MAX_JSON by their handlers), query string length
  * (HTTP_MAX_QUERY, 414 beyond).
  *
  * Each connection has its own thread; handlers run concurrently, fill a struct http_reply and
@@ -37,7 +38,11 @@
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_JSON   (64u << 10) /* a JSON request body */
-#define HTTP_MAX_QUERY  4096        /* bytes of query string */
+/* A checkpoint uploaded to POST /api/v1/models may be this large whatever max_upload says, once
+ * its request carries the right bearer token (checked before any of the body is read). */
+#define HTTP_MAX_MODEL    (1024ul << 20)
+#define HTTP_MODEL_UPLOAD "/api/v1/models"
+#define HTTP_MAX_QUERY    4096 /* bytes of query string */
 
 struct http_query_arg {
     const char *key;

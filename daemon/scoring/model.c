@@ -616,10 +616,10 @@ static int calibrate(struct scoring_model *m, const float *scratch, int nc,
         }
     }
     for (int i = 0; i < nc; i++)
-        cal[i] = m->readout == MODEL_READOUT_PATCH     ? scratch[i]
-                 : m->readout == MODEL_READOUT_ALIGNED ? scratch[nc + i]
-                                                       : fmaxf(scratch[i] / m->patch_unit,
-                                                               scratch[nc + i] / m->grid_unit);
+        cal[i] = m->readout == MODEL_READOUT_PATCH ? scratch[i]
+                 : m->readout == MODEL_READOUT_ALIGNED
+                     ? scratch[nc + i]
+                     : fmaxf(scratch[i] / m->patch_unit, scratch[nc + i] / m->grid_unit);
     int rc = knn_calibrate(cal, nc, o->false_alarm_rate, &r->threshold) ||
              model_set_calibration(m, cal, nc);
     free(cal);
@@ -694,8 +694,8 @@ int model_fit_input(struct scoring_model *m, const struct model_input *in,
     if (has_grid(m) && fit > split.bank_images) split.bank_images = (int)fit;
     /* frames of tiles: at least a few frames' tiles, each tile's patches all in the bank */
     split.bank_images = split.bank_images / per_frame > 4 ? split.bank_images / per_frame : 4;
-    if (per_frame == 1) split.bank_images = o->bank_images > fit || !has_grid(m) ? o->bank_images
-                                                                                  : (int)fit;
+    if (per_frame == 1)
+        split.bank_images = o->bank_images > fit || !has_grid(m) ? o->bank_images : (int)fit;
     size_t per = (size_t)m->channels * m->size * m->size, plane = (size_t)m->size * m->size;
     float *bank_imgs = malloc(sizeof(float) * per * (size_t)n);
     uint8_t *bank_masks = in->masks ? malloc(plane * (size_t)n) : NULL;
@@ -806,9 +806,9 @@ int model_build_streamed(const char *ckpt, const struct image_set *bank,
     }
     if (!gs || got < 0 || nc < 1) {
         fail(err, errsz, "%s",
-             !gs        ? "out of memory"
-             : got < 0  ? "cannot read the held-out frames"
-                        : "no held-out frame to calibrate on");
+             !gs       ? "out of memory"
+             : got < 0 ? "cannot read the held-out frames"
+                       : "no held-out frame to calibrate on");
         goto done;
     }
     float *scratch = malloc(sizeof(float) * 2 * (size_t)nc);
@@ -1098,7 +1098,9 @@ int model_frame_grid(const struct scoring_model *m, const struct region *r, int 
     for (int ty = 0; ty < ny; ty++)
         for (int tx = 0; tx < nx; tx++) {
             struct heatmap_part *p = &parts[ty * nx + tx];
-            *p = (struct heatmap_part){grids + (size_t)(ty * nx + tx) * m->gh * m->gw, m->gh, m->gw,
+            *p = (struct heatmap_part){grids + (size_t)(ty * nx + tx) * m->gh * m->gw,
+                                       m->gh,
+                                       m->gw,
                                        {rect[0], rect[1], rect[2], rect[3]}};
             if (v.tiles) /* a tile's padding beyond the ROI is 0: ignored */
                 p->rect[0] = x0[tx], p->rect[1] = y0[ty], p->rect[2] = p->rect[3] = m->size;

@@ -891,8 +891,8 @@ int scorer_score_image(struct scorer *s, const char *recipe, const void *data, s
         /* tiles: their grids stitched back into one over the image */
         if (view.tiles && heatmap &&
             (frame_grid = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID)) &&
-            model_frame_grid(m, NULL, bf.view.width, bf.view.height, grid, frame_grid, &gh,
-                             &gw) == 0) {
+            model_frame_grid(m, NULL, bf.view.width, bf.view.height, grid, frame_grid, &gh, &gw) ==
+                0) {
             free(grid);
             grid = frame_grid;
         } else if (frame_grid) {

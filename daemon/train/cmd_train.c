@@ -22,7 +22,6 @@
 #include <sysexits.h>
 
 #include "checkpoint.h"
-#include "rng.h"
 #include "cli/commands.h"
 #include "imageset.h"
 #include "parse.h"
@@ -30,9 +29,9 @@
 #include "train.h"
 #include "gemm.h"
 #include "train_cli.h"
+#include "train/register.h"
 #include "train/start.h"
 #include "store/scoring_store.h"
-#include "scoring/frame_region.h"
 #include "scoring/golive.h"
 #include "scoring/model.h"
 
@@ -51,8 +50,6 @@ struct train_cmd {
     bool fresh;           /* --fresh: no warm start */
     const char *progress; /* --progress FILE: the run's progress as JSON, replaced every second */
     struct train_knobs k;
-    int64_t *frames; /* with --db: the frames learnt from, newest first (nframes) */
-    int nframes;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -250,156 +247,6 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
     return 0;
 }
 
-/* Appends c->db's frames (newest first; of c->camera, captured since c->since_us) to set, up to
- * set->max. Returns 0 or -1 (logged). */
-/* The frames of a database as training reads them: the image through the region it was captured
- * with (frame_region.h), as the model will see it (fit, or its tiles). */
-struct db_frames {
-    struct store_pool *pool;
-    struct store_reader *r;
-    struct scoring_store *ss; /* confirmed defects and regions; NULL: none could be read */
-    struct frame_region_cache regions;
-};
-
-static void db_frames_close(struct db_frames *d)
-{
-    frame_region_free(&d->regions);
-    scoring_store_close(d->ss);
-    if (d->r) store_pool_put(d->pool, d->r);
-    store_pool_close(d->pool);
-    memset(d, 0, sizeof *d);
-}
-
-/* Returns 0, or -1 (logged). */
-static int db_frames_open(struct db_frames *d, const char *db)
-{
-    char err[512];
-    memset(d, 0, sizeof *d);
-    if (!(d->pool = store_pool_open(db, 1, err, sizeof err))) {
-        log_error("%s", err);
-        return -1;
-    }
-    d->r = store_pool_get(d->pool);
-    if (!(d->ss = scoring_store_open(db, err, sizeof err)))
-        log_warn("%s: confirmed defects cannot be left out, nor regions read: %s", db, err);
-    return 0;
-}
-
-/* How the run's model will see frames (its knobs) through region r. */
-static struct image_view train_view(const struct train_cmd *c, const struct region *r)
-{
-    return (struct image_view){
-        .region = r, .tiles = c->k.input == MODEL_INPUT_TILES, .overlap = c->k.tile_overlap};
-}
-
-/* Frame id's image as c's model sees it, appended to set (its tiles, all of them, as one frame).
- * Returns how many images were added (0: the frame has no image, or it was skipped), or -1 on a
- * database error or out of memory (logged). */
-static int db_frame_add(const struct train_cmd *c, struct db_frames *d, int64_t id,
-                        struct image_set *set)
-{
-    void *data = NULL;
-    size_t size = 0;
-    struct store_frame_info info;
-    const struct region *region = NULL;
-    char err[512], what[48];
-    snprintf(what, sizeof what, "frame %lld", (long long)id);
-    int found = store_get_image(d->r, id, &data, &size, &info), n = 0;
-    if (found < 0) {
-        log_error("%s: %s", c->db, store_reader_errmsg(d->r));
-        n = -1;
-    } else if (found == 1 && d->ss && frame_region_of(&d->regions, d->ss, id, &region, err,
-                                                      sizeof err)) {
-        log_error("%s: %s", c->db, err);
-        n = -1;
-    } else if (found == 1) {
-        struct image_view v = train_view(c, region);
-        n = image_set_add_region(set, data, size, what, &v);
-    }
-    free(data);
-    return n;
-}
-
-/* Frame id for training: fit, the frame itself; tiles, TRAIN_TILES_PER_FRAME of its tiles drawn
- * at random (seeded by the run's seed and the frame). Returns as db_frame_add. */
-#define TRAIN_TILES_PER_FRAME 8
-static int db_frame_train(const struct train_cmd *c, struct db_frames *d, int64_t id,
-                          struct image_set *set)
-{
-    if (c->k.input != MODEL_INPUT_TILES) return db_frame_add(c, d, id, set);
-    struct image_set all = {.size = set->size, .channels = set->channels};
-    int n = db_frame_add(c, d, id, &all), pick[TRAIN_TILES_PER_FRAME], k = 0;
-    struct rng rng = rng_seed(c->k.t.seed, (uint64_t)id);
-    /* k distinct tiles of the n: a partial Fisher-Yates shuffle of the indices */
-    int *order = n > 0 ? malloc(sizeof(int) * (size_t)n) : NULL;
-    for (int i = 0; order && i < n; i++) order[i] = i;
-    for (; order && k < n && k < TRAIN_TILES_PER_FRAME; k++) {
-        int j = k + (int)(rng_next(&rng) % (uint64_t)(n - k)), t = order[j];
-        order[j] = order[k], order[k] = t, pick[k] = t;
-    }
-    int rc = n <= 0 ? n : !order ? -1 : image_set_add_images(set, &all, pick, k);
-    free(order);
-    image_set_free(&all);
-    return rc;
-}
-
-/* Keeps id as one of the frames a run learnt from (for --register). Returns 0 or -1. */
-static int remember_frame(struct train_cmd *c, int64_t id)
-{
-    if (c->nframes % 256 == 0) {
-        int64_t *p = realloc(c->frames, sizeof(int64_t) * (size_t)(c->nframes + 256));
-        if (!p) return log_error("out of memory"), -1;
-        c->frames = p;
-    }
-    c->frames[c->nframes++] = id;
-    return 0;
-}
-
-static int load_db(struct train_cmd *c, struct image_set *set)
-{
-    enum { PAGE = 256 };
-    struct db_frames d;
-    if (db_frames_open(&d, c->db)) return -1;
-    struct store_reader *r = d.r;
-    struct store_frame_info *page = malloc(sizeof *page * PAGE);
-    int rc = page ? 0 : -1, listed = 1;
-    if (!page) log_error("out of memory");
-    if (!rc && c->camera && store_has_camera(r, c->camera) != 1) {
-        log_error("%s: no frames of a camera named '%s'", c->db, c->camera);
-        rc = -1;
-    }
-    for (int64_t before = 0; !rc && listed > 0 && set->n < set->max;) {
-        listed = store_list_recipe_frames(r, c->recipe_name, before, page, PAGE);
-        bool recent = false;
-        for (int i = 0; i < listed && !rc && set->n < set->max; i++) {
-            if (page[i].captured_at_us < c->since_us) continue;
-            if (c->camera && strcmp(page[i].camera, c->camera) != 0) {
-                recent = true; /* another camera's frame of the recipe: of its time all the same */
-                continue;
-            }
-            recent = true;
-            int defect = d.ss ? scoring_store_confirmed_defect(d.ss, page[i].id) : 0;
-            if (defect < 0) {
-                log_error("%s: %s", c->db, scoring_store_errmsg(d.ss));
-                rc = -1;
-                continue;
-            }
-            if (defect) continue; /* an operator confirmed it: not a normal product */
-            int added = db_frame_train(c, &d, page[i].id, set);
-            if (added < 0 || (added > 0 && remember_frame(c, page[i].id))) rc = -1;
-        }
-        if (listed < 0) {
-            log_error("%s: %s", c->db, store_reader_errmsg(r));
-            rc = -1;
-        }
-        if (listed > 0) before = page[listed - 1].id;
-        if (!recent && c->since_us > 0) break; /* ids grow with time: older pages only from here */
-    }
-    free(page);
-    db_frames_close(&d);
-    return rc;
-}
-
 /* With --db: the recipe trained (--recipe, or the database's only one). Returns 0 or -1 (logged).
  */
 static int pick_recipe(struct train_cmd *c)
@@ -417,10 +264,18 @@ static int pick_recipe(struct train_cmd *c)
     return rc ? -1 : 0;
 }
 
-/* The training images, from the directory or the database. Returns 0 or -1 (logged). */
-static int load_images(struct train_cmd *c, struct image_set *set)
+/* The training images, from the directory or the database (q, whose frames it records). Returns
+ * 0 or -1 (logged). */
+static int load_images(const struct train_cmd *c, struct train_frames *q, struct image_set *set)
 {
-    if (c->db) return load_db(c, set);
+    *q = (struct train_frames){.db = c->db,
+                               .recipe = c->recipe_name,
+                               .camera = c->camera,
+                               .since_us = c->since_us,
+                               .input = (enum model_input_mode)c->k.input,
+                               .tile_overlap = c->k.tile_overlap,
+                               .seed = c->k.t.seed};
+    if (c->db) return train_load_frames(q, set);
     return image_set_add_dir(set, c->images_dir) < 0 ? -1 : 0;
 }
 
@@ -799,117 +654,34 @@ static int start_run(struct run *r, const struct image_set *set)
     return rc;
 }
 
-/* Tiles: the bank from every tile of up to TILES_BANK_FRAMES of the run's frames, the threshold
- * from the worst tile of each held-out frame (every fifth, up to calib_images), read one at a
- * time: a frame of big tiles' worth is too much to hold by the hundred. */
-#define TILES_BANK_FRAMES 8
-
-struct held_out {
-    const struct train_cmd *c;
-    struct db_frames *d;
-    int next, used, max; /* the next of c->frames to look at; frames given; at most */
-};
-
-/* model_build_streamed's next(): the next held-out frame's tiles. */
-static int next_held_out(void *arg, struct image_set *one)
-{
-    struct held_out *h = arg;
-    while (h->used < h->max && h->next < h->c->nframes) {
-        int i = h->next++;
-        if (i % 5 != 4 && !(i == h->c->nframes - 1 && h->used == 0)) continue;
-        int n = db_frame_add(h->c, h->d, h->c->frames[i], one);
-        if (n < 0) return -1;
-        if (n > 0) return h->used++, 1;
-    }
-    return 0;
-}
-
-static int build_tiles(const struct train_cmd *c, const char *ckpt,
-                       const struct model_build_options *o, const char *bank,
-                       struct model_build_result *res, char *err, size_t errsz)
-{
-    struct db_frames d;
-    if (db_frames_open(&d, c->db)) return snprintf(err, errsz, "cannot read %s", c->db), -1;
-    struct image_set set = {.size = c->k.size, .channels = c->k.channels};
-    int rc = 0;
-    for (int i = 0, frames = 0; !rc && i < c->nframes && frames < TILES_BANK_FRAMES; i++)
-        if (i % 5 != 4) {
-            int n = db_frame_add(c, &d, c->frames[i], &set);
-            frames += n > 0;
-            if (n < 0) rc = -1;
-        }
-    struct held_out h = {.c = c, .d = &d, .max = o->calib_images};
-    if (rc)
-        snprintf(err, errsz, "cannot read the bank's frames");
-    else
-        rc = model_build_streamed(ckpt, &set, next_held_out, &h, o, bank, res, err, errsz);
-    image_set_free(&set);
-    db_frames_close(&d);
-    return rc;
-}
-
-/* Builds the bank beside the checkpoint (FILE.safetensors → FILE.bank.safetensors), calibrates
- * and registers the model as the database's active one. Returns 0 or -1 (logged). */
-static int register_model(const struct run *r, const struct image_set *set)
+/* Builds the bank beside the checkpoint, calibrates and registers the model as the database's
+ * active one (train/register.h). Returns 0 or -1 (logged). */
+static int register_model(const struct run *r, const struct train_frames *q,
+                          const struct image_set *set)
 {
     const struct train_cmd *c = r->c;
-    char ckpt[PATH_MAX], bank[PATH_MAX + 32], err[512], version[64], meta[1024];
+    char ckpt[PATH_MAX], meta[256];
     if (!realpath(c->out, ckpt)) {
         log_error("%s: %s", c->out, strerror(errno));
         return -1;
     }
-    model_bank_path(ckpt, bank, sizeof bank);
-    struct model_build_options o;
-    struct model_build_result res;
-    model_build_defaults(&o);
-    o.threads = c->k.t.threads;
-    o.readout = (enum model_readout)c->k.readout;
-    o.aggregate = c->k.aggregate;
-    o.input = (enum model_input_mode)c->k.input;
-    o.tile_overlap = c->k.tile_overlap;
-    if (o.input == MODEL_INPUT_TILES ? build_tiles(c, ckpt, &o, bank, &res, err, sizeof err)
-                                     : model_build(ckpt, set, &o, bank, &res, err, sizeof err)) {
-        log_error("model not registered: %s", err);
-        return -1;
-    }
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(version, sizeof version, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(meta, sizeof meta,
-             "{\"bank_rows\":%d,\"bank_images\":%d,\"calibration_images\":%d,"
-             "\"false_alarm_rate\":%g,\"readout\":\"%s\",\"input\":\"%s\",\"steps\":%ld,"
-             "\"run_steps\":%ld,\"start\":\"%s\",\"recipe\":\"%s\",\"method\":\"%s\"}",
-             res.bank_rows, res.bank_images, res.calib_images, o.false_alarm_rate,
-             model_readout_name(res.readout), model_input_name(o.input), r->s->student.adam_step,
-             r->s->student.adam_step - c->k.t.run_first, train_start_name(r->start), c->recipe_name,
-             ssl_method_name(c->k.t.method));
-    struct scoring_store *ss = scoring_store_open(c->db, err, sizeof err);
-    int64_t id = 0;
-    char why[256] = "";
-    bool ok = ss && golive_allowed(ss, c->recipe_name, ckpt, bank, c->k.t.threads, why, sizeof why);
-    if (ss && !ok) {
-        size_t len = strlen(meta);
-        snprintf(meta + len - 1, sizeof meta - len + 1, ",\"rejected\":\"%s\"}", why);
-    }
-    int rc =
-        ss ? scoring_store_register_model(ss, c->recipe_name, version, ckpt, bank, res.threshold,
-                                          set->frames ? set->frames : set->n, r->loss, meta, ok,
-                                          &id, version, sizeof version)
-           : -1;
-    if (rc)
-        log_error("model not registered: %s", ss ? scoring_store_errmsg(ss) : err);
-    else if (!ok)
-        log_error("model %s rejected, the active one keeps scoring: it %s", version, why), rc = -1;
-    else
-        log_info("model %s (id %lld) now scores recipe %s of %s: %s readout, %s input, bank of %d "
-                 "rows from %d %s, threshold %.4f from %d held-out frames",
-                 version, (long long)id, c->recipe_name, c->db, model_readout_name(res.readout),
-                 model_input_name(o.input), res.bank_rows, res.bank_images,
-                 o.input == MODEL_INPUT_TILES ? "tiles" : "frames", res.threshold,
-                 res.calib_images);
-    scoring_store_close(ss);
-    return rc;
+             "\"steps\":%ld,\"run_steps\":%ld,\"start\":\"%s\",\"method\":\"%s\"",
+             r->s->student.adam_step, r->s->student.adam_step - c->k.t.run_first,
+             train_start_name(r->start), ssl_method_name(c->k.t.method));
+    struct train_register a = {.db = c->db,
+                               .recipe = c->recipe_name,
+                               .ckpt = ckpt,
+                               .threads = c->k.t.threads,
+                               .readout = (enum model_readout)c->k.readout,
+                               .aggregate = c->k.aggregate,
+                               .input = (enum model_input_mode)c->k.input,
+                               .tile_overlap = c->k.tile_overlap,
+                               .frames = q,
+                               .loss = r->loss,
+                               .meta = meta};
+    struct train_registered out;
+    return train_register_model(&a, set, &out) == 0 ? 0 : -1;
 }
 
 int cmd_train(int argc, char **argv)
@@ -941,13 +713,16 @@ int cmd_train(int argc, char **argv)
     const char *source = source_name(&c, source_buf, sizeof source_buf);
     struct image_set set = {.size = c.k.size, .channels = c.k.channels, .max = c.k.max_images};
     write_progress(&c, "loading", 0, 0, 0, 0, 0, 0, 0);
-    if (load_images(&c, &set)) {
+    struct train_frames q;
+    if (load_images(&c, &q, &set)) {
+        free(q.ids);
         image_set_free(&set);
         return 1;
     }
     if (set.n < 2) {
         log_error("%s: %d usable images; need at least 2", source, set.n);
         image_set_free(&set);
+        free(q.ids);
         return 1;
     }
     image_set_stats(&set);
@@ -962,6 +737,7 @@ int cmd_train(int argc, char **argv)
     if (rc) {
         log_error("%s", err);
         image_set_free(&set);
+        free(q.ids);
         return rc == -1 ? EX_CONFIG : 1;
     }
     struct run r = {.c = &c,
@@ -974,6 +750,7 @@ int cmd_train(int argc, char **argv)
         dino_step_destroy(&s);
         image_set_free(&set);
         free(r.model_json);
+        free(q.ids);
         return 1;
     }
     if (r.budget_spent)
@@ -988,11 +765,11 @@ int cmd_train(int argc, char **argv)
     bool finished = rc == 0 || (rc == 1 && r.reached_max_steps && !stop_requested);
     if (!saved && finished && c.register_model) {
         write_progress(&c, "registering", s.student.adam_step, r.total, 0, r.loss, 0, 0, 0);
-        if (register_model(&r, &set)) saved = -1;
+        if (register_model(&r, &q, &set)) saved = -1;
     }
     dino_step_destroy(&s);
     image_set_free(&set);
     free(r.model_json);
-    free(c.frames);
+    free(q.ids);
     return rc < 0 || saved ? 1 : 0;
 }

@@ -42,4 +42,22 @@ set +e
 rc=$?
 set -e
 [ "$rc" -eq 64 ] && grep -q "bad value '12' for --classes" "$out"
+
+# --save makes its folder, and says at once when it cannot (before any minute of training);
+# --load scores the saved teacher
+dir=$(mktemp -d)
+trap 'rm -f "$out"; rm -rf "$dir"' EXIT
+"$bin" eval --dataset fashion-mnist --classes 0 --minutes 0.05 --epochs 1 --train-limit 128 \
+    --test-limit 200 --dim 32 --depth 1 --heads 2 --batch 32 --locals 2 --save "$dir/new" \
+    >/dev/null 2>&1
+[ -s "$dir/new/class-0.safetensors" ]
+"$bin" eval --dataset fashion-mnist --classes 0 --train-limit 128 --test-limit 200 --dim 32 \
+    --depth 1 --heads 2 --load "$dir/new" >"$out" 2>/dev/null
+tail -1 "$out" | grep -qE '^mean_auroc: [0-9]+\.[0-9]+$'
+touch "$dir/file"
+set +e
+"$bin" eval --dataset fashion-mnist --classes 0 --save "$dir/file/sub" >/dev/null 2>"$out"
+rc=$?
+set -e
+[ "$rc" -eq 64 ] && grep -q -- "--save $dir/file/sub: Not a directory" "$out"
 echo ok

@@ -6,7 +6,10 @@
      small export (`inspectd export --dataset`), whose checkpoint holds what `inspectd train`
      writes (the training state and its metadata);
   3. `inspectd train --init` starts from it, and `inspectd model import` registers it so that
-     `inspectd score` scores with it.
+     `inspectd score` scores with it;
+  4. an official DINO checkpoint (main_dino.py's dict, the DDP student's "module.backbone." and
+     "module.head." names) through tools/torch/export_state_dict.py --model and `inspectd model
+     import`.
 Needs Debian's python3-torch and python3-torchvision (run with /usr/bin/python3)."""
 import json
 import os
@@ -82,6 +85,32 @@ def main():
     r = run([BIN, "train", "--images", os.path.join(data, "train", "good"), "--init", ckpt,
              "--out", os.path.join(tmp, "f2.safetensors"), "--epochs", "1", *MODEL])
     assert "starting from the weights of" in r.stderr, r.stderr
+
+    # the daemon's scoring loads it
+    r = run([BIN, "model", "import", ckpt, "--db", db])
+    version = json.loads(r.stdout)["version"]
+    image = os.path.join(data, "test", "good", sorted(os.listdir(os.path.join(data, "test",
+                                                                              "good")))[0])
+    r = run([BIN, "score", "--db", db, image])
+    scored = json.loads(r.stdout)
+    assert scored["model"] == version and scored["score"] > 0, scored
+
+    # an official DINO checkpoint: {"student": DDP names, "teacher": ..., "epoch": ...}
+    import torch
+    student, teacher = im.make_pair(dict(im.default_model(), dim=32, depth=2, heads=2, patch=8,
+                                         head_hidden=64, head_bottleneck=32, head_out=128), 5)
+    wrapped = {"module.backbone." + k: v for k, v in student.backbone.state_dict().items()}
+    wrapped.update({"module.head." + k: v for k, v in student.head.state_dict().items()})
+    pth = os.path.join(tmp, "checkpoint.pth")
+    torch.save({"student": wrapped, "teacher": {}, "epoch": 3}, pth)
+    converted = os.path.join(tmp, "dino.safetensors")
+    run([sys.executable, os.path.join(ROOT, "tools", "torch", "export_state_dict.py"), pth,
+         converted, "--model", "--key", "student", "--heads", "2"])
+    back, cfg, (mean, std), _ = im.load_checkpoint(converted)
+    assert cfg["head_out"] == 128 and cfg["img_size"] == 64 and cfg["heads"] == 2, cfg
+    assert torch.equal(back.backbone.blocks[1].mlp.fc2.weight, student.backbone.blocks[1].mlp.fc2.weight)
+    r = run([BIN, "model", "import", converted, "--db", db])
+    assert json.loads(r.stdout)["status"] == "active", r.stdout
     print("ok: step equivalence max rel err %.2e; 2 gloo processes %.1f images/s" %
           (worst, speed))
 
