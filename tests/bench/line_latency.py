@@ -122,7 +122,8 @@ def main():
                             "inspectd/line/result", "-F", "%U %p", "-i", "bench-line"],
                            stdout=open(sub_path, "w"), stderr=subprocess.DEVNULL)
     frames = int((args.seconds + args.down_seconds) * 20) + 200
-    d, port = run_daemon(exe, tmp, db, 20, frames, 0.05, 2, LINE.format(mqtt=mqtt, plc=plc))
+    d, port = run_daemon(exe, tmp, db, 20, frames, 0.05, 2,
+                         extra=LINE.format(mqtt=mqtt, plc=plc))
     trainer = subprocess.Popen(["nice", "-n", "19", exe, "train", "--db", db, "--out",
                                 os.path.join(tmp, "busy.safetensors"), "--size", "64",
                                 "--threads", "1", "--minutes",
