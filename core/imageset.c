@@ -186,6 +186,31 @@ int image_set_add_encoded(struct image_set *set, const void *buf, size_t len, co
     return 1;
 }
 
+int image_set_add_images(struct image_set *set, const struct image_set *from, const int *idx, int n)
+{
+    if (set->max > 0 && n > set->max - set->n) n = set->max - set->n;
+    if (n <= 0) return 0;
+    size_t img = (size_t)set->channels * set->size * set->size,
+           plane = (size_t)set->size * set->size;
+    if (reserve(set, (size_t)n) || (from->masks && want_masks(set))) {
+        log_error("out of memory for %d images", set->n + n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        memcpy(set->pixels + img * set->n, from->pixels + img * idx[i], sizeof(float) * img);
+        if (from->masks)
+            memcpy(set->masks + plane * set->n, from->masks + plane * idx[i], plane);
+        else
+            inspect_whole(set);
+        set->n++;
+    }
+    if (end_frame(set)) {
+        log_error("out of memory for %d images", set->n);
+        return -1;
+    }
+    return n;
+}
+
 int image_set_add_file(struct image_set *set, const char *path)
 {
     size_t len = 0;

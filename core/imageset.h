@@ -61,6 +61,12 @@ int image_view_tiles(const struct image_view *v, int size, int width, int height
                      int *x0, int *y0, char *err, size_t errsz);
 #define IMAGE_VIEW_MAX_TILES 64
 
+/* Appends images idx (n of them) of from (same size and channels), with their masks, as one frame
+ * (tiles sampled from a frame). Returns n, 0 when the set is full (max), or -1 when out of memory
+ * (logged). */
+int image_set_add_images(struct image_set *set, const struct image_set *from, const int *idx,
+                         int n);
+
 /* Appends one JPEG/PNG file; as image_set_add_encoded (an unreadable file is skipped, logged). */
 int image_set_add_file(struct image_set *set, const char *path);
 

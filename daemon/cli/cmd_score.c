@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "commands.h"
 #include "parse.h"
+#include "image.h"
 #include "imageset.h"
 #include "scoring/model.h"
 #include "store/scoring_store.h"
@@ -30,13 +32,17 @@ static void usage(FILE *out)
             "  --recipe NAME       the recipe whose model scores (default: the database's only\n"
             "                      recipe with a model)\n"
             "  --heatmap-dir DIR   also write each image's heatmap as DIR/NAME.heatmap.jpg\n"
+            "  --grid              also print each image's patch scores: \"grid\": {\"w\", \"h\",\n"
+            "                      \"values\"}, one grid over the whole image, row by row (the\n"
+            "                      tiles' grids stitched back for a model with input tiles)\n"
             "  --threads N         workers (default 2)\n"
             "  --gemm B            matrix products: auto (onednn when built with it), onednn\n"
             "                      or openblas (default auto)\n"
             "  --precision P       matmul inputs: f32, or bf16 (onednn on a CPU with AVX-512\n"
             "                      BF16 or AMX) (default f32)\n"
             "Prints one JSON line per image: file, score, score_norm, flagged, model (and\n"
-            "heatmap); an unreadable image gets a line with \"error\", and the exit code is 1.\n");
+            "heatmap, grid); an unreadable image gets a line with \"error\", and the exit code is "
+            "1.\n");
 }
 
 static int read_file(const char *path, void **data, size_t *size)
@@ -54,16 +60,15 @@ static int read_file(const char *path, void **data, size_t *size)
 }
 
 static int write_heatmap(const char *dir, const char *file, const void *data, size_t size,
-                         const struct scoring_model *m, const float *grid, char *out, size_t outsz,
-                         char *err, size_t errsz)
+                         const struct scoring_model *m, const float *grid, int gh, int gw,
+                         char *out, size_t outsz, char *err, size_t errsz)
 {
     char copy[PATH_MAX];
     snprintf(copy, sizeof copy, "%s", file);
     snprintf(out, outsz, "%s/%s.heatmap.jpg", dir, basename(copy));
     uint8_t *jpeg = NULL;
     size_t len = 0;
-    if (heatmap_jpeg(data, size, grid, m->gh, m->gw, m->threshold, &jpeg, &len, err, errsz))
-        return -1;
+    if (heatmap_jpeg(data, size, grid, gh, gw, m->threshold, &jpeg, &len, err, errsz)) return -1;
     FILE *f = fopen(out, "wb");
     int rc = f && fwrite(jpeg, 1, len, f) == len ? 0 : -1;
     if (f && fclose(f)) rc = -1;
@@ -73,45 +78,66 @@ static int write_heatmap(const char *dir, const char *file, const void *data, si
 }
 
 /* Scores one file and prints its line. Returns 0, or 1 when it could not be scored. */
+/* The grid (gh, gw) as JSON: {"w", "h", "values"}. */
+static json_t *grid_json(const float *grid, int gh, int gw)
+{
+    json_t *values = json_array();
+    for (int i = 0; values && i < gh * gw; i++)
+        json_array_append_new(values, json_real((double)grid[i]));
+    return json_pack("{s:i, s:i, s:o}", "w", gw, "h", gh, "values", values);
+}
+
 static int score_one(const char *file, struct scoring_model *m, const char *version,
-                     const char *heatmap_dir, int threads)
+                     const char *heatmap_dir, bool want_grid, int threads)
 {
     void *data = NULL;
     size_t size = 0;
     char err[512] = "", heat[PATH_MAX + 32] = "";
-    struct image_set one = {.size = m->size, .channels = m->channels, .max = 1};
-    float score = 0, *grid = malloc(sizeof(float) * (size_t)m->gh * m->gw);
-    int ok = grid != NULL;
-    if (!ok) snprintf(err, sizeof err, "out of memory");
-    if (ok && read_file(file, &data, &size)) ok = 0, snprintf(err, sizeof err, "cannot read");
-    if (ok && image_set_add_encoded(&one, data, size, file) != 1)
+    /* the whole image, shrunk (fit) or cut into tiles as the model was trained */
+    struct image_set one = {.size = m->size, .channels = m->channels};
+    struct image_view view = model_view(m, NULL);
+    float score = 0, *grid = NULL, *frame = NULL;
+    int ok = 1, w = 0, h = 0, gh = m->gh, gw = m->gw;
+    if (read_file(file, &data, &size)) ok = 0, snprintf(err, sizeof err, "cannot read");
+    if (ok && (image_probe(data, size, &w, &h) != IMAGE_OK ||
+               image_set_add_region(&one, data, size, file, &view) < 1))
         ok = 0, snprintf(err, sizeof err, "not a decodable JPEG or PNG image");
-    if (ok && model_score(m, one.pixels, 1, threads, &score, grid, err, sizeof err)) ok = 0;
+    if (ok && !(grid = malloc(sizeof(float) * (size_t)m->gh * m->gw * one.n)))
+        ok = 0, snprintf(err, sizeof err, "out of memory");
+    struct model_input in = model_input_of(&one);
+    if (ok && model_score_input(m, &in, threads, &score, grid, err, sizeof err)) ok = 0;
+    if (ok && (heatmap_dir || want_grid) && view.tiles &&
+        (!(frame = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID)) ||
+         model_frame_grid(m, NULL, w, h, grid, frame, &gh, &gw)))
+        ok = 0, snprintf(err, sizeof err, "out of memory");
     if (ok && heatmap_dir &&
-        write_heatmap(heatmap_dir, file, data, size, m, grid, heat, sizeof heat, err, sizeof err))
+        write_heatmap(heatmap_dir, file, data, size, m, frame ? frame : grid, gh, gw, heat,
+                      sizeof heat, err, sizeof err))
         ok = 0;
     json_t *j = ok ? json_pack("{s:s, s:f, s:f, s:b, s:s}", "file", file, "score", (double)score,
                                "score_norm", (double)(score / m->threshold), "flagged",
                                score > m->threshold, "model", version)
                    : json_pack("{s:s, s:s}", "file", file, "error", err);
     if (ok && heatmap_dir) json_object_set_new(j, "heatmap", json_string(heat));
+    if (ok && want_grid) json_object_set_new(j, "grid", grid_json(frame ? frame : grid, gh, gw));
     char *line = json_dumps(j, JSON_COMPACT);
     puts(line ? line : "{\"error\":\"out of memory\"}");
     free(line);
     json_decref(j);
-    free(data), free(grid);
+    free(data), free(grid), free(frame);
     image_set_free(&one);
     return ok ? 0 : 1;
 }
 
 int cmd_score(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", 1, 0, 'd'},        {"heatmap-dir", 1, 0, 'm'},
-                                         {"threads", 1, 0, 't'},   {"gemm", 1, 0, 'g'},
-                                         {"precision", 1, 0, 'p'}, {"help", 0, 0, 'h'},
-                                         {"recipe", 1, 0, 'r'},    {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"db", 1, 0, 'd'},     {"heatmap-dir", 1, 0, 'm'}, {"threads", 1, 0, 't'},
+        {"gemm", 1, 0, 'g'},   {"precision", 1, 0, 'p'},   {"help", 0, 0, 'h'},
+        {"recipe", 1, 0, 'r'}, {"grid", 0, 0, 'G'},        {0, 0, 0, 0}};
     const char *db = NULL, *heatmap_dir = NULL, *recipe = NULL;
     int threads = 2, c;
+    bool want_grid = false;
     enum gemm_backend backend = GEMM_AUTO;
     enum gemm_precision precision = GEMM_F32;
     optind = 1;
@@ -122,6 +148,8 @@ int cmd_score(int argc, char **argv)
             recipe = optarg;
         else if (c == 'm')
             heatmap_dir = optarg;
+        else if (c == 'G')
+            want_grid = true;
         else if (c == 't' && parse_int(optarg, 1, 64, &threads) == 0)
             continue;
         else if (c == 'g' && gemm_backend_parse(optarg, &backend) == 0)
@@ -170,7 +198,7 @@ int cmd_score(int argc, char **argv)
     gemm_set_threads(threads);
     int failed = 0;
     for (int i = optind; i < argc; i++)
-        failed |= score_one(argv[i], &m, row.version, heatmap_dir, threads);
+        failed |= score_one(argv[i], &m, row.version, heatmap_dir, want_grid, threads);
     model_free(&m);
     return failed;
 }

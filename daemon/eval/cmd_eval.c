@@ -145,7 +145,7 @@ static int parse_args(int argc, char **argv, struct eval_options *o)
                                         {"runs", 1, 0, O_RUNS},
                                         {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
-    struct option opts[N_OWN + 32];
+    struct option opts[N_OWN + TRAIN_CLI_MAX + 1];
     if (train_cli_options(TRAIN_CLI_EVAL, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
     struct train_knobs k = {.t = o->train, .size = o->size, .channels = o->channels};
     struct train_options *t = &k.t;

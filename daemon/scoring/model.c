@@ -599,11 +599,41 @@ static int frame_readouts(const struct scoring_model *m, const struct model_inpu
     return rc;
 }
 
-/* The held-out frames' scores (cal_scores, nc of them) of the cal frames of in, fused for BOTH
- * with the readouts' units (their medians on these frames, set here). scratch: 2·nc floats. */
-static int calibration_scores(struct scoring_model *m, const struct model_input *in, const int *cal,
-                              int nc, int threads, float *scratch, float *cal_scores, char *err,
-                              size_t errsz)
+/* The threshold of m from the readouts of nc held-out frames (ps: scratch[0, nc), gs: scratch[nc,
+ * 2 nc)): for BOTH the readouts' units first (their medians on these frames), then each frame's
+ * score (fused for BOTH), its (1 − rate) quantile, and the scores kept as m's calibration. */
+static int calibrate(struct scoring_model *m, const float *scratch, int nc,
+                     const struct model_build_options *o, struct model_build_result *r, char *err,
+                     size_t errsz)
+{
+    float *cal = malloc(sizeof(float) * (size_t)(nc ? nc : 1));
+    if (!cal) return fail(err, errsz, "out of memory for calibration");
+    if (m->readout == MODEL_READOUT_BOTH) {
+        m->patch_unit = median_unit(scratch, nc), m->grid_unit = median_unit(scratch + nc, nc);
+        if (m->patch_unit < 0 || m->grid_unit < 0) {
+            free(cal);
+            return fail(err, errsz, "out of memory");
+        }
+    }
+    for (int i = 0; i < nc; i++)
+        cal[i] = m->readout == MODEL_READOUT_PATCH ? scratch[i]
+                 : m->readout == MODEL_READOUT_ALIGNED
+                     ? scratch[nc + i]
+                     : fmaxf(scratch[i] / m->patch_unit, scratch[nc + i] / m->grid_unit);
+    int rc = knn_calibrate(cal, nc, o->false_alarm_rate, &r->threshold) ||
+             model_set_calibration(m, cal, nc);
+    free(cal);
+    if (rc) return fail(err, errsz, "out of memory for calibration");
+    m->threshold = r->threshold;
+    m->trained_rate = (float)o->false_alarm_rate;
+    r->calib_images = nc;
+    return 0;
+}
+
+/* The readouts (scratch: ps in [0, nc), gs in [nc, 2 nc)) of the held-out frames cal of in. */
+static int calibration_readouts(struct scoring_model *m, const struct model_input *in,
+                                const int *cal, int nc, int threads, float *scratch, char *err,
+                                size_t errsz)
 {
     int rc = 0;
     for (int k = 0; !rc && k < nc; k++) {
@@ -614,17 +644,7 @@ static int calibration_scores(struct scoring_model *m, const struct model_input 
         rc = frame_readouts(m, in, f, tok, first, threads, &scratch[k], &scratch[nc + k]);
         free(tok);
     }
-    if (rc) return fail(err, errsz, "out of memory for patch scores");
-    if (m->readout == MODEL_READOUT_BOTH) {
-        m->patch_unit = median_unit(scratch, nc), m->grid_unit = median_unit(scratch + nc, nc);
-        if (m->patch_unit < 0 || m->grid_unit < 0) return fail(err, errsz, "out of memory");
-    }
-    for (int i = 0; i < nc; i++)
-        cal_scores[i] = m->readout == MODEL_READOUT_PATCH ? scratch[i]
-                        : m->readout == MODEL_READOUT_ALIGNED
-                            ? scratch[nc + i]
-                            : fmaxf(scratch[i] / m->patch_unit, scratch[nc + i] / m->grid_unit);
-    return 0;
+    return rc ? fail(err, errsz, "out of memory for patch scores") : 0;
 }
 
 /* The images and masks of the frames idx (n of them) of in, one after the other, into images
@@ -642,9 +662,9 @@ static int gather_frames(const struct scoring_model *m, const struct model_input
     return k;
 }
 
-int model_fit_input(struct scoring_model *m, const struct model_input *in,
-                    const struct model_build_options *o, struct model_build_result *r, char *err,
-                    size_t errsz)
+/* m's scoring settings from o, before its banks are built. Returns 0, or -1 with the reason. */
+static int fit_settings(struct scoring_model *m, const struct model_build_options *o,
+                        struct model_build_result *r, char *err, size_t errsz)
 {
     memset(r, 0, sizeof *r);
     m->layer = model_scoring_layer(&m->vit.cfg, o->layer);
@@ -653,9 +673,17 @@ int model_fit_input(struct scoring_model *m, const struct model_input *in,
     m->readout = r->readout = o->readout;
     m->input = o->input, m->tile_overlap = o->tile_overlap;
     m->patch_unit = m->grid_unit = 1.0f;
-    int F = input_frames(in), n = in->n;
     if (m->layer > m->vit.cfg.depth)
         return fail(err, errsz, "layer %d: the model has %d blocks", m->layer, m->vit.cfg.depth);
+    return 0;
+}
+
+int model_fit_input(struct scoring_model *m, const struct model_input *in,
+                    const struct model_build_options *o, struct model_build_result *r, char *err,
+                    size_t errsz)
+{
+    int F = input_frames(in), n = in->n;
+    if (fit_settings(m, o, r, err, errsz)) return -1;
     if (F < 2) return fail(err, errsz, "need at least 2 normal images");
     /* a grid bank holds as many images as fit its memory budget; the patch bank the first of
      * them; a frame of tiles counts as its tiles */
@@ -664,7 +692,10 @@ int model_fit_input(struct scoring_model *m, const struct model_input *in,
     long fit = o->aligned_bank_bytes / (long)(sizeof(float) * grid_dim(m));
     fit = fit < 1 ? 1 : fit > MODEL_ALIGNED_MAX_IMAGES ? MODEL_ALIGNED_MAX_IMAGES : fit;
     if (has_grid(m) && fit > split.bank_images) split.bank_images = (int)fit;
-    split.bank_images = split.bank_images / per_frame > 0 ? split.bank_images / per_frame : 1;
+    /* frames of tiles: at least a few frames' tiles, each tile's patches all in the bank */
+    split.bank_images = split.bank_images / per_frame > 4 ? split.bank_images / per_frame : 4;
+    if (per_frame == 1)
+        split.bank_images = o->bank_images > fit || !has_grid(m) ? o->bank_images : (int)fit;
     size_t per = (size_t)m->channels * m->size * m->size, plane = (size_t)m->size * m->size;
     float *bank_imgs = malloc(sizeof(float) * per * (size_t)n);
     uint8_t *bank_masks = in->masks ? malloc(plane * (size_t)n) : NULL;
@@ -681,26 +712,17 @@ int model_fit_input(struct scoring_model *m, const struct model_input *in,
     knn_bank_free(&m->bank), knn_bank_free(&m->grid_bank);
     tok = patch_tokens(m, bank_imgs, nbi, o->threads, err, errsz);
     if (!tok) goto done;
-    int n_patch = nbi < o->bank_images ? nbi : o->bank_images;
+    int n_patch = per_frame > 1 || nbi < o->bank_images ? nbi : o->bank_images;
     if (build_banks(m, tok, n_patch, nbi, bank_masks, o)) {
         fail(err, errsz, "out of memory for the bank (or no inspected patch in it)");
         goto done;
     }
     m->base_rows = m->bank.n, m->grid_base_rows = m->grid_bank.n;
-    if (calibration_scores(m, in, cal_idx, nc, o->threads, cal_scores + F, cal_scores, err, errsz))
+    if (calibration_readouts(m, in, cal_idx, nc, o->threads, cal_scores, err, errsz) ||
+        calibrate(m, cal_scores, nc, o, r, err, errsz))
         goto done;
-    if (knn_calibrate(cal_scores, nc, o->false_alarm_rate, &r->threshold)) {
-        fail(err, errsz, "out of memory for calibration");
-        goto done;
-    }
-    m->threshold = r->threshold;
-    m->trained_rate = (float)o->false_alarm_rate;
-    if (model_set_calibration(m, cal_scores, nc)) {
-        fail(err, errsz, "out of memory for calibration");
-        goto done;
-    }
     r->bank_rows = has_patch(m) ? m->bank.n : m->grid_bank.n;
-    r->bank_images = nbi, r->calib_images = nc;
+    r->bank_images = nbi;
     rc = 0;
 done:
     free(bank_imgs), free(bank_masks), free(cal_scores), free(bank_idx), free(cal_idx), free(tok);
@@ -735,6 +757,73 @@ int model_build(const char *ckpt, const struct image_set *normal,
              m.size, m.channels);
     else if (!model_fit_input(&m, &in, o, r, err, errsz))
         rc = save_bank(&m, o, r, bank_path, err, errsz);
+    model_free(&m);
+    return rc;
+}
+
+int model_build_streamed(const char *ckpt, const struct image_set *bank,
+                         int (*next)(void *arg, struct image_set *one), void *arg,
+                         const struct model_build_options *o, const char *bank_path,
+                         struct model_build_result *r, char *err, size_t errsz)
+{
+    struct scoring_model m;
+    memset(&m, 0, sizeof m);
+    memset(r, 0, sizeof *r);
+    if (load_teacher(&m, ckpt, err, errsz)) return -1;
+    int rc = -1, nc = 0, cap = 64;
+    float *tok = NULL, *ps = malloc(sizeof(float) * (size_t)cap), *gs = NULL;
+    if (bank->size != m.size || bank->channels != m.channels || bank->n < 1) {
+        fail(err, errsz, "need normal images of %dx%d with %d channel(s) for the bank", m.size,
+             m.size, m.channels);
+        goto done;
+    }
+    if (!ps || fit_settings(&m, o, r, err, errsz) ||
+        !(tok = patch_tokens(&m, bank->pixels, bank->n, o->threads, err, errsz)))
+        goto done;
+    if (build_banks(&m, tok, bank->n, bank->n, bank->masks, o)) {
+        fail(err, errsz, "out of memory for the bank (or no inspected patch in it)");
+        goto done;
+    }
+    m.base_rows = m.bank.n, m.grid_base_rows = m.grid_bank.n;
+    free(tok), tok = NULL;
+    gs = malloc(sizeof(float) * (size_t)cap);
+    struct image_set one = {.size = m.size, .channels = m.channels};
+    int got = 0;
+    while (gs && (got = next(arg, &one)) == 1) {
+        struct model_input in = model_input_of(&one);
+        float *t = patch_tokens(&m, one.pixels, one.n, o->threads, err, errsz);
+        int bad = !t || frame_readouts(&m, &in, 0, t, 0, o->threads, &ps[nc], &gs[nc]);
+        free(t);
+        image_set_free(&one);
+        if (bad) goto done;
+        if (++nc == cap) {
+            float *p2 = realloc(ps, sizeof(float) * (size_t)cap * 2);
+            if (p2) ps = p2;
+            float *g2 = p2 ? realloc(gs, sizeof(float) * (size_t)cap * 2) : NULL;
+            if (!p2 || !g2) goto done;
+            gs = g2, cap *= 2;
+        }
+    }
+    if (!gs || got < 0 || nc < 1) {
+        fail(err, errsz, "%s",
+             !gs       ? "out of memory"
+             : got < 0 ? "cannot read the held-out frames"
+                       : "no held-out frame to calibrate on");
+        goto done;
+    }
+    float *scratch = malloc(sizeof(float) * 2 * (size_t)nc);
+    if (scratch) {
+        memcpy(scratch, ps, sizeof(float) * nc), memcpy(scratch + nc, gs, sizeof(float) * nc);
+        rc = calibrate(&m, scratch, nc, o, r, err, errsz);
+        free(scratch);
+    } else {
+        fail(err, errsz, "out of memory");
+    }
+    r->bank_rows = has_patch(&m) ? m.bank.n : m.grid_bank.n;
+    r->bank_images = bank->n;
+    if (!rc) rc = save_bank(&m, o, r, bank_path, err, errsz);
+done:
+    free(tok), free(ps), free(gs);
     model_free(&m);
     return rc;
 }
@@ -992,6 +1081,35 @@ struct model_input model_input_of(const struct image_set *set)
                                 .n = set->n,
                                 .first = grouped ? set->first : NULL,
                                 .frames = grouped ? set->frames : set->n};
+}
+
+int model_frame_grid(const struct scoring_model *m, const struct region *r, int width, int height,
+                     const float *grids, float *out, int *gh, int *gw)
+{
+    struct image_view v = model_view(m, r);
+    int nx = 1, ny = 1, x0[IMAGE_VIEW_MAX_TILES], y0[IMAGE_VIEW_MAX_TILES], rect[4];
+    char err[160];
+    if (region_rect(r, width, height, rect, err, sizeof err) ||
+        (v.tiles &&
+         image_view_tiles(&v, m->size, width, height, &nx, &ny, x0, y0, err, sizeof err)))
+        return -1;
+    struct heatmap_part *parts = malloc(sizeof *parts * (size_t)nx * ny);
+    if (!parts) return -1;
+    for (int ty = 0; ty < ny; ty++)
+        for (int tx = 0; tx < nx; tx++) {
+            struct heatmap_part *p = &parts[ty * nx + tx];
+            *p = (struct heatmap_part){grids + (size_t)(ty * nx + tx) * m->gh * m->gw,
+                                       m->gh,
+                                       m->gw,
+                                       {rect[0], rect[1], rect[2], rect[3]}};
+            if (v.tiles) /* a tile's padding beyond the ROI is 0: ignored */
+                p->rect[0] = x0[tx], p->rect[1] = y0[ty], p->rect[2] = p->rect[3] = m->size;
+        }
+    double cw = (double)(v.tiles ? m->size : rect[2]) / m->gw;
+    double ch = (double)(v.tiles ? m->size : rect[3]) / m->gh;
+    heatmap_frame_grid(parts, nx * ny, width, height, cw, ch, out, gh, gw);
+    free(parts);
+    return 0;
 }
 
 static const char *const readout_names[] = {"patch", "aligned", "both"};

@@ -114,6 +114,13 @@ struct image_view model_view(const struct scoring_model *m, const struct region 
  */
 struct model_input model_input_of(const struct image_set *set);
 
+/* The heatmap of a width × height frame seen through region r (NULL: whole) as one grid over the
+ * whole frame (out: HEATMAP_MAX_GRID² floats; heatmap.h): grids holds one grid per image of the
+ * frame (its ROI's, or its tiles' in the order they were cut), laid back in place, 0 outside the
+ * ROI. Sets *gh, *gw. Returns 0, or -1 when out of memory or the ROI lies outside the frame. */
+int model_frame_grid(const struct scoring_model *m, const struct region *r, int width, int height,
+                     const float *grids, float *out, int *gh, int *gw);
+
 /* "patch", "aligned" or "both", and back. Parse returns 0 or -1. */
 const char *model_readout_name(enum model_readout r);
 int model_readout_parse(const char *s, enum model_readout *out);
@@ -131,6 +138,16 @@ void model_bank_path(const char *ckpt, char *out, size_t outsz);
 int model_build(const char *ckpt, const struct image_set *normal,
                 const struct model_build_options *o, const char *bank_path,
                 struct model_build_result *r, char *err, size_t errsz);
+
+/* model_build for tiles, without holding every held-out frame: the bank of checkpoint ckpt from
+ * every inspected patch of the images of bank (no split), then each frame next() gives (its tiles
+ * into *one, which it starts empty; it returns 1, 0 when there are no more, -1 on an error)
+ * calibrates the threshold with its worst tile, as model_fit_input does. Writes the bank file.
+ * Returns 0, or -1 with the reason in err. */
+int model_build_streamed(const char *ckpt, const struct image_set *bank,
+                         int (*next)(void *arg, struct image_set *one), void *arg,
+                         const struct model_build_options *o, const char *bank_path,
+                         struct model_build_result *r, char *err, size_t errsz);
 
 /* The block a model scores: `layer` when >= 0, else the middle one ((depth + 1) / 2). */
 int model_scoring_layer(const struct vit_config *c, int layer);

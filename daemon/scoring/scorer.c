@@ -490,38 +490,6 @@ struct batch_frame {
     struct frame_view view;
 };
 
-/* The heatmap of frame f as one grid over the whole frame (out, HEATMAP_MAX_GRID² floats): its
- * ROI's grid in place, or its tiles' grids stitched back (grids: one per tile, in the order they
- * were cut). Sets *gh, *gw. Returns 0, or -1 when out of memory. */
-static int frame_heatmap(const struct scoring_model *m, const struct batch_frame *f,
-                         const float *grids, float *out, int *gh, int *gw)
-{
-    const struct frame_view *v = &f->view;
-    struct image_view iv = model_view(m, v->region);
-    int nx = 1, ny = 1, x0[IMAGE_VIEW_MAX_TILES], y0[IMAGE_VIEW_MAX_TILES];
-    char err[160];
-    if (iv.tiles &&
-        image_view_tiles(&iv, m->size, v->width, v->height, &nx, &ny, x0, y0, err, sizeof err))
-        return -1;
-    struct heatmap_part *parts = malloc(sizeof *parts * (size_t)nx * ny);
-    if (!parts) return -1;
-    for (int ty = 0; ty < ny; ty++)
-        for (int tx = 0; tx < nx; tx++) {
-            struct heatmap_part *p = &parts[ty * nx + tx];
-            *p = (struct heatmap_part){
-                grids + (size_t)(ty * nx + tx) * m->gh * m->gw, m->gh, m->gw, {0}};
-            if (iv.tiles)
-                p->rect[0] = x0[tx], p->rect[1] = y0[ty], p->rect[2] = p->rect[3] = m->size;
-            else
-                memcpy(p->rect, v->rect, sizeof p->rect);
-        }
-    double cw = iv.tiles ? (double)m->size / m->gw : (double)v->rect[2] / m->gw;
-    double ch = iv.tiles ? (double)m->size / m->gh : (double)v->rect[3] / m->gh;
-    heatmap_frame_grid(parts, nx * ny, v->width, v->height, cw, ch, out, gh, gw);
-    free(parts);
-    return 0;
-}
-
 /* Stores frame f's result (grid: its heatmap grids, one per tile). Returns 0, -1 (error
  * recorded), or SCORE_RETRY on a full disk. */
 static int store_result(struct scorer *s, struct recipe_slot *slot, const struct batch_frame *f,
@@ -533,7 +501,8 @@ static int store_result(struct scorer *s, struct recipe_slot *slot, const struct
     if ((f->view.region || m->input == MODEL_INPUT_TILES) &&
         (frame_grid = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID))) {
         /* the heatmap is one grid over the whole frame, the ROI's patches in their place */
-        if (frame_heatmap(m, f, grid, frame_grid, &gh, &gw) == 0)
+        if (model_frame_grid(m, f->view.region, f->view.width, f->view.height, grid, frame_grid,
+                             &gh, &gw) == 0)
             grid = frame_grid;
         else
             gh = m->gh, gw = m->gw;
@@ -920,10 +889,10 @@ int scorer_score_image(struct scorer *s, const char *recipe, const void *data, s
         rc = -2;
     } else {
         /* tiles: their grids stitched back into one over the image */
-        bf.view.rect[2] = bf.view.width, bf.view.rect[3] = bf.view.height;
         if (view.tiles && heatmap &&
             (frame_grid = malloc(sizeof(float) * HEATMAP_MAX_GRID * HEATMAP_MAX_GRID)) &&
-            frame_heatmap(m, &bf, grid, frame_grid, &gh, &gw) == 0) {
+            model_frame_grid(m, NULL, bf.view.width, bf.view.height, grid, frame_grid, &gh, &gw) ==
+                0) {
             free(grid);
             grid = frame_grid;
         } else if (frame_grid) {

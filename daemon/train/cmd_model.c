@@ -212,9 +212,11 @@ static int import(struct import_cmd *c)
     scoring_store_close(ss);
     if (rc) return 1;
     struct image_set set = {.size = m.size, .channels = m.channels, .max = IMPORT_FRAMES};
-    struct train_frames q = {c->db, recipe, NULL, 0};
+    struct train_frames q = {.db = c->db, .recipe = recipe};
     char path[PATH_MAX + 300];
-    if (train_load_frames(&q, &set) || place(c, path, sizeof path)) {
+    int loaded = train_load_frames(&q, &set);
+    free(q.ids); /* a fit model's bank comes from set */
+    if (loaded || place(c, path, sizeof path)) {
         image_set_free(&set);
         return 1;
     }

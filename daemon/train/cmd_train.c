@@ -161,7 +161,7 @@ static int parse_args(int argc, char **argv, struct train_cmd *c)
                                         {"recipe", 1, 0, O_RECIPE},
                                         {"help", 0, 0, 'h'}};
     enum { N_OWN = ARRAY_LEN(own) };
-    struct option opts[N_OWN + 32];
+    struct option opts[N_OWN + TRAIN_CLI_MAX + 1];
     if (train_cli_options(TRAIN_CLI_TRAIN, own, N_OWN, opts, (int)ARRAY_LEN(opts))) return -1;
     int o;
     optind = 1;
@@ -264,11 +264,18 @@ static int pick_recipe(struct train_cmd *c)
     return rc ? -1 : 0;
 }
 
-/* The training images, from the directory or the database. Returns 0 or -1 (logged). */
-static int load_images(const struct train_cmd *c, struct image_set *set)
+/* The training images, from the directory or the database (q, whose frames it records). Returns
+ * 0 or -1 (logged). */
+static int load_images(const struct train_cmd *c, struct train_frames *q, struct image_set *set)
 {
-    struct train_frames q = {c->db, c->recipe_name, c->camera, c->since_us};
-    if (c->db) return train_load_frames(&q, set);
+    *q = (struct train_frames){.db = c->db,
+                               .recipe = c->recipe_name,
+                               .camera = c->camera,
+                               .since_us = c->since_us,
+                               .input = (enum model_input_mode)c->k.input,
+                               .tile_overlap = c->k.tile_overlap,
+                               .seed = c->k.t.seed};
+    if (c->db) return train_load_frames(q, set);
     return image_set_add_dir(set, c->images_dir) < 0 ? -1 : 0;
 }
 
@@ -649,7 +656,8 @@ static int start_run(struct run *r, const struct image_set *set)
 
 /* Builds the bank beside the checkpoint, calibrates and registers the model as the database's
  * active one (train/register.h). Returns 0 or -1 (logged). */
-static int register_model(const struct run *r, const struct image_set *set)
+static int register_model(const struct run *r, const struct train_frames *q,
+                          const struct image_set *set)
 {
     const struct train_cmd *c = r->c;
     char ckpt[PATH_MAX], meta[256];
@@ -667,6 +675,9 @@ static int register_model(const struct run *r, const struct image_set *set)
                                .threads = c->k.t.threads,
                                .readout = (enum model_readout)c->k.readout,
                                .aggregate = c->k.aggregate,
+                               .input = (enum model_input_mode)c->k.input,
+                               .tile_overlap = c->k.tile_overlap,
+                               .frames = q,
                                .loss = r->loss,
                                .meta = meta};
     struct train_registered out;
@@ -679,6 +690,10 @@ int cmd_train(int argc, char **argv)
     train_knobs_defaults(&c.k);
     if (parse_args(argc, argv, &c)) {
         usage(stderr);
+        return EX_USAGE;
+    }
+    if (c.k.input == MODEL_INPUT_TILES && !c.db) {
+        fprintf(stderr, "inspectd train: --input tiles takes its frames from --db\n");
         return EX_USAGE;
     }
     if (train_cli_select_gemm("train", &c.k)) return EX_CONFIG;
@@ -698,13 +713,16 @@ int cmd_train(int argc, char **argv)
     const char *source = source_name(&c, source_buf, sizeof source_buf);
     struct image_set set = {.size = c.k.size, .channels = c.k.channels, .max = c.k.max_images};
     write_progress(&c, "loading", 0, 0, 0, 0, 0, 0, 0);
-    if (load_images(&c, &set)) {
+    struct train_frames q;
+    if (load_images(&c, &q, &set)) {
+        free(q.ids);
         image_set_free(&set);
         return 1;
     }
     if (set.n < 2) {
         log_error("%s: %d usable images; need at least 2", source, set.n);
         image_set_free(&set);
+        free(q.ids);
         return 1;
     }
     image_set_stats(&set);
@@ -719,6 +737,7 @@ int cmd_train(int argc, char **argv)
     if (rc) {
         log_error("%s", err);
         image_set_free(&set);
+        free(q.ids);
         return rc == -1 ? EX_CONFIG : 1;
     }
     struct run r = {.c = &c,
@@ -731,6 +750,7 @@ int cmd_train(int argc, char **argv)
         dino_step_destroy(&s);
         image_set_free(&set);
         free(r.model_json);
+        free(q.ids);
         return 1;
     }
     if (r.budget_spent)
@@ -745,10 +765,11 @@ int cmd_train(int argc, char **argv)
     bool finished = rc == 0 || (rc == 1 && r.reached_max_steps && !stop_requested);
     if (!saved && finished && c.register_model) {
         write_progress(&c, "registering", s.student.adam_step, r.total, 0, r.loss, 0, 0, 0);
-        if (register_model(&r, &set)) saved = -1;
+        if (register_model(&r, &q, &set)) saved = -1;
     }
     dino_step_destroy(&s);
     image_set_free(&set);
     free(r.model_json);
+    free(q.ids);
     return rc < 0 || saved ? 1 : 0;
 }

@@ -18,8 +18,8 @@
 /* What a value is and the field it goes to: INT an int, FLOAT a float, DOUBLE a double (reals have
  * an open lower end when lo_open), SEED a uint64_t, CHANNELS an int that is 1 or 3, READOUT an
  * enum model_readout by its name, GEMM an enum gemm_backend, PRECISION an enum gemm_precision and
- * METHOD an enum ssl_method by theirs. */
-enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS, READOUT, GEMM, PRECISION, METHOD };
+ * METHOD an enum ssl_method and INPUT an enum model_input_mode by theirs. */
+enum kind { INT, FLOAT, DOUBLE, SEED, CHANNELS, READOUT, GEMM, PRECISION, METHOD, INPUT };
 
 struct knob {
     const char *name; /* --NAME on the command lines */
@@ -82,6 +82,10 @@ static const struct knob knobs[] = {
     {"aggregate", "aggregate", NO_EVAL, INT, K(aggregate), 0, MODEL_AGGREGATE_MAX, 0, "R",
      "the registered model scores each patch as the mean of its (2R+1)x(2R+1) neighbourhood "
      "(0: off)"},
+    {"input", "input", NO_EVAL, INPUT, K(input), 0, 0, 0, "I",
+     "fit: frames shrunk to size; tiles: cut into size x size tiles at full resolution"},
+    {"tile-overlap", "tile_overlap", NO_EVAL, INT, K(tile_overlap), 0, MODEL_TILE_OVERLAP_MAX, 0,
+     "P", "tiles: pixels neighbouring tiles share, at least"},
     {"threads", "threads", ALL, INT, K(t.threads), 1, 64, 0, "N", "worker threads"},
     {"seed", "seed", ALL, SEED, K(t.seed), 0, 0, 0, "S",
      "seed for initialisation, augmentation and order"},
@@ -115,6 +119,7 @@ static const char *range(const struct knob *o, char *buf, size_t n)
     if (o->kind == GEMM) return "auto, onednn or openblas";
     if (o->kind == PRECISION) return "f32 or bf16";
     if (o->kind == METHOD) return "dino, byol, barlow or simclr";
+    if (o->kind == INPUT) return "fit or tiles";
     if (o->lo_open)
         snprintf(buf, n, "above %.10g, at most %.10g", o->lo, o->hi);
     else
@@ -167,6 +172,12 @@ static int store(const struct knob *o, const char *s, struct train_knobs *k)
         *(enum ssl_method *)field = m;
         return 0;
     }
+    case INPUT: {
+        enum model_input_mode in;
+        if (!s || model_input_parse(s, &in)) return -1;
+        *(int *)field = (int)in;
+        return 0;
+    }
     }
     return -1;
 }
@@ -208,6 +219,9 @@ static void format(const struct knob *o, const struct train_knobs *k, bool exact
         break;
     case METHOD:
         snprintf(buf, n, "%s", ssl_method_name(*(const enum ssl_method *)field));
+        break;
+    case INPUT:
+        snprintf(buf, n, "%s", model_input_name((enum model_input_mode) * (const int *)field));
         break;
     }
 }

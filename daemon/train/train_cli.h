@@ -21,6 +21,8 @@ struct train_knobs {
     int max_images;         /* a run learns from at most this many images */
     int readout;            /* enum model_readout of the model --register makes */
     int aggregate;          /* its scoring_model.aggregate */
+    int input;              /* enum model_input_mode: frames shrunk to size (fit) or cut in tiles */
+    int tile_overlap;       /* tiles: pixels neighbouring tiles share, at least */
     int gemm;               /* enum gemm_backend the run computes with */
     int precision;          /* enum gemm_precision */
 };

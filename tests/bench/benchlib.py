@@ -1,6 +1,6 @@
-"""benchlib.py — what the daemon benchmarks share: a daemon on the synthetic camera (640x480,
-log level warn, no trainer of its own) on a free loopback port, its status, and a first model
-(300 frames, a short training, bank and threshold registered)."""
+"""benchlib.py — what the daemon benchmarks share: a daemon on the synthetic camera (640x480 unless
+told, log level warn, no trainer of its own) on a free loopback port, its status, and a first
+model (300 frames, a short training, bank and threshold registered)."""
 import json
 import os
 import signal
@@ -24,8 +24,8 @@ enabled = false
 driver = synthetic
 fps = {fps}
 frames = {frames}
-width = 640
-height = 480
+width = {width}
+height = {height}
 defect_rate = {rate}
 seed = {seed}
 """
@@ -36,12 +36,13 @@ def status(port):
         return json.loads(r.read())
 
 
-def run_daemon(exe, tmp, db, fps, frames, rate, seed):
+def run_daemon(exe, tmp, db, fps, frames, rate, seed, width=640, height=480):
     """Starts the daemon and waits until it answers. Returns (process, port)."""
     port = free_port()
     conf = os.path.join(tmp, "run-%d.conf" % seed)
     with open(conf, "w") as f:
-        f.write(CONFIG.format(port=port, db=db, fps=fps, frames=frames, rate=rate, seed=seed))
+        f.write(CONFIG.format(port=port, db=db, fps=fps, frames=frames, rate=rate, seed=seed,
+                              width=width, height=height))
     d = subprocess.Popen([exe, "run", "--config", conf])
     for _ in range(200):
         try:
@@ -58,12 +59,13 @@ def stop(d):
     d.wait()
 
 
-def first_model(exe, tmp, db):
-    """300 frames of a mostly good line, then `inspectd train --register` on them."""
-    d, port = run_daemon(exe, tmp, db, 0, 300, 0.01, 1)
+def first_model(exe, tmp, db, width=640, height=480, train=()):
+    """300 frames of a mostly good line, then `inspectd train --register` on them (with the
+    options train besides)."""
+    d, port = run_daemon(exe, tmp, db, 0, 300, 0.01, 1, width, height)
     while status(port)["database"]["frames_stored"] < 300:
         time.sleep(0.2)
     stop(d)
     subprocess.run([exe, "train", "--db", db, "--out", os.path.join(tmp, "model.safetensors"),
-                    "--register", "--size", "64", "--max-steps", "30", "--threads", "2"],
-                   check=True, stderr=subprocess.DEVNULL)
+                    "--register", "--size", "64", "--max-steps", "30", "--threads", "2"] +
+                   list(train), check=True, stderr=subprocess.DEVNULL)
