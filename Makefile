@@ -53,7 +53,7 @@ DEB_DEPS := pkg-config python3 curl sqlite3 dataset-fashion-mnist openssl clang 
 # (test_make_surfaces.py); it reads them with python3-pil and python3-numpy.
 # python3-torch, python3-torchvision: tools/torch (the PyTorch trainer, test_torch.py);
 # python3-onnx, python3-opencv: the ONNX export checked by onnx.checker and OpenCV's dnn
-# (test_onnx.py); prometheus: promtool checks the README's scrape config (test_prometheus.sh).
+# (test_onnx.py); prometheus: promtool checks the README's Prometheus configs (test_prometheus.py).
 # Debian packages needed only by benchmarks (the peers we compare against).
 BENCH_DEBS := python3-faiss wrk
 

@@ -251,6 +251,7 @@ int eval_mvtec(const struct eval_options *o)
         }
         free(list[i]);
     }
+    free(list);
     if (!found)
         log_error("%s: no category with a train/good folder%s", o->mvtec_dir,
                   o->categories ? " among --categories" : "");
