@@ -78,7 +78,7 @@ endif
 
 .PHONY: all deps torchrun-compat bench-deps run check build-all test test-san clean format install fuzz fuzz-build \
         fuzz-bins fuzz-seeds valgrind-build bench bench-train bench-embed bench-score bench-camera bench-ingest \
-        bench-knn bench-latency bench-http bench-tiles eval-fmnist surfaces crash-test soak
+        bench-knn bench-latency bench-http bench-tiles bench-line eval-fmnist surfaces crash-test soak
 .DEFAULT_GOAL := all
 
 define install_missing
@@ -325,7 +325,7 @@ install: $(BUILD)/inspectd
 
 # --- benchmarks (long; print their figures) ------------------------------------------------------
 bench: bench-train bench-embed bench-score bench-camera bench-ingest bench-knn bench-latency bench-http \
-       bench-tiles
+       bench-tiles bench-line
 
 bench-train: bench-deps
 	@$(MAKE) --no-print-directory all
@@ -355,6 +355,14 @@ bench-knn: bench-deps
 bench-latency: deps
 	@$(MAKE) --no-print-directory all
 	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/latency.py $(BUILD)
+
+# Frame captured -> the line told, at 20 fps with a training run beside the daemon: the MQTT result
+# at a subscriber of a mosquitto broker on loopback, the Modbus result read by a pymodbus client,
+# p50/p99 of each; then the capture rate with the broker killed beside the rate with it up. Ends
+# with line_mqtt_p99_ms: X modbus_p99_ms: Y.
+bench-line: deps
+	@$(MAKE) --no-print-directory all
+	flock /tmp/inspectd-heavy.lock $(PYTHON) tests/bench/line_latency.py $(BUILD)
 
 # wrk on loopback against /api/v1/alerts and /metrics for 20 s while the daemon captures at 20 fps
 # and scores every frame; ends with http_p99_ms: X errors: N.

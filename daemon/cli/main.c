@@ -1,4 +1,5 @@
 /* main.c — the inspectd command line: subcommands dispatch here. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -36,8 +37,33 @@ static void usage(FILE *out)
     fprintf(out, "\n`inspectd COMMAND --help` describes a command's options.\n");
 }
 
+/* The daemon stops on SIGTERM and SIGINT and reloads on SIGHUP from its own sigtimedwait() loop
+ * (cmd_run.c), which needs them blocked in every thread. Threads start long before main(): the
+ * shared libraries' constructors start some (OpenBLAS its worker, lttng-ust its listeners), and
+ * they inherit the mask of that moment. A stop signal that found one of them unblocked took the
+ * default action and killed the daemon during its start-up (exit status -15, 143 in a shell)
+ * instead of the clean stop that follows READY. So they are blocked here, before any
+ * constructor runs (an executable's .preinit_array runs before its libraries' initialisers), and
+ * main() gives every other command the mask it was started with. */
+static sigset_t inherited_mask;
+
+static void block_stop_signals(int argc, char **argv, char **envp)
+{
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop, &inherited_mask);
+}
+
+__attribute__((used, section(".preinit_array"))) static void (*const preinit_block_stop)(
+    int, char **, char **) = block_stop_signals;
+
 int main(int argc, char **argv)
 {
+    /* only `inspectd run` takes its stop signals from a sigtimedwait() loop */
+    if (argc < 2 || strcmp(argv[1], "run") != 0) sigprocmask(SIG_SETMASK, &inherited_mask, NULL);
     /* the daemon's training child is run as /proc/self/exe, which names the process "exe" in
      * ps, top and the process-list columns of the journal: it is inspectd */
     char comm[16] = "";

@@ -17,14 +17,15 @@ json_t *api_storage_json(struct app *app)
                              ? json_integer((json_int_t)fs.f_bavail * (json_int_t)fs.f_frsize)
                              : json_null();
     json_t *j = json_pack(
-        "{s:I, s:b, s:o, s:o, s:f, s:o, s:I, s:I, s:I, s:I}", "last_frame_id",
+        "{s:I, s:b, s:o, s:o, s:f, s:o, s:I, s:I, s:I, s:I, s:I}", "last_frame_id",
         (json_int_t)st.last_frame_id, "images_stored", !st.retention.images_off, "max_size_bytes",
         c->store_max_size_mb ? json_integer((json_int_t)c->store_max_size_mb << 20) : json_null(),
         "min_free_bytes",
         c->store_min_free_mb ? json_integer((json_int_t)c->store_min_free_mb << 20) : json_null(),
         "flagged_days", c->store_flagged_days, "filesystem_free_bytes", free_bytes,
         "frames_deleted", (json_int_t)st.retention.frames_deleted, "image_bytes_deleted",
-        (json_int_t)st.retention.image_bytes_deleted, "frames_without_image",
+        (json_int_t)st.retention.image_bytes_deleted, "webhook_events_deleted",
+        (json_int_t)st.retention.outbox_events_deleted, "frames_without_image",
         (json_int_t)st.frames_without_image, "full_retries", (json_int_t)st.full_retries);
     if (j && st.retention.images_off)
         json_object_set_new(j, "reason", json_string(st.retention.reason));
@@ -55,6 +56,11 @@ void api_storage_metrics(FILE *out, struct app *app)
                          "Oldest frames deleted to keep the database within its limits.");
     fprintf(out, "inspectd_retention_frames_deleted_total %llu\n",
             (unsigned long long)st.retention.frames_deleted);
+    metrics_write_header(out, "inspectd_retention_webhook_events_deleted_total", "counter",
+                         "Webhook events deleted from the outbox to keep the database within its "
+                         "limits.");
+    fprintf(out, "inspectd_retention_webhook_events_deleted_total %llu\n",
+            (unsigned long long)st.retention.outbox_events_deleted);
     metrics_write_header(out, "inspectd_frames_without_image_total", "counter",
                          "Frames stored without their image because storage was full.");
     fprintf(out, "inspectd_frames_without_image_total %llu\n",

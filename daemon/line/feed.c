@@ -31,6 +31,7 @@ struct line_feed {
     int64_t last_id;
     int64_t last_event_id; /* of the event log: alerts, reviews, model changes */
     bool failing;          /* the last poll failed: logged once */
+    bool stopped;          /* the thread was joined */
 
     pthread_mutex_t lock; /* guards what follows */
     bool stop;
@@ -148,6 +149,10 @@ static void *feed_main(void *arg)
         struct timespec ts = {0, POLL_MS * 1000000L};
         nanosleep(&ts, NULL);
     }
+    /* stopping, once every writer of verdicts has stopped (cmd_run): what was reached since the
+     * last poll still goes to the outputs */
+    while (poll_once(f, batch) == BATCH) {
+    }
     free(batch);
     return NULL;
 }
@@ -183,11 +188,18 @@ struct line_feed *line_feed_start(const char *db_path, const struct line_output 
 
 void line_feed_stop(struct line_feed *f)
 {
-    if (!f) return;
+    if (!f || f->stopped) return;
     pthread_mutex_lock(&f->lock);
     f->stop = true;
     pthread_mutex_unlock(&f->lock);
     pthread_join(f->thread, NULL);
+    f->stopped = true;
+}
+
+void line_feed_free(struct line_feed *f)
+{
+    if (!f) return;
+    line_feed_stop(f);
     store_pool_close(f->pool);
     pthread_mutex_destroy(&f->lock);
     free(f);

@@ -9,7 +9,8 @@
  * way.
  *
  * Invariants: the counts are those of the database (read once at start, then every verdict the
- * feed sees added); outputs see every verdict reached after the feed started, once, in order. */
+ * feed sees added); outputs see every verdict reached after the feed started and before it was
+ * stopped, once, in order. */
 #ifndef INSPECTD_LINE_FEED_H
 #define INSPECTD_LINE_FEED_H
 
@@ -36,8 +37,12 @@ struct line_output {
  * Returns NULL with the reason in err. */
 struct line_feed *line_feed_start(const char *db_path, const struct line_output *outputs, int n,
                                   char *err, size_t errsz);
-/* Stops the thread and frees; NULL is fine. */
+/* Stops the thread once it has handed on every verdict and event in the database (so call it
+ * after every writer of verdicts stopped: nothing reached before the stop is left out); the
+ * counts stay readable until line_feed_free(). NULL is fine, and so is a second call. */
 void line_feed_stop(struct line_feed *f);
+/* Stops the thread if it runs, and frees. NULL is fine. */
+void line_feed_free(struct line_feed *f);
 
 /* Verdicts counted for one camera. */
 struct line_counts {

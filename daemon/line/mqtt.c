@@ -19,9 +19,10 @@
 #include "result_json.h"
 
 #define MQTT_INFLIGHT    64 /* messages handed to libmosquitto and not yet written, at most */
-#define LOOP_MS          20
+#define LOOP_MS          5 /* the MQTT thread's wait for the broker: a new message waits no longer */
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_MAX_MS   30000
+#define FLUSH_MS         3000 /* stopping: how long the outbox may take to go out */
 #define TOPIC_MAX        (128 + 64 + 16)
 
 struct message {
@@ -396,15 +397,39 @@ static const char *error_text(int rc)
     return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
 }
 
+static size_t queued(struct line_mqtt *m)
+{
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->count;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+/* Stopping while connected: what the outbox holds (the feed's last verdicts among it) is
+ * published and written, QoS 1 messages acknowledged, within FLUSH_MS. */
+static void flush(struct line_mqtt *m)
+{
+    int64_t deadline = clock_mono_us() + FLUSH_MS * 1000LL;
+    int rc = MOSQ_ERR_SUCCESS;
+    while (rc == MOSQ_ERR_SUCCESS && clock_mono_us() < deadline &&
+           (queued(m) > 0 || m->inflight > 0 || mosquitto_want_write(m->mosq))) {
+        rc = send_some(m);
+        if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop(m->mosq, LOOP_MS, 1);
+    }
+}
+
 /* Connected: loop, publish; returns when the connection is lost or the thread stops. */
 static void serve_connection(struct line_mqtt *m)
 {
     int rc = MOSQ_ERR_SUCCESS;
     m->connected = false;
     while (!stopping(m) && rc == MOSQ_ERR_SUCCESS) {
-        rc = mosquitto_loop(m->mosq, LOOP_MS, 1);
+        /* messages that can go now do not wait for the broker's next packet */
+        bool ready = m->connected && m->inflight < MQTT_INFLIGHT && queued(m) > 0;
+        rc = mosquitto_loop(m->mosq, ready ? 0 : LOOP_MS, 1);
         if (rc == MOSQ_ERR_SUCCESS && m->connected) rc = send_some(m);
     }
+    if (rc == MOSQ_ERR_SUCCESS && m->connected) flush(m);
     m->connected = false;
     if (stopping(m)) return;
     set_state(m, MQTT_DISCONNECTED, error_text(rc));
@@ -444,6 +469,11 @@ static void *mqtt_main(void *arg)
         pause_ms(m, backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
+    size_t left = queued(m);
+    if (left)
+        log_warn("stopping: %zu message(s) of the outbox not published (the broker %s was not "
+                 "reachable); their results are in the database",
+                 left, m->st.broker);
     if (mosquitto_socket(m->mosq) >= 0) { /* a clean goodbye: offline, then disconnect */
         char topic[TOPIC_MAX], *offline = status_payload("offline");
         snprintf(topic, sizeof topic, "%s/status", m->cfg.topic_prefix);

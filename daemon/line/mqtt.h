@@ -38,7 +38,8 @@ struct line_mqtt_hooks {
  * ("" or NULL: relative). Reads the password file now. Returns NULL with the reason in err. */
 struct line_mqtt *line_mqtt_start(const struct line_mqtt_config *c, const char *public_url,
                                   const struct line_mqtt_hooks *hooks, char *err, size_t errsz);
-/* Publishes status offline (when connected), disconnects, stops the thread and frees. NULL is
+/* Publishes what the outbox holds (when connected, for at most 3 s), then status offline,
+ * disconnects, stops the thread and frees; what could not be published is logged. NULL is
  * fine. */
 void line_mqtt_stop(struct line_mqtt *m);
 

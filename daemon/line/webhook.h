@@ -7,7 +7,8 @@
  * down for an hour, or a daemon restarted meanwhile, gets every event afterwards, in order (each
  * webhook's events are sent one at a time, the oldest first; a failed one is tried again after
  * 1 s doubling to 5 minutes, and the later ones wait behind it). The outbox is bounded by
- * max_pending rows and max_age: the oldest are dropped first and counted. Each webhook has a
+ * max_pending rows and max_age: the oldest are dropped first and counted; the writer's retention
+ * deletes its events as the frames' derived rows (retention.h). Each webhook has a
  * thread and a connection of its own, so one that never answers (each try ends after
  * timeout_ms) holds up neither the others nor the line; the feed only hands events to an
  * in-memory queue (bounded, the oldest dropped and counted) that the thread writes to the

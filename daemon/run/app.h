@@ -10,6 +10,8 @@
 #ifndef INSPECTD_APP_H
 #define INSPECTD_APP_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/config.h"
@@ -35,6 +37,15 @@ struct app {
     struct line_plc *plc;           /* NULL: no [plc] listen */
     struct line_window *window;     /* NULL: no [plc] window_ms */
     int64_t started_us;             /* wall clock, Unix microseconds */
+    /* The line's commands (MQTT, Modbus) reach the pipeline, the scorer and the trainer only while
+     * line_open; the stop closes it first, so the line outputs can outlive those (and publish the
+     * last verdicts) without touching them. line_lock guards line_open and plc_seen. */
+    pthread_mutex_t line_lock;
+    bool line_open;
+    struct {
+        bool learning, fault;
+        int64_t last_frame_id;
+    } plc_seen; /* what the PLC was told last, and still is once the line is closed */
 };
 
 #endif

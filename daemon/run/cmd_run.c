@@ -160,15 +160,52 @@ static void log_summary(struct pipeline *p)
     }
 }
 
+/* ---- what the line's commands reach (MQTT, Modbus), while the line is open ---- */
+
+static bool line_enter(struct app *app)
+{
+    pthread_mutex_lock(&app->line_lock);
+    if (app->line_open) return true;
+    pthread_mutex_unlock(&app->line_lock);
+    return false;
+}
+
+static void line_leave(struct app *app)
+{
+    pthread_mutex_unlock(&app->line_lock);
+}
+
+/* Stopping: no command of the line reaches the pipeline, the scorer or the trainer after this
+ * (one under way is waited for); the PLC keeps what it was told last. */
+static void line_close(struct app *app)
+{
+    pthread_mutex_lock(&app->line_lock);
+    app->line_open = false;
+    pthread_mutex_unlock(&app->line_lock);
+}
+
+/* The pipeline drained: the PLC's Busy bit follows the frames it stored last. */
+static void line_note_last_frame(struct app *app)
+{
+    if (!app->pipeline) return;
+    struct pipeline_storage_status st;
+    pipeline_storage_status(app->pipeline, &st);
+    pthread_mutex_lock(&app->line_lock);
+    app->plc_seen.last_frame_id = st.last_frame_id;
+    pthread_mutex_unlock(&app->line_lock);
+}
+
 static int set_part(void *ctx, const char *camera, const char *part_id)
 {
     struct app *app = ctx;
-    return pipeline_set_part(app->pipeline, camera, part_id);
+    if (!line_enter(app)) return -1;
+    int rc = pipeline_set_part(app->pipeline, camera, part_id);
+    line_leave(app);
+    return rc;
 }
 
-static int switch_recipe(void *ctx, const char *camera, const char *recipe)
+static int switch_recipe_open(struct app *app, const char *camera, const char *recipe)
 {
-    struct app *app = ctx;
     if (!config_recipe_known(app->cfg, recipe)) return 2;
     char err[512];
     int rc = pipeline_switch_recipe(app->pipeline, camera, recipe, err, sizeof err);
@@ -176,27 +213,48 @@ static int switch_recipe(void *ctx, const char *camera, const char *recipe)
     return rc;
 }
 
+static int switch_recipe(void *ctx, const char *camera, const char *recipe)
+{
+    struct app *app = ctx;
+    if (!line_enter(app)) return 1; /* stopping: the camera no longer runs */
+    int rc = switch_recipe_open(app, camera, recipe);
+    line_leave(app);
+    return rc;
+}
+
 static int request_training(void *ctx, bool fresh)
 {
     struct app *app = ctx;
-    return trainer_request(app->trainer, fresh, NULL);
+    if (!line_enter(app)) return 1;
+    int rc = trainer_request(app->trainer, fresh, NULL);
+    line_leave(app);
+    return rc;
 }
 
 static void plc_state(void *ctx, bool *learning, bool *fault, int64_t *last_frame_id)
 {
     struct app *app = ctx;
-    struct scorer_status sc;
-    scorer_get_status(app->scorer, &sc);
-    *learning = sc.state == SCORER_LEARNING;
-    *fault = sc.state == SCORER_ERROR;
-    struct pipeline_camera_status cam;
-    for (size_t i = 0; pipeline_camera_status(app->pipeline, i, &cam); i++)
-        *fault |= cam.state == CAMERA_ERROR;
-    struct pipeline_storage_status st;
-    pipeline_storage_status(app->pipeline, &st);
-    *last_frame_id = st.last_frame_id;
+    if (line_enter(app)) {
+        struct scorer_status sc;
+        scorer_get_status(app->scorer, &sc);
+        app->plc_seen.learning = sc.state == SCORER_LEARNING;
+        app->plc_seen.fault = sc.state == SCORER_ERROR;
+        struct pipeline_camera_status cam;
+        for (size_t i = 0; pipeline_camera_status(app->pipeline, i, &cam); i++)
+            app->plc_seen.fault |= cam.state == CAMERA_ERROR;
+        struct pipeline_storage_status st;
+        pipeline_storage_status(app->pipeline, &st);
+        app->plc_seen.last_frame_id = st.last_frame_id;
+    } else {
+        pthread_mutex_lock(&app->line_lock);
+    }
+    *learning = app->plc_seen.learning;
+    *fault = app->plc_seen.fault;
+    *last_frame_id = app->plc_seen.last_frame_id;
+    line_leave(app);
 }
 
+/* The feed outlives the PLC (line_feed_free() comes after line_plc_stop()). */
 static void plc_counts(void *ctx, uint64_t counts[RESULT_NVERDICTS])
 {
     struct app *app = ctx;
@@ -271,7 +329,8 @@ static int start_line_outputs(struct app *app, char *err, size_t errsz)
 static int serve(struct config *cfg, const char *config_path, const sigset_t *signals)
 {
     char err[512];
-    struct app app = {.cfg = cfg, .started_us = clock_wall_us()};
+    struct app app = {.cfg = cfg, .started_us = clock_wall_us(), .line_open = true};
+    pthread_mutex_init(&app.line_lock, NULL);
     struct store *store = NULL;
     struct http_server *http = NULL;
     int rc = 1;
@@ -325,21 +384,27 @@ static int serve(struct config *cfg, const char *config_path, const sigset_t *si
     rc = 0;
 out:
     if (rc) log_error("%s", err);
-    /* the line outputs first: their threads call into the pipeline, the scorer and the trainer,
-     * and the feed calls into them */
-    line_feed_stop(app.feed);
-    line_mqtt_stop(app.mqtt);
-    line_plc_stop(app.plc);
+    /* Nothing reached before the stop is lost: the line's commands are shut out first (their
+     * threads would call into the pipeline, the scorer and the trainer), every writer of verdicts
+     * stops, and only then does the feed hand its last verdicts and events to the line outputs,
+     * which publish them (MQTT), show them (Modbus) or keep them in their outbox (webhooks). */
+    line_close(&app);
     pipeline_stop(app.pipeline); /* capture stops, the writer drains and commits */
-    http_stop(http);             /* no request can reach the pipeline or the store after this */
-    trainer_stop(app.trainer);   /* a running training child is stopped; its model is not used */
-    scorer_stop(app.scorer);
-    line_webhooks_stop(app.webhooks); /* what they were handed waits in their outbox */
+    line_note_last_frame(&app);
+    http_stop(http);           /* no request can reach the pipeline or the store after this */
+    trainer_stop(app.trainer); /* a running training child is stopped; its model is not used */
+    scorer_stop(app.scorer);   /* after its last verdicts */
     line_window_stop(app.window);
+    line_feed_stop(app.feed); /* hands on every verdict and event in the database */
+    line_mqtt_stop(app.mqtt); /* publishes its outbox, then offline */
+    line_plc_stop(app.plc);
+    line_webhooks_stop(app.webhooks); /* what they were handed waits in their outbox */
+    line_feed_free(app.feed);
     if (app.pipeline && rc == 0) log_summary(app.pipeline);
     pipeline_free(app.pipeline);
     store_pool_close(app.readers);
     store_close(store);
+    pthread_mutex_destroy(&app.line_lock);
     if (rc == 0) log_info("database closed; stopped cleanly");
     return rc;
 }
@@ -380,7 +445,9 @@ int cmd_run(int argc, char **argv)
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL); /* before any thread exists: all inherit it */
+    /* blocked since before the libraries' constructors started their threads (main.c); every
+     * thread inherits the mask, so only wait_for_stop() takes these signals */
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Image buffers (a decoded 640x480 frame is 900 KiB) come and go all day: every block of
      * 128 KiB or more gets a mapping of its own, given back when freed. glibc would otherwise raise

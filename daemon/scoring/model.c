@@ -897,6 +897,41 @@ static int load_banks(struct scoring_model *m, const struct st_file *f, const ch
     return 0;
 }
 
+int model_save_calibration(const struct scoring_model *m, const char *bank_path, char *err,
+                           size_t errsz)
+{
+    struct st_file f;
+    char why[256];
+    if (m->n_calibration < 1) return fail(err, errsz, "no calibration scores to keep");
+    if (st_load(bank_path, &f, why, sizeof why)) return fail(err, errsz, "%s", why);
+    struct st_out *t = calloc((size_t)f.ntensors + 1, sizeof *t);
+    float **data = calloc((size_t)f.ntensors + 1, sizeof *data);
+    int(*shapes)[ST_MAX_DIMS] = calloc((size_t)f.ntensors + 1, sizeof *shapes);
+    int nt = 0, rc = t && data && shapes ? 0 : fail(err, errsz, "out of memory");
+    for (int i = 0; !rc && i < f.ntensors; i++) {
+        const struct st_tensor *x = &f.tensors[i];
+        if (strcmp(x->name, "calibration") == 0) continue; /* replaced below */
+        if (!(data[nt] = malloc(sizeof(float) * (x->numel ? x->numel : 1)))) {
+            rc = fail(err, errsz, "out of memory");
+            break;
+        }
+        st_read_f32(x, data[nt]);
+        for (int d = 0; d < x->ndim; d++) shapes[nt][d] = (int)x->shape[d];
+        t[nt] = (struct st_out){x->name, x->ndim, shapes[nt], data[nt]};
+        nt++;
+    }
+    int cshape[1] = {m->n_calibration};
+    if (!rc) {
+        t[nt++] = (struct st_out){"calibration", 1, cshape, m->calibration};
+        rc = st_save(bank_path, t, nt, (const char *const *)f.meta_keys,
+                     (const char *const *)f.meta_values, f.nmeta, err, errsz);
+    }
+    for (int i = 0; data && i < f.ntensors; i++) free(data[i]);
+    free(t), free(data), free(shapes);
+    st_free(&f);
+    return rc;
+}
+
 int model_threshold_at(const struct scoring_model *m, double rate, float *threshold)
 {
     if (m->n_calibration < 1) return -1;

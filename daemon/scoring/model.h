@@ -195,6 +195,12 @@ int model_threshold_at(const struct scoring_model *m, double rate, float *thresh
  * recalibrated on frames taken as normal). Returns 0, or -1 when out of memory. */
 int model_set_calibration(struct scoring_model *m, const float *scores, int n);
 
+/* Writes m's calibration scores into its bank file bank_path (atomically; its other tensors and
+ * metadata as they are), so a recalibration outlives a restart. Returns 0, or -1 with the reason
+ * in err (the file unchanged). */
+int model_save_calibration(const struct scoring_model *m, const char *bank_path, char *err,
+                           size_t errsz);
+
 /* Loads a checkpoint's teacher and its bank file. Returns 0, or -1 with the reason in err. */
 int model_load(struct scoring_model *m, const char *ckpt, const char *bank_path, char *err,
                size_t errsz);

@@ -42,6 +42,7 @@ struct recipe_slot {
     char name[64];
     struct scoring_model model; /* valid when have_model */
     bool have_model;
+    char bank_path[4096];     /* the bank file of model */
     int64_t feedback_mark[3]; /* of the recipe's false positives now in the bank */
     int64_t last_id;          /* its frames up to this id were looked at under the current model */
     bool file_applied;        /* the config's sensitivity was written for it */
@@ -162,6 +163,7 @@ static void refresh_slot(struct scorer *s, struct recipe_slot *r, const struct m
         return;
     }
     r->last_id = after;
+    snprintf(r->bank_path, sizeof r->bank_path, "%s", row->bank);
     memset(r->feedback_mark, 0, sizeof r->feedback_mark); /* the new bank has none yet */
     r->trained_threshold = m.threshold;
     r->rate = r->fixed = -1; /* its threshold for the recipe's sensitivity comes next */
@@ -240,8 +242,14 @@ static int recalibrate(struct scorer *s, struct recipe_slot *r)
                  r->name, r->status.model_version, err);
         set_error(s, msg);
     } else {
-        log_info("recipe %s: model %s recalibrated on %d frames it scored as normal", r->name,
-                 r->status.model_version, set.frames);
+        /* kept in the bank file: a restart finds the same calibration, not another one */
+        char why[300];
+        pthread_mutex_lock(&s->model_lock);
+        int kept = model_save_calibration(m, r->bank_path, why, sizeof why);
+        pthread_mutex_unlock(&s->model_lock);
+        log_info("recipe %s: model %s recalibrated on %d frames it scored as normal%s%s", r->name,
+                 r->status.model_version, set.frames, kept ? "; not kept in its bank file: " : "",
+                 kept ? why : "");
     }
     free(scores);
     image_set_free(&set);

@@ -19,6 +19,7 @@
 
 #define SLACK_DIV       20           /* a pass deletes down to 1/20 below a limit */
 #define DELETE_CHUNK    32           /* frames per delete transaction, at most */
+#define OUTBOX_CHUNK    256          /* webhook events per delete transaction, at most */
 #define VACUUM_CHUNK    1024         /* pages per incremental_vacuum transaction, at most */
 #define BUDGET_NS       200000000    /* work of one call */
 #define RECHECK_NS      2000000000LL /* images off: how often to look for room again */
@@ -253,27 +254,54 @@ static void set_images(struct retention *r, struct store *s, bool on, const char
 
 /* ---- deleting ---- */
 
-static void count_deleted(struct retention *r, int n, int64_t bytes)
+/* What one pass deleted, for its log line. */
+struct pass {
+    int frames;
+    int64_t image_bytes, events;
+};
+
+static void count_deleted(struct retention *r, int frames, int64_t bytes, int64_t events)
 {
     pthread_mutex_lock(&r->lock);
-    r->status.frames_deleted += (uint64_t)n;
+    r->status.frames_deleted += (uint64_t)frames;
     r->status.image_bytes_deleted += (uint64_t)bytes;
+    r->status.outbox_events_deleted += (uint64_t)events;
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Deletes one chunk of the oldest frames retention may take (at most the WAL's bound of images).
- * Returns the number deleted, 0 when only protected frames are left, -1 on error (logged). */
-static int delete_chunk(struct retention *r, struct store *s, int64_t *bytes)
+/* Deletes one chunk of the oldest frames retention may take (at most the WAL's bound of images),
+ * with the webhook events older than them; when only protected frames are left, a chunk of the
+ * oldest webhook events instead (copies of rows the database keeps). Returns the number of rows
+ * deleted, 0 when nothing but protected frames is left, -1 on error (logged). */
+static int delete_chunk(struct retention *r, struct store *s, struct pass *p)
 {
-    int64_t b = 0;
-    int n = store_delete_oldest(s, DELETE_CHUNK, r->wal_bytes, defects_cutoff_us(r), &b);
+    int64_t b = 0, events = 0;
+    int n = store_delete_oldest(s, DELETE_CHUNK, r->wal_bytes, defects_cutoff_us(r), &b, &events);
+    if (n == 0) {
+        int e = store_delete_oldest_outbox(s, OUTBOX_CHUNK, r->wal_bytes, NULL);
+        events = e;
+        n = e < 0 ? -1 : 0;
+    }
     if (n < 0) {
         store_error(r, s);
         return -1;
     }
-    count_deleted(r, n, b);
-    *bytes += b;
-    return n;
+    count_deleted(r, n, b, events);
+    p->frames += n;
+    p->image_bytes += b;
+    p->events += events;
+    return n + (int)events;
+}
+
+/* "the 12 oldest frames (3.1 MB of images) and 40 webhook events" into buf. */
+static const char *describe_pass(const struct pass *p, char *buf, size_t n)
+{
+    int off = snprintf(buf, n, "the %d oldest frames (%.1f MB of images)", p->frames,
+                       p->image_bytes / 1e6);
+    if (p->events && off >= 0 && (size_t)off < n)
+        snprintf(buf + off, n - (size_t)off, " and %lld webhook events of the outbox",
+                 (long long)p->events);
+    return buf;
 }
 
 /* Gives free pages back to the filesystem until none is left or the deadline passes. */
@@ -307,19 +335,20 @@ static enum room make_room(struct retention *r, struct store *s, int64_t need,
         if (limited && u->free_pages > 0) give_back(r, s, deadline);
         return ROOM_OK;
     }
-    int deleted = 0, n = 0;
-    int64_t bytes = 0;
-    while (excess(r, u, need, true) > 0 && (n = delete_chunk(r, s, &bytes)) > 0) {
-        deleted += n;
+    int n = 0;
+    struct pass p = {0};
+    while (excess(r, u, need, true) > 0 && (n = delete_chunk(r, s, &p)) > 0) {
         if (store_usage(s, u) < 0 || clock_mono_ns() > deadline) break;
     }
-    if (deleted > 0) {
+    if (p.frames > 0 || p.events > 0) {
+        char what[160];
+        describe_pass(&p, what, sizeof what);
         if (r->passes_logged)
-            log_debug("deleted the %d oldest frames (%.1f MB of images)", deleted, bytes / 1e6);
+            log_debug("deleted %s", what);
         else
-            log_info("making room: deleted the %d oldest frames (%.1f MB of images); frames "
-                     "awaiting review and confirmed defects within flagged_days are kept",
-                     deleted, bytes / 1e6);
+            log_info("making room: deleted %s; frames awaiting review and confirmed defects "
+                     "within flagged_days are kept",
+                     what);
         r->passes_logged = true;
         give_back(r, s, deadline);
         set_ceiling(r, s); /* SQLite keeps a ceiling at least the size the file had */
@@ -391,15 +420,15 @@ bool retention_after_full(struct retention *r, struct store *s, int64_t image_by
     if (store_usage(s, &u) < 0) store_error(r, s);
     int64_t db = u.pages * u.page_size, free0 = u.free_pages;
     int64_t want = max64(2 * image_bytes, min64(db / SLACK_DIV, FULL_FREE_BYTES));
-    int64_t bytes = 0, deadline = clock_mono_ns() + BUDGET_NS;
-    int deleted = 0, n = 0;
-    while (clock_mono_ns() < deadline && (n = delete_chunk(r, s, &bytes)) > 0) {
-        deleted += n;
+    int64_t deadline = clock_mono_ns() + BUDGET_NS;
+    int n = 0;
+    struct pass p = {0};
+    while (clock_mono_ns() < deadline && (n = delete_chunk(r, s, &p)) > 0) {
         if (store_usage(s, &u) < 0 || (u.free_pages - free0) * u.page_size >= want) break;
     }
-    if (deleted > 0) {
-        log_warn("the disk or database is full: deleted the %d oldest frames (%.1f MB of images)",
-                 deleted, bytes / 1e6);
+    if (p.frames > 0 || p.events > 0) {
+        char what[160];
+        log_warn("the disk or database is full: deleted %s", describe_pass(&p, what, sizeof what));
         give_back(r, s, deadline);
         set_ceiling(r, s);
         return true;

@@ -5,9 +5,12 @@
  * the oldest frames retention may take (store_delete_oldest(): frames no operator needs first,
  * then confirmed defects older than flagged_days) are deleted in small transactions until the
  * database is 5 % of the limit below it, and the free pages go back to the filesystem (incremental
- * vacuum, passive checkpoint). When only protected frames are left (alerts awaiting review,
- * confirmed defects within flagged_days), new frames are stored without their images, which is
- * logged once and shown by /readyz, until room appears again (looked for every few seconds).
+ * vacuum, passive checkpoint). The webhooks' outbox is treated as the frames' other derived rows:
+ * its events older than the frames deleted go with them, and when only protected frames are left
+ * (alerts awaiting review, confirmed defects within flagged_days) its oldest events go next (a
+ * receiver down for long must not stop the images). Only then are new frames stored without
+ * their images, which is logged once and shown by /readyz, until room appears again (looked for
+ * every few seconds).
  * A write that fails on a full disk anyway (ENOSPC, SQLITE_FULL) calls retention_after_full(),
  * which frees what it can, or switches images off the same way. The database's hard ceiling is
  * max_size_mb (PRAGMA max_page_count), so a write can never take it past the limit; while images
@@ -42,7 +45,9 @@ struct retention_status {
     bool images_off;  /* new frames are stored without their images */
     char reason[320]; /* why, when images_off */
     uint64_t frames_deleted, image_bytes_deleted;
-    uint64_t full_events; /* writes that failed on a full disk or database */
+    uint64_t outbox_events_deleted; /* webhook events, with the frames or when only protected
+                                       frames were left */
+    uint64_t full_events;           /* writes that failed on a full disk or database */
 };
 
 struct retention;

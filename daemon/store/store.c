@@ -23,6 +23,7 @@ struct store {
     sqlite3_stmt *insert_frame;
     sqlite3_stmt *find_camera, *insert_camera, *update_camera;
     sqlite3_stmt *oldest_free, *oldest_defects, *delete_frame; /* retention */
+    sqlite3_stmt *delete_outbox_before, *oldest_outbox, *delete_outbox_row;
     bool full; /* the last error was SQLITE_FULL or ENOSPC */
     char err[256];
 };
@@ -265,7 +266,14 @@ static int prepare_writes(struct store *s)
                 "WHERE a.state = 'defect' AND f.created_at < ?2 AND f.id < (SELECT max(id) FROM "
                 "frames) ORDER BY a.frame_id LIMIT ?1",
                 &s->oldest_defects) < 0 ||
-        prepare(s->db, "DELETE FROM frames WHERE id = ?1", &s->delete_frame) < 0)
+        prepare(s->db, "DELETE FROM frames WHERE id = ?1", &s->delete_frame) < 0 ||
+        prepare(s->db,
+                "DELETE FROM webhook_outbox WHERE created_at <= (SELECT created_at FROM frames "
+                "WHERE id = ?1)",
+                &s->delete_outbox_before) < 0 ||
+        prepare(s->db, "SELECT id, length(body) FROM webhook_outbox ORDER BY id LIMIT ?1",
+                &s->oldest_outbox) < 0 ||
+        prepare(s->db, "DELETE FROM webhook_outbox WHERE id = ?1", &s->delete_outbox_row) < 0)
         return db_fail(s, "prepare");
     return 0;
 }
@@ -300,6 +308,9 @@ void store_close(struct store *s)
     sqlite3_finalize(s->update_camera);
     sqlite3_finalize(s->oldest_free);
     sqlite3_finalize(s->oldest_defects);
+    sqlite3_finalize(s->delete_outbox_before);
+    sqlite3_finalize(s->oldest_outbox);
+    sqlite3_finalize(s->delete_outbox_row);
     sqlite3_finalize(s->delete_frame);
     if (s->db && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", 0, 0, 0);
     sqlite3_close(s->db);
@@ -542,8 +553,9 @@ int store_usage(struct store *s, struct store_usage *u)
     return 0;
 }
 
-/* The ids of the frames st selects (?1 limit, ?2 defect cutoff), up to max of them or until their
- * images add up to max_bytes (at least one); their image bytes are added to *bytes. */
+/* The ids of the rows st selects (frames, or webhook events; ?1 limit, ?2 defect cutoff), up to
+ * max of them or until their images (bodies) add up to max_bytes (at least one); their bytes are
+ * added to *bytes. */
 static int select_frames(struct store *s, sqlite3_stmt *st, int max, int64_t max_bytes,
                          int64_t cutoff, int64_t *ids, int64_t *bytes)
 {
@@ -562,8 +574,18 @@ static int select_frames(struct store *s, sqlite3_stmt *st, int max, int64_t max
 
 #define DELETE_MAX 256
 
+/* The webhook events created before the newest of the frames ids[0..n) (in id order) was stored
+ * go with them. Returns how many, or -1. */
+static int delete_outbox_before_frame(struct store *s, const int64_t *ids, int n)
+{
+    if (n == 0) return 0;
+    sqlite3_bind_int64(s->delete_outbox_before, 1, ids[n - 1]);
+    if (step_done(s, s->delete_outbox_before, "delete webhook events") < 0) return -1;
+    return sqlite3_changes(s->db);
+}
+
 int store_delete_oldest(struct store *s, int max, int64_t max_bytes, int64_t defects_before_us,
-                        int64_t *image_bytes)
+                        int64_t *image_bytes, int64_t *outbox_rows)
 {
     int64_t ids[DELETE_MAX], bytes = 0;
     if (max > DELETE_MAX) max = DELETE_MAX;
@@ -573,15 +595,36 @@ int store_delete_oldest(struct store *s, int max, int64_t max_bytes, int64_t def
     int n = select_frames(s, s->oldest_free, max, max_bytes, 0, ids, &bytes);
     if (n == 0)
         n = select_frames(s, s->oldest_defects, max, max_bytes, defects_before_us, ids, &bytes);
-    for (int i = 0; i < n; i++) {
+    int events = n > 0 ? delete_outbox_before_frame(s, ids, n) : 0;
+    for (int i = 0; i < n && events >= 0; i++) {
         sqlite3_bind_int64(s->delete_frame, 1, ids[i]);
         if (step_done(s, s->delete_frame, "delete frame") < 0) n = -1;
+    }
+    if (n < 0 || events < 0 || store_commit(s) < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    if (image_bytes) *image_bytes = bytes;
+    if (outbox_rows) *outbox_rows = events;
+    return n;
+}
+
+int store_delete_oldest_outbox(struct store *s, int max, int64_t max_bytes, int64_t *body_bytes)
+{
+    int64_t ids[DELETE_MAX], bytes = 0;
+    if (max > DELETE_MAX) max = DELETE_MAX;
+    if (max_bytes <= 0) max_bytes = INT64_MAX;
+    if (store_begin(s) < 0) return -1;
+    int n = select_frames(s, s->oldest_outbox, max, max_bytes, 0, ids, &bytes);
+    for (int i = 0; i < n; i++) {
+        sqlite3_bind_int64(s->delete_outbox_row, 1, ids[i]);
+        if (step_done(s, s->delete_outbox_row, "delete a webhook event") < 0) n = -1;
     }
     if (n < 0 || store_commit(s) < 0) {
         store_rollback(s);
         return -1;
     }
-    if (image_bytes) *image_bytes = bytes;
+    if (body_bytes) *body_bytes = bytes;
     return n;
 }
 
@@ -590,6 +633,7 @@ int store_deletable_bytes(struct store *s, int64_t defects_before_us, int64_t *b
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT coalesce(sum((length(f.image) + ?2 - 5) / (?2 - 4) * ?2), 0) "
+                           "+ (SELECT coalesce(sum(length(body)), 0) FROM webhook_outbox) "
                            "FROM frames f LEFT JOIN alerts a ON a.frame_id = f.id WHERE f.id < "
                            "(SELECT max(id) FROM frames) AND (a.state IS NULL OR a.state = "
                            "'false_positive' OR (a.state = 'defect' AND f.created_at < ?1))",

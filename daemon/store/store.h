@@ -130,15 +130,25 @@ int store_usage(struct store *s, struct store_usage *u);
  * with their results, heatmaps and alerts: first frames no operator needs (no alert, or one marked
  * false_positive); only when none of those is left, confirmed defects stored before
  * defects_before_us. A frame whose alert awaits review ('new') is never taken, nor the newest frame
- * (so that frame ids, which scoring follows, are never reused). Returns the number
- * deleted (0: only protected frames are left) or -1; *image_bytes (may be NULL) gets the bytes of
- * the images deleted. */
+ * (so that frame ids, which scoring follows, are never reused). The webhooks' outbox is derived
+ * rows too (copies of results, alerts and model changes): the events created up to the storing of
+ * the newest frame deleted go in the same transaction, so the outbox never holds an event older
+ * than the frames kept. Returns the number of frames deleted (0: only protected frames are left)
+ * or -1; *image_bytes and *outbox_rows (each may be NULL) get the bytes of the images deleted and
+ * the number of webhook events. */
 int store_delete_oldest(struct store *s, int max, int64_t max_bytes, int64_t defects_before_us,
-                        int64_t *image_bytes);
+                        int64_t *image_bytes, int64_t *outbox_rows);
+
+/* When only protected frames are left: deletes, in one short transaction, up to max of the
+ * webhooks' oldest waiting events (fewer when their bodies add up to max_bytes; <= 0: no bound),
+ * before images have to go off. Returns the number deleted (0: the outbox is empty) or -1;
+ * *body_bytes (may be NULL) gets their bodies' bytes. */
+int store_delete_oldest_outbox(struct store *s, int max, int64_t max_bytes, int64_t *body_bytes);
 
 /* Sets *bytes to the pages (in bytes) the images of the frames store_delete_oldest() may take
- * occupy (all of them, the newest excepted), as overflow pages estimate it. A scan of the frames:
- * for the rare look while images are off. Returns 0 or -1. */
+ * occupy (all of them, the newest excepted), as overflow pages estimate it, and the bodies of the
+ * webhooks' outbox. A scan of the frames: for the rare look while images are off. Returns 0 or
+ * -1. */
 int store_deletable_bytes(struct store *s, int64_t defects_before_us, int64_t *bytes);
 
 /* Gives up to `pages` free pages back to the filesystem (PRAGMA incremental_vacuum, one short

@@ -201,6 +201,26 @@ static bool find_unfinished(struct trainer *t, const char *recipe, const char *i
     return found;
 }
 
+/* The interrupted runs of the database's recipes other than `recipe` (at most max): each one's
+ * checkpoint to resume (find_unfinished) into paths, spare pointing at them, so that pruning
+ * before this run leaves them for that recipe's next one. Returns how many there are, or -1 when
+ * the database cannot be read. */
+static int others_unfinished(struct trainer *t, const struct config *cfg, const char *recipe,
+                             char (*paths)[PATH_MAX], const char **spare, int max, bool *db_error)
+{
+    struct recipe_row rows[MAX_RECIPES];
+    int nr = scoring_store_recipes(t->db, rows, MAX_RECIPES), n = 0;
+    if (nr < 0) return *db_error = true, -1;
+    for (int i = 0; i < nr && n < max; i++) {
+        if (strcmp(rows[i].name, recipe) == 0) continue;
+        struct config_recipe rs;
+        config_recipe_settings(cfg, rows[i].name, &rs);
+        if (find_unfinished(t, rows[i].name, rs.import, paths[n], PATH_MAX, db_error))
+            spare[n] = paths[n], n++;
+    }
+    return n;
+}
+
 /* Starts a run of recipe (its settings rs; its new frames since its model `since`, with a model
  * when has_model): fresh, asked for, skips resuming and the warm start. Returns false to look
  * again soon (the lock is busy), true otherwise. */
@@ -231,12 +251,18 @@ static bool start_child(struct trainer *t, const struct config *cfg, const struc
     int pruned = 0;
     int64_t pruned_bytes = 0;
     char perr[PATH_MAX + 128];
-    const char *spare[] = {a.resume ? a.out : NULL, rs->import};
-    if (db_error)
-        log_warn("old model files not removed: %s", scoring_store_errmsg(t->db));
-    else if (model_files_prune(t->db, t->models_dir, cfg->trainer_keep_models, spare, 2, &pruned,
-                               &pruned_bytes, perr, sizeof perr))
+    const char *spare[2 + MAX_RECIPES] = {a.resume ? a.out : NULL, rs->import};
+    char(*others)[PATH_MAX] = malloc(sizeof *others * MAX_RECIPES);
+    int n_others =
+        others ? others_unfinished(t, cfg, rs->name, others, spare + 2, MAX_RECIPES, &db_error) : 0;
+    int nspare = 2 + (n_others > 0 ? n_others : 0);
+    if (db_error || !others)
+        log_warn("old model files not removed: %s",
+                 others ? scoring_store_errmsg(t->db) : "out of memory");
+    else if (model_files_prune(t->db, t->models_dir, cfg->trainer_keep_models, spare, nspare,
+                               &pruned, &pruned_bytes, perr, sizeof perr))
         log_warn("old model files not removed: %s", perr);
+    free(others);
     if (pruned)
         log_info("removed %d model file(s) no longer kept (%.1f MiB; keep_models = %d)", pruned,
                  (double)pruned_bytes / (1024.0 * 1024.0), cfg->trainer_keep_models);

@@ -36,13 +36,15 @@ def status(port):
         return json.loads(r.read())
 
 
-def run_daemon(exe, tmp, db, fps, frames, rate, seed, width=640, height=480):
-    """Starts the daemon and waits until it answers. Returns (process, port)."""
+def run_daemon(exe, tmp, db, fps, frames, rate, seed, width=640, height=480, extra=""):
+    """Starts the daemon (extra: more config sections) and waits until it answers. Returns
+    (process, port)."""
     port = free_port()
     conf = os.path.join(tmp, "run-%d.conf" % seed)
     with open(conf, "w") as f:
         f.write(CONFIG.format(port=port, db=db, fps=fps, frames=frames, rate=rate, seed=seed,
                               width=width, height=height))
+        f.write(extra)
     d = subprocess.Popen([exe, "run", "--config", conf])
     for _ in range(200):
         try:

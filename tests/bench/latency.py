@@ -1,8 +1,10 @@
 """Frame → result latency of the running daemon: the synthetic camera at 20 fps (640x480 JPEG
 frames), a model with a 64 px input already registered, and a training run going on beside it
 the whole time (`inspectd train --db` at nice 19, as the daemon's own trainer runs it). Latency is
-results.created_at − frames.created_at (the frame row written in the writer's transaction to its result committed) over every
-frame of the measured window; frames dropped by the queue come from /api/v1/status.
+results.created_at − frames.created_at (the frame row written in the writer's transaction to its
+result committed) over every frame of the measured window; frames skipped (verdict 'unscored',
+reason 'skipped': scoring fell max_score_lag_s behind) and other unscored verdicts come from the
+verdicts table, frames dropped by the queue from /api/v1/status.
 
     /usr/bin/python3 tests/bench/latency.py [BUILD_DIR] [--seconds S]
 Ends with `frame_to_result_p99_ms: X`."""
@@ -50,6 +52,9 @@ def main():
         "SELECT (r.created_at - f.created_at) / 1000.0, r.latency_us / 1000.0 FROM frames f "
         "JOIN results r ON r.frame_id = f.id WHERE f.id > ? ORDER BY f.id", (start_id,)).fetchall()
     stored = con.execute("SELECT COUNT(*) FROM frames WHERE id > ?", (start_id,)).fetchone()[0]
+    unscored = dict(con.execute("SELECT reason, COUNT(*) FROM verdicts WHERE frame_id > ? AND "
+                                "verdict = 'unscored' GROUP BY reason", (start_id,)).fetchall())
+    skipped = unscored.pop("skipped", 0)
     lat = sorted(r[0] for r in rows)
     work = sorted(r[1] for r in rows)
     dropped = sum(c["frames_dropped"] for c in st["cameras"])
@@ -59,7 +64,8 @@ def main():
     p = lambda v, q: v[min(len(v) - 1, int(q * len(v)))]
     print("synthetic camera 640x480 at 20 fps, model input 64 px, a training run beside it, %.0f s"
           % args.seconds)
-    print("frames stored %d, scored %d, dropped by the queue %d" % (stored, len(lat), dropped))
+    print("frames stored %d, scored %d, skipped %d (behind by max_score_lag_s), other unscored "
+          "%s, dropped by the queue %d" % (stored, len(lat), skipped, unscored or 0, dropped))
     print("frame written -> result committed: p50 %.1f ms, p99 %.1f ms, max %.1f ms"
           % (p(lat, 0.5), p(lat, 0.99), lat[-1]))
     print("scoring work (decode + embed + k-NN): p50 %.1f ms, p99 %.1f ms"

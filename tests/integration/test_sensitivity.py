@@ -257,6 +257,19 @@ def main():
         print("a recalibrated model flags %.3f of the good frames at 0.4" % loose)
         assert 0.1 <= loose <= 0.85, loose
         assert get(port, "/api/v1/train")["runs"] == 0
+        # the recalibration is kept in the bank file: a restart finds the same scores and does
+        # not recalibrate again
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        kept = tensors(bank)["calibration"]["shape"]
+        assert kept[0] >= 10, kept
+        proc = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
+        wait_for(lambda: recipe(port).get("sensitivity", {}).get("false_alarm_rate") == 0.4, 60,
+                 "the model after a restart")
+        again = recipe(port)["sensitivity"]
+        assert abs(again["threshold"] - sens["threshold"]) < 1e-6 * sens["threshold"], \
+            (again, sens)
+        assert open(log.name).read().count("recalibrated on") == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=60)

@@ -284,12 +284,64 @@ static int teardown(void **state)
     return tmpdb_teardown(state);
 }
 
+/* A recalibration kept in the bank file (model_save_calibration): a reload finds the new scores,
+ * every other tensor and the metadata as they were, the scores the same. Then a model that cuts
+ * frames into tiles records it in the bank file, and a frame of tiles scores its worst tile. */
+static void calibration_kept_and_tiles(void **state)
+{
+    struct fixture *f = *state;
+    char ckpt[160], bank[160], err[512];
+    snprintf(ckpt, sizeof ckpt, "%s/c.safetensors", f->dir);
+    snprintf(bank, sizeof bank, "%s/c.bank.safetensors", f->dir);
+    write_checkpoint(ckpt);
+    struct image_set normal = {0};
+    float odd[S * S];
+    make_images(&normal, odd);
+    struct model_build_options o;
+    model_build_defaults(&o);
+    struct model_build_result r;
+    if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
+    struct scoring_model m, again;
+    if (model_load(&m, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+    float before, after, fresh[3] = {0.5f, 0.25f, 0.75f};
+    assert_int_equal(model_score(&m, odd, 1, 1, &before, NULL, err, sizeof err), 0);
+    assert_int_equal(model_set_calibration(&m, fresh, 3), 0);
+    assert_int_equal(model_save_calibration(&m, bank, err, sizeof err), 0);
+    if (model_load(&again, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(again.n_calibration, 3);
+    for (int i = 0; i < 3; i++) assert_float_equal(again.calibration[i], fresh[i], 0);
+    assert_float_equal(again.threshold, m.threshold, 0);
+    assert_int_equal(again.bank.n, m.bank.n);
+    assert_int_equal(model_score(&again, odd, 1, 1, &after, NULL, err, sizeof err), 0);
+    assert_float_equal(after, before, 0);
+    assert_int_equal(again.input, MODEL_INPUT_FIT);
+    model_free(&again);
+    /* tiles: recorded, and a frame of two tiles (a normal one and the odd one) scores the odd */
+    o.input = MODEL_INPUT_TILES, o.tile_overlap = 2;
+    if (model_build(ckpt, &normal, &o, bank, &r, err, sizeof err)) fail_msg("%s", err);
+    if (model_load(&again, ckpt, bank, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(again.input, MODEL_INPUT_TILES);
+    assert_int_equal(again.tile_overlap, 2);
+    float two[2 * S * S], alone, worst;
+    memcpy(two, normal.pixels, sizeof(float) * S * S);
+    memcpy(two + S * S, odd, sizeof(float) * S * S);
+    int first[2] = {0, 2};
+    struct model_input in = {.images = two, .n = 2, .first = first, .frames = 1};
+    assert_int_equal(model_score(&again, odd, 1, 1, &alone, NULL, err, sizeof err), 0);
+    assert_int_equal(model_score_input(&again, &in, 1, &worst, NULL, err, sizeof err), 0);
+    assert_float_equal(worst, alone, 0);
+    model_free(&again);
+    model_free(&m);
+    image_set_free(&normal);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(feedback_joins_and_leaves_the_bank, setup, teardown),
         cmocka_unit_test_setup_teardown(aligned_readout_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(eval_scores_as_the_daemon, setup, teardown),
-        cmocka_unit_test_setup_teardown(batch_scores_as_one_by_one, setup, teardown)};
+        cmocka_unit_test_setup_teardown(batch_scores_as_one_by_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(calibration_kept_and_tiles, setup, teardown)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

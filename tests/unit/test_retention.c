@@ -2,7 +2,9 @@
  * its oldest unprotected frames first (with their results and alerts) and keeps the flagged and
  * the confirmed ones, and the vacuum shrinks the file; confirmed defects go only after their
  * flagged_days and after every unprotected frame; with only protected frames left, images go off
- * (frames stored without them, read back as such) until an operator's review makes room; a batch
+ * (frames stored without them, read back as such) until an operator's review makes room; the
+ * webhooks' outbox goes as the frames' derived rows do (its events older than the frames deleted
+ * with them, and its oldest before images go off when only protected frames are left); a batch
  * that fails on a full database (max_page_count) is retried after making room and no frame is
  * lost; a database created without auto_vacuum is converted; the image cache's bounds. */
 #include <setjmp.h>
@@ -278,6 +280,78 @@ static void only_protected_stops_images(void **state)
     store_close(s);
 }
 
+/* Makes room as a writer would before a batch of 8 frames, until nothing is left to do. */
+static void make_room_for_batch(struct retention *r, struct store *s, int64_t max)
+{
+    struct store_usage u;
+    int calls = 0;
+    do {
+        assert_true(retention_prepare(r, s, 8 * IMAGE_BYTES, 8));
+        assert_int_equal(store_usage(s, &u), 0);
+    } while (++calls < 50 &&
+             (u.free_pages > 0 || (u.pages - u.free_pages) * u.page_size + 8 * IMAGE_BYTES > max));
+}
+
+static void outbox_goes_with_frames(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    fill(s, 300);
+    alert(f->path, 1, "new");
+    /* frame i stored at i s; a webhook event queued when each was stored (a receiver that is
+     * down), plus one for every frame's alert or result */
+    sql(f->path, "UPDATE frames SET created_at = id * 1000000;"
+                 "INSERT INTO webhook_outbox (hook, kind, body, created_at) SELECT 'mes', "
+                 "'result', '{\"frame_id\":' || id || '}', created_at FROM frames;"
+                 "PRAGMA wal_checkpoint(TRUNCATE)");
+    const int64_t max = 1 << 20;
+    struct retention *r = make_retention(s, max, 30);
+    make_room_for_batch(r, s, max);
+    struct retention_status st;
+    retention_get_status(r, &st);
+    assert_false(st.images_off);
+    int64_t kept = query_int(f->path, "SELECT min(id) FROM frames WHERE id > 1");
+    assert_true(kept > 100);
+    /* the events from before the newest frame deleted went with the frames, in the same
+     * transactions: the outbox holds none older than the frames kept (frame 1 aside: protected) */
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM webhook_outbox"), 300 - kept + 1);
+    assert_int_equal(query_int(f->path, "SELECT min(created_at) FROM webhook_outbox"),
+                     kept * 1000000);
+    assert_int_equal((int64_t)st.outbox_events_deleted, kept - 1);
+    retention_free(r);
+    store_close(s);
+}
+
+static void only_protected_takes_the_outbox_first(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_store(f->path);
+    fill(s, 100);
+    for (int64_t id = 1; id <= 100; id++) alert(f->path, id, id % 2 ? "new" : "defect");
+    /* a receiver down for long: 400 events of 4 KB wait, more than the frames take */
+    sql(f->path, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) "
+                 "INSERT INTO webhook_outbox (hook, kind, body, created_at) SELECT 'mes', "
+                 "'alert', hex(randomblob(2000)), 5000000000000000 + i FROM n;"
+                 "PRAGMA wal_checkpoint(TRUNCATE)");
+    const int64_t max = 2 << 20;
+    struct retention *r = make_retention(s, max, 30);
+    make_room_for_batch(r, s, max); /* with images, every call */
+    struct retention_status st;
+    retention_get_status(r, &st);
+    assert_false(st.images_off);
+    assert_int_equal(st.frames_deleted, 0);
+    assert_int_equal(query_int(f->path, "SELECT count(*) FROM frames"), 100);
+    /* the oldest events went, the newest stayed, in order */
+    int64_t left = query_int(f->path, "SELECT count(*) FROM webhook_outbox");
+    assert_true(left > 0 && left < 400);
+    assert_int_equal((int64_t)st.outbox_events_deleted, 400 - left);
+    assert_int_equal(query_int(f->path, "SELECT min(id) FROM webhook_outbox"), 400 - left + 1);
+    print_message("only protected frames: %lld of 400 webhook events deleted, images kept on\n",
+                  (long long)(400 - left));
+    retention_free(r);
+    store_close(s);
+}
+
 static struct queue_item random_item(uint64_t seq, unsigned *seed)
 {
     struct queue_item it = {.camera = 0};
@@ -388,6 +462,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(oldest_unprotected_go_first, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_defects_go_last, setup, teardown),
         cmocka_unit_test_setup_teardown(only_protected_stops_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(outbox_goes_with_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(only_protected_takes_the_outbox_first, setup, teardown),
         cmocka_unit_test_setup_teardown(full_database_batch_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(plain_database_becomes_incremental, setup, teardown),
         cmocka_unit_test(image_cache_bounds),
