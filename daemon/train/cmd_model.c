@@ -357,6 +357,7 @@ int cmd_model(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "import") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             usage(stdout);
+            tokens_usage(stdout);
             return 0;
         }
         fprintf(stderr, "inspectd model: the commands are `inspectd model import FILE --db DB` "

@@ -32,7 +32,6 @@
 #include "train/register.h"
 #include "train/start.h"
 #include "store/scoring_store.h"
-#include "scoring/golive.h"
 #include "scoring/model.h"
 
 struct train_cmd {
