@@ -251,8 +251,13 @@ def main():
         assert c.json("/healthz")["status"] == "ok"
 
         first = c.json("/api/v1/status")
-        time.sleep(1.5)
-        status = c.json("/api/v1/status")
+        deadline = time.time() + START_S
+        while True:  # frames stored since, and the uptime moved on
+            time.sleep(0.5)
+            status = c.json("/api/v1/status")
+            if time.time() > deadline or (status["uptime_s"] > first["uptime_s"] and status[
+                    "database"]["frames_stored"] > first["database"]["frames_stored"]):
+                break
         assert status["version"] and status["uptime_s"] > first["uptime_s"]
         assert status["database"]["frames_stored"] > first["database"]["frames_stored"], status
         assert status["database"]["size_bytes"] > 0
@@ -261,9 +266,11 @@ def main():
         assert engine["isa"] and engine["version"], engine
         cams = {cam["name"]: cam for cam in status["cameras"]}
         # the camera is configured for 50 fps; its measured rate must show frames flowing (on a
-        # busy 2-core machine the JPEG encoding alone can hold it under 10 fps for a while)
+        # busy 2-core machine the JPEG encoding alone can hold it under 10 fps for a while); the
+        # folder camera's files are all stored
         deadline = time.time() + START_S
-        while cams["line1"]["fps"] <= 5 and time.time() < deadline:
+        while (cams["line1"]["fps"] <= 5 or cams["replay"]["frames_stored"] < len(files)) and \
+                time.time() < deadline:
             time.sleep(0.5)
             cams = {cam["name"]: cam for cam in c.json("/api/v1/status")["cameras"]}
         assert cams["line1"]["state"] == "streaming" and cams["line1"]["fps"] > 5, cams
