@@ -85,6 +85,11 @@ int api_alerts_review_body(const json_t *body, struct http_reply *r, const char 
 /* The body of POST /api/v1/train, {"fresh": true|false, "recipe": NAME}, both optional (an empty
  * body is {}): *fresh, *recipe (NULL when absent; points into body). Returns 0, or -1 after
  * replying 400. */
+/* What `inspectd model import` printed, stdout and stderr together (POST /api/v1/models runs it):
+ * its model, the first line that is a JSON object (NULL when none; the caller decrefs), and into
+ * msg (n bytes) the message of its last error line ("TIME E TAG: message"), or "the import
+ * failed" when it logged none. */
+json_t *api_models_import_output(const char *out, char *msg, size_t n);
 int api_models_train_body(const json_t *body, struct http_reply *r, bool *fresh,
                           const char **recipe);
 

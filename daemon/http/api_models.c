@@ -295,26 +295,23 @@ static int run_import(const struct app *a, const struct http_request *req, const
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The JSON line of the import's output, or NULL. */
-static json_t *result_line(const char *out)
+json_t *api_models_import_output(const char *out, char *msg, size_t n)
 {
-    for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (*p == '{') return json_loadb(p, strcspn(p, "\n"), 0, NULL);
-    return NULL;
-}
-
-/* The import's last error line without its time, level and tag. */
-static void last_error(const char *out, char *msg, size_t n)
-{
+    json_t *model = NULL;
     snprintf(msg, n, "the import failed");
-    for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+    for (const char *p = out; *p;) {
+        const char *nl = strchr(p, '\n'), *end = nl ? nl : p + strlen(p);
+        if (*p == '{' && !model) model = json_loadb(p, (size_t)(end - p), 0, NULL);
         const char *e = strstr(p, " E ");
-        const char *nl = strchr(p, '\n');
-        if (!e || (nl && e > nl)) continue;
-        const char *text = strstr(e, ": ") ? strstr(e, ": ") + 2 : e + 3;
-        if (nl && text > nl) text = e + 3;
-        snprintf(msg, n, "%.*s", (int)((nl ? nl : text + strlen(text)) - text), text);
+        if (e && e < end) { /* "TIME E TAG: message": the message */
+            const char *text = e + 3, *colon = strstr(text, ": ");
+            if (colon && colon < end) text = colon + 2;
+            if (end > text) snprintf(msg, n, "%.*s", (int)(end - text), text);
+        }
+        p = nl ? nl + 1 : end;
     }
+    if (model && !json_is_object(model)) json_decref(model), model = NULL;
+    return model;
 }
 
 static void post_models(const struct http_request *req, struct http_reply *r)
@@ -332,7 +329,8 @@ static void post_models(const struct http_request *req, struct http_reply *r)
     struct app *a = api_app(req);
     if (save_upload(a, req, path, sizeof path)) return http_reply_error(r, 507, "cannot store it");
     int rc = run_import(a, req, path, recipe, out, sizeof out);
-    json_t *model = rc == 0 || rc == 2 ? result_line(out) : NULL;
+    json_t *model = api_models_import_output(out, msg, sizeof msg);
+    if (rc != 0 && rc != 2) json_decref(model), model = NULL;
     if (!model) unlink(path);
     if (model) {
         log_info("POST /api/v1/models: model %s registered for recipe %s (%s)",
@@ -341,7 +339,6 @@ static void post_models(const struct http_request *req, struct http_reply *r)
                  json_string_value(json_object_get(model, "status")));
         return http_reply_json(r, rc == 0 ? 201 : 422, model);
     }
-    last_error(out, msg, sizeof msg);
     if (rc == 65) return http_reply_error(r, 400, "%s", msg);
     if (rc == 1) return http_reply_error(r, strstr(msg, "no recipe named") ? 404 : 409, "%s", msg);
     if (rc > 128) return http_reply_error(r, 503, "the daemon is stopping");

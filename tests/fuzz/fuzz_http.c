@@ -2,7 +2,8 @@
  * database or pipeline work: route matching (every registered table), query-string checks and
  * their parsing by the handlers (frames, alerts, export), parse_i64, times in query
  * strings, JSON bodies, the alert review's body and POST /api/v1/train's, the results list's
- * query, POST /api/v1/parts's body and the live feed's ?types=.
+ * query, POST /api/v1/parts's body, the live feed's ?types= and what `inspectd model import`
+ * prints for POST /api/v1/models.
  *
  * Input layout: the first byte picks the kind of input (byte % number of kinds), the rest is
  * that kind's text. Adding a parser means one function and one line in `kinds` below; existing
@@ -333,6 +334,17 @@ static void fuzz_event_types(char *text, size_t len)
     free(r.body);
 }
 
+/* The output of `inspectd model import` that POST /api/v1/models reads. */
+static void fuzz_import_output(char *text, size_t len)
+{
+    char msg[64];
+    memset(msg, 'x', sizeof msg);
+    json_t *model = api_models_import_output(text, msg, sizeof msg);
+    if (model && !json_is_object(model)) abort();
+    if (!memchr(msg, '\0', sizeof msg) || !msg[0]) abort();
+    json_decref(model);
+}
+
 static void (*const kinds[])(char *text, size_t len) = {
     fuzz_route,            /* 0 */
     fuzz_frames_query,     /* 1 */
@@ -348,6 +360,7 @@ static void (*const kinds[])(char *text, size_t len) = {
     fuzz_event_types,      /* 11 */
     fuzz_recipe_body,      /* 12 */
     fuzz_sensitivity_body, /* 13 */
+    fuzz_import_output,    /* 14 */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

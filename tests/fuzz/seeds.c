@@ -166,7 +166,8 @@ static void safetensors_seeds(void)
 
 /* fuzz_http.c's kinds: 0 route, 1 frames query, 2 parse_int, 3 JSON body, 4 alerts query,
  * 5 review body, 6 query-string time, 7 export query, 8 train body, 9 results query, 10 parts
- * body, 11 event types, 12 recipe switch body, 13 sensitivity body. */
+ * body, 11 event types, 12 recipe switch body, 13 sensitivity body, 14 what `inspectd model
+ * import` prints. */
 static void http_seeds(void)
 {
     static const struct {
@@ -222,6 +223,13 @@ static void http_seeds(void)
         {"sensitivity-rate", "\x0d{\"false_alarm_rate\":0.01}"},
         {"sensitivity-threshold", "\x0d{\"threshold\":1.25}"},
         {"sensitivity-bad", "\x0d{\"false_alarm_rate\":1,\"threshold\":-2}"},
+        {"import-ok", "\x0e"
+                      "2026-12-04T18:51:26.766Z I model: m.safetensors: imported model\n"
+                      "{\"id\":1,\"version\":\"20261204T185126Z\",\"status\":\"active\"}\n"},
+        {"import-error", "\x0e"
+                         "2026-12-04T18:51:27.522Z E model: line.db: the database has no "
+                         "recipe named 'nope'\n"},
+        {"route-models", "\x00POST /api/v1/models"},
     };
     for (size_t i = 0; i < ARRAY_LEN(seeds); i++)
         put("http", seeds[i].name, seeds[i].text, 1 + strlen(seeds[i].text + 1));
