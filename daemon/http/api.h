@@ -44,6 +44,28 @@ int api_frames_list_query(const struct http_request *req, struct http_reply *r,
  * 0 (never). Returns a new reference. */
 json_t *api_time(int64_t us);
 
+/* ---- api_query.c: the query parameters the lists of results and alerts share; each returns
+ * 0, or -1 after replying 400 ---- */
+
+/* camera=: NULL when absent, else 1..CONFIG_NAME_MAX-1 bytes (points into the request). */
+int api_query_camera(const struct http_request *req, struct http_reply *r, const char **camera);
+
+/* limit= (1..max_limit) into *limit and cursor= (a previous page's next_cursor, >= 1) into
+ * *before; each left as it was when absent. */
+int api_query_page(const struct http_request *req, struct http_reply *r, int64_t max_limit,
+                   int64_t *limit, int64_t *before);
+
+/* since= and until= (RFC 3339 or Unix microseconds) into *since and *until, each left as it was
+ * when absent (0: open); when both are set, since must be before until. */
+int api_query_range(const struct http_request *req, struct http_reply *r, int64_t *since,
+                    int64_t *until);
+
+struct store_reader;
+
+/* Whether camera (NULL: none asked for, 1) was ever stored: 1; 0 after replying 404; -1 after
+ * replying 500 on a database error (logged). */
+int api_camera_known(struct store_reader *rd, const char *camera, struct http_reply *r);
+
 struct alert_info;
 struct alert_filter;
 

@@ -48,43 +48,6 @@ static bool valid_state(const char *s)
     return strcmp(s, "new") == 0 || strcmp(s, "defect") == 0 || strcmp(s, "false_positive") == 0;
 }
 
-/* since/until from the query; replies 400 and returns -1 on a bad one. */
-static int parse_range(const struct http_request *req, struct http_reply *r, int64_t *since,
-                       int64_t *until)
-{
-    const char *names[2] = {"since", "until"};
-    int64_t *out[2] = {since, until};
-    for (int i = 0; i < 2; i++) {
-        const char *v = http_query(req, names[i]);
-        if (v && parse_time_us(v, out[i]) < 0) {
-            http_reply_error(r, 400,
-                             "%s must be an RFC 3339 time (2026-11-29T12:00:00Z) or Unix "
-                             "microseconds",
-                             names[i]);
-            return -1;
-        }
-    }
-    if (*since && *until && *since >= *until) {
-        http_reply_error(r, 400, "since must be before until");
-        return -1;
-    }
-    return 0;
-}
-
-/* Replies 404 and returns 0 when camera is set and was never stored; -1 after a 500. */
-static int camera_known(struct store_reader *rd, const char *camera, struct http_reply *r)
-{
-    if (!camera) return 1;
-    int known = store_has_camera(rd, camera);
-    if (known < 0) {
-        log_error("camera lookup: %s", store_reader_errmsg(rd));
-        http_reply_error(r, 500, "cannot read the database");
-    } else if (known == 0) {
-        http_reply_error(r, 404, "no camera named '%s'", camera);
-    }
-    return known;
-}
-
 int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
                           struct alert_filter *f, int64_t *limit)
 {
@@ -92,31 +55,19 @@ int api_alerts_list_query(const struct http_request *req, struct http_reply *r,
                                           "until", "limit",  "cursor", NULL};
     if (http_check_query(req, allowed, r) < 0) return -1;
     *f = (struct alert_filter){.state = http_query(req, "state"),
-                               .camera = http_query(req, "camera"),
                                .recipe = http_query(req, "recipe")};
     if (f->recipe && !config_valid_name(f->recipe)) {
         http_reply_error(r, 400, "recipe must be a recipe name");
         return -1;
     }
-    const char *limit_s = http_query(req, "limit"), *cursor = http_query(req, "cursor");
     *limit = DEFAULT_LIMIT;
     if (f->state && !valid_state(f->state)) {
         http_reply_error(r, 400, "state must be new, defect or false_positive");
         return -1;
     }
-    if (f->camera && (!f->camera[0] || strlen(f->camera) >= 64)) {
-        http_reply_error(r, 400, "camera must be a camera name");
-        return -1;
-    }
-    if (limit_s && parse_i64(limit_s, 1, API_ALERTS_MAX_LIMIT, limit) < 0) {
-        http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_ALERTS_MAX_LIMIT);
-        return -1;
-    }
-    if (cursor && parse_i64(cursor, 1, INT64_MAX, &f->before) < 0) {
-        http_reply_error(r, 400, "cursor must be the next_cursor of a previous page");
-        return -1;
-    }
-    return parse_range(req, r, &f->since, &f->until);
+    if (api_query_camera(req, r, &f->camera) < 0) return -1;
+    if (api_query_page(req, r, API_ALERTS_MAX_LIMIT, limit, &f->before) < 0) return -1;
+    return api_query_range(req, r, &f->since, &f->until);
 }
 
 static void list_alerts(const struct http_request *req, struct http_reply *r)
@@ -127,7 +78,7 @@ static void list_alerts(const struct http_request *req, struct http_reply *r)
     struct alert_info *a = malloc(sizeof *a * (size_t)limit);
     if (!a) return http_reply_error(r, 500, "out of memory");
     struct store_reader *rd = store_pool_get(api_app(req)->readers);
-    int known = camera_known(rd, f.camera, r), n = 0;
+    int known = api_camera_known(rd, f.camera, r), n = 0;
     if (known == 1 && (n = store_list_alerts(rd, &f, a, (int)limit)) < 0) {
         log_error("list alerts: %s", store_reader_errmsg(rd));
         http_reply_error(r, 500, "cannot read the database");
@@ -279,7 +230,7 @@ static void alert_summary(const struct http_request *req, struct http_reply *r)
     static const char *const allowed[] = {"since", "until", NULL};
     if (http_check_query(req, allowed, r) < 0) return;
     int64_t since = 0, until = 0;
-    if (parse_range(req, r, &since, &until) < 0) return;
+    if (api_query_range(req, r, &since, &until) < 0) return;
     if (!until) until = since ? since + DAY_US : clock_wall_us() + 1;
     if (!since) since = until - DAY_US;
     if (since >= until) return http_reply_error(r, 400, "since must be before until");

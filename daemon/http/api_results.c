@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "parse.h"
 #include "clock.h"
 #include "api.h"
 #include "line/result_json.h"
@@ -20,39 +19,6 @@
 #define DAY_US         (24 * HOUR_US)
 #define SUMMARY_MAX_US (31 * DAY_US)
 
-/* since/until from the query; replies 400 and returns -1 on a bad one. */
-static int parse_range(const struct http_request *req, struct http_reply *r, int64_t *since,
-                       int64_t *until)
-{
-    const char *names[2] = {"since", "until"};
-    int64_t *out[2] = {since, until};
-    for (int i = 0; i < 2; i++) {
-        const char *v = http_query(req, names[i]);
-        if (v && parse_time_us(v, out[i]) < 0) {
-            http_reply_error(r, 400,
-                             "%s must be an RFC 3339 time (2026-11-29T12:00:00Z) or Unix "
-                             "microseconds",
-                             names[i]);
-            return -1;
-        }
-    }
-    if (*since && *until && *since >= *until) {
-        http_reply_error(r, 400, "since must be before until");
-        return -1;
-    }
-    return 0;
-}
-
-static int camera_param(const struct http_request *req, struct http_reply *r, const char **camera)
-{
-    *camera = http_query(req, "camera");
-    if (*camera && (!(*camera)[0] || strlen(*camera) >= CONFIG_NAME_MAX)) {
-        http_reply_error(r, 400, "camera must be a camera name");
-        return -1;
-    }
-    return 0;
-}
-
 int api_results_list_query(const struct http_request *req, struct http_reply *r,
                            struct result_filter *f, int64_t *limit)
 {
@@ -60,10 +26,9 @@ int api_results_list_query(const struct http_request *req, struct http_reply *r,
                                           "until",  "limit",  "cursor",  NULL};
     if (http_check_query(req, allowed, r) < 0) return -1;
     *f = (struct result_filter){.verdict = -1};
-    const char *verdict = http_query(req, "verdict"), *limit_s = http_query(req, "limit"),
-               *cursor = http_query(req, "cursor");
+    const char *verdict = http_query(req, "verdict");
     *limit = DEFAULT_LIMIT;
-    if (camera_param(req, r, &f->camera) < 0) return -1;
+    if (api_query_camera(req, r, &f->camera) < 0) return -1;
     f->recipe = http_query(req, "recipe");
     if (f->recipe && (!f->recipe[0] || strlen(f->recipe) >= CONFIG_NAME_MAX)) {
         http_reply_error(r, 400, "recipe must be a recipe name");
@@ -73,29 +38,8 @@ int api_results_list_query(const struct http_request *req, struct http_reply *r,
         http_reply_error(r, 400, "verdict must be ok, ng or unscored");
         return -1;
     }
-    if (limit_s && parse_i64(limit_s, 1, API_RESULTS_MAX_LIMIT, limit) < 0) {
-        http_reply_error(r, 400, "limit must be an integer in [1, %d]", API_RESULTS_MAX_LIMIT);
-        return -1;
-    }
-    if (cursor && parse_i64(cursor, 1, INT64_MAX, &f->before) < 0) {
-        http_reply_error(r, 400, "cursor must be the next_cursor of a previous page");
-        return -1;
-    }
-    return parse_range(req, r, &f->since, &f->until);
-}
-
-/* Replies 404 and returns 0 when camera is set and was never stored; -1 after a 500. */
-static int camera_known(struct store_reader *rd, const char *camera, struct http_reply *r)
-{
-    if (!camera) return 1;
-    int known = store_has_camera(rd, camera);
-    if (known < 0) {
-        log_error("camera lookup: %s", store_reader_errmsg(rd));
-        http_reply_error(r, 500, "cannot read the database");
-    } else if (known == 0) {
-        http_reply_error(r, 404, "no camera named '%s'", camera);
-    }
-    return known;
+    if (api_query_page(req, r, API_RESULTS_MAX_LIMIT, limit, &f->before) < 0) return -1;
+    return api_query_range(req, r, &f->since, &f->until);
 }
 
 static void list_results(const struct http_request *req, struct http_reply *r)
@@ -106,7 +50,7 @@ static void list_results(const struct http_request *req, struct http_reply *r)
     struct result_info *rows = malloc(sizeof *rows * (size_t)limit);
     if (!rows) return http_reply_error(r, 500, "out of memory");
     struct store_reader *rd = store_pool_get(api_app(req)->readers);
-    int known = camera_known(rd, f.camera, r), n = 0;
+    int known = api_camera_known(rd, f.camera, r), n = 0;
     if (known == 1 && (n = store_list_results(rd, &f, rows, (int)limit)) < 0) {
         log_error("list results: %s", store_reader_errmsg(rd));
         http_reply_error(r, 500, "cannot read the database");
@@ -238,7 +182,7 @@ static void result_summary(const struct http_request *req, struct http_reply *r)
     static const char *const allowed[] = {"since", "until", "by", NULL};
     if (http_check_query(req, allowed, r) < 0) return;
     int64_t since = 0, until = 0;
-    if (parse_range(req, r, &since, &until) < 0) return;
+    if (api_query_range(req, r, &since, &until) < 0) return;
     const char *by = http_query(req, "by");
     const struct line_config *lc = &api_app(req)->cfg->line;
     bool by_shift = false;

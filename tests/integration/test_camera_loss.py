@@ -16,7 +16,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from fakecam import DEVICE_ID, FakeCamera  # noqa: E402
-from testlib import free_port  # noqa: E402
+from testlib import START_S, free_port  # noqa: E402
 
 BIN = os.environ.get("INSPECTD_BIN", "build/inspectd")
 
@@ -67,7 +67,7 @@ def main():
             time.sleep(0.5)
             wait_for("ready with the camera streaming", ready, port, 30)
             first = stored(db)
-            wait_for("frames stored", lambda: stored(db) > first, port, 10)
+            wait_for("frames stored", lambda: stored(db) > first, port, START_S)
 
             fake.stop()
             t = wait_for("/readyz 503 after the camera stopped", lambda: not ready(), port, 30)
@@ -82,7 +82,7 @@ def main():
 
             fake.start()
             t = wait_for("ready again after the camera came back", ready, port, 60)
-            wait_for("frames stored again", lambda: stored(db) > held, port, 10)
+            wait_for("frames stored again", lambda: stored(db) > held, port, START_S)
             print(f"camera restarted: ready again after {t:.1f} s, {stored(db)} frames stored")
             assert camera_state() == "streaming"
         finally:

@@ -4,15 +4,13 @@ here. Waits for /readyz, checks that frames accumulate, pages through /api/v1/fr
 images (the PNGs must come back byte for byte and decode to the written pixels; the JPEGs must
 parse to 640x480 and revalidate with their ETag), checks 400/404/405 answers and /metrics, sends
 SIGTERM, and then opens the database: integrity_check passes and every frame the daemon reported
-stored is there; sd_notify messages arrive on a NOTIFY_SOCKET. Also: a bad config exits 78 with
-FILE:LINE, and a token guards the API.
+stored is there; sd_notify messages arrive on a NOTIFY_SOCKET (read all along, as systemd reads
+its own). Also: a bad config exits 78 with FILE:LINE, and a token guards the API.
 Python standard library only."""
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import struct
 import subprocess
@@ -24,7 +22,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port  # noqa: E402
+from testlib import START_S, Notifications, free_port, stop_daemon  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -91,7 +89,7 @@ class Client:
         return json.loads(body)
 
 
-def wait_ready(client, proc, timeout=15):
+def wait_ready(client, proc, timeout=START_S):
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert proc.poll() is None, "inspectd exited with %s" % proc.returncode
@@ -167,16 +165,10 @@ def check_metrics(c):
         assert needle in text, needle
 
 
-def check_notifications(sock):
+def check_notifications(notify):
     """READY=1 before STOPPING=1, STATUS= lines, and watchdog pings at half the interval."""
-    sock.setblocking(False)
-    messages = []
-    while True:
-        try:
-            messages.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            break
-    text = "\n".join(messages)
+    messages = [m for _, m in notify.messages]
+    text = notify.text()
     assert "READY=1" in text and "STOPPING=1" in text, messages
     assert text.index("READY=1") < text.index("STOPPING=1")
     assert "STATUS=" in text and text.count("WATCHDOG=1") >= 3, messages
@@ -186,7 +178,8 @@ def bad_config_exits_78(tmp):
     path = os.path.join(tmp, "bad.conf")
     with open(path, "w") as f:
         f.write("[camera.a]\ndriver = synthetic\nfps = fast\n")
-    r = subprocess.run([BIN, "run", "--config", path], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([BIN, "run", "--config", path], capture_output=True, text=True,
+                       timeout=START_S)
     assert r.returncode == 78, r
     assert r.stderr.startswith("inspectd: %s:3: " % path), r.stderr
 
@@ -197,7 +190,7 @@ def token_guards_the_api(tmp):
     conf = os.path.join(tmp, "token.conf")
     with open(conf, "w") as f:
         f.write("[http]\nlisten = 0.0.0.0:%d\ntoken = open-sesame\n[store]\npath = %s\n"
-                "[camera.a]\ndriver = synthetic\nfps = 10\n"
+                "[trainer]\nenabled = false\n[camera.a]\ndriver = synthetic\nfps = 10\n"
                 % (port, os.path.join(tmp, "token.db")))
     proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=subprocess.DEVNULL)
     try:
@@ -210,8 +203,7 @@ def token_guards_the_api(tmp):
         assert c.get("/api/v1/status", headers={"Authorization": "Bearer open-sesame"})[0] == 200
         assert c.get("/api/v1/status?access_token=open-sesame")[0] == 200
         assert c.get("/api/v1/status?access_token=open-sesamE")[0] == 401
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        stop_daemon(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -234,7 +226,7 @@ def write_folder(img_dir):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="inspectd-daemon-")
-    proc = None
+    proc = notify = None
     try:
         bad_config_exits_78(tmp)
         token_guards_the_api(tmp)
@@ -249,8 +241,7 @@ def main():
                     "[camera.replay]\ndriver = folder\npath = %s\nfps = 50\n"
                     % (port, db, os.path.join(tmp, "images")))
         log = open(os.path.join(tmp, "stderr.log"), "w+")
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's side of sd_notify
-        notify.bind(os.path.join(tmp, "notify.sock"))
+        notify = Notifications(os.path.join(tmp, "notify.sock"))
         env = dict(os.environ, NOTIFY_SOCKET=os.path.join(tmp, "notify.sock"),
                    WATCHDOG_USEC="400000")
         proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=log, env=env)
@@ -260,8 +251,13 @@ def main():
         assert c.json("/healthz")["status"] == "ok"
 
         first = c.json("/api/v1/status")
-        time.sleep(1.5)
-        status = c.json("/api/v1/status")
+        deadline = time.time() + START_S
+        while True:  # frames stored since, and the uptime moved on
+            time.sleep(0.5)
+            status = c.json("/api/v1/status")
+            if time.time() > deadline or (status["uptime_s"] > first["uptime_s"] and status[
+                    "database"]["frames_stored"] > first["database"]["frames_stored"]):
+                break
         assert status["version"] and status["uptime_s"] > first["uptime_s"]
         assert status["database"]["frames_stored"] > first["database"]["frames_stored"], status
         assert status["database"]["size_bytes"] > 0
@@ -270,9 +266,11 @@ def main():
         assert engine["isa"] and engine["version"], engine
         cams = {cam["name"]: cam for cam in status["cameras"]}
         # the camera is configured for 50 fps; its measured rate must show frames flowing (on a
-        # busy 2-core machine the JPEG encoding alone can hold it under 10 fps for a while)
-        deadline = time.time() + 10
-        while cams["line1"]["fps"] <= 5 and time.time() < deadline:
+        # busy 2-core machine the JPEG encoding alone can hold it under 10 fps for a while); the
+        # folder camera's files are all stored
+        deadline = time.time() + START_S
+        while (cams["line1"]["fps"] <= 5 or cams["replay"]["frames_stored"] < len(files)) and \
+                time.time() < deadline:
             time.sleep(0.5)
             cams = {cam["name"]: cam for cam in c.json("/api/v1/status")["cameras"]}
         assert cams["line1"]["state"] == "streaming" and cams["line1"]["fps"] > 5, cams
@@ -284,8 +282,7 @@ def main():
         check_folder_frames(c, files)
         check_metrics(c)
 
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0, "exit code %s" % proc.returncode
+        stop_daemon(proc)
         log.seek(0)
         text = log.read()
         stored = {m.group(1): int(m.group(2)) for m in
@@ -311,6 +308,8 @@ def main():
         if proc and proc.poll() is None:
             proc.kill()
             proc.wait()
+        if notify:
+            notify.close()
         if proc and proc.returncode != 0:
             with open(os.path.join(tmp, "stderr.log")) as f:
                 sys.stderr.write(f.read())

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port  # noqa: E402
+from testlib import START_S, free_port, stop_daemon  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 NO_ONEDNN_BIN = os.environ.get("INSPECTD_VALGRIND_BIN")
@@ -68,8 +67,8 @@ def daemon_reports_engine(tmp):
     log = open(os.path.join(tmp, "daemon.log"), "w+")
     proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=log)
     try:
-        status = None
-        for _ in range(150):
+        status, deadline = None, time.monotonic() + START_S
+        while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/status" % port,
                                             timeout=2) as resp:
@@ -82,8 +81,7 @@ def daemon_reports_engine(tmp):
         eng = status["engine"]
         assert eng["gemm"] == "openblas" and eng["precision"] == "f32", eng
         assert eng["isa"] and re.match(r"\d+\.\d+\.\d+$", eng["version"]), eng
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        stop_daemon(proc)
         log.seek(0)
         text = log.read()
         lines = [ln for ln in text.splitlines() if "gemm openblas" in ln]

@@ -1,5 +1,5 @@
 """test_reload.py — the real `inspectd run` as systemd runs it: NOTIFY_SOCKET is a Unix datagram
-socket read here and WATCHDOG_USEC asks for pings every 200 ms.
+socket read here all along (testlib.Notifications) and WATCHDOG_USEC asks for pings every 200 ms.
 
 1. With two streaming cameras and a third one that cannot open (reconnecting with back-off is not
    a stall), WATCHDOG=1 keeps arriving, with no gap near the interval.
@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port  # noqa: E402
+from testlib import START_S, Notifications, free_port, stop_daemon  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 WATCHDOG_USEC = 400000
@@ -47,30 +46,6 @@ def get(port, path, token=None, body=None):
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-class Notifications:
-    """systemd's side of sd_notify: every datagram with the time it arrived."""
-
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.messages = []  # (time, text)
-
-    def collect(self, seconds):
-        end = time.monotonic() + seconds
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            self.sock.settimeout(left)
-            try:
-                self.messages.append((time.monotonic(), self.sock.recv(4096).decode()))
-            except socket.timeout:
-                return
-
-    def since(self, t0):
-        return [(t, m) for t, m in self.messages if t >= t0]
 
 
 def pings(messages):
@@ -113,7 +88,7 @@ def cameras(status):
     return {c["name"]: c for c in status["cameras"]}
 
 
-def wait_for(what, predicate, timeout=10):
+def wait_for(what, predicate, timeout=START_S):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
@@ -125,7 +100,7 @@ def wait_for(what, predicate, timeout=10):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="inspectd-reload-")
-    proc = None
+    proc = notify = None
     log_path = os.path.join(tmp, "stderr.log")
     try:
         port = free_port()
@@ -140,8 +115,7 @@ def main():
         proc = subprocess.Popen([BIN, "run", "--config", conf], stderr=log, env=env)
 
         # 1. pings while two cameras stream and one reconnects
-        notify.collect(1.0)
-        assert any("READY=1" in m for _, m in notify.messages), notify.messages
+        wait_for("READY=1", lambda: any("READY=1" in m for _, m in notify.messages))
         status = wait_for("two streaming cameras", lambda: (
             lambda s: s if sum(c["state"] == "streaming" for c in s["cameras"]) == 2 else None)(
             get(port, "/api/v1/status")[1]))
@@ -158,7 +132,8 @@ def main():
         write_config(conf, port, db, None, reloaded=True)
         t_reload = time.monotonic()
         proc.send_signal(signal.SIGHUP)
-        notify.collect(0.5)
+        wait_for("READY=1 after the reload",
+                 lambda: any("READY=1" in m for _, m in notify.since(t_reload)))
         texts = [m for _, m in notify.since(t_reload)]
         reloading = [i for i, m in enumerate(texts) if "RELOADING=1" in m]
         ready = [i for i, m in enumerate(texts) if "READY=1" in m]
@@ -207,8 +182,7 @@ def main():
         assert review(port) == 401 and review(port, "sesame") == 404
 
         # 4. stop, and count the frames
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0, "exit code %s" % proc.returncode
+        stop_daemon(proc)
         log.close()
         with open(log_path) as f:
             text = f.read()
@@ -237,6 +211,8 @@ def main():
         if proc and proc.poll() is None:
             proc.kill()
             proc.wait()
+        if notify:
+            notify.close()
         if proc and proc.returncode != 0:
             with open(log_path) as f:
                 sys.stderr.write(f.read())

@@ -3,7 +3,6 @@ TLS (the certificate it presents is the configured one) and not in clear; a miss
 a start-up error that names it. Needs the openssl command for a throw-away certificate."""
 import http.client
 import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from testlib import free_port  # noqa: E402
+from testlib import START_S, free_port, stop_daemon  # noqa: E402
 
 BIN = os.environ["INSPECTD_BIN"]
 
@@ -32,7 +31,7 @@ def main():
     try:
         ctx = ssl.create_default_context(cafile=cert)
         ctx.check_hostname = False
-        deadline, status = time.time() + 20, None
+        deadline, status = time.time() + START_S, None
         while time.time() < deadline and status is None:
             try:
                 c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
@@ -49,8 +48,7 @@ def main():
             raise AssertionError("answered in clear")
         except (OSError, http.client.HTTPException):
             pass
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        stop_daemon(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -58,7 +56,8 @@ def main():
     text = open(conf).read().replace(key, os.path.join(tmp, "missing.pem"))
     with open(conf, "w") as f:
         f.write(text)
-    r = subprocess.run([BIN, "run", "--config", conf], capture_output=True, text=True, timeout=20)
+    r = subprocess.run([BIN, "run", "--config", conf], capture_output=True, text=True,
+                       timeout=START_S)
     assert r.returncode == 1 and "missing.pem" in r.stderr, (r.returncode, r.stderr[-500:])
     print("ok")
 
