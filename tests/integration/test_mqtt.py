@@ -83,6 +83,9 @@ class Broker:
             self.proc.wait()
 
 
+MARKER_TOPIC = "inspectd/test/subscribed"
+
+
 class Subscriber:
     """mosquitto_sub on every topic under inspectd/ at QoS 1: (topic, qos, retained, payload)."""
 
@@ -93,6 +96,17 @@ class Subscriber:
             ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", "inspectd/#",
              "-F", "%t\t%q\t%r\t%p", "-i", "test-" + name], stdout=self.out,
             stderr=subprocess.STDOUT)
+        self.wait_in(port)
+
+    def wait_in(self, port):
+        """Until the subscription holds (a result published before it would never reach this
+        subscriber): a marker on a topic no check reads, published until it comes back."""
+        def marker_seen():
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t",
+                            MARKER_TOPIC, "-m", "in"], check=True, timeout=60)
+            time.sleep(0.2)
+            return any(t == MARKER_TOPIC for t, q, r, p in self.messages())
+        wait_for(marker_seen, 120, "the subscriber to be in")
 
     def messages(self):
         with open(self.path) as f:

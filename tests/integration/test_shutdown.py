@@ -153,6 +153,18 @@ def mqtt_frame_ids(path):
         return [json.loads(line)["frame_id"] for line in f if line.startswith("{")]
 
 
+def wait_subscribed(mqtt, sub_path):
+    """Until the subscriber is in: a marker (not JSON, so no result to mqtt_frame_ids) is published
+    on the results topic until it shows in sub_path."""
+    def marker_seen():
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mqtt), "-q", "1", "-t",
+                        "inspectd/line/result", "-m", "subscribed"], check=True, timeout=60)
+        time.sleep(0.2)
+        with open(sub_path) as f:
+            return "subscribed" in f.read()
+    wait_for(marker_seen, 120, "the subscriber to be in")
+
+
 def check_nothing_lost(tmp):
     broker, mqtt = start_broker(tmp)
     receiver = Receiver()
@@ -166,7 +178,7 @@ def check_nothing_lost(tmp):
     log = open(os.path.join(tmp, "line.log"), "w+")
     daemons = []
     try:
-        time.sleep(1)  # the subscriber is in before the first result
+        wait_subscribed(mqtt, sub_path)  # before the first result
         d = subprocess.Popen([BIN, "run", "--config", conf], stdout=log, stderr=log)
         daemons.append(d)
         wait_for(lambda: os.path.exists(sub_path) and len(mqtt_frame_ids(sub_path)) >= 50, 120,
