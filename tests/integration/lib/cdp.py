@@ -207,13 +207,21 @@ class Page:
 
     def click(self, selector):
         """A real mouse click (pressed and released) at the middle of the element."""
-        box = self.eval("""(() => {
-            const el = document.querySelector(%s);
-            if (!el) return null;
-            el.scrollIntoView({block: 'center', behavior: 'instant'});
-            const r = el.getBoundingClientRect();
-            return [r.left + r.width / 2, r.top + r.height / 2, r.width, r.height];
-        })()""" % json.dumps(selector))
+        # a live page moves under the pointer (new alerts, a refreshed panel): aim again until the
+        # middle of the element is the element itself, as a user looks before clicking
+        for _ in range(25):
+            box = self.eval("""(() => {
+                const el = document.querySelector(%s);
+                if (!el) return null;
+                el.scrollIntoView({block: 'center', behavior: 'instant'});
+                const r = el.getBoundingClientRect();
+                const x = r.left + r.width / 2, y = r.top + r.height / 2;
+                const hit = document.elementFromPoint(x, y);
+                return [x, y, r.width, r.height, !!hit && el.contains(hit)];
+            })()""" % json.dumps(selector))
+            if not box or box[4]:
+                break
+            time.sleep(0.2)
         if not box or box[2] == 0 or box[3] == 0:
             raise CDPError("nothing visible to click at %s" % selector)
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
