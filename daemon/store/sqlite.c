@@ -17,7 +17,7 @@
  * A reader that holds on longer (an export streaming a large tar) costs one short wait per quarter
  * bound of growth, never a stall per commit. */
 
-static atomic_int wal_bound = 1000; /* pages; SQLite's default autocheckpoint */
+static atomic_int wal_bound = 1000;    /* pages; SQLite's default autocheckpoint */
 static _Thread_local int wal_next_try; /* this thread's next truncating try, in WAL pages */
 
 #define WAL_TRUNCATE_WAIT_MS 250

@@ -159,8 +159,8 @@ int store_vacuum(struct store *s, int pages);
 /* Bounds the files: the database to max_bytes (PRAGMA max_page_count; 0: SQLite's own maximum) —
  * a write beyond it fails as on a full disk — and the WAL to about wal_bytes between checkpoints
  * (the WAL hook of every read-write connection, store_sqlite_set_wal_bound, and journal_size_limit;
- * 0: SQLite's defaults). A database already larger
- * than max_bytes keeps its current size as the ceiling until it shrinks and this is called again.
+ * 0: SQLite's defaults). A database already larger than max_bytes keeps its current size as the
+ * ceiling until it shrinks and this is called again.
  * Returns 0 or -1. */
 int store_set_limits(struct store *s, int64_t max_bytes, int64_t wal_bytes);
 

@@ -420,8 +420,7 @@ static void wal_bounded_under_readers(void **state)
     /* twice the bound and a transaction, and room for truncations that waited in vain while a
      * reader thread was off the CPU (a loaded machine: 4.5 bounds seen); without the hook the
      * WAL holds every commit, 2.4 MB and more */
-    if (most > 16 * (64 << 10))
-        fail_msg("the WAL grew to %lld bytes past a bound of 65536", most);
+    if (most > 16 * (64 << 10)) fail_msg("the WAL grew to %lld bytes past a bound of 65536", most);
 }
 
 int main(void)
